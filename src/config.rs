@@ -1,0 +1,314 @@
+//! The configuration file (TOML): tenants, their time zones, and per-queue
+//! settings. Shared by `callboard replay` and the service.
+//!
+//! A setting is looked up on the queue, then on its tenant, then in
+//! `[defaults]`, then in the built-in default.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::time;
+
+/// Built-in SL threshold: answered within 20 s counts as in service level.
+pub const DEFAULT_SL_THRESHOLD_S: u32 = 20;
+/// Built-in short-abandon threshold: 0, so no abandon is "short".
+pub const DEFAULT_SHORT_ABANDON_S: u32 = 0;
+/// Built-in largest accepted event, in bytes.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// How `service_level` is computed from a queue's counts.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SlFormula {
+    /// answered_in_sl / inbound (the guides' formula).
+    #[default]
+    Offered,
+    /// answered_in_sl / answered.
+    Answered,
+    /// answered_in_sl / (inbound - short_abandoned).
+    OfferedMinusShortAbandons,
+}
+
+/// The file as written.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Settings for every tenant that does not set its own.
+    #[serde(default)]
+    pub defaults: Settings,
+    /// Per-tenant settings, keyed by tenant name.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantFile>,
+}
+
+/// Settings that can be given at every level.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// IANA time zone of the tenant's day (only at `[defaults]` and tenant level).
+    pub tz: Option<String>,
+    /// Seconds within which an answered call counts as in service level.
+    pub sl_threshold_s: Option<u32>,
+    /// Abandons with a wait under this many seconds are "short".
+    pub short_abandon_s: Option<u32>,
+    /// `offered` (default), `answered` or `offered_minus_short_abandons`.
+    pub sl_formula: Option<SlFormula>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    /// IANA time zone of this tenant's day.
+    pub tz: Option<String>,
+    pub sl_threshold_s: Option<u32>,
+    pub short_abandon_s: Option<u32>,
+    pub sl_formula: Option<SlFormula>,
+    /// Per-queue settings, keyed by queue name.
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueFile>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct QueueFile {
+    /// The service this queue belongs to (else the event's `service`, else
+    /// the queue's own name).
+    pub service: Option<String>,
+    pub sl_threshold_s: Option<u32>,
+    pub short_abandon_s: Option<u32>,
+    pub sl_formula: Option<SlFormula>,
+}
+
+/// A queue's resolved settings, in the units the engine uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    pub sl_threshold_s: u32,
+    pub short_abandon_s: u32,
+    pub sl_formula: SlFormula,
+}
+
+/// Resolved settings of one tenant.
+#[derive(Clone, Debug)]
+pub struct TenantSettings {
+    pub tz: TimeZone,
+    /// Settings of queues the config does not name.
+    pub queue_defaults: QueueSettings,
+    /// Queues the config names: their service (if set) and settings.
+    pub queues: BTreeMap<String, (Option<String>, QueueSettings)>,
+}
+
+/// The whole configuration, validated and resolved: what the engine reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    file: ConfigFile,
+    default_tz: TimeZone,
+    default_queue: QueueSettings,
+    /// Largest accepted event in bytes.
+    pub max_event_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_file(ConfigFile::default(), None, None).expect("built-in defaults are valid")
+    }
+}
+
+fn merge(base: QueueSettings, s: &Settings) -> QueueSettings {
+    QueueSettings {
+        sl_threshold_s: s.sl_threshold_s.unwrap_or(base.sl_threshold_s),
+        short_abandon_s: s.short_abandon_s.unwrap_or(base.short_abandon_s),
+        sl_formula: s.sl_formula.unwrap_or(base.sl_formula),
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(
+        path: &Path,
+        tz_override: Option<&str>,
+        sl_override: Option<u32>,
+    ) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::parse(&text, tz_override, sl_override)
+            .with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses config text; `tz_override` and `sl_override` (the command
+    /// line's `--tz` and `--sl-threshold`) replace the `[defaults]` values.
+    pub fn parse(
+        text: &str,
+        tz_override: Option<&str>,
+        sl_override: Option<u32>,
+    ) -> anyhow::Result<Config> {
+        let file: ConfigFile = toml::from_str(text)?;
+        Config::from_file(file, tz_override, sl_override)
+    }
+
+    pub fn from_file(
+        mut file: ConfigFile,
+        tz_override: Option<&str>,
+        sl_override: Option<u32>,
+    ) -> anyhow::Result<Config> {
+        if let Some(tz) = tz_override {
+            file.defaults.tz = Some(tz.to_string());
+        }
+        if let Some(sl) = sl_override {
+            file.defaults.sl_threshold_s = Some(sl);
+        }
+        let default_tz = time::zone(file.defaults.tz.as_deref().unwrap_or("UTC"))
+            .map_err(anyhow::Error::msg)
+            .context("defaults.tz")?;
+        for (name, t) in &file.tenants {
+            check_name(name).with_context(|| format!("tenant `{name}`"))?;
+            if let Some(tz) = &t.tz {
+                time::zone(tz)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("tenants.{name}.tz"))?;
+            }
+            for (q, qf) in &t.queues {
+                check_name(q).with_context(|| format!("tenants.{name}.queues: queue `{q}`"))?;
+                if let Some(s) = &qf.service {
+                    check_name(s).with_context(|| format!("tenants.{name}.queues.{q}.service"))?;
+                }
+            }
+        }
+        let builtin = QueueSettings {
+            sl_threshold_s: DEFAULT_SL_THRESHOLD_S,
+            short_abandon_s: DEFAULT_SHORT_ABANDON_S,
+            sl_formula: SlFormula::Offered,
+        };
+        let default_queue = merge(builtin, &file.defaults);
+        Ok(Config {
+            file,
+            default_tz,
+            default_queue,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+        })
+    }
+
+    /// Resolved settings of a tenant (named in the file or not).
+    pub fn tenant(&self, name: &str) -> TenantSettings {
+        let Some(t) = self.file.tenants.get(name) else {
+            return TenantSettings {
+                tz: self.default_tz.clone(),
+                queue_defaults: self.default_queue,
+                queues: BTreeMap::new(),
+            };
+        };
+        let tz =
+            t.tz.as_deref()
+                .and_then(|z| time::zone(z).ok())
+                .unwrap_or_else(|| self.default_tz.clone());
+        let queue_defaults = merge(
+            self.default_queue,
+            &Settings {
+                tz: None,
+                sl_threshold_s: t.sl_threshold_s,
+                short_abandon_s: t.short_abandon_s,
+                sl_formula: t.sl_formula,
+            },
+        );
+        let queues = t
+            .queues
+            .iter()
+            .map(|(q, qf)| {
+                let s = QueueSettings {
+                    sl_threshold_s: qf.sl_threshold_s.unwrap_or(queue_defaults.sl_threshold_s),
+                    short_abandon_s: qf.short_abandon_s.unwrap_or(queue_defaults.short_abandon_s),
+                    sl_formula: qf.sl_formula.unwrap_or(queue_defaults.sl_formula),
+                };
+                (q.clone(), (qf.service.clone(), s))
+            })
+            .collect();
+        TenantSettings {
+            tz,
+            queue_defaults,
+            queues,
+        }
+    }
+
+    /// Tenants the file names, sorted.
+    pub fn tenant_names(&self) -> impl Iterator<Item = &str> {
+        self.file.tenants.keys().map(String::as_str)
+    }
+
+    pub fn shared(self) -> Arc<Config> {
+        Arc::new(self)
+    }
+}
+
+/// Names are 1 to 128 bytes of UTF-8, as in the event contract.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.len() > 128 {
+        bail!("names must be 1 to 128 bytes, got {} bytes", name.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        [defaults]
+        tz = "Asia/Seoul"
+        sl_threshold_s = 30
+
+        [tenants.acme]
+        short_abandon_s = 5
+        [tenants.acme.queues.vip]
+        service = "sales"
+        sl_threshold_s = 10
+        sl_formula = "answered"
+
+        [tenants.globex]
+        tz = "Europe/Berlin"
+    "#;
+
+    #[test]
+    fn queue_overrides_tenant_overrides_defaults() {
+        let c = Config::parse(SAMPLE, None, None).unwrap();
+        let acme = c.tenant("acme");
+        assert_eq!(acme.tz.iana_name(), Some("Asia/Seoul"));
+        assert_eq!(acme.queue_defaults.sl_threshold_s, 30);
+        assert_eq!(acme.queue_defaults.short_abandon_s, 5);
+        let (svc, vip) = &acme.queues["vip"];
+        assert_eq!(svc.as_deref(), Some("sales"));
+        assert_eq!(
+            *vip,
+            QueueSettings {
+                sl_threshold_s: 10,
+                short_abandon_s: 5,
+                sl_formula: SlFormula::Answered
+            }
+        );
+        assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));
+        assert_eq!(c.tenant("unnamed").tz.iana_name(), Some("Asia/Seoul"));
+    }
+
+    #[test]
+    fn command_line_overrides_replace_defaults_only() {
+        let c = Config::parse(SAMPLE, Some("UTC"), Some(15)).unwrap();
+        assert_eq!(c.tenant("unnamed").tz.iana_name(), Some("UTC"));
+        assert_eq!(c.tenant("unnamed").queue_defaults.sl_threshold_s, 15);
+        assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));
+        assert_eq!(c.tenant("acme").queues["vip"].1.sl_threshold_s, 10);
+    }
+
+    #[test]
+    fn errors_name_the_bad_setting() {
+        let e = Config::parse("[tenants.a]\ntz = \"Mars/Olympus\"", None, None).unwrap_err();
+        assert!(format!("{e:#}").contains("tenants.a.tz"), "{e:#}");
+        assert!(format!("{e:#}").contains("Mars/Olympus"), "{e:#}");
+        let e = Config::parse("[defaults]\nsl_treshold_s = 3", None, None).unwrap_err();
+        assert!(format!("{e:#}").contains("sl_treshold_s"), "{e:#}");
+        let e = Config::parse("[tenants.a.queues.q]\nsl_formula = \"x\"", None, None).unwrap_err();
+        assert!(format!("{e:#}").contains("sl_formula"), "{e:#}");
+    }
+}

@@ -1,0 +1,290 @@
+//! Contract JSON -> [`Event`]: one object per message or NDJSON line.
+
+use std::borrow::Cow;
+
+use serde_json::error::Category;
+
+use super::{Reason, Reject};
+use crate::event::{
+    AgentEvent, AgentState, Body, CallEvent, CallKind, CallbackEvent, CallbackKind, Direction,
+    Event,
+};
+use crate::wire::WireEvent;
+
+/// Decodes one JSON object. Strings borrow from `bytes` unless they contain
+/// escapes. `max_bytes` is the size limit (inputs over it are not parsed).
+pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> {
+    if bytes.len() > max_bytes {
+        return Err(Reject::new(
+            Reason::TooLarge,
+            format!("{} bytes, the limit is {max_bytes}", bytes.len()),
+        ));
+    }
+    let wire: WireEvent<'_> = serde_json::from_slice(bytes).map_err(classify)?;
+    validate(wire)
+}
+
+fn classify(e: serde_json::Error) -> Reject {
+    let reason = match e.classify() {
+        Category::Data if e.to_string().starts_with("invalid type: ") && e.column() <= 1 => {
+            Reason::NotAnObject
+        }
+        Category::Data => Reason::InvalidField,
+        Category::Syntax | Category::Eof | Category::Io => Reason::InvalidJson,
+    };
+    Reject::new(reason, e.to_string())
+}
+
+fn missing(field: &str, ty: &str) -> Reject {
+    Reject::new(
+        Reason::MissingField,
+        format!("`{field}` is required for {ty}"),
+    )
+}
+
+/// Checks a name (tenant, queue, agent, ...): 1 to 128 bytes.
+fn name<'a>(field: &str, v: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, Reject> {
+    match v {
+        Some(s) if s.is_empty() || s.len() > 128 => Err(Reject::new(
+            Reason::InvalidField,
+            format!("`{field}` must be 1 to 128 bytes, got {}", s.len()),
+        )),
+        v => Ok(v),
+    }
+}
+
+fn required<'a>(field: &str, ty: &str, v: Option<Cow<'a, str>>) -> Result<Cow<'a, str>, Reject> {
+    name(field, v)?.ok_or_else(|| missing(field, ty))
+}
+
+fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
+    match w.v {
+        None => return Err(missing("v", "every event")),
+        Some(1) => {}
+        Some(v) => {
+            return Err(Reject::new(
+                Reason::UnsupportedVersion,
+                format!("contract version {v}; this engine reads version 1"),
+            ));
+        }
+    }
+    let id = w.id.ok_or_else(|| missing("id", "every event"))?;
+    if id.is_empty() || id.len() > 256 {
+        return Err(Reject::new(
+            Reason::InvalidField,
+            format!("`id` must be 1 to 256 bytes, got {}", id.len()),
+        ));
+    }
+    let tenant = required("tenant", "every event", w.tenant)?;
+    let kind = w.kind.ok_or_else(|| missing("type", "every event"))?;
+    let ts = w.ts.ok_or_else(|| missing("ts", "every event"))?;
+    let ts = ts.millis().ok_or_else(|| {
+        Reject::new(
+            Reason::BadTs,
+            format!(
+                "`ts` must be RFC 3339 with an offset or epoch milliseconds, got {}",
+                serde_json::to_string(&ts).unwrap_or_default()
+            ),
+        )
+    })?;
+
+    let body = if let Some(k) = CallKind::ALL.iter().find(|k| k.type_name() == kind) {
+        let ty = k.type_name();
+        let call = required("call", ty, w.call)?;
+        let queue = name("queue", w.queue)?;
+        let agent = name("agent", w.agent)?;
+        let to_queue = name("to_queue", w.to_queue)?;
+        let direction = match w.direction.as_deref() {
+            None if *k == CallKind::Dialing => Direction::Outbound,
+            None => Direction::Inbound,
+            Some(d) => Direction::parse(d).ok_or_else(|| {
+                Reject::new(
+                    Reason::InvalidField,
+                    format!("`direction` must be inbound, outbound or internal, got `{d}`"),
+                )
+            })?,
+        };
+        match k {
+            CallKind::Queued if queue.is_none() => return Err(missing("queue", ty)),
+            CallKind::Ringing | CallKind::Answered | CallKind::Dialing | CallKind::Connected
+                if agent.is_none() =>
+            {
+                return Err(missing("agent", ty));
+            }
+            CallKind::Transferred if to_queue.is_none() => return Err(missing("to_queue", ty)),
+            _ => {}
+        }
+        let queued_ts = match w.queued_ts {
+            None => None,
+            Some(q) => Some(q.millis().ok_or_else(|| {
+                Reject::new(
+                    Reason::BadTs,
+                    "`queued_ts` must be RFC 3339 with an offset or epoch milliseconds",
+                )
+            })?),
+        };
+        Body::Call(CallEvent {
+            kind: *k,
+            call,
+            queue,
+            service: name("service", w.service)?,
+            agent,
+            direction,
+            to_queue,
+            reason: w.reason,
+            queued_ts,
+        })
+    } else if kind == "agent.state" {
+        let ty = "agent.state";
+        let agent = required("agent", ty, w.agent)?;
+        let state = w.state.ok_or_else(|| missing("state", ty))?;
+        let state = AgentState::parse(&state).ok_or_else(|| {
+            Reject::new(
+                Reason::UnknownState,
+                format!(
+                    "`{state}` is not an agent state (logged_out, ready, away, ringing, talking, dialing, outbound, wrap_up)"
+                ),
+            )
+        })?;
+        let services = match w.services {
+            None => None,
+            Some(list) => Some(
+                list.into_iter()
+                    .map(|s| required("services[]", ty, Some(s)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let reason = match w.reason {
+            Some(r) if r.len() > 128 => {
+                return Err(Reject::new(
+                    Reason::InvalidField,
+                    "`reason` must be at most 128 bytes",
+                ));
+            }
+            r => r.filter(|r| !r.is_empty()),
+        };
+        Body::Agent(AgentEvent {
+            agent,
+            state,
+            reason,
+            services,
+            name: name("name", w.name)?,
+        })
+    } else if let Some(k) = CallbackKind::ALL.iter().find(|k| k.type_name() == kind) {
+        let ty = k.type_name();
+        let agent = name("agent", w.agent)?;
+        if *k == CallbackKind::Assigned && agent.is_none() {
+            return Err(missing("agent", ty));
+        }
+        Body::Callback(CallbackEvent {
+            kind: *k,
+            callback: required("callback", ty, w.callback)?,
+            service: name("service", w.service)?,
+            agent,
+        })
+    } else {
+        return Err(Reject::new(
+            Reason::UnknownType,
+            format!("`{kind}` is not an event type of contract version 1"),
+        ));
+    };
+    Ok(Event {
+        id,
+        ts,
+        tenant,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(line: &str) -> Reason {
+        decode_json(line.as_bytes(), 64 * 1024).unwrap_err().reason
+    }
+
+    #[test]
+    fn decodes_a_call_event_without_copying() {
+        let line = br#"{"v":1,"id":"e1","ts":"2026-11-21T09:00:00.250+09:00","tenant":"acme","type":"call.queued","call":"c1","queue":"q1","service":"sales"}"#;
+        let ev = decode_json(line, 1 << 16).unwrap();
+        assert!(matches!(ev.id, Cow::Borrowed(_)));
+        assert_eq!(ev.ts, 1_763_683_200_250);
+        let Body::Call(c) = ev.body else {
+            panic!("not a call")
+        };
+        assert_eq!(c.kind, CallKind::Queued);
+        assert_eq!(c.queue.as_deref(), Some("q1"));
+    }
+
+    #[test]
+    fn epoch_millis_and_escapes_are_accepted() {
+        let line = br#"{"v":1,"id":"e\u0031","ts":1763683200250,"tenant":"acme","type":"agent.state","agent":"a1","state":"away","reason":"break","services":["sales","support"]}"#;
+        let ev = decode_json(line, 1 << 16).unwrap();
+        assert_eq!(ev.id, "e1");
+        let Body::Agent(a) = ev.body else {
+            panic!("not an agent event")
+        };
+        assert_eq!(a.state, AgentState::Away);
+        assert_eq!(a.services.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn every_kind_of_bad_input_has_its_reason() {
+        let ok = r#""v":1,"id":"e1","ts":"2026-11-21T00:00:00Z","tenant":"t""#;
+        assert_eq!(reason("{not json"), Reason::InvalidJson);
+        assert_eq!(reason("[1,2]"), Reason::NotAnObject);
+        assert_eq!(reason("42"), Reason::NotAnObject);
+        assert_eq!(reason(&format!("{{{ok}}}")), Reason::MissingField);
+        assert_eq!(
+            reason(&format!(r#"{{{ok},"type":"call.queued","call":"c"}}"#)),
+            Reason::MissingField
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{ok},"type":"call.exploded","call":"c"}}"#)),
+            Reason::UnknownType
+        );
+        assert_eq!(
+            reason(&format!(
+                r#"{{{ok},"type":"agent.state","agent":"a","state":"asleep"}}"#
+            )),
+            Reason::UnknownState
+        );
+        assert_eq!(
+            reason(
+                r#"{"v":1,"id":"e","ts":"yesterday","tenant":"t","type":"call.ivr","call":"c"}"#
+            ),
+            Reason::BadTs
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"id":"e","ts":-5,"tenant":"t","type":"call.ivr","call":"c"}"#),
+            Reason::BadTs
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"id":"e","ts":1.5,"tenant":"t","type":"call.ivr","call":"c"}"#),
+            Reason::BadTs
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{ok},"type":"call.ivr","call":""}}"#)),
+            Reason::InvalidField
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{ok},"type":"call.ivr","call":7}}"#)),
+            Reason::InvalidField
+        );
+        assert_eq!(
+            reason(r#"{"v":2,"id":"e","ts":0,"tenant":"t","type":"call.ivr","call":"c"}"#),
+            Reason::UnsupportedVersion
+        );
+        let big = format!(
+            r#"{{{ok},"type":"call.ivr","call":"c","pad":"{}"}}"#,
+            "x".repeat(70_000)
+        );
+        assert_eq!(reason(&big), Reason::TooLarge);
+        assert_eq!(reason("\u{feff}{}"), Reason::InvalidJson);
+        assert_eq!(
+            decode_json(&[0xff, 0xfe], 100).unwrap_err().reason,
+            Reason::InvalidJson
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The one place where bytes become events. Every source (file, Kafka, HTTP,
+//! simulator) hands its bytes here; a rejection always carries one reason
+//! from the small fixed set in [`Reason`].
+
+pub mod json;
+pub mod queue_log;
+
+use std::fmt;
+
+pub use json::decode_json;
+pub use queue_log::QueueLogDecoder;
+
+/// Why an input was rejected. The names are stable: they label metrics and
+/// dead-letter records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Larger than the configured limit (default 64 KiB).
+    TooLarge,
+    /// Not valid JSON (or not UTF-8).
+    InvalidJson,
+    /// Valid JSON but not an object.
+    NotAnObject,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong type or an unacceptable value.
+    InvalidField,
+    /// `v` is not a contract version this engine reads.
+    UnsupportedVersion,
+    /// `type` is not one of the contract's event types.
+    UnknownType,
+    /// `state` is not one of the contract's agent states.
+    UnknownState,
+    /// `ts` is neither RFC 3339 with an offset nor epoch milliseconds in range.
+    BadTs,
+    /// A queue_log line without the fixed leading fields.
+    MalformedLine,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::TooLarge,
+        Reason::InvalidJson,
+        Reason::NotAnObject,
+        Reason::MissingField,
+        Reason::InvalidField,
+        Reason::UnsupportedVersion,
+        Reason::UnknownType,
+        Reason::UnknownState,
+        Reason::BadTs,
+        Reason::MalformedLine,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooLarge => "too_large",
+            Reason::InvalidJson => "invalid_json",
+            Reason::NotAnObject => "not_an_object",
+            Reason::MissingField => "missing_field",
+            Reason::InvalidField => "invalid_field",
+            Reason::UnsupportedVersion => "unsupported_version",
+            Reason::UnknownType => "unknown_type",
+            Reason::UnknownState => "unknown_state",
+            Reason::BadTs => "bad_ts",
+            Reason::MalformedLine => "malformed_line",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected input: its reason and a message for a human.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Reject {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Reject {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Reject {
+        Reject {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Input formats a byte stream can be in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One contract event (JSON object) per line.
+    Ndjson,
+    /// Asterisk app_queue `queue_log` lines.
+    #[value(name = "queue_log", alias = "queue-log")]
+    QueueLog,
+}

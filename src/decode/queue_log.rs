@@ -1,0 +1,490 @@
+//! Asterisk app_queue `queue_log` lines -> contract events, for one tenant.
+//!
+//! `timestamp|callid|queuename|agent|EVENT|data1|data2|...` (see
+//! `docs/queue_log.md` for the whole mapping). The adapter is stateful, as the
+//! format requires: it remembers which member answered which call, which
+//! queues a member belongs to and whether it is paused, so that it can emit
+//! agent states and close calls left open by an Asterisk restart.
+//!
+//! Ids are derived from the line's bytes, so a line seen twice yields the same
+//! events and the engine counts it once. Lines within one second get
+//! increasing milliseconds in file order, so agent states keep their order.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{Reason, Reject};
+use crate::config::TenantSettings;
+use crate::event::{AgentEvent, AgentState, Body, CallEvent, CallKind, Direction, Event};
+use crate::time::{MAX_MILLIS, Millis};
+
+/// What the adapter knows of a queue member.
+#[derive(Default, Debug)]
+struct Member {
+    queues: BTreeSet<String>,
+    paused: Option<String>,
+    logged_in: bool,
+    /// The call the member is talking on.
+    on_call: Option<String>,
+}
+
+/// What the adapter knows of a call in progress.
+#[derive(Debug)]
+struct OpenCall {
+    queue: String,
+    answered_by: Option<String>,
+}
+
+/// A decoder of one tenant's `queue_log`.
+#[derive(Debug)]
+pub struct QueueLogDecoder {
+    tenant: Arc<str>,
+    /// Configured queue -> service mappings, for agents' memberships.
+    services: BTreeMap<String, String>,
+    members: BTreeMap<String, Member>,
+    calls: BTreeMap<String, OpenCall>,
+    last_second: i64,
+    seq_in_second: i64,
+    /// Latest line time seen (of any line, including ignored ones).
+    latest: Option<Millis>,
+}
+
+/// The fixed leading fields of a line.
+struct Line<'a> {
+    ts: Millis,
+    callid: &'a str,
+    queue: &'a str,
+    agent: &'a str,
+    event: &'a str,
+    data: Vec<&'a str>,
+    hash: u64,
+}
+
+fn field_num(data: &[&str], i: usize) -> Option<i64> {
+    data.get(i)
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+}
+
+fn is_none(s: &str) -> bool {
+    s.is_empty() || s == "NONE"
+}
+
+fn check_name<'a>(what: &str, s: &'a str) -> Result<&'a str, Reject> {
+    if is_none(s) || s.len() > 128 {
+        return Err(Reject::new(
+            Reason::InvalidField,
+            format!("{what} must be 1 to 128 bytes and not NONE, got `{s}`"),
+        ));
+    }
+    Ok(s)
+}
+
+impl QueueLogDecoder {
+    pub fn new(tenant: &str, settings: &TenantSettings) -> QueueLogDecoder {
+        QueueLogDecoder {
+            tenant: Arc::from(tenant),
+            services: settings
+                .queues
+                .iter()
+                .filter_map(|(q, (svc, _))| svc.clone().map(|s| (q.clone(), s)))
+                .collect(),
+            members: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            last_second: i64::MIN,
+            seq_in_second: 0,
+            latest: None,
+        }
+    }
+
+    /// Latest line time seen.
+    pub fn latest(&self) -> Option<Millis> {
+        self.latest
+    }
+
+    /// Decodes one line into zero or more events (zero for lines that carry
+    /// no statistic, such as CONFIGRELOAD or PENALTY).
+    pub fn decode_line(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {
+        let line = self.parse(raw)?;
+        self.latest = Some(self.latest.map_or(line.ts, |t| t.max(line.ts)));
+        let mut out = Emitter {
+            tenant: self.tenant.clone(),
+            ts: line.ts,
+            hash: line.hash,
+            events: Vec::new(),
+        };
+        match line.event {
+            "ENTERQUEUE" => {
+                let call = check_name("callid", line.callid)?;
+                let queue = check_name("queue", line.queue)?;
+                out.call(CallKind::Queued, call, queue, None, None, None);
+                self.calls.entry(call.to_string()).or_insert(OpenCall {
+                    queue: queue.to_string(),
+                    answered_by: None,
+                });
+            }
+            "DID" => {
+                let call = check_name("callid", line.callid)?;
+                let queue = (!is_none(line.queue)).then_some(line.queue);
+                out.call_opt(CallKind::Ivr, call, queue, None, None, None);
+            }
+            "CONNECT" => {
+                let call = check_name("callid", line.callid)?;
+                let queue = check_name("queue", line.queue)?;
+                let agent = check_name("agent", line.agent)?;
+                let hold = field_num(&line.data, 0);
+                self.answer(&mut out, call, queue, agent, line.ts, hold);
+            }
+            "COMPLETECALLER" | "COMPLETEAGENT" | "TRANSFER" | "BLINDTRANSFER"
+            | "ATTENDEDTRANSFER" => {
+                let call = check_name("callid", line.callid)?;
+                let queue = check_name("queue", line.queue)?;
+                let agent = check_name("agent", line.agent)?;
+                // holdtime|calltime are the first two fields of COMPLETE*, and
+                // stand before origposition at the end of the transfers (1.4's
+                // TRANSFER has no origposition).
+                let n = line.data.len();
+                let (h, c) = match line.event {
+                    "COMPLETECALLER" | "COMPLETEAGENT" => (0, 1),
+                    "TRANSFER" if n == 4 => (2, 3),
+                    _ => (n.saturating_sub(3), n.saturating_sub(2)),
+                };
+                let (hold, talk) = (field_num(&line.data, h), field_num(&line.data, c));
+                let answered_here = self
+                    .calls
+                    .get(call)
+                    .is_some_and(|c| c.answered_by.is_some());
+                if !answered_here {
+                    // The log started mid-call: the answer happened `calltime`
+                    // before this line.
+                    let at = line.ts - talk.unwrap_or(0) * 1000;
+                    let mut early = Emitter {
+                        ts: at,
+                        ..out.fork()
+                    };
+                    self.answer(&mut early, call, queue, agent, at, hold);
+                    out.events.append(&mut early.events);
+                }
+                out.call(CallKind::Ended, call, queue, Some(agent), None, None);
+                self.calls.remove(call);
+                self.after_call(&mut out, agent, call);
+            }
+            "ABANDON" | "WITHDRAW" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY"
+            | "SYSCOMPAT" => {
+                let call = check_name("callid", line.callid)?;
+                let queue = check_name("queue", line.queue)?;
+                let (kind, reason, wait_field) = match line.event {
+                    "ABANDON" => (CallKind::Abandoned, None, 2),
+                    "WITHDRAW" => (CallKind::Abandoned, None, 2),
+                    "EXITWITHTIMEOUT" => (CallKind::Exited, Some("timeout"), 2),
+                    "EXITEMPTY" => (CallKind::Exited, Some("empty"), 2),
+                    "EXITWITHKEY" => (CallKind::Exited, Some("key"), 3),
+                    _ => (CallKind::Exited, Some("syscompat"), usize::MAX),
+                };
+                let queued = field_num(&line.data, wait_field).map(|w| line.ts - w * 1000);
+                out.call(kind, call, queue, None, reason, queued);
+                self.calls.remove(call);
+            }
+            "RINGNOANSWER" | "RINGCANCELED" | "AGENTDUMP" => {
+                // A member that rings is logged in to the queue.
+                let agent = check_name("agent", line.agent)?;
+                if !is_none(line.queue) {
+                    self.join(&mut out, agent, line.queue, false);
+                }
+            }
+            "ADDMEMBER" => {
+                let agent = check_name("agent", line.agent)?;
+                let queue = check_name("queue", line.queue)?;
+                if line.data.first() == Some(&"PAUSED") {
+                    self.member(agent).paused = Some("paused".to_string());
+                }
+                self.join(&mut out, agent, queue, true);
+            }
+            "REMOVEMEMBER" => {
+                let agent = check_name("agent", line.agent)?;
+                let queue = check_name("queue", line.queue)?;
+                let m = self.member(agent);
+                m.queues.remove(queue);
+                if m.queues.is_empty() {
+                    m.logged_in = false;
+                }
+                self.emit_agent(&mut out, agent, true);
+            }
+            "AGENTLOGIN" => {
+                let agent = check_name("agent", line.agent)?;
+                self.member(agent).logged_in = true;
+                self.emit_agent(&mut out, agent, true);
+            }
+            "AGENTLOGOFF" => {
+                let agent = check_name("agent", line.agent)?;
+                let m = self.member(agent);
+                m.logged_in = false;
+                m.on_call = None;
+                self.emit_agent(&mut out, agent, false);
+            }
+            "PAUSE" | "PAUSEALL" => {
+                let agent = check_name("agent", line.agent)?;
+                let reason = line
+                    .data
+                    .first()
+                    .filter(|r| !r.is_empty())
+                    .map_or("paused", |r| r);
+                let m = self.member(agent);
+                m.paused = Some(reason.chars().take(128).collect());
+                m.logged_in = true;
+                if !is_none(line.queue) {
+                    m.queues.insert(line.queue.to_string());
+                }
+                self.emit_agent(&mut out, agent, true);
+            }
+            "UNPAUSE" | "UNPAUSEALL" => {
+                let agent = check_name("agent", line.agent)?;
+                let m = self.member(agent);
+                m.paused = None;
+                m.logged_in = true;
+                if !is_none(line.queue) {
+                    m.queues.insert(line.queue.to_string());
+                }
+                self.emit_agent(&mut out, agent, true);
+            }
+            "QUEUESTART" => {
+                // Asterisk restarted: calls open before it will never close.
+                let open = std::mem::take(&mut self.calls);
+                for (call, c) in &open {
+                    match &c.answered_by {
+                        Some(agent) => {
+                            out.call(CallKind::Ended, call, &c.queue, Some(agent), None, None)
+                        }
+                        None => out.call(
+                            CallKind::Exited,
+                            call,
+                            &c.queue,
+                            None,
+                            Some("restart"),
+                            None,
+                        ),
+                    }
+                }
+                let members: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.on_call.is_some())
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                for a in members {
+                    self.member(&a).on_call = None;
+                    self.emit_agent(&mut out, &a, false);
+                }
+            }
+            // CONFIGRELOAD, PENALTY, RINGINUSE, custom dialplan events (INFO,
+            // CALLSTATUS, OUTCALL...) carry no statistic.
+            _ => {}
+        }
+        Ok(out.events)
+    }
+
+    fn parse<'a>(&mut self, raw: &'a str) -> Result<Line<'a>, Reject> {
+        let trimmed = raw.trim_end_matches(['\r', '\n']);
+        let mut parts = trimmed.split('|');
+        let (Some(ts), Some(callid), Some(queue), Some(agent), Some(event)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(Reject::new(
+                Reason::MalformedLine,
+                "expected timestamp|callid|queue|agent|event|data...",
+            ));
+        };
+        if event.is_empty() {
+            return Err(Reject::new(
+                Reason::MalformedLine,
+                "the event name is empty",
+            ));
+        }
+        let secs: i64 = ts.trim().parse().map_err(|_| {
+            Reject::new(
+                Reason::BadTs,
+                format!("`{ts}` is not a Unix time in seconds"),
+            )
+        })?;
+        if !(0..=MAX_MILLIS / 1000).contains(&secs) {
+            return Err(Reject::new(
+                Reason::BadTs,
+                format!("`{ts}` is out of range"),
+            ));
+        }
+        if secs == self.last_second {
+            self.seq_in_second = (self.seq_in_second + 1).min(999);
+        } else {
+            self.last_second = secs;
+            self.seq_in_second = 0;
+        }
+        let mut data: Vec<&str> = parts.collect();
+        // A line without data still ends with an empty field.
+        if data.last() == Some(&"") {
+            data.pop();
+        }
+        Ok(Line {
+            ts: secs * 1000 + self.seq_in_second,
+            callid,
+            queue,
+            agent,
+            event,
+            data,
+            hash: xxh3_64(trimmed.as_bytes()),
+        })
+    }
+
+    fn member(&mut self, agent: &str) -> &mut Member {
+        self.members.entry(agent.to_string()).or_default()
+    }
+
+    fn service_of(&self, queue: &str) -> String {
+        self.services
+            .get(queue)
+            .cloned()
+            .unwrap_or_else(|| queue.to_string())
+    }
+
+    /// The member is in `queue`; emits its state if that is news (or if
+    /// `always`).
+    fn join(&mut self, out: &mut Emitter, agent: &str, queue: &str, always: bool) {
+        let m = self.member(agent);
+        let news = !m.logged_in || m.queues.insert(queue.to_string());
+        m.logged_in = true;
+        if news || always {
+            self.emit_agent(out, agent, true);
+        }
+    }
+
+    fn answer(
+        &mut self,
+        out: &mut Emitter,
+        call: &str,
+        queue: &str,
+        agent: &str,
+        at: Millis,
+        hold_s: Option<i64>,
+    ) {
+        let queued = hold_s.map(|h| at - h * 1000);
+        out.call(CallKind::Answered, call, queue, Some(agent), None, queued);
+        self.calls
+            .entry(call.to_string())
+            .or_insert(OpenCall {
+                queue: queue.to_string(),
+                answered_by: None,
+            })
+            .answered_by = Some(agent.to_string());
+        let m = self.member(agent);
+        m.logged_in = true;
+        m.queues.insert(queue.to_string());
+        m.on_call = Some(call.to_string());
+        self.emit_agent(out, agent, true);
+    }
+
+    fn after_call(&mut self, out: &mut Emitter, agent: &str, call: &str) {
+        let m = self.member(agent);
+        if m.on_call.as_deref() == Some(call) {
+            m.on_call = None;
+        }
+        self.emit_agent(out, agent, false);
+    }
+
+    /// Emits the member's current state (and membership, if asked).
+    fn emit_agent(&mut self, out: &mut Emitter, agent: &str, with_services: bool) {
+        let m = self.members.get(agent);
+        let (state, reason) = match m {
+            None => (AgentState::LoggedOut, None),
+            Some(m) if !m.logged_in => (AgentState::LoggedOut, None),
+            Some(m) if m.on_call.is_some() => (AgentState::Talking, None),
+            Some(m) => match &m.paused {
+                Some(r) => (AgentState::Away, Some(r.clone())),
+                None => (AgentState::Ready, None),
+            },
+        };
+        let services = with_services.then(|| {
+            let set: BTreeSet<String> = m
+                .map(|m| m.queues.iter().map(|q| self.service_of(q)).collect())
+                .unwrap_or_default();
+            set.into_iter().map(Cow::Owned).collect()
+        });
+        out.push(Body::Agent(AgentEvent {
+            agent: Cow::Owned(agent.to_string()),
+            state,
+            reason: reason.map(Cow::Owned),
+            services,
+            name: None,
+        }));
+    }
+}
+
+/// Collects the events of one line, numbering their ids.
+struct Emitter {
+    tenant: Arc<str>,
+    ts: Millis,
+    hash: u64,
+    events: Vec<Event<'static>>,
+}
+
+impl Emitter {
+    fn fork(&self) -> Emitter {
+        Emitter {
+            tenant: self.tenant.clone(),
+            ts: self.ts,
+            // Events made up for an earlier moment get ids of their own.
+            hash: self.hash ^ 0x9e37_79b9_7f4a_7c15,
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, body: Body<'static>) {
+        let id = format!("ql-{:016x}-{}", self.hash, self.events.len());
+        self.events.push(Event {
+            id: Cow::Owned(id),
+            ts: self.ts,
+            tenant: Cow::Owned(self.tenant.to_string()),
+            body,
+        });
+    }
+
+    fn call(
+        &mut self,
+        kind: CallKind,
+        call: &str,
+        queue: &str,
+        agent: Option<&str>,
+        reason: Option<&str>,
+        queued_ts: Option<Millis>,
+    ) {
+        self.call_opt(kind, call, Some(queue), agent, reason, queued_ts);
+    }
+
+    fn call_opt(
+        &mut self,
+        kind: CallKind,
+        call: &str,
+        queue: Option<&str>,
+        agent: Option<&str>,
+        reason: Option<&str>,
+        queued_ts: Option<Millis>,
+    ) {
+        let s = |v: &str| Cow::Owned(v.to_string());
+        self.push(Body::Call(CallEvent {
+            kind,
+            call: s(call),
+            queue: queue.map(s),
+            service: None,
+            agent: agent.map(s),
+            direction: Direction::Inbound,
+            to_queue: None,
+            reason: reason.map(s),
+            queued_ts: queued_ts.map(|q| q.max(0)),
+        }));
+    }
+}

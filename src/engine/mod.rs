@@ -1,0 +1,132 @@
+//! The engine: per-tenant state, the rules that apply events to it, and the
+//! snapshots built from it.
+//!
+//! It does no I/O and reads no clock: events carry their time, and the caller
+//! says what "now" is when it asks for a snapshot. The same engine runs under
+//! `callboard replay` and the service.
+
+mod ring;
+mod snapshot;
+mod tenant;
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+pub use tenant::Tenant;
+
+use crate::config::Config;
+use crate::event::Event;
+use crate::time::Millis;
+use crate::wire::{Snapshot, Status};
+
+/// What applying an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event changed the state.
+    Applied,
+    /// An event with this id was applied before.
+    Duplicate,
+    /// An agent event older than what the agent already shows.
+    Late,
+    /// A valid event that changes nothing, for the reason given.
+    NoEffect(NoEffect),
+}
+
+/// Why a valid event changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NoEffect {
+    /// A call event for a call the engine does not know and cannot start.
+    UnknownCall,
+    /// The call is not in a phase this event can follow (e.g. answered twice).
+    CallNotWaiting,
+    /// `call.queued` or `call.dialing` for a call already in progress.
+    CallAlreadyLive,
+    /// `callback.unassigned` for a callback never requested.
+    UnknownCallback,
+    /// `callback.requested` for a callback already known.
+    CallbackKnown,
+    /// An event for a callback already completed, failed or deleted.
+    CallbackClosed,
+}
+
+impl NoEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoEffect::UnknownCall => "unknown_call",
+            NoEffect::CallNotWaiting => "call_not_waiting",
+            NoEffect::CallAlreadyLive => "call_already_live",
+            NoEffect::UnknownCallback => "unknown_callback",
+            NoEffect::CallbackKnown => "callback_known",
+            NoEffect::CallbackClosed => "callback_closed",
+        }
+    }
+}
+
+/// All tenants of one shard (or of a whole replay).
+#[derive(Debug)]
+pub struct Engine {
+    config: Arc<Config>,
+    /// Tenant name -> index into `tenants`.
+    index: HashMap<Arc<str>, usize>,
+    tenants: Vec<Tenant>,
+}
+
+impl Engine {
+    pub fn new(config: Arc<Config>) -> Engine {
+        Engine {
+            config,
+            index: HashMap::new(),
+            tenants: Vec::new(),
+        }
+    }
+
+    /// Applies one decoded event to its tenant.
+    pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
+        self.tenant_mut(&ev.tenant).apply(ev)
+    }
+
+    /// The tenant's state, created (empty, with its configured settings) if
+    /// new.
+    pub fn tenant_mut(&mut self, name: &str) -> &mut Tenant {
+        let i = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                let t = Tenant::new(name, self.config.tenant(name));
+                self.index.insert(t.name.clone(), self.tenants.len());
+                self.tenants.push(t);
+                self.tenants.len() - 1
+            }
+        };
+        &mut self.tenants[i]
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.index.get(name).map(|&i| &self.tenants[i])
+    }
+
+    /// Names of the tenants this engine holds, sorted.
+    pub fn tenant_names(&self) -> Vec<Arc<str>> {
+        let mut v: Vec<Arc<str>> = self.index.keys().cloned().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// A tenant's snapshot at `now`.
+    pub fn snapshot(&self, tenant: &str, now: Millis, status: Status) -> Option<Snapshot> {
+        self.tenant(tenant).map(|t| t.snapshot(now, status))
+    }
+
+    /// Every tenant's snapshot at `now`, sorted by tenant.
+    pub fn snapshots(&self, now: Millis, status: Status) -> Vec<Snapshot> {
+        self.tenant_names()
+            .iter()
+            .filter_map(|t| self.snapshot(t, now, status))
+            .collect()
+    }
+
+    /// The latest event time applied to any tenant.
+    pub fn as_of(&self) -> Option<Millis> {
+        self.tenants.iter().filter_map(Tenant::as_of).max()
+    }
+}

@@ -1,0 +1,286 @@
+//! Building a tenant's [`Snapshot`]: an immutable value computed from the
+//! state at an evaluation time ("now"). Reading never changes the state.
+
+use std::sync::Arc;
+
+use super::tenant::{Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
+use crate::config::SlFormula;
+use crate::event::AgentState;
+use crate::time::{self, Millis};
+use crate::wire::{
+    AgentCounts, AgentRow, ByState, CallbackStats, Hourly, OpenByAgent, QueueRow, QueueStats,
+    ServiceRow, Snapshot, Status,
+};
+
+/// Sums of counters over queues, with their merged wait histogram.
+#[derive(Default, Clone)]
+struct Tally {
+    c: Counters,
+    waiting: u64,
+    oldest: Option<Millis>,
+    waits: Option<WaitHistogram>,
+}
+
+impl Tally {
+    fn add_day(&mut self, day: Option<&QueueDay>) {
+        let Some(d) = day else { return };
+        self.c.add(&d.c);
+        if let Some(h) = &d.waits {
+            match &mut self.waits {
+                // Auto-resizing histograms accept any recorded value.
+                Some(mine) => {
+                    let _ = mine.add(&**h);
+                }
+                None => self.waits = Some((**h).clone()),
+            }
+        }
+    }
+
+    fn add_waiting(&mut self, waiting: u64, oldest: Option<Millis>) {
+        self.waiting += waiting;
+        self.oldest = match (self.oldest, oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn stats(&self, formula: SlFormula, now: Millis) -> QueueStats {
+        stats(
+            &self.c,
+            self.waiting,
+            self.oldest,
+            self.waits.as_ref(),
+            formula,
+            now,
+        )
+    }
+}
+
+/// Percentage rounded to 2 decimals; `None` when the denominator is 0.
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| (n as f64 * 10_000.0 / d as f64).round() / 100.0)
+}
+
+/// Seconds rounded to 1 decimal; `None` when nothing was measured.
+fn mean_s(sum_ms: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| (sum_ms as f64 / n as f64 / 100.0).round() / 10.0)
+}
+
+fn stats(
+    c: &Counters,
+    waiting: u64,
+    oldest: Option<Millis>,
+    waits: Option<&WaitHistogram>,
+    formula: SlFormula,
+    now: Millis,
+) -> QueueStats {
+    let n = |v: u32| v as u64;
+    let sl_base = match formula {
+        SlFormula::Offered => n(c.inbound),
+        SlFormula::Answered => n(c.answered),
+        SlFormula::OfferedMinusShortAbandons => n(c.inbound).saturating_sub(n(c.short_abandoned)),
+    };
+    QueueStats {
+        waiting,
+        longest_wait_s: oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64),
+        inbound: n(c.inbound),
+        answered: n(c.answered),
+        abandoned: n(c.abandoned),
+        short_abandoned: n(c.short_abandoned),
+        callbacks: n(c.callbacks),
+        transferred: n(c.transferred),
+        exited: n(c.exited),
+        answered_in_sl: n(c.answered_in_sl),
+        answer_rate: ratio(n(c.answered), n(c.inbound)),
+        service_level: ratio(n(c.answered_in_sl), sl_base),
+        asa_s: mean_s(c.wait_sum_ms, n(c.answered)),
+        wait_p90_s: waits
+            .filter(|h| h.len() > 0)
+            .map(|h| h.value_at_quantile(0.9) as f64),
+        aht_s: mean_s(c.talk_sum_ms + c.wrap_sum_ms, n(c.ended)),
+        outbound_attempts: n(c.outbound_attempts),
+        outbound_connected: n(c.outbound_connected),
+        ivr: n(c.ivr),
+    }
+}
+
+fn agent_counts(by: &[u32; 8]) -> AgentCounts {
+    let s = |st: AgentState| by[st as usize] as u64;
+    AgentCounts {
+        login: by.iter().map(|&v| v as u64).sum::<u64>() - s(AgentState::LoggedOut),
+        ready: s(AgentState::Ready),
+        talking: s(AgentState::Talking) + s(AgentState::Ringing),
+        outbound: s(AgentState::Outbound) + s(AgentState::Dialing),
+        break_work: s(AgentState::Away) + s(AgentState::WrapUp),
+        by_state: ByState {
+            logged_out: s(AgentState::LoggedOut),
+            ready: s(AgentState::Ready),
+            away: s(AgentState::Away),
+            ringing: s(AgentState::Ringing),
+            talking: s(AgentState::Talking),
+            dialing: s(AgentState::Dialing),
+            outbound: s(AgentState::Outbound),
+            wrap_up: s(AgentState::WrapUp),
+        },
+    }
+}
+
+fn callback_stats(d: &super::tenant::CallbackDay) -> CallbackStats {
+    let n = |v: u32| v as u64;
+    CallbackStats {
+        requested: n(d.requested),
+        assigned: n(d.assigned),
+        completed: n(d.completed),
+        failed: n(d.failed),
+        deleted: n(d.deleted),
+        open: n(d.requested).saturating_sub(n(d.completed) + n(d.failed) + n(d.deleted)),
+        processing_rate: ratio(n(d.completed), n(d.assigned)),
+        open_by_agent: Vec::new(),
+    }
+}
+
+impl Tenant {
+    /// The tenant's snapshot as of `now` (which decides "today" and waiting
+    /// ages).
+    pub fn snapshot(&self, now: Millis, status: Status) -> Snapshot {
+        let today = self.cal.day_of(now);
+        let yesterday = today - 1;
+        let tenant_formula = self.settings.queue_defaults.sl_formula;
+
+        let nq = self.queue_data.len();
+        let mut waiting = vec![0u64; nq];
+        let mut oldest: Vec<Option<Millis>> = vec![None; nq];
+        for call in self.calls.values() {
+            if let (Phase::Waiting, Target::Queue(q)) = (call.phase, call.target) {
+                let q = q as usize;
+                waiting[q] += 1;
+                oldest[q] = Some(oldest[q].map_or(call.start, |o| o.min(call.start)));
+            }
+        }
+
+        let ns = self.service_data.len();
+        let mut svc: Vec<Tally> = vec![Tally::default(); ns];
+        let mut total = Tally::default();
+        let mut queues = Vec::with_capacity(nq);
+        for &qi in &self.queues.sorted {
+            let q = &self.queue_data[qi as usize];
+            let day = q.days.get(today);
+            let (w, o) = (waiting[qi as usize], oldest[qi as usize]);
+            let counters = day.map(|d| d.c.clone()).unwrap_or_default();
+            let stats = stats(
+                &counters,
+                w,
+                o,
+                day.and_then(|d| d.waits.as_deref()),
+                q.settings.sl_formula,
+                now,
+            );
+            let s = &mut svc[q.service as usize];
+            s.add_day(day);
+            s.add_waiting(w, o);
+            total.add_day(day);
+            total.add_waiting(w, o);
+            queues.push(QueueRow {
+                queue: self.queues.name(qi).clone(),
+                service: self.services.name(q.service).clone(),
+                stats,
+                sl_threshold_s: q.settings.sl_threshold_s,
+                sl_formula: q.settings.sl_formula,
+            });
+        }
+        total.add_day(self.unscoped.days.get(today));
+
+        let mut cb_total = super::tenant::CallbackDay::default();
+        if let Some(d) = self.unscoped.callbacks.get(today) {
+            cb_total.add(d);
+        }
+        let mut services = Vec::with_capacity(ns);
+        for &si in &self.services.sorted {
+            let s = &self.service_data[si as usize];
+            let tally = &mut svc[si as usize];
+            tally.add_day(s.scope.days.get(today));
+            total.add_day(s.scope.days.get(today));
+            let cb = s.scope.callbacks.get(today);
+            if let Some(d) = cb {
+                cb_total.add(d);
+            }
+            let touched =
+                |d: Option<&QueueDay>| d.is_some_and(|d| d.c.ivr + d.c.outbound_attempts > 0);
+            let in_use = s.queues > 0
+                || s.by_state.iter().any(|&n| n > 0)
+                || cb.is_some()
+                || touched(s.scope.days.get(today))
+                || touched(s.scope.days.get(yesterday));
+            if !in_use {
+                continue;
+            }
+            services.push(ServiceRow {
+                service: self.services.name(si).clone(),
+                stats: tally.stats(tenant_formula, now),
+                agents: agent_counts(&s.by_state),
+                callbacks: cb.map(callback_stats).unwrap_or_default(),
+            });
+        }
+
+        let mut agent_list = Vec::with_capacity(self.agent_data.len());
+        let mut open_by_agent = Vec::new();
+        for &ai in &self.agents.sorted {
+            let a = &self.agent_data[ai as usize];
+            let name = self.agents.name(ai);
+            let day = a.days.get(today).cloned().unwrap_or_default();
+            let mut services: Vec<Arc<str>> = a
+                .services
+                .iter()
+                .map(|&s| self.services.name(s).clone())
+                .collect();
+            services.sort_unstable();
+            if a.open_callbacks > 0 {
+                open_by_agent.push(OpenByAgent {
+                    agent: name.clone(),
+                    open: a.open_callbacks as u64,
+                });
+            }
+            agent_list.push(AgentRow {
+                agent: name.clone(),
+                name: a.name.clone(),
+                state: a.state.as_str().to_string(),
+                reason: a.reason.map(|r| self.reasons.name(r).clone()),
+                since: a.since.map(time::format_rfc3339),
+                state_s: a.since.map_or(0, |s| ((now - s).max(0) / 1000) as u64),
+                services,
+                handled: day.handled as u64,
+                talk_s: day.talk_ms / 1000,
+                outbound: day.outbound as u64,
+                callbacks_open: a.open_callbacks as u64,
+            });
+        }
+
+        let hours = |h: Option<&[u32; 24]>| -> Vec<u64> {
+            h.map_or_else(|| vec![0; 24], |h| h.iter().map(|&v| v as u64).collect())
+        };
+        let mut callbacks = callback_stats(&cb_total);
+        callbacks.open_by_agent = open_by_agent;
+
+        Snapshot {
+            v: 1,
+            tenant: self.name.clone(),
+            tz: self.cal.tz_name(),
+            day: time::format_day(today),
+            as_of: self.as_of.map(time::format_rfc3339),
+            at: time::format_rfc3339(now),
+            status,
+            totals: total.stats(tenant_formula, now),
+            services,
+            queues,
+            agents: agent_counts(&self.by_state),
+            agent_list,
+            hourly: Hourly {
+                today: hours(self.hourly.get(today).map(|h| &h.inbound)),
+                yesterday: hours(self.hourly.get(yesterday).map(|h| &h.inbound)),
+                ivr_today: hours(self.hourly.get(today).map(|h| &h.ivr)),
+                ivr_yesterday: hours(self.hourly.get(yesterday).map(|h| &h.ivr)),
+            },
+            callbacks,
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Decoded events: what the engine applies. Every source's bytes become these
+//! through `decode`; nothing else constructs them from outside input.
+//!
+//! Strings borrow from the input where they can (`Cow`), so decoding an NDJSON
+//! line allocates nothing unless it contains escapes.
+
+use std::borrow::Cow;
+
+use crate::time::Millis;
+
+/// One contract event (`../schemas/event.schema.json`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<'a> {
+    /// Unique per event within a tenant; a repeat is a duplicate delivery.
+    pub id: Cow<'a, str>,
+    /// Event time: decides day, hour, wait and talk attribution.
+    pub ts: Millis,
+    pub tenant: Cow<'a, str>,
+    pub body: Body<'a>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body<'a> {
+    Call(CallEvent<'a>),
+    Agent(AgentEvent<'a>),
+    Callback(CallbackEvent<'a>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallEvent<'a> {
+    pub kind: CallKind,
+    pub call: Cow<'a, str>,
+    pub queue: Option<Cow<'a, str>>,
+    pub service: Option<Cow<'a, str>>,
+    pub agent: Option<Cow<'a, str>>,
+    pub direction: Direction,
+    /// `call.transferred`: the queue the call moves to.
+    pub to_queue: Option<Cow<'a, str>>,
+    /// `call.exited`: why the system took the call out of the queue.
+    pub reason: Option<Cow<'a, str>>,
+    /// When the call entered its queue, if the producer knows it. Used only
+    /// for a call whose `call.queued` the engine never saw (a log that starts
+    /// mid-call), so that its wait is still right.
+    pub queued_ts: Option<Millis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    Ivr,
+    Queued,
+    Ringing,
+    Answered,
+    Abandoned,
+    Callback,
+    Transferred,
+    Exited,
+    Dialing,
+    Connected,
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Inbound,
+    Outbound,
+    Internal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentEvent<'a> {
+    pub agent: Cow<'a, str>,
+    pub state: AgentState,
+    pub reason: Option<Cow<'a, str>>,
+    /// When present, replaces the agent's service membership.
+    pub services: Option<Vec<Cow<'a, str>>>,
+    pub name: Option<Cow<'a, str>>,
+}
+
+/// The contract's agent states, in snapshot `by_state` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum AgentState {
+    LoggedOut = 0,
+    Ready = 1,
+    Away = 2,
+    Ringing = 3,
+    Talking = 4,
+    Dialing = 5,
+    Outbound = 6,
+    WrapUp = 7,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallbackEvent<'a> {
+    pub kind: CallbackKind,
+    pub callback: Cow<'a, str>,
+    pub service: Option<Cow<'a, str>>,
+    pub agent: Option<Cow<'a, str>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallbackKind {
+    Requested,
+    Assigned,
+    Unassigned,
+    Completed,
+    Failed,
+    Deleted,
+}
+
+impl CallKind {
+    pub const ALL: [CallKind; 11] = [
+        CallKind::Ivr,
+        CallKind::Queued,
+        CallKind::Ringing,
+        CallKind::Answered,
+        CallKind::Abandoned,
+        CallKind::Callback,
+        CallKind::Transferred,
+        CallKind::Exited,
+        CallKind::Dialing,
+        CallKind::Connected,
+        CallKind::Ended,
+    ];
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            CallKind::Ivr => "call.ivr",
+            CallKind::Queued => "call.queued",
+            CallKind::Ringing => "call.ringing",
+            CallKind::Answered => "call.answered",
+            CallKind::Abandoned => "call.abandoned",
+            CallKind::Callback => "call.callback",
+            CallKind::Transferred => "call.transferred",
+            CallKind::Exited => "call.exited",
+            CallKind::Dialing => "call.dialing",
+            CallKind::Connected => "call.connected",
+            CallKind::Ended => "call.ended",
+        }
+    }
+}
+
+impl CallbackKind {
+    pub const ALL: [CallbackKind; 6] = [
+        CallbackKind::Requested,
+        CallbackKind::Assigned,
+        CallbackKind::Unassigned,
+        CallbackKind::Completed,
+        CallbackKind::Failed,
+        CallbackKind::Deleted,
+    ];
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            CallbackKind::Requested => "callback.requested",
+            CallbackKind::Assigned => "callback.assigned",
+            CallbackKind::Unassigned => "callback.unassigned",
+            CallbackKind::Completed => "callback.completed",
+            CallbackKind::Failed => "callback.failed",
+            CallbackKind::Deleted => "callback.deleted",
+        }
+    }
+}
+
+impl AgentState {
+    pub const ALL: [AgentState; 8] = [
+        AgentState::LoggedOut,
+        AgentState::Ready,
+        AgentState::Away,
+        AgentState::Ringing,
+        AgentState::Talking,
+        AgentState::Dialing,
+        AgentState::Outbound,
+        AgentState::WrapUp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::LoggedOut => "logged_out",
+            AgentState::Ready => "ready",
+            AgentState::Away => "away",
+            AgentState::Ringing => "ringing",
+            AgentState::Talking => "talking",
+            AgentState::Dialing => "dialing",
+            AgentState::Outbound => "outbound",
+            AgentState::WrapUp => "wrap_up",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AgentState> {
+        AgentState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            "internal" => Some(Direction::Internal),
+            _ => None,
+        }
+    }
+}
+
+fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(c.into_owned())
+}
+
+fn own_opt(c: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+    c.map(own)
+}
+
+impl Event<'_> {
+    /// The type name as the contract spells it (`call.queued`, `agent.state`).
+    pub fn type_name(&self) -> &'static str {
+        match &self.body {
+            Body::Call(c) => c.kind.type_name(),
+            Body::Agent(_) => "agent.state",
+            Body::Callback(c) => c.kind.type_name(),
+        }
+    }
+
+    /// Detaches the event from the buffer it was decoded from.
+    pub fn into_owned(self) -> Event<'static> {
+        Event {
+            id: own(self.id),
+            ts: self.ts,
+            tenant: own(self.tenant),
+            body: match self.body {
+                Body::Call(c) => Body::Call(CallEvent {
+                    kind: c.kind,
+                    call: own(c.call),
+                    queue: own_opt(c.queue),
+                    service: own_opt(c.service),
+                    agent: own_opt(c.agent),
+                    direction: c.direction,
+                    to_queue: own_opt(c.to_queue),
+                    reason: own_opt(c.reason),
+                    queued_ts: c.queued_ts,
+                }),
+                Body::Agent(a) => Body::Agent(AgentEvent {
+                    agent: own(a.agent),
+                    state: a.state,
+                    reason: own_opt(a.reason),
+                    services: a.services.map(|v| v.into_iter().map(own).collect()),
+                    name: own_opt(a.name),
+                }),
+                Body::Callback(c) => Body::Callback(CallbackEvent {
+                    kind: c.kind,
+                    callback: own(c.callback),
+                    service: own_opt(c.service),
+                    agent: own_opt(c.agent),
+                }),
+            },
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! callboard: a realtime statistics engine for contact centers.
+//!
+//! Call, agent and callback events come in; per-tenant snapshots of the
+//! wallboard figures go out. The modules follow the flow:
+//!
+//! - [`sources`]: where bytes come from (files and stdin today).
+//! - [`decode`]: the one place where bytes become [`event::Event`]s, for
+//!   contract JSON and Asterisk `queue_log`; every rejection has a [`decode::Reason`].
+//! - [`engine`]: per-tenant state, applying events in O(1), and building
+//!   [`wire::Snapshot`]s. No I/O, no clock.
+//! - [`wire`]: every type callboard serialises; matches `schemas/`.
+//! - [`config`]: the TOML file of tenants, time zones and queue settings.
+//! - [`time`]: timestamps and the tenants' local calendars.
+//! - [`replay`]: `callboard replay`, the engine run over a file.
+//! - [`sim`]: a simulated contact center producing contract events.
+
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod event;
+pub mod replay;
+pub mod sim;
+pub mod sources;
+pub mod time;
+pub mod wire;

@@ -1,0 +1,129 @@
+//! The `callboard` command: parses arguments and calls the library.
+
+use std::io::{self, BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use callboard::config::Config;
+use callboard::decode::Format;
+use callboard::replay::{self, ReplayOptions};
+use callboard::time::{self, Millis};
+
+/// Realtime statistics engine for contact centers.
+#[derive(Parser, Debug)]
+#[command(name = "callboard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the engine over a file of events and print each tenant's final
+    /// snapshot, one JSON object per line, sorted by tenant.
+    ///
+    /// Rejected lines are counted and summarised on stderr; the exit code is
+    /// non-zero only when every line was rejected.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// Input file, or `-` for standard input.
+    #[arg(long, short = 'i', value_name = "FILE|-")]
+    input: PathBuf,
+    /// Input format: contract events as NDJSON, or Asterisk queue_log lines.
+    #[arg(long, short = 'f', value_enum, default_value = "ndjson")]
+    format: Format,
+    /// Tenant of queue_log input (required there); with NDJSON, report only
+    /// this tenant.
+    #[arg(long, short = 't', value_name = "NAME")]
+    tenant: Option<String>,
+    /// Time zone of tenants the config file does not name (IANA name).
+    #[arg(long, value_name = "ZONE", env = "CALLBOARD_TZ")]
+    tz: Option<String>,
+    /// Seconds within which an answer counts as in service level, for queues
+    /// the config file gives no threshold [default: 20].
+    #[arg(long, value_name = "SECONDS")]
+    sl_threshold: Option<u32>,
+    /// Evaluation time ("now": which day is today, waiting ages), RFC 3339.
+    /// Default: the latest event time in the input.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
+    at: Option<Millis>,
+    /// Configuration file (TOML): tenants, time zones, queue settings.
+    #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Also print each rejected line's number and reason on stderr.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+fn parse_at(s: &str) -> Result<Millis, String> {
+    time::parse_rfc3339(s).ok_or_else(|| {
+        format!("`{s}` is not RFC 3339 with an offset (e.g. 2026-11-21T18:00:00+09:00)")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => run_replay(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("callboard: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::load(path, args.tz.as_deref(), args.sl_threshold)?,
+        None => Config::from_file(Default::default(), args.tz.as_deref(), args.sl_threshold)?,
+    };
+    let opts = ReplayOptions {
+        format: args.format,
+        tenant: args.tenant,
+        at: args.at,
+    };
+    let verbose = args.verbose;
+    let on_reject = |line: u64, r: &callboard::decode::Reject| {
+        if verbose {
+            eprintln!("line {line}: {r}");
+        }
+    };
+    let (snapshots, summary) = if args.input.as_os_str() == "-" {
+        replay::replay(io::stdin().lock(), config.shared(), &opts, on_reject)?
+    } else {
+        let file = std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot open {}", args.input.display()))?;
+        replay::replay(BufReader::new(file), config.shared(), &opts, on_reject)?
+    };
+    let mut out = io::stdout().lock();
+    for s in &snapshots {
+        serde_json::to_writer(&mut out, s)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    eprintln!("callboard replay: {summary}");
+    if summary.all_rejected() {
+        if opts.format == Format::Ndjson
+            && summary
+                .rejected
+                .contains_key(&callboard::decode::Reason::InvalidJson)
+        {
+            eprintln!(
+                "callboard replay: every line was rejected (is this queue_log? then add --format queue_log --tenant NAME)"
+            );
+        } else {
+            eprintln!("callboard replay: every line was rejected");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,159 @@
+//! `callboard replay`: the engine fed from a file instead of Kafka, printing
+//! the final snapshots. Same decoder, same engine, same snapshot.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::BufRead;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::decode::{self, Format, QueueLogDecoder, Reason, Reject};
+use crate::engine::{Engine, Outcome};
+use crate::event::Event;
+use crate::sources::lines::{Line, LineReader};
+use crate::time::Millis;
+use crate::wire::{Snapshot, Status};
+
+/// What to replay and how.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    pub format: Format,
+    /// The tenant of queue_log input; for NDJSON, the one tenant to report.
+    pub tenant: Option<String>,
+    /// Evaluation time; default the latest event time in the input.
+    pub at: Option<Millis>,
+}
+
+/// Counts of what happened to the input.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Events decoded from them (a queue_log line may give several or none).
+    pub events: u64,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    /// Valid events that changed nothing, by reason.
+    pub no_effect: BTreeMap<&'static str, u64>,
+    /// Events of tenants other than `--tenant`.
+    pub other_tenants: u64,
+    /// Rejected lines, by reason.
+    pub rejected: BTreeMap<Reason, u64>,
+}
+
+impl Summary {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// True when there was input and none of it was accepted.
+    pub fn all_rejected(&self) -> bool {
+        self.lines > 0 && self.rejected_total() == self.lines
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let no_effect: u64 = self.no_effect.values().sum();
+        write!(
+            f,
+            "{} lines, {} events: {} applied, {} duplicate, {} late, {} without effect",
+            self.lines, self.events, self.applied, self.duplicates, self.late, no_effect
+        )?;
+        if self.other_tenants > 0 {
+            write!(f, ", {} of other tenants", self.other_tenants)?;
+        }
+        write!(f, "; {} rejected", self.rejected_total())?;
+        if !self.rejected.is_empty() {
+            let parts: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Replays `input` and returns each tenant's final snapshot, sorted by
+/// tenant. `on_reject` hears of each rejected line (1-based number).
+pub fn replay<R: BufRead>(
+    input: R,
+    config: Arc<Config>,
+    opts: &ReplayOptions,
+    mut on_reject: impl FnMut(u64, &Reject),
+) -> anyhow::Result<(Vec<Snapshot>, Summary)> {
+    let mut engine = Engine::new(config.clone());
+    let mut summary = Summary::default();
+    let mut reader = LineReader::new(input, config.max_event_bytes);
+    let mut queue_log = match opts.format {
+        Format::QueueLog => {
+            let Some(tenant) = opts.tenant.as_deref() else {
+                anyhow::bail!("queue_log lines name no tenant: give it with --tenant NAME");
+            };
+            crate::config::check_name(tenant)?;
+            Some(QueueLogDecoder::new(tenant, &config.tenant(tenant)))
+        }
+        Format::Ndjson => None,
+    };
+    if let Some(t) = &opts.tenant {
+        engine.tenant_mut(t);
+    }
+
+    let mut line_no = 0u64;
+    let apply = |engine: &mut Engine, summary: &mut Summary, ev: &Event<'_>| {
+        summary.events += 1;
+        if let Some(t) = &opts.tenant
+            && *ev.tenant != **t
+        {
+            summary.other_tenants += 1;
+            return;
+        }
+        match engine.apply(ev) {
+            Outcome::Applied => summary.applied += 1,
+            Outcome::Duplicate => summary.duplicates += 1,
+            Outcome::Late => summary.late += 1,
+            Outcome::NoEffect(r) => *summary.no_effect.entry(r.as_str()).or_default() += 1,
+        }
+    };
+    while let Some(line) = reader.next_line()? {
+        line_no += 1;
+        let result = match line {
+            Line::TooLong { bytes } => Err(Reject::new(
+                Reason::TooLarge,
+                format!("{bytes} bytes, the limit is {}", config.max_event_bytes),
+            )),
+            Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+            Line::Text(bytes) => match &mut queue_log {
+                None => decode::decode_json(bytes, config.max_event_bytes)
+                    .map(|ev| apply(&mut engine, &mut summary, &ev)),
+                Some(dec) => match std::str::from_utf8(bytes) {
+                    Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
+                    Ok(text) => dec.decode_line(text).map(|evs| {
+                        for ev in &evs {
+                            apply(&mut engine, &mut summary, ev);
+                        }
+                    }),
+                },
+            },
+        };
+        summary.lines += 1;
+        if let Err(rej) = result {
+            *summary.rejected.entry(rej.reason).or_default() += 1;
+            on_reject(line_no, &rej);
+        }
+    }
+
+    let now = opts
+        .at
+        .or_else(|| engine.as_of())
+        .or_else(|| queue_log.as_ref().and_then(QueueLogDecoder::latest))
+        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
+    let mut snapshots = engine.snapshots(now, Status::Live);
+    if let Some(t) = &opts.tenant {
+        snapshots.retain(|s| *s.tenant == **t);
+    }
+    Ok((snapshots, summary))
+}

@@ -1,0 +1,1 @@
+//! A simulated contact center (placeholder until the generator lands).

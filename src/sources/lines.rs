@@ -1,0 +1,88 @@
+//! Line-oriented input (NDJSON and queue_log files, stdin) with a bound on
+//! line length, so that one endless line cannot exhaust memory.
+
+use std::io::{self, BufRead};
+
+/// One line read by [`LineReader`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// The line's bytes, without the line ending.
+    Text(&'a [u8]),
+    /// The line was longer than the limit; its bytes were skipped.
+    TooLong { bytes: usize },
+}
+
+/// Reads lines of at most `max` bytes from a buffered reader.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(inner: R, max: usize) -> Self {
+        LineReader {
+            inner,
+            buf: Vec::new(),
+            max,
+        }
+    }
+
+    /// The next line, or `None` at the end of the input.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.buf.clear();
+        let mut total = 0usize;
+        let mut seen_any = false;
+        loop {
+            let chunk = match self.inner.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            seen_any = true;
+            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            let content = if done { take - 1 } else { take };
+            if total + content <= self.max {
+                self.buf.extend_from_slice(&chunk[..content]);
+            }
+            total += content;
+            self.inner.consume(take);
+            if done {
+                break;
+            }
+        }
+        if !seen_any {
+            return Ok(None);
+        }
+        if total > self.max {
+            return Ok(Some(Line::TooLong { bytes: total }));
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        Ok(Some(Line::Text(&self.buf)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_lines_and_bounds_their_length() {
+        let input = b"a\r\nbb\n\nccccccccc\nd";
+        let mut r = LineReader::new(&input[..], 4);
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"a")));
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"bb")));
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"")));
+        assert_eq!(r.next_line().unwrap(), Some(Line::TooLong { bytes: 9 }));
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"d")));
+        assert_eq!(r.next_line().unwrap(), None);
+    }
+}

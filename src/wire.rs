@@ -1,0 +1,329 @@
+//! The wire types: everything callboard reads or writes as JSON. They match
+//! `schemas/event.schema.json` and `schemas/snapshot.schema.json`, and a test
+//! validates real output against those schemas.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::event::{Body, Event};
+use crate::time::{self, Millis};
+
+// ---------------------------------------------------------------- events
+
+/// An event as it appears on the wire, before validation. Every field is
+/// optional here so that the decoder can say *which* required field is
+/// missing; unknown fields are ignored (producers may add optional ones).
+#[derive(Deserialize, Serialize, Default, Debug)]
+pub struct WireEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v: Option<u32>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<TsValue<'a>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub call: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub to_queue: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub queued_ts: Option<TsValue<'a>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Cow<'a, str>>,
+}
+
+/// A `ts` as written: an RFC 3339 string or epoch milliseconds. Anything
+/// else is kept as `Other` so the decoder can reject it as `bad_ts` rather
+/// than as unreadable JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TsValue<'a> {
+    Millis(i64),
+    Text(Cow<'a, str>),
+    Other,
+}
+
+impl TsValue<'_> {
+    pub fn millis(&self) -> Option<Millis> {
+        match self {
+            TsValue::Millis(ms) => time::check_epoch_ms(*ms),
+            TsValue::Text(s) => time::parse_rfc3339(s),
+            TsValue::Other => None,
+        }
+    }
+}
+
+impl Serialize for TsValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            TsValue::Millis(ms) => s.serialize_i64(*ms),
+            TsValue::Text(t) => s.serialize_str(t),
+            TsValue::Other => s.serialize_unit(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TsValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TsValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 string or epoch milliseconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TsValue::Millis(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v).map_or(TsValue::Other, TsValue::Millis))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(TsValue::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(TsValue::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(TsValue::Other)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(TsValue::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TsValue::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(TsValue::Other)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(TsValue::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'a> From<&'a Event<'a>> for WireEvent<'a> {
+    fn from(ev: &'a Event<'a>) -> Self {
+        let b = |c: &'a Cow<'a, str>| Some(Cow::Borrowed(c.as_ref()));
+        let bo = |c: &'a Option<Cow<'a, str>>| c.as_deref().map(Cow::Borrowed);
+        let mut w = WireEvent {
+            v: Some(1),
+            id: b(&ev.id),
+            ts: Some(TsValue::Text(Cow::Owned(time::format_rfc3339(ev.ts)))),
+            tenant: b(&ev.tenant),
+            kind: Some(Cow::Borrowed(ev.type_name())),
+            ..WireEvent::default()
+        };
+        match &ev.body {
+            Body::Call(c) => {
+                w.call = b(&c.call);
+                w.queue = bo(&c.queue);
+                w.service = bo(&c.service);
+                w.agent = bo(&c.agent);
+                if c.direction != Default::default() {
+                    w.direction = Some(Cow::Borrowed(c.direction.as_str()));
+                }
+                w.to_queue = bo(&c.to_queue);
+                w.reason = bo(&c.reason);
+                w.queued_ts = c
+                    .queued_ts
+                    .map(|t| TsValue::Text(Cow::Owned(time::format_rfc3339(t))));
+            }
+            Body::Agent(a) => {
+                w.agent = b(&a.agent);
+                w.state = Some(Cow::Borrowed(a.state.as_str()));
+                w.reason = bo(&a.reason);
+                w.services = a
+                    .services
+                    .as_ref()
+                    .map(|v| v.iter().map(|s| Cow::Borrowed(s.as_ref())).collect());
+                w.name = bo(&a.name);
+            }
+            Body::Callback(c) => {
+                w.callback = b(&c.callback);
+                w.service = bo(&c.service);
+                w.agent = bo(&c.agent);
+            }
+        }
+        w
+    }
+}
+
+/// Encodes an event as one line of contract JSON (no trailing newline).
+pub fn encode_event(ev: &Event<'_>) -> String {
+    // Serializing plain strings and integers cannot fail.
+    serde_json::to_string(&WireEvent::from(ev)).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- snapshot
+
+/// A tenant's published state: the one object that websocket clients, the
+/// REST API and `callboard replay` all carry.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub v: u32,
+    pub tenant: Arc<str>,
+    /// The tenant's IANA time zone.
+    pub tz: String,
+    /// "Today": the tenant's local date at `at`.
+    pub day: String,
+    /// The latest event time applied (RFC 3339, UTC); `null` before any event.
+    pub as_of: Option<String>,
+    /// The evaluation time ("now") the snapshot was built for.
+    pub at: String,
+    pub status: Status,
+    pub totals: QueueStats,
+    pub services: Vec<ServiceRow>,
+    pub queues: Vec<QueueRow>,
+    pub agents: AgentCounts,
+    pub agent_list: Vec<AgentRow>,
+    pub hourly: Hourly,
+    pub callbacks: CallbackStats,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Live,
+    Recovering,
+    Stale,
+}
+
+/// The per-queue figures; services and the tenant total carry the same set.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct QueueStats {
+    pub waiting: u64,
+    pub longest_wait_s: u64,
+    pub inbound: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub short_abandoned: u64,
+    pub callbacks: u64,
+    pub transferred: u64,
+    pub exited: u64,
+    pub answered_in_sl: u64,
+    pub answer_rate: Option<f64>,
+    pub service_level: Option<f64>,
+    pub asa_s: Option<f64>,
+    pub wait_p90_s: Option<f64>,
+    pub aht_s: Option<f64>,
+    pub outbound_attempts: u64,
+    pub outbound_connected: u64,
+    /// Calls that reached the IVR today (`call.ivr`).
+    pub ivr: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ServiceRow {
+    pub service: Arc<str>,
+    #[serde(flatten)]
+    pub stats: QueueStats,
+    pub agents: AgentCounts,
+    pub callbacks: CallbackStats,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub queue: Arc<str>,
+    pub service: Arc<str>,
+    #[serde(flatten)]
+    pub stats: QueueStats,
+    /// The queue's settings, so a board can say what "in SL" means.
+    pub sl_threshold_s: u32,
+    pub sl_formula: crate::config::SlFormula,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct AgentCounts {
+    pub login: u64,
+    pub ready: u64,
+    pub talking: u64,
+    pub outbound: u64,
+    pub break_work: u64,
+    pub by_state: ByState,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct ByState {
+    pub logged_out: u64,
+    pub ready: u64,
+    pub away: u64,
+    pub ringing: u64,
+    pub talking: u64,
+    pub dialing: u64,
+    pub outbound: u64,
+    pub wrap_up: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct AgentRow {
+    pub agent: Arc<str>,
+    pub name: Option<Arc<str>>,
+    pub state: String,
+    pub reason: Option<Arc<str>>,
+    /// When the agent's current state was reported.
+    pub since: Option<String>,
+    /// Seconds from `since` to the snapshot's `at`.
+    pub state_s: u64,
+    pub services: Vec<Arc<str>>,
+    pub handled: u64,
+    pub talk_s: u64,
+    pub outbound: u64,
+    /// Open callbacks assigned to this agent, whatever day requested.
+    pub callbacks_open: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Hourly {
+    /// `inbound` per local hour of today.
+    pub today: Vec<u64>,
+    pub yesterday: Vec<u64>,
+    /// `call.ivr` per local hour (IVR inflow).
+    pub ivr_today: Vec<u64>,
+    pub ivr_yesterday: Vec<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct CallbackStats {
+    pub requested: u64,
+    pub assigned: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub open: u64,
+    pub processing_rate: Option<f64>,
+    /// Open callbacks per assigned agent, whatever day requested (tenant
+    /// level only; empty in service rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_by_agent: Vec<OpenByAgent>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpenByAgent {
+    pub agent: Arc<str>,
+    pub open: u64,
+}
