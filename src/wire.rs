@@ -21,37 +21,81 @@ pub struct WireEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub v: Option<u32>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub id: Option<Cow<'a, str>>,
+    pub id: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     pub ts: Option<TsValue<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<Cow<'a, str>>,
+    pub tenant: Option<Str<'a>>,
     #[serde(rename = "type", borrow, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Cow<'a, str>>,
+    pub kind: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub call: Option<Cow<'a, str>>,
+    pub call: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<Cow<'a, str>>,
+    pub queue: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub service: Option<Cow<'a, str>>,
+    pub service: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<Cow<'a, str>>,
+    pub agent: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<Cow<'a, str>>,
+    pub direction: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub to_queue: Option<Cow<'a, str>>,
+    pub to_queue: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Cow<'a, str>>,
+    pub reason: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     pub queued_ts: Option<TsValue<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Cow<'a, str>>,
+    pub state: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub services: Option<Vec<Cow<'a, str>>>,
+    pub services: Option<Vec<Str<'a>>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub name: Option<Cow<'a, str>>,
+    pub name: Option<Str<'a>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    pub callback: Option<Cow<'a, str>>,
+    pub callback: Option<Str<'a>>,
+}
+
+/// A string field that borrows from the input when it has no escapes.
+/// (`Option<Cow<str>>` alone would always copy: serde borrows only through a
+/// visitor that asks for it.)
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl<'a> Str<'a> {
+    pub fn into_cow(self) -> Cow<'a, str> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Str<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// A `ts` as written: an RFC 3339 string or epoch milliseconds. Anything
@@ -128,14 +172,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for TsValue<'a> {
 
 impl<'a> From<&'a Event<'a>> for WireEvent<'a> {
     fn from(ev: &'a Event<'a>) -> Self {
-        let b = |c: &'a Cow<'a, str>| Some(Cow::Borrowed(c.as_ref()));
-        let bo = |c: &'a Option<Cow<'a, str>>| c.as_deref().map(Cow::Borrowed);
+        let b = |c: &'a Cow<'a, str>| Some(Str(Cow::Borrowed(c.as_ref())));
+        let bo = |c: &'a Option<Cow<'a, str>>| c.as_deref().map(|v| Str(Cow::Borrowed(v)));
         let mut w = WireEvent {
             v: Some(1),
             id: b(&ev.id),
             ts: Some(TsValue::Text(Cow::Owned(time::format_rfc3339(ev.ts)))),
             tenant: b(&ev.tenant),
-            kind: Some(Cow::Borrowed(ev.type_name())),
+            kind: Some(Str(Cow::Borrowed(ev.type_name()))),
             ..WireEvent::default()
         };
         match &ev.body {
@@ -145,7 +189,7 @@ impl<'a> From<&'a Event<'a>> for WireEvent<'a> {
                 w.service = bo(&c.service);
                 w.agent = bo(&c.agent);
                 if c.direction != Default::default() {
-                    w.direction = Some(Cow::Borrowed(c.direction.as_str()));
+                    w.direction = Some(Str(Cow::Borrowed(c.direction.as_str())));
                 }
                 w.to_queue = bo(&c.to_queue);
                 w.reason = bo(&c.reason);
@@ -155,12 +199,12 @@ impl<'a> From<&'a Event<'a>> for WireEvent<'a> {
             }
             Body::Agent(a) => {
                 w.agent = b(&a.agent);
-                w.state = Some(Cow::Borrowed(a.state.as_str()));
+                w.state = Some(Str(Cow::Borrowed(a.state.as_str())));
                 w.reason = bo(&a.reason);
                 w.services = a
                     .services
                     .as_ref()
-                    .map(|v| v.iter().map(|s| Cow::Borrowed(s.as_ref())).collect());
+                    .map(|v| v.iter().map(|s| Str(Cow::Borrowed(s.as_ref()))).collect());
                 w.name = bo(&a.name);
             }
             Body::Callback(c) => {

@@ -9,7 +9,7 @@ use crate::event::{
     AgentEvent, AgentState, Body, CallEvent, CallKind, CallbackEvent, CallbackKind, Direction,
     Event,
 };
-use crate::wire::WireEvent;
+use crate::wire::{Str, WireEvent};
 
 /// Decodes one JSON object. Strings borrow from `bytes` unless they contain
 /// escapes. `max_bytes` is the size limit (inputs over it are not parsed).
@@ -20,15 +20,22 @@ pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> 
             format!("{} bytes, the limit is {max_bytes}", bytes.len()),
         ));
     }
+    // A derived struct would also accept a JSON array; only objects are events.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => Reject::new(Reason::NotAnObject, "an event is a JSON object"),
+                Err(e) => classify(e),
+            },
+        );
+    }
     let wire: WireEvent<'_> = serde_json::from_slice(bytes).map_err(classify)?;
     validate(wire)
 }
 
 fn classify(e: serde_json::Error) -> Reject {
     let reason = match e.classify() {
-        Category::Data if e.to_string().starts_with("invalid type: ") && e.column() <= 1 => {
-            Reason::NotAnObject
-        }
         Category::Data => Reason::InvalidField,
         Category::Syntax | Category::Eof | Category::Io => Reason::InvalidJson,
     };
@@ -57,6 +64,10 @@ fn required<'a>(field: &str, ty: &str, v: Option<Cow<'a, str>>) -> Result<Cow<'a
     name(field, v)?.ok_or_else(|| missing(field, ty))
 }
 
+fn cow(s: Option<Str<'_>>) -> Option<Cow<'_, str>> {
+    s.map(Str::into_cow)
+}
+
 fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
     match w.v {
         None => return Err(missing("v", "every event")),
@@ -68,15 +79,15 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             ));
         }
     }
-    let id = w.id.ok_or_else(|| missing("id", "every event"))?;
+    let id = cow(w.id).ok_or_else(|| missing("id", "every event"))?;
     if id.is_empty() || id.len() > 256 {
         return Err(Reject::new(
             Reason::InvalidField,
             format!("`id` must be 1 to 256 bytes, got {}", id.len()),
         ));
     }
-    let tenant = required("tenant", "every event", w.tenant)?;
-    let kind = w.kind.ok_or_else(|| missing("type", "every event"))?;
+    let tenant = required("tenant", "every event", cow(w.tenant))?;
+    let kind = cow(w.kind).ok_or_else(|| missing("type", "every event"))?;
     let ts = w.ts.ok_or_else(|| missing("ts", "every event"))?;
     let ts = ts.millis().ok_or_else(|| {
         Reject::new(
@@ -90,10 +101,10 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
 
     let body = if let Some(k) = CallKind::ALL.iter().find(|k| k.type_name() == kind) {
         let ty = k.type_name();
-        let call = required("call", ty, w.call)?;
-        let queue = name("queue", w.queue)?;
-        let agent = name("agent", w.agent)?;
-        let to_queue = name("to_queue", w.to_queue)?;
+        let call = required("call", ty, cow(w.call))?;
+        let queue = name("queue", cow(w.queue))?;
+        let agent = name("agent", cow(w.agent))?;
+        let to_queue = name("to_queue", cow(w.to_queue))?;
         let direction = match w.direction.as_deref() {
             None if *k == CallKind::Dialing => Direction::Outbound,
             None => Direction::Inbound,
@@ -127,17 +138,17 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             kind: *k,
             call,
             queue,
-            service: name("service", w.service)?,
+            service: name("service", cow(w.service))?,
             agent,
             direction,
             to_queue,
-            reason: w.reason,
+            reason: cow(w.reason),
             queued_ts,
         })
     } else if kind == "agent.state" {
         let ty = "agent.state";
-        let agent = required("agent", ty, w.agent)?;
-        let state = w.state.ok_or_else(|| missing("state", ty))?;
+        let agent = required("agent", ty, cow(w.agent))?;
+        let state = cow(w.state).ok_or_else(|| missing("state", ty))?;
         let state = AgentState::parse(&state).ok_or_else(|| {
             Reject::new(
                 Reason::UnknownState,
@@ -150,11 +161,11 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             None => None,
             Some(list) => Some(
                 list.into_iter()
-                    .map(|s| required("services[]", ty, Some(s)))
+                    .map(|s| required("services[]", ty, Some(s.into_cow())))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        let reason = match w.reason {
+        let reason = match cow(w.reason) {
             Some(r) if r.len() > 128 => {
                 return Err(Reject::new(
                     Reason::InvalidField,
@@ -168,18 +179,18 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             state,
             reason,
             services,
-            name: name("name", w.name)?,
+            name: name("name", cow(w.name))?,
         })
     } else if let Some(k) = CallbackKind::ALL.iter().find(|k| k.type_name() == kind) {
         let ty = k.type_name();
-        let agent = name("agent", w.agent)?;
+        let agent = name("agent", cow(w.agent))?;
         if *k == CallbackKind::Assigned && agent.is_none() {
             return Err(missing("agent", ty));
         }
         Body::Callback(CallbackEvent {
             kind: *k,
-            callback: required("callback", ty, w.callback)?,
-            service: name("service", w.service)?,
+            callback: required("callback", ty, cow(w.callback))?,
+            service: name("service", cow(w.service))?,
             agent,
         })
     } else {
@@ -209,7 +220,7 @@ mod tests {
         let line = br#"{"v":1,"id":"e1","ts":"2026-11-21T09:00:00.250+09:00","tenant":"acme","type":"call.queued","call":"c1","queue":"q1","service":"sales"}"#;
         let ev = decode_json(line, 1 << 16).unwrap();
         assert!(matches!(ev.id, Cow::Borrowed(_)));
-        assert_eq!(ev.ts, 1_763_683_200_250);
+        assert_eq!(ev.ts, 1_795_219_200_250);
         let Body::Call(c) = ev.body else {
             panic!("not a call")
         };
@@ -219,7 +230,7 @@ mod tests {
 
     #[test]
     fn epoch_millis_and_escapes_are_accepted() {
-        let line = br#"{"v":1,"id":"e\u0031","ts":1763683200250,"tenant":"acme","type":"agent.state","agent":"a1","state":"away","reason":"break","services":["sales","support"]}"#;
+        let line = br#"{"v":1,"id":"e\u0031","ts":1795219200250,"tenant":"acme","type":"agent.state","agent":"a1","state":"away","reason":"break","services":["sales","support"]}"#;
         let ev = decode_json(line, 1 << 16).unwrap();
         assert_eq!(ev.id, "e1");
         let Body::Agent(a) = ev.body else {

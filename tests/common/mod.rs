@@ -1,0 +1,81 @@
+//! Helpers for driving the engine the way a source would: contract JSON in,
+//! snapshots out.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use callboard::config::Config;
+use callboard::decode::decode_json;
+use callboard::engine::{Engine, Outcome};
+use callboard::time::{Millis, parse_rfc3339};
+use callboard::wire::{Snapshot, Status};
+use serde_json::{Value, json};
+
+pub struct Harness {
+    pub engine: Engine,
+    pub tenant: String,
+    next_id: u64,
+}
+
+pub fn at(ts: &str) -> Millis {
+    parse_rfc3339(ts).unwrap_or_else(|| panic!("bad test time {ts}"))
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Harness::with_config("")
+    }
+
+    pub fn with_config(toml: &str) -> Harness {
+        let config = Config::parse(toml, None, None).expect("test config");
+        Harness {
+            engine: Engine::new(Arc::new(config)),
+            tenant: "acme".into(),
+            next_id: 0,
+        }
+    }
+
+    /// Sends one event through the JSON decoder; `fields` adds to the envelope.
+    pub fn send(&mut self, ts: &str, ty: &str, fields: Value) -> Outcome {
+        self.next_id += 1;
+        let id = format!("e{}", self.next_id);
+        self.send_id(&id, ts, ty, fields)
+    }
+
+    pub fn send_id(&mut self, id: &str, ts: &str, ty: &str, fields: Value) -> Outcome {
+        let mut obj = json!({"v": 1, "id": id, "ts": ts, "tenant": self.tenant, "type": ty});
+        for (k, v) in fields.as_object().expect("fields must be an object") {
+            obj[k] = v.clone();
+        }
+        let bytes = serde_json::to_vec(&obj).unwrap();
+        let ev = decode_json(&bytes, 1 << 16).unwrap_or_else(|r| panic!("rejected: {r}"));
+        self.engine.apply(&ev)
+    }
+
+    pub fn snap(&self, now: &str) -> Snapshot {
+        self.engine
+            .snapshot(&self.tenant, at(now), Status::Live)
+            .expect("tenant exists")
+    }
+
+    pub fn queue<'a>(s: &'a Snapshot, q: &str) -> &'a callboard::wire::QueueRow {
+        s.queues
+            .iter()
+            .find(|r| &*r.queue == q)
+            .unwrap_or_else(|| panic!("no queue {q}"))
+    }
+
+    pub fn service<'a>(s: &'a Snapshot, name: &str) -> &'a callboard::wire::ServiceRow {
+        s.services
+            .iter()
+            .find(|r| &*r.service == name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+    }
+
+    pub fn agent<'a>(s: &'a Snapshot, a: &str) -> &'a callboard::wire::AgentRow {
+        s.agent_list
+            .iter()
+            .find(|r| &*r.agent == a)
+            .unwrap_or_else(|| panic!("no agent {a}"))
+    }
+}

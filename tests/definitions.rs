@@ -1,0 +1,558 @@
+//! Each definition of the metrics spec, checked through events in and
+//! snapshot out.
+
+mod common;
+
+use callboard::engine::{NoEffect, Outcome};
+use common::Harness;
+use serde_json::json;
+
+const T0: &str = "2026-11-21T09:00:00Z";
+
+fn q(call: &str) -> serde_json::Value {
+    json!({"call": call, "queue": "q1", "service": "sales"})
+}
+
+fn qa(call: &str, agent: &str) -> serde_json::Value {
+    json!({"call": call, "queue": "q1", "agent": agent})
+}
+
+#[test]
+fn answer_rate_service_level_and_asa() {
+    let mut h = Harness::new();
+    h.send("2026-11-21T09:00:00Z", "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:00Z", "call.queued", q("c2"));
+    h.send("2026-11-21T09:00:00Z", "call.queued", q("c3"));
+    h.send("2026-11-21T09:00:10Z", "call.answered", qa("c1", "a1"));
+    h.send("2026-11-21T09:00:30Z", "call.answered", qa("c2", "a2"));
+    h.send("2026-11-21T09:00:40Z", "call.abandoned", q("c3"));
+    let s = h.snap("2026-11-21T10:00:00Z");
+    let t = &s.totals;
+    assert_eq!(
+        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (3, 2, 1, 0)
+    );
+    assert_eq!(
+        t.answered_in_sl, 1,
+        "10 s is within the default 20 s, 30 s is not"
+    );
+    assert_eq!(t.answer_rate, Some(66.67));
+    assert_eq!(t.service_level, Some(33.33));
+    assert_eq!(t.asa_s, Some(20.0));
+    assert_eq!(t.wait_p90_s, Some(30.0));
+    // The service row and the queue row say the same for a one-queue service.
+    let svc = Harness::service(&s, "sales");
+    assert_eq!(svc.stats.answer_rate, Some(66.67));
+    assert_eq!(Harness::queue(&s, "q1").stats.inbound, 3);
+}
+
+#[test]
+fn ratios_with_no_calls_are_null_not_zero() {
+    let mut h = Harness::new();
+    h.send(T0, "agent.state", json!({"agent": "a1", "state": "ready"}));
+    let s = h.snap(T0);
+    assert_eq!(s.totals.answer_rate, None);
+    assert_eq!(s.totals.service_level, None);
+    assert_eq!(s.totals.asa_s, None);
+    assert_eq!(s.totals.aht_s, None);
+    assert_eq!(s.callbacks.processing_rate, None);
+    let text = serde_json::to_string(&s.totals).unwrap();
+    assert!(text.contains(r#""answer_rate":null"#), "{text}");
+}
+
+#[test]
+fn waiting_and_longest_wait_at_snapshot_time() {
+    let mut h = Harness::new();
+    h.send("2026-11-21T09:00:00Z", "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:30Z", "call.queued", q("c2"));
+    h.send(
+        "2026-11-21T09:00:30Z",
+        "call.queued",
+        json!({"call": "c3", "queue": "q2"}),
+    );
+    let s = h.snap("2026-11-21T09:01:00Z");
+    assert_eq!(s.totals.waiting, 3);
+    assert_eq!(s.totals.longest_wait_s, 60);
+    assert_eq!(Harness::queue(&s, "q2").stats.longest_wait_s, 30);
+    // The oldest leaves: the longest wait is now the next one's.
+    h.send("2026-11-21T09:01:00Z", "call.answered", qa("c1", "a1"));
+    let s = h.snap("2026-11-21T09:02:00Z");
+    assert_eq!(Harness::queue(&s, "q1").stats.waiting, 1);
+    assert_eq!(Harness::queue(&s, "q1").stats.longest_wait_s, 90);
+}
+
+#[test]
+fn short_abandons_and_the_three_sl_formulas() {
+    let cfg = r#"
+        [tenants.acme.queues.q1]
+        short_abandon_s = 5
+        sl_formula = "offered_minus_short_abandons"
+        [tenants.acme.queues.q2]
+        sl_formula = "answered"
+        sl_threshold_s = 10
+    "#;
+    let mut h = Harness::with_config(cfg);
+    for (queue, call) in [
+        ("q1", "a"),
+        ("q1", "b"),
+        ("q1", "c"),
+        ("q2", "d"),
+        ("q2", "e"),
+    ] {
+        h.send(T0, "call.queued", json!({"call": call, "queue": queue}));
+    }
+    h.send(
+        "2026-11-21T09:00:03Z",
+        "call.abandoned",
+        json!({"call": "a"}),
+    );
+    h.send(
+        "2026-11-21T09:00:05Z",
+        "call.abandoned",
+        json!({"call": "b"}),
+    );
+    h.send(
+        "2026-11-21T09:00:10Z",
+        "call.answered",
+        json!({"call": "c", "agent": "x"}),
+    );
+    h.send(
+        "2026-11-21T09:00:10Z",
+        "call.answered",
+        json!({"call": "d", "agent": "y"}),
+    );
+    h.send(
+        "2026-11-21T09:00:11Z",
+        "call.abandoned",
+        json!({"call": "e"}),
+    );
+    let s = h.snap("2026-11-21T09:05:00Z");
+    let q1 = Harness::queue(&s, "q1");
+    assert_eq!(
+        q1.stats.short_abandoned, 1,
+        "3 s < 5 s is short, 5 s is not"
+    );
+    // 1 in SL / (3 inbound - 1 short abandon)
+    assert_eq!(q1.stats.service_level, Some(50.0));
+    let q2 = Harness::queue(&s, "q2");
+    assert_eq!(q2.sl_threshold_s, 10);
+    // 1 in SL / 1 answered
+    assert_eq!(q2.stats.service_level, Some(100.0));
+    // The tenant row uses the tenant's formula (offered): 2 / 5.
+    assert_eq!(s.totals.service_level, Some(40.0));
+}
+
+#[test]
+fn a_repeated_id_changes_nothing() {
+    let mut h = Harness::new();
+    let ev = |h: &mut Harness, id: &str, ts: &str, ty: &str, f| h.send_id(id, ts, ty, f);
+    assert_eq!(
+        ev(&mut h, "x1", T0, "call.queued", q("c1")),
+        Outcome::Applied
+    );
+    let before = h.snap("2026-11-21T09:10:00Z");
+    assert_eq!(
+        ev(&mut h, "x1", T0, "call.queued", q("c1")),
+        Outcome::Duplicate
+    );
+    ev(
+        &mut h,
+        "x2",
+        "2026-11-21T09:00:05Z",
+        "call.abandoned",
+        q("c1"),
+    );
+    let after_abandon = h.snap("2026-11-21T09:10:00Z");
+    // The same queued event again after the call ended must not start it anew.
+    assert_eq!(
+        ev(&mut h, "x1", T0, "call.queued", q("c1")),
+        Outcome::Duplicate
+    );
+    assert_eq!(h.snap("2026-11-21T09:10:00Z"), after_abandon);
+    assert_eq!(before.totals.inbound, after_abandon.totals.inbound);
+    assert_eq!(after_abandon.totals.waiting, 0);
+}
+
+#[test]
+fn a_late_agent_event_changes_nothing() {
+    let mut h = Harness::new();
+    h.send(
+        "2026-11-21T09:00:10Z",
+        "agent.state",
+        json!({"agent": "a1", "state": "talking"}),
+    );
+    let before = h.snap("2026-11-21T09:01:00Z");
+    let out = h.send(
+        "2026-11-21T09:00:05Z",
+        "agent.state",
+        json!({"agent": "a1", "state": "ready"}),
+    );
+    assert_eq!(out, Outcome::Late);
+    assert_eq!(h.snap("2026-11-21T09:01:00Z"), before);
+    assert_eq!(Harness::agent(&before, "a1").state, "talking");
+    assert_eq!(Harness::agent(&before, "a1").state_s, 50);
+}
+
+#[test]
+fn a_call_answered_before_its_queued_event_still_balances() {
+    let mut h = Harness::new();
+    // Answered first: the call is counted as queued, at queued_ts when given.
+    h.send(
+        "2026-11-21T09:00:30Z",
+        "call.answered",
+        json!({"call": "c1", "queue": "q1", "agent": "a1", "queued_ts": "2026-11-21T09:00:00Z"}),
+    );
+    // Its queued event arriving late must not count it twice or leave it waiting.
+    let late = h.send(T0, "call.queued", q("c1"));
+    assert_eq!(late, Outcome::NoEffect(NoEffect::CallAlreadyLive));
+    h.send(
+        "2026-11-21T09:01:00Z",
+        "call.abandoned",
+        json!({"call": "c2", "queue": "q1"}),
+    );
+    let s = h.snap("2026-11-21T09:05:00Z");
+    let t = &s.totals;
+    assert_eq!(
+        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(t.asa_s, Some(30.0));
+    assert_eq!(t.answered_in_sl, 0);
+}
+
+#[test]
+fn events_for_finished_or_unknown_calls_change_nothing() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:05Z", "call.abandoned", q("c1"));
+    let before = h.snap("2026-11-21T09:10:00Z");
+    assert_eq!(
+        h.send("2026-11-21T09:00:06Z", "call.answered", qa("c1", "a1")),
+        Outcome::NoEffect(NoEffect::CallNotWaiting)
+    );
+    assert_eq!(
+        h.send(
+            "2026-11-21T09:00:07Z",
+            "call.ended",
+            json!({"call": "nope"})
+        ),
+        Outcome::NoEffect(NoEffect::UnknownCall)
+    );
+    assert_eq!(
+        h.send(
+            "2026-11-21T09:00:07Z",
+            "call.connected",
+            json!({"call": "nope", "agent": "a1"})
+        ),
+        Outcome::NoEffect(NoEffect::UnknownCall)
+    );
+    let after = h.snap("2026-11-21T09:10:00Z");
+    assert_eq!(after.totals, before.totals);
+}
+
+#[test]
+fn transfers_count_in_both_queues_and_services_sum_their_queues() {
+    let cfg = r#"
+        [tenants.acme.queues.q1]
+        service = "sales"
+        [tenants.acme.queues.q2]
+        service = "sales"
+        [tenants.acme.queues.q3]
+        service = "support"
+    "#;
+    let mut h = Harness::with_config(cfg);
+    h.send(T0, "call.queued", json!({"call": "c1", "queue": "q1"}));
+    h.send(
+        "2026-11-21T09:00:10Z",
+        "call.transferred",
+        json!({"call": "c1", "to_queue": "q2"}),
+    );
+    h.send(
+        "2026-11-21T09:00:10Z",
+        "call.queued",
+        json!({"call": "c1", "queue": "q2"}),
+    );
+    h.send(
+        "2026-11-21T09:00:15Z",
+        "call.answered",
+        json!({"call": "c1", "agent": "a1"}),
+    );
+    h.send(T0, "call.queued", json!({"call": "c2", "queue": "q3"}));
+    h.send(
+        "2026-11-21T09:00:20Z",
+        "call.exited",
+        json!({"call": "c2", "reason": "timeout"}),
+    );
+    let s = h.snap("2026-11-21T09:10:00Z");
+    assert_eq!(Harness::queue(&s, "q1").stats.transferred, 1);
+    assert_eq!(Harness::queue(&s, "q2").stats.answered, 1);
+    let sales = Harness::service(&s, "sales");
+    assert_eq!(
+        (
+            sales.stats.inbound,
+            sales.stats.answered,
+            sales.stats.transferred
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!(Harness::service(&s, "support").stats.exited, 1);
+    assert_eq!(s.totals.inbound, 3);
+    // Config-named queues are listed even before their first call, sorted.
+    let names: Vec<&str> = s.queues.iter().map(|q| &*q.queue).collect();
+    assert_eq!(names, ["q1", "q2", "q3"]);
+}
+
+#[test]
+fn counters_belong_to_the_local_day_the_call_was_queued() {
+    let mut h = Harness::with_config("[tenants.acme]\ntz = \"Asia/Seoul\"");
+    // 23:59 local on the 20th, answered 00:01 local on the 21st.
+    h.send("2026-11-20T23:59:00+09:00", "call.queued", q("c1"));
+    h.send("2026-11-20T23:59:30+09:00", "call.queued", q("c2"));
+    h.send("2026-11-21T00:01:00+09:00", "call.answered", qa("c1", "a1"));
+    h.send("2026-11-21T00:02:00+09:00", "call.queued", q("c3"));
+    let s = h.snap("2026-11-21T00:05:00+09:00");
+    assert_eq!(s.day, "2026-11-21");
+    assert_eq!(s.tz, "Asia/Seoul");
+    assert_eq!(s.totals.inbound, 1, "only c3 was queued today");
+    assert_eq!(s.totals.answered, 0, "c1's answer belongs to yesterday");
+    assert_eq!(s.totals.waiting, 2, "waiting counts c2 from yesterday too");
+    assert_eq!(s.hourly.yesterday[23], 2);
+    assert_eq!(s.hourly.today[0], 1);
+    assert_eq!(Harness::agent(&s, "a1").handled, 0);
+    // A day later everything of the 20th is gone and the 21st is yesterday.
+    let s = h.snap("2026-11-22T12:00:00+09:00");
+    assert_eq!(s.totals.inbound, 0);
+    assert_eq!(s.hourly.yesterday[0], 1);
+    assert_eq!(s.hourly.yesterday[23], 0);
+}
+
+#[test]
+fn a_23_hour_day_in_new_york() {
+    // 2026-03-08: clocks go from 02:00 to 03:00, the day has 23 hours.
+    let mut h = Harness::with_config("[defaults]\ntz = \"America/New_York\"");
+    h.send("2026-03-08T00:30:00-05:00", "call.queued", q("early"));
+    h.send("2026-03-08T03:30:00-04:00", "call.queued", q("after_gap"));
+    // 23:30 local is 03:30 UTC on the 9th: a fixed-offset day would put it
+    // on the 9th.
+    h.send("2026-03-08T23:30:00-04:00", "call.queued", q("late"));
+    h.send("2026-03-09T00:10:00-04:00", "call.queued", q("next_day"));
+    let s = h.snap("2026-03-08T23:59:59-04:00");
+    assert_eq!(s.day, "2026-03-08");
+    assert_eq!(s.totals.inbound, 3);
+    assert_eq!(s.hourly.today[0], 1);
+    assert_eq!(s.hourly.today[2], 0, "02:00-03:00 does not exist that day");
+    assert_eq!(s.hourly.today[3], 1);
+    assert_eq!(s.hourly.today[23], 1);
+    let s = h.snap("2026-03-09T08:00:00-04:00");
+    assert_eq!((s.day.as_str(), s.totals.inbound), ("2026-03-09", 1));
+    assert_eq!(s.hourly.yesterday.iter().sum::<u64>(), 3);
+}
+
+#[test]
+fn agent_counts_per_service_and_tenant() {
+    let mut h = Harness::new();
+    let st = |h: &mut Harness, a: &str, state: &str, services: Option<&[&str]>| {
+        let mut f = json!({"agent": a, "state": state});
+        if let Some(s) = services {
+            f["services"] = json!(s);
+        }
+        h.send(T0, "agent.state", f)
+    };
+    st(&mut h, "a1", "ready", Some(&["sales", "support"]));
+    st(&mut h, "a2", "ringing", Some(&["sales"]));
+    st(&mut h, "a3", "talking", Some(&["sales"]));
+    st(&mut h, "a4", "dialing", Some(&["support"]));
+    st(&mut h, "a5", "outbound", Some(&["support"]));
+    st(&mut h, "a6", "away", Some(&["sales"]));
+    st(&mut h, "a7", "wrap_up", Some(&["sales"]));
+    st(&mut h, "a8", "logged_out", Some(&["sales"]));
+    let s = h.snap("2026-11-21T09:00:00Z");
+    let a = &s.agents;
+    assert_eq!(
+        (a.login, a.ready, a.talking, a.outbound, a.break_work),
+        (7, 1, 2, 2, 2)
+    );
+    assert_eq!(a.by_state.logged_out, 1);
+    let sales = &Harness::service(&s, "sales").agents;
+    assert_eq!(
+        (sales.login, sales.ready, sales.talking, sales.break_work),
+        (5, 1, 2, 2)
+    );
+    let support = &Harness::service(&s, "support").agents;
+    assert_eq!((support.login, support.ready, support.outbound), (3, 1, 2));
+    // New membership replaces the old one.
+    h.send(
+        "2026-11-21T09:00:01Z",
+        "agent.state",
+        json!({"agent": "a1", "state": "away", "reason": "meal", "services": ["support"]}),
+    );
+    let s = h.snap("2026-11-21T09:00:05Z");
+    assert_eq!(Harness::service(&s, "sales").agents.ready, 0);
+    assert_eq!(Harness::service(&s, "support").agents.by_state.away, 1);
+    let a1 = Harness::agent(&s, "a1");
+    assert_eq!(
+        (a1.state.as_str(), a1.reason.as_deref()),
+        ("away", Some("meal"))
+    );
+    assert_eq!(
+        a1.services.iter().map(|s| &**s).collect::<Vec<_>>(),
+        ["support"]
+    );
+}
+
+#[test]
+fn per_agent_handled_talk_and_outbound_today() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:05Z", "call.answered", qa("c1", "a1"));
+    h.send("2026-11-21T09:02:05Z", "call.ended", json!({"call": "c1"}));
+    h.send(
+        "2026-11-21T09:03:00Z",
+        "call.dialing",
+        json!({"call": "o1", "agent": "a1", "direction": "outbound"}),
+    );
+    h.send(
+        "2026-11-21T09:03:10Z",
+        "call.connected",
+        json!({"call": "o1", "agent": "a1"}),
+    );
+    h.send(
+        "2026-11-21T09:04:10Z",
+        "call.ended",
+        json!({"call": "o1", "agent": "a1"}),
+    );
+    h.send(
+        "2026-11-21T09:05:00Z",
+        "call.dialing",
+        json!({"call": "o2", "agent": "a1", "queue": "q1"}),
+    );
+    let s = h.snap("2026-11-21T09:10:00Z");
+    let a1 = Harness::agent(&s, "a1");
+    assert_eq!((a1.handled, a1.talk_s, a1.outbound), (1, 180, 2));
+    assert_eq!(
+        (s.totals.outbound_attempts, s.totals.outbound_connected),
+        (2, 1)
+    );
+    assert_eq!(Harness::queue(&s, "q1").stats.outbound_attempts, 1);
+}
+
+#[test]
+fn aht_is_talk_plus_wrap_up_per_ended_call() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:00Z", "call.answered", qa("c1", "a1"));
+    h.send("2026-11-21T09:01:40Z", "call.ended", json!({"call": "c1"}));
+    h.send(
+        "2026-11-21T09:01:40Z",
+        "agent.state",
+        json!({"agent": "a1", "state": "wrap_up"}),
+    );
+    h.send(
+        "2026-11-21T09:02:00Z",
+        "agent.state",
+        json!({"agent": "a1", "state": "ready"}),
+    );
+    h.send(T0, "call.queued", q("c2"));
+    h.send("2026-11-21T09:00:00Z", "call.answered", qa("c2", "a2"));
+    h.send("2026-11-21T09:00:40Z", "call.ended", json!({"call": "c2"}));
+    let s = h.snap("2026-11-21T09:10:00Z");
+    // (100 s talk + 20 s wrap + 40 s talk) / 2 ended calls
+    assert_eq!(s.totals.aht_s, Some(80.0));
+}
+
+#[test]
+fn callbacks_and_open_per_agent() {
+    let mut h = Harness::new();
+    let cb = |h: &mut Harness, ts: &str, ty: &str, id: &str, agent: Option<&str>| {
+        let mut f = json!({"callback": id, "service": "sales"});
+        if let Some(a) = agent {
+            f["agent"] = json!(a);
+        }
+        h.send(ts, ty, f)
+    };
+    for id in ["k1", "k2", "k3", "k4", "k5"] {
+        cb(&mut h, T0, "callback.requested", id, None);
+    }
+    cb(&mut h, T0, "callback.assigned", "k1", Some("a1"));
+    cb(&mut h, T0, "callback.assigned", "k2", Some("a1"));
+    cb(&mut h, T0, "callback.assigned", "k3", Some("a2"));
+    cb(&mut h, T0, "callback.assigned", "k3", Some("a1")); // reassigned
+    cb(&mut h, T0, "callback.completed", "k1", Some("a1"));
+    cb(&mut h, T0, "callback.failed", "k2", Some("a1"));
+    cb(&mut h, T0, "callback.deleted", "k4", None);
+    cb(&mut h, T0, "callback.assigned", "k5", Some("a2"));
+    cb(&mut h, T0, "callback.unassigned", "k5", None);
+    assert_eq!(
+        cb(&mut h, T0, "callback.completed", "k1", Some("a1")),
+        Outcome::NoEffect(NoEffect::CallbackClosed)
+    );
+    let s = h.snap("2026-11-21T10:00:00Z");
+    let c = &s.callbacks;
+    assert_eq!(
+        (
+            c.requested,
+            c.assigned,
+            c.completed,
+            c.failed,
+            c.deleted,
+            c.open
+        ),
+        (5, 5, 1, 1, 1, 2),
+        "k4 deleted unassigned counts as processed"
+    );
+    assert_eq!(c.processing_rate, Some(20.0));
+    assert_eq!(c.open_by_agent.len(), 1);
+    assert_eq!(
+        (&*c.open_by_agent[0].agent, c.open_by_agent[0].open),
+        ("a1", 1)
+    );
+    assert_eq!(Harness::agent(&s, "a2").callbacks_open, 0);
+    assert_eq!(Harness::service(&s, "sales").callbacks.requested, 5);
+}
+
+#[test]
+fn calls_to_callback_leave_the_queue_as_callbacks() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:30Z", "call.callback", q("c1"));
+    let s = h.snap("2026-11-21T09:10:00Z");
+    assert_eq!(
+        (s.totals.inbound, s.totals.callbacks, s.totals.waiting),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn a_call_ended_while_waiting_is_an_abandon() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:30Z", "call.ended", json!({"call": "c1"}));
+    let s = h.snap("2026-11-21T09:10:00Z");
+    assert_eq!((s.totals.abandoned, s.totals.waiting), (1, 0));
+}
+
+#[test]
+fn ivr_inflow_per_hour() {
+    let mut h = Harness::new();
+    h.send("2026-11-21T09:10:00Z", "call.ivr", json!({"call": "c1"}));
+    h.send("2026-11-21T09:20:00Z", "call.ivr", json!({"call": "c2"}));
+    h.send("2026-11-20T09:20:00Z", "call.ivr", json!({"call": "c0"}));
+    let s = h.snap("2026-11-21T10:00:00Z");
+    assert_eq!(s.hourly.ivr_today[9], 2);
+    assert_eq!(s.hourly.ivr_yesterday[9], 1);
+    assert_eq!(s.totals.ivr, 2);
+}
+
+#[test]
+fn building_a_snapshot_changes_nothing() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    let a = h.snap("2026-11-23T09:00:00Z"); // two days later: nothing is today
+    assert_eq!(a.totals.inbound, 0);
+    let b = h.snap("2026-11-21T09:00:00Z");
+    assert_eq!(
+        b.totals.inbound, 1,
+        "a look at a later day must not rotate anything"
+    );
+    assert_eq!(h.snap("2026-11-21T09:00:00Z"), b);
+}
