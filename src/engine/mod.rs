@@ -48,6 +48,8 @@ pub enum NoEffect {
     CallbackKnown,
     /// An event for a callback already completed, failed or deleted.
     CallbackClosed,
+    /// A call or callback event dated before yesterday: its day is closed.
+    TooOld,
 }
 
 impl NoEffect {
@@ -59,6 +61,7 @@ impl NoEffect {
             NoEffect::UnknownCallback => "unknown_callback",
             NoEffect::CallbackKnown => "callback_known",
             NoEffect::CallbackClosed => "callback_closed",
+            NoEffect::TooOld => "too_old",
         }
     }
 }

@@ -357,18 +357,14 @@ impl Tenant {
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
         let out = match &ev.body {
             Body::Agent(a) => self.apply_agent(ev, a),
-            Body::Call(c) => {
-                if !self.first_delivery(ev) {
-                    return Outcome::Duplicate;
-                }
-                self.apply_call(ev.ts, c)
-            }
-            Body::Callback(c) => {
-                if !self.first_delivery(ev) {
-                    return Outcome::Duplicate;
-                }
-                self.apply_callback(ev.ts, c)
-            }
+            Body::Call(c) => match self.admit(ev) {
+                Ok(()) => self.apply_call(ev.ts, c),
+                Err(out) => return out,
+            },
+            Body::Callback(c) => match self.admit(ev) {
+                Ok(()) => self.apply_callback(ev.ts, c),
+                Err(out) => return out,
+            },
         };
         if !matches!(out, Outcome::Duplicate) {
             self.as_of = Some(self.as_of.map_or(ev.ts, |t| t.max(ev.ts)));
@@ -376,13 +372,24 @@ impl Tenant {
         out
     }
 
-    /// Records the event's id; false if it was applied before.
-    fn first_delivery(&mut self, ev: &Event<'_>) -> bool {
+    /// Lets a call or callback event through once: records its id, and
+    /// refuses a repeat. An event dated before yesterday (of the latest day
+    /// seen) is refused too: its day is closed, and its id can no longer be
+    /// checked, so applying it could count a re-delivery twice.
+    fn admit(&mut self, ev: &Event<'_>) -> Result<(), Outcome> {
         let (day, _) = self.cal.day_hour(ev.ts);
-        match self.seen.get_mut(day) {
-            Some(set) => set.insert(xxh3_128(ev.id.as_bytes())),
-            // Older than yesterday: nothing of that day is kept to count twice.
-            None => true,
+        if day < self.latest_day.saturating_sub(1) {
+            return Err(Outcome::NoEffect(NoEffect::TooOld));
+        }
+        self.advance(day);
+        match self
+            .seen
+            .get_mut(day)
+            .map(|set| set.insert(xxh3_128(ev.id.as_bytes())))
+        {
+            Some(true) => Ok(()),
+            Some(false) => Err(Outcome::Duplicate),
+            None => Err(Outcome::NoEffect(NoEffect::TooOld)),
         }
     }
 
@@ -858,12 +865,17 @@ impl Tenant {
         Outcome::Applied
     }
 
-    /// Calls waiting now that were queued on `day` (the conservation law's
-    /// `waiting_today`).
-    pub fn waiting_queued_on(&self, day: DayNo) -> u64 {
+    /// Calls waiting now that were queued on `day`, in `queue` or in any
+    /// (the conservation law's `waiting_today`).
+    pub fn waiting_queued_on(&self, day: DayNo, queue: Option<&str>) -> u64 {
+        let q = queue.map(|q| self.queues.get(q));
         self.calls
             .values()
             .filter(|c| c.phase == Phase::Waiting && c.day == day)
+            .filter(|c| match q {
+                None => true,
+                Some(q) => q.is_some_and(|q| c.target == Target::Queue(q)),
+            })
             .count() as u64
     }
 

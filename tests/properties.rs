@@ -1,0 +1,320 @@
+//! Properties that must hold for any event stream, however odd.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use callboard::config::Config;
+use callboard::decode::{Format, decode_json};
+use callboard::engine::Engine;
+use callboard::replay::{ReplayOptions, replay};
+use callboard::time::{Millis, parse_rfc3339};
+use callboard::wire::{Snapshot, Status};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const CONFIG: &str = r#"
+    [tenants.acme]
+    tz = "Asia/Seoul"
+    short_abandon_s = 5
+    [tenants.acme.queues.q0]
+    service = "sales"
+    [tenants.acme.queues.q1]
+    service = "sales"
+    sl_formula = "answered"
+"#;
+
+const START: &str = "2026-11-20T18:00:00+09:00";
+
+/// One generated event, before it gets an id and a time.
+#[derive(Debug, Clone)]
+enum Op {
+    Call {
+        ty: &'static str,
+        call: u8,
+        queue: u8,
+        agent: u8,
+    },
+    Agent {
+        agent: u8,
+        state: &'static str,
+        services: Option<Vec<u8>>,
+    },
+    Callback {
+        ty: &'static str,
+        cb: u8,
+        agent: u8,
+    },
+}
+
+const CALL_TYPES: [&str; 11] = [
+    "call.ivr",
+    "call.queued",
+    "call.ringing",
+    "call.answered",
+    "call.abandoned",
+    "call.callback",
+    "call.transferred",
+    "call.exited",
+    "call.dialing",
+    "call.connected",
+    "call.ended",
+];
+const STATES: [&str; 8] = [
+    "logged_out",
+    "ready",
+    "away",
+    "ringing",
+    "talking",
+    "dialing",
+    "outbound",
+    "wrap_up",
+];
+const CB_TYPES: [&str; 6] = [
+    "callback.requested",
+    "callback.assigned",
+    "callback.unassigned",
+    "callback.completed",
+    "callback.failed",
+    "callback.deleted",
+];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..CALL_TYPES.len(), 0u8..8, 0u8..3, 0u8..4).prop_map(|(t, call, queue, agent)| {
+            // Weight the lifecycle: queued and its outcomes dominate.
+            Op::Call { ty: CALL_TYPES[t], call, queue, agent }
+        }),
+        3 => (0u8..4, 0..STATES.len(), proptest::option::of(proptest::collection::vec(0u8..3, 0..3)))
+            .prop_map(|(agent, s, services)| Op::Agent { agent, state: STATES[s], services }),
+        1 => (0..CB_TYPES.len(), 0u8..4, 0u8..4)
+            .prop_map(|(t, cb, agent)| Op::Callback { ty: CB_TYPES[t], cb, agent }),
+    ]
+}
+
+/// Ops with time steps (seconds), spread over about two local days.
+fn stream() -> impl Strategy<Value = Vec<(Op, u32)>> {
+    proptest::collection::vec((op(), prop_oneof![0u32..60, 0u32..4000]), 1..120)
+}
+
+fn to_events(ops: &[(Op, u32)]) -> Vec<Value> {
+    let mut ts: Millis = parse_rfc3339(START).unwrap();
+    ops.iter()
+        .enumerate()
+        .map(|(i, (op, step))| {
+            ts += *step as Millis * 1000;
+            let mut e = json!({"v": 1, "id": format!("e{i}"), "ts": ts, "tenant": "acme"});
+            match op {
+                Op::Call {
+                    ty,
+                    call,
+                    queue,
+                    agent,
+                } => {
+                    e["type"] = json!(ty);
+                    e["call"] = json!(format!("c{call}"));
+                    e["queue"] = json!(format!("q{queue}"));
+                    e["agent"] = json!(format!("a{agent}"));
+                    e["to_queue"] = json!(format!("q{}", (queue + 1) % 3));
+                }
+                Op::Agent {
+                    agent,
+                    state,
+                    services,
+                } => {
+                    e["type"] = json!("agent.state");
+                    e["agent"] = json!(format!("a{agent}"));
+                    e["state"] = json!(state);
+                    if let Some(s) = services {
+                        let names: Vec<String> = s.iter().map(|s| format!("s{s}")).collect();
+                        e["services"] = json!(names);
+                    }
+                }
+                Op::Callback { ty, cb, agent } => {
+                    e["type"] = json!(ty);
+                    e["callback"] = json!(format!("k{cb}"));
+                    e["agent"] = json!(format!("a{agent}"));
+                    e["service"] = json!("sales");
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+fn engine() -> Engine {
+    Engine::new(Arc::new(Config::parse(CONFIG, None, None).unwrap()))
+}
+
+fn apply_all(engine: &mut Engine, events: &[Value]) {
+    for e in events {
+        let bytes = serde_json::to_vec(e).unwrap();
+        let ev = decode_json(&bytes, 1 << 16).expect("generated events are valid");
+        engine.apply(&ev);
+    }
+}
+
+fn now_of(events: &[Value]) -> Millis {
+    events
+        .iter()
+        .map(|e| e["ts"].as_i64().unwrap())
+        .max()
+        .unwrap()
+}
+
+fn final_snapshot(events: &[Value], now: Millis) -> Snapshot {
+    let mut e = engine();
+    apply_all(&mut e, events);
+    e.snapshot("acme", now, Status::Live).unwrap()
+}
+
+/// Wrap-up time is measured from the agent states in the order the engine
+/// sees them (a late state is ignored, as the contract says), so it is the
+/// one figure that a reordering of agent events may move.
+fn without_aht(mut s: Snapshot) -> Snapshot {
+    s.totals.aht_s = None;
+    for r in &mut s.services {
+        r.stats.aht_s = None;
+    }
+    for r in &mut s.queues {
+        r.stats.aht_s = None;
+    }
+    s
+}
+
+proptest! {
+    // 256 cases each by default; PROPTEST_CASES=N runs more.
+
+    /// For calls queued today: inbound = answered + abandoned + callbacks +
+    /// transferred + exited + waiting_today, per queue and in total; and no
+    /// ratio exceeds 100 %.
+    #[test]
+    fn conservation_holds(ops in stream()) {
+        let events = to_events(&ops);
+        let mut e = engine();
+        apply_all(&mut e, &events);
+        let now = now_of(&events);
+        let s = e.snapshot("acme", now, Status::Live).unwrap();
+        let t = e.tenant("acme").unwrap();
+        let today = t.day_of(now);
+        let rows = s.queues.iter().map(|q| (Some(&*q.queue), &q.stats))
+            .chain(std::iter::once((None, &s.totals)));
+        for (queue, st) in rows {
+            let waiting_today = t.waiting_queued_on(today, queue);
+            prop_assert_eq!(
+                st.inbound,
+                st.answered + st.abandoned + st.callbacks + st.transferred + st.exited + waiting_today,
+                "queue {:?}: {:?}", queue, st
+            );
+            for r in [st.answer_rate, st.service_level].into_iter().flatten() {
+                prop_assert!((0.0..=100.0).contains(&r), "ratio {} in {:?}", r, st);
+            }
+            prop_assert!(st.short_abandoned <= st.abandoned);
+            prop_assert!(st.answered_in_sl <= st.answered);
+        }
+        let c = &s.callbacks;
+        prop_assert_eq!(c.requested, c.completed + c.failed + c.deleted + c.open);
+        if let Some(r) = c.processing_rate {
+            prop_assert!((0.0..=100.0).contains(&r));
+        }
+        let a = &s.agents;
+        prop_assert_eq!(a.login + a.by_state.logged_out, s.agent_list.len() as u64);
+    }
+
+    /// Delivering any events twice, and agent events in any order, gives the
+    /// same snapshot.
+    #[test]
+    fn duplicates_and_reordered_agent_events_change_nothing(
+        ops in stream(),
+        dups in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..20),
+        shuffle_seed in any::<u64>(),
+    ) {
+        let events = to_events(&ops);
+        let now = now_of(&events);
+        let expected = final_snapshot(&events, now);
+
+        // Duplicates: copies of events re-delivered at a later position.
+        let mut with_dups = events.clone();
+        for (which, whence) in &dups {
+            let i = which.index(events.len());
+            // After the original's current place (earlier copies shift it).
+            let first = with_dups.iter().position(|e| e["id"] == events[i]["id"]).unwrap();
+            let at = first + 1 + whence.index(with_dups.len() - first);
+            with_dups.insert(at, events[i].clone());
+        }
+        prop_assert_eq!(&final_snapshot(&with_dups, now), &expected);
+
+        // Agent events shuffled among their own positions.
+        let positions: Vec<usize> = (0..events.len())
+            .filter(|&i| events[i]["type"] == "agent.state").collect();
+        let mut order = positions.clone();
+        let mut rng = shuffle_seed;
+        for k in (1..order.len()).rev() {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            order.swap(k, (rng >> 33) as usize % (k + 1));
+        }
+        let mut shuffled = events.clone();
+        for (p, o) in positions.iter().zip(&order) {
+            shuffled[*p] = events[*o].clone();
+        }
+        prop_assert_eq!(
+            without_aht(final_snapshot(&shuffled, now)),
+            without_aht(expected)
+        );
+    }
+
+    /// Re-reading a prefix of the stream (as a consumer does after a restart
+    /// or a rebalance) counts nothing twice.
+    #[test]
+    fn redelivering_a_prefix_changes_nothing(ops in stream(), cut in any::<prop::sample::Index>()) {
+        let events = to_events(&ops);
+        let now = now_of(&events);
+        let k = cut.index(events.len() + 1);
+        let mut replayed = events[..k].to_vec();
+        replayed.extend(events.iter().cloned());
+        prop_assert_eq!(final_snapshot(&replayed, now), final_snapshot(&events, now));
+    }
+
+    /// Splitting the input anywhere (between events, or inside a line as a
+    /// reader's buffers do) and looking at snapshots along the way gives the
+    /// same final snapshot.
+    #[test]
+    fn splitting_the_stream_anywhere_gives_the_same_snapshot(
+        ops in stream(),
+        cut in any::<prop::sample::Index>(),
+        chunk in 1usize..97,
+    ) {
+        let events = to_events(&ops);
+        let now = now_of(&events);
+        let whole = final_snapshot(&events, now);
+
+        let k = cut.index(events.len() + 1);
+        let mut e = engine();
+        apply_all(&mut e, &events[..k]);
+        let _midway = e.snapshot("acme", now, Status::Live);
+        apply_all(&mut e, &events[k..]);
+        prop_assert_eq!(&e.snapshot("acme", now, Status::Live).unwrap(), &whole);
+
+        let ndjson: String = events.iter().map(|e| format!("{e}\n")).collect();
+        let opts = ReplayOptions { format: Format::Ndjson, tenant: None, at: Some(now) };
+        let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
+        let reader = io::BufReader::with_capacity(chunk, Chunked { data: ndjson.as_bytes(), chunk });
+        let (snaps, summary) = replay(reader, config, &opts, |_, _| {}).unwrap();
+        prop_assert_eq!(summary.rejected_total(), 0);
+        prop_assert_eq!(&snaps[0], &whole);
+    }
+}
+
+/// A reader that hands out at most `chunk` bytes per read.
+struct Chunked<'a> {
+    data: &'a [u8],
+    chunk: usize,
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.chunk.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
