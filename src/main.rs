@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
+use callboard::sim::{SimConfig, Simulator};
 use callboard::time::{self, Millis};
+use callboard::wire::encode_event;
 
 /// Realtime statistics engine for contact centers.
 #[derive(Parser, Debug)]
@@ -28,6 +30,29 @@ enum Command {
     /// Rejected lines are counted and summarised on stderr; the exit code is
     /// non-zero only when every line was rejected.
     Replay(ReplayArgs),
+    /// Write a simulated contact center's events as NDJSON to standard
+    /// output: the demo tenant (three services, five queues), deterministic
+    /// for a seed.
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// Start of the simulated traffic, RFC 3339.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
+    start: Millis,
+    /// How many hours to simulate.
+    #[arg(long, default_value_t = 12.0)]
+    hours: f64,
+    /// Number of agents.
+    #[arg(long, default_value_t = 24)]
+    agents: usize,
+    /// Calls per hour at the busiest hour of the day.
+    #[arg(long, default_value_t = 240.0)]
+    peak_calls_per_hour: f64,
+    /// Seed of the random choices: the same seed gives the same events.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -71,6 +96,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => run_replay(args),
+        Command::Simulate(args) => run_simulate(args),
     };
     match result {
         Ok(code) => code,
@@ -79,6 +105,23 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.hours.is_finite() && args.hours > 0.0,
+        "--hours must be a positive number"
+    );
+    let mut cfg = SimConfig::demo(args.start, args.seed);
+    cfg.agents = args.agents;
+    cfg.peak_calls_per_hour = args.peak_calls_per_hour;
+    let end = args.start + (args.hours * 3_600_000.0) as Millis;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for ev in Simulator::new(cfg).take_while(|e| e.ts < end) {
+        writeln!(out, "{}", encode_event(&ev))?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {

@@ -287,7 +287,9 @@ pub struct ServiceRow {
     #[serde(flatten)]
     pub stats: QueueStats,
     pub agents: AgentCounts,
-    pub callbacks: CallbackStats,
+    /// Callback processing of the service (콜백 처리현황). Named apart from
+    /// `callbacks`, the count of calls that left a queue as a callback.
+    pub callback_processing: CallbackStats,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

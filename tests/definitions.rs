@@ -507,7 +507,10 @@ fn callbacks_and_open_per_agent() {
         ("a1", 1)
     );
     assert_eq!(Harness::agent(&s, "a2").callbacks_open, 0);
-    assert_eq!(Harness::service(&s, "sales").callbacks.requested, 5);
+    assert_eq!(
+        Harness::service(&s, "sales").callback_processing.requested,
+        5
+    );
 }
 
 #[test]

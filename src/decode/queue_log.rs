@@ -11,7 +11,7 @@
 //! increasing milliseconds in file order, so agent states keep their order.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -20,6 +20,9 @@ use super::{Reason, Reject};
 use crate::config::TenantSettings;
 use crate::event::{AgentEvent, AgentState, Body, CallEvent, CallKind, Direction, Event};
 use crate::time::{MAX_MILLIS, Millis};
+
+/// How many ended calls the adapter remembers.
+const MAX_ENDED: usize = 4096;
 
 /// What the adapter knows of a queue member.
 #[derive(Default, Debug)]
@@ -46,6 +49,9 @@ pub struct QueueLogDecoder {
     services: BTreeMap<String, String>,
     members: BTreeMap<String, Member>,
     calls: BTreeMap<String, OpenCall>,
+    /// Calls that ended, most recent last (bounded), so that a repeated
+    /// completion line does not make up an answer for an ended call.
+    ended: VecDeque<String>,
     last_second: i64,
     seq_in_second: i64,
     /// Latest line time seen (of any line, including ignored ones).
@@ -94,6 +100,7 @@ impl QueueLogDecoder {
                 .collect(),
             members: BTreeMap::new(),
             calls: BTreeMap::new(),
+            ended: VecDeque::new(),
             last_second: i64::MIN,
             seq_in_second: 0,
             latest: None,
@@ -114,6 +121,7 @@ impl QueueLogDecoder {
             tenant: self.tenant.clone(),
             ts: line.ts,
             hash: line.hash,
+            n: 0,
             events: Vec::new(),
         };
         match line.event {
@@ -157,7 +165,8 @@ impl QueueLogDecoder {
                     .calls
                     .get(call)
                     .is_some_and(|c| c.answered_by.is_some());
-                if !answered_here {
+                let ended_before = self.ended.iter().any(|c| c == call);
+                if !answered_here && !ended_before {
                     // The log started mid-call: the answer happened `calltime`
                     // before this line.
                     let at = line.ts - talk.unwrap_or(0) * 1000;
@@ -170,6 +179,12 @@ impl QueueLogDecoder {
                 }
                 out.call(CallKind::Ended, call, queue, Some(agent), None, None);
                 self.calls.remove(call);
+                if !ended_before {
+                    if self.ended.len() >= MAX_ENDED {
+                        self.ended.pop_front();
+                    }
+                    self.ended.push_back(call.to_string());
+                }
                 self.after_call(&mut out, agent, call);
             }
             "ABANDON" | "WITHDRAW" | "EXITWITHTIMEOUT" | "EXITEMPTY" | "EXITWITHKEY"
@@ -356,7 +371,8 @@ impl QueueLogDecoder {
     /// `always`).
     fn join(&mut self, out: &mut Emitter, agent: &str, queue: &str, always: bool) {
         let m = self.member(agent);
-        let news = !m.logged_in || m.queues.insert(queue.to_string());
+        let joined = m.queues.insert(queue.to_string());
+        let news = joined || !m.logged_in;
         m.logged_in = true;
         if news || always {
             self.emit_agent(out, agent, true);
@@ -429,6 +445,8 @@ struct Emitter {
     tenant: Arc<str>,
     ts: Millis,
     hash: u64,
+    /// Events numbered so far: ids depend on the line and this, nothing else.
+    n: usize,
     events: Vec<Event<'static>>,
 }
 
@@ -439,12 +457,14 @@ impl Emitter {
             ts: self.ts,
             // Events made up for an earlier moment get ids of their own.
             hash: self.hash ^ 0x9e37_79b9_7f4a_7c15,
+            n: 0,
             events: Vec::new(),
         }
     }
 
     fn push(&mut self, body: Body<'static>) {
-        let id = format!("ql-{:016x}-{}", self.hash, self.events.len());
+        let id = format!("ql-{:016x}-{}", self.hash, self.n);
+        self.n += 1;
         self.events.push(Event {
             id: Cow::Owned(id),
             ts: self.ts,

@@ -218,7 +218,7 @@ impl Tenant {
                 service: self.services.name(si).clone(),
                 stats: tally.stats(tenant_formula, now),
                 agents: agent_counts(&s.by_state),
-                callbacks: cb.map(callback_stats).unwrap_or_default(),
+                callback_processing: cb.map(callback_stats).unwrap_or_default(),
             });
         }
 

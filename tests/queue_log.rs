@@ -1,0 +1,311 @@
+//! The Asterisk queue_log adapter: each event type, both field layouts, and
+//! the real logs in `../shared/data/queue_log`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use callboard::config::Config;
+use callboard::decode::{Format, QueueLogDecoder, Reason};
+use callboard::event::{AgentState, Body, CallKind};
+use callboard::replay::{ReplayOptions, Summary, replay};
+use callboard::time::parse_rfc3339;
+use callboard::wire::Snapshot;
+
+fn run(text: &str, at: Option<&str>) -> (Snapshot, Summary) {
+    let opts = ReplayOptions {
+        format: Format::QueueLog,
+        tenant: Some("pbx".into()),
+        at: at.map(|a| parse_rfc3339(a).unwrap()),
+    };
+    let (mut snaps, summary) = replay(
+        text.as_bytes(),
+        Arc::new(Config::default()),
+        &opts,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(snaps.len(), 1);
+    (snaps.remove(0), summary)
+}
+
+fn decoder() -> QueueLogDecoder {
+    QueueLogDecoder::new("pbx", &Config::default().tenant("pbx"))
+}
+
+fn kinds(line: &str) -> Vec<String> {
+    decoder()
+        .decode_line(line)
+        .unwrap()
+        .iter()
+        .map(|e| e.type_name().to_string())
+        .collect()
+}
+
+#[test]
+fn the_shipped_sample_gives_the_known_answers() {
+    let text = include_str!("../samples/demo.queue_log");
+    let (s, summary) = run(text, Some("2026-11-21T09:11:00+09:00"));
+    assert_eq!(summary.rejected_total(), 0);
+    assert_eq!(summary.duplicates, 1, "the repeated COMPLETEAGENT line");
+    let t = &s.totals;
+    assert_eq!(
+        (t.inbound, t.answered, t.abandoned, t.exited, t.waiting),
+        (10, 4, 2, 3, 1)
+    );
+    assert_eq!(t.ivr, 1, "DID counts as IVR inflow");
+    assert_eq!(t.longest_wait_s, 45);
+    let support = s.queues.iter().find(|q| &*q.queue == "support").unwrap();
+    assert_eq!(
+        (
+            support.stats.answered,
+            support.stats.abandoned,
+            support.stats.exited
+        ),
+        (2, 2, 1),
+        "WITHDRAW is an abandon"
+    );
+    let agent = |a: &str| s.agent_list.iter().find(|r| &*r.agent == a).unwrap();
+    let p201 = agent("PJSIP/201");
+    assert_eq!(
+        (p201.state.as_str(), p201.handled, p201.talk_s),
+        ("logged_out", 2, 280)
+    );
+    let p202 = agent("PJSIP/202");
+    assert_eq!(
+        (p202.state.as_str(), p202.reason.as_deref()),
+        ("away", Some("meal"))
+    );
+    assert_eq!((p202.handled, p202.talk_s), (1, 148));
+    assert_eq!(
+        p202.services.iter().map(|s| &**s).collect::<Vec<_>>(),
+        ["sales", "support"]
+    );
+    let a1001 = agent("Agent/1001");
+    assert_eq!(
+        (a1001.state.as_str(), a1001.handled, a1001.talk_s),
+        ("logged_out", 1, 60)
+    );
+    assert_eq!(s.agents.login, 1);
+}
+
+#[test]
+fn connect_with_two_or_three_fields() {
+    let mut d = decoder();
+    let old = d
+        .decode_line(
+            "1266833912|1266833905.2|9000|Local/2004@from-internal/n|CONNECT|1|1266833911.7",
+        )
+        .unwrap();
+    let new = d
+        .decode_line("1546015425|1546015415.757927|201|Paty Marin|CONNECT|10|1546015415.757936|9")
+        .unwrap();
+    for (evs, hold_ms) in [(old, 1000), (new, 10_000)] {
+        let Body::Call(c) = &evs[0].body else {
+            panic!("{evs:?}")
+        };
+        assert_eq!(c.kind, CallKind::Answered);
+        assert_eq!(evs[0].ts - c.queued_ts.unwrap(), hold_ms);
+        let Body::Agent(a) = &evs[1].body else {
+            panic!("{evs:?}")
+        };
+        assert_eq!(a.state, AgentState::Talking);
+    }
+}
+
+#[test]
+fn exit_events_with_old_and_new_field_counts() {
+    for (line, wait_ms) in [
+        ("1795219400|c1|q|NONE|EXITWITHTIMEOUT|1", None),
+        ("1795219400|c1|q|NONE|EXITWITHTIMEOUT|1|1|60", Some(60_000)),
+        ("1795219400|c1|q|NONE|EXITWITHKEY|5|1", None),
+        ("1795219400|c1|q|NONE|EXITWITHKEY|5|1|1|7", Some(7_000)),
+        ("1795219400|c1|q|NONE|EXITEMPTY|1|1|3", Some(3_000)),
+        ("1795219400|c1|q|NONE|ABANDON|1|2|15", Some(15_000)),
+    ] {
+        let evs = decoder().decode_line(line).unwrap();
+        let Body::Call(c) = &evs[0].body else {
+            panic!("{line}")
+        };
+        assert!(
+            matches!(c.kind, CallKind::Exited | CallKind::Abandoned),
+            "{line}"
+        );
+        assert_eq!(c.queued_ts.map(|q| evs[0].ts - q), wait_ms, "{line}");
+    }
+}
+
+#[test]
+fn transfers_end_the_call_reading_times_from_the_right() {
+    for line in [
+        "1795219460|c1|sales|PJSIP/202|BLINDTRANSFER|2001|from-internal|12|148|1",
+        "1795219460|c1|sales|PJSIP/202|ATTENDEDTRANSFER|BRIDGE|bridge-uuid|12|148|1",
+        "1795219460|c1|sales|PJSIP/202|ATTENDEDTRANSFER|LINK|PJSIP/a-1|PJSIP/b-2|12|148|1",
+        "1795219460|c1|sales|PJSIP/202|TRANSFER|2001|from-internal|12|148|1",
+        "1795219460|c1|sales|PJSIP/202|TRANSFER|2001|from-internal|12|148",
+    ] {
+        let evs = decoder().decode_line(line).unwrap();
+        // Never saw CONNECT: the answer is made up 148 s back, 12 s after entry.
+        let Body::Call(ans) = &evs[0].body else {
+            panic!("{line}")
+        };
+        assert_eq!(ans.kind, CallKind::Answered, "{line}");
+        assert_eq!(evs[0].ts, 1_795_219_460_000 - 148_000, "{line}");
+        assert_eq!(evs[0].ts - ans.queued_ts.unwrap(), 12_000, "{line}");
+        let ended = evs.iter().filter(|e| e.type_name() == "call.ended").count();
+        assert_eq!(ended, 1, "{line}");
+    }
+}
+
+#[test]
+fn member_and_pause_events_become_agent_states() {
+    let mut d = decoder();
+    let state = |evs: &[callboard::event::Event<'static>]| match &evs.last().unwrap().body {
+        Body::Agent(a) => (a.state, a.reason.as_deref().map(str::to_string)),
+        b => panic!("{b:?}"),
+    };
+    let e = d
+        .decode_line("1|MANAGER|q1|SIP/1|ADDMEMBER|PAUSED")
+        .unwrap();
+    assert_eq!(state(&e), (AgentState::Away, Some("paused".into())));
+    let e = d.decode_line("2|NONE|q1|SIP/1|UNPAUSE|").unwrap();
+    assert_eq!(state(&e), (AgentState::Ready, None));
+    let e = d.decode_line("3|NONE|NONE|SIP/1|PAUSEALL|lunch").unwrap();
+    assert_eq!(state(&e), (AgentState::Away, Some("lunch".into())));
+    let e = d.decode_line("4|NONE|NONE|SIP/1|UNPAUSEALL|").unwrap();
+    assert_eq!(state(&e), (AgentState::Ready, None));
+    let e = d.decode_line("5|CLI|q1|SIP/1|REMOVEMEMBER|").unwrap();
+    assert_eq!(state(&e), (AgentState::LoggedOut, None));
+    let e = d
+        .decode_line("6|1.1|NONE|Agent/7|AGENTLOGIN|SIP/7-01")
+        .unwrap();
+    assert_eq!(state(&e), (AgentState::Ready, None));
+    let e = d
+        .decode_line("7|1.1|NONE|Agent/7|AGENTLOGOFF|SIP/7-01|99")
+        .unwrap();
+    assert_eq!(state(&e), (AgentState::LoggedOut, None));
+    // A member that rings (ringtime in ms) is logged in to that queue.
+    let e = d.decode_line("8|c9|q2|SIP/8|RINGNOANSWER|15000").unwrap();
+    assert_eq!(state(&e), (AgentState::Ready, None));
+    assert!(
+        d.decode_line("9|c9|q2|SIP/8|RINGNOANSWER|0")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn lines_without_statistics_are_accepted_and_ignored() {
+    for line in [
+        "1266833361|NONE|NONE|NONE|QUEUESTART|",
+        "1266833407|NONE|NONE|NONE|CONFIGRELOAD|",
+        "1266833407|NONE|q|SIP/1|PENALTY|3",
+        "1266833407|NONE|q|SIP/1|RINGINUSE|1",
+        "1266833407|c1|q|NONE|INFO|anything",
+    ] {
+        assert!(kinds(line).is_empty(), "{line}");
+    }
+}
+
+#[test]
+fn a_restart_closes_calls_left_open() {
+    let text = "\
+1000|c1|q|NONE|ENTERQUEUE||123|1
+1001|c2|q|NONE|ENTERQUEUE||456|1
+1005|c2|q|SIP/1|CONNECT|4|x.1|2
+1100|NONE|NONE|NONE|QUEUESTART|
+";
+    let (s, _) = run(text, None);
+    let t = &s.totals;
+    assert_eq!((t.inbound, t.answered, t.exited, t.waiting), (2, 1, 1, 0));
+    assert_eq!(s.agent_list[0].state, "ready");
+    assert_eq!(s.agent_list[0].talk_s, 95);
+}
+
+#[test]
+fn malformed_lines_are_rejected_with_a_reason() {
+    let mut d = decoder();
+    let reason = |d: &mut QueueLogDecoder, l: &str| d.decode_line(l).unwrap_err().reason;
+    assert_eq!(reason(&mut d, "garbage"), Reason::MalformedLine);
+    assert_eq!(reason(&mut d, "1|2|3|4"), Reason::MalformedLine);
+    assert_eq!(
+        reason(&mut d, "yesterday|c|q|NONE|ENTERQUEUE||1"),
+        Reason::BadTs
+    );
+    assert_eq!(reason(&mut d, "-5|c|q|NONE|ENTERQUEUE||1"), Reason::BadTs);
+    assert_eq!(
+        reason(&mut d, "5|NONE|q|NONE|ENTERQUEUE||1"),
+        Reason::InvalidField
+    );
+    assert_eq!(
+        reason(&mut d, "5|c|q|NONE|CONNECT|1|x"),
+        Reason::InvalidField
+    );
+    let (_, summary) = run("garbage\n\n1|c|q|NONE|ENTERQUEUE||1\n", None);
+    assert_eq!((summary.lines, summary.rejected_total()), (2, 1));
+}
+
+fn shared(name: &str) -> Option<String> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/queue_log")
+        .join(name);
+    match std::fs::read_to_string(&p) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            eprintln!("skipped: {} is not beside this checkout", p.display());
+            None
+        }
+    }
+}
+
+#[test]
+fn real_log_from_asterisk_1_4_balances() {
+    // 21 calls: 7 completed, 1 connected at the end of the file, 12
+    // abandoned, 1 still waiting (see its .source.txt).
+    let Some(text) = shared("mindriven__LogVisualiserKata__input.txt.log") else {
+        return;
+    };
+    let (s, summary) = run(&text, None);
+    assert_eq!(summary.rejected_total(), 0);
+    let t = &s.totals;
+    assert_eq!(
+        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (21, 8, 12, 1)
+    );
+    let talking: Vec<&str> = s
+        .agent_list
+        .iter()
+        .filter(|a| a.state == "talking")
+        .map(|a| &*a.agent)
+        .collect();
+    assert_eq!(talking, ["Local/2004@from-internal/n"]);
+    assert_eq!(s.agents.login, 9);
+}
+
+#[test]
+fn real_log_with_only_restarts_gives_zeros() {
+    let Some(text) = shared("Jobichi__TFG-2025-RaspBerry__queue_log.log") else {
+        return;
+    };
+    let (s, summary) = run(&text, None);
+    assert_eq!(
+        (summary.lines, summary.rejected_total(), summary.events),
+        (19, 0, 0)
+    );
+    assert_eq!(s.totals.inbound, 0);
+    assert_eq!(s.totals.answer_rate, None);
+    assert_eq!(s.day, "2025-11-03");
+}
+
+#[test]
+fn real_hand_edited_log_counts_repeated_lines_once() {
+    let Some(text) = shared("xalakox__asterisk2slack__queue_log.log") else {
+        return;
+    };
+    let (s, summary) = run(&text, None);
+    assert_eq!(summary.rejected_total(), 0);
+    assert!(summary.duplicates >= 6, "{summary}");
+    let t = &s.totals;
+    // Two calls have their ENTERQUEUE; two more appear only answered.
+    assert_eq!((t.inbound, t.answered), (4, 4));
+    assert_eq!(t.ivr, 1);
+}
