@@ -1,0 +1,138 @@
+//! `schemas/` against real input and output: the event schema and the
+//! decoder accept and refuse the same events, and every snapshot the engine
+//! writes is valid against the snapshot schema.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use callboard::config::Config;
+use callboard::decode::{Format, decode_json};
+use callboard::replay::{ReplayOptions, replay};
+use serde_json::Value;
+
+fn root(p: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn validator(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root(&format!("schemas/{name}"))).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
+}
+
+fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    v.iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(root(path))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn example_events_are_valid_for_schema_and_decoder() {
+    let v = validator("event.schema.json");
+    let mut all = lines("schemas/examples/valid-events.ndjson");
+    all.extend(lines("samples/demo-day.ndjson"));
+    for line in &all {
+        let value: Value = serde_json::from_str(line).unwrap();
+        let errs = errors(&v, &value);
+        assert!(errs.is_empty(), "{line}\n{errs:#?}");
+        decode_json(line.as_bytes(), 1 << 16)
+            .unwrap_or_else(|r| panic!("decoder refused a schema-valid event: {r}\n{line}"));
+    }
+    // Every contract type is among the examples.
+    let types: std::collections::BTreeSet<String> = all
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types.len(), 18, "{types:?}");
+}
+
+#[test]
+fn invalid_events_are_refused_by_schema_and_decoder_alike() {
+    let v = validator("event.schema.json");
+    for line in lines("schemas/examples/invalid-events.ndjson") {
+        let case: Value = serde_json::from_str(&line).unwrap();
+        let event = &case["event"];
+        assert!(!v.is_valid(event), "schema accepted {event}");
+        let bytes = serde_json::to_vec(event).unwrap();
+        let rej = decode_json(&bytes, 1 << 16).expect_err(&format!("decoder accepted {event}"));
+        assert_eq!(rej.reason.as_str(), case["reason"], "{event}: {rej}");
+    }
+}
+
+fn assert_snapshots_valid(input: &str, format: Format, tenant: Option<&str>) -> usize {
+    let v = validator("snapshot.schema.json");
+    let text = std::fs::read_to_string(root(input)).unwrap();
+    let opts = ReplayOptions {
+        format,
+        tenant: tenant.map(str::to_string),
+        at: None,
+    };
+    let (snaps, _) = replay(
+        text.as_bytes(),
+        Arc::new(Config::default()),
+        &opts,
+        |_, _| {},
+    )
+    .unwrap();
+    for s in &snaps {
+        let value = serde_json::to_value(s).unwrap();
+        let errs = errors(&v, &value);
+        assert!(errs.is_empty(), "{input}: {errs:#?}");
+    }
+    snaps.len()
+}
+
+#[test]
+fn engine_snapshots_are_valid_for_the_snapshot_schema() {
+    assert_eq!(
+        assert_snapshots_valid("samples/demo-day.ndjson", Format::Ndjson, None),
+        1
+    );
+    assert_eq!(
+        assert_snapshots_valid("samples/demo.queue_log", Format::QueueLog, Some("pbx")),
+        1
+    );
+    assert_eq!(
+        assert_snapshots_valid("schemas/examples/valid-events.ndjson", Format::Ndjson, None),
+        1
+    );
+}
+
+#[test]
+fn the_schema_refuses_a_broken_snapshot() {
+    let v = validator("snapshot.schema.json");
+    let text = std::fs::read_to_string(root("samples/demo.queue_log")).unwrap();
+    let opts = ReplayOptions {
+        format: Format::QueueLog,
+        tenant: Some("pbx".into()),
+        at: None,
+    };
+    let (snaps, _) = replay(
+        text.as_bytes(),
+        Arc::new(Config::default()),
+        &opts,
+        |_, _| {},
+    )
+    .unwrap();
+    let mut value = serde_json::to_value(&snaps[0]).unwrap();
+    value["totals"]["answer_rate"] = Value::from(140.0);
+    value["hourly"]["today"] = Value::from(vec![1, 2, 3]);
+    assert_eq!(errors(&v, &value).len(), 2, "{:#?}", errors(&v, &value));
+}
