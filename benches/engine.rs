@@ -1,1 +1,114 @@
-fn main() {}
+//! The engine's hot paths: applying decoded events, decoding and applying
+//! NDJSON, and building + serialising a large tenant's snapshot.
+//!
+//! `cargo bench --bench engine`; the README quotes the figures.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use callboard::config::Config;
+use callboard::decode::decode_json;
+use callboard::engine::Engine;
+use callboard::event::Event;
+use callboard::sim::{SimConfig, Simulator};
+use callboard::time::{Millis, parse_rfc3339};
+use callboard::wire::{Status, encode_event};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+fn start() -> Millis {
+    parse_rfc3339("2026-11-21T08:00:00+09:00").unwrap()
+}
+
+/// A busy day's traffic of a large tenant: `hours` of it from 08:00.
+fn traffic(agents: usize, queues: usize, hours: i64) -> Vec<Event<'static>> {
+    let end = start() + hours * 3_600_000;
+    Simulator::new(SimConfig::large(agents, queues, start(), 7))
+        .take_while(|e| e.ts < end)
+        .collect()
+}
+
+fn config() -> Arc<Config> {
+    Arc::new(Config::default())
+}
+
+fn bench_apply(c: &mut Criterion) {
+    let events = traffic(1000, 100, 4);
+    let mut g = c.benchmark_group("apply");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function(format!("decoded_{}_events", events.len()), |b| {
+        b.iter_batched_ref(
+            || Engine::new(config()),
+            |engine| {
+                for ev in &events {
+                    black_box(engine.apply(ev));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn bench_decode_apply(c: &mut Criterion) {
+    let events = traffic(1000, 100, 4);
+    let ndjson: Vec<u8> = events
+        .iter()
+        .flat_map(|e| {
+            let mut line = encode_event(e).into_bytes();
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let mut g = c.benchmark_group("ndjson");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function(format!("decode_apply_{}_events", events.len()), |b| {
+        b.iter_batched_ref(
+            || Engine::new(config()),
+            |engine| {
+                for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    if let Ok(ev) = decode_json(line, 64 * 1024) {
+                        black_box(engine.apply(&ev));
+                    }
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function(format!("decode_only_{}_events", events.len()), |b| {
+        b.iter(|| {
+            for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let _ = black_box(decode_json(line, 64 * 1024));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn bench_snapshot(c: &mut Criterion) {
+    // 5,000 agents in 500 queues, after two busy hours.
+    let events = traffic(5000, 500, 2);
+    let mut engine = Engine::new(config());
+    for ev in &events {
+        engine.apply(ev);
+    }
+    let now = events.last().map_or(start(), |e| e.ts);
+    let s = engine.snapshot("large", now, Status::Live).unwrap();
+    assert_eq!((s.agent_list.len(), s.queues.len()), (5000, 500));
+    let mut g = c.benchmark_group("snapshot");
+    g.sample_size(20);
+    g.bench_function("build_5000_agents_500_queues", |b| {
+        b.iter(|| black_box(engine.snapshot("large", now, Status::Live)))
+    });
+    g.bench_function("build_and_serialize_5000_agents_500_queues", |b| {
+        b.iter(|| {
+            let s = engine.snapshot("large", now, Status::Live).unwrap();
+            black_box(serde_json::to_vec(&s).unwrap())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_apply, bench_decode_apply, bench_snapshot);
+criterion_main!(benches);

@@ -78,7 +78,10 @@ pub struct AgentEvent<'a> {
 }
 
 /// The contract's agent states, in snapshot `by_state` order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum AgentState {
     LoggedOut = 0,
@@ -141,7 +144,40 @@ impl CallKind {
     }
 }
 
+impl CallKind {
+    /// The kind named by a contract type (`call.queued`), if any.
+    pub fn parse(type_name: &str) -> Option<CallKind> {
+        Some(match type_name {
+            "call.ivr" => CallKind::Ivr,
+            "call.queued" => CallKind::Queued,
+            "call.ringing" => CallKind::Ringing,
+            "call.answered" => CallKind::Answered,
+            "call.abandoned" => CallKind::Abandoned,
+            "call.callback" => CallKind::Callback,
+            "call.transferred" => CallKind::Transferred,
+            "call.exited" => CallKind::Exited,
+            "call.dialing" => CallKind::Dialing,
+            "call.connected" => CallKind::Connected,
+            "call.ended" => CallKind::Ended,
+            _ => return None,
+        })
+    }
+}
+
 impl CallbackKind {
+    /// The kind named by a contract type (`callback.assigned`), if any.
+    pub fn parse(type_name: &str) -> Option<CallbackKind> {
+        Some(match type_name {
+            "callback.requested" => CallbackKind::Requested,
+            "callback.assigned" => CallbackKind::Assigned,
+            "callback.unassigned" => CallbackKind::Unassigned,
+            "callback.completed" => CallbackKind::Completed,
+            "callback.failed" => CallbackKind::Failed,
+            "callback.deleted" => CallbackKind::Deleted,
+            _ => return None,
+        })
+    }
+
     pub const ALL: [CallbackKind; 6] = [
         CallbackKind::Requested,
         CallbackKind::Assigned,

@@ -137,20 +137,40 @@ pub fn check_epoch_ms(ms: i64) -> Option<Millis> {
     (0..=MAX_MILLIS).contains(&ms).then_some(ms)
 }
 
-/// Formats an instant as RFC 3339 in UTC with milliseconds
-/// (`2026-11-21T00:00:00.250Z`). Hand-rolled: a large snapshot formats one per
-/// agent.
-pub fn format_rfc3339(ms: Millis) -> String {
+/// Length of [`write_rfc3339`]'s output.
+pub const RFC3339_LEN: usize = 24;
+
+/// Writes an instant as RFC 3339 in UTC with milliseconds
+/// (`2026-11-21T00:00:00.250Z`) into a buffer, without allocating: a large
+/// snapshot writes one per agent. Years past 9999 do not occur (inputs are
+/// bounded by [`MAX_MILLIS`]); they are clamped.
+pub fn write_rfc3339(ms: Millis, out: &mut [u8; RFC3339_LEN]) {
+    let ms = ms.clamp(0, MAX_MILLIS);
     let days = ms.div_euclid(MS_PER_DAY);
     let rem = ms.rem_euclid(MS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (
-        rem / MS_PER_HOUR,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    let put = |out: &mut [u8; RFC3339_LEN], at: usize, v: u64, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    *out = *b"0000-00-00T00:00:00.000Z";
+    put(out, 0, y as u64, 4);
+    put(out, 5, m as u64, 2);
+    put(out, 8, d as u64, 2);
+    put(out, 11, (rem / MS_PER_HOUR) as u64, 2);
+    put(out, 14, (rem / 60_000 % 60) as u64, 2);
+    put(out, 17, (rem / 1000 % 60) as u64, 2);
+    put(out, 20, (rem % 1000) as u64, 3);
+}
+
+/// [`write_rfc3339`] into a `String`.
+pub fn format_rfc3339(ms: Millis) -> String {
+    let mut buf = [0u8; RFC3339_LEN];
+    write_rfc3339(ms, &mut buf);
+    buf.iter().map(|&b| b as char).collect()
 }
 
 /// Formats a day number as `YYYY-MM-DD`.

@@ -225,6 +225,30 @@ pub fn encode_event(ev: &Event<'_>) -> String {
 
 // ---------------------------------------------------------------- snapshot
 
+/// An instant on the wire: RFC 3339 in UTC with milliseconds. Kept as
+/// milliseconds and formatted while serialising, so building a snapshot
+/// allocates no strings for times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant(pub Millis);
+
+impl Serialize for Instant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; time::RFC3339_LEN];
+        time::write_rfc3339(self.0, &mut buf);
+        // The buffer holds ASCII digits and punctuation only.
+        s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
+    }
+}
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(d)?;
+        time::parse_rfc3339(&text)
+            .map(Instant)
+            .ok_or_else(|| de::Error::custom(format!("`{text}` is not RFC 3339")))
+    }
+}
+
 /// A tenant's published state: the one object that websocket clients, the
 /// REST API and `callboard replay` all carry.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -236,9 +260,9 @@ pub struct Snapshot {
     /// "Today": the tenant's local date at `at`.
     pub day: String,
     /// The latest event time applied (RFC 3339, UTC); `null` before any event.
-    pub as_of: Option<String>,
+    pub as_of: Option<Instant>,
     /// The evaluation time ("now") the snapshot was built for.
-    pub at: String,
+    pub at: Instant,
     pub status: Status,
     pub totals: QueueStats,
     pub services: Vec<ServiceRow>,
@@ -329,13 +353,14 @@ pub struct ByState {
 pub struct AgentRow {
     pub agent: Arc<str>,
     pub name: Option<Arc<str>>,
-    pub state: String,
+    pub state: crate::event::AgentState,
     pub reason: Option<Arc<str>>,
     /// When the agent's current state was reported.
-    pub since: Option<String>,
+    pub since: Option<Instant>,
     /// Seconds from `since` to the snapshot's `at`.
     pub state_s: u64,
-    pub services: Vec<Arc<str>>,
+    /// The agent's services, sorted (shared with the engine's state).
+    pub services: Arc<[Arc<str>]>,
     pub handled: u64,
     pub talk_s: u64,
     pub outbound: u64,

@@ -189,7 +189,7 @@ fn a_late_agent_event_changes_nothing() {
     );
     assert_eq!(out, Outcome::Late);
     assert_eq!(h.snap("2026-11-21T09:01:00Z"), before);
-    assert_eq!(Harness::agent(&before, "a1").state, "talking");
+    assert_eq!(Harness::agent(&before, "a1").state.as_str(), "talking");
     assert_eq!(Harness::agent(&before, "a1").state_s, 50);
 }
 

@@ -217,7 +217,7 @@ fn a_restart_closes_calls_left_open() {
     let (s, _) = run(text, None);
     let t = &s.totals;
     assert_eq!((t.inbound, t.answered, t.exited, t.waiting), (2, 1, 1, 0));
-    assert_eq!(s.agent_list[0].state, "ready");
+    assert_eq!(s.agent_list[0].state.as_str(), "ready");
     assert_eq!(s.agent_list[0].talk_s, 95);
 }
 
@@ -274,7 +274,7 @@ fn real_log_from_asterisk_1_4_balances() {
     let talking: Vec<&str> = s
         .agent_list
         .iter()
-        .filter(|a| a.state == "talking")
+        .filter(|a| a.state.as_str() == "talking")
         .map(|a| &*a.agent)
         .collect();
     assert_eq!(talking, ["Local/2004@from-internal/n"]);

@@ -30,8 +30,60 @@ pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> 
             },
         );
     }
-    let wire: WireEvent<'_> = serde_json::from_slice(bytes).map_err(classify)?;
+    if too_deep(bytes) {
+        return Err(Reject::new(
+            Reason::InvalidJson,
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let wire: WireEvent<'_> = sonic_rs::from_slice(bytes).map_err(|e| {
+        Reject::new(
+            if e.is_syntax() || e.is_eof() {
+                Reason::InvalidJson
+            } else {
+                Reason::InvalidField
+            },
+            e.to_string(),
+        )
+    })?;
     validate(wire)
+}
+
+/// Events nest two levels at most; anything past this is refused before a
+/// recursive parser could exhaust the stack on it.
+const MAX_DEPTH: usize = 128;
+
+/// True when `bytes` nests arrays or objects deeper than [`MAX_DEPTH`]. Only
+/// lines with many brackets get the exact (string-aware) count.
+fn too_deep(bytes: &[u8]) -> bool {
+    let brackets = bytes.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if brackets <= MAX_DEPTH {
+        return false;
+    }
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn classify(e: serde_json::Error) -> Reject {
@@ -99,14 +151,14 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
         )
     })?;
 
-    let body = if let Some(k) = CallKind::ALL.iter().find(|k| k.type_name() == kind) {
+    let body = if let Some(k) = CallKind::parse(&kind) {
         let ty = k.type_name();
         let call = required("call", ty, cow(w.call))?;
         let queue = name("queue", cow(w.queue))?;
         let agent = name("agent", cow(w.agent))?;
         let to_queue = name("to_queue", cow(w.to_queue))?;
         let direction = match w.direction.as_deref() {
-            None if *k == CallKind::Dialing => Direction::Outbound,
+            None if k == CallKind::Dialing => Direction::Outbound,
             None => Direction::Inbound,
             Some(d) => Direction::parse(d).ok_or_else(|| {
                 Reject::new(
@@ -135,7 +187,7 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             })?),
         };
         Body::Call(CallEvent {
-            kind: *k,
+            kind: k,
             call,
             queue,
             service: name("service", cow(w.service))?,
@@ -181,14 +233,14 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             services,
             name: name("name", cow(w.name))?,
         })
-    } else if let Some(k) = CallbackKind::ALL.iter().find(|k| k.type_name() == kind) {
+    } else if let Some(k) = CallbackKind::parse(&kind) {
         let ty = k.type_name();
         let agent = name("agent", cow(w.agent))?;
-        if *k == CallbackKind::Assigned && agent.is_none() {
+        if k == CallbackKind::Assigned && agent.is_none() {
             return Err(missing("agent", ty));
         }
         Body::Callback(CallbackEvent {
-            kind: *k,
+            kind: k,
             callback: required("callback", ty, cow(w.callback))?,
             service: name("service", cow(w.service))?,
             agent,
@@ -296,6 +348,42 @@ mod tests {
         assert_eq!(
             decode_json(&[0xff, 0xfe], 100).unwrap_err().reason,
             Reason::InvalidJson
+        );
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_trailing_bytes_and_repeated_keys_are_refused_not_fatal() {
+        let env = r#""v":1,"id":"e","ts":0,"tenant":"t","type":"call.ivr","call":"c""#;
+        let deep = format!(
+            r#"{{{env},"x":{}{}}}"#,
+            "[".repeat(30_000),
+            "]".repeat(30_000)
+        );
+        assert_eq!(
+            decode_json(deep.as_bytes(), 1 << 16).unwrap_err().reason,
+            Reason::InvalidJson
+        );
+        // Brackets inside strings do not count as nesting.
+        let in_string = format!(r#"{{{env},"x":"{}"}}"#, "[".repeat(500));
+        assert!(decode_json(in_string.as_bytes(), 1 << 16).is_ok());
+        let deep_obj = format!("{}{}", "{\"a\":".repeat(20_000), "}".repeat(20_000));
+        assert!(decode_json(deep_obj.as_bytes(), 1 << 20).is_err());
+        let trailing = format!("{{{env}}} trailing");
+        assert_eq!(
+            decode_json(trailing.as_bytes(), 1 << 16)
+                .unwrap_err()
+                .reason,
+            Reason::InvalidJson
+        );
+        let twice = format!(r#"{{{env},"call":"d"}}"#);
+        assert!(
+            decode_json(twice.as_bytes(), 1 << 16).is_err(),
+            "a repeated key is ambiguous"
         );
     }
 }

@@ -1,15 +1,13 @@
 //! Building a tenant's [`Snapshot`]: an immutable value computed from the
 //! state at an evaluation time ("now"). Reading never changes the state.
 
-use std::sync::Arc;
-
 use super::tenant::{Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
 use crate::config::SlFormula;
 use crate::event::AgentState;
 use crate::time::{self, Millis};
 use crate::wire::{
-    AgentCounts, AgentRow, ByState, CallbackStats, Hourly, OpenByAgent, QueueRow, QueueStats,
-    ServiceRow, Snapshot, Status,
+    AgentCounts, AgentRow, ByState, CallbackStats, Hourly, Instant, OpenByAgent, QueueRow,
+    QueueStats, ServiceRow, Snapshot, Status,
 };
 
 /// Sums of counters over queues, with their merged wait histogram.
@@ -228,12 +226,6 @@ impl Tenant {
             let a = &self.agent_data[ai as usize];
             let name = self.agents.name(ai);
             let day = a.days.get(today).cloned().unwrap_or_default();
-            let mut services: Vec<Arc<str>> = a
-                .services
-                .iter()
-                .map(|&s| self.services.name(s).clone())
-                .collect();
-            services.sort_unstable();
             if a.open_callbacks > 0 {
                 open_by_agent.push(OpenByAgent {
                     agent: name.clone(),
@@ -243,11 +235,11 @@ impl Tenant {
             agent_list.push(AgentRow {
                 agent: name.clone(),
                 name: a.name.clone(),
-                state: a.state.as_str().to_string(),
+                state: a.state,
                 reason: a.reason.map(|r| self.reasons.name(r).clone()),
-                since: a.since.map(time::format_rfc3339),
+                since: a.since.map(Instant),
                 state_s: a.since.map_or(0, |s| ((now - s).max(0) / 1000) as u64),
-                services,
+                services: a.service_names.clone(),
                 handled: day.handled as u64,
                 talk_s: day.talk_ms / 1000,
                 outbound: day.outbound as u64,
@@ -266,8 +258,8 @@ impl Tenant {
             tenant: self.name.clone(),
             tz: self.cal.tz_name(),
             day: time::format_day(today),
-            as_of: self.as_of.map(time::format_rfc3339),
-            at: time::format_rfc3339(now),
+            as_of: self.as_of.map(Instant),
+            at: Instant(now),
             status,
             totals: total.stats(tenant_formula, now),
             services,

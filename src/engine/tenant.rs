@@ -203,6 +203,9 @@ pub(crate) struct Agent {
     pub since: Option<Millis>,
     ver: Version,
     pub services: Vec<u32>,
+    /// `services` as names, sorted: built when membership changes, shared
+    /// by every snapshot until it changes again.
+    pub service_names: Arc<[Arc<str>]>,
     services_ver: Version,
     pub days: DayRing<AgentDay>,
     /// Start of the current wrap-up, for AHT.
@@ -223,6 +226,7 @@ impl Agent {
             since: None,
             ver: NEVER,
             services: Vec::new(),
+            service_names: Arc::from(Vec::new()),
             services_ver: NEVER,
             days: DayRing::default(),
             wrap_from: None,
@@ -712,12 +716,15 @@ impl Tenant {
                 Outcome::Late
             };
         }
-        let services: Option<Vec<u32>> = match &a.services {
+        let services: Option<(Vec<u32>, Arc<[Arc<str>]>)> = match &a.services {
             Some(list) if takes_services => {
                 let mut v: Vec<u32> = list.iter().map(|s| self.service(s)).collect();
                 v.sort_unstable();
                 v.dedup();
-                Some(v)
+                let mut names: Vec<Arc<str>> =
+                    v.iter().map(|&s| self.services.name(s).clone()).collect();
+                names.sort_unstable();
+                Some((v, Arc::from(names)))
             }
             _ => None,
         };
@@ -729,8 +736,9 @@ impl Tenant {
         self.count_agent(idx, -1);
         let mut wrap: Option<(u32, DayNo, Millis)> = None;
         let ag = &mut self.agent_data[idx as usize];
-        if let Some(v) = services {
+        if let Some((v, names)) = services {
             ag.services = v;
+            ag.service_names = names;
             ag.services_ver = ver;
         }
         if takes_name {
