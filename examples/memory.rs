@@ -99,7 +99,11 @@ fn calls(queues: usize, calls_per_day: usize) -> (isize, usize) {
             let ts = t0 + c as i64 * 20;
             let wait = (c as i64 * 7919) % 600_000;
             for (ty, at, more) in [
-                ("call.queued", ts, format!(r#","queue":"q{q:03}","service":"svc{}""#, q / 10)),
+                (
+                    "call.queued",
+                    ts,
+                    format!(r#","queue":"q{q:03}","service":"svc{}""#, q / 10),
+                ),
                 ("call.answered", ts + wait, r#","agent":"a1""#.to_string()),
                 ("call.ended", ts + wait + 120_000, String::new()),
             ] {

@@ -84,6 +84,9 @@ struct ReplayArgs {
     /// Also print each rejected line's number and reason on stderr.
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Indent the JSON for reading (then a snapshot spans many lines).
+    #[arg(long)]
+    pretty: bool,
 }
 
 fn parse_at(s: &str) -> Result<Millis, String> {
@@ -100,6 +103,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing left to say to it.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>().map(io::Error::kind)
+                    == Some(io::ErrorKind::BrokenPipe)
+                    || c.downcast_ref::<serde_json::Error>()
+                        .and_then(serde_json::Error::io_error_kind)
+                        == Some(io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("callboard: error: {e:#}");
             ExitCode::from(2)
@@ -135,6 +150,7 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         at: args.at,
     };
     let verbose = args.verbose;
+    let pretty = args.pretty;
     let on_reject = |line: u64, r: &callboard::decode::Reject| {
         if verbose {
             eprintln!("line {line}: {r}");
@@ -149,7 +165,11 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = io::stdout().lock();
     for s in &snapshots {
-        serde_json::to_writer(&mut out, s)?;
+        if pretty {
+            serde_json::to_writer_pretty(&mut out, s)?;
+        } else {
+            serde_json::to_writer(&mut out, s)?;
+        }
         out.write_all(b"\n")?;
     }
     out.flush()?;

@@ -188,7 +188,12 @@ impl<'a> From<&'a Event<'a>> for WireEvent<'a> {
                 w.queue = bo(&c.queue);
                 w.service = bo(&c.service);
                 w.agent = bo(&c.agent);
-                if c.direction != Default::default() {
+                let implied = if c.kind == crate::event::CallKind::Dialing {
+                    crate::event::Direction::Outbound
+                } else {
+                    crate::event::Direction::Inbound
+                };
+                if c.direction != implied {
                     w.direction = Some(Str(Cow::Borrowed(c.direction.as_str())));
                 }
                 w.to_queue = bo(&c.to_queue);

@@ -244,6 +244,22 @@ fn malformed_lines_are_rejected_with_a_reason() {
     assert_eq!((summary.lines, summary.rejected_total()), (2, 1));
 }
 
+#[test]
+fn absurd_durations_do_not_overflow() {
+    // Found by fuzzing: a calltime near i64::MAX overflowed `* 1000`.
+    let text = "1795219268|c1|q|SIP/1|COMPLETECALLER|10|9223372036854775807|1\n\
+                1795219268|c2|q|NONE|ABANDON|1|1|9223372036854775807\n\
+                1795219268|c3|q|SIP/1|CONNECT|9223372036854775807|x|1\n";
+    let (s, summary) = run(text, None);
+    assert_eq!(summary.rejected_total(), 0);
+    // Their waits put them on a day ten years back: nothing counts today.
+    let t = &s.totals;
+    assert_eq!(
+        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (0, 0, 0, 0)
+    );
+}
+
 fn shared(name: &str) -> Option<String> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/queue_log")

@@ -11,7 +11,7 @@
 //! increasing milliseconds in file order, so agent states keep their order.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -49,9 +49,11 @@ pub struct QueueLogDecoder {
     services: BTreeMap<String, String>,
     members: BTreeMap<String, Member>,
     calls: BTreeMap<String, OpenCall>,
-    /// Calls that ended, most recent last (bounded), so that a repeated
-    /// completion line does not make up an answer for an ended call.
-    ended: VecDeque<String>,
+    /// Hashes of calls that ended (the last [`MAX_ENDED`]), so that a
+    /// repeated completion line does not make up an answer for an ended call.
+    ended: HashSet<u64>,
+    /// `ended` in the order they ended, to forget the oldest.
+    ended_order: VecDeque<u64>,
     last_second: i64,
     seq_in_second: i64,
     /// Latest line time seen (of any line, including ignored ones).
@@ -69,10 +71,16 @@ struct Line<'a> {
     hash: u64,
 }
 
+/// Longest duration a data field is taken to hold (ten years, in seconds);
+/// larger values are clamped so that times computed from them stay in range.
+const MAX_DURATION_S: i64 = 10 * 366 * 86_400;
+
+/// A duration field in seconds (hold, call or wait time), if it is one.
 fn field_num(data: &[&str], i: usize) -> Option<i64> {
     data.get(i)
         .and_then(|s| s.trim().parse::<i64>().ok())
         .filter(|v| *v >= 0)
+        .map(|v| v.min(MAX_DURATION_S))
 }
 
 fn is_none(s: &str) -> bool {
@@ -100,7 +108,8 @@ impl QueueLogDecoder {
                 .collect(),
             members: BTreeMap::new(),
             calls: BTreeMap::new(),
-            ended: VecDeque::new(),
+            ended: HashSet::new(),
+            ended_order: VecDeque::new(),
             last_second: i64::MIN,
             seq_in_second: 0,
             latest: None,
@@ -165,11 +174,12 @@ impl QueueLogDecoder {
                     .calls
                     .get(call)
                     .is_some_and(|c| c.answered_by.is_some());
-                let ended_before = self.ended.iter().any(|c| c == call);
+                let call_hash = xxh3_64(call.as_bytes());
+                let ended_before = self.ended.contains(&call_hash);
                 if !answered_here && !ended_before {
                     // The log started mid-call: the answer happened `calltime`
                     // before this line.
-                    let at = line.ts - talk.unwrap_or(0) * 1000;
+                    let at = (line.ts - talk.unwrap_or(0) * 1000).max(0);
                     let mut early = Emitter {
                         ts: at,
                         ..out.fork()
@@ -180,10 +190,13 @@ impl QueueLogDecoder {
                 out.call(CallKind::Ended, call, queue, Some(agent), None, None);
                 self.calls.remove(call);
                 if !ended_before {
-                    if self.ended.len() >= MAX_ENDED {
-                        self.ended.pop_front();
+                    if self.ended_order.len() >= MAX_ENDED
+                        && let Some(old) = self.ended_order.pop_front()
+                    {
+                        self.ended.remove(&old);
                     }
-                    self.ended.push_back(call.to_string());
+                    self.ended.insert(call_hash);
+                    self.ended_order.push_back(call_hash);
                 }
                 self.after_call(&mut out, agent, call);
             }

@@ -93,7 +93,7 @@ fn stats(
         service_level: ratio(n(c.answered_in_sl), sl_base),
         asa_s: mean_s(c.wait_sum_ms, n(c.answered)),
         wait_p90_s: waits
-            .filter(|h| h.len() > 0)
+            .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(0.9) as f64),
         aht_s: mean_s(c.talk_sum_ms + c.wrap_sum_ms, n(c.ended)),
         outbound_attempts: n(c.outbound_attempts),

@@ -186,6 +186,9 @@ impl Reset for AgentDay {
     }
 }
 
+/// Names shared between the state and the snapshots built from it.
+pub(crate) type SharedNames = Arc<[Arc<str>]>;
+
 /// Which event last set an attribute: (ts, hash of id). Comparing versions
 /// makes agent events order-independent: the newest event wins whatever the
 /// delivery order, and ties break on the id.
@@ -205,7 +208,7 @@ pub(crate) struct Agent {
     pub services: Vec<u32>,
     /// `services` as names, sorted: built when membership changes, shared
     /// by every snapshot until it changes again.
-    pub service_names: Arc<[Arc<str>]>,
+    pub service_names: SharedNames,
     services_ver: Version,
     pub days: DayRing<AgentDay>,
     /// Start of the current wrap-up, for AHT.
@@ -716,7 +719,7 @@ impl Tenant {
                 Outcome::Late
             };
         }
-        let services: Option<(Vec<u32>, Arc<[Arc<str>]>)> = match &a.services {
+        let services: Option<(Vec<u32>, SharedNames)> = match &a.services {
             Some(list) if takes_services => {
                 let mut v: Vec<u32> = list.iter().map(|s| self.service(s)).collect();
                 v.sort_unstable();

@@ -1,0 +1,191 @@
+//! `callboard replay` as a user runs it: the real binary, its output, its
+//! exit codes and its messages.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use callboard::wire::Snapshot;
+
+fn callboard(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CALLBOARD_TZ")
+        .env_remove("CALLBOARD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run callboard");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn snapshots(o: &Output) -> Vec<Snapshot> {
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one snapshot"))
+        .collect()
+}
+
+#[test]
+fn the_readme_command_prints_the_demo_tenants_snapshot() {
+    let o = callboard(
+        &[
+            "replay",
+            "--input",
+            "samples/demo-day.ndjson",
+            "--config",
+            "samples/callboard.toml",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = snapshots(&o);
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (&*s[0].tenant, s[0].tz.as_str(), s[0].day.as_str()),
+        ("demo", "Asia/Seoul", "2026-11-21")
+    );
+    assert!(s[0].totals.inbound > 100);
+    let err = stderr(&o);
+    assert!(err.starts_with("callboard replay: "), "{err}");
+    assert!(err.contains("; 0 rejected"), "{err}");
+}
+
+#[test]
+fn tenants_come_out_sorted_one_per_line_and_stdin_works() {
+    let input = r#"{"v":1,"id":"1","ts":0,"tenant":"zeta","type":"call.queued","call":"c","queue":"q"}
+{"v":1,"id":"2","ts":0,"tenant":"alpha","type":"call.queued","call":"c","queue":"q"}
+not json
+"#;
+    let o = callboard(&["replay", "--input", "-"], Some(input));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = snapshots(&o).iter().map(|s| s.tenant.to_string()).collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    assert!(
+        stderr(&o).contains("1 rejected (invalid_json: 1)"),
+        "{}",
+        stderr(&o)
+    );
+    let one = callboard(&["replay", "--input", "-", "--tenant", "zeta"], Some(input));
+    assert_eq!(snapshots(&one).len(), 1);
+}
+
+#[test]
+fn at_sets_today_and_waiting_ages() {
+    let input = r#"{"v":1,"id":"1","ts":"2026-11-21T09:00:00Z","tenant":"t","type":"call.queued","call":"c","queue":"q"}"#;
+    let o = callboard(
+        &["replay", "-i", "-", "--at", "2026-11-21T09:05:00Z"],
+        Some(input),
+    );
+    let s = &snapshots(&o)[0];
+    assert_eq!(s.totals.longest_wait_s, 300);
+    let o = callboard(
+        &[
+            "replay",
+            "-i",
+            "-",
+            "--at",
+            "2026-11-22T09:05:00Z",
+            "--tz",
+            "Asia/Seoul",
+        ],
+        Some(input),
+    );
+    let s = &snapshots(&o)[0];
+    assert_eq!(
+        (s.day.as_str(), s.totals.inbound, s.totals.waiting),
+        ("2026-11-22", 0, 1)
+    );
+}
+
+#[test]
+fn every_line_rejected_is_a_failure_with_a_hint() {
+    let o = callboard(&["replay", "--input", "samples/demo.queue_log"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("every line was rejected"), "{err}");
+    assert!(err.contains("--format queue_log"), "{err}");
+}
+
+#[test]
+fn usage_errors_say_what_to_do() {
+    let o = callboard(
+        &[
+            "replay",
+            "--input",
+            "samples/demo.queue_log",
+            "--format",
+            "queue_log",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--tenant"), "{}", stderr(&o));
+
+    let o = callboard(&["replay", "--input", "nope.ndjson"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot open nope.ndjson"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = callboard(&["replay", "--input", "-", "--at", "tomorrow"], Some(""));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("RFC 3339"), "{}", stderr(&o));
+
+    let o = callboard(&["replay", "--input", "-", "--tz", "Asia/Seol"], Some(""));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown time zone `Asia/Seol`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn verbose_names_each_rejected_line() {
+    let input = "{}\n\n{\"v\":1}\n";
+    let o = callboard(&["replay", "-i", "-", "-v"], Some(input));
+    let err = stderr(&o);
+    assert!(err.contains("line 1: missing_field"), "{err}");
+    assert!(err.contains("line 3: missing_field"), "{err}");
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn simulate_writes_replayable_events() {
+    let o = callboard(
+        &[
+            "simulate",
+            "--start",
+            "2026-11-21T10:00:00+09:00",
+            "--hours",
+            "0.5",
+            "--seed",
+            "3",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = String::from_utf8(o.stdout).unwrap();
+    assert!(events.lines().count() > 50);
+    let r = callboard(&["replay", "-i", "-"], Some(&events));
+    assert!(r.status.success());
+    assert!(stderr(&r).contains("; 0 rejected"), "{}", stderr(&r));
+}
