@@ -44,6 +44,23 @@ pub struct ConfigFile {
     /// Per-tenant settings, keyed by tenant name.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantFile>,
+    /// Settings of `callboard serve` (flags and environment take precedence).
+    #[serde(default)]
+    pub serve: ServeFile,
+}
+
+/// `[serve]`: the service's settings in the file.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    /// Address of the HTTP listener (default `127.0.0.1:8080`).
+    pub listen: Option<String>,
+    /// Milliseconds between publications of changed tenants (default 250).
+    pub publish_interval_ms: Option<u64>,
+    /// Engine shards (default: the number of cores).
+    pub shards: Option<usize>,
+    /// Simulated demo tenants when no Kafka is configured (default 1).
+    pub simulate_tenants: Option<usize>,
 }
 
 /// Settings that can be given at every level.
@@ -231,6 +248,28 @@ impl Config {
             queue_defaults,
             queues,
         }
+    }
+
+    /// Gives a tenant the file does not name its own time zone (simulated
+    /// tenants keep the zone their traffic follows). Returns false when the
+    /// file names the tenant (its settings win) or the zone is unknown.
+    pub fn default_tenant_tz(&mut self, tenant: &str, tz: &str) -> bool {
+        if self.file.tenants.contains_key(tenant) || time::zone(tz).is_err() {
+            return false;
+        }
+        self.file.tenants.insert(
+            tenant.to_string(),
+            TenantFile {
+                tz: Some(tz.to_string()),
+                ..TenantFile::default()
+            },
+        );
+        true
+    }
+
+    /// The file's `[serve]` section.
+    pub fn serve(&self) -> &ServeFile {
+        &self.file.serve
     }
 
     /// Tenants the file names, sorted.

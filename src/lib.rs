@@ -3,7 +3,7 @@
 //! Call, agent and callback events come in; per-tenant snapshots of the
 //! wallboard figures go out. The modules follow the flow:
 //!
-//! - [`sources`]: where bytes come from (files and stdin today).
+//! - [`sources`]: where events come from (files, stdin, the live simulator).
 //! - [`decode`]: the one place where bytes become [`event::Event`]s, for
 //!   contract JSON and Asterisk `queue_log`; every rejection has a [`decode::Reason`].
 //! - [`engine`]: per-tenant state, applying events in O(1), and building
@@ -12,13 +12,17 @@
 //! - [`config`]: the TOML file of tenants, time zones and queue settings.
 //! - [`time`]: timestamps and the tenants' local calendars.
 //! - [`replay`]: `callboard replay`, the engine run over a file.
+//! - [`service`]: `callboard serve`: engine shards, the snapshot hub.
+//! - [`outputs`]: HTTP (REST, ingest, health), websocket, Prometheus.
 //! - [`sim`]: a simulated contact center producing contract events.
 
 pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod event;
+pub mod outputs;
 pub mod replay;
+pub mod service;
 pub mod sim;
 pub mod sources;
 pub mod time;

@@ -10,20 +10,41 @@ use clap::{Parser, Subcommand};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
+use callboard::service::ServeOptions;
 use callboard::sim::{SimConfig, Simulator};
+use callboard::sources::sim::demo_tenants;
 use callboard::time::{self, Millis};
 use callboard::wire::encode_event;
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
 
 /// Realtime statistics engine for contact centers.
+///
+/// With no subcommand, `callboard` serves (see `callboard serve --help`).
 #[derive(Parser, Debug)]
-#[command(name = "callboard", version, about, long_about = None)]
+#[command(
+    name = "callboard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the engine as a service (the default): events in, snapshots out
+    /// over REST, websocket and Prometheus on one HTTP listener.
+    ///
+    /// With no event source configured, a built-in simulated contact center
+    /// (tenant `demo`) feeds it, so a board is live out of the box. Settings
+    /// come from flags, then `CALLBOARD_*` environment variables, then the
+    /// config file's `[serve]` section, then the defaults.
+    Serve(ServeArgs),
     /// Run the engine over a file of events and print each tenant's final
     /// snapshot, one JSON object per line, sorted by tenant.
     ///
@@ -34,6 +55,46 @@ enum Command {
     /// output: the demo tenant (three services, five queues), deterministic
     /// for a seed.
     Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address of the HTTP listener (REST, websocket, /metrics). Without
+    /// access tokens only a loopback address is allowed.
+    /// [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR", env = "CALLBOARD_LISTEN")]
+    listen: Option<String>,
+    /// Configuration file (TOML): tenants, time zones, queue settings and a
+    /// `[serve]` section.
+    #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Time zone of tenants the config file does not name (IANA name).
+    #[arg(long, value_name = "ZONE", env = "CALLBOARD_TZ")]
+    tz: Option<String>,
+    /// Milliseconds between publications of changed tenants. [default: 250]
+    #[arg(long, value_name = "MS", env = "CALLBOARD_PUBLISH_INTERVAL_MS")]
+    publish_interval_ms: Option<u64>,
+    /// Engine shards, each owning some tenants. [default: number of cores]
+    #[arg(long, value_name = "N", env = "CALLBOARD_SHARDS")]
+    shards: Option<usize>,
+    /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none, leaving
+    /// HTTP ingest as the only source. [default: 1]
+    #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]
+    simulate_tenants: Option<usize>,
+    /// Agents of each simulated tenant.
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    simulate_agents: usize,
+    /// Calls per hour of each simulated tenant at its busiest hour.
+    #[arg(long, value_name = "N", default_value_t = 240.0)]
+    simulate_peak_calls_per_hour: f64,
+    /// Log filter (`info`, `debug`, `callboard=debug,warn`...).
+    #[arg(
+        long,
+        value_name = "FILTER",
+        env = "CALLBOARD_LOG",
+        default_value = "info"
+    )]
+    log: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,8 +159,10 @@ fn parse_at(s: &str) -> Result<Millis, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Replay(args) => run_replay(args),
-        Command::Simulate(args) => run_simulate(args),
+        None => run_serve(cli.serve),
+        Some(Command::Serve(args)) => run_serve(args),
+        Some(Command::Replay(args)) => run_replay(args),
+        Some(Command::Simulate(args)) => run_simulate(args),
     };
     match result {
         Ok(code) => code,
@@ -120,6 +183,98 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .with_context(|| format!("--log `{}` is not a log filter", args.log))?,
+        )
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .init();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path, args.tz.as_deref(), None)?,
+        None => Config::from_file(Default::default(), args.tz.as_deref(), None)?,
+    };
+    let file = config.serve().clone();
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("listen address `{listen}` is not IP:PORT"))?;
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "listen address {addr} is not loopback: this version has no access tokens, so it serves \
+         only on loopback (127.0.0.1 or [::1]); put an authenticating proxy in front to expose it"
+    );
+    let mut opts = ServeOptions::default();
+    if let Some(ms) = args.publish_interval_ms.or(file.publish_interval_ms) {
+        anyhow::ensure!(ms > 0, "the publish interval must be at least 1 ms");
+        opts.publish_interval = std::time::Duration::from_millis(ms);
+    }
+    if let Some(n) = args.shards.or(file.shards) {
+        anyhow::ensure!(n > 0, "there must be at least one shard");
+        opts.shards = n;
+    }
+    let tenants = args.simulate_tenants.or(file.simulate_tenants).unwrap_or(1);
+    opts.simulate = demo_tenants(
+        tenants,
+        args.simulate_agents,
+        args.simulate_peak_calls_per_hour,
+    );
+    for sim in &opts.simulate {
+        config.default_tenant_tz(&sim.tenant, &sim.tz);
+    }
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::warn!(
+            %addr,
+            "no access tokens configured: serving on loopback only, open to every local client"
+        );
+        if tenants > 0 {
+            tracing::info!(
+                tenants,
+                "no event source configured: simulating demo traffic; snapshot at http://{addr}/api/v1/tenants/demo/snapshot"
+            );
+        }
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        callboard::service::run(listener, config.shared(), opts, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn stop_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    token.cancel();
 }
 
 fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {

@@ -403,3 +403,25 @@ pub struct OpenByAgent {
     pub agent: Arc<str>,
     pub open: u64,
 }
+
+impl Snapshot {
+    /// One service's view: its row as the totals, its queues, its agents,
+    /// its callbacks (for a board that shows one service).
+    pub fn for_service(&self, service: &str) -> Snapshot {
+        let mut s = self.clone();
+        s.services.retain(|r| &*r.service == service);
+        s.queues.retain(|q| &*q.service == service);
+        s.agent_list
+            .retain(|a| a.services.iter().any(|x| &**x == service));
+        if let Some(row) = s.services.first() {
+            s.totals = row.stats.clone();
+            s.agents = row.agents.clone();
+            s.callbacks = row.callback_processing.clone();
+        } else {
+            s.totals = QueueStats::default();
+            s.agents = AgentCounts::default();
+            s.callbacks = CallbackStats::default();
+        }
+        s
+    }
+}

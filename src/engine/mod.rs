@@ -89,6 +89,17 @@ impl Engine {
         self.tenant_mut(&ev.tenant).apply(ev)
     }
 
+    /// Tenants changed since the last call, sorted; clears the marks.
+    pub fn take_dirty(&mut self) -> Vec<Arc<str>> {
+        let mut v: Vec<Arc<str>> = self
+            .tenants
+            .iter_mut()
+            .filter_map(|t| std::mem::take(&mut t.dirty).then(|| t.name.clone()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// The tenant's state, created (empty, with its configured settings) if
     /// new.
     pub fn tenant_mut(&mut self, name: &str) -> &mut Tenant {

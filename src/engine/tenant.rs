@@ -318,6 +318,8 @@ pub struct Tenant {
     pub(crate) unscoped: Scope,
     /// All agents per state.
     pub(crate) by_state: [u32; 8],
+    /// Changed since the owner last looked (see `Engine::take_dirty`).
+    pub(crate) dirty: bool,
 }
 
 impl Tenant {
@@ -343,6 +345,7 @@ impl Tenant {
             hourly: DayRing::default(),
             unscoped: Scope::default(),
             by_state: [0; 8],
+            dirty: true,
         };
         // Queues the config names exist from the start, so a board shows
         // them before their first call.
@@ -375,6 +378,7 @@ impl Tenant {
         };
         if !matches!(out, Outcome::Duplicate) {
             self.as_of = Some(self.as_of.map_or(ev.ts, |t| t.max(ev.ts)));
+            self.dirty = true;
         }
         out
     }

@@ -1,4 +1,5 @@
-//! Where events come from. Each source yields bytes (and a position); the
-//! decoding is always `crate::decode`'s.
+//! Where events come from. Each source yields bytes (or, for the simulator,
+//! events it makes itself); decoding is always `crate::decode`'s.
 
 pub mod lines;
+pub mod sim;

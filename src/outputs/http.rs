@@ -1,0 +1,215 @@
+//! The HTTP listener: REST snapshots, event ingest, health, readiness and
+//! `/metrics`. One router, one shared state (`AppState`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use axum::Router as Routes;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
+
+use super::prometheus as prom;
+use crate::config::Config;
+use crate::decode::{Reason, Reject, decode_json};
+use crate::event::Event;
+use crate::service::hub::Hub;
+use crate::service::shard::{Router, Source};
+
+/// Largest accepted ingest body.
+pub const MAX_INGEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub router: Router,
+    pub config: Arc<Config>,
+    pub metrics: PrometheusHandle,
+    /// Open websocket connections.
+    pub ws_clients: Arc<AtomicUsize>,
+    /// Cancelled when the service stops: websockets close on it.
+    pub shutdown: CancellationToken,
+}
+
+pub fn routes(state: AppState) -> Routes {
+    Routes::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/tenants", get(tenants))
+        .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
+        .route(
+            "/api/v1/events",
+            post(ingest).layer(DefaultBodyLimit::max(MAX_INGEST_BYTES)),
+        )
+        .route("/api/v1/ws", get(super::ws::upgrade))
+        .with_state(state)
+}
+
+/// A JSON error body with a status.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    if st.hub.is_ready() {
+        axum::Json(json!({ "ready": true })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "ready": false, "reason": "recovering" })),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct TenantEntry<'a> {
+    tenant: &'a str,
+    seq: u64,
+    status: crate::wire::Status,
+    day: &'a str,
+    as_of: Option<crate::wire::Instant>,
+}
+
+async fn tenants(State(st): State<AppState>) -> Response {
+    let published = st.hub.tenants();
+    let list: Vec<TenantEntry<'_>> = published
+        .iter()
+        .map(|p| TenantEntry {
+            tenant: &p.snapshot.tenant,
+            seq: p.seq,
+            status: p.snapshot.status,
+            day: &p.snapshot.day,
+            as_of: p.snapshot.as_of,
+        })
+        .collect();
+    axum::Json(json!({ "tenants": list })).into_response()
+}
+
+async fn snapshot(State(st): State<AppState>, Path(tenant): Path<String>) -> Response {
+    match st.hub.latest(&tenant) {
+        Some(p) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    header::HeaderName::from_static("x-callboard-seq"),
+                    HeaderValue::from(p.seq),
+                ),
+            ],
+            p.json.clone(),
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no tenant `{tenant}`")),
+    }
+}
+
+/// The answer to an ingest request.
+#[derive(Serialize, Default)]
+struct IngestReport {
+    accepted: usize,
+    rejected: usize,
+    /// Rejections by reason.
+    reasons: BTreeMap<&'static str, usize>,
+    /// The first rejections, with their position (0-based line or array index).
+    errors: Vec<IngestError>,
+}
+
+#[derive(Serialize)]
+struct IngestError {
+    index: usize,
+    reason: &'static str,
+    detail: String,
+}
+
+const MAX_REPORTED_ERRORS: usize = 20;
+
+impl IngestReport {
+    fn reject(&mut self, index: usize, r: Reject) {
+        self.rejected += 1;
+        *self.reasons.entry(r.reason.as_str()).or_default() += 1;
+        prom::record_rejected(Source::Http, r.reason, 1);
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(IngestError {
+                index,
+                reason: r.reason.as_str(),
+                detail: r.detail,
+            });
+        }
+    }
+}
+
+/// `POST /api/v1/events`: NDJSON, or one JSON array of events.
+async fn ingest(State(st): State<AppState>, body: Bytes) -> Response {
+    let max = st.config.max_event_bytes;
+    let mut report = IngestReport::default();
+    let mut events: Vec<Event<'static>> = Vec::new();
+    let mut take = |i: usize, bytes: &[u8], report: &mut IngestReport| match decode_json(bytes, max)
+    {
+        Ok(ev) => events.push(ev.into_owned()),
+        Err(r) => report.reject(i, r),
+    };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let items: Vec<&RawValue> = match serde_json::from_slice(&body) {
+            Ok(items) => items,
+            Err(e) => {
+                prom::record_rejected(Source::Http, Reason::InvalidJson, 1);
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid_json: the body is not a JSON array of events: {e}"),
+                );
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            take(i, item.get().as_bytes(), &mut report);
+        }
+    } else {
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            take(i, line, &mut report);
+        }
+    }
+    report.accepted = events.len();
+    if !events.is_empty() && st.router.send(Source::Http, events).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the engine is shutting down",
+        );
+    }
+    let status = if report.accepted == 0 && report.rejected > 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(report)).into_response()
+}

@@ -1,0 +1,5 @@
+//! Where snapshots go: HTTP (REST, ingest, health), websocket, Prometheus.
+
+pub mod http;
+pub mod prometheus;
+pub mod ws;

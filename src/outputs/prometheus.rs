@@ -1,0 +1,230 @@
+//! Prometheus metrics: each published snapshot's figures, and the engine's
+//! own health. Labels are tenant, service, queue and state only, never an
+//! agent or call id (cardinality).
+//!
+//! Daily figures are exported as counters set to their absolute value: at
+//! local midnight they drop to 0, which Prometheus's `rate()` and
+//! `increase()` read as a counter reset.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::decode::Reason;
+use crate::service::shard::Source;
+use crate::wire::{AgentCounts, QueueStats, Snapshot};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns the handle that
+/// renders `/metrics`.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "callboard_publish_duration_seconds".into(),
+                    ),
+                    &[
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    ],
+                )
+                .expect("buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // A recorder set earlier (tests) keeps working; ours renders.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    let calls = |name: &'static str, what: &'static str| describe_counter!(name, Unit::Count, what);
+    calls(
+        "callboard_inbound_calls_total",
+        "Calls queued today (local day of the tenant), per queue.",
+    );
+    calls(
+        "callboard_answered_calls_total",
+        "Calls queued today and answered, per queue.",
+    );
+    calls(
+        "callboard_abandoned_calls_total",
+        "Calls queued today and abandoned while waiting, per queue.",
+    );
+    calls(
+        "callboard_answered_in_sl_calls_total",
+        "Calls queued today and answered within the queue's SL threshold.",
+    );
+    calls(
+        "callboard_callback_calls_total",
+        "Calls queued today that left the queue as a callback request.",
+    );
+    describe_gauge!(
+        "callboard_waiting_calls",
+        Unit::Count,
+        "Calls waiting for an agent now, per queue."
+    );
+    describe_gauge!(
+        "callboard_longest_wait_seconds",
+        Unit::Seconds,
+        "Age of the oldest waiting call, per queue."
+    );
+    describe_gauge!(
+        "callboard_answer_ratio",
+        "Answered / inbound today, per queue (0..1; NaN with no calls)."
+    );
+    describe_gauge!(
+        "callboard_service_level_ratio",
+        "Service level today, per queue (0..1; NaN with no calls)."
+    );
+    describe_gauge!(
+        "callboard_tenant_answer_ratio",
+        "Answered / inbound today for the whole tenant (0..1; NaN with no calls)."
+    );
+    describe_gauge!(
+        "callboard_tenant_service_level_ratio",
+        "Service level today for the whole tenant (0..1; NaN with no calls)."
+    );
+    describe_gauge!(
+        "callboard_tenant_waiting_calls",
+        Unit::Count,
+        "Calls waiting now in all the tenant's queues."
+    );
+    describe_gauge!(
+        "callboard_tenant_longest_wait_seconds",
+        Unit::Seconds,
+        "Age of the tenant's oldest waiting call."
+    );
+    describe_gauge!(
+        "callboard_agents",
+        Unit::Count,
+        "Agents of a service by state (an agent counts in each of its services)."
+    );
+    describe_gauge!(
+        "callboard_tenant_agents",
+        Unit::Count,
+        "Agents of the tenant by state."
+    );
+    describe_counter!(
+        "callboard_events_total",
+        Unit::Count,
+        "Events applied by the engine, by source and outcome."
+    );
+    describe_counter!(
+        "callboard_events_rejected_total",
+        Unit::Count,
+        "Inputs rejected by the decoder, by source and reason."
+    );
+    describe_histogram!(
+        "callboard_publish_duration_seconds",
+        Unit::Seconds,
+        "Time to build and publish one round of snapshots."
+    );
+    describe_gauge!(
+        "callboard_websocket_clients",
+        Unit::Count,
+        "Open websocket connections."
+    );
+    describe_gauge!(
+        "callboard_recovering",
+        "1 while the engine rebuilds its state before going live."
+    );
+}
+
+fn ratio(r: Option<f64>) -> f64 {
+    r.map_or(f64::NAN, |v| v / 100.0)
+}
+
+fn queue_metrics(tenant: &str, service: &str, queue: &str, s: &QueueStats) {
+    let labels = [
+        ("tenant", tenant.to_string()),
+        ("service", service.to_string()),
+        ("queue", queue.to_string()),
+    ];
+    counter!("callboard_inbound_calls_total", &labels).absolute(s.inbound);
+    counter!("callboard_answered_calls_total", &labels).absolute(s.answered);
+    counter!("callboard_abandoned_calls_total", &labels).absolute(s.abandoned);
+    counter!("callboard_answered_in_sl_calls_total", &labels).absolute(s.answered_in_sl);
+    counter!("callboard_callback_calls_total", &labels).absolute(s.callbacks);
+    gauge!("callboard_waiting_calls", &labels).set(s.waiting as f64);
+    gauge!("callboard_longest_wait_seconds", &labels).set(s.longest_wait_s as f64);
+    gauge!("callboard_answer_ratio", &labels).set(ratio(s.answer_rate));
+    gauge!("callboard_service_level_ratio", &labels).set(ratio(s.service_level));
+}
+
+fn agent_metrics(name: &'static str, labels: &[(&'static str, String)], a: &AgentCounts) {
+    let b = &a.by_state;
+    for (state, n) in [
+        ("logged_out", b.logged_out),
+        ("ready", b.ready),
+        ("away", b.away),
+        ("ringing", b.ringing),
+        ("talking", b.talking),
+        ("dialing", b.dialing),
+        ("outbound", b.outbound),
+        ("wrap_up", b.wrap_up),
+    ] {
+        let mut l = labels.to_vec();
+        l.push(("state", state.to_string()));
+        gauge!(name, &l).set(n as f64);
+    }
+}
+
+/// Exports one published snapshot.
+pub fn record_snapshot(s: &Snapshot) {
+    let tenant: &str = &s.tenant;
+    for q in &s.queues {
+        queue_metrics(tenant, &q.service, &q.queue, &q.stats);
+    }
+    for svc in &s.services {
+        let labels = [
+            ("tenant", tenant.to_string()),
+            ("service", svc.service.to_string()),
+        ];
+        agent_metrics("callboard_agents", &labels, &svc.agents);
+    }
+    let t = [("tenant", tenant.to_string())];
+    agent_metrics("callboard_tenant_agents", &t, &s.agents);
+    gauge!("callboard_tenant_answer_ratio", &t).set(ratio(s.totals.answer_rate));
+    gauge!("callboard_tenant_service_level_ratio", &t).set(ratio(s.totals.service_level));
+    gauge!("callboard_tenant_waiting_calls", &t).set(s.totals.waiting as f64);
+    gauge!("callboard_tenant_longest_wait_seconds", &t).set(s.totals.longest_wait_s as f64);
+}
+
+/// Counts a batch's outcomes: applied, duplicate, late, no effect.
+pub fn record_outcomes(source: Source, counts: [u64; 4]) {
+    for (outcome, n) in ["applied", "duplicate", "late", "no_effect"]
+        .into_iter()
+        .zip(counts)
+    {
+        if n > 0 {
+            counter!("callboard_events_total", "source" => source.as_str(), "outcome" => outcome)
+                .increment(n);
+        }
+    }
+}
+
+pub fn record_rejected(source: Source, reason: Reason, n: u64) {
+    counter!("callboard_events_rejected_total", "source" => source.as_str(), "reason" => reason.as_str())
+        .increment(n);
+}
+
+pub fn record_publish(took: Duration) {
+    histogram!("callboard_publish_duration_seconds").record(took.as_secs_f64());
+}
+
+pub fn set_websocket_clients(n: usize) {
+    gauge!("callboard_websocket_clients").set(n as f64);
+}
+
+pub fn set_recovering(recovering: bool) {
+    gauge!("callboard_recovering").set(if recovering { 1.0 } else { 0.0 });
+}

@@ -1,0 +1,123 @@
+//! Websocket `GET /api/v1/ws?tenant=T[&service=S]`: the latest snapshot at
+//! once, then each published one, each with its sequence number.
+//!
+//! A client follows the tenant's `watch` channel: when it is slow, it skips
+//! to the newest snapshot, so it holds at most one message and never slows
+//! anyone else. The server pings; a client silent for too long, or one that
+//! cannot take a message within the send timeout, is dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::time::{Instant, interval, timeout};
+
+use super::http::{AppState, error};
+use super::prometheus as prom;
+use crate::service::hub::{Published, envelope};
+
+/// How often the server pings.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A client that sends nothing (not even a pong) for this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A message that cannot be written within this time drops the client.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    tenant: String,
+    service: Option<String>,
+}
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    Query(q): Query<WsQuery>,
+    State(st): State<AppState>,
+) -> Response {
+    // A tenant the config names may be waited for; an unknown one is an error.
+    let known = st.config.tenant_names().any(|t| t == q.tenant);
+    let Some(rx) = st.hub.subscribe(&q.tenant, known) else {
+        return error(StatusCode::NOT_FOUND, format!("no tenant `{}`", q.tenant));
+    };
+    ws.on_upgrade(move |socket| client(socket, rx, q.service, st))
+}
+
+/// The message for one client: the shared one, or a service's view of it.
+fn message(p: &Published, service: Option<&str>) -> Utf8Bytes {
+    let bytes = match service {
+        None => p.message.clone(),
+        Some(svc) => {
+            let view = p.snapshot.for_service(svc);
+            envelope(p.seq, &serde_json::to_vec(&view).unwrap_or_default())
+        }
+    };
+    // The envelope and the JSON inside it are UTF-8.
+    Utf8Bytes::try_from(bytes).unwrap_or_default()
+}
+
+async fn client(
+    socket: WebSocket,
+    mut rx: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
+    service: Option<String>,
+    st: AppState,
+) {
+    let n = st.ws_clients.fetch_add(1, Ordering::Relaxed) + 1;
+    prom::set_websocket_clients(n);
+    let (mut tx, mut incoming) = socket.split();
+    let mut ping = interval(PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    // The current snapshot first, if there is one.
+    rx.mark_changed();
+    loop {
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let latest = rx.borrow_and_update().clone();
+                if let Some(p) = latest {
+                    let msg = Message::Text(message(&p, service.as_deref()));
+                    match timeout(SEND_TIMEOUT, tx.send(msg)).await {
+                        Ok(Ok(())) => {}
+                        _ => break,
+                    }
+                }
+            }
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => last_heard = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    let _ = tx.send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: Utf8Bytes::from_static("idle timeout"),
+                    }))).await;
+                    break;
+                }
+                if timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                    break;
+                }
+            }
+            _ = st.shutdown.cancelled() => {
+                let _ = timeout(
+                    Duration::from_secs(1),
+                    tx.send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: Utf8Bytes::from_static("server shutting down"),
+                    }))),
+                ).await;
+                break;
+            }
+        }
+    }
+    let n = st.ws_clients.fetch_sub(1, Ordering::Relaxed) - 1;
+    prom::set_websocket_clients(n);
+}

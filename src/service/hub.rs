@@ -1,0 +1,117 @@
+//! The hub: the latest published snapshot of each tenant, for every reader.
+//!
+//! One `watch` channel per tenant: a reader always sees the newest value and
+//! never a queue of old ones, so a slow websocket client skips to the latest
+//! snapshot and can neither grow memory nor slow the shard that publishes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use crate::wire::Snapshot;
+
+/// A snapshot as published: numbered, and serialised once for every reader.
+#[derive(Debug)]
+pub struct Published {
+    /// Per tenant, starting at 1 and increasing by one with each publish.
+    pub seq: u64,
+    pub snapshot: Snapshot,
+    /// `snapshot` as JSON.
+    pub json: Bytes,
+    /// The websocket message carrying it: `{"type":"snapshot","seq":N,"snapshot":...}`,
+    /// built once and shared by every client.
+    pub message: Bytes,
+}
+
+/// The websocket envelope of a snapshot's JSON.
+pub fn envelope(seq: u64, json: &[u8]) -> Bytes {
+    let head = format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":"#);
+    let mut v = Vec::with_capacity(head.len() + json.len() + 1);
+    v.extend_from_slice(head.as_bytes());
+    v.extend_from_slice(json);
+    v.push(b'}');
+    Bytes::from(v)
+}
+
+type Slot = watch::Sender<Option<Arc<Published>>>;
+
+/// Latest snapshots of all tenants, shared by shards (writers) and outputs.
+#[derive(Debug, Default)]
+pub struct Hub {
+    tenants: DashMap<Arc<str>, Slot>,
+    /// False while any source is still recovering.
+    ready: AtomicBool,
+}
+
+impl Hub {
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub::default())
+    }
+
+    /// Publishes a tenant's new snapshot; returns its sequence number.
+    pub fn publish(&self, snapshot: Snapshot) -> u64 {
+        let json = Bytes::from(serde_json::to_vec(&snapshot).unwrap_or_default());
+        let slot = self
+            .tenants
+            .entry(snapshot.tenant.clone())
+            .or_insert_with(|| watch::channel(None).0)
+            .clone();
+        let mut seq = 0;
+        slot.send_modify(|cur| {
+            seq = cur.as_ref().map_or(0, |p| p.seq) + 1;
+            let message = envelope(seq, &json);
+            *cur = Some(Arc::new(Published {
+                seq,
+                snapshot,
+                json,
+                message,
+            }));
+        });
+        seq
+    }
+
+    /// The latest snapshot of a tenant, if it has one.
+    pub fn latest(&self, tenant: &str) -> Option<Arc<Published>> {
+        self.tenants.get(tenant).and_then(|s| s.borrow().clone())
+    }
+
+    /// Follows a tenant's snapshots. `None` if the tenant has never been
+    /// published (and `create` is false).
+    pub fn subscribe(
+        &self,
+        tenant: &str,
+        create: bool,
+    ) -> Option<watch::Receiver<Option<Arc<Published>>>> {
+        if let Some(s) = self.tenants.get(tenant) {
+            return Some(s.subscribe());
+        }
+        create.then(|| {
+            self.tenants
+                .entry(Arc::from(tenant))
+                .or_insert_with(|| watch::channel(None).0)
+                .subscribe()
+        })
+    }
+
+    /// Tenants with a published snapshot, sorted.
+    pub fn tenants(&self) -> Vec<Arc<Published>> {
+        let mut v: Vec<Arc<Published>> = self
+            .tenants
+            .iter()
+            .filter_map(|e| e.value().borrow().clone())
+            .collect();
+        v.sort_by(|a, b| a.snapshot.tenant.cmp(&b.snapshot.tenant));
+        v
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,116 @@
+//! `callboard serve`: shards of the engine fed by sources, publishing to the
+//! hub that the outputs read.
+//!
+//! `run` takes a bound listener and a shutdown token, so tests drive the
+//! whole service in-process over real sockets.
+
+pub mod hub;
+pub mod shard;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::outputs::{http, prometheus as prom};
+use crate::sim::SimConfig;
+use hub::Hub;
+
+/// How the service runs (flags, environment and config file resolved).
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Publishing cadence of changed tenants.
+    pub publish_interval: Duration,
+    /// Engine shards (tasks), each owning some tenants.
+    pub shards: usize,
+    /// Simulated tenants fed to the engine (empty: none).
+    pub simulate: Vec<SimConfig>,
+    /// Longest wait for tasks to finish after shutdown is asked.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            publish_interval: Duration::from_millis(250),
+            shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            simulate: Vec::new(),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then stops sources, publishes the
+/// last state, closes websockets and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<Config>,
+    opts: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = prom::install();
+    let hub = Hub::new();
+    let tracker = TaskTracker::new();
+    let engine_stop = CancellationToken::new();
+    let router = shard::start(
+        opts.shards,
+        config.clone(),
+        hub.clone(),
+        opts.publish_interval,
+        &tracker,
+        engine_stop.clone(),
+    );
+
+    if opts.simulate.is_empty() {
+        hub.set_ready(true);
+        prom::set_recovering(false);
+    } else {
+        prom::set_recovering(true);
+        let (router, hub, stop) = (router.clone(), hub.clone(), shutdown.clone());
+        let tenants = opts.simulate.clone();
+        tracker.spawn(async move {
+            let live = {
+                let hub = hub.clone();
+                move || {
+                    hub.set_ready(true);
+                    prom::set_recovering(false);
+                }
+            };
+            if let Err(e) = crate::sources::sim::run(tenants, router, live, stop).await {
+                tracing::warn!(error = %e, "simulator stopped");
+            }
+        });
+    }
+
+    let state = http::AppState {
+        hub: hub.clone(),
+        router: router.clone(),
+        config,
+        metrics,
+        ws_clients: Arc::new(AtomicUsize::new(0)),
+        shutdown: shutdown.clone(),
+    };
+    let app = http::routes(state);
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+
+    // Sources have stopped (same token); let shards publish and end.
+    engine_stop.cancel();
+    tracker.close();
+    if tokio::time::timeout(opts.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop within the grace period");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! A shard: one task that owns an engine (the state of some tenants) and is
+//! its only writer. Sources send it events; it publishes the snapshots of
+//! changed tenants to the hub on a cadence, and of every tenant once a second
+//! (waiting times and time in state grow without events).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::hub::Hub;
+use crate::config::Config;
+use crate::engine::{Engine, Outcome};
+use crate::event::Event;
+use crate::outputs::prometheus as prom;
+use crate::time::Millis;
+use crate::wire::Status;
+
+/// Where a batch of events comes from (a metrics label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Simulator,
+    Http,
+    Kafka,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Simulator => "simulator",
+            Source::Http => "http",
+            Source::Kafka => "kafka",
+        }
+    }
+}
+
+/// What a shard is told.
+#[derive(Debug)]
+pub enum Input {
+    Events {
+        source: Source,
+        events: Vec<Event<'static>>,
+    },
+    /// While recovering, the shard applies but does not publish.
+    Status(Status),
+    /// Publish every tenant now, then answer (tests, shutdown).
+    Flush(oneshot::Sender<()>),
+}
+
+/// Sends events to the shard that owns their tenant.
+#[derive(Clone, Debug)]
+pub struct Router {
+    shards: Vec<mpsc::Sender<Input>>,
+}
+
+/// The shard task is gone (the service is stopping).
+#[derive(Debug, thiserror::Error)]
+#[error("the engine is shutting down")]
+pub struct Closed;
+
+impl Router {
+    pub fn shard_of(&self, tenant: &str) -> usize {
+        (xxh3_64(tenant.as_bytes()) % self.shards.len() as u64) as usize
+    }
+
+    /// Routes events to their shards, keeping each tenant's order.
+    pub async fn send(&self, source: Source, events: Vec<Event<'static>>) -> Result<(), Closed> {
+        if self.shards.len() == 1 {
+            return self.shards[0]
+                .send(Input::Events { source, events })
+                .await
+                .map_err(|_| Closed);
+        }
+        let mut per: Vec<Vec<Event<'static>>> = vec![Vec::new(); self.shards.len()];
+        for ev in events {
+            per[self.shard_of(&ev.tenant)].push(ev);
+        }
+        for (i, events) in per.into_iter().enumerate() {
+            if !events.is_empty() {
+                self.shards[i]
+                    .send(Input::Events { source, events })
+                    .await
+                    .map_err(|_| Closed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells every shard a status.
+    pub async fn status(&self, status: Status) -> Result<(), Closed> {
+        for s in &self.shards {
+            s.send(Input::Status(status)).await.map_err(|_| Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Has every shard publish everything it holds; returns when done.
+    pub async fn flush(&self) -> Result<(), Closed> {
+        for s in &self.shards {
+            let (tx, rx) = oneshot::channel();
+            s.send(Input::Flush(tx)).await.map_err(|_| Closed)?;
+            rx.await.map_err(|_| Closed)?;
+        }
+        Ok(())
+    }
+}
+
+/// The wall clock, in the engine's unit. The engine itself reads no clock.
+pub fn now_ms() -> Millis {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Starts `n` shard tasks; returns the router that feeds them.
+pub fn start(
+    n: usize,
+    config: Arc<Config>,
+    hub: Arc<Hub>,
+    cadence: Duration,
+    tracker: &tokio_util::task::TaskTracker,
+    shutdown: CancellationToken,
+) -> Router {
+    let shards = (0..n.max(1))
+        .map(|id| {
+            // Bounded: a source that outruns the engine waits (backpressure).
+            let (tx, rx) = mpsc::channel(1024);
+            let shard = Shard {
+                id,
+                engine: Engine::new(config.clone()),
+                hub: hub.clone(),
+                status: Status::Live,
+                cadence,
+            };
+            tracker.spawn(shard.run(rx, shutdown.clone()));
+            tx
+        })
+        .collect();
+    Router { shards }
+}
+
+struct Shard {
+    id: usize,
+    engine: Engine,
+    hub: Arc<Hub>,
+    status: Status,
+    cadence: Duration,
+}
+
+impl Shard {
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.cadence);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_full = Instant::now();
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg),
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let full = last_full.elapsed() >= Duration::from_secs(1);
+                    if full {
+                        last_full = Instant::now();
+                    }
+                    self.publish(full);
+                }
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        // Whatever was applied last is published before the task ends.
+        while let Ok(msg) = rx.try_recv() {
+            self.handle(msg);
+        }
+        self.publish(true);
+        tracing::debug!(shard = self.id, "shard stopped");
+    }
+
+    fn handle(&mut self, msg: Input) {
+        match msg {
+            Input::Events { source, events } => {
+                let mut counts = [0u64; 4];
+                for ev in &events {
+                    let i = match self.engine.apply(ev) {
+                        Outcome::Applied => 0,
+                        Outcome::Duplicate => 1,
+                        Outcome::Late => 2,
+                        Outcome::NoEffect(_) => 3,
+                    };
+                    counts[i] += 1;
+                }
+                prom::record_outcomes(source, counts);
+            }
+            Input::Status(status) => {
+                let was = self.status;
+                self.status = status;
+                if was == Status::Recovering && status != Status::Recovering {
+                    self.publish(true);
+                }
+            }
+            Input::Flush(done) => {
+                self.publish(true);
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Publishes changed tenants (or all of them), unless recovering.
+    fn publish(&mut self, all: bool) {
+        if self.status == Status::Recovering {
+            return;
+        }
+        let started = Instant::now();
+        let now = now_ms();
+        let names = if all {
+            self.engine.take_dirty();
+            self.engine.tenant_names()
+        } else {
+            self.engine.take_dirty()
+        };
+        for name in &names {
+            if let Some(s) = self.engine.snapshot(name, now, self.status) {
+                prom::record_snapshot(&s);
+                self.hub.publish(s);
+            }
+        }
+        if !names.is_empty() {
+            prom::record_publish(started.elapsed());
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The service through real sockets: HTTP ingest in, REST, websocket and
+//! /metrics out, compared with `callboard replay` of the same events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use callboard::config::Config;
+use callboard::decode::Format;
+use callboard::replay::{ReplayOptions, replay};
+use callboard::service::{ServeOptions, run};
+use callboard::time::{Millis, format_rfc3339};
+use callboard::wire::Snapshot;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+const CONFIG: &str = r#"
+[tenants.acme]
+tz = "Asia/Seoul"
+[tenants.acme.queues.q1]
+service = "sales"
+[tenants.waiting-room]
+tz = "UTC"
+"#;
+
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
+    let opts = ServeOptions {
+        publish_interval: Duration::from_millis(20),
+        shards: 2,
+        ..ServeOptions::default()
+    };
+    let task = tokio::spawn(run(listener, config, opts, stop.clone()));
+    Server { addr, stop, task }
+}
+
+/// A minimal HTTP/1.1 client: (status, headers, body).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn now_ms() -> Millis {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// A few minutes of calls and agents for `tenant`, ending a second ago.
+fn events(tenant: &str, from: Millis) -> String {
+    let t = |s: i64| format_rfc3339(from + s * 1000);
+    let lines = [
+        format!(
+            r#"{{"v":1,"id":"{tenant}-1","ts":"{}","tenant":"{tenant}","type":"agent.state","agent":"a1","state":"ready","services":["sales"]}}"#,
+            t(0)
+        ),
+        format!(
+            r#"{{"v":1,"id":"{tenant}-2","ts":"{}","tenant":"{tenant}","type":"call.queued","call":"c1","queue":"q1"}}"#,
+            t(1)
+        ),
+        format!(
+            r#"{{"v":1,"id":"{tenant}-3","ts":"{}","tenant":"{tenant}","type":"call.answered","call":"c1","agent":"a1"}}"#,
+            t(9)
+        ),
+        format!(
+            r#"{{"v":1,"id":"{tenant}-4","ts":"{}","tenant":"{tenant}","type":"agent.state","agent":"a1","state":"talking"}}"#,
+            t(9)
+        ),
+        format!(
+            r#"{{"v":1,"id":"{tenant}-5","ts":"{}","tenant":"{tenant}","type":"call.queued","call":"c2","queue":"q1"}}"#,
+            t(20)
+        ),
+        format!(
+            r#"{{"v":1,"id":"{tenant}-6","ts":"{}","tenant":"{tenant}","type":"call.abandoned","call":"c2"}}"#,
+            t(50)
+        ),
+        format!(
+            r#"{{"v":1,"id":"{tenant}-7","ts":"{}","tenant":"{tenant}","type":"call.queued","call":"c3","queue":"q2","service":"support"}}"#,
+            t(60)
+        ),
+    ];
+    lines.join("\n") + "\n"
+}
+
+async fn snapshot(addr: std::net::SocketAddr, tenant: &str) -> (u64, Snapshot) {
+    let (status, head, body) = http(
+        addr,
+        "GET",
+        &format!("/api/v1/tenants/{tenant}/snapshot"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{head}\n{body}");
+    let seq = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-callboard-seq: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("x-callboard-seq header");
+    (seq, serde_json::from_str(&body).unwrap())
+}
+
+/// Waits until the tenant's published snapshot has applied `n` inbound calls.
+async fn wait_for(addr: std::net::SocketAddr, tenant: &str, inbound: u64) -> Snapshot {
+    for _ in 0..200 {
+        let (status, _, body) = http(
+            addr,
+            "GET",
+            &format!("/api/v1/tenants/{tenant}/snapshot"),
+            "",
+        )
+        .await;
+        if status == 200 {
+            let s: Snapshot = serde_json::from_str(&body).unwrap();
+            if s.totals.inbound >= inbound {
+                return s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{tenant} never reached {inbound} inbound calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_events_come_out_as_replay_computes_them() {
+    let srv = start().await;
+    let from = now_ms() - 120_000;
+    let body = events("acme", from) + &events("globex", from);
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", &body).await;
+    assert_eq!(status, 200, "{report}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (report["accepted"].as_u64(), report["rejected"].as_u64()),
+        (Some(14), Some(0))
+    );
+
+    let served = wait_for(srv.addr, "acme", 3).await;
+    let opts = ReplayOptions {
+        format: Format::Ndjson,
+        tenant: Some("acme".into()),
+        at: Some(served.at.0),
+    };
+    let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
+    let (replayed, _) = replay(body.as_bytes(), config, &opts, |_, _| {}).unwrap();
+    assert_eq!(
+        served, replayed[0],
+        "REST snapshot = replay of the same events at the same time"
+    );
+    assert_eq!(served.tz, "Asia/Seoul");
+
+    let tenants = http(srv.addr, "GET", "/api/v1/tenants", "").await.2;
+    let tenants: Value = serde_json::from_str(&tenants).unwrap();
+    let names: Vec<&str> = tenants["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme", "globex"]);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_reports_rejections_by_reason() {
+    let srv = start().await;
+    let good = events("acme", now_ms() - 60_000);
+    let body = format!(
+        "{}not json\n{{\"v\":1}}\n",
+        good.lines().next().unwrap().to_owned() + "\n"
+    );
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", &body).await;
+    assert_eq!(status, 200);
+    let r: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(r["accepted"], 1);
+    assert_eq!(r["rejected"], 2);
+    assert_eq!(r["reasons"]["invalid_json"], 1);
+    assert_eq!(r["reasons"]["missing_field"], 1);
+    assert_eq!(r["errors"][0]["index"], 1);
+
+    // A JSON array works too; all rejected is a 400.
+    let (status, _, _) = http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &format!("[{}]", good.lines().nth(1).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", "[1, {\"v\":1}]").await;
+    assert_eq!(status, 400, "{report}");
+    let (status, _, _) = http(srv.addr, "POST", "/api/v1/events", "[1, ").await;
+    assert_eq!(status, 400);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_sends_the_snapshot_then_each_new_one_in_sequence() {
+    let srv = start().await;
+    let from = now_ms() - 120_000;
+    let all = events("acme", from);
+    let lines: Vec<&str> = all.lines().collect();
+    http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &(lines[..2].join("\n") + "\n"),
+    )
+    .await;
+    let (seq0, _) = {
+        wait_for(srv.addr, "acme", 1).await;
+        snapshot(srv.addr, "acme").await
+    };
+
+    let url = format!("ws://{}/api/v1/ws?tenant=acme", srv.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let first = next_snapshot(&mut ws).await;
+    assert!(first.0 >= seq0, "the current snapshot comes first");
+    assert_eq!(first.1["totals"]["inbound"], 1);
+
+    http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &(lines[2..].join("\n") + "\n"),
+    )
+    .await;
+    let mut last = first.0;
+    loop {
+        let (seq, snap) = next_snapshot(&mut ws).await;
+        assert!(seq > last, "sequence numbers increase: {seq} after {last}");
+        last = seq;
+        if snap["totals"]["inbound"] == 3 {
+            break;
+        }
+    }
+
+    // A service's view carries only that service.
+    let url = format!("ws://{}/api/v1/ws?tenant=acme&service=support", srv.addr);
+    let (mut svc, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (_, view) = next_snapshot(&mut svc).await;
+    assert_eq!(view["totals"]["inbound"], 1);
+    assert_eq!(view["queues"].as_array().unwrap().len(), 1);
+    assert_eq!(view["queues"][0]["queue"], "q2");
+
+    // Shutting down closes the socket with a close frame.
+    srv.stop.cancel();
+    let mut closed = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        if let Ok(Message::Close(frame)) = msg {
+            assert_eq!(frame.map(|f| u16::from(f.code)), Some(1001));
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "no close frame");
+    let _ = ws.close(None).await;
+    srv.task.await.unwrap().unwrap();
+}
+
+async fn next_snapshot<S>(ws: &mut S) -> (u64, Value)
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("stream open")
+            .expect("no error");
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            assert_eq!(v["type"], "snapshot");
+            return (v["seq"].as_u64().unwrap(), v["snapshot"].clone());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tenants_health_and_metrics() {
+    let srv = start().await;
+    let (status, _, body) = http(srv.addr, "GET", "/api/v1/tenants/nobody/snapshot", "").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("no tenant `nobody`"), "{body}");
+    let url = format!("ws://{}/api/v1/ws?tenant=nobody", srv.addr);
+    assert!(
+        tokio_tungstenite::connect_async(&url).await.is_err(),
+        "unknown tenant refused"
+    );
+    // A tenant the config names can be waited for before its first event.
+    let url = format!("ws://{}/api/v1/ws?tenant=waiting-room", srv.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &format!(
+            r#"{{"v":1,"id":"w1","ts":{},"tenant":"waiting-room","type":"call.queued","call":"c","queue":"q"}}"#,
+            now_ms() - 1000
+        ),
+    )
+    .await;
+    let (_, snap) = next_snapshot(&mut ws).await;
+    assert_eq!(snap["totals"]["waiting"], 1);
+    let _ = ws.send(Message::Close(None)).await;
+
+    assert_eq!(http(srv.addr, "GET", "/healthz", "").await.0, 200);
+    assert_eq!(http(srv.addr, "GET", "/readyz", "").await.0, 200);
+    let (status, _, metrics) = http(srv.addr, "GET", "/metrics", "").await;
+    assert_eq!(status, 200);
+    for name in [
+        "callboard_inbound_calls_total{",
+        "callboard_waiting_calls{",
+        "callboard_tenant_agents{",
+        "callboard_events_total{",
+        "callboard_publish_duration_seconds_bucket",
+        "# HELP callboard_inbound_calls_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(!metrics.contains("agent=\""), "no agent label");
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
