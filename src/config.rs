@@ -59,8 +59,16 @@ pub struct ServeFile {
     pub publish_interval_ms: Option<u64>,
     /// Engine shards (default: the number of cores).
     pub shards: Option<usize>,
-    /// Simulated demo tenants when no Kafka is configured (default 1).
+    /// Simulated demo tenants (default 1 without Kafka, 0 with it).
     pub simulate_tenants: Option<usize>,
+    /// Kafka bootstrap servers; without them the simulator feeds the engine.
+    pub kafka_brokers: Option<String>,
+    /// Topic of contract events (default `callboard.events`).
+    pub topic: Option<String>,
+    /// Consumer group (default `callboard`).
+    pub group: Option<String>,
+    /// Dead-letter topic (default `<topic>.dlq`).
+    pub dlq_topic: Option<String>,
 }
 
 /// Settings that can be given at every level.

@@ -12,6 +12,7 @@ use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
 use callboard::service::ServeOptions;
 use callboard::sim::{SimConfig, Simulator};
+use callboard::sources::kafka::KafkaOptions;
 use callboard::sources::sim::demo_tenants;
 use callboard::time::{self, Millis};
 use callboard::wire::encode_event;
@@ -77,8 +78,22 @@ struct ServeArgs {
     /// Engine shards, each owning some tenants. [default: number of cores]
     #[arg(long, value_name = "N", env = "CALLBOARD_SHARDS")]
     shards: Option<usize>,
-    /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none, leaving
-    /// HTTP ingest as the only source. [default: 1]
+    /// Kafka bootstrap servers (`host:port,...`). Without them the built-in
+    /// simulator feeds the engine.
+    #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Topic of contract events (key = tenant). [default: callboard.events]
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_TOPIC")]
+    topic: Option<String>,
+    /// Consumer group, one per deployment. [default: callboard]
+    #[arg(long, value_name = "GROUP", env = "CALLBOARD_GROUP")]
+    group: Option<String>,
+    /// Dead-letter topic for messages that do not decode (created if
+    /// missing). [default: <topic>.dlq]
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_DLQ_TOPIC")]
+    dlq_topic: Option<String>,
+    /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none. [default:
+    /// 1 without Kafka, 0 with it]
     #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]
     simulate_tenants: Option<usize>,
     /// Agents of each simulated tenant.
@@ -114,6 +129,15 @@ struct SimulateArgs {
     /// Seed of the random choices: the same seed gives the same events.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Produce to Kafka (key = tenant) instead of writing to standard output.
+    #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Topic to produce to (created if missing).
+    #[arg(long, value_name = "TOPIC", default_value = "callboard.events")]
+    topic: String,
+    /// At most this many events per second (0: as fast as possible).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rate: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -220,7 +244,34 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(n > 0, "there must be at least one shard");
         opts.shards = n;
     }
-    let tenants = args.simulate_tenants.or(file.simulate_tenants).unwrap_or(1);
+    let brokers = args.kafka_brokers.clone().or(file.kafka_brokers.clone());
+    if let Some(brokers) = brokers {
+        let topic = args
+            .topic
+            .clone()
+            .or(file.topic.clone())
+            .unwrap_or_else(|| "callboard.events".to_string());
+        opts.kafka = Some(KafkaOptions {
+            brokers,
+            dlq_topic: args
+                .dlq_topic
+                .clone()
+                .or(file.dlq_topic.clone())
+                .unwrap_or_else(|| format!("{topic}.dlq")),
+            topic,
+            group: args
+                .group
+                .clone()
+                .or(file.group.clone())
+                .unwrap_or_else(|| "callboard".to_string()),
+            max_event_bytes: config.max_event_bytes,
+        });
+    }
+    let default_sim = if opts.kafka.is_some() { 0 } else { 1 };
+    let tenants = args
+        .simulate_tenants
+        .or(file.simulate_tenants)
+        .unwrap_or(default_sim);
     opts.simulate = demo_tenants(
         tenants,
         args.simulate_agents,
@@ -239,6 +290,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             %addr,
             "no access tokens configured: serving on loopback only, open to every local client"
         );
+        if let Some(k) = &opts.kafka {
+            tracing::info!(brokers = %k.brokers, topic = %k.topic, group = %k.group, "consuming from kafka");
+        }
         if tenants > 0 {
             tracing::info!(
                 tenants,
@@ -286,8 +340,20 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     cfg.agents = args.agents;
     cfg.peak_calls_per_hour = args.peak_calls_per_hour;
     let end = args.start + (args.hours * 3_600_000.0) as Millis;
+    let events = Simulator::new(cfg).take_while(move |e| e.ts < end);
+    if let Some(brokers) = &args.kafka_brokers {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let n = runtime.block_on(callboard::sources::kafka::produce(
+            brokers,
+            &args.topic,
+            events,
+            args.rate,
+        ))?;
+        eprintln!("callboard simulate: {n} events produced to {}", args.topic);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
-    for ev in Simulator::new(cfg).take_while(|e| e.ts < end) {
+    for ev in events {
         writeln!(out, "{}", encode_event(&ev))?;
     }
     out.flush()?;

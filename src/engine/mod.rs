@@ -115,6 +115,18 @@ impl Engine {
         &mut self.tenants[i]
     }
 
+    /// Drops a tenant's state; true if it was there.
+    pub fn remove_tenant(&mut self, name: &str) -> bool {
+        let Some(i) = self.index.remove(name) else {
+            return false;
+        };
+        self.tenants.swap_remove(i);
+        if let Some(moved) = self.tenants.get(i) {
+            self.index.insert(moved.name.clone(), i);
+        }
+        true
+    }
+
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
         self.index.get(name).map(|&i| &self.tenants[i])
     }

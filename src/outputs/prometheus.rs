@@ -228,3 +228,12 @@ pub fn set_websocket_clients(n: usize) {
 pub fn set_recovering(recovering: bool) {
     gauge!("callboard_recovering").set(if recovering { 1.0 } else { 0.0 });
 }
+
+pub fn set_consumer_lag(topic: &str, partition: i32, lag: i64) {
+    gauge!(
+        "callboard_kafka_consumer_lag_messages",
+        "topic" => topic.to_string(),
+        "partition" => partition.to_string()
+    )
+    .set(lag as f64);
+}

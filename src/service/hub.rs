@@ -107,6 +107,12 @@ impl Hub {
         v
     }
 
+    /// Forgets a tenant (its state moved elsewhere). Followers see the
+    /// channel close.
+    pub fn remove(&self, tenant: &str) {
+        self.tenants.remove(tenant);
+    }
+
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
     }

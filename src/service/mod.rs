@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub shards: usize,
     /// Simulated tenants fed to the engine (empty: none).
     pub simulate: Vec<SimConfig>,
+    /// The Kafka source, if configured.
+    pub kafka: Option<crate::sources::kafka::KafkaOptions>,
     /// Longest wait for tasks to finish after shutdown is asked.
     pub shutdown_grace: Duration,
 }
@@ -40,6 +42,7 @@ impl Default for ServeOptions {
             publish_interval: Duration::from_millis(250),
             shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
             simulate: Vec::new(),
+            kafka: None,
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -66,9 +69,30 @@ pub async fn run(
         engine_stop.clone(),
     );
 
+    if let Some(kafka) = opts.kafka.clone() {
+        prom::set_recovering(true);
+        let (router, hub, stop) = (router.clone(), hub.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let on_status = {
+                let hub = hub.clone();
+                move |s: crate::wire::Status| {
+                    let recovering = s == crate::wire::Status::Recovering;
+                    hub.set_ready(!recovering);
+                    prom::set_recovering(recovering);
+                }
+            };
+            if let Err(e) = crate::sources::kafka::run(kafka, router, on_status, stop.clone()).await
+            {
+                tracing::error!(error = %e, "kafka source stopped");
+                stop.cancel();
+            }
+        });
+    }
     if opts.simulate.is_empty() {
-        hub.set_ready(true);
-        prom::set_recovering(false);
+        if opts.kafka.is_none() {
+            hub.set_ready(true);
+            prom::set_recovering(false);
+        }
     } else {
         prom::set_recovering(true);
         let (router, hub, stop) = (router.clone(), hub.clone(), shutdown.clone());

@@ -45,6 +45,8 @@ pub enum Input {
     },
     /// While recovering, the shard applies but does not publish.
     Status(Status),
+    /// Drop these tenants' state (their partition moved to another member).
+    Forget(Vec<Arc<str>>),
     /// Publish every tenant now, then answer (tests, shutdown).
     Flush(oneshot::Sender<()>),
 }
@@ -92,6 +94,23 @@ impl Router {
     pub async fn status(&self, status: Status) -> Result<(), Closed> {
         for s in &self.shards {
             s.send(Input::Status(status)).await.map_err(|_| Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Drops tenants' state and published snapshots.
+    pub async fn forget(&self, tenants: Vec<Arc<str>>) -> Result<(), Closed> {
+        let mut per: Vec<Vec<Arc<str>>> = vec![Vec::new(); self.shards.len()];
+        for t in tenants {
+            per[self.shard_of(&t)].push(t);
+        }
+        for (i, tenants) in per.into_iter().enumerate() {
+            if !tenants.is_empty() {
+                self.shards[i]
+                    .send(Input::Forget(tenants))
+                    .await
+                    .map_err(|_| Closed)?;
+            }
         }
         Ok(())
     }
@@ -194,8 +213,14 @@ impl Shard {
             Input::Status(status) => {
                 let was = self.status;
                 self.status = status;
-                if was == Status::Recovering && status != Status::Recovering {
+                if was != status {
                     self.publish(true);
+                }
+            }
+            Input::Forget(tenants) => {
+                for t in tenants {
+                    self.engine.remove_tenant(&t);
+                    self.hub.remove(&t);
                 }
             }
             Input::Flush(done) => {
