@@ -47,6 +47,67 @@ pub struct ConfigFile {
     /// Settings of `callboard serve` (flags and environment take precedence).
     #[serde(default)]
     pub serve: ServeFile,
+    /// Access tokens (`[[tokens]]`). With none, the service serves loopback
+    /// only and is open there.
+    #[serde(default)]
+    pub tokens: Vec<TokenFile>,
+}
+
+/// What a token may do.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read one tenant's snapshots (REST and websocket).
+    Tenant,
+    /// Read every tenant, ingest events, read metrics.
+    Admin,
+    /// Read `/metrics` only.
+    Metrics,
+}
+
+/// `[[tokens]]`: one access token, stored hashed.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    /// A name for logs; never the token itself.
+    pub name: String,
+    /// SHA-256 of the token in hex (`callboard token new` prints both).
+    pub sha256: String,
+    pub role: Role,
+    /// The tenant a `tenant` token reads.
+    pub tenant: Option<String>,
+    /// Client addresses allowed to use the token (IPs or CIDR ranges);
+    /// empty: any.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// A validated token.
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub role: Role,
+    pub tenant: Option<String>,
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let b = hex.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// `[serve]`: the service's settings in the file.
@@ -69,6 +130,12 @@ pub struct ServeFile {
     pub group: Option<String>,
     /// Dead-letter topic (default `<topic>.dlq`).
     pub dlq_topic: Option<String>,
+    /// Separate listener for `/metrics`, open without a token.
+    pub metrics_listen: Option<String>,
+    /// Origins (`https://board.example.com`) allowed to open websockets
+    /// besides the service's own.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Settings that can be given at every level.
@@ -131,6 +198,8 @@ pub struct TenantSettings {
 #[derive(Clone, Debug)]
 pub struct Config {
     file: ConfigFile,
+    /// Access tokens, validated.
+    pub tokens: Vec<Token>,
     default_tz: TimeZone,
     default_queue: QueueSettings,
     /// Largest accepted event in bytes.
@@ -209,7 +278,39 @@ impl Config {
             sl_formula: SlFormula::Offered,
         };
         let default_queue = merge(builtin, &file.defaults);
+        let mut tokens = Vec::new();
+        for (i, t) in file.tokens.iter().enumerate() {
+            let at = format!("tokens[{i}] (`{}`)", t.name);
+            let sha256 = parse_sha256(&t.sha256)
+                .with_context(|| format!("{at}: sha256 must be 64 hex digits"))?;
+            if tokens.iter().any(|o: &Token| o.sha256 == sha256) {
+                bail!("{at}: the same token hash is configured twice");
+            }
+            match (t.role, &t.tenant) {
+                (Role::Tenant, None) => bail!("{at}: a `tenant` token needs `tenant = \"NAME\"`"),
+                (Role::Admin | Role::Metrics, Some(_)) => {
+                    bail!("{at}: only `tenant` tokens name a tenant")
+                }
+                _ => {}
+            }
+            let allow = t
+                .allow
+                .iter()
+                .map(|a| {
+                    parse_net(a)
+                        .with_context(|| format!("{at}: `{a}` is not an IP address or CIDR range"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            tokens.push(Token {
+                name: t.name.clone(),
+                sha256,
+                role: t.role,
+                tenant: t.tenant.clone(),
+                allow,
+            });
+        }
         Ok(Config {
+            tokens,
             file,
             default_tz,
             default_queue,
@@ -346,6 +447,32 @@ mod tests {
         assert_eq!(c.tenant("unnamed").queue_defaults.sl_threshold_s, 15);
         assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));
         assert_eq!(c.tenant("acme").queues["vip"].1.sl_threshold_s, 10);
+    }
+
+    #[test]
+    fn tokens_are_validated() {
+        let hash = "a".repeat(64);
+        let ok = format!(
+            "[[tokens]]\nname = \"wall\"\nsha256 = \"{hash}\"\nrole = \"tenant\"\ntenant = \"acme\"\nallow = [\"10.0.0.0/8\", \"127.0.0.1\"]"
+        );
+        let c = Config::parse(&ok, None, None).unwrap();
+        assert_eq!(c.tokens.len(), 1);
+        assert_eq!(c.tokens[0].allow.len(), 2);
+        for (bad, says) in [
+            ("sha256 = \"abc\"\nrole = \"admin\"", "64 hex"),
+            (
+                &*format!("sha256 = \"{hash}\"\nrole = \"tenant\""),
+                "needs `tenant",
+            ),
+            (
+                &*format!("sha256 = \"{hash}\"\nrole = \"admin\"\nallow = [\"nowhere\"]"),
+                "not an IP",
+            ),
+        ] {
+            let e =
+                Config::parse(&format!("[[tokens]]\nname = \"x\"\n{bad}"), None, None).unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{e:#}");
+        }
     }
 
     #[test]

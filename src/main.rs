@@ -56,6 +56,9 @@ enum Command {
     /// output: the demo tenant (three services, five queues), deterministic
     /// for a seed.
     Simulate(SimulateArgs),
+    /// Make and hash access tokens for the config file.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -102,6 +105,10 @@ struct ServeArgs {
     /// Calls per hour of each simulated tenant at its busiest hour.
     #[arg(long, value_name = "N", default_value_t = 240.0)]
     simulate_peak_calls_per_hour: f64,
+    /// Serve `/metrics` on this address too, open without a token (for a
+    /// Prometheus that holds none).
+    #[arg(long, value_name = "ADDR", env = "CALLBOARD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Log filter (`info`, `debug`, `callboard=debug,warn`...).
     #[arg(
         long,
@@ -110,6 +117,25 @@ struct ServeArgs {
         default_value = "info"
     )]
     log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Make a new random token; prints it once with its SHA-256 and a
+    /// `[[tokens]]` entry for the config file (which stores only the hash).
+    New {
+        /// A name for the token, shown in logs.
+        #[arg(long, default_value = "wallboard")]
+        name: String,
+        /// `tenant`, `admin` or `metrics`.
+        #[arg(long, default_value = "tenant")]
+        role: String,
+        /// The tenant a `tenant` token reads.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print the SHA-256 of a token read from standard input.
+    Hash,
 }
 
 #[derive(clap::Args, Debug)]
@@ -187,6 +213,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => run_serve(args),
         Some(Command::Replay(args)) => run_replay(args),
         Some(Command::Simulate(args)) => run_simulate(args),
+        Some(Command::Token(cmd)) => run_token(cmd),
     };
     match result {
         Ok(code) => code,
@@ -230,12 +257,24 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("listen address `{listen}` is not IP:PORT"))?;
+    let open = config.tokens.is_empty();
     anyhow::ensure!(
-        addr.ip().is_loopback(),
-        "listen address {addr} is not loopback: this version has no access tokens, so it serves \
-         only on loopback (127.0.0.1 or [::1]); put an authenticating proxy in front to expose it"
+        !open || addr.ip().is_loopback(),
+        "listen address {addr} is not loopback, and no access tokens are configured: \
+         add [[tokens]] to the config file (see `callboard token new`) to serve beyond this machine"
     );
-    let mut opts = ServeOptions::default();
+    let metrics_addr: Option<SocketAddr> =
+        match args.metrics_listen.clone().or(file.metrics_listen.clone()) {
+            None => None,
+            Some(m) => Some(
+                m.parse()
+                    .with_context(|| format!("metrics listen address `{m}` is not IP:PORT"))?,
+            ),
+        };
+    let mut opts = ServeOptions {
+        allowed_origins: file.allowed_origins.clone(),
+        ..ServeOptions::default()
+    };
     if let Some(ms) = args.publish_interval_ms.or(file.publish_interval_ms) {
         anyhow::ensure!(ms > 0, "the publish interval must be at least 1 ms");
         opts.publish_interval = std::time::Duration::from_millis(ms);
@@ -286,10 +325,22 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::warn!(
-            %addr,
-            "no access tokens configured: serving on loopback only, open to every local client"
-        );
+        let metrics_listener = match metrics_addr {
+            Some(m) => Some(
+                tokio::net::TcpListener::bind(m)
+                    .await
+                    .with_context(|| format!("cannot listen on {m}"))?,
+            ),
+            None => None,
+        };
+        if open {
+            tracing::warn!(
+                %addr,
+                "no access tokens configured: serving on loopback only, open to every local client"
+            );
+        } else {
+            tracing::info!(tokens = config.tokens.len(), "access tokens required");
+        }
         if let Some(k) = &opts.kafka {
             tracing::info!(brokers = %k.brokers, topic = %k.topic, group = %k.group, "consuming from kafka");
         }
@@ -301,8 +352,52 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        callboard::service::run(listener, config.shared(), opts, shutdown).await
+        callboard::service::run_with_metrics_listener(
+            listener,
+            metrics_listener,
+            config.shared(),
+            opts,
+            shutdown,
+        )
+        .await
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    use callboard::outputs::auth::{hash_token, hex};
+    match cmd {
+        TokenCommand::New { name, role, tenant } => {
+            anyhow::ensure!(
+                matches!(role.as_str(), "tenant" | "admin" | "metrics"),
+                "--role must be tenant, admin or metrics"
+            );
+            anyhow::ensure!(
+                (role == "tenant") == tenant.is_some(),
+                "a tenant token needs --tenant NAME; other roles take none"
+            );
+            let mut raw = [0u8; 24];
+            getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+            let token = hex(&raw);
+            let sha = hex(&hash_token(&token));
+            println!("token (give it to the client; it is not stored): {token}");
+            println!();
+            println!("[[tokens]]");
+            println!("name = {name:?}");
+            println!("sha256 = \"{sha}\"");
+            println!("role = \"{role}\"");
+            if let Some(t) = tenant {
+                println!("tenant = {t:?}");
+            }
+        }
+        TokenCommand::Hash => {
+            let mut token = String::new();
+            io::stdin().read_line(&mut token)?;
+            let token = token.trim();
+            anyhow::ensure!(!token.is_empty(), "no token on standard input");
+            println!("{}", hex(&hash_token(token)));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

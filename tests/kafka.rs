@@ -2,6 +2,8 @@
 //! the real protocol): a trace produced to the topic, served, read over REST
 //! and compared with `callboard replay` of the same events.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,22 +19,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.unwrap();
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0),
-        body.to_string(),
-    )
+    let (status, _, body) = common::http(addr, "GET", path, &[], "").await;
+    (status, body)
 }
 
 fn now_ms() -> i64 {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
+use axum::Extension;
 use axum::Router as Routes;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -17,6 +18,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{Access, Tokens, forbidden_tenant};
 use super::prometheus as prom;
 use crate::config::Config;
 use crate::decode::{Reason, Reject, decode_json};
@@ -38,9 +40,14 @@ pub struct AppState {
     pub ws_clients: Arc<AtomicUsize>,
     /// Cancelled when the service stops: websockets close on it.
     pub shutdown: CancellationToken,
+    /// Configured access tokens (none: open, loopback only).
+    pub tokens: Arc<Tokens>,
+    /// Origins allowed to open websockets besides the service's own.
+    pub allowed_origins: Arc<Vec<String>>,
 }
 
 pub fn routes(state: AppState) -> Routes {
+    let auth = axum::middleware::from_fn_with_state(state.clone(), super::auth::authenticate);
     Routes::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -52,6 +59,14 @@ pub fn routes(state: AppState) -> Routes {
             post(ingest).layer(DefaultBodyLimit::max(MAX_INGEST_BYTES)),
         )
         .route("/api/v1/ws", get(super::ws::upgrade))
+        .layer(auth)
+        .with_state(state)
+}
+
+/// Routes of a separate metrics listener: `/metrics` only, no token.
+pub fn metrics_routes(state: AppState) -> Routes {
+    Routes::new()
+        .route("/metrics", get(open_metrics))
         .with_state(state)
 }
 
@@ -76,7 +91,14 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
+async fn metrics(State(st): State<AppState>, Extension(access): Extension<Access>) -> Response {
+    if !access.can_read_metrics() {
+        return error(StatusCode::FORBIDDEN, "this token cannot read metrics");
+    }
+    open_metrics(State(st)).await
+}
+
+async fn open_metrics(State(st): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -96,10 +118,11 @@ struct TenantEntry<'a> {
     as_of: Option<crate::wire::Instant>,
 }
 
-async fn tenants(State(st): State<AppState>) -> Response {
+async fn tenants(State(st): State<AppState>, Extension(access): Extension<Access>) -> Response {
     let published = st.hub.tenants();
     let list: Vec<TenantEntry<'_>> = published
         .iter()
+        .filter(|p| access.can_read(&p.snapshot.tenant))
         .map(|p| TenantEntry {
             tenant: &p.snapshot.tenant,
             seq: p.seq,
@@ -111,7 +134,14 @@ async fn tenants(State(st): State<AppState>) -> Response {
     axum::Json(json!({ "tenants": list })).into_response()
 }
 
-async fn snapshot(State(st): State<AppState>, Path(tenant): Path<String>) -> Response {
+async fn snapshot(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(tenant): Path<String>,
+) -> Response {
+    if !access.can_read(&tenant) {
+        return forbidden_tenant(&tenant);
+    }
     match st.hub.latest(&tenant) {
         Some(p) => (
             [
@@ -167,7 +197,17 @@ impl IngestReport {
 }
 
 /// `POST /api/v1/events`: NDJSON, or one JSON array of events.
-async fn ingest(State(st): State<AppState>, body: Bytes) -> Response {
+async fn ingest(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    body: Bytes,
+) -> Response {
+    if !access.can_ingest() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "only an admin token may ingest events",
+        );
+    }
     let max = st.config.max_event_bytes;
     let mut report = IngestReport::default();
     let mut events: Vec<Event<'static>> = Vec::new();

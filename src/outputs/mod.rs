@@ -1,5 +1,6 @@
 //! Where snapshots go: HTTP (REST, ingest, health), websocket, Prometheus.
 
+pub mod auth;
 pub mod http;
 pub mod prometheus;
 pub mod ws;

@@ -10,14 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::{Instant, interval, timeout};
 
+use super::auth::{Access, forbidden_tenant, origin_allowed};
 use super::http::{AppState, error};
 use super::prometheus as prom;
 use crate::service::hub::{Published, envelope};
@@ -33,13 +35,27 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WsQuery {
     tenant: String,
     service: Option<String>,
+    /// Read by the auth middleware; named here so it is accepted.
+    #[allow(dead_code)]
+    token: Option<String>,
 }
 
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     Query(q): Query<WsQuery>,
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    headers: HeaderMap,
 ) -> Response {
+    if !origin_allowed(&headers, &st.allowed_origins) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "websocket from an origin that is not allowed",
+        );
+    }
+    if !access.can_read(&q.tenant) {
+        return forbidden_tenant(&q.tenant);
+    }
     // A tenant the config names may be waited for; an unknown one is an error.
     let known = st.config.tenant_names().any(|t| t == q.tenant);
     let Some(rx) = st.hub.subscribe(&q.tenant, known) else {

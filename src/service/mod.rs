@@ -34,6 +34,8 @@ pub struct ServeOptions {
     pub kafka: Option<crate::sources::kafka::KafkaOptions>,
     /// Longest wait for tasks to finish after shutdown is asked.
     pub shutdown_grace: Duration,
+    /// Origins allowed to open websockets besides the service's own.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServeOptions {
@@ -44,6 +46,7 @@ impl Default for ServeOptions {
             simulate: Vec::new(),
             kafka: None,
             shutdown_grace: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -52,6 +55,17 @@ impl Default for ServeOptions {
 /// last state, closes websockets and returns.
 pub async fn run(
     listener: TcpListener,
+    config: Arc<Config>,
+    opts: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with_metrics_listener(listener, None, config, opts, shutdown).await
+}
+
+/// [`run`], with `/metrics` on a listener of its own (open, no token).
+pub async fn run_with_metrics_listener(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     config: Arc<Config>,
     opts: ServeOptions,
     shutdown: CancellationToken,
@@ -114,17 +128,35 @@ pub async fn run(
     let state = http::AppState {
         hub: hub.clone(),
         router: router.clone(),
+        tokens: Arc::new(crate::outputs::auth::Tokens::new(&config.tokens)),
+        allowed_origins: Arc::new(opts.allowed_origins.clone()),
         config,
         metrics,
         ws_clients: Arc::new(AtomicUsize::new(0)),
         shutdown: shutdown.clone(),
     };
+    if let Some(ml) = metrics_listener {
+        let app = http::metrics_routes(state.clone());
+        tracing::info!(addr = %ml.local_addr()?, "metrics listening");
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = axum::serve(ml, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
     let app = http::routes(state);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await?;
 
     // Sources have stopped (same token); let shards publish and end.
     engine_stop.cancel();

@@ -1,0 +1,214 @@
+//! Who may read what. A request's token (`Authorization: Bearer T`, or
+//! `?token=T` where a client cannot set headers: browsers' websockets, kiosk
+//! URLs) is hashed and looked up among the configured tokens; the result,
+//! an [`Access`], travels with the request to the handlers, which check it.
+//!
+//! With no tokens configured the service is open, and listens on loopback
+//! only (checked at start).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+
+use super::http::{AppState, error};
+use crate::config::{Role, Token};
+
+/// What the request may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No tokens are configured (loopback only): everything.
+    Open,
+    Admin,
+    /// One tenant's snapshots.
+    Tenant(Arc<str>),
+    /// `/metrics` only.
+    Metrics,
+}
+
+impl Access {
+    pub fn can_read(&self, tenant: &str) -> bool {
+        match self {
+            Access::Open | Access::Admin => true,
+            Access::Tenant(t) => **t == *tenant,
+            Access::Metrics => false,
+        }
+    }
+
+    pub fn can_ingest(&self) -> bool {
+        matches!(self, Access::Open | Access::Admin)
+    }
+
+    pub fn can_read_metrics(&self) -> bool {
+        matches!(self, Access::Open | Access::Admin | Access::Metrics)
+    }
+}
+
+/// The configured tokens, by hash.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    by_hash: HashMap<[u8; 32], Token>,
+}
+
+/// SHA-256 of a token, as stored in the config.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Tokens {
+    pub fn new(tokens: &[Token]) -> Tokens {
+        Tokens {
+            by_hash: tokens.iter().map(|t| (t.sha256, t.clone())).collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// The access a presented token gives a client at `peer`.
+    pub fn check(&self, presented: Option<&str>, peer: Option<IpAddr>) -> Result<Access, Denied> {
+        if self.by_hash.is_empty() {
+            return Ok(Access::Open);
+        }
+        let token = presented.ok_or(Denied::NoToken)?;
+        let t = self
+            .by_hash
+            .get(&hash_token(token))
+            .ok_or(Denied::UnknownToken)?;
+        if !t.allow.is_empty() && !peer.is_some_and(|ip| t.allow.iter().any(|n| n.contains(&ip))) {
+            tracing::warn!(token = %t.name, ?peer, "token used from an address it is not allowed from");
+            return Err(Denied::Address);
+        }
+        Ok(match t.role {
+            Role::Admin => Access::Admin,
+            Role::Metrics => Access::Metrics,
+            Role::Tenant => Access::Tenant(Arc::from(t.tenant.as_deref().unwrap_or_default())),
+        })
+    }
+}
+
+/// Why a request was refused before reaching a handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    NoToken,
+    UnknownToken,
+    /// The token is not allowed from the client's address.
+    Address,
+}
+
+impl Denied {
+    pub fn response(self) -> Response {
+        match self {
+            Denied::NoToken => {
+                unauthorized("a token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)")
+            }
+            Denied::UnknownToken => unauthorized("unknown token"),
+            Denied::Address => error(
+                StatusCode::FORBIDDEN,
+                "this token is not allowed from your address",
+            ),
+        }
+    }
+}
+
+fn unauthorized(msg: &str) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, msg);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
+/// The token a request presents, from its header or its query.
+fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or_else(|| query?.split('&').find_map(|kv| kv.strip_prefix("token=")))
+}
+
+/// Middleware: resolves the request's [`Access`] (health and readiness need
+/// none).
+pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let access = match st
+        .tokens
+        .check(presented(req.headers(), req.uri().query()), peer)
+    {
+        Ok(a) => a,
+        Err(denied) => return denied.response(),
+    };
+    req.extensions_mut().insert(access);
+    next.run(req).await
+}
+
+/// True when a websocket upgrade's `Origin` may connect: no Origin (not a
+/// browser), the service's own origin, or one the config allows.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    host.is_some() && origin_host == host
+}
+
+/// The response for a tenant the request's access does not cover: the same
+/// whether the tenant exists or not.
+pub fn forbidden_tenant(tenant: &str) -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        format!("this token cannot read tenant `{tenant}`"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let mut h = HeaderMap::new();
+        assert!(origin_allowed(&h, &[]), "no Origin: not a browser");
+        h.insert(header::HOST, "board.local:8080".parse().unwrap());
+        h.insert(header::ORIGIN, "http://board.local:8080".parse().unwrap());
+        assert!(origin_allowed(&h, &[]));
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!origin_allowed(&h, &[]));
+        assert!(origin_allowed(&h, &["https://evil.example/".to_string()]));
+    }
+
+    #[test]
+    fn presented_token_from_header_or_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented(&h, Some("tenant=a&token=xyz")), Some("xyz"));
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(presented(&h, Some("token=xyz")), Some("abc"));
+    }
+}

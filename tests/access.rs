@@ -1,0 +1,243 @@
+//! Access tokens on every endpoint: a tenant token never reads another
+//! tenant; only admin ingests; metrics need their token or their listener.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use callboard::config::Config;
+use callboard::outputs::auth::{hash_token, hex};
+use callboard::service::{ServeOptions, run_with_metrics_listener};
+use common::http;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+fn config() -> Config {
+    let entry = |name: &str, token: &str, role: &str, extra: &str| {
+        format!(
+            "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"{role}\"\n{extra}\n",
+            hex(&hash_token(token))
+        )
+    };
+    let text = [
+        entry("acme-board", "acme-secret", "tenant", "tenant = \"acme\""),
+        entry(
+            "globex-board",
+            "globex-secret",
+            "tenant",
+            "tenant = \"globex\"",
+        ),
+        entry("ops", "admin-secret", "admin", ""),
+        entry("prom", "metrics-secret", "metrics", ""),
+        entry("far", "far-secret", "admin", "allow = [\"10.0.0.0/8\"]"),
+    ]
+    .concat();
+    Config::parse(&text, None, None).unwrap()
+}
+
+struct Srv {
+    addr: std::net::SocketAddr,
+    metrics: std::net::SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start() -> Srv {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let m = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (addr, metrics) = (l.local_addr().unwrap(), m.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let opts = ServeOptions {
+        publish_interval: Duration::from_millis(20),
+        shards: 1,
+        ..ServeOptions::default()
+    };
+    let task = tokio::spawn(run_with_metrics_listener(
+        l,
+        Some(m),
+        Arc::new(config()),
+        opts,
+        stop.clone(),
+    ));
+    Srv {
+        addr,
+        metrics,
+        stop,
+        task,
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+async fn get(srv: &Srv, path: &str, token: Option<&str>) -> (u16, String) {
+    let auth = token.map(bearer);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let (status, _, body) = http(srv.addr, "GET", path, &headers, "").await;
+    (status, body)
+}
+
+async fn ingest(srv: &Srv, token: Option<&str>) -> u16 {
+    let now = jiff::Timestamp::now().as_millisecond() - 1000;
+    let body: String = ["acme", "globex"]
+        .iter()
+        .map(|t| format!("{{\"v\":1,\"id\":\"{t}-1\",\"ts\":{now},\"tenant\":\"{t}\",\"type\":\"call.queued\",\"call\":\"c\",\"queue\":\"q\"}}\n"))
+        .collect();
+    let auth = token.map(bearer);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http(srv.addr, "POST", "/api/v1/events", &headers, &body)
+        .await
+        .0
+}
+
+async fn ws_status(srv: &Srv, query: &str, origin: Option<&str>) -> Result<(), u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/api/v1/ws?{query}", srv.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(o) = origin {
+        req.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_decide_who_reads_what() {
+    let srv = start().await;
+    // Without a token only health and readiness answer.
+    assert_eq!(get(&srv, "/healthz", None).await.0, 200);
+    assert_eq!(get(&srv, "/readyz", None).await.0, 200);
+    for path in [
+        "/api/v1/tenants",
+        "/api/v1/tenants/acme/snapshot",
+        "/metrics",
+    ] {
+        assert_eq!(get(&srv, path, None).await.0, 401, "{path}");
+        assert_eq!(get(&srv, path, Some("wrong")).await.0, 401, "{path}");
+    }
+    assert_eq!(ingest(&srv, None).await, 401);
+    assert_eq!(ws_status(&srv, "tenant=acme", None).await, Err(401));
+
+    // Only admin ingests.
+    assert_eq!(ingest(&srv, Some("acme-secret")).await, 403);
+    assert_eq!(ingest(&srv, Some("metrics-secret")).await, 403);
+    assert_eq!(ingest(&srv, Some("admin-secret")).await, 200);
+    for _ in 0..100 {
+        if get(
+            &srv,
+            "/api/v1/tenants/globex/snapshot",
+            Some("admin-secret"),
+        )
+        .await
+        .0 == 200
+            && get(&srv, "/api/v1/tenants/acme/snapshot", Some("admin-secret"))
+                .await
+                .0
+                == 200
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A tenant token reads its tenant, and nothing of another, on every endpoint.
+    let (status, list) = get(&srv, "/api/v1/tenants", Some("acme-secret")).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains("\"acme\"") && !list.contains("globex"),
+        "{list}"
+    );
+    assert_eq!(
+        get(&srv, "/api/v1/tenants/acme/snapshot", Some("acme-secret"))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = get(&srv, "/api/v1/tenants/globex/snapshot", Some("acme-secret")).await;
+    assert_eq!(status, 403);
+    assert!(!body.contains("waiting"), "no data leaks: {body}");
+    assert_eq!(
+        get(&srv, "/api/v1/tenants/nobody/snapshot", Some("acme-secret"))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(get(&srv, "/metrics", Some("acme-secret")).await.0, 403);
+    assert_eq!(
+        ws_status(&srv, "tenant=acme&token=acme-secret", None).await,
+        Ok(())
+    );
+    assert_eq!(
+        ws_status(&srv, "tenant=globex&token=acme-secret", None).await,
+        Err(403)
+    );
+    assert_eq!(
+        ws_status(&srv, "tenant=globex&service=q&token=acme-secret", None).await,
+        Err(403)
+    );
+    let (status, _) = get(
+        &srv,
+        "/api/v1/tenants/acme/snapshot?token=acme-secret",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "a kiosk URL carries its token");
+
+    // Admin reads everything; the metrics token reads metrics only.
+    let (_, list) = get(&srv, "/api/v1/tenants", Some("admin-secret")).await;
+    assert!(list.contains("acme") && list.contains("globex"), "{list}");
+    assert_eq!(get(&srv, "/metrics", Some("admin-secret")).await.0, 200);
+    assert_eq!(get(&srv, "/metrics", Some("metrics-secret")).await.0, 200);
+    assert_eq!(
+        get(
+            &srv,
+            "/api/v1/tenants/acme/snapshot",
+            Some("metrics-secret")
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, list) = get(&srv, "/api/v1/tenants", Some("metrics-secret")).await;
+    assert_eq!(list, r#"{"tenants":[]}"#);
+
+    // A token restricted to other addresses is refused from here.
+    assert_eq!(
+        get(&srv, "/api/v1/tenants", Some("far-secret")).await.0,
+        403
+    );
+
+    // Browsers may open websockets from the service's own origin only.
+    assert_eq!(
+        ws_status(
+            &srv,
+            "tenant=acme&token=acme-secret",
+            Some("https://evil.example")
+        )
+        .await,
+        Err(403)
+    );
+    let own = format!("http://{}", srv.addr);
+    assert_eq!(
+        ws_status(&srv, "tenant=acme&token=acme-secret", Some(&own)).await,
+        Ok(())
+    );
+
+    // The metrics listener is open, and serves nothing else.
+    let (status, _, body) = http(srv.metrics, "GET", "/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("callboard_inbound_calls_total"), "{body}");
+    assert_eq!(
+        http(srv.metrics, "GET", "/api/v1/tenants", &[], "").await.0,
+        404
+    );
+
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
