@@ -59,6 +59,15 @@ pub fn routes(state: AppState) -> Routes {
             post(ingest).layer(DefaultBodyLimit::max(MAX_INGEST_BYTES)),
         )
         .route("/api/v1/ws", get(super::ws::upgrade))
+        .route("/api/v1/openapi.json", get(|| async { json_file(OPENAPI) }))
+        .route(
+            "/api/v1/snapshot.schema.json",
+            get(|| async { json_file(SNAPSHOT_SCHEMA) }),
+        )
+        .route(
+            "/api/v1/event.schema.json",
+            get(|| async { json_file(EVENT_SCHEMA) }),
+        )
         .layer(auth)
         .with_state(state)
 }
@@ -68,6 +77,22 @@ pub fn metrics_routes(state: AppState) -> Routes {
     Routes::new()
         .route("/metrics", get(open_metrics))
         .with_state(state)
+}
+
+/// The API's description and the schemas it refers to, as committed.
+pub const OPENAPI: &str = include_str!("../../schemas/openapi.json");
+pub const SNAPSHOT_SCHEMA: &str = include_str!("../../schemas/snapshot.schema.json");
+pub const EVENT_SCHEMA: &str = include_str!("../../schemas/event.schema.json");
+
+fn json_file(text: &'static str) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// A JSON error body with a status.
