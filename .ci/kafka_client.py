@@ -1,0 +1,53 @@
+"""An independent Kafka client for the end-to-end check (confluent-kafka).
+
+    kafka_client.py produce BROKERS TOPIC FILE FROM TO   # lines FROM..TO of FILE, key = tenant
+    kafka_client.py produce-raw BROKERS TOPIC KEY TEXT    # one message as given
+    kafka_client.py dlq BROKERS TOPIC                     # print dead-letter messages as JSON lines
+"""
+import json
+import sys
+
+from confluent_kafka import Consumer, Producer
+
+
+def produce(brokers, topic, path, start, end):
+    p = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()[int(start):int(end)]
+    for line in lines:
+        tenant = json.loads(line)["tenant"]
+        p.produce(topic, key=tenant.encode(), value=line.encode())
+        p.poll(0)
+    left = p.flush(30)
+    if left:
+        sys.exit(f"{left} messages not delivered")
+    print(f"produced {len(lines)}")
+
+
+def produce_raw(brokers, topic, key, text):
+    p = Producer({"bootstrap.servers": brokers})
+    p.produce(topic, key=key.encode(), value=text.encode())
+    if p.flush(30):
+        sys.exit("not delivered")
+
+
+def dlq(brokers, topic):
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "e2e-dlq-reader",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    seen = 0
+    for _ in range(60):
+        m = c.poll(1.0)
+        if m is None or m.error():
+            if seen:
+                break
+            continue
+        seen += 1
+        headers = {k: v.decode() for k, v in (m.headers() or [])}
+        print(json.dumps({"value": m.value().decode(errors="replace"), "headers": headers}))
+    c.close()
+
+
+if __name__ == "__main__":
+    cmd, *args = sys.argv[1:]
+    {"produce": produce, "produce-raw": produce_raw, "dlq": dlq}[cmd](*args)
