@@ -170,6 +170,8 @@ struct Recovery {
     pending: HashMap<i32, i64>,
     /// Partition -> where it started, for progress.
     low: HashMap<i32, i64>,
+    /// Partition -> last offset read while recovering.
+    at: HashMap<i32, i64>,
     events: u64,
     since: Option<Instant>,
     last_log: Option<Instant>,
@@ -260,6 +262,7 @@ pub async fn run(
                     }
                     if let Some(&end) = recovery.pending.get(&p) {
                         recovery.events += 1;
+                        recovery.at.insert(p, m.offset());
                         if m.offset() + 1 >= end {
                             recovery.pending.remove(&p);
                         }
@@ -378,12 +381,19 @@ fn log_progress(recovery: &mut Recovery, opts: &KafkaOptions) {
     let secs = recovery
         .since
         .map_or(1.0, |s| (now - s).as_secs_f64().max(0.001));
-    let left: i64 = recovery.pending.len() as i64;
+    let (mut done, mut total) = (0i64, 0i64);
+    for (p, &end) in &recovery.pending {
+        let low = recovery.low.get(p).copied().unwrap_or(0);
+        let at = recovery.at.get(p).copied().unwrap_or(low);
+        done += (at - low).max(0);
+        total += (end - low).max(1);
+    }
     tracing::info!(
         topic = %opts.topic,
         events = recovery.events,
         events_per_s = (recovery.events as f64 / secs) as u64,
-        partitions_left = left,
+        partitions_left = recovery.pending.len(),
+        percent_of_left = (done * 100 / total.max(1)),
         "kafka: recovering"
     );
 }
