@@ -137,6 +137,11 @@ fn describe() {
         "callboard_recovering",
         "1 while the engine rebuilds its state before going live."
     );
+    describe_gauge!(
+        "callboard_kafka_consumer_lag_messages",
+        Unit::Count,
+        "Messages between the consumer's position and the partition's end."
+    );
 }
 
 fn ratio(r: Option<f64>) -> f64 {
@@ -236,4 +241,54 @@ pub fn set_consumer_lag(topic: &str, partition: i32, lag: i64) {
         "partition" => partition.to_string()
     )
     .set(lag as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Status;
+
+    /// Every family on /metrics has HELP and TYPE lines (promtool requires
+    /// them); this records every metric once, then checks.
+    #[test]
+    fn every_metric_is_described() {
+        let handle = install();
+        let mut engine =
+            crate::engine::Engine::new(std::sync::Arc::new(crate::config::Config::default()));
+        let ev = crate::decode::decode_json(
+            br#"{"v":1,"id":"1","ts":0,"tenant":"t","type":"call.queued","call":"c","queue":"q"}"#,
+            1 << 16,
+        )
+        .unwrap();
+        engine.apply(&ev);
+        record_snapshot(&engine.snapshot("t", 0, Status::Live).unwrap());
+        record_outcomes(Source::Http, [1, 1, 1, 1]);
+        record_rejected(Source::Kafka, Reason::BadTs, 1);
+        record_publish(Duration::from_millis(1));
+        set_websocket_clients(1);
+        set_recovering(false);
+        set_consumer_lag("topic", 0, 5);
+        let text = handle.render();
+        let families: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| l.split(['{', ' ']).next().unwrap_or(""))
+            .map(|n| {
+                n.trim_end_matches("_bucket")
+                    .trim_end_matches("_sum")
+                    .trim_end_matches("_count")
+            })
+            .collect();
+        assert!(families.len() >= 20, "{families:?}");
+        for f in families {
+            assert!(
+                text.contains(&format!("# HELP {f} ")),
+                "{f} has no HELP line"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {f} ")),
+                "{f} has no TYPE line"
+            );
+        }
+    }
 }
