@@ -61,7 +61,12 @@ pub async fn upgrade(
     let Some(rx) = st.hub.subscribe(&q.tenant, known) else {
         return error(StatusCode::NOT_FOUND, format!("no tenant `{}`", q.tenant));
     };
-    ws.on_upgrade(move |socket| client(socket, rx, q.service, st))
+    // Clients only send pongs and closes: small read buffers and a small
+    // message limit keep thousands of screens cheap.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| client(socket, rx, q.service, st))
 }
 
 /// The message for one client: the shared one, or a service's view of it.

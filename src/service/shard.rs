@@ -170,7 +170,10 @@ impl Shard {
     async fn run(mut self, mut rx: mpsc::Receiver<Input>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.cadence);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_full = Instant::now();
+        // Every tenant is published once a second: every `full_every` ticks
+        // (counted, not timed, so clock jitter cannot skip one).
+        let full_every = (1000 / self.cadence.as_millis().max(1)).max(1) as u32;
+        let mut ticks = 0u32;
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -178,9 +181,10 @@ impl Shard {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let full = last_full.elapsed() >= Duration::from_secs(1);
+                    ticks += 1;
+                    let full = ticks >= full_every;
                     if full {
-                        last_full = Instant::now();
+                        ticks = 0;
                     }
                     self.publish(full);
                 }

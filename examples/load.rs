@@ -1,0 +1,401 @@
+//! Load tools for `callboard serve`, on this machine only (loopback).
+//!
+//! ```text
+//! cargo run --release --example load -- kafka   BROKERS [EVENTS]
+//! cargo run --release --example load -- latency [RATE] [SECONDS] [PUBLISH_MS]
+//! cargo run --release --example load -- clients [CLIENTS] [SECONDS]
+//! ```
+//!
+//! - `kafka`: the engine's rate of consuming a topic (in-process service,
+//!   rebuilding from the log) against a bare rdkafka consumer of the same
+//!   topic on the same broker.
+//! - `latency`: events sent by HTTP ingest at RATE/s in batches every 10 ms,
+//!   `ts` = send time; a websocket client receiving a snapshot whose `as_of`
+//!   passed a batch's time counts, for that batch, receive time minus send
+//!   time: the event-to-websocket latency of every event.
+//! - `clients`: CLIENTS websocket clients of one simulated tenant published
+//!   every second; per-message delivery delay (receive time minus the
+//!   snapshot's `at`), the process's CPU time and peak RSS.
+//!
+//! Every loop is bounded in count and time and targets 127.0.0.1 only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use callboard::config::Config;
+use callboard::service::{ServeOptions, run};
+use callboard::sim::{SimConfig, Simulator};
+use callboard::sources::kafka::{KafkaOptions, ensure_topic, produce};
+use futures_util::StreamExt;
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_util::sync::CancellationToken;
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn percentile(v: &mut [i64], q: f64) -> i64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// CPU seconds used by this process so far, and its peak RSS in MiB.
+fn cpu_and_rss() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm_kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    (ticks / 100.0, hwm_kb / 1024.0)
+}
+
+async fn serve(
+    opts: ServeOptions,
+) -> (
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(
+        listener,
+        Arc::new(Config::default()),
+        opts,
+        stop.clone(),
+    ));
+    (addr, stop, task)
+}
+
+async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
+    let topic = format!("callboard.load.{}", now_ms());
+    ensure_topic(&brokers, &topic, 4).await?;
+    let start = now_ms() - 6 * 3_600_000;
+    let evs: Vec<_> = Simulator::new(SimConfig::large(2000, 200, start, 9))
+        .take(events)
+        .collect();
+    let n = evs.len() as u64;
+    let t = Instant::now();
+    produce(&brokers, &topic, evs.into_iter(), 0).await?;
+    println!("produced {n} events in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Bare consumer: read the topic to its end, nothing else.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("bare-{}", now_ms()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[&topic])?;
+    let t = Instant::now();
+    let mut seen = 0u64;
+    let mut bytes = 0usize;
+    while seen < n && t.elapsed() < Duration::from_secs(300) {
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await {
+            bytes += m.payload().map_or(0, <[u8]>::len);
+            seen += 1;
+        }
+    }
+    let bare = seen as f64 / t.elapsed().as_secs_f64();
+    println!("bare rdkafka consumer: {seen} messages ({bytes} bytes) at {bare:.0} msg/s");
+    drop(consumer);
+
+    // The engine: rebuild from the log until ready (decode, route, apply).
+    let (addr, stop, task) = serve(ServeOptions {
+        kafka: Some(KafkaOptions {
+            brokers: brokers.clone(),
+            topic: topic.clone(),
+            group: format!("engine-{}", now_ms()),
+            dlq_topic: format!("{topic}.dlq"),
+            max_event_bytes: 65536,
+        }),
+        ..ServeOptions::default()
+    })
+    .await;
+    let t = Instant::now();
+    loop {
+        let (status, _) = get(addr, "/readyz").await;
+        if status == 200 || t.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let engine = n as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "callboard engine: {n} events rebuilt at {engine:.0} events/s = {:.0} % of the bare consumer",
+        engine / bare * 100.0
+    );
+    stop.cancel();
+    task.await??;
+    Ok(())
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return (0, String::new());
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n");
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+async fn post(addr: std::net::SocketAddr, body: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: l\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+}
+
+/// Synthetic traffic of one tenant: 500 agents changing state and calls
+/// through their life, `ts` = now.
+fn batch(seq: &mut u64, n: usize) -> String {
+    let ts = now_ms();
+    let mut out = String::with_capacity(n * 160);
+    for _ in 0..n {
+        *seq += 1;
+        let i = *seq;
+        let call = i / 4;
+        let line = match i % 4 {
+            0 => format!(
+                r#"{{"v":1,"id":"l{i}","ts":{ts},"tenant":"load","type":"call.queued","call":"c{call}","queue":"q{}"}}"#,
+                call % 50
+            ),
+            1 => format!(
+                r#"{{"v":1,"id":"l{i}","ts":{ts},"tenant":"load","type":"call.answered","call":"c{call}","agent":"a{}"}}"#,
+                call % 500
+            ),
+            2 => format!(
+                r#"{{"v":1,"id":"l{i}","ts":{ts},"tenant":"load","type":"agent.state","agent":"a{}","state":"talking"}}"#,
+                call % 500
+            ),
+            _ => format!(
+                r#"{{"v":1,"id":"l{i}","ts":{ts},"tenant":"load","type":"call.ended","call":"c{call}"}}"#
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<()> {
+    let (addr, stop, task) = serve(ServeOptions {
+        publish_interval: Duration::from_millis(publish_ms),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut seq = 0;
+    post(addr, &batch(&mut seq, 4)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws?tenant=load")).await?;
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    // Send times of the batches not yet seen in a snapshot.
+    let batches: Arc<Mutex<std::collections::VecDeque<i64>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (delays, done, batches) = (delays.clone(), done.clone(), batches.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                let Ok(Some(Ok(Ws::Text(t)))) =
+                    tokio::time::timeout(Duration::from_secs(2), ws.next()).await
+                else {
+                    continue;
+                };
+                let recv = now_ms();
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+                if let Some(asof) = v["snapshot"]["as_of"]
+                    .as_str()
+                    .and_then(callboard::time::parse_rfc3339)
+                {
+                    let mut b = batches.lock().await;
+                    let mut d = delays.lock().await;
+                    while b.front().is_some_and(|&ts| ts <= asof) {
+                        let ts = b.pop_front().unwrap_or(asof);
+                        d.push(recv - ts);
+                    }
+                }
+            }
+        })
+    };
+    // Batches every 10 ms.
+    let per_batch = (rate / 100).max(1);
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tick.tick().await;
+        let body = batch(&mut seq, per_batch);
+        // The batch's events all carry this send time.
+        let ts = body
+            .find("\"ts\":")
+            .and_then(|i| body[i + 5..].split(',').next()?.parse::<i64>().ok())
+            .unwrap_or_else(now_ms);
+        batches.lock().await.push_back(ts);
+        post(addr, &body).await;
+        sent += per_batch;
+    }
+    let achieved = sent as f64 / started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    done.store(true, Ordering::Relaxed);
+    let _ = reader.await;
+    let mut d = delays.lock().await.clone();
+    // Skip the first second of batches (warm-up).
+    let mut d: Vec<i64> = d.drain(..).skip(100).collect();
+    println!(
+        "latency: {achieved:.0} events/s sent over HTTP for {seconds} s, publish every {publish_ms} ms: {} batches measured, event-to-websocket p50 {} ms, p99 {} ms, max {} ms",
+        d.len(),
+        percentile(&mut d, 0.5),
+        percentile(&mut d, 0.99),
+        d.iter().max().copied().unwrap_or(0)
+    );
+    stop.cancel();
+    task.await??;
+    Ok(())
+}
+
+async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
+    let mut sim = SimConfig::demo(0, 5);
+    sim.start = callboard::sources::sim::start_of_today(&sim.tz, now_ms());
+    let (addr, stop, task) = serve(ServeOptions {
+        simulate: vec![sim],
+        publish_interval: Duration::from_millis(1000),
+        ..ServeOptions::default()
+    })
+    .await;
+    for _ in 0..500 {
+        if get(addr, "/readyz").await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (cpu0, _) = cpu_and_rss();
+    let delays = Arc::new(Mutex::new(Vec::with_capacity(n * seconds as usize)));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::with_capacity(n);
+    let connect_start = Instant::now();
+    for _ in 0..n {
+        let url = format!("ws://{addr}/api/v1/ws?tenant=demo");
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false).await?;
+        let (delays, done) = (delays.clone(), done.clone());
+        handles.push(tokio::spawn(async move {
+            let (_, mut rx) = ws.split();
+            let mut mine = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let Ok(Some(Ok(Ws::Text(t)))) =
+                    tokio::time::timeout(Duration::from_millis(500), rx.next()).await
+                else {
+                    continue;
+                };
+                let recv = now_ms();
+                // `"at":"...Z"` comes early in the snapshot; find it without parsing 10 kB.
+                if let Some(i) = t.find("\"at\":\"") {
+                    if let Some(at) = t
+                        .get(i + 6..i + 30)
+                        .and_then(callboard::time::parse_rfc3339)
+                    {
+                        mine.push(recv - at);
+                    }
+                }
+            }
+            delays.lock().await.extend(mine);
+        }));
+    }
+    println!(
+        "{n} clients connected in {:.1} s",
+        connect_start.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (cpu1, rss) = cpu_and_rss();
+    let wall = t.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.await;
+    }
+    let mut d = delays.lock().await.clone();
+    println!(
+        "clients: {n} websocket clients, 1 s cadence, {seconds} s: {} messages ({:.0}/s), delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
+        d.len(),
+        d.len() as f64 / wall,
+        percentile(&mut d, 0.5),
+        percentile(&mut d, 0.99),
+        (cpu1 - cpu0) / wall,
+        rss
+    );
+    stop.cancel();
+    task.await??;
+    Ok(())
+}
+
+/// Small client buffers, so that the process's memory is mostly the server's.
+fn client_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(4 * 1024)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, d: u64| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let rt = tokio::runtime::Runtime::new()?;
+    match args.first().map(String::as_str) {
+        Some("kafka") => {
+            let brokers = args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1:19092".into());
+            rt.block_on(kafka(brokers, num(2, 500_000) as usize))
+        }
+        Some("latency") => rt.block_on(latency(num(1, 20_000) as usize, num(2, 20), num(3, 250))),
+        Some("clients") => rt.block_on(clients(num(1, 5000) as usize, num(2, 30))),
+        _ => {
+            eprintln!(
+                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
