@@ -189,3 +189,37 @@ fn simulate_writes_replayable_events() {
     assert!(r.status.success());
     assert!(stderr(&r).contains("; 0 rejected"), "{}", stderr(&r));
 }
+
+#[test]
+fn serve_settings_come_from_flag_then_environment_then_file() {
+    // A non-loopback address without tokens is refused, and the message
+    // names the address that won.
+    let dir = std::env::temp_dir().join(format!("callboard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, "[serve]\nlisten = \"10.1.1.1:80\"\n").unwrap();
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_callboard"));
+        cmd.args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--simulate-tenants",
+            "0",
+        ])
+        .env_remove("CALLBOARD_LISTEN");
+        if let Some(e) = env {
+            cmd.env("CALLBOARD_LISTEN", e);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--listen", f]);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(run(None, None).contains("10.1.1.1:80"));
+    assert!(run(Some("10.2.2.2:80"), None).contains("10.2.2.2:80"));
+    assert!(run(Some("10.2.2.2:80"), Some("10.3.3.3:80")).contains("10.3.3.3:80"));
+    assert!(run(None, None).contains("callboard token new"));
+}

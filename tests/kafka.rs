@@ -182,3 +182,51 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
     second.stop.cancel();
     second.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_snapshots_are_served_stale_then_live_again() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 1, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    let start = now_ms() - 600_000;
+    let mut sim = SimConfig::demo(start, 2);
+    sim.tz = "UTC".into();
+    let events: Vec<_> = Simulator::new(sim)
+        .take_while(|e| e.ts < now_ms() - 1000)
+        .collect();
+    produce(&brokers, "callboard.events", events.into_iter(), 0)
+        .await
+        .unwrap();
+    let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
+    let srv = serve(&brokers, config).await;
+
+    let status_is = |want: &'static str| {
+        let addr = srv.addr;
+        async move {
+            for _ in 0..600 {
+                let (code, body) = get(addr, "/api/v1/tenants/demo/snapshot").await;
+                if code == 200 && body.contains(&format!("\"status\":\"{want}\"")) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    assert!(status_is("live").await, "never live");
+    mock.broker_down(1).unwrap();
+    assert!(
+        status_is("stale").await,
+        "not marked stale with the broker down"
+    );
+    let (code, _) = get(srv.addr, "/api/v1/tenants/demo/snapshot").await;
+    assert_eq!(code, 200, "the last snapshot is still served");
+    mock.broker_up(1).unwrap();
+    assert!(
+        status_is("live").await,
+        "not live again after the broker came back"
+    );
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
