@@ -8,6 +8,7 @@ use std::sync::Arc;
 use callboard::config::Config;
 use callboard::decode::{Format, decode_json};
 use callboard::replay::{ReplayOptions, replay};
+use callboard::wire::Snapshot;
 use serde_json::Value;
 
 fn root(p: &str) -> std::path::PathBuf {
@@ -76,21 +77,27 @@ fn invalid_events_are_refused_by_schema_and_decoder_alike() {
     }
 }
 
-fn assert_snapshots_valid(input: &str, format: Format, tenant: Option<&str>) -> usize {
-    let v = validator("snapshot.schema.json");
+/// The snapshots `callboard replay` makes of a file of the repository.
+fn replay_file(input: &str, format: Format, tenant: Option<&str>) -> Vec<Snapshot> {
     let text = std::fs::read_to_string(root(input)).unwrap();
     let opts = ReplayOptions {
         format,
         tenant: tenant.map(str::to_string),
         at: None,
     };
-    let (snaps, _) = replay(
+    replay(
         text.as_bytes(),
         Arc::new(Config::default()),
         &opts,
         |_, _| {},
     )
-    .unwrap();
+    .unwrap()
+    .0
+}
+
+fn assert_snapshots_valid(input: &str, format: Format, tenant: Option<&str>) -> usize {
+    let v = validator("snapshot.schema.json");
+    let snaps = replay_file(input, format, tenant);
     for s in &snaps {
         let value = serde_json::to_value(s).unwrap();
         let errs = errors(&v, &value);
@@ -118,19 +125,7 @@ fn engine_snapshots_are_valid_for_the_snapshot_schema() {
 #[test]
 fn the_schema_refuses_a_broken_snapshot() {
     let v = validator("snapshot.schema.json");
-    let text = std::fs::read_to_string(root("samples/demo.queue_log")).unwrap();
-    let opts = ReplayOptions {
-        format: Format::QueueLog,
-        tenant: Some("pbx".into()),
-        at: None,
-    };
-    let (snaps, _) = replay(
-        text.as_bytes(),
-        Arc::new(Config::default()),
-        &opts,
-        |_, _| {},
-    )
-    .unwrap();
+    let snaps = replay_file("samples/demo.queue_log", Format::QueueLog, Some("pbx"));
     let mut value = serde_json::to_value(&snaps[0]).unwrap();
     value["totals"]["answer_rate"] = Value::from(140.0);
     value["hourly"]["today"] = Value::from(vec![1, 2, 3]);

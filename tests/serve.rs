@@ -60,40 +60,35 @@ fn now_ms() -> Millis {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// A few minutes of calls and agents for `tenant`, ending a second ago.
+/// A few minutes of calls and agents for `tenant`, starting at `from`.
 fn events(tenant: &str, from: Millis) -> String {
-    let t = |s: i64| format_rfc3339(from + s * 1000);
-    let lines = [
-        format!(
-            r#"{{"v":1,"id":"{tenant}-1","ts":"{}","tenant":"{tenant}","type":"agent.state","agent":"a1","state":"ready","services":["sales"]}}"#,
-            t(0)
+    let steps: [(i64, &str, &str); 7] = [
+        (
+            0,
+            "agent.state",
+            r#""agent":"a1","state":"ready","services":["sales"]"#,
         ),
-        format!(
-            r#"{{"v":1,"id":"{tenant}-2","ts":"{}","tenant":"{tenant}","type":"call.queued","call":"c1","queue":"q1"}}"#,
-            t(1)
-        ),
-        format!(
-            r#"{{"v":1,"id":"{tenant}-3","ts":"{}","tenant":"{tenant}","type":"call.answered","call":"c1","agent":"a1"}}"#,
-            t(9)
-        ),
-        format!(
-            r#"{{"v":1,"id":"{tenant}-4","ts":"{}","tenant":"{tenant}","type":"agent.state","agent":"a1","state":"talking"}}"#,
-            t(9)
-        ),
-        format!(
-            r#"{{"v":1,"id":"{tenant}-5","ts":"{}","tenant":"{tenant}","type":"call.queued","call":"c2","queue":"q1"}}"#,
-            t(20)
-        ),
-        format!(
-            r#"{{"v":1,"id":"{tenant}-6","ts":"{}","tenant":"{tenant}","type":"call.abandoned","call":"c2"}}"#,
-            t(50)
-        ),
-        format!(
-            r#"{{"v":1,"id":"{tenant}-7","ts":"{}","tenant":"{tenant}","type":"call.queued","call":"c3","queue":"q2","service":"support"}}"#,
-            t(60)
+        (1, "call.queued", r#""call":"c1","queue":"q1""#),
+        (9, "call.answered", r#""call":"c1","agent":"a1""#),
+        (9, "agent.state", r#""agent":"a1","state":"talking""#),
+        (20, "call.queued", r#""call":"c2","queue":"q1""#),
+        (50, "call.abandoned", r#""call":"c2""#),
+        (
+            60,
+            "call.queued",
+            r#""call":"c3","queue":"q2","service":"support""#,
         ),
     ];
-    lines.join("\n") + "\n"
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, (s, ty, fields))| {
+            let ts = format_rfc3339(from + s * 1000);
+            format!(
+                r#"{{"v":1,"id":"{tenant}-{i}","ts":"{ts}","tenant":"{tenant}","type":"{ty}",{fields}}}"#
+            ) + "\n"
+        })
+        .collect()
 }
 
 async fn snapshot(addr: std::net::SocketAddr, tenant: &str) -> (u64, Snapshot) {
