@@ -150,6 +150,8 @@ pub struct Settings {
     pub short_abandon_s: Option<u32>,
     /// `offered` (default), `answered` or `offered_minus_short_abandons`.
     pub sl_formula: Option<SlFormula>,
+    /// Board thresholds for tenants that set none.
+    pub thresholds: Option<Thresholds>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -163,6 +165,47 @@ pub struct TenantFile {
     /// Per-queue settings, keyed by queue name.
     #[serde(default)]
     pub queues: BTreeMap<String, QueueFile>,
+    /// When the board colours figures amber and red.
+    #[serde(default)]
+    pub thresholds: Option<Thresholds>,
+}
+
+/// Board thresholds: where a figure turns amber (warn) and red (alert).
+/// Ratios are percentages; a missing value never colours.
+#[derive(Deserialize, Serialize, Debug, Default, Clone, Copy, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Service level under this is amber.
+    pub service_level_warn: Option<f64>,
+    /// Service level under this is red.
+    pub service_level_alert: Option<f64>,
+    /// Answer rate under this is amber.
+    pub answer_rate_warn: Option<f64>,
+    /// Answer rate under this is red.
+    pub answer_rate_alert: Option<f64>,
+    /// Waiting customers above this are amber.
+    pub waiting_warn: Option<u64>,
+    /// Waiting customers above this are red.
+    pub waiting_alert: Option<u64>,
+    /// Longest wait above this many seconds is amber.
+    pub longest_wait_warn_s: Option<u64>,
+    /// Longest wait above this many seconds is red.
+    pub longest_wait_alert_s: Option<u64>,
+}
+
+impl Thresholds {
+    /// Sensible defaults for a board that sets none: SL 80/60 %, answer rate
+    /// 90/80 %, 5/10 waiting, 60/120 s longest wait.
+    pub const DEFAULT: Thresholds = Thresholds {
+        service_level_warn: Some(80.0),
+        service_level_alert: Some(60.0),
+        answer_rate_warn: Some(90.0),
+        answer_rate_alert: Some(80.0),
+        waiting_warn: Some(5),
+        waiting_alert: Some(10),
+        longest_wait_warn_s: Some(60),
+        longest_wait_alert_s: Some(120),
+    };
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -188,6 +231,9 @@ pub struct QueueSettings {
 #[derive(Clone, Debug)]
 pub struct TenantSettings {
     pub tz: TimeZone,
+    /// Board thresholds (the tenant's, else `[defaults.thresholds]`, else
+    /// [`Thresholds::DEFAULT`]).
+    pub thresholds: Thresholds,
     /// Settings of queues the config does not name.
     pub queue_defaults: QueueSettings,
     /// Queues the config names: their service (if set) and settings.
@@ -320,8 +366,10 @@ impl Config {
 
     /// Resolved settings of a tenant (named in the file or not).
     pub fn tenant(&self, name: &str) -> TenantSettings {
+        let default_thresholds = self.file.defaults.thresholds.unwrap_or(Thresholds::DEFAULT);
         let Some(t) = self.file.tenants.get(name) else {
             return TenantSettings {
+                thresholds: default_thresholds,
                 tz: self.default_tz.clone(),
                 queue_defaults: self.default_queue,
                 queues: BTreeMap::new(),
@@ -338,6 +386,7 @@ impl Config {
                 sl_threshold_s: t.sl_threshold_s,
                 short_abandon_s: t.short_abandon_s,
                 sl_formula: t.sl_formula,
+                thresholds: None,
             },
         );
         let queues = t
@@ -353,6 +402,7 @@ impl Config {
             })
             .collect();
         TenantSettings {
+            thresholds: t.thresholds.unwrap_or(default_thresholds),
             tz,
             queue_defaults,
             queues,

@@ -276,6 +276,8 @@ pub struct Snapshot {
     pub agent_list: Vec<AgentRow>,
     pub hourly: Hourly,
     pub callbacks: CallbackStats,
+    /// When a board colours figures amber and red (from the config).
+    pub thresholds: crate::config::Thresholds,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,9 +110,13 @@ async fn ws_status(srv: &Srv, query: &str, origin: Option<&str>) -> Result<(), u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_who_reads_what() {
     let srv = start().await;
-    // Without a token only health and readiness answer.
+    // Without a token only health, readiness and the board's own files
+    // (which hold no data) answer.
     assert_eq!(get(&srv, "/healthz", None).await.0, 200);
     assert_eq!(get(&srv, "/readyz", None).await.0, 200);
+    for path in ["/", "/assets/app.js", "/assets/app.css"] {
+        assert_eq!(get(&srv, path, None).await.0, 200, "{path}");
+    }
     for path in [
         "/api/v1/tenants",
         "/api/v1/tenants/acme/snapshot",

@@ -273,6 +273,7 @@ impl Tenant {
                 ivr_yesterday: hours(self.hourly.get(yesterday).map(|h| &h.ivr)),
             },
             callbacks,
+            thresholds: self.settings.thresholds,
         }
     }
 }

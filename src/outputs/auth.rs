@@ -141,11 +141,11 @@ fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a s
         .or_else(|| query?.split('&').find_map(|kv| kv.strip_prefix("token=")))
 }
 
-/// Middleware: resolves the request's [`Access`] (health and readiness need
-/// none).
+/// Middleware: resolves the request's [`Access`] (health, readiness and the
+/// board's own files need none).
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path == "/healthz" || path == "/readyz" {
+    if path == "/healthz" || path == "/readyz" || super::web::is_public(path) {
         return next.run(req).await;
     }
     let peer = req

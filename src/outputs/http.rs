@@ -68,7 +68,9 @@ pub fn routes(state: AppState) -> Routes {
             "/api/v1/event.schema.json",
             get(|| async { json_file(EVENT_SCHEMA) }),
         )
+        .merge(super::web::routes())
         .layer(auth)
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 

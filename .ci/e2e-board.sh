@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The wallboard in a real browser (headless Chromium): every page loads live
+# data over the websocket, shows its labels in Korean and in English, and its
+# total matches the REST snapshot. Screenshots of each page at 1920x1080 go
+# to target/board-screenshots/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HTTP=${E2E_BOARD_PORT:-18091}
+OUT=target/board-screenshots
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+cargo build --release --locked
+target/release/callboard --listen "127.0.0.1:$HTTP" --log warn > "$WORK/serve.log" 2>&1 &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+
+chrome() {  # chrome URL WHAT(dump-dom|screenshot=FILE)
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --user-data-dir="$WORK/profile-$RANDOM" \
+    --window-size=1920,1080 --virtual-time-budget=5000 "--$2" "$1" 2>/dev/null
+}
+
+check() {  # check VIEW LANG LABEL...
+  local view=$1 lang=$2; shift 2
+  local url="http://127.0.0.1:$HTTP/?tenant=demo&view=$view&lang=$lang&rotate=3600"
+  before=$(curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['inbound'])")
+  chrome "$url" dump-dom > "$WORK/dom.html"
+  after=$(curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['inbound'])")
+  for label in "$@"; do
+    grep -q "$label" "$WORK/dom.html" || { echo "board: $view/$lang lacks '$label'"; exit 1; }
+  done
+  if [ "$view" = services ]; then
+    python3 - "$WORK/dom.html" "$before" "$after" <<'PY'
+import re, sys
+dom, lo, hi = open(sys.argv[1], encoding="utf-8").read(), int(sys.argv[2]), int(sys.argv[3])
+row = re.search(r'<tr class="total">(.*?)</tr>', dom, re.S)
+cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
+inbound = int(cells[2].replace(",", ""))
+assert lo <= inbound <= hi, f"board shows {inbound} inbound, REST {lo}..{hi}"
+print(f"board: total inbound {inbound} matches REST ({lo}..{hi})")
+PY
+  fi
+  chrome "$url" "screenshot=$OUT/$view-$lang.png" >/dev/null
+  echo "board: $view/$lang ok"
+}
+
+check services ko "매체별 현황" "대기 고객" "인입" "응대율" "서비스 레벨" "합계"
+check services en "Services" "Waiting" "Inbound" "Answer rate" "Service level" "Total"
+check agents ko "상담원별 현황" "LOGIN" "대기중" "상담중" "O/B" "휴식/업무처리"
+check agents en "Agent board" "LOGIN" "Ready" "Talking" "Break/Work"
+check agent-list ko "상담원 목록" "수신대기"
+check agent-list en "Agents" "Ready"
+check overview ko "매체별 현황"
+echo "board: passed (screenshots in $OUT)"

@@ -1,0 +1,262 @@
+// The wallboard: one tenant's snapshots over the websocket, drawn as the
+// guides' boards. No build step; served by `callboard serve` itself.
+//
+// URL: /?tenant=T&view=overview|services|agents|agent-list&lang=ko|en
+//      [&rotate=SECONDS][&kiosk=1][&token=TOKEN (kiosk screens only)]
+"use strict";
+
+const I18N = {
+  ko: {
+    overview: "종합 현황", services: "매체별 현황", agents: "상담원별 현황", "agent-list": "상담원 목록",
+    service: "서비스명", waiting: "대기 고객", longest: "최장 대기", inbound: "인입", answered: "응대",
+    abandoned: "포기", answer_rate: "응대율", service_level: "서비스 레벨", login: "LOGIN",
+    ready: "대기중", talking: "상담중", outbound: "O/B", break_work: "휴식/업무처리", total: "합계",
+    agent: "상담원", state: "상태", reason: "사유", in_state: "경과", handled: "처리",
+    st_logged_out: "로그아웃", st_ready: "수신대기", st_away: "자리비움", st_ringing: "벨울림중",
+    st_talking: "통화중", st_dialing: "다이얼링중", st_outbound: "발신통화중", st_wrap_up: "후처리",
+    lost: "연결 끊김: {since}부터, 다시 연결하는 중", recovering: "데이터 복구 중", stale: "데이터 지연: 원본 연결 끊김",
+    thresholds: "기준", sl: "서비스 레벨", ar: "응대율", wait: "대기 고객", lw: "최장 대기",
+    warn: "주의", alert: "경고", popout: "새 창", fullscreen: "전체 화면", lang: "English",
+    pick: "테넌트를 고르세요", token: "토큰을 입력하세요", ok: "확인", none: "-",
+  },
+  en: {
+    overview: "Overview", services: "Services", agents: "Agent board", "agent-list": "Agents",
+    service: "Service", waiting: "Waiting", longest: "Longest wait", inbound: "Inbound", answered: "Answered",
+    abandoned: "Abandoned", answer_rate: "Answer rate", service_level: "Service level", login: "LOGIN",
+    ready: "Ready", talking: "Talking", outbound: "O/B", break_work: "Break/Work", total: "Total",
+    agent: "Agent", state: "State", reason: "Reason", in_state: "In state", handled: "Handled",
+    st_logged_out: "Logged out", st_ready: "Ready", st_away: "Away", st_ringing: "Ringing",
+    st_talking: "On a call", st_dialing: "Dialing", st_outbound: "Outbound call", st_wrap_up: "Wrap-up",
+    lost: "Connection lost since {since}; reconnecting", recovering: "Recovering data", stale: "Data delayed: source disconnected",
+    thresholds: "Thresholds", sl: "SL", ar: "Answer rate", wait: "Waiting", lw: "Longest wait",
+    warn: "amber", alert: "red", popout: "Pop out", fullscreen: "Full screen", lang: "한국어",
+    pick: "Choose a tenant", token: "Enter your access token", ok: "OK", none: "-",
+  },
+};
+const VIEWS = ["overview", "services", "agents", "agent-list"];
+const BUSY = new Set(["ringing", "talking", "dialing", "outbound"]);
+
+const params = new URLSearchParams(location.search);
+const state = {
+  tenant: params.get("tenant"),
+  view: VIEWS.includes(params.get("view")) ? params.get("view") : "overview",
+  lang: params.get("lang") || ((navigator.language || "ko").startsWith("ko") ? "ko" : "en"),
+  rotate: Math.max(2, Number(params.get("rotate")) || 5),
+  token: params.get("token") || localStorage.getItem("callboard.token") || "",
+  snapshot: null, seq: 0, receivedAt: 0, shown: "services",
+  ws: null, backoff: 1000, lostSince: null,
+};
+if (!I18N[state.lang]) state.lang = "en";
+if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
+
+const $ = (id) => document.getElementById(id);
+const t = (k) => I18N[state.lang][k] ?? k;
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const num = (v) => (v === null || v === undefined ? `<span class="null">${t("none")}</span>` : v.toLocaleString());
+const pct = (v) => (v === null || v === undefined ? `<span class="null">${t("none")}</span>` : `${v.toFixed(1)}%`);
+const dur = (s) => {
+  s = Math.max(0, Math.floor(s));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const mm = String(m).padStart(2, "0"), ss = String(sec).padStart(2, "0");
+  return h ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
+};
+
+// Threshold classes: low is bad for ratios, high is bad for waits.
+function low(v, warn, alert) {
+  if (v === null || v === undefined) return "";
+  if (alert !== null && alert !== undefined && v < alert) return "alert";
+  if (warn !== null && warn !== undefined && v < warn) return "warn";
+  return "";
+}
+function high(v, warn, alert) {
+  if (alert !== null && alert !== undefined && v > alert) return "alert";
+  if (warn !== null && warn !== undefined && v > warn) return "warn";
+  return "";
+}
+
+function url(extra) {
+  const p = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return `${location.pathname}?${p}`;
+}
+
+function chrome() {
+  document.documentElement.lang = state.lang;
+  $("tenant").textContent = state.tenant || "callboard";
+  $("view-name").textContent = t(state.view === "overview" ? state.shown : state.view);
+  $("views").innerHTML = VIEWS.map((v) =>
+    `<a href="${esc(url({ view: v }))}" class="${v === state.view ? "on" : ""}" data-view="${v}">${esc(t(v))}</a>`).join("");
+  $("lang").textContent = t("lang");
+  $("popout").textContent = t("popout");
+  $("fullscreen").textContent = t("fullscreen");
+  const th = state.snapshot?.thresholds;
+  $("legend").innerHTML = th ? `${esc(t("thresholds"))}: ` + [
+    [t("sl"), th.service_level_warn, th.service_level_alert, "<", "%"],
+    [t("ar"), th.answer_rate_warn, th.answer_rate_alert, "<", "%"],
+    [t("wait"), th.waiting_warn, th.waiting_alert, ">", ""],
+    [t("lw"), th.longest_wait_warn_s, th.longest_wait_alert_s, ">", "s"],
+  ].filter((r) => r[1] != null || r[2] != null).map(([n, w, a, op, u]) =>
+    `${esc(n)} <b class="warn">${esc(t("warn"))} ${op} ${w ?? "-"}${u}</b> <b class="alert">${esc(t("alert"))} ${op} ${a ?? "-"}${u}</b>`).join(" · ") : "";
+}
+
+// Waiting customers, with the longest current wait beneath.
+function waitingCell(s, th) {
+  const lw = high(s.longest_wait_s, th.longest_wait_warn_s, th.longest_wait_alert_s);
+  return `<td class="${high(s.waiting, th.waiting_warn, th.waiting_alert) || lw}">${num(s.waiting)}` +
+    `<span class="sub">${s.waiting ? dur(s.longest_wait_s) : ""}</span></td>`;
+}
+
+function servicesTable(snap) {
+  const th = snap.thresholds || {};
+  const row = (name, s, cls) => `<tr class="${cls}"><td>${esc(name)}</td>${waitingCell(s, th)}` +
+    `<td>${num(s.inbound)}</td><td>${num(s.answered)}</td><td>${num(s.abandoned)}</td>` +
+    `<td class="${low(s.answer_rate, th.answer_rate_warn, th.answer_rate_alert)}">${pct(s.answer_rate)}</td>` +
+    `<td class="${low(s.service_level, th.service_level_warn, th.service_level_alert)}">${pct(s.service_level)}</td></tr>`;
+  return `<table><thead><tr><th>${t("service")}</th><th>${t("waiting")}</th><th>${t("inbound")}</th><th>${t("answered")}</th>` +
+    `<th>${t("abandoned")}</th><th>${t("answer_rate")}</th><th>${t("service_level")}</th></tr></thead><tbody>` +
+    snap.services.map((r) => row(r.service, r, "")).join("") + row(t("total"), snap.totals, "total") + "</tbody></table>";
+}
+
+function agentsTable(snap) {
+  const th = snap.thresholds || {};
+  const row = (name, s, a, cls) => `<tr class="${cls}"><td>${esc(name)}</td>${waitingCell(s, th)}` +
+    `<td>${num(a.login)}</td><td>${num(a.ready)}</td><td>${num(a.talking)}</td><td>${num(a.outbound)}</td><td>${num(a.break_work)}</td>` +
+    `<td class="${low(s.answer_rate, th.answer_rate_warn, th.answer_rate_alert)}">${pct(s.answer_rate)}</td>` +
+    `<td class="${low(s.service_level, th.service_level_warn, th.service_level_alert)}">${pct(s.service_level)}</td></tr>`;
+  return `<table><thead><tr><th>${t("service")}</th><th>${t("waiting")}</th><th>${t("login")}</th><th>${t("ready")}</th>` +
+    `<th>${t("talking")}</th><th>${t("outbound")}</th><th>${t("break_work")}</th><th>${t("answer_rate")}</th><th>${t("service_level")}</th></tr></thead><tbody>` +
+    snap.services.map((r) => row(r.service, r, r.agents, "")).join("") + row(t("total"), snap.totals, snap.agents, "total") + "</tbody></table>";
+}
+
+function agentList(snap) {
+  const elapsed = (Date.now() - state.receivedAt) / 1000;
+  return `<div class="agents">` + snap.agent_list.map((a) => {
+    const cls = a.state === "ready" ? "ready" : BUSY.has(a.state) ? "busy" : a.state === "logged_out" ? "logged_out" : "away";
+    const since = a.since ? dur(a.state_s + elapsed) : "";
+    return `<div class="agent ${cls}"><div class="name">${esc(a.name || a.agent)}</div>` +
+      `<div class="state">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""}</div>` +
+      `<div class="meta"><span data-since="${a.since ? a.state_s : ""}">${since}</span><span>${esc(t("handled"))} ${a.handled}</span></div></div>`;
+  }).join("") + "</div>";
+}
+
+function render() {
+  const snap = state.snapshot;
+  chrome();
+  if (!snap) return;
+  const view = state.view === "overview" ? state.shown : state.view;
+  const html = view === "services" ? servicesTable(snap) : view === "agents" ? agentsTable(snap) : agentList(snap);
+  $("board").innerHTML = html;
+  const banner = $("banner");
+  if (state.lostSince) {
+    banner.hidden = false; banner.className = "";
+    banner.textContent = t("lost").replace("{since}", state.lostSince.toLocaleTimeString());
+  } else if (snap.status !== "live") {
+    banner.hidden = false; banner.className = "info";
+    banner.textContent = t(snap.status);
+  } else {
+    banner.hidden = true;
+  }
+}
+
+function tick() {
+  $("clock").textContent = new Date().toLocaleTimeString(state.lang === "ko" ? "ko-KR" : "en-GB");
+  if (state.snapshot && (state.view === "agent-list")) {
+    const elapsed = (Date.now() - state.receivedAt) / 1000;
+    for (const el of document.querySelectorAll("[data-since]")) {
+      if (el.dataset.since !== "") el.textContent = dur(Number(el.dataset.since) + elapsed);
+    }
+  }
+}
+
+function accept(snap, seq) {
+  state.snapshot = snap; state.seq = seq; state.receivedAt = Date.now();
+  render();
+}
+
+async function resync() {
+  const r = await fetch(`/api/v1/tenants/${encodeURIComponent(state.tenant)}/snapshot`, { headers: auth() });
+  if (!r.ok) return;
+  const seq = Number(r.headers.get("x-callboard-seq")) || 0;
+  if (seq >= state.seq) accept(await r.json(), seq);
+}
+
+function auth() {
+  return state.token ? { Authorization: `Bearer ${state.token}` } : {};
+}
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const q = new URLSearchParams({ tenant: state.tenant });
+  if (state.token) q.set("token", state.token);
+  const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws?${q}`);
+  state.ws = ws;
+  ws.onopen = () => { state.backoff = 1000; };
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type !== "snapshot") return;
+    const gap = state.seq && msg.seq > state.seq + 1;
+    if (state.lostSince) { state.lostSince = null; document.body.classList.remove("lost"); }
+    accept(msg.snapshot, msg.seq);
+    // Snapshots were skipped: make sure nothing newer is missing.
+    if (gap) resync().catch(() => {});
+  };
+  ws.onclose = async (ev) => {
+    if (!state.lostSince) { state.lostSince = new Date(); document.body.classList.add("lost"); render(); }
+    if (ev.code === 1008 || ev.code === 1006) {
+      // Refused upgrades surface as 1006: ask whether a token is needed.
+      const probe = await fetch(`/api/v1/tenants`, { headers: auth() }).catch(() => null);
+      if (probe && probe.status === 401) return login();
+    }
+    const wait = Math.min(state.backoff, 30000) * (0.8 + Math.random() * 0.4);
+    state.backoff = Math.min(state.backoff * 2, 30000);
+    setTimeout(connect, wait);
+  };
+}
+
+function login() {
+  const d = $("login");
+  $("login-text").textContent = t("token");
+  $("login-ok").textContent = t("ok");
+  d.showModal();
+  $("login-form").onsubmit = () => {
+    state.token = $("login-token").value.trim();
+    localStorage.setItem("callboard.token", state.token);
+    setTimeout(start, 0);
+  };
+}
+
+async function pickTenant() {
+  const r = await fetch("/api/v1/tenants", { headers: auth() });
+  if (r.status === 401) return login();
+  const list = (await r.json()).tenants || [];
+  if (list.length === 1) { location.replace(url({ tenant: list[0].tenant })); return; }
+  chrome();
+  $("board").innerHTML = `<div class="picker"><p>${esc(t("pick"))}</p>` +
+    list.map((x) => `<a href="${esc(url({ tenant: x.tenant }))}">${esc(x.tenant)}</a>`).join("") + "</div>";
+}
+
+function start() {
+  if (!state.tenant) { pickTenant(); return; }
+  connect();
+}
+
+$("lang").onclick = () => { state.lang = state.lang === "ko" ? "en" : "ko"; history.replaceState(null, "", url({ lang: state.lang })); render(); };
+$("popout").onclick = () => window.open(location.href, "_blank", "popup,width=1920,height=1080");
+$("fullscreen").onclick = () => (document.fullscreenElement ? document.exitFullscreen() : document.documentElement.requestFullscreen());
+$("views").onclick = (e) => {
+  const a = e.target.closest("a[data-view]");
+  if (!a) return;
+  e.preventDefault();
+  state.view = a.dataset.view;
+  history.replaceState(null, "", url({ view: state.view }));
+  render();
+};
+setInterval(() => {
+  if (state.view !== "overview") return;
+  state.shown = state.shown === "services" ? "agents" : "services";
+  render();
+}, state.rotate * 1000);
+setInterval(tick, 1000);
+tick();
+chrome();
+start();
