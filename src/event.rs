@@ -113,20 +113,6 @@ pub enum CallbackKind {
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 11] = [
-        CallKind::Ivr,
-        CallKind::Queued,
-        CallKind::Ringing,
-        CallKind::Answered,
-        CallKind::Abandoned,
-        CallKind::Callback,
-        CallKind::Transferred,
-        CallKind::Exited,
-        CallKind::Dialing,
-        CallKind::Connected,
-        CallKind::Ended,
-    ];
-
     pub fn type_name(self) -> &'static str {
         match self {
             CallKind::Ivr => "call.ivr",
@@ -177,15 +163,6 @@ impl CallbackKind {
             _ => return None,
         })
     }
-
-    pub const ALL: [CallbackKind; 6] = [
-        CallbackKind::Requested,
-        CallbackKind::Assigned,
-        CallbackKind::Unassigned,
-        CallbackKind::Completed,
-        CallbackKind::Failed,
-        CallbackKind::Deleted,
-    ];
 
     pub fn type_name(self) -> &'static str {
         match self {

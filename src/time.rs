@@ -208,10 +208,6 @@ impl Calendar {
         }
     }
 
-    pub fn tz(&self) -> &TimeZone {
-        &self.tz
-    }
-
     /// The zone's IANA name, or `UTC` for a fixed zone without one.
     pub fn tz_name(&self) -> String {
         self.tz.iana_name().unwrap_or("UTC").to_string()

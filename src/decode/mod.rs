@@ -37,19 +37,6 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
-        Reason::TooLarge,
-        Reason::InvalidJson,
-        Reason::NotAnObject,
-        Reason::MissingField,
-        Reason::InvalidField,
-        Reason::UnsupportedVersion,
-        Reason::UnknownType,
-        Reason::UnknownState,
-        Reason::BadTs,
-        Reason::MalformedLine,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::TooLarge => "too_large",

@@ -72,10 +72,6 @@ impl Tokens {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
-    }
-
     /// The access a presented token gives a client at `peer`.
     pub fn check(&self, presented: Option<&str>, peer: Option<IpAddr>) -> Result<Access, Denied> {
         if self.by_hash.is_empty() {

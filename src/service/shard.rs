@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -47,8 +47,6 @@ pub enum Input {
     Status(Status),
     /// Drop these tenants' state (their partition moved to another member).
     Forget(Vec<Arc<str>>),
-    /// Publish every tenant now, then answer (tests, shutdown).
-    Flush(oneshot::Sender<()>),
 }
 
 /// Sends events to the shard that owns their tenant.
@@ -111,16 +109,6 @@ impl Router {
                     .await
                     .map_err(|_| Closed)?;
             }
-        }
-        Ok(())
-    }
-
-    /// Has every shard publish everything it holds; returns when done.
-    pub async fn flush(&self) -> Result<(), Closed> {
-        for s in &self.shards {
-            let (tx, rx) = oneshot::channel();
-            s.send(Input::Flush(tx)).await.map_err(|_| Closed)?;
-            rx.await.map_err(|_| Closed)?;
         }
         Ok(())
     }
@@ -226,10 +214,6 @@ impl Shard {
                     self.engine.remove_tenant(&t);
                     self.hub.remove(&t);
                 }
-            }
-            Input::Flush(done) => {
-                self.publish(true);
-                let _ = done.send(());
             }
         }
     }
