@@ -51,5 +51,7 @@ check agents ko "상담원별 현황" "LOGIN" "대기중" "상담중" "O/B" "휴
 check agents en "Agent board" "LOGIN" "Ready" "Talking" "Break/Work"
 check agent-list ko "상담원 목록" "수신대기"
 check agent-list en "Agents" "Ready"
+check dashboard ko "통합대시보드" "IVR 콜 인입 추이" "상담사 상태" "상담큐 정보" "콜백 처리 현황" "uplot"
+check dashboard en "Dashboard" "IVR inflow per hour" "Agent states" "Queues" "Callbacks" "uplot"
 check overview ko "매체별 현황"
 echo "board: passed (screenshots in $OUT)"

@@ -10,6 +10,10 @@ use axum::routing::get;
 const INDEX: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
+/// uPlot (MIT), the charting library, vendored with its licence.
+const UPLOT_JS: &str = include_str!("../../web/vendor/uplot/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../web/vendor/uplot/uPlot.min.css");
+const UPLOT_LICENSE: &str = include_str!("../../web/vendor/uplot/LICENSE");
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -36,6 +40,18 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Routes<S> {
         .route(
             "/assets/app.css",
             get(|| async { file("text/css; charset=utf-8", APP_CSS) }),
+        )
+        .route(
+            "/assets/vendor/uplot/uPlot.iife.min.js",
+            get(|| async { file("text/javascript; charset=utf-8", UPLOT_JS) }),
+        )
+        .route(
+            "/assets/vendor/uplot/uPlot.min.css",
+            get(|| async { file("text/css; charset=utf-8", UPLOT_CSS) }),
+        )
+        .route(
+            "/assets/vendor/uplot/LICENSE",
+            get(|| async { file("text/plain; charset=utf-8", UPLOT_LICENSE) }),
         )
 }
 
