@@ -15,6 +15,15 @@ SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 
+# Page weight: everything the board loads, gzip-compressed, under 300 KB.
+weight=0
+for f in / /assets/app.js /assets/app.css /assets/vendor/uplot/uPlot.iife.min.js /assets/vendor/uplot/uPlot.min.css; do
+  n=$(curl -fs -H "Accept-Encoding: gzip" -o /dev/null -w "%{size_download}" "http://127.0.0.1:$HTTP$f")
+  weight=$((weight + n))
+done
+[ "$weight" -lt 307200 ] || { echo "board: page weight $weight bytes compressed, over 300 KB"; exit 1; }
+echo "board: page weight $weight bytes compressed"
+
 chrome() {  # chrome URL WHAT(dump-dom|screenshot=FILE)
   timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --user-data-dir="$WORK/profile-$RANDOM" \

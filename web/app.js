@@ -215,7 +215,11 @@ function updateDashboard(snap) {
       : "");
 }
 
+// How long the last render took (ms), for the browser test to read.
+window.callboard = { lastRenderMs: null, renders: 0 };
+
 function render() {
+  const started = performance.now();
   const snap = state.snapshot;
   chrome();
   if (!snap) return;
@@ -243,6 +247,8 @@ function render() {
   } else {
     banner.hidden = true;
   }
+  window.callboard.lastRenderMs = performance.now() - started;
+  window.callboard.renders += 1;
 }
 
 function tick() {
