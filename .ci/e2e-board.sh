@@ -63,4 +63,10 @@ check agent-list en "Agents" "Ready"
 check dashboard ko "통합대시보드" "IVR 콜 인입 추이" "상담사 상태" "상담큐 정보" "콜백 처리 현황" "uplot"
 check dashboard en "Dashboard" "IVR inflow per hour" "Agent states" "Queues" "Callbacks" "uplot"
 check overview ko "매체별 현황"
+kill $SERVE 2>/dev/null || true
+wait $SERVE 2>/dev/null || true
+
+# Driven like a user: same-seq figures, overview, banner, fit, render time.
+python3 -c "import selenium" 2>/dev/null || python3 -m pip install -q selenium
+python3 .ci/board_test.py target/release/callboard "$HTTP"
 echo "board: passed (screenshots in $OUT)"

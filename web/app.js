@@ -60,6 +60,7 @@ if (!I18N[state.lang]) state.lang = "en";
 if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
 
 const $ = (id) => document.getElementById(id);
+const locale = () => (state.lang === "ko" ? "ko-KR" : "en-GB");
 const t = (k) => I18N[state.lang][k] ?? k;
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const num = (v) => (v === null || v === undefined ? `<span class="null">${t("none")}</span>` : v.toLocaleString());
@@ -138,15 +139,80 @@ function agentsTable(snap) {
     snap.services.map((r) => row(r.service, r, r.agents, "")).join("") + row(t("total"), snap.totals, snap.agents, "total") + "</tbody></table>";
 }
 
+function agentClass(a) {
+  return a.state === "ready" ? "ready" : BUSY.has(a.state) ? "busy" : a.state === "logged_out" ? "logged_out" : "away";
+}
+
+function agentCard(a, elapsed) {
+  return `<div class="agent ${agentClass(a)}"><div class="name">${esc(a.name || a.agent)}</div>` +
+    `<div class="state">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""}</div>` +
+    `<div class="meta"><span data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span>` +
+    `<span>${esc(t("handled"))} ${a.handled}</span></div></div>`;
+}
+
+// The agent list is rebuilt only when its roster changes; otherwise each
+// card is updated in place (hundreds of agents, a snapshot a second).
+const roster = { key: "" };
+
 function agentList(snap) {
   const elapsed = (Date.now() - state.receivedAt) / 1000;
-  return `<div class="agents">` + snap.agent_list.map((a) => {
-    const cls = a.state === "ready" ? "ready" : BUSY.has(a.state) ? "busy" : a.state === "logged_out" ? "logged_out" : "away";
-    const since = a.since ? dur(a.state_s + elapsed) : "";
-    return `<div class="agent ${cls}"><div class="name">${esc(a.name || a.agent)}</div>` +
-      `<div class="state">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""}</div>` +
-      `<div class="meta"><span data-since="${a.since ? a.state_s : ""}">${since}</span><span>${esc(t("handled"))} ${a.handled}</span></div></div>`;
-  }).join("") + "</div>";
+  const key = state.lang + "|" + snap.agent_list.map((a) => a.agent).join("\u0000");
+  const grid = document.querySelector(".agents");
+  if (grid && roster.key === key) {
+    const cards = grid.children;
+    snap.agent_list.forEach((a, i) => {
+      const card = cards[i];
+      const cls = `agent ${agentClass(a)}`;
+      if (card.className !== cls) card.className = cls;
+      const st = `${t("st_" + a.state)}${a.reason ? " · " + a.reason : ""}`;
+      if (card.children[1].textContent !== st) card.children[1].textContent = st;
+      const [since, handled] = card.children[2].children;
+      since.dataset.since = a.since ? a.state_s : "";
+      since.textContent = a.since ? dur(a.state_s + elapsed) : "";
+      const h = `${t("handled")} ${a.handled}`;
+      if (handled.textContent !== h) handled.textContent = h;
+    });
+    return;
+  }
+  roster.key = key;
+  const compact = snap.agent_list.length > 120 ? " compact" : "";
+  $("board").innerHTML = `<div class="agents${compact}">` + snap.agent_list.map((a) => agentCard(a, elapsed)).join("") + "</div>";
+  fit();
+}
+
+// Scales the board to the screen: the largest font at which all of it
+// shows without scrolling (a grid reflows as it shrinks, hence the passes).
+// Measuring forces a layout, so it is done only when the board's shape
+// (view, language, rows, window) changes; otherwise the last size is reused.
+const fitted = { key: "", size: 1 };
+
+function fit() {
+  const board = $("board");
+  const el = board.firstElementChild;
+  if (!el) return;
+  const view = state.view === "overview" ? state.shown : state.view;
+  const key = [view, state.lang, el.querySelectorAll("tr, .agent").length, innerWidth, innerHeight].join("|");
+  if (fitted.key === key) {
+    el.style.fontSize = `${fitted.size}rem`;
+    return;
+  }
+  // Grow a short board (up to 1.8x) and shrink a long one until it fits,
+  // in height and in width.
+  let size = 1;
+  el.style.fontSize = "1rem";
+  const ratio = () => Math.min(board.clientHeight / el.scrollHeight, board.clientWidth / el.scrollWidth);
+  // A full-width table always measures as wide as the board: grow by height.
+  const tall = board.clientHeight / el.scrollHeight;
+  if (tall > 1) {
+    size = Math.min(1.8, tall * 0.95);
+    el.style.fontSize = `${size}rem`;
+  }
+  for (let i = 0; i < 4 && ratio() < 1; i++) {
+    size = Math.max(0.25, size * ratio() * 0.98);
+    el.style.fontSize = `${size}rem`;
+  }
+  fitted.key = key;
+  fitted.size = size;
 }
 
 // The integrated dashboard: laid out once per view and language, then its
@@ -216,7 +282,7 @@ function updateDashboard(snap) {
 }
 
 // How long the last render took (ms), for the browser test to read.
-window.callboard = { lastRenderMs: null, renders: 0 };
+window.callboard = { lastRenderMs: null, renders: 0, seq: 0 };
 
 function render() {
   const started = performance.now();
@@ -225,6 +291,7 @@ function render() {
   if (!snap) return;
   const view = state.view === "overview" ? state.shown : state.view;
   if (view === "dashboard") {
+    roster.key = "";
     const key = `dashboard/${state.lang}`;
     if (charts.key !== key) {
       $("board").innerHTML = dashboardLayout();
@@ -232,15 +299,19 @@ function render() {
       charts.key = key;
     }
     updateDashboard(snap);
+  } else if (view === "agent-list") {
+    charts.key = "";
+    agentList(snap);
   } else {
     charts.key = "";
-    const html = view === "services" ? servicesTable(snap) : view === "agents" ? agentsTable(snap) : agentList(snap);
-    $("board").innerHTML = html;
+    roster.key = "";
+    $("board").innerHTML = view === "services" ? servicesTable(snap) : agentsTable(snap);
+    fit();
   }
   const banner = $("banner");
   if (state.lostSince) {
     banner.hidden = false; banner.className = "";
-    banner.textContent = t("lost").replace("{since}", state.lostSince.toLocaleTimeString());
+    banner.textContent = t("lost").replace("{since}", state.lostSince.toLocaleTimeString(locale()));
   } else if (snap.status !== "live") {
     banner.hidden = false; banner.className = "info";
     banner.textContent = t(snap.status);
@@ -249,10 +320,11 @@ function render() {
   }
   window.callboard.lastRenderMs = performance.now() - started;
   window.callboard.renders += 1;
+  window.callboard.seq = state.seq;
 }
 
 function tick() {
-  $("clock").textContent = new Date().toLocaleTimeString(state.lang === "ko" ? "ko-KR" : "en-GB");
+  $("clock").textContent = new Date().toLocaleTimeString(locale());
   if (state.snapshot && (state.view === "agent-list")) {
     const elapsed = (Date.now() - state.receivedAt) / 1000;
     for (const el of document.querySelectorAll("[data-since]")) {

@@ -1,0 +1,148 @@
+"""The wallboard in a real browser, driven like a supervisor would use it.
+
+    python3 .ci/board_test.py BINARY PORT
+
+Starts `callboard serve` itself (so it can stop and restart it), opens the
+pages in headless Chromium through chromedriver, and checks: no console
+errors; the figures equal the REST snapshot of the same sequence number; the
+overview alternates; the connection banner appears when the server stops
+and goes when it is back; 20 services fit at 1920x1080. It reports (does not
+assert) how long a snapshot takes to render for 20 services and 500 agents.
+"""
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+BIN, PORT = sys.argv[1], int(sys.argv[2])
+BASE = f"http://127.0.0.1:{PORT}"
+
+
+def serve(*extra):
+    p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{PORT}", "--log", "warn", *extra],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{BASE}/readyz", timeout=1)
+            return p
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("board: the server did not start")
+
+
+def rest(tenant):
+    with urllib.request.urlopen(f"{BASE}/api/v1/tenants/{tenant}/snapshot") as r:
+        return int(r.headers["x-callboard-seq"]), json.load(r)
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1920,1080"]:
+        opts.add_argument(a)
+    opts.binary_location = "/usr/bin/chromium"
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def wait(cond, what, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    sys.exit(f"board: timed out waiting for {what}")
+
+
+def cells(d, selector):
+    return [c.text.split("\n")[0] for c in d.find_elements("css selector", selector)]
+
+
+def main():
+    server = serve()
+    d = browser()
+    try:
+        # Figures equal REST at the same sequence number.
+        d.get(f"{BASE}/?tenant=demo&view=services&lang=en&rotate=3600")
+        wait(lambda: d.execute_script("return window.callboard.renders") > 0, "a first render")
+        for _ in range(50):
+            seq, snap = rest("demo")
+            shown = d.execute_script("return window.callboard.seq")
+            if shown == seq:
+                total = cells(d, "tr.total td")
+                want = [f"{snap['totals'][k]:,}" for k in ("waiting", "inbound", "answered", "abandoned")]
+                assert total[1:5] == want, f"board {total[1:5]} != REST {want} at seq {seq}"
+                print(f"board: totals equal REST at seq {seq}: {want}")
+                break
+            time.sleep(0.05)
+        else:
+            sys.exit("board: never saw the REST snapshot's sequence number")
+
+        # The overview alternates between the two boards.
+        d.get(f"{BASE}/?tenant=demo&view=overview&lang=ko&rotate=2")
+        wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the overview")
+        first = d.find_element("id", "view-name").text
+        second = wait(lambda: (t := d.find_element("id", "view-name").text) != first and t, "the overview to switch", 6)
+        assert {first, second} == {"매체별 현황", "상담원별 현황"}, (first, second)
+        print(f"board: overview alternates: {first} -> {second}")
+
+        # The banner appears when the server goes, and goes when it is back.
+        server.terminate()
+        server.wait(10)
+        wait(lambda: d.find_element("id", "banner").is_displayed(), "the lost-connection banner")
+        assert "lost" in d.find_element("tag name", "body").get_attribute("class")
+        print(f"board: banner shown: {d.find_element('id', 'banner').text}")
+        server = serve()
+        wait(lambda: not d.find_element("id", "banner").is_displayed(), "the banner to go", 40)
+        print("board: reconnected, banner gone")
+
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"
+                  and "api/v1/ws" not in e["message"]]
+        assert not errors, errors
+        print("board: no console errors (besides the refused reconnections while the server was down)")
+
+        # A big tenant: 20 services, 500 agents.
+        server.terminate()
+        server.wait(10)
+        server = serve("--simulate-tenants", "0")
+        now = int(time.time() * 1000) - 1000
+        lines = []
+        for a in range(500):
+            lines.append({"v": 1, "id": f"a{a}", "ts": now, "tenant": "big", "type": "agent.state",
+                          "agent": f"agent-{a:03}", "state": ["ready", "talking", "away", "wrap_up"][a % 4],
+                          "services": [f"service-{a % 20:02}"]})
+        for c in range(2000):
+            lines.append({"v": 1, "id": f"c{c}", "ts": now, "tenant": "big", "type": "call.queued",
+                          "call": f"c{c}", "queue": f"q{c % 40:02}", "service": f"service-{c % 20:02}"})
+        body = "\n".join(json.dumps(x) for x in lines).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{BASE}/api/v1/events", data=body, method="POST"))
+        def big_ready():
+            try:
+                return rest("big")[1]["totals"]["inbound"] == 2000
+            except OSError:  # 404 until the shard first publishes it
+                return False
+        wait(big_ready, "the big tenant")
+        for view in ("services", "agents", "agent-list", "dashboard"):
+            d.get(f"{BASE}/?tenant=big&view={view}&lang=ko&rotate=3600")
+            wait(lambda: d.execute_script("return window.callboard.renders") >= 4, f"renders of {view}", 20)
+            ms = d.execute_script("return window.callboard.lastRenderMs")
+            # The last row or card ends inside the window (main clips, so
+            # the page itself never scrolls).
+            fits = d.execute_script("""
+                const items = document.querySelectorAll('#board tr, #board .agent, #board .box');
+                const last = items[items.length - 1];
+                return !!last && last.getBoundingClientRect().bottom <= window.innerHeight;""")
+            print(f"board: 20 services / 500 agents, {view}: render {ms:.1f} ms, fits 1920x1080: {fits}")
+            assert fits, f"{view} of 20 services / 500 agents does not fit 1920x1080"
+    finally:
+        d.quit()
+        server.terminate()
+    print("board: browser test passed")
+
+
+main()
