@@ -9,9 +9,12 @@ overview alternates; the connection banner appears when the server stops
 and goes when it is back; 20 services fit at 1920x1080. It reports (does not
 assert) how long a snapshot takes to render for 20 services and 500 agents.
 """
+import hashlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -139,6 +142,37 @@ def main():
                 return !!last && last.getBoundingClientRect().bottom <= window.innerHeight;""")
             print(f"board: 20 services / 500 agents, {view}: render {ms:.1f} ms, fits 1920x1080: {fits}")
             assert fits, f"{view} of 20 services / 500 agents does not fit 1920x1080"
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        print("board: no console errors on any view")
+
+        # With tokens configured the board asks for one, keeps it, and shows
+        # that tenant; a wrong one is asked for again.
+        server.terminate()
+        server.wait(10)
+        token = "kiosk-token-for-the-test"
+        cfg = os.path.join(tempfile.mkdtemp(), "callboard.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[[tokens]]\nname = "test"\nsha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\n'
+                    'role = "tenant"\ntenant = "demo"\n')
+        server = serve("--config", cfg)
+        d.get(f"{BASE}/?tenant=demo&view=services&lang=en")
+        d.execute_script("localStorage.clear()")
+        d.get(f"{BASE}/?tenant=demo&view=services&lang=en")
+        wait(lambda: d.find_element("id", "login").get_attribute("open") is not None, "the token dialog")
+        d.find_element("id", "login-token").send_keys(token)
+        d.find_element("id", "login-ok").click()
+        wait(lambda: d.find_elements("css selector", "tr.total"), "the board after login")
+        assert d.execute_script("return localStorage.getItem('callboard.token')") == token
+        d.get(f"{BASE}/?tenant=demo&view=services&lang=en")
+        wait(lambda: d.find_elements("css selector", "tr.total"), "the board with the kept token")
+        print("board: token asked for, kept in the browser, board shown")
+        d.set_window_size(3840, 2160)
+        d.get(f"{BASE}/?tenant=demo&view=services&lang=ko")
+        wait(lambda: d.find_elements("css selector", "tr.total"), "the 4K board")
+        time.sleep(0.5)
+        d.save_screenshot(os.path.join("target", "board-screenshots", "services-ko-4k.png"))
+        print("board: 4K screenshot written")
     finally:
         d.quit()
         server.terminate()
