@@ -103,7 +103,7 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
         .collect();
     let n = evs.len() as u64;
     let t = Instant::now();
-    produce(&brokers, &topic, evs.into_iter(), 0).await?;
+    produce(&brokers, &topic, evs.into_iter(), 0, false).await?;
     println!("produced {n} events in {:.1} s", t.elapsed().as_secs_f64());
 
     // Bare consumer: read the topic to its end, nothing else.

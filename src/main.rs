@@ -59,6 +59,12 @@ enum Command {
     /// Make and hash access tokens for the config file.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Exit 0 if an HTTP GET of URL answers 2xx within 3 s (a container
+    /// healthcheck that needs no curl).
+    Probe {
+        /// e.g. http://127.0.0.1:8080/healthz
+        url: String,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -140,8 +146,9 @@ enum TokenCommand {
 
 #[derive(clap::Args, Debug)]
 struct SimulateArgs {
-    /// Start of the simulated traffic, RFC 3339.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_at)]
+    /// Start of the simulated traffic: RFC 3339, or `today` (the demo
+    /// tenant's local midnight).
+    #[arg(long, value_name = "RFC3339|today", value_parser = parse_start)]
     start: Millis,
     /// How many hours to simulate.
     #[arg(long, default_value_t = 12.0)]
@@ -164,6 +171,10 @@ struct SimulateArgs {
     /// At most this many events per second (0: as fast as possible).
     #[arg(long, value_name = "N", default_value_t = 0)]
     rate: u64,
+    /// Release each event when the wall clock reaches its time (what is
+    /// already past goes at once): live demo traffic.
+    #[arg(long)]
+    realtime: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -200,6 +211,15 @@ struct ReplayArgs {
     pretty: bool,
 }
 
+fn parse_start(s: &str) -> Result<Millis, String> {
+    if s == "today" {
+        let cfg = SimConfig::demo(0, 0);
+        let now = jiff::Timestamp::now().as_millisecond();
+        return Ok(callboard::sources::sim::start_of_today(&cfg.tz, now));
+    }
+    parse_at(s)
+}
+
 fn parse_at(s: &str) -> Result<Millis, String> {
     time::parse_rfc3339(s).ok_or_else(|| {
         format!("`{s}` is not RFC 3339 with an offset (e.g. 2026-11-21T18:00:00+09:00)")
@@ -214,6 +234,7 @@ fn main() -> ExitCode {
         Some(Command::Replay(args)) => run_replay(args),
         Some(Command::Simulate(args)) => run_simulate(args),
         Some(Command::Token(cmd)) => run_token(cmd),
+        Some(Command::Probe { url }) => run_probe(&url),
     };
     match result {
         Ok(code) => code,
@@ -401,6 +422,35 @@ fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_probe(url: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+    let rest = url
+        .strip_prefix("http://")
+        .context("probe takes an http:// URL")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr = host
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("no address for {host}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head)?;
+    let ok = head.starts_with(b"HTTP/1.1 2") || head.starts_with(b"HTTP/1.0 2");
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 /// Cancels `token` on SIGINT or SIGTERM.
 async fn stop_on_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -443,12 +493,20 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             &args.topic,
             events,
             args.rate,
+            args.realtime,
         ))?;
         eprintln!("callboard simulate: {n} events produced to {}", args.topic);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = io::BufWriter::new(io::stdout().lock());
     for ev in events {
+        if args.realtime {
+            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
+            if wait > 0 {
+                out.flush()?;
+                std::thread::sleep(std::time::Duration::from_millis(wait as u64));
+            }
+        }
         writeln!(out, "{}", encode_event(&ev))?;
     }
     out.flush()?;

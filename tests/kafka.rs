@@ -110,7 +110,7 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
     sim.tz = "UTC".into();
     let events: Vec<_> = Simulator::new(sim).take_while(|e| e.ts < end).collect();
     let ndjson: String = events.iter().map(|e| encode_event(e) + "\n").collect();
-    let n = produce(&brokers, "callboard.events", events.into_iter(), 0)
+    let n = produce(&brokers, "callboard.events", events.into_iter(), 0, false)
         .await
         .unwrap();
     assert!(n > 100);
@@ -195,7 +195,7 @@ async fn with_the_broker_down_snapshots_are_served_stale_then_live_again() {
     let events: Vec<_> = Simulator::new(sim)
         .take_while(|e| e.ts < now_ms() - 1000)
         .collect();
-    produce(&brokers, "callboard.events", events.into_iter(), 0)
+    produce(&brokers, "callboard.events", events.into_iter(), 0, false)
         .await
         .unwrap();
     let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());

@@ -142,6 +142,11 @@ fn describe() {
         Unit::Count,
         "Messages between the consumer's position and the partition's end."
     );
+    describe_gauge!(
+        "callboard_hourly_inbound_calls",
+        Unit::Count,
+        "Calls queued per local hour of today and of yesterday (day label), per tenant."
+    );
 }
 
 fn ratio(r: Option<f64>) -> f64 {
@@ -202,6 +207,22 @@ pub fn record_snapshot(s: &Snapshot) {
     gauge!("callboard_tenant_service_level_ratio", &t).set(ratio(s.totals.service_level));
     gauge!("callboard_tenant_waiting_calls", &t).set(s.totals.waiting as f64);
     gauge!("callboard_tenant_longest_wait_seconds", &t).set(s.totals.longest_wait_s as f64);
+    // Today against yesterday per local hour, from the engine itself, so a
+    // dashboard can compare days without Prometheus holding yesterday.
+    for (day, hours) in [
+        ("today", &s.hourly.today),
+        ("yesterday", &s.hourly.yesterday),
+    ] {
+        for (hour, n) in hours.iter().enumerate() {
+            gauge!(
+                "callboard_hourly_inbound_calls",
+                "tenant" => tenant.to_string(),
+                "day" => day,
+                "hour" => format!("{hour:02}")
+            )
+            .set(*n as f64);
+        }
+    }
 }
 
 /// Counts a batch's outcomes: applied, duplicate, late, no effect.

@@ -71,6 +71,7 @@ pub async fn run_with_metrics_listener(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = prom::install();
+    prom::set_websocket_clients(0);
     let hub = Hub::new();
     let tracker = TaskTracker::new();
     let engine_stop = CancellationToken::new();

@@ -445,12 +445,14 @@ fn dead_letter(
 }
 
 /// Produces events to `topic` (created if missing), keyed by tenant, at most
-/// `rate` per second (0: unlimited). Returns how many were delivered.
+/// `rate` per second (0: unlimited), and with `realtime` not before the wall
+/// clock reaches each event's time. Returns how many were delivered.
 pub async fn produce(
     brokers: &str,
     topic: &str,
     events: impl Iterator<Item = Event<'static>>,
     rate: u64,
+    realtime: bool,
 ) -> anyhow::Result<u64> {
     ensure_topic(brokers, topic, 4).await?;
     let producer: FutureProducer = ClientConfig::new()
@@ -465,6 +467,12 @@ pub async fn produce(
         if rate > 0 {
             let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
             tokio::time::sleep_until(due.into()).await;
+        }
+        if realtime {
+            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
         }
         let payload = crate::wire::encode_event(&ev);
         let tenant = ev.tenant.to_string();

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Prometheus side, for real: promtool checks and unit tests of the rules; a
+# Prometheus (Debian package) scraping `callboard serve` fed by the simulator
+# with the rules loaded; every query of every Grafana panel, every dashboard
+# variable and every rule must return data through Prometheus's HTTP API.
+# Last, what can be checked of docker-compose.yml and the Dockerfile without a
+# Docker engine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=$(mktemp -d)
+HTTP=${E2E_PROM_HTTP:-18093}
+METRICS=${E2E_PROM_METRICS:-19100}
+PROM=${E2E_PROM_PORT:-19090}
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+promtool check config prometheus/prometheus.yml
+promtool check rules prometheus/rules/callboard.rules.yml
+(cd prometheus && promtool test rules tests/callboard.test.yml)
+
+cargo build --release --locked
+# As in docker-compose.yml: a broker, live simulated traffic produced into
+# it, callboard consuming it (so the Kafka metrics exist too).
+KAFKA=${E2E_PROM_KAFKA:-19094}
+command -v tansu >/dev/null || cargo install tansu --locked --features dynostore
+tansu broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA" \
+  --advertised-listener-url "tcp://127.0.0.1:$KAFKA" > "$WORK/tansu.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$KAFKA) 2>/dev/null && break; sleep 0.2; done
+tansu topic create callboard.events --partitions 2 --broker "tcp://127.0.0.1:$KAFKA"
+tansu topic create callboard.events.dlq --partitions 1 --broker "tcp://127.0.0.1:$KAFKA"
+target/release/callboard simulate --kafka-brokers "127.0.0.1:$KAFKA" --start today --hours 24 \
+  --realtime > "$WORK/simulate.log" 2>&1 &
+PIDS+=($!)
+target/release/callboard serve --listen "127.0.0.1:$HTTP" --metrics-listen "127.0.0.1:$METRICS" \
+  --kafka-brokers "127.0.0.1:$KAFKA" --publish-interval-ms 250 --log warn > "$WORK/serve.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 300); do curl -fs "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" >/dev/null 2>&1 && break; sleep 0.2; done
+# One malformed event, so that the rejection series exists as it would in life.
+curl -s -o /dev/null -X POST --data-binary 'not an event' "http://127.0.0.1:$HTTP/api/v1/events"
+
+cat > "$WORK/prometheus.yml" <<YML
+global: {scrape_interval: 2s, evaluation_interval: 2s}
+rule_files: ["$PWD/prometheus/rules/callboard.rules.yml"]
+scrape_configs:
+  - job_name: callboard
+    static_configs: [{targets: ["127.0.0.1:$METRICS"]}]
+YML
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
+  --web.listen-address="127.0.0.1:$PROM" > "$WORK/prom.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PROM/-/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+sleep 20   # several scrapes and rule evaluations
+
+python3 - "$PROM" <<'PY'
+import glob, json, re, sys, urllib.parse, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+def query(expr):
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url) as r:
+        body = json.load(r)
+    assert body["status"] == "success", (expr, body)
+    return body["data"]["result"]
+def concrete(expr):
+    return (expr.replace("$__rate_interval", "1m").replace('"$tenant"', '".+"')
+                .replace('"$service"', '".+"').replace('"$queue"', '".+"'))
+failures, checked = [], 0
+for path in sorted(glob.glob("grafana/dashboards/*.json")):
+    d = json.load(open(path))
+    for v in d["templating"]["list"]:
+        m = re.match(r"label_values\((.*),\s*(\w+)\)$", v["query"]["query"])
+        metric, label = m.group(1), m.group(2)
+        if not any(label in s["metric"] for s in query(concrete(metric))):
+            failures.append(f"{path}: variable {v['name']}: {metric} has no {label}")
+        checked += 1
+    for p in d["panels"]:
+        for t in p["targets"]:
+            checked += 1
+            if not query(concrete(t["expr"])):
+                failures.append(f"{path}: panel '{p['title']}': no data for {t['expr']}")
+import yaml  # noqa: E402 (installed by the caller if missing)
+rules = yaml.safe_load(open("prometheus/rules/callboard.rules.yml"))
+for g in rules["groups"]:
+    for r in g["rules"]:
+        checked += 1
+        if "record" in r:
+            if not query(r["record"]):
+                failures.append(f"recording rule {r['record']}: no data")
+        else:
+            query(r["expr"])  # valid, whether it fires or not
+            names = set(re.findall(r"\b(callboard[a-z_:0-9]*|up)\b(?=\s*[{\[)]|\s*$|\s)", r["expr"]))
+            for n in names:
+                if not query(n):
+                    failures.append(f"alert {r['alert']}: no data for {n}")
+if failures:
+    print("\n".join(failures)); sys.exit(1)
+print(f"prometheus: {checked} panel queries, variables and rules return data")
+PY
+
+# docker-compose.yml and Dockerfile: files, ports and names agree with the code.
+python3 - <<'PY'
+import json, os, re, sys, tomllib, yaml
+compose = yaml.safe_load(open("docker-compose.yml"))
+problems = []
+for name, svc in compose["services"].items():
+    for v in svc.get("volumes", []):
+        src = v.split(":")[0]
+        if src.startswith("./") and not os.path.exists(src):
+            problems.append(f"{name}: {src} does not exist")
+cfg = tomllib.load(open("deploy/callboard.toml", "rb"))["serve"]
+listen_port = cfg["listen"].rsplit(":", 1)[1]
+metrics_port = cfg["metrics_listen"].rsplit(":", 1)[1]
+if not any(p.endswith(f":{listen_port}") for p in compose["services"]["callboard"]["ports"]):
+    problems.append(f"callboard's published port does not match serve.listen {cfg['listen']}")
+prom = yaml.safe_load(open("prometheus/prometheus.yml"))
+target = prom["scrape_configs"][0]["static_configs"][0]["targets"][0]
+if target != f"callboard:{metrics_port}":
+    problems.append(f"prometheus scrapes {target}, callboard's metrics listen on {metrics_port}")
+if cfg["kafka_brokers"] != "kafka:9092":
+    problems.append("callboard's brokers are not the kafka service")
+docker = open("Dockerfile").read()
+for src in re.findall(r"^COPY (?!--from)(\S+)", docker, re.M):
+    for f in src.split():
+        if not os.path.exists(f):
+            problems.append(f"Dockerfile copies {f}, which does not exist")
+exposed = set(re.findall(r"^EXPOSE (.*)$", docker, re.M)[0].split())
+if {listen_port, metrics_port} - exposed:
+    problems.append(f"Dockerfile exposes {exposed}, the config listens on {listen_port} and {metrics_port}")
+if "USER callboard" not in docker or "HEALTHCHECK" not in docker:
+    problems.append("Dockerfile must run as a non-root user with a healthcheck")
+ds = yaml.safe_load(open("grafana/provisioning/datasources/prometheus.yml"))["datasources"][0]["uid"]
+for path in os.listdir("grafana/dashboards"):
+    d = json.load(open(os.path.join("grafana/dashboards", path)))
+    uids = {p["datasource"]["uid"] for p in d["panels"]}
+    if uids != {ds}:
+        problems.append(f"{path} uses datasources {uids}, provisioned is {ds}")
+default_listen = "127.0.0.1:8080"
+if default_listen.rsplit(":", 1)[1] != listen_port:
+    problems.append("the compose listen port differs from the code's default 8080")
+if problems:
+    print("\n".join(problems)); sys.exit(1)
+print("compose: files exist, ports and names match the code")
+PY
+echo "prometheus: passed"
