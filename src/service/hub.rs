@@ -4,8 +4,9 @@
 //! never a queue of old ones, so a slow websocket client skips to the latest
 //! snapshot and can neither grow memory nor slow the shard that publishes.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -42,8 +43,8 @@ type Slot = watch::Sender<Option<Arc<Published>>>;
 #[derive(Debug, Default)]
 pub struct Hub {
     tenants: DashMap<Arc<str>, Slot>,
-    /// False while any source is still recovering.
-    ready: AtomicBool,
+    /// Sources still rebuilding their state; ready when there are none.
+    recovering: Mutex<BTreeSet<&'static str>>,
 }
 
 impl Hub {
@@ -113,11 +114,43 @@ impl Hub {
         self.tenants.remove(tenant);
     }
 
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+    /// Records whether `source` is still recovering; returns whether every
+    /// source is live now.
+    pub fn set_recovering(&self, source: &'static str, recovering: bool) -> bool {
+        let mut set = self.recovering.lock().unwrap_or_else(|e| e.into_inner());
+        if recovering {
+            set.insert(source);
+        } else {
+            set.remove(source);
+        }
+        set.is_empty()
     }
 
+    /// Ready once no source is recovering.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.recovering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_source_has_recovered() {
+        let hub = Hub::new();
+        assert!(hub.is_ready(), "no source: ready");
+        hub.set_recovering("kafka", true);
+        hub.set_recovering("simulator", true);
+        // The simulator going live must not make a recovering Kafka ready.
+        assert!(!hub.set_recovering("simulator", false));
+        assert!(!hub.is_ready());
+        assert!(hub.set_recovering("kafka", false));
+        assert!(hub.is_ready());
+        hub.set_recovering("kafka", true);
+        assert!(!hub.is_ready(), "a rebalance makes it recover again");
     }
 }

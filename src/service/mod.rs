@@ -84,18 +84,19 @@ pub async fn run_with_metrics_listener(
         engine_stop.clone(),
     );
 
+    // Not ready until every configured source has rebuilt its state.
+    let report = |source: &'static str| {
+        let hub = hub.clone();
+        move |status: crate::wire::Status| {
+            let ready = hub.set_recovering(source, status == crate::wire::Status::Recovering);
+            prom::set_recovering(!ready);
+        }
+    };
     if let Some(kafka) = opts.kafka.clone() {
-        prom::set_recovering(true);
-        let (router, hub, stop) = (router.clone(), hub.clone(), shutdown.clone());
+        let on_status = report("kafka");
+        on_status(crate::wire::Status::Recovering);
+        let (router, stop) = (router.clone(), shutdown.clone());
         tracker.spawn(async move {
-            let on_status = {
-                let hub = hub.clone();
-                move |s: crate::wire::Status| {
-                    let recovering = s == crate::wire::Status::Recovering;
-                    hub.set_ready(!recovering);
-                    prom::set_recovering(recovering);
-                }
-            };
             if let Err(e) = crate::sources::kafka::run(kafka, router, on_status, stop.clone()).await
             {
                 tracing::error!(error = %e, "kafka source stopped");
@@ -103,28 +104,18 @@ pub async fn run_with_metrics_listener(
             }
         });
     }
-    if opts.simulate.is_empty() {
-        if opts.kafka.is_none() {
-            hub.set_ready(true);
-            prom::set_recovering(false);
-        }
-    } else {
-        prom::set_recovering(true);
-        let (router, hub, stop) = (router.clone(), hub.clone(), shutdown.clone());
+    if !opts.simulate.is_empty() {
+        let on_status = report("simulator");
+        on_status(crate::wire::Status::Recovering);
+        let (router, stop) = (router.clone(), shutdown.clone());
         let tenants = opts.simulate.clone();
         tracker.spawn(async move {
-            let live = {
-                let hub = hub.clone();
-                move || {
-                    hub.set_ready(true);
-                    prom::set_recovering(false);
-                }
-            };
-            if let Err(e) = crate::sources::sim::run(tenants, router, live, stop).await {
+            if let Err(e) = crate::sources::sim::run(tenants, router, on_status, stop).await {
                 tracing::warn!(error = %e, "simulator stopped");
             }
         });
     }
+    prom::set_recovering(!hub.is_ready());
 
     let state = http::AppState {
         hub: hub.clone(),

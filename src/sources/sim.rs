@@ -43,16 +43,17 @@ pub fn demo_tenants(count: usize, agents: usize, peak_calls_per_hour: f64) -> Ve
 
 const BATCH: usize = 4096;
 
-/// Runs the simulated tenants until `shutdown`; calls `on_live` once the
-/// backfill is applied.
+/// Runs the simulated tenants until `shutdown`; tells `on_status` when the
+/// backfill starts (recovering) and when it is applied (live).
 pub async fn run(
     tenants: Vec<SimConfig>,
     router: Router,
-    on_live: impl FnOnce(),
+    on_status: impl Fn(Status),
     shutdown: CancellationToken,
 ) -> Result<(), Closed> {
     let mut sims: Vec<Simulator> = tenants.into_iter().map(Simulator::new).collect();
     router.status(Status::Recovering).await?;
+    on_status(Status::Recovering);
     let backfill_to = now_ms();
     let mut total = 0usize;
     for sim in &mut sims {
@@ -71,7 +72,7 @@ pub async fn run(
         tenants = sims.len(),
         "simulator: today so far replayed, live now"
     );
-    on_live();
+    on_status(Status::Live);
     loop {
         let now = now_ms();
         let mut due = Vec::new();
