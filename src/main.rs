@@ -11,7 +11,7 @@ use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
 use callboard::service::ServeOptions;
-use callboard::sim::{SimConfig, Simulator};
+use callboard::sim::{Profile, SimConfig, Simulator};
 use callboard::sources::kafka::KafkaOptions;
 use callboard::sources::sim::demo_tenants;
 use callboard::time::{self, Millis};
@@ -159,6 +159,10 @@ struct SimulateArgs {
     /// Calls per hour at the busiest hour of the day.
     #[arg(long, default_value_t = 240.0)]
     peak_calls_per_hour: f64,
+    /// How arrivals follow the local hour: `all-day` (a 24-hour center,
+    /// busy at any hour) or `business` (office hours, quiet at night).
+    #[arg(long, value_enum, default_value = "all-day")]
+    profile: Profile,
     /// Seed of the random choices: the same seed gives the same events.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -484,6 +488,7 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = SimConfig::demo(args.start, args.seed);
     cfg.agents = args.agents;
     cfg.peak_calls_per_hour = args.peak_calls_per_hour;
+    cfg.profile = args.profile;
     let end = args.start + (args.hours * 3_600_000.0) as Millis;
     let events = Simulator::new(cfg).take_while(move |e| e.ts < end);
     if let Some(brokers) = &args.kafka_brokers {

@@ -29,8 +29,31 @@ pub struct SimConfig {
     pub agents: usize,
     /// Calls per hour for the whole tenant at the busiest hour.
     pub peak_calls_per_hour: f64,
+    /// How arrivals follow the local hour.
+    pub profile: Profile,
     pub start: Millis,
     pub seed: u64,
+}
+
+/// How the arrival rate follows the local hour of the day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Profile {
+    /// A 24-hour contact center: busiest mid-morning and mid-afternoon,
+    /// never below half the peak, so a demo is alive at any hour.
+    #[default]
+    AllDay,
+    /// Office hours: near silence at night, peaks at 10:00 and 15:00.
+    Business,
+}
+
+impl Profile {
+    /// Relative arrival rate in a local hour (1.0 = the busiest hour).
+    fn rate(self, hour: usize) -> f64 {
+        match self {
+            Profile::AllDay => ALL_DAY[hour],
+            Profile::Business => BUSINESS[hour],
+        }
+    }
 }
 
 impl SimConfig {
@@ -49,6 +72,7 @@ impl SimConfig {
             ],
             agents: 24,
             peak_calls_per_hour: 240.0,
+            profile: Profile::default(),
             start,
             seed,
         }
@@ -70,16 +94,23 @@ impl SimConfig {
             services,
             agents,
             peak_calls_per_hour: agents as f64 * 12.0,
+            profile: Profile::default(),
             start,
             seed,
         }
     }
 }
 
-/// Relative arrival rate per local hour (1.0 = the busiest hour).
-const PROFILE: [f64; 24] = [
+/// Relative arrival rate per local hour of an office-hours center.
+const BUSINESS: [f64; 24] = [
     0.02, 0.01, 0.01, 0.01, 0.01, 0.02, 0.05, 0.2, 0.6, 0.95, 1.0, 0.9, 0.6, 0.8, 0.95, 1.0, 0.9,
     0.75, 0.5, 0.3, 0.2, 0.1, 0.05, 0.03,
+];
+
+/// Relative arrival rate per local hour of a 24-hour center.
+const ALL_DAY: [f64; 24] = [
+    0.6, 0.55, 0.5, 0.5, 0.5, 0.55, 0.6, 0.7, 0.85, 0.95, 1.0, 0.95, 0.8, 0.9, 0.95, 1.0, 0.95,
+    0.85, 0.8, 0.75, 0.7, 0.7, 0.65, 0.6,
 ];
 
 const SURNAMES: [&str; 10] = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임"];
@@ -389,7 +420,7 @@ impl Simulator {
             }
             Action::Arrival => {
                 let hour = self.cal.day_hour(self.now).1 as usize;
-                if self.rng.f64() < PROFILE[hour] {
+                if self.rng.f64() < self.cfg.profile.rate(hour) {
                     let queue = self.rng.u32(0..self.queue_names.len() as u32);
                     let call = self.calls.len() as u32;
                     self.calls.push(SimCall {
@@ -541,18 +572,31 @@ impl Simulator {
     }
 }
 
-impl Iterator for Simulator {
-    type Item = Event<'static>;
-
-    fn next(&mut self) -> Option<Event<'static>> {
+impl Simulator {
+    /// The next event dated at or before `until`, if there is one. The
+    /// simulation never runs past `until`: what happens later is decided
+    /// later, so a live source never holds events from the future.
+    pub fn next_until(&mut self, until: Millis) -> Option<Event<'static>> {
         loop {
-            if let Some(ev) = self.out.pop_front() {
-                return Some(ev);
+            if let Some(ev) = self.out.front() {
+                return (ev.ts <= until).then(|| self.out.pop_front()).flatten();
+            }
+            let &Reverse((at, _, _)) = self.heap.peek()?;
+            if at > until {
+                return None;
             }
             let Reverse((at, _, action)) = self.heap.pop()?;
             self.now = at;
             self.step(action);
         }
+    }
+}
+
+impl Iterator for Simulator {
+    type Item = Event<'static>;
+
+    fn next(&mut self) -> Option<Event<'static>> {
+        self.next_until(Millis::MAX)
     }
 }
 

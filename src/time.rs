@@ -228,6 +228,37 @@ impl Calendar {
         (span.day, self.hour_in(&span, ms))
     }
 
+    /// Local day of an instant with the instants its day starts and ends.
+    pub fn span(&mut self, ms: Millis) -> (DayNo, Millis, Millis) {
+        let found = self
+            .cache
+            .iter()
+            .flatten()
+            .find(|s| s.start <= ms && ms < s.end);
+        let s = match found {
+            Some(s) => *s,
+            None => {
+                let span = self.compute_span(ms);
+                self.cache.swap(0, 1);
+                self.cache[0] = Some(span);
+                span
+            }
+        };
+        (s.day, s.start, s.end)
+    }
+
+    /// As [`Calendar::span`], without touching the cache (for readers).
+    pub fn span_of(&self, ms: Millis) -> (DayNo, Millis, Millis) {
+        let s = self
+            .cache
+            .iter()
+            .flatten()
+            .find(|s| s.start <= ms && ms < s.end)
+            .copied()
+            .unwrap_or_else(|| self.compute_span(ms));
+        (s.day, s.start, s.end)
+    }
+
     /// Local day of an instant, without touching the cache (for readers).
     pub fn day_of(&self, ms: Millis) -> DayNo {
         for span in self.cache.iter().flatten() {

@@ -368,11 +368,37 @@ pub struct AgentRow {
     pub state_s: u64,
     /// The agent's services, sorted (shared with the engine's state).
     pub services: Arc<[Arc<str>]>,
+    /// Calls answered today (on the day of the answer).
     pub handled: u64,
     pub talk_s: u64,
     pub outbound: u64,
     /// Open callbacks assigned to this agent, whatever day requested.
     pub callbacks_open: u64,
+    /// Calls offered to the agent today that it did not answer.
+    pub missed: u64,
+    /// (Talk of today's answered calls that ended + today's wrap-up) / their
+    /// number; `null` with none.
+    pub aht_s: Option<f64>,
+    /// Busy / (busy + ready) × 100 today; `null` with neither.
+    pub occupancy: Option<f64>,
+    /// Seconds logged in today: the sum of `time_today_s`.
+    pub login_s: u64,
+    /// Seconds spent today in each state (up to the snapshot's `at`).
+    pub time_today_s: StateSeconds,
+    /// Today's `away` seconds by reason (`""`: no reason given).
+    pub away_today_s: std::collections::BTreeMap<Arc<str>, u64>,
+}
+
+/// Seconds per agent state (every state but `logged_out`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct StateSeconds {
+    pub ready: u64,
+    pub away: u64,
+    pub ringing: u64,
+    pub talking: u64,
+    pub dialing: u64,
+    pub outbound: u64,
+    pub wrap_up: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

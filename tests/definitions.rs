@@ -318,7 +318,11 @@ fn counters_belong_to_the_local_day_the_call_was_queued() {
     assert_eq!(s.totals.waiting, 2, "waiting counts c2 from yesterday too");
     assert_eq!(s.hourly.yesterday[23], 2);
     assert_eq!(s.hourly.today[0], 1);
-    assert_eq!(Harness::agent(&s, "a1").handled, 0);
+    assert_eq!(
+        Harness::agent(&s, "a1").handled,
+        1,
+        "the agent answered today: agent figures follow the answer"
+    );
     // A day later everything of the 20th is gone and the 21st is yesterday.
     let s = h.snap("2026-11-22T12:00:00+09:00");
     assert_eq!(s.totals.inbound, 0);
@@ -497,10 +501,10 @@ fn callbacks_and_open_per_agent() {
             c.deleted,
             c.open
         ),
-        (5, 5, 1, 1, 1, 2),
-        "k4 deleted unassigned counts as processed"
+        (5, 4, 1, 1, 1, 2),
+        "k4, deleted without an assignment, was never assigned"
     );
-    assert_eq!(c.processing_rate, Some(20.0));
+    assert_eq!(c.processing_rate, Some(25.0));
     assert_eq!(c.open_by_agent.len(), 1);
     assert_eq!(
         (&*c.open_by_agent[0].agent, c.open_by_agent[0].open),
@@ -558,4 +562,178 @@ fn building_a_snapshot_changes_nothing() {
         "a look at a later day must not rotate anything"
     );
     assert_eq!(h.snap("2026-11-21T09:00:00Z"), b);
+}
+
+#[test]
+fn on_equal_times_the_agent_state_delivered_later_wins() {
+    let mut h = Harness::new();
+    // An ACD offers a call the millisecond the agent becomes ready.
+    let ts = "2026-11-21T09:00:00.250Z";
+    h.send_id(
+        "r",
+        ts,
+        "agent.state",
+        json!({"agent": "a1", "state": "ready"}),
+    );
+    h.send_id(
+        "z",
+        ts,
+        "agent.state",
+        json!({"agent": "a1", "state": "ringing"}),
+    );
+    let s = h.snap("2026-11-21T09:00:01Z");
+    assert_eq!(Harness::agent(&s, "a1").state.as_str(), "ringing");
+    // Whatever the ids: the same two in the other order end ready.
+    h.send_id(
+        "z2",
+        ts,
+        "agent.state",
+        json!({"agent": "a2", "state": "ringing"}),
+    );
+    h.send_id(
+        "a2",
+        ts,
+        "agent.state",
+        json!({"agent": "a2", "state": "ready"}),
+    );
+    let s = h.snap("2026-11-21T09:00:01Z");
+    assert_eq!(Harness::agent(&s, "a2").state.as_str(), "ready");
+    // A repeat of the earlier one is a duplicate: it does not win the tie.
+    let out = h.send_id(
+        "r",
+        ts,
+        "agent.state",
+        json!({"agent": "a1", "state": "ready"}),
+    );
+    assert_eq!(out, Outcome::Duplicate);
+    assert_eq!(
+        Harness::agent(&h.snap("2026-11-21T09:00:01Z"), "a1")
+            .state
+            .as_str(),
+        "ringing"
+    );
+}
+
+#[test]
+fn a_callback_deleted_without_an_assignment_was_not_assigned() {
+    let mut h = Harness::new();
+    let cb = |h: &mut Harness, ty: &str, id: &str| {
+        h.send(T0, ty, json!({"callback": id, "service": "sales"}))
+    };
+    for id in ["k1", "k2", "k3"] {
+        cb(&mut h, "callback.requested", id);
+    }
+    cb(&mut h, "callback.deleted", "k1");
+    cb(&mut h, "callback.completed", "k2");
+    cb(&mut h, "callback.failed", "k3");
+    let c = h.snap("2026-11-21T10:00:00Z").callbacks;
+    // k2 and k3 were processed by someone, assigned or not; k1 by nobody.
+    assert_eq!((c.requested, c.assigned, c.deleted, c.open), (3, 2, 1, 0));
+    assert_eq!(c.processing_rate, Some(50.0));
+}
+
+fn state(h: &mut Harness, ts: &str, agent: &str, st: &str, reason: Option<&str>) {
+    let mut f = json!({"agent": agent, "state": st});
+    if let Some(r) = reason {
+        f["reason"] = json!(r);
+    }
+    assert_eq!(h.send(ts, "agent.state", f), Outcome::Applied);
+}
+
+#[test]
+fn agent_time_today_per_state_away_by_reason_and_occupancy() {
+    let mut h = Harness::with_config("[tenants.acme]\ntz = \"Asia/Seoul\"\n");
+    // Logged in (ready) at 23:00 yesterday, Seoul time: only today's part counts.
+    state(&mut h, "2026-11-20T23:00:00+09:00", "a1", "ready", None);
+    state(
+        &mut h,
+        "2026-11-21T00:30:00+09:00",
+        "a1",
+        "away",
+        Some("meal"),
+    );
+    state(&mut h, "2026-11-21T01:00:00+09:00", "a1", "ready", None);
+    state(&mut h, "2026-11-21T01:10:00+09:00", "a1", "ringing", None);
+    state(&mut h, "2026-11-21T01:10:10+09:00", "a1", "talking", None);
+    state(&mut h, "2026-11-21T01:15:10+09:00", "a1", "wrap_up", None);
+    state(&mut h, "2026-11-21T01:16:10+09:00", "a1", "away", None);
+    // A late event changes nothing and adds no time.
+    let late = h.send(
+        "2026-11-21T00:45:00+09:00",
+        "agent.state",
+        json!({"agent": "a1", "state": "talking"}),
+    );
+    assert_eq!(late, Outcome::Late);
+    let s = h.snap("2026-11-21T01:20:10+09:00");
+    let a = Harness::agent(&s, "a1");
+    let t = &a.time_today_s;
+    assert_eq!(
+        (t.ready, t.away, t.ringing, t.talking, t.wrap_up),
+        (1800 + 600, 1800 + 240, 10, 300, 60),
+        "ready 00:00-00:30 and 01:00-01:10; away 30 min for a meal and 4 min unexplained, still going"
+    );
+    assert_eq!(a.login_s, 2400 + 2040 + 10 + 300 + 60);
+    assert_eq!(a.away_today_s.get("meal"), Some(&1800));
+    assert_eq!(a.away_today_s.get(""), Some(&240));
+    // busy = 10 + 300 + 60 = 370; ready = 2400
+    assert_eq!(a.occupancy, Some(13.36));
+    // The same agent yesterday: only the hour before midnight, all ready.
+    let y = h.snap("2026-11-20T23:59:59+09:00");
+    assert_eq!(Harness::agent(&y, "a1").time_today_s.ready, 3600);
+    // Logged out: the clock stops.
+    state(
+        &mut h,
+        "2026-11-21T01:30:10+09:00",
+        "a1",
+        "logged_out",
+        None,
+    );
+    let s = h.snap("2026-11-21T05:00:00+09:00");
+    assert_eq!(Harness::agent(&s, "a1").time_today_s.away, 1800 + 840);
+    assert_eq!(Harness::agent(&s, "a1").state_s, 12_590);
+}
+
+#[test]
+fn missed_calls_handled_on_the_answer_day_and_agent_aht() {
+    let mut h = Harness::with_config("[tenants.acme]\ntz = \"Asia/Seoul\"\n");
+    // c1 rings at a1, who does not answer; a2 answers it.
+    h.send("2026-11-21T09:00:00+09:00", "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:01+09:00", "call.ringing", qa("c1", "a1"));
+    h.send("2026-11-21T09:00:11+09:00", "call.ringing", qa("c1", "a2"));
+    h.send("2026-11-21T09:00:15+09:00", "call.answered", qa("c1", "a2"));
+    h.send(
+        "2026-11-21T09:02:15+09:00",
+        "call.ended",
+        json!({"call": "c1"}),
+    );
+    state(&mut h, "2026-11-21T09:02:15+09:00", "a2", "wrap_up", None);
+    state(&mut h, "2026-11-21T09:02:45+09:00", "a2", "ready", None);
+    // c2 rings at a1, then the caller hangs up: missed too.
+    h.send("2026-11-21T09:05:00+09:00", "call.queued", q("c2"));
+    h.send("2026-11-21T09:05:01+09:00", "call.ringing", qa("c2", "a1"));
+    h.send("2026-11-21T09:05:09+09:00", "call.abandoned", q("c2"));
+    // c3 rings at a1 and a1 answers: not missed.
+    h.send("2026-11-21T09:06:00+09:00", "call.queued", q("c3"));
+    h.send("2026-11-21T09:06:01+09:00", "call.ringing", qa("c3", "a1"));
+    h.send("2026-11-21T09:06:05+09:00", "call.answered", qa("c3", "a1"));
+    let s = h.snap("2026-11-21T09:10:00+09:00");
+    let (a1, a2) = (Harness::agent(&s, "a1"), Harness::agent(&s, "a2"));
+    assert_eq!((a1.missed, a1.handled), (2, 1));
+    assert_eq!((a2.missed, a2.handled), (0, 1));
+    // a2: (120 s talk + 30 s wrap-up) / 1 ended call; a1's call has not ended.
+    assert_eq!(a2.aht_s, Some(150.0));
+    assert_eq!(a1.aht_s, None);
+
+    // Queued at 23:59:50, answered at 00:00:05: the queue counts it
+    // yesterday, the agent today.
+    h.send("2026-11-21T23:59:50+09:00", "call.queued", q("c4"));
+    h.send("2026-11-22T00:00:05+09:00", "call.answered", qa("c4", "a3"));
+    let s = h.snap("2026-11-22T00:10:00+09:00");
+    assert_eq!(s.totals.answered, 0);
+    assert_eq!(Harness::agent(&s, "a3").handled, 1);
+    let s = h.snap("2026-11-21T23:59:59+09:00");
+    assert_eq!(
+        s.totals.answered, 3,
+        "c1, c3 and c4, by the day they were queued"
+    );
 }

@@ -46,7 +46,10 @@ fn the_shipped_sample_gives_the_known_answers() {
     let text = include_str!("../samples/demo.queue_log");
     let (s, summary) = run(text, Some("2026-11-21T09:11:00+09:00"));
     assert_eq!(summary.rejected_total(), 0);
-    assert_eq!(summary.duplicates, 1, "the repeated COMPLETEAGENT line");
+    assert_eq!(
+        summary.duplicates, 2,
+        "the repeated COMPLETEAGENT line: its call.ended and its agent state"
+    );
     let t = &s.totals;
     assert_eq!(
         (t.inbound, t.answered, t.abandoned, t.exited, t.waiting),
@@ -324,4 +327,49 @@ fn real_hand_edited_log_counts_repeated_lines_once() {
     // Two calls have their ENTERQUEUE; two more appear only answered.
     assert_eq!((t.inbound, t.answered), (4, 4));
     assert_eq!(t.ivr, 1);
+}
+
+#[test]
+fn a_connect_whose_hold_time_equals_the_threshold_is_within_sl() {
+    // Queued and answered on the first line of their seconds, after other
+    // lines of the same seconds: no made-up milliseconds may stretch the
+    // 20 s wait past the 20 s threshold.
+    let text = "\
+1795219200|NONE|NONE|NONE|QUEUESTART|
+1795219200|c0|sales|NONE|ENTERQUEUE||0101|1
+1795219200|c1|sales|NONE|ENTERQUEUE||0102|2
+1795219220|c0|sales|SIP/201|CONNECT|20|c0.1|0
+1795219220|c1|sales|SIP/202|CONNECT|20|c1.1|0
+1795219221|c2|sales|NONE|ENTERQUEUE||0103|1
+1795219242|c2|sales|SIP/201|CONNECT|21|c2.1|0
+";
+    let (s, summary) = run(text, Some("2026-11-21T10:00:00Z"));
+    assert_eq!(summary.rejected_total(), 0);
+    let t = &s.totals;
+    assert_eq!((t.inbound, t.answered), (3, 3));
+    assert_eq!(t.answered_in_sl, 2, "20 s and 20 s are in SL, 21 s is not");
+    assert_eq!(t.asa_s, Some(20.3));
+}
+
+#[test]
+fn lines_of_one_second_keep_their_order_for_agent_states() {
+    // PAUSE then UNPAUSE in the same second: the member ends ready, as the
+    // file says, and no event is dated inside the second.
+    let mut d = decoder();
+    let mut events = Vec::new();
+    for line in [
+        "1795219200|NONE|sales|SIP/201|ADDMEMBER|",
+        "1795219260|NONE|sales|SIP/201|PAUSE|lunch",
+        "1795219260|NONE|sales|SIP/201|UNPAUSE|",
+    ] {
+        events.extend(d.decode_line(line).unwrap());
+    }
+    assert!(events.iter().all(|e| e.ts % 1000 == 0), "{events:?}");
+    let (s, _) = run(
+        "1795219200|NONE|sales|SIP/201|ADDMEMBER|\n\
+         1795219260|NONE|sales|SIP/201|PAUSE|lunch\n\
+         1795219260|NONE|sales|SIP/201|UNPAUSE|\n",
+        None,
+    );
+    assert_eq!(s.agent_list[0].state, AgentState::Ready);
 }

@@ -7,8 +7,10 @@
 //! agent states and close calls left open by an Asterisk restart.
 //!
 //! Ids are derived from the line's bytes, so a line seen twice yields the same
-//! events and the engine counts it once. Lines within one second get
-//! increasing milliseconds in file order, so agent states keep their order.
+//! events and the engine counts it once. Times are the line's whole seconds:
+//! lines of one second keep their file order (the engine lets the later of
+//! two equal-time agent states win), and waits stay whole seconds, so a call
+//! answered after exactly the SL threshold is in SL.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -54,8 +56,6 @@ pub struct QueueLogDecoder {
     ended: HashSet<u64>,
     /// `ended` in the order they ended, to forget the oldest.
     ended_order: VecDeque<u64>,
-    last_second: i64,
-    seq_in_second: i64,
     /// Latest line time seen (of any line, including ignored ones).
     latest: Option<Millis>,
 }
@@ -110,8 +110,6 @@ impl QueueLogDecoder {
             calls: BTreeMap::new(),
             ended: HashSet::new(),
             ended_order: VecDeque::new(),
-            last_second: i64::MIN,
-            seq_in_second: 0,
             latest: None,
         }
     }
@@ -314,7 +312,7 @@ impl QueueLogDecoder {
         Ok(out.events)
     }
 
-    fn parse<'a>(&mut self, raw: &'a str) -> Result<Line<'a>, Reject> {
+    fn parse<'a>(&self, raw: &'a str) -> Result<Line<'a>, Reject> {
         let trimmed = raw.trim_end_matches(['\r', '\n']);
         let mut parts = trimmed.split('|');
         let (Some(ts), Some(callid), Some(queue), Some(agent), Some(event)) = (
@@ -347,19 +345,13 @@ impl QueueLogDecoder {
                 format!("`{ts}` is out of range"),
             ));
         }
-        if secs == self.last_second {
-            self.seq_in_second = (self.seq_in_second + 1).min(999);
-        } else {
-            self.last_second = secs;
-            self.seq_in_second = 0;
-        }
         let mut data: Vec<&str> = parts.collect();
         // A line without data still ends with an empty field.
         if data.last() == Some(&"") {
             data.pop();
         }
         Ok(Line {
-            ts: secs * 1000 + self.seq_in_second,
+            ts: secs * 1000,
             callid,
             queue,
             agent,

@@ -1,13 +1,16 @@
 //! Building a tenant's [`Snapshot`]: an immutable value computed from the
 //! state at an evaluation time ("now"). Reading never changes the state.
 
-use super::tenant::{Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::tenant::{Agent, AgentDay, Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
 use crate::config::SlFormula;
 use crate::event::AgentState;
 use crate::time::{self, Millis};
 use crate::wire::{
     AgentCounts, AgentRow, ByState, CallbackStats, Hourly, Instant, OpenByAgent, QueueRow,
-    QueueStats, ServiceRow, Snapshot, Status,
+    QueueStats, ServiceRow, Snapshot, StateSeconds, Status,
 };
 
 /// Sums of counters over queues, with their merged wait histogram.
@@ -137,7 +140,88 @@ fn callback_stats(d: &super::tenant::CallbackDay) -> CallbackStats {
     }
 }
 
+/// An agent's time figures of today, up to "now".
+struct AgentToday {
+    time: StateSeconds,
+    login_s: u64,
+    away: BTreeMap<Arc<str>, u64>,
+    aht_s: Option<f64>,
+    occupancy: Option<f64>,
+}
+
 impl Tenant {
+    /// Today's time figures of an agent: what its finished states left in
+    /// `day`, plus its current state from `since` (or midnight) to `now`.
+    fn agent_today(
+        &self,
+        a: &Agent,
+        day: &AgentDay,
+        today_start: Millis,
+        now: Millis,
+    ) -> AgentToday {
+        let mut ms = day.time_ms;
+        let mut away_ms = day.away_ms.clone();
+        if let Some(since) = a.since
+            && a.state != AgentState::LoggedOut
+        {
+            let current = (now - since.max(today_start)).max(0) as u64;
+            if current > 0 {
+                ms[a.state as usize] += current;
+                if a.state == AgentState::Away {
+                    match away_ms.iter_mut().find(|(r, _)| *r == a.reason) {
+                        Some((_, v)) => *v += current,
+                        None => away_ms.push((a.reason, current)),
+                    }
+                }
+            }
+        }
+        let s = |st: AgentState| ms[st as usize] / 1000;
+        let time = StateSeconds {
+            ready: s(AgentState::Ready),
+            away: s(AgentState::Away),
+            ringing: s(AgentState::Ringing),
+            talking: s(AgentState::Talking),
+            dialing: s(AgentState::Dialing),
+            outbound: s(AgentState::Outbound),
+            wrap_up: s(AgentState::WrapUp),
+        };
+        let login_s = time.ready
+            + time.away
+            + time.ringing
+            + time.talking
+            + time.dialing
+            + time.outbound
+            + time.wrap_up;
+        let away = away_ms
+            .iter()
+            .map(|&(r, v)| {
+                let reason = r.map_or_else(|| Arc::from(""), |r| self.reasons.name(r).clone());
+                (reason, v / 1000)
+            })
+            .collect();
+        let busy_ms = [
+            AgentState::Ringing,
+            AgentState::Talking,
+            AgentState::Dialing,
+            AgentState::Outbound,
+            AgentState::WrapUp,
+        ]
+        .iter()
+        .map(|&st| ms[st as usize])
+        .sum::<u64>();
+        let ready_ms = ms[AgentState::Ready as usize];
+        AgentToday {
+            time,
+            login_s,
+            away,
+            aht_s: mean_s(
+                day.ended_talk_ms + ms[AgentState::WrapUp as usize],
+                day.ended as u64,
+            ),
+            occupancy: ratio(busy_ms, busy_ms + ready_ms),
+        }
+    }
+
     /// The tenant's snapshot as of `now` (which decides "today" and waiting
     /// ages).
     pub fn snapshot(&self, now: Millis, status: Status) -> Snapshot {
@@ -222,10 +306,13 @@ impl Tenant {
 
         let mut agent_list = Vec::with_capacity(self.agent_data.len());
         let mut open_by_agent = Vec::new();
+        let today_start = self.cal.span_of(now).1;
+        let empty = AgentDay::default();
         for &ai in &self.agents.sorted {
             let a = &self.agent_data[ai as usize];
             let name = self.agents.name(ai);
-            let day = a.days.get(today).cloned().unwrap_or_default();
+            let day = a.days.get(today).unwrap_or(&empty);
+            let figures = self.agent_today(a, day, today_start, now);
             if a.open_callbacks > 0 {
                 open_by_agent.push(OpenByAgent {
                     agent: name.clone(),
@@ -244,6 +331,12 @@ impl Tenant {
                 talk_s: day.talk_ms / 1000,
                 outbound: day.outbound as u64,
                 callbacks_open: a.open_callbacks as u64,
+                missed: day.missed as u64,
+                aht_s: figures.aht_s,
+                occupancy: figures.occupancy,
+                login_s: figures.login_s,
+                time_today_s: figures.time,
+                away_today_s: figures.away,
             });
         }
 

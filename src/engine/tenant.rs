@@ -173,26 +173,60 @@ pub(crate) struct Queue {
     pub days: DayRing<QueueDay>,
 }
 
+/// An agent's figures of one local day, by the agent's own clock: answers
+/// on the day of the answer, time in a state on the days it spans.
 #[derive(Default, Debug, Clone)]
 pub(crate) struct AgentDay {
     pub handled: u32,
     pub talk_ms: u64,
     pub outbound: u32,
+    /// Calls offered to the agent that it did not answer.
+    pub missed: u32,
+    /// Inbound calls answered this day that have ended, and their talk
+    /// time: the AHT of the agent.
+    pub ended: u32,
+    pub ended_talk_ms: u64,
+    /// Milliseconds in each state (indexed by `AgentState`) up to the
+    /// agent's current state, which the snapshot adds up to "now".
+    pub time_ms: [u64; 8],
+    /// `away` milliseconds by interned reason (`None`: no reason given).
+    pub away_ms: Vec<(Option<u32>, u64)>,
 }
 
 impl Reset for AgentDay {
     fn reset(&mut self) {
-        *self = AgentDay::default();
+        let mut away = std::mem::take(&mut self.away_ms);
+        away.clear();
+        *self = AgentDay {
+            away_ms: away,
+            ..AgentDay::default()
+        };
+    }
+}
+
+impl AgentDay {
+    /// Adds `ms` spent in `state` (with `reason`, for `away`).
+    fn add_time(&mut self, state: AgentState, reason: Option<u32>, ms: u64) {
+        self.time_ms[state as usize] += ms;
+        if state == AgentState::Away {
+            match self.away_ms.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, v)) => *v += ms,
+                None => self.away_ms.push((reason, ms)),
+            }
+        }
     }
 }
 
 /// Names shared between the state and the snapshots built from it.
 pub(crate) type SharedNames = Arc<[Arc<str>]>;
 
-/// Which event last set an attribute: (ts, hash of id). Comparing versions
-/// makes agent events order-independent: the newest event wins whatever the
-/// delivery order, and ties break on the id.
-pub(crate) type Version = (Millis, u128);
+/// Which event last set an attribute: (ts, delivery number). The newest
+/// event wins whatever the delivery order; on equal `ts` the one delivered
+/// later wins (a tenant's events keep their order on its partition and in a
+/// file). An event older than the id memory (before yesterday) is numbered
+/// 0: it wins only when strictly newer, since a repeat of it could not be
+/// told from a new event.
+pub(crate) type Version = (Millis, u64);
 const NEVER: Version = (Millis::MIN, 0);
 
 #[derive(Debug)]
@@ -264,6 +298,9 @@ pub(crate) struct Call {
     pub start: Millis,
     pub phase: Phase,
     pub agent: Option<u32>,
+    /// The agent the call is ringing at, and since when: if the call's next
+    /// event is not that agent's answer, the agent missed it.
+    pub ringing: Option<(u32, Millis)>,
 }
 
 #[derive(Debug)]
@@ -312,12 +349,17 @@ pub struct Tenant {
     /// repeat is a duplicate delivery. (Agent events need no set: their
     /// versions make a repeat a no-op.)
     seen: DayRing<HashSet<u128>>,
+    /// The same for agent events, with the latest day they reached.
+    agent_seen: DayRing<HashSet<u128>>,
+    agent_latest_day: DayNo,
     pub(crate) callbacks: HashMap<Box<str>, CallbackRec>,
     pub(crate) hourly: DayRing<HourlyDay>,
     /// Figures with no queue and no service.
     pub(crate) unscoped: Scope,
     /// All agents per state.
     pub(crate) by_state: [u32; 8],
+    /// Agent events delivered so far: the second half of a `Version`.
+    agent_events: u64,
     /// Changed since the owner last looked (see `Engine::take_dirty`).
     pub(crate) dirty: bool,
 }
@@ -341,10 +383,13 @@ impl Tenant {
             calls: HashMap::new(),
             finished: DayRing::default(),
             seen: DayRing::default(),
+            agent_seen: DayRing::default(),
+            agent_latest_day: DayNo::MIN,
             callbacks: HashMap::new(),
             hourly: DayRing::default(),
             unscoped: Scope::default(),
             by_state: [0; 8],
+            agent_events: 0,
             dirty: true,
         };
         // Queues the config names exist from the start, so a board shows
@@ -366,7 +411,14 @@ impl Tenant {
 
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
         let out = match &ev.body {
-            Body::Agent(a) => self.apply_agent(ev, a),
+            // Agent events pass the id memory too, so that a repeat cannot
+            // win a tie; one older than the memory is still applied (an
+            // agent may stay logged in for days) but never wins a tie.
+            Body::Agent(a) => match self.admit_agent(ev) {
+                Ok(()) => self.apply_agent(ev, a, true),
+                Err(Outcome::NoEffect(NoEffect::TooOld)) => self.apply_agent(ev, a, false),
+                Err(out) => return out,
+            },
             Body::Call(c) => match self.admit(ev) {
                 Ok(()) => self.apply_call(ev.ts, c),
                 Err(out) => return out,
@@ -383,7 +435,7 @@ impl Tenant {
         out
     }
 
-    /// Lets a call or callback event through once: records its id, and
+    /// Lets an event through once: records its id, and
     /// refuses a repeat. An event dated before yesterday (of the latest day
     /// seen) is refused too: its day is closed, and its id can no longer be
     /// checked, so applying it could count a re-delivery twice.
@@ -393,15 +445,18 @@ impl Tenant {
             return Err(Outcome::NoEffect(NoEffect::TooOld));
         }
         self.advance(day);
-        match self
-            .seen
-            .get_mut(day)
-            .map(|set| set.insert(xxh3_128(ev.id.as_bytes())))
-        {
-            Some(true) => Ok(()),
-            Some(false) => Err(Outcome::Duplicate),
-            None => Err(Outcome::NoEffect(NoEffect::TooOld)),
+        remember(&mut self.seen, day, &ev.id)
+    }
+
+    /// As `admit`, for agent events: their own id memory and window, so
+    /// that the order of agent events never moves the window of calls.
+    fn admit_agent(&mut self, ev: &Event<'_>) -> Result<(), Outcome> {
+        let (day, _) = self.cal.day_hour(ev.ts);
+        if day < self.agent_latest_day.saturating_sub(1) {
+            return Err(Outcome::NoEffect(NoEffect::TooOld));
         }
+        self.agent_latest_day = self.agent_latest_day.max(day);
+        remember(&mut self.agent_seen, day, &ev.id)
     }
 
     /// Notes that events reached `day`; on a new day, drops callbacks that
@@ -486,6 +541,52 @@ impl Tenant {
         agent.and_then(|a| self.agent_data[a as usize].days.get_mut(day))
     }
 
+    /// Adds the time from `from` to `to` in `state` to the agent's days,
+    /// split at local midnights. Only the last two days of a long span can
+    /// still be kept, so earlier ones are skipped.
+    fn add_agent_time(
+        &mut self,
+        agent: u32,
+        state: AgentState,
+        reason: Option<u32>,
+        from: Millis,
+        to: Millis,
+    ) {
+        if to <= from || state == AgentState::LoggedOut {
+            return;
+        }
+        let (last_day, last_start, _) = self.cal.span(to - 1);
+        let mut t = from;
+        if self.cal.span(from).0 < last_day - 1 {
+            t = t.max(self.cal.span(last_start - 1).1);
+        }
+        while t < to {
+            let (day, _, end) = self.cal.span(t);
+            let upto = end.min(to);
+            if let Some(d) = self.agent_data[agent as usize].days.get_mut(day) {
+                d.add_time(state, reason, (upto - t) as u64);
+            }
+            t = upto;
+        }
+    }
+
+    /// The call's next event has come: the agent it was ringing at missed
+    /// it unless this is that agent's answer.
+    fn after_ringing(&mut self, call: &str, answered_by: Option<u32>) {
+        let Some(live) = self.calls.get_mut(call) else {
+            return;
+        };
+        let Some((agent, at)) = live.ringing.take() else {
+            return;
+        };
+        if answered_by != Some(agent) {
+            let day = self.cal.day_of(at);
+            if let Some(d) = self.agent_day(Some(agent), day) {
+                d.missed += 1;
+            }
+        }
+    }
+
     fn is_finished(&self, call: &str) -> bool {
         let h = xxh3_64(call.as_bytes());
         self.finished.iter().any(|(_, set)| set.contains(&h))
@@ -517,6 +618,7 @@ impl Tenant {
                 start: at,
                 phase: Phase::Waiting,
                 agent: None,
+                ringing: None,
             },
         );
     }
@@ -549,9 +651,17 @@ impl Tenant {
             }
             CallKind::Ringing => {
                 let agent = c.agent.as_deref().map(|a| self.agent(a));
+                if self
+                    .calls
+                    .get(key)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.after_ringing(key, None);
+                }
                 match self.calls.get_mut(key) {
                     Some(call) if call.phase == Phase::Waiting => {
                         call.agent = agent;
+                        call.ringing = agent.map(|a| (a, ts));
                         Outcome::Applied
                     }
                     Some(_) => Outcome::NoEffect(NoEffect::CallNotWaiting),
@@ -585,6 +695,7 @@ impl Tenant {
                         start: ts,
                         phase: Phase::Dialing,
                         agent,
+                        ringing: None,
                     },
                 );
                 Outcome::Applied
@@ -654,9 +765,16 @@ impl Tenant {
                 _ => d.c.exited += 1,
             }
         }
+        let agent = match kind {
+            CallKind::Answered => c.agent.as_deref().map(|a| self.agent(a)),
+            _ => None,
+        };
+        self.after_ringing(key, agent);
         if kind == CallKind::Answered {
-            let agent = c.agent.as_deref().map(|a| self.agent(a));
-            if let Some(d) = self.agent_day(agent, call.day) {
+            // The agent's figures follow the agent's clock: the day of the
+            // answer, not the day the call was queued.
+            let day = self.cal.day_of(ts);
+            if let Some(d) = self.agent_day(agent, day) {
                 d.handled += 1;
             }
             if let Some(live) = self.calls.get_mut(key) {
@@ -686,15 +804,19 @@ impl Tenant {
                     d.c.ended += 1;
                     d.c.talk_sum_ms += talk as u64;
                 }
-                if let Some(d) = self.agent_day(agent, call.day) {
+                let answer_day = self.cal.day_of(at);
+                if let Some(d) = self.agent_day(agent, answer_day) {
                     d.talk_ms += talk as u64;
+                    d.ended += 1;
+                    d.ended_talk_ms += talk as u64;
                 }
                 if let (Some(a), Target::Queue(q)) = (agent, call.target) {
                     self.agent_data[a as usize].last_call = Some((q, call.day));
                 }
             }
             Phase::Connected { at } => {
-                if let Some(d) = self.agent_day(agent, call.day) {
+                let connect_day = self.cal.day_of(at);
+                if let Some(d) = self.agent_day(agent, connect_day) {
                     d.talk_ms += (ts - at).max(0) as u64;
                 }
             }
@@ -704,9 +826,10 @@ impl Tenant {
         Outcome::Applied
     }
 
-    fn apply_agent(&mut self, ev: &Event<'_>, a: &AgentEvent<'_>) -> Outcome {
+    fn apply_agent(&mut self, ev: &Event<'_>, a: &AgentEvent<'_>, fresh: bool) -> Outcome {
         let idx = self.agent(&a.agent);
-        let ver: Version = (ev.ts, xxh3_128(ev.id.as_bytes()));
+        self.agent_events += 1;
+        let ver: Version = (ev.ts, if fresh { self.agent_events } else { 0 });
         let (takes_state, takes_services, takes_name) = {
             let ag = &self.agent_data[idx as usize];
             (
@@ -716,12 +839,7 @@ impl Tenant {
             )
         };
         if !takes_state && !takes_services && !takes_name {
-            let ag = &self.agent_data[idx as usize];
-            return if ver == ag.ver {
-                Outcome::Duplicate
-            } else {
-                Outcome::Late
-            };
+            return Outcome::Late;
         }
         let services: Option<(Vec<u32>, SharedNames)> = match &a.services {
             Some(list) if takes_services => {
@@ -740,6 +858,14 @@ impl Tenant {
             _ => None,
         };
 
+        if takes_state {
+            // The state that ends now lasted from its event to this one.
+            let ag = &self.agent_data[idx as usize];
+            if let Some(since) = ag.since {
+                let (state, reason) = (ag.state, ag.reason);
+                self.add_agent_time(idx, state, reason, since, ev.ts);
+            }
+        }
         self.count_agent(idx, -1);
         let mut wrap: Option<(u32, DayNo, Millis)> = None;
         let ag = &mut self.agent_data[idx as usize];
@@ -847,10 +973,13 @@ impl Tenant {
             }
             CallbackKind::Unassigned => rec.agent = None,
             kind => {
-                // Closing a callback nobody was assigned still means someone
-                // processed it: it counts as assigned, so the rate stays <= 100 %.
-                first_assignment = !rec.assigned_ever;
-                rec.assigned_ever = true;
+                // Completing or failing a callback nobody was assigned still
+                // means someone processed it: it counts as assigned, so the
+                // rate stays <= 100 %. Deleting it unprocessed does not.
+                if kind != CallbackKind::Deleted {
+                    first_assignment = !rec.assigned_ever;
+                    rec.assigned_ever = true;
+                }
                 rec.closed = true;
                 rec.agent = None;
                 closed_as = Some(kind);
@@ -897,5 +1026,18 @@ impl Tenant {
     /// The tenant's local day of an instant.
     pub fn day_of(&self, ms: Millis) -> DayNo {
         self.cal.day_of(ms)
+    }
+}
+
+/// Records an event id in the memory of its day: `Duplicate` for a repeat,
+/// `TooOld` when the day has left the memory.
+fn remember(seen: &mut DayRing<HashSet<u128>>, day: DayNo, id: &str) -> Result<(), Outcome> {
+    match seen
+        .get_mut(day)
+        .map(|set| set.insert(xxh3_128(id.as_bytes())))
+    {
+        Some(true) => Ok(()),
+        Some(false) => Err(Outcome::Duplicate),
+        None => Err(Outcome::NoEffect(NoEffect::TooOld)),
     }
 }

@@ -142,6 +142,21 @@ fn describe() {
         Unit::Count,
         "Messages between the consumer's position and the partition's end."
     );
+    describe_counter!(
+        "callboard_tenant_agent_missed_calls_total",
+        Unit::Count,
+        "Calls offered to the tenant's agents today that they did not answer."
+    );
+    describe_counter!(
+        "callboard_tenant_agent_busy_seconds_total",
+        Unit::Seconds,
+        "Seconds the tenant's agents spent today ringing, talking, dialing, on outbound calls or in wrap-up."
+    );
+    describe_counter!(
+        "callboard_tenant_agent_ready_seconds_total",
+        Unit::Seconds,
+        "Seconds the tenant's agents spent ready today (occupancy = busy / (busy + ready))."
+    );
     describe_gauge!(
         "callboard_hourly_inbound_calls",
         Unit::Count,
@@ -207,6 +222,18 @@ pub fn record_snapshot(s: &Snapshot) {
     gauge!("callboard_tenant_service_level_ratio", &t).set(ratio(s.totals.service_level));
     gauge!("callboard_tenant_waiting_calls", &t).set(s.totals.waiting as f64);
     gauge!("callboard_tenant_longest_wait_seconds", &t).set(s.totals.longest_wait_s as f64);
+    // Agent figures of today, summed over the tenant's agents: per agent
+    // they would cost a series each.
+    let (mut missed, mut busy, mut ready) = (0, 0, 0);
+    for a in &s.agent_list {
+        let t = &a.time_today_s;
+        missed += a.missed;
+        busy += t.ringing + t.talking + t.dialing + t.outbound + t.wrap_up;
+        ready += t.ready;
+    }
+    counter!("callboard_tenant_agent_missed_calls_total", &t).absolute(missed);
+    counter!("callboard_tenant_agent_busy_seconds_total", &t).absolute(busy);
+    counter!("callboard_tenant_agent_ready_seconds_total", &t).absolute(ready);
     // Today against yesterday per local hour, from the engine itself, so a
     // dashboard can compare days without Prometheus holding yesterday.
     for (day, hours) in [

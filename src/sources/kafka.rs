@@ -466,37 +466,66 @@ pub async fn produce(
     for (sent, ev) in events.enumerate() {
         if rate > 0 {
             let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
-            tokio::time::sleep_until(due.into()).await;
+            delivered += settle_until(&mut pending, due).await?;
         }
         if realtime {
             let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
             if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                let due = Instant::now() + Duration::from_millis(wait as u64);
+                delivered += settle_until(&mut pending, due).await?;
             }
         }
         let payload = crate::wire::encode_event(&ev);
-        let tenant = ev.tenant.to_string();
-        let producer = producer.clone();
-        let topic = topic.to_string();
-        pending.push(async move {
-            producer
-                .send(
-                    FutureRecord::to(&topic).key(&tenant).payload(&payload),
-                    Duration::from_secs(30),
-                )
-                .await
-                .map_err(|(e, _)| e)
-        });
-        while pending.len() > 10_000 {
-            if let Some(r) = futures_util::StreamExt::next(&mut pending).await {
-                r?;
-                delivered += 1;
+        let mut record = FutureRecord::to(topic).key(&*ev.tenant).payload(&payload);
+        // `send_result` hands the message to librdkafka now, so it goes out
+        // when it is due, whoever polls the delivery report and whenever.
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    match futures_util::StreamExt::next(&mut pending).await {
+                        Some(r) => delivered += delivery_ok(r)?,
+                        None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+                Err((e, _)) => return Err(e.into()),
             }
+        }
+        // Delivery reports that are already in cost nothing to collect.
+        while let Some(Some(r)) = futures_util::StreamExt::next(&mut pending).now_or_never() {
+            delivered += delivery_ok(r)?;
         }
     }
     while let Some(r) = futures_util::StreamExt::next(&mut pending).await {
-        r?;
-        delivered += 1;
+        delivered += delivery_ok(r)?;
     }
     Ok(delivered)
+}
+
+type Deliveries = futures_util::stream::FuturesUnordered<rdkafka::producer::DeliveryFuture>;
+
+/// 1 for a delivered message; the broker's error otherwise.
+fn delivery_ok<Canceled>(
+    r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, Canceled>,
+) -> anyhow::Result<u64> {
+    match r {
+        Ok(Ok(_)) => Ok(1),
+        Ok(Err((e, _))) => Err(e.into()),
+        Err(_) => anyhow::bail!("the producer went away before the delivery report"),
+    }
+}
+
+/// Collects delivery reports until `due`.
+async fn settle_until(pending: &mut Deliveries, due: Instant) -> anyhow::Result<u64> {
+    let mut n = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.into()) => return Ok(n),
+            Some(r) = futures_util::StreamExt::next(pending), if !pending.is_empty() => n += delivery_ok(r)?,
+        }
+    }
 }

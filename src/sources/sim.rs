@@ -1,7 +1,8 @@
 //! The built-in simulator as a live source: the default when no Kafka is
-//! configured. Each simulated tenant starts at its local midnight; the day so
-//! far is replayed at once (status `recovering`), then events are released
-//! as the wall clock reaches them.
+//! configured. Each simulated tenant starts at its local midnight of
+//! yesterday; yesterday and today so far are replayed at once (status
+//! `recovering`), then events are released as the wall clock reaches them,
+//! never before.
 
 use std::time::Duration;
 
@@ -24,6 +25,13 @@ pub fn start_of_today(tz: &str, now: Millis) -> Millis {
         })
 }
 
+/// Local midnight that began yesterday in `tz` (falls back to UTC).
+pub fn start_of_yesterday(tz: &str, now: Millis) -> Millis {
+    // An instant in the last hour of yesterday is on yesterday, whatever the
+    // length of yesterday (23 or 25 hours across daylight-saving changes).
+    start_of_today(tz, start_of_today(tz, now) - 3_600_000)
+}
+
 /// The demo tenants the service simulates: `demo`, `demo-2`, ...
 pub fn demo_tenants(count: usize, agents: usize, peak_calls_per_hour: f64) -> Vec<SimConfig> {
     let now = now_ms();
@@ -33,7 +41,7 @@ pub fn demo_tenants(count: usize, agents: usize, peak_calls_per_hour: f64) -> Ve
             if i > 0 {
                 cfg.tenant = format!("demo-{}", i + 1);
             }
-            cfg.start = start_of_today(&cfg.tz, now);
+            cfg.start = start_of_yesterday(&cfg.tz, now);
             cfg.agents = agents;
             cfg.peak_calls_per_hour = peak_calls_per_hour;
             cfg
@@ -70,7 +78,7 @@ pub async fn run(
     tracing::info!(
         events = total,
         tenants = sims.len(),
-        "simulator: today so far replayed, live now"
+        "simulator: yesterday and today so far replayed, live now"
     );
     on_status(Status::Live);
     loop {
@@ -93,8 +101,8 @@ pub async fn run(
 
 fn take_due(sim: &mut Simulator, until: Millis, max: usize) -> Vec<Event<'static>> {
     let mut out = Vec::new();
-    while out.len() < max && sim.peek_time().is_some_and(|t| t <= until) {
-        match sim.next() {
+    while out.len() < max {
+        match sim.next_until(until) {
             Some(ev) => out.push(ev),
             None => break,
         }
