@@ -109,7 +109,7 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 24)]
     simulate_agents: usize,
     /// Calls per hour of each simulated tenant at its busiest hour.
-    #[arg(long, value_name = "N", default_value_t = 240.0)]
+    #[arg(long, value_name = "N", default_value_t = 360.0)]
     simulate_peak_calls_per_hour: f64,
     /// Serve `/metrics` on this address too, open without a token (for a
     /// Prometheus that holds none).
@@ -157,7 +157,7 @@ struct SimulateArgs {
     #[arg(long, default_value_t = 24)]
     agents: usize,
     /// Calls per hour at the busiest hour of the day.
-    #[arg(long, default_value_t = 240.0)]
+    #[arg(long, default_value_t = 360.0)]
     peak_calls_per_hour: f64,
     /// How arrivals follow the local hour: `all-day` (a 24-hour center,
     /// busy at any hour) or `business` (office hours, quiet at night).
@@ -337,6 +337,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .or(file.simulate_tenants)
         .unwrap_or(default_sim);
     opts.simulate = demo_tenants(
+        jiff::Timestamp::now().as_millisecond(),
         tenants,
         args.simulate_agents,
         args.simulate_peak_calls_per_hour,

@@ -71,7 +71,7 @@ impl SimConfig {
                 s("billing", &["billing"]),
             ],
             agents: 24,
-            peak_calls_per_hour: 240.0,
+            peak_calls_per_hour: 360.0,
             profile: Profile::default(),
             start,
             seed,
@@ -109,8 +109,8 @@ const BUSINESS: [f64; 24] = [
 
 /// Relative arrival rate per local hour of a 24-hour center.
 const ALL_DAY: [f64; 24] = [
-    0.6, 0.55, 0.5, 0.5, 0.5, 0.55, 0.6, 0.7, 0.85, 0.95, 1.0, 0.95, 0.8, 0.9, 0.95, 1.0, 0.95,
-    0.85, 0.8, 0.75, 0.7, 0.7, 0.65, 0.6,
+    0.8, 0.75, 0.7, 0.7, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 0.95, 0.85, 0.9, 0.95, 1.0, 0.95,
+    0.9, 0.85, 0.85, 0.8, 0.8, 0.8, 0.8,
 ];
 
 const SURNAMES: [&str; 10] = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임"];

@@ -32,9 +32,14 @@ pub fn start_of_yesterday(tz: &str, now: Millis) -> Millis {
     start_of_today(tz, start_of_today(tz, now) - 3_600_000)
 }
 
-/// The demo tenants the service simulates: `demo`, `demo-2`, ...
-pub fn demo_tenants(count: usize, agents: usize, peak_calls_per_hour: f64) -> Vec<SimConfig> {
-    let now = now_ms();
+/// The demo tenants the service simulates from `now` on: `demo`,
+/// `demo-2`, ..., each starting at its local midnight of yesterday.
+pub fn demo_tenants(
+    now: Millis,
+    count: usize,
+    agents: usize,
+    peak_calls_per_hour: f64,
+) -> Vec<SimConfig> {
     (0..count)
         .map(|i| {
             let mut cfg = SimConfig::demo(0, 1 + i as u64);
@@ -108,4 +113,68 @@ fn take_due(sim: &mut Simulator, until: Millis, max: usize) -> Vec<Event<'static
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::Engine;
+
+    /// At 04:00 in Seoul a newcomer still sees a contact center at work:
+    /// yesterday and today so far are filled, nothing is dated after the
+    /// clock, and within minutes calls wait, agents talk, some are on a
+    /// break and callbacks come in.
+    #[test]
+    fn the_demo_is_busy_at_night_with_a_past_and_no_future() {
+        demo_at("2026-11-21T04:00:00+09:00");
+    }
+
+    /// At the busiest hour it is busy, not drowning.
+    #[test]
+    fn the_demo_is_sane_at_its_peak() {
+        demo_at("2026-11-21T15:00:00+09:00");
+    }
+
+    fn demo_at(now: &str) {
+        let now = time::parse_rfc3339(now).unwrap();
+        let cfg = demo_tenants(now, 1, 24, 360.0).remove(0);
+        let mut sim = Simulator::new(cfg);
+        let mut config = Config::default();
+        config.default_tenant_tz("demo", "Asia/Seoul");
+        let mut engine = Engine::new(config.shared());
+        let backfill = take_due(&mut sim, now, usize::MAX);
+        assert!(backfill.iter().all(|e| e.ts <= now), "nothing from the future");
+        for ev in &backfill {
+            engine.apply(ev);
+        }
+        let s = engine.snapshot("demo", now, Status::Live).unwrap();
+        let yesterday: u64 = s.hourly.yesterday.iter().sum();
+        assert!(yesterday > 1000, "yesterday is filled: {:?}", s.hourly.yesterday);
+        assert!(s.totals.inbound > 100, "today so far: {:?}", s.totals);
+        assert_eq!(s.as_of.map(|t| t.0 <= now), Some(true));
+
+        // The next ten minutes, looked at every 15 s as a board would.
+        let (mut waiting, mut talking, mut away, mut looks) = (0, 0, 0, 0);
+        let mut t = now;
+        while t < now + 600_000 {
+            t += 15_000;
+            for ev in take_due(&mut sim, t, usize::MAX) {
+                engine.apply(&ev);
+            }
+            let s = engine.snapshot("demo", t, Status::Live).unwrap();
+            looks += 1;
+            waiting += (s.totals.waiting > 0) as u32;
+            talking += (s.agents.talking > 0) as u32;
+            away += (s.agents.break_work > 0) as u32;
+        }
+        let s = engine.snapshot("demo", t, Status::Live).unwrap();
+        let rate = s.totals.answer_rate.unwrap_or(0.0);
+        assert!((75.0..99.0).contains(&rate), "answer rate {rate}: {:?}", s.totals);
+        assert!(waiting >= looks / 5, "calls wait in {waiting} of {looks} looks");
+        assert_eq!(talking, looks, "agents talk in every look");
+        assert!(away >= looks / 2, "someone is on a break or in wrap-up: {away} of {looks}");
+        assert!(s.callbacks.requested > 0, "{:?}", s.callbacks);
+        assert_eq!(s.agents.login, 24);
+    }
 }
