@@ -62,6 +62,14 @@ def wait(cond, what, timeout=15):
     sys.exit(f"board: timed out waiting for {what}")
 
 
+def _exists(tenant):
+    try:
+        rest(tenant)
+        return True
+    except OSError:  # 404 until the shard first publishes it
+        return False
+
+
 def cells(d, selector):
     return [c.text.split("\n")[0] for c in d.find_elements("css selector", selector)]
 
@@ -85,6 +93,16 @@ def main():
             time.sleep(0.05)
         else:
             sys.exit("board: never saw the REST snapshot's sequence number")
+
+        # The clock shows the tenant's time (Seoul), not the browser's.
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        def clock_is_seoul():
+            shown = d.find_element("id", "clock").text
+            want = datetime.now(ZoneInfo("Asia/Seoul")).strftime("%H:%M")
+            return shown.startswith(want) and shown
+        shown = wait(clock_is_seoul, "the clock in Seoul time", 5)
+        print(f"board: clock shows the tenant's time {shown} (Asia/Seoul)")
 
         # The overview alternates between the two boards.
         d.get(f"{BASE}/?tenant=demo&view=overview&lang=ko&rotate=2")
@@ -145,6 +163,52 @@ def main():
         errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
         print("board: no console errors on any view")
+
+        # The supervisor's desk: 200 agents' statistics fit 1920x1080, and
+        # sort by a column when its heading is clicked.
+        lines = []
+        for a in range(200):
+            agent = f"desk-{a:03}"
+            lines.append({"v": 1, "id": f"d{a}-login", "ts": now - 3_600_000, "tenant": "desk",
+                          "type": "agent.state", "agent": agent, "state": "ready",
+                          "services": ["sales"], "name": f"Agent {a:03}"})
+            lines.append({"v": 1, "id": f"d{a}-now", "ts": now - 600_000, "tenant": "desk",
+                          "type": "agent.state", "agent": agent,
+                          "state": ["ready", "talking", "away", "wrap_up"][a % 4],
+                          **({"reason": "meal"} if a % 4 == 2 else {})})
+            for m in range(a % 3):  # rings that nobody answers
+                call = f"m{a}-{m}"
+                lines.append({"v": 1, "id": f"{call}-q", "ts": now - 500_000, "tenant": "desk",
+                              "type": "call.queued", "call": call, "queue": "sales"})
+                lines.append({"v": 1, "id": f"{call}-r", "ts": now - 499_000, "tenant": "desk",
+                              "type": "call.ringing", "call": call, "queue": "sales", "agent": agent})
+                lines.append({"v": 1, "id": f"{call}-a", "ts": now - 490_000, "tenant": "desk",
+                              "type": "call.abandoned", "call": call, "queue": "sales"})
+        body = "\n".join(json.dumps(x) for x in lines).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{BASE}/api/v1/events", data=body, method="POST"))
+        wait(lambda: len(rest("desk")[1]["agent_list"]) == 200 if _exists("desk") else False, "the desk tenant")
+        for lang, label in (("en", "Agent statistics"), ("ko", "상담원 통계")):
+            d.get(f"{BASE}/?tenant=desk&view=agent-stats&lang={lang}")
+            wait(lambda: d.execute_script("return window.callboard.renders") >= 2, "agent statistics")
+            assert d.find_element("id", "view-name").text == label
+            rows = d.find_elements("css selector", "#board tbody tr")
+            assert len(rows) == 200, len(rows)
+            fits = d.execute_script("""
+                const rows = document.querySelectorAll('#board tbody tr');
+                return [...rows].every(r => r.getBoundingClientRect().bottom <= window.innerHeight
+                                         && r.getBoundingClientRect().right <= window.innerWidth);""")
+            assert fits, f"200 agents' statistics ({lang}) do not fit 1920x1080"
+            d.save_screenshot(os.path.join("target", "board-screenshots", f"agent-stats-{lang}.png"))
+        d.find_element("css selector", "th[data-sort=missed]").click()
+        wait(lambda: "sort=missed" in d.current_url, "the sort to apply")
+        first = d.find_element("css selector", "#board tbody tr").find_elements("tag name", "td")
+        assert first[3].text == "2", f"sorted by missed, the first row shows {first[3].text}"
+        print(f"board: 200 agents' statistics fit 1920x1080 in both languages; sorted by missed: {first[0].text} first")
+        d.get(f"{BASE}/?tenant=desk&view=agent-list&lang=en")
+        wait(lambda: d.find_elements("css selector", ".agent"), "the agent list")
+        meta = d.find_element("css selector", ".agent .meta").text
+        assert "Missed" in meta and "AHT" in meta, meta
+        print(f"board: agent cards show missed and AHT: {meta!r}")
 
         # With tokens configured the board asks for one, keeps it, and shows
         # that tenant; a wrong one is asked for again.

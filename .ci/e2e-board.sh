@@ -62,6 +62,8 @@ check agent-list ko "상담원 목록" "수신대기"
 check agent-list en "Agents" "Ready"
 check dashboard ko "통합대시보드" "IVR 콜 인입 추이" "상담사 상태" "상담큐 정보" "콜백 처리 현황" "uplot"
 check dashboard en "Dashboard" "IVR inflow per hour" "Agent states" "Queues" "Callbacks" "uplot"
+check agent-stats ko "상담원 통계" "미응답" "평균처리시간" "점유율" "로그인 시간"
+check agent-stats en "Agent statistics" "Missed" "AHT" "Occupancy" "Login time"
 check overview ko "매체별 현황"
 kill $SERVE 2>/dev/null || true
 wait $SERVE 2>/dev/null || true

@@ -471,6 +471,19 @@ impl Simulator {
                 let Some(agent) = self.calls[call as usize].agent else {
                     return;
                 };
+                if self.rng.f64() < 0.04 {
+                    // Ring no answer: the ACD pauses the agent for a while
+                    // and offers the call to the next one.
+                    self.set_agent(agent, AgentState::Away, Some("no answer"), false);
+                    let back = self.uniform_ms(30, 120);
+                    self.schedule(self.now + back, Action::BreakDone { agent });
+                    let c = &mut self.calls[call as usize];
+                    c.phase = CallPhase::Waiting;
+                    c.agent = None;
+                    self.waiting[c.queue as usize].push_front(call);
+                    self.dispatch_call(call);
+                    return;
+                }
                 self.calls[call as usize].phase = CallPhase::Talking;
                 self.emit_call(CallKind::Answered, call, |_| {});
                 self.set_agent(agent, AgentState::Talking, None, false);

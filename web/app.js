@@ -1,8 +1,9 @@
 // The wallboard: one tenant's snapshots over the websocket, drawn as the
 // guides' boards. No build step; served by `callboard serve` itself.
 //
-// URL: /?tenant=T&view=overview|services|agents|dashboard|agent-list&lang=ko|en
-//      [&rotate=SECONDS][&kiosk=1][&token=TOKEN (kiosk screens only)]
+// URL: /?tenant=T&view=overview|services|agents|dashboard|agent-list|agent-stats
+//      &lang=ko|en [&rotate=SECONDS][&kiosk=1][&token=TOKEN (kiosk screens only)]
+//      [&sort=COLUMN&desc=1 (agent-stats)]
 "use strict";
 
 const I18N = {
@@ -22,6 +23,8 @@ const I18N = {
     ivr_trend: "IVR 콜 인입 추이", today: "오늘", yesterday: "어제", agent_states: "상담사 상태",
     queue_info: "상담큐 정보", queue: "상담큐", cb_box: "콜백 처리 현황", requested: "요청", assigned: "할당",
     completed: "완료", open: "미완료", processing_rate: "처리율", open_by_agent: "상담원별 미완료", hour: "시",
+    "agent-stats": "상담원 통계", missed: "미응답", aht: "평균처리시간", occupancy: "점유율",
+    login_time: "로그인 시간", away_time: "휴식 시간", no_reason: "사유 없음",
   },
   en: {
     overview: "Overview", services: "Services", agents: "Agent board", "agent-list": "Agents",
@@ -39,9 +42,11 @@ const I18N = {
     ivr_trend: "IVR inflow per hour", today: "Today", yesterday: "Yesterday", agent_states: "Agent states",
     queue_info: "Queues", queue: "Queue", cb_box: "Callbacks", requested: "Requested", assigned: "Assigned",
     completed: "Completed", open: "Open", processing_rate: "Processing rate", open_by_agent: "Open per agent", hour: "h",
+    "agent-stats": "Agent statistics", missed: "Missed", aht: "AHT", occupancy: "Occupancy",
+    login_time: "Login time", away_time: "Away time", no_reason: "no reason",
   },
 };
-const VIEWS = ["overview", "services", "agents", "dashboard", "agent-list"];
+const VIEWS = ["overview", "services", "agents", "dashboard", "agent-list", "agent-stats"];
 // The guide's order of agent states on the dashboard chart.
 const CHART_STATES = ["wrap_up", "dialing", "ringing", "talking", "ready", "away"];
 const BUSY = new Set(["ringing", "talking", "dialing", "outbound"]);
@@ -55,6 +60,7 @@ const state = {
   token: params.get("token") || localStorage.getItem("callboard.token") || "",
   snapshot: null, seq: 0, receivedAt: 0, shown: "services",
   ws: null, backoff: 1000, lostSince: null,
+  sort: params.get("sort") || "agent", desc: params.get("desc") === "1",
 };
 if (!I18N[state.lang]) state.lang = "en";
 if (params.get("kiosk") === "1") document.body.classList.add("kiosk");
@@ -143,11 +149,16 @@ function agentClass(a) {
   return a.state === "ready" ? "ready" : BUSY.has(a.state) ? "busy" : a.state === "logged_out" ? "logged_out" : "away";
 }
 
+// Handled, missed and AHT: the card's second line of figures.
+function cardFigures(a) {
+  return `${t("handled")} ${a.handled} · ${t("missed")} ${a.missed} · ${t("aht")} ${a.aht_s === null ? t("none") : dur(a.aht_s)}`;
+}
+
 function agentCard(a, elapsed) {
   return `<div class="agent ${agentClass(a)}"><div class="name">${esc(a.name || a.agent)}</div>` +
     `<div class="state">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""}</div>` +
     `<div class="meta"><span data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span>` +
-    `<span>${esc(t("handled"))} ${a.handled}</span></div></div>`;
+    `<span>${esc(cardFigures(a))}</span></div></div>`;
 }
 
 // The agent list is rebuilt only when its roster changes; otherwise each
@@ -169,7 +180,7 @@ function agentList(snap) {
       const [since, handled] = card.children[2].children;
       since.dataset.since = a.since ? a.state_s : "";
       since.textContent = a.since ? dur(a.state_s + elapsed) : "";
-      const h = `${t("handled")} ${a.handled}`;
+      const h = cardFigures(a);
       if (handled.textContent !== h) handled.textContent = h;
     });
     return;
@@ -177,6 +188,49 @@ function agentList(snap) {
   roster.key = key;
   const compact = snap.agent_list.length > 120 ? " compact" : "";
   $("board").innerHTML = `<div class="agents${compact}">` + snap.agent_list.map((a) => agentCard(a, elapsed)).join("") + "</div>";
+  fit();
+}
+
+// The agent statistics (상담원 통계) for the supervisor's desk: one row per
+// agent logged in today, sortable by any column, in up to three panels side
+// by side so that 200 agents fit one screen.
+const STAT_COLS = [
+  ["agent", (a) => (a.name || a.agent).toLowerCase()],
+  ["state", (a) => `${"1234567"[["ready", "ringing", "talking", "dialing", "outbound", "wrap_up", "away"].indexOf(a.state)] || 8}${String(1e9 - a.state_s).padStart(10, "0")}`],
+  ["handled", (a) => a.handled],
+  ["missed", (a) => a.missed],
+  ["aht", (a) => a.aht_s ?? -1],
+  ["occupancy", (a) => a.occupancy ?? -1],
+  ["login_time", (a) => a.login_s],
+  ["away_time", (a) => a.time_today_s.away],
+];
+
+function agentStats(snap) {
+  const elapsed = (Date.now() - state.receivedAt) / 1000;
+  const key = (STAT_COLS.find(([k]) => k === state.sort) || STAT_COLS[0])[1];
+  const rows = snap.agent_list.filter((a) => a.state !== "logged_out" || a.login_s > 0);
+  rows.sort((x, y) => {
+    const a = key(x), b = key(y);
+    const c = a < b ? -1 : a > b ? 1 : 0;
+    return (state.desc ? -c : c) || (x.agent < y.agent ? -1 : 1);
+  });
+  const away = (a) => Object.entries(a.away_today_s).filter(([, s]) => s > 0)
+    .map(([r, s]) => `${esc(r || t("no_reason"))} ${dur(s)}`).join(" · ");
+  const row = (a) => `<tr><td>${esc(a.name || a.agent)}</td>` +
+    `<td class="st ${agentClass(a)}">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""} ` +
+    `<span class="sub" data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span></td>` +
+    `<td>${num(a.handled)}</td><td>${num(a.missed)}</td><td>${a.aht_s === null ? num(null) : dur(a.aht_s)}</td>` +
+    `<td>${pct(a.occupancy)}</td><td>${dur(a.login_s)}</td>` +
+    `<td>${dur(a.time_today_s.away)}<span class="sub">${away(a)}</span></td></tr>`;
+  const head = "<thead><tr>" + STAT_COLS.map(([k]) =>
+    `<th data-sort="${k}" class="${k === state.sort ? (state.desc ? "desc" : "asc") : ""}">${esc(t(k === "agent" ? "agent" : k))}</th>`).join("") + "</tr></thead>";
+  const panels = rows.length > 140 ? 3 : rows.length > 60 ? 2 : 1;
+  const per = Math.ceil(rows.length / panels) || 1;
+  let html = `<div class="stats panels-${panels}">`;
+  for (let i = 0; i < panels; i++) {
+    html += `<table>${head}<tbody>${rows.slice(i * per, (i + 1) * per).map(row).join("")}</tbody></table>`;
+  }
+  $("board").innerHTML = html + "</div>";
   fit();
 }
 
@@ -302,6 +356,10 @@ function render() {
   } else if (view === "agent-list") {
     charts.key = "";
     agentList(snap);
+  } else if (view === "agent-stats") {
+    charts.key = "";
+    roster.key = "";
+    agentStats(snap);
   } else {
     charts.key = "";
     roster.key = "";
@@ -323,9 +381,19 @@ function render() {
   window.callboard.seq = state.seq;
 }
 
+// The clock shows the tenant's time (its zone is in the snapshot), not the
+// kiosk's: a screen whose system runs on UTC still shows Seoul's 04:04.
 function tick() {
-  $("clock").textContent = new Date().toLocaleTimeString(locale());
-  if (state.snapshot && (state.view === "agent-list")) {
+  const tz = state.snapshot?.tz;
+  let clock;
+  try {
+    clock = new Date().toLocaleTimeString(locale(), tz ? { timeZone: tz } : {});
+  } catch {
+    clock = new Date().toLocaleTimeString(locale());
+  }
+  $("clock").textContent = clock;
+  $("clock").title = tz || "";
+  if (state.snapshot && (state.view === "agent-list" || state.view === "agent-stats")) {
     const elapsed = (Date.now() - state.receivedAt) / 1000;
     for (const el of document.querySelectorAll("[data-since]")) {
       if (el.dataset.since !== "") el.textContent = dur(Number(el.dataset.since) + elapsed);
@@ -408,6 +476,14 @@ function start() {
 $("lang").onclick = () => { state.lang = state.lang === "ko" ? "en" : "ko"; history.replaceState(null, "", url({ lang: state.lang })); render(); };
 $("popout").onclick = () => window.open(location.href, "_blank", "popup,width=1920,height=1080");
 $("fullscreen").onclick = () => (document.fullscreenElement ? document.exitFullscreen() : document.documentElement.requestFullscreen());
+$("board").onclick = (e) => {
+  const th = e.target.closest("th[data-sort]");
+  if (!th) return;
+  state.desc = th.dataset.sort === state.sort ? !state.desc : th.dataset.sort !== "agent";
+  state.sort = th.dataset.sort;
+  history.replaceState(null, "", url({ sort: state.sort, desc: state.desc ? "1" : "0" }));
+  render();
+};
 $("views").onclick = (e) => {
   const a = e.target.closest("a[data-view]");
   if (!a) return;

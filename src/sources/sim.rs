@@ -144,13 +144,20 @@ mod tests {
         config.default_tenant_tz("demo", "Asia/Seoul");
         let mut engine = Engine::new(config.shared());
         let backfill = take_due(&mut sim, now, usize::MAX);
-        assert!(backfill.iter().all(|e| e.ts <= now), "nothing from the future");
+        assert!(
+            backfill.iter().all(|e| e.ts <= now),
+            "nothing from the future"
+        );
         for ev in &backfill {
             engine.apply(ev);
         }
         let s = engine.snapshot("demo", now, Status::Live).unwrap();
         let yesterday: u64 = s.hourly.yesterday.iter().sum();
-        assert!(yesterday > 1000, "yesterday is filled: {:?}", s.hourly.yesterday);
+        assert!(
+            yesterday > 1000,
+            "yesterday is filled: {:?}",
+            s.hourly.yesterday
+        );
         assert!(s.totals.inbound > 100, "today so far: {:?}", s.totals);
         assert_eq!(s.as_of.map(|t| t.0 <= now), Some(true));
 
@@ -170,10 +177,20 @@ mod tests {
         }
         let s = engine.snapshot("demo", t, Status::Live).unwrap();
         let rate = s.totals.answer_rate.unwrap_or(0.0);
-        assert!((75.0..99.0).contains(&rate), "answer rate {rate}: {:?}", s.totals);
-        assert!(waiting >= looks / 5, "calls wait in {waiting} of {looks} looks");
+        assert!(
+            (75.0..99.0).contains(&rate),
+            "answer rate {rate}: {:?}",
+            s.totals
+        );
+        assert!(
+            waiting >= looks / 5,
+            "calls wait in {waiting} of {looks} looks"
+        );
         assert_eq!(talking, looks, "agents talk in every look");
-        assert!(away >= looks / 2, "someone is on a break or in wrap-up: {away} of {looks}");
+        assert!(
+            away >= looks / 2,
+            "someone is on a break or in wrap-up: {away} of {looks}"
+        );
         assert!(s.callbacks.requested > 0, "{:?}", s.callbacks);
         assert_eq!(s.agents.login, 24);
     }
