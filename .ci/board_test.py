@@ -71,7 +71,11 @@ def _exists(tenant):
 
 
 def cells(d, selector):
-    return [c.text.split("\n")[0] for c in d.find_elements("css selector", selector)]
+    # Read in one script: the board re-renders each second, so elements found
+    # in one call may be gone by the next.
+    return d.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(c => c.innerText.split('\\n')[0])",
+        selector)
 
 
 def main():

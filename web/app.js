@@ -369,7 +369,7 @@ function render() {
   const banner = $("banner");
   if (state.lostSince) {
     banner.hidden = false; banner.className = "";
-    banner.textContent = t("lost").replace("{since}", state.lostSince.toLocaleTimeString(locale()));
+    banner.textContent = t("lost").replace("{since}", tenantTime(state.lostSince));
   } else if (snap.status !== "live") {
     banner.hidden = false; banner.className = "info";
     banner.textContent = t(snap.status);
@@ -383,16 +383,18 @@ function render() {
 
 // The clock shows the tenant's time (its zone is in the snapshot), not the
 // kiosk's: a screen whose system runs on UTC still shows Seoul's 04:04.
-function tick() {
+function tenantTime(date) {
   const tz = state.snapshot?.tz;
-  let clock;
   try {
-    clock = new Date().toLocaleTimeString(locale(), tz ? { timeZone: tz } : {});
+    return date.toLocaleTimeString(locale(), tz ? { timeZone: tz } : {});
   } catch {
-    clock = new Date().toLocaleTimeString(locale());
+    return date.toLocaleTimeString(locale());
   }
-  $("clock").textContent = clock;
-  $("clock").title = tz || "";
+}
+
+function tick() {
+  $("clock").textContent = tenantTime(new Date());
+  $("clock").title = state.snapshot?.tz || "";
   if (state.snapshot && (state.view === "agent-list" || state.view === "agent-stats")) {
     const elapsed = (Date.now() - state.receivedAt) / 1000;
     for (const el of document.querySelectorAll("[data-since]")) {

@@ -20,6 +20,12 @@ pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> 
             format!("{} bytes, the limit is {max_bytes}", bytes.len()),
         ));
     }
+    // Nearly every event has the flat shape the fast path reads; the full
+    // parser decides everything else, errors included.
+    let mut wire = WireEvent::default();
+    if super::flat::scan(bytes, &mut wire).is_some() {
+        return validate(&mut wire);
+    }
     // A derived struct would also accept a JSON array; only objects are events.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
@@ -36,7 +42,7 @@ pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> 
             format!("nested deeper than {MAX_DEPTH} levels"),
         ));
     }
-    let wire: WireEvent<'_> = sonic_rs::from_slice(bytes).map_err(|e| {
+    let mut wire: WireEvent<'_> = sonic_rs::from_slice(bytes).map_err(|e| {
         Reject::new(
             if e.is_syntax() || e.is_eof() {
                 Reason::InvalidJson
@@ -46,7 +52,7 @@ pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> 
             e.to_string(),
         )
     })?;
-    validate(wire)
+    validate(&mut wire)
 }
 
 /// Events nest two levels at most; anything past this is refused before a
@@ -120,7 +126,7 @@ fn cow(s: Option<Str<'_>>) -> Option<Cow<'_, str>> {
     s.map(Str::into_cow)
 }
 
-fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
+fn validate<'a>(w: &mut WireEvent<'a>) -> Result<Event<'a>, Reject> {
     match w.v {
         None => return Err(missing("v", "every event")),
         Some(1) => {}
@@ -131,16 +137,16 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             ));
         }
     }
-    let id = cow(w.id).ok_or_else(|| missing("id", "every event"))?;
+    let id = cow(w.id.take()).ok_or_else(|| missing("id", "every event"))?;
     if id.is_empty() || id.len() > 256 {
         return Err(Reject::new(
             Reason::InvalidField,
             format!("`id` must be 1 to 256 bytes, got {}", id.len()),
         ));
     }
-    let tenant = required("tenant", "every event", cow(w.tenant))?;
-    let kind = cow(w.kind).ok_or_else(|| missing("type", "every event"))?;
-    let ts = w.ts.ok_or_else(|| missing("ts", "every event"))?;
+    let tenant = required("tenant", "every event", cow(w.tenant.take()))?;
+    let kind = cow(w.kind.take()).ok_or_else(|| missing("type", "every event"))?;
+    let ts = w.ts.take().ok_or_else(|| missing("ts", "every event"))?;
     let ts = ts.millis().ok_or_else(|| {
         Reject::new(
             Reason::BadTs,
@@ -153,10 +159,10 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
 
     let body = if let Some(k) = CallKind::parse(&kind) {
         let ty = k.type_name();
-        let call = required("call", ty, cow(w.call))?;
-        let queue = name("queue", cow(w.queue))?;
-        let agent = name("agent", cow(w.agent))?;
-        let to_queue = name("to_queue", cow(w.to_queue))?;
+        let call = required("call", ty, cow(w.call.take()))?;
+        let queue = name("queue", cow(w.queue.take()))?;
+        let agent = name("agent", cow(w.agent.take()))?;
+        let to_queue = name("to_queue", cow(w.to_queue.take()))?;
         let direction = match w.direction.as_deref() {
             None if k == CallKind::Dialing => Direction::Outbound,
             None => Direction::Inbound,
@@ -177,7 +183,7 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             CallKind::Transferred if to_queue.is_none() => return Err(missing("to_queue", ty)),
             _ => {}
         }
-        let queued_ts = match w.queued_ts {
+        let queued_ts = match w.queued_ts.take() {
             None => None,
             Some(q) => Some(q.millis().ok_or_else(|| {
                 Reject::new(
@@ -190,17 +196,17 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             kind: k,
             call,
             queue,
-            service: name("service", cow(w.service))?,
+            service: name("service", cow(w.service.take()))?,
             agent,
             direction,
             to_queue,
-            reason: cow(w.reason),
+            reason: cow(w.reason.take()),
             queued_ts,
         })
     } else if kind == "agent.state" {
         let ty = "agent.state";
-        let agent = required("agent", ty, cow(w.agent))?;
-        let state = cow(w.state).ok_or_else(|| missing("state", ty))?;
+        let agent = required("agent", ty, cow(w.agent.take()))?;
+        let state = cow(w.state.take()).ok_or_else(|| missing("state", ty))?;
         let state = AgentState::parse(&state).ok_or_else(|| {
             Reject::new(
                 Reason::UnknownState,
@@ -209,7 +215,7 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
                 ),
             )
         })?;
-        let services = match w.services {
+        let services = match w.services.take() {
             None => None,
             Some(list) => Some(
                 list.into_iter()
@@ -217,7 +223,7 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        let reason = match cow(w.reason) {
+        let reason = match cow(w.reason.take()) {
             Some(r) if r.len() > 128 => {
                 return Err(Reject::new(
                     Reason::InvalidField,
@@ -231,18 +237,18 @@ fn validate(w: WireEvent<'_>) -> Result<Event<'_>, Reject> {
             state,
             reason,
             services,
-            name: name("name", cow(w.name))?,
+            name: name("name", cow(w.name.take()))?,
         })
     } else if let Some(k) = CallbackKind::parse(&kind) {
         let ty = k.type_name();
-        let agent = name("agent", cow(w.agent))?;
+        let agent = name("agent", cow(w.agent.take()))?;
         if k == CallbackKind::Assigned && agent.is_none() {
             return Err(missing("agent", ty));
         }
         Body::Callback(CallbackEvent {
             kind: k,
-            callback: required("callback", ty, cow(w.callback))?,
-            service: name("service", cow(w.service))?,
+            callback: required("callback", ty, cow(w.callback.take()))?,
+            service: name("service", cow(w.service.take()))?,
             agent,
         })
     } else {

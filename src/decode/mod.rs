@@ -2,6 +2,7 @@
 //! simulator) hands its bytes here; a rejection always carries one reason
 //! from the small fixed set in [`Reason`].
 
+mod flat;
 pub mod json;
 pub mod queue_log;
 

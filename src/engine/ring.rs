@@ -63,7 +63,7 @@ impl<T: Reset> DayRing<T> {
     }
 }
 
-impl<K: std::hash::Hash + Eq> Reset for hashbrown::HashSet<K> {
+impl<K: std::hash::Hash + Eq, S> Reset for hashbrown::HashSet<K, S> {
     fn reset(&mut self) {
         self.clear();
     }

@@ -19,6 +19,34 @@ use crate::event::{
 };
 use crate::time::{Calendar, DayNo, Millis};
 
+/// A set of values that are hashes already (of ids, of call names): they
+/// are used as their own hash instead of being hashed again.
+pub(crate) type Hashes<K> = HashSet<K, std::hash::BuildHasherDefault<Prehashed>>;
+
+/// The hasher of [`Hashes`]: keeps the low 64 bits of what it is given.
+#[derive(Default)]
+pub(crate) struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for integer keys; a fold keeps it a hash all the same.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
 /// Interned names: index <-> name, plus the indices in name order so that
 /// snapshots list rows sorted without sorting.
 #[derive(Default, Debug)]
@@ -344,13 +372,13 @@ pub struct Tenant {
     pub(crate) calls: HashMap<Box<str>, Call>,
     /// Calls that finished, by day, so that a stray event for one of them
     /// cannot count it again.
-    finished: DayRing<HashSet<u64>>,
+    finished: DayRing<Hashes<u64>>,
     /// Ids of call and callback events applied, by day of the event: a
     /// repeat is a duplicate delivery. (Agent events need no set: their
     /// versions make a repeat a no-op.)
-    seen: DayRing<HashSet<u128>>,
+    seen: DayRing<Hashes<u128>>,
     /// The same for agent events, with the latest day they reached.
-    agent_seen: DayRing<HashSet<u128>>,
+    agent_seen: DayRing<Hashes<u128>>,
     agent_latest_day: DayNo,
     pub(crate) callbacks: HashMap<Box<str>, CallbackRec>,
     pub(crate) hourly: DayRing<HourlyDay>,
@@ -553,6 +581,14 @@ impl Tenant {
         to: Millis,
     ) {
         if to <= from || state == AgentState::LoggedOut {
+            return;
+        }
+        // Nearly always: a state that began and ended on the same day.
+        let (day, _, end) = self.cal.span(from);
+        if to <= end {
+            if let Some(d) = self.agent_data[agent as usize].days.get_mut(day) {
+                d.add_time(state, reason, (to - from) as u64);
+            }
             return;
         }
         let (last_day, last_start, _) = self.cal.span(to - 1);
@@ -1031,7 +1067,7 @@ impl Tenant {
 
 /// Records an event id in the memory of its day: `Duplicate` for a repeat,
 /// `TooOld` when the day has left the memory.
-fn remember(seen: &mut DayRing<HashSet<u128>>, day: DayNo, id: &str) -> Result<(), Outcome> {
+fn remember(seen: &mut DayRing<Hashes<u128>>, day: DayNo, id: &str) -> Result<(), Outcome> {
     match seen
         .get_mut(day)
         .map(|set| set.insert(xxh3_128(id.as_bytes())))
