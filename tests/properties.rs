@@ -182,6 +182,10 @@ fn without_agent_order(mut s: Snapshot) -> Snapshot {
         r.stats.aht_s = None;
     }
     s.agents = Default::default();
+    // A service that only agents name is listed while it has a member,
+    // which a tie can decide.
+    s.services
+        .retain(|r| r.stats != Default::default() || r.callback_processing != Default::default());
     for a in &mut s.agent_list {
         a.state = callboard::event::AgentState::LoggedOut;
         a.reason = None;

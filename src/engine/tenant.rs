@@ -248,14 +248,47 @@ impl AgentDay {
 /// Names shared between the state and the snapshots built from it.
 pub(crate) type SharedNames = Arc<[Arc<str>]>;
 
-/// Which event last set an attribute: (ts, delivery number). The newest
-/// event wins whatever the delivery order; on equal `ts` the one delivered
-/// later wins (a tenant's events keep their order on its partition and in a
-/// file). An event older than the id memory (before yesterday) is numbered
-/// 0: it wins only when strictly newer, since a repeat of it could not be
-/// told from a new event.
-pub(crate) type Version = (Millis, u64);
-const NEVER: Version = (Millis::MIN, 0);
+/// Which events set an attribute (state, membership, name): the time of the
+/// newest, and the ids (hashed) of the events of that time applied to it.
+/// A newer event wins whatever the delivery order; on equal time the one
+/// delivered later wins (a tenant's events keep their order on its
+/// partition and in a file), unless it is a repeat of one already applied.
+#[derive(Debug)]
+pub(crate) struct Version {
+    ts: Millis,
+    /// Usually one; more when events of one time tie.
+    ids: Vec<u64>,
+}
+
+/// Ties of one attribute at one millisecond that are told apart; past it,
+/// further events of that millisecond change nothing (they would cost time
+/// in proportion to their number).
+const MAX_TIES: usize = 64;
+
+impl Version {
+    const NEVER: Version = Version {
+        ts: Millis::MIN,
+        ids: Vec::new(),
+    };
+
+    /// Whether an event of time `ts` and id hash `id` takes the attribute.
+    fn admits(&self, ts: Millis, id: u64) -> bool {
+        ts > self.ts || (ts == self.ts && self.ids.len() < MAX_TIES && !self.ids.contains(&id))
+    }
+
+    fn set(&mut self, ts: Millis, id: u64) {
+        if ts > self.ts {
+            self.ts = ts;
+            self.ids.clear();
+        }
+        self.ids.push(id);
+    }
+
+    /// Whether the event is one already applied to the attribute.
+    fn applied(&self, ts: Millis, id: u64) -> bool {
+        ts == self.ts && self.ids.contains(&id)
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Agent {
@@ -285,14 +318,14 @@ impl Agent {
     fn new() -> Agent {
         Agent {
             name: None,
-            name_ver: NEVER,
+            name_ver: Version::NEVER,
             state: AgentState::LoggedOut,
             reason: None,
             since: None,
-            ver: NEVER,
+            ver: Version::NEVER,
             services: Vec::new(),
             service_names: Arc::from(Vec::new()),
-            services_ver: NEVER,
+            services_ver: Version::NEVER,
             days: DayRing::default(),
             wrap_from: None,
             last_call: None,
@@ -377,17 +410,14 @@ pub struct Tenant {
     /// repeat is a duplicate delivery. (Agent events need no set: their
     /// versions make a repeat a no-op.)
     seen: DayRing<Hashes<u128>>,
-    /// The same for agent events, with the latest day they reached.
-    agent_seen: DayRing<Hashes<u128>>,
-    agent_latest_day: DayNo,
+
     pub(crate) callbacks: HashMap<Box<str>, CallbackRec>,
     pub(crate) hourly: DayRing<HourlyDay>,
     /// Figures with no queue and no service.
     pub(crate) unscoped: Scope,
     /// All agents per state.
     pub(crate) by_state: [u32; 8],
-    /// Agent events delivered so far: the second half of a `Version`.
-    agent_events: u64,
+
     /// Changed since the owner last looked (see `Engine::take_dirty`).
     pub(crate) dirty: bool,
 }
@@ -411,13 +441,12 @@ impl Tenant {
             calls: HashMap::new(),
             finished: DayRing::default(),
             seen: DayRing::default(),
-            agent_seen: DayRing::default(),
-            agent_latest_day: DayNo::MIN,
+
             callbacks: HashMap::new(),
             hourly: DayRing::default(),
             unscoped: Scope::default(),
             by_state: [0; 8],
-            agent_events: 0,
+
             dirty: true,
         };
         // Queues the config names exist from the start, so a board shows
@@ -439,14 +468,8 @@ impl Tenant {
 
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
         let out = match &ev.body {
-            // Agent events pass the id memory too, so that a repeat cannot
-            // win a tie; one older than the memory is still applied (an
-            // agent may stay logged in for days) but never wins a tie.
-            Body::Agent(a) => match self.admit_agent(ev) {
-                Ok(()) => self.apply_agent(ev, a, true),
-                Err(Outcome::NoEffect(NoEffect::TooOld)) => self.apply_agent(ev, a, false),
-                Err(out) => return out,
-            },
+            // Agent events need no id memory: their versions tell a repeat.
+            Body::Agent(a) => self.apply_agent(ev, a),
             Body::Call(c) => match self.admit(ev) {
                 Ok(()) => self.apply_call(ev.ts, c),
                 Err(out) => return out,
@@ -474,17 +497,6 @@ impl Tenant {
         }
         self.advance(day);
         remember(&mut self.seen, day, &ev.id)
-    }
-
-    /// As `admit`, for agent events: their own id memory and window, so
-    /// that the order of agent events never moves the window of calls.
-    fn admit_agent(&mut self, ev: &Event<'_>) -> Result<(), Outcome> {
-        let (day, _) = self.cal.day_hour(ev.ts);
-        if day < self.agent_latest_day.saturating_sub(1) {
-            return Err(Outcome::NoEffect(NoEffect::TooOld));
-        }
-        self.agent_latest_day = self.agent_latest_day.max(day);
-        remember(&mut self.agent_seen, day, &ev.id)
     }
 
     /// Notes that events reached `day`; on a new day, drops callbacks that
@@ -862,20 +874,27 @@ impl Tenant {
         Outcome::Applied
     }
 
-    fn apply_agent(&mut self, ev: &Event<'_>, a: &AgentEvent<'_>, fresh: bool) -> Outcome {
+    fn apply_agent(&mut self, ev: &Event<'_>, a: &AgentEvent<'_>) -> Outcome {
         let idx = self.agent(&a.agent);
-        self.agent_events += 1;
-        let ver: Version = (ev.ts, if fresh { self.agent_events } else { 0 });
+        let (ts, id) = (ev.ts, xxh3_64(ev.id.as_bytes()));
         let (takes_state, takes_services, takes_name) = {
             let ag = &self.agent_data[idx as usize];
             (
-                ver > ag.ver,
-                a.services.is_some() && ver > ag.services_ver,
-                a.name.is_some() && ver > ag.name_ver,
+                ag.ver.admits(ts, id),
+                a.services.is_some() && ag.services_ver.admits(ts, id),
+                a.name.is_some() && ag.name_ver.admits(ts, id),
             )
         };
         if !takes_state && !takes_services && !takes_name {
-            return Outcome::Late;
+            let ag = &self.agent_data[idx as usize];
+            let repeat = ag.ver.applied(ts, id)
+                || ag.services_ver.applied(ts, id)
+                || ag.name_ver.applied(ts, id);
+            return if repeat {
+                Outcome::Duplicate
+            } else {
+                Outcome::Late
+            };
         }
         let services: Option<(Vec<u32>, SharedNames)> = match &a.services {
             Some(list) if takes_services => {
@@ -908,11 +927,11 @@ impl Tenant {
         if let Some((v, names)) = services {
             ag.services = v;
             ag.service_names = names;
-            ag.services_ver = ver;
+            ag.services_ver.set(ts, id);
         }
         if takes_name {
             ag.name = a.name.as_deref().map(Arc::from);
-            ag.name_ver = ver;
+            ag.name_ver.set(ts, id);
         }
         if takes_state {
             let (old, new) = (ag.state, a.state);
@@ -931,7 +950,7 @@ impl Tenant {
             ag.state = new;
             ag.reason = reason;
             ag.since = Some(ev.ts);
-            ag.ver = ver;
+            ag.ver.set(ts, id);
         }
         self.count_agent(idx, 1);
         if let Some((q, day, ms)) = wrap
