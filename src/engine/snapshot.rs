@@ -140,6 +140,9 @@ fn callback_stats(d: &super::tenant::CallbackDay) -> CallbackStats {
     }
 }
 
+/// The key of away time with no reason given.
+static NO_REASON: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+
 /// An agent's time figures of today, up to "now".
 struct AgentToday {
     time: StateSeconds,
@@ -160,7 +163,14 @@ impl Tenant {
         now: Millis,
     ) -> AgentToday {
         let mut ms = day.time_ms;
-        let mut away_ms = day.away_ms.clone();
+        let mut away_ms: BTreeMap<Arc<str>, u64> = BTreeMap::new();
+        let reason = |r: Option<u32>| match r {
+            Some(r) => self.reasons.name(r).clone(),
+            None => NO_REASON.clone(),
+        };
+        for &(r, v) in &day.away_ms {
+            *away_ms.entry(reason(r)).or_default() += v;
+        }
         if let Some(since) = a.since
             && a.state != AgentState::LoggedOut
         {
@@ -168,10 +178,7 @@ impl Tenant {
             if current > 0 {
                 ms[a.state as usize] += current;
                 if a.state == AgentState::Away {
-                    match away_ms.iter_mut().find(|(r, _)| *r == a.reason) {
-                        Some((_, v)) => *v += current,
-                        None => away_ms.push((a.reason, current)),
-                    }
+                    *away_ms.entry(reason(a.reason)).or_default() += current;
                 }
             }
         }
@@ -192,13 +199,9 @@ impl Tenant {
             + time.dialing
             + time.outbound
             + time.wrap_up;
-        let away = away_ms
-            .iter()
-            .map(|&(r, v)| {
-                let reason = r.map_or_else(|| Arc::from(""), |r| self.reasons.name(r).clone());
-                (reason, v / 1000)
-            })
-            .collect();
+        for v in away_ms.values_mut() {
+            *v /= 1000;
+        }
         let busy_ms = [
             AgentState::Ringing,
             AgentState::Talking,
@@ -213,7 +216,7 @@ impl Tenant {
         AgentToday {
             time,
             login_s,
-            away,
+            away: away_ms,
             aht_s: mean_s(
                 day.ended_talk_ms + ms[AgentState::WrapUp as usize],
                 day.ended as u64,

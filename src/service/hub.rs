@@ -54,16 +54,28 @@ impl Hub {
 
     /// Publishes a tenant's new snapshot; returns its sequence number.
     pub fn publish(&self, snapshot: Snapshot) -> u64 {
-        let json = Bytes::from(serde_json::to_vec(&snapshot).unwrap_or_default());
         let slot = self
             .tenants
             .entry(snapshot.tenant.clone())
             .or_insert_with(|| watch::channel(None).0)
             .clone();
-        let mut seq = 0;
+        // A tenant has one writer (its shard), so its next number is known
+        // before the value is swapped in.
+        let (seq, size) = slot
+            .borrow()
+            .as_ref()
+            .map_or((1, 0), |p| (p.seq + 1, p.message.len()));
+        // The websocket message is serialised once, straight into a buffer
+        // of the last one's size, and the REST body is a slice of it.
+        let head = format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":"#);
+        let mut buf = Vec::with_capacity(size + size / 8 + 64);
+        buf.extend_from_slice(head.as_bytes());
+        serde_json::to_writer(&mut buf, &snapshot)
+            .expect("a snapshot is plain strings and numbers, which always serialise");
+        buf.push(b'}');
+        let message = Bytes::from(buf);
+        let json = message.slice(head.len()..message.len() - 1);
         slot.send_modify(|cur| {
-            seq = cur.as_ref().map_or(0, |p| p.seq) + 1;
-            let message = envelope(seq, &json);
             *cur = Some(Arc::new(Published {
                 seq,
                 snapshot,
