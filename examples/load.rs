@@ -135,6 +135,7 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
             group: format!("engine-{}", now_ms()),
             dlq_topic: format!("{topic}.dlq"),
             max_event_bytes: 65536,
+            max_clock_skew_ms: 300_000,
         }),
         ..ServeOptions::default()
     })

@@ -20,6 +20,8 @@ pub const DEFAULT_SL_THRESHOLD_S: u32 = 20;
 pub const DEFAULT_SHORT_ABANDON_S: u32 = 0;
 /// Built-in largest accepted event, in bytes.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
+/// Built-in largest accepted lead of an event's time over the clock.
+pub const DEFAULT_MAX_CLOCK_SKEW_S: u64 = 300;
 
 /// How `service_level` is computed from a queue's counts.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -51,6 +53,20 @@ pub struct ConfigFile {
     /// only and is open there.
     #[serde(default)]
     pub tokens: Vec<TokenFile>,
+    /// What the engine accepts (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// `[limits]`: bounds on input, each with a built-in default.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Largest accepted event (a message, a line), in bytes. Default 65536.
+    pub max_event_bytes: Option<usize>,
+    /// How far ahead of the clock an event's `ts` may be, in seconds
+    /// (producers' clocks drift). Default 300.
+    pub max_clock_skew_s: Option<u64>,
 }
 
 /// What a token may do.
@@ -250,6 +266,8 @@ pub struct Config {
     default_queue: QueueSettings,
     /// Largest accepted event in bytes.
     pub max_event_bytes: usize,
+    /// Largest accepted lead of an event's time over the clock, in ms.
+    pub max_clock_skew_ms: i64,
 }
 
 impl Default for Config {
@@ -355,12 +373,23 @@ impl Config {
                 allow,
             });
         }
+        let limits = &file.limits;
+        let max_event_bytes = limits.max_event_bytes.unwrap_or(DEFAULT_MAX_EVENT_BYTES);
+        if !(256..=16 << 20).contains(&max_event_bytes) {
+            bail!("limits.max_event_bytes must be between 256 and 16777216, got {max_event_bytes}");
+        }
+        let skew_s = limits.max_clock_skew_s.unwrap_or(DEFAULT_MAX_CLOCK_SKEW_S);
+        if skew_s > 7 * 86_400 {
+            bail!("limits.max_clock_skew_s must be at most 604800 (a week), got {skew_s}");
+        }
+        let max_clock_skew_ms = skew_s as i64 * 1000;
         Ok(Config {
             tokens,
             file,
             default_tz,
             default_queue,
-            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            max_event_bytes,
+            max_clock_skew_ms,
         })
     }
 

@@ -329,6 +329,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .or(file.group.clone())
                 .unwrap_or_else(|| "callboard".to_string()),
             max_event_bytes: config.max_event_bytes,
+            max_clock_skew_ms: config.max_clock_skew_ms,
         });
     }
     let default_sim = if opts.kafka.is_some() { 0 } else { 1 };

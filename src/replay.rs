@@ -102,6 +102,12 @@ pub fn replay<R: BufRead>(
         engine.tenant_mut(t);
     }
 
+    // With `--at`, "now" is known: nothing may be dated past it (beyond the
+    // allowed skew). Without it, "now" is the latest event, by definition.
+    let not_ahead = |ev: &Event<'_>| match opts.at {
+        Some(at) => decode::check_not_ahead(ev.ts, at, config.max_clock_skew_ms),
+        None => Ok(()),
+    };
     let mut line_no = 0u64;
     let apply = |engine: &mut Engine, summary: &mut Summary, ev: &Event<'_>| {
         summary.events += 1;
@@ -128,13 +134,16 @@ pub fn replay<R: BufRead>(
             Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
             Line::Text(bytes) => match &mut queue_log {
                 None => decode::decode_json(bytes, config.max_event_bytes)
+                    .and_then(|ev| not_ahead(&ev).map(|()| ev))
                     .map(|ev| apply(&mut engine, &mut summary, &ev)),
                 Some(dec) => match std::str::from_utf8(bytes) {
                     Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
-                    Ok(text) => dec.decode_line(text).map(|evs| {
+                    Ok(text) => dec.decode_line(text).and_then(|evs| {
+                        evs.iter().try_for_each(not_ahead)?;
                         for ev in &evs {
                             apply(&mut engine, &mut summary, ev);
                         }
+                        Ok(())
                     }),
                 },
             },

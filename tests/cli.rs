@@ -169,6 +169,26 @@ fn verbose_names_each_rejected_line() {
 }
 
 #[test]
+fn replay_at_rejects_events_dated_past_it() {
+    let input = r#"{"v":1,"id":"1","ts":"2026-11-21T10:00:00Z","tenant":"t","type":"call.queued","call":"a","queue":"q"}
+{"v":1,"id":"2","ts":"2026-11-21T12:04:00Z","tenant":"t","type":"call.queued","call":"b","queue":"q"}
+{"v":1,"id":"3","ts":"2026-11-21T12:06:00Z","tenant":"t","type":"call.queued","call":"c","queue":"q"}
+{"v":1,"id":"4","ts":"9999-12-31T00:00:00Z","tenant":"t","type":"call.queued","call":"d","queue":"q"}
+"#;
+    let o = callboard(
+        &["replay", "-i", "-", "--at", "2026-11-21T12:00:00Z", "-v"],
+        Some(input),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = snapshots(&o);
+    // 4 minutes ahead is within the 5-minute skew; 6 minutes and 9999 are not.
+    assert_eq!((s[0].day.as_str(), s[0].totals.inbound), ("2026-11-21", 2));
+    let err = stderr(&o);
+    assert!(err.contains("2 rejected (future_ts: 2)"), "{err}");
+    assert!(err.contains("line 4: future_ts"), "{err}");
+}
+
+#[test]
 fn simulate_writes_replayable_events() {
     let o = callboard(
         &[

@@ -207,6 +207,38 @@ async fn ingest_reports_rejections_by_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_dated_ahead_of_the_clock_is_rejected_and_freezes_nothing() {
+    let srv = start().await;
+    let ahead = r#"{"v":1,"id":"f1","ts":"9999-12-31T00:00:00Z","tenant":"acme","type":"call.queued","call":"f","queue":"q1"}"#;
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", ahead).await;
+    assert_eq!(status, 400, "{report}");
+    let r: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["reasons"]["future_ts"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // Ten minutes fast is over the default 5-minute skew too.
+    let fast = events("acme", now_ms() + 600_000);
+    let (status, _, _) = http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        fast.lines().next().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // The tenant still counts what happens now.
+    let now = events("acme", now_ms() - 2_000);
+    let queued = now.lines().nth(1).unwrap();
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", queued).await;
+    assert_eq!(status, 200, "{report}");
+    let s = wait_for(srv.addr, "acme", 1).await;
+    assert_eq!(s.totals.inbound, 1);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_sends_the_snapshot_then_each_new_one_in_sequence() {
     let srv = start().await;
     let from = now_ms() - 120_000;

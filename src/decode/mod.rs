@@ -8,6 +8,8 @@ pub mod queue_log;
 
 use std::fmt;
 
+use crate::time::Millis;
+
 pub use json::decode_json;
 pub use queue_log::QueueLogDecoder;
 
@@ -35,6 +37,8 @@ pub enum Reason {
     BadTs,
     /// A queue_log line without the fixed leading fields.
     MalformedLine,
+    /// `ts` is further ahead of the clock than the configured skew allows.
+    FutureTs,
 }
 
 impl Reason {
@@ -50,6 +54,7 @@ impl Reason {
             Reason::UnknownState => "unknown_state",
             Reason::BadTs => "bad_ts",
             Reason::MalformedLine => "malformed_line",
+            Reason::FutureTs => "future_ts",
         }
     }
 }
@@ -75,6 +80,26 @@ impl Reject {
             detail: detail.into(),
         }
     }
+}
+
+/// Refuses an event time more than `skew_ms` after `now`. One event from a
+/// producer whose clock runs fast (or dated 9999) would otherwise move its
+/// tenant's day ahead and close today: every later event would count as too
+/// old. So "now" never moves past the clock.
+pub fn check_not_ahead(ts: Millis, now: Millis, skew_ms: Millis) -> Result<(), Reject> {
+    if ts <= now.saturating_add(skew_ms) {
+        return Ok(());
+    }
+    Err(Reject::new(
+        Reason::FutureTs,
+        format!(
+            "`ts` {} is {} s ahead of the clock ({}); at most {} s is accepted",
+            crate::time::format_rfc3339(ts),
+            (ts - now) / 1000,
+            crate::time::format_rfc3339(now),
+            skew_ms / 1000
+        ),
+    ))
 }
 
 /// Input formats a byte stream can be in.

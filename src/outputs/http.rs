@@ -21,10 +21,10 @@ use tokio_util::sync::CancellationToken;
 use super::auth::{Access, Tokens, forbidden_tenant};
 use super::prometheus as prom;
 use crate::config::Config;
-use crate::decode::{Reason, Reject, decode_json};
+use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
 use crate::event::Event;
 use crate::service::hub::Hub;
-use crate::service::shard::{Router, Source};
+use crate::service::shard::{Router, Source, now_ms};
 
 /// Largest accepted ingest body.
 pub const MAX_INGEST_BYTES: usize = 16 * 1024 * 1024;
@@ -236,9 +236,11 @@ async fn ingest(
         );
     }
     let max = st.config.max_event_bytes;
+    let (now, skew) = (now_ms(), st.config.max_clock_skew_ms);
     let mut report = IngestReport::default();
     let mut events: Vec<Event<'static>> = Vec::new();
     let mut take = |i: usize, bytes: &[u8], report: &mut IngestReport| match decode_json(bytes, max)
+        .and_then(|ev| check_not_ahead(ev.ts, now, skew).map(|()| ev))
     {
         Ok(ev) => events.push(ev.into_owned()),
         Err(r) => report.reject(i, r),

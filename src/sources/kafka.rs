@@ -31,10 +31,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::decode::{Reject, decode_json};
+use crate::decode::{Reject, check_not_ahead, decode_json};
 use crate::event::Event;
 use crate::outputs::prometheus as prom;
-use crate::service::shard::{Closed, Router, Source};
+use crate::service::shard::{Closed, Router, Source, now_ms};
 use crate::wire::Status;
 
 /// Where and how to consume.
@@ -50,6 +50,8 @@ pub struct KafkaOptions {
     pub dlq_topic: String,
     /// Largest accepted message.
     pub max_event_bytes: usize,
+    /// How far ahead of the clock an event may be dated, in ms.
+    pub max_clock_skew_ms: i64,
 }
 
 /// What the client's callbacks tell the consuming task.
@@ -250,7 +252,10 @@ pub async fn run(
                         continue;
                     }
                     let bytes = m.payload().unwrap_or_default();
-                    match decode_json(bytes, opts.max_event_bytes) {
+                    let decoded = decode_json(bytes, opts.max_event_bytes).and_then(|ev| {
+                        check_not_ahead(ev.ts, now_ms(), opts.max_clock_skew_ms).map(|()| ev)
+                    });
+                    match decoded {
                         Ok(ev) => {
                             let ev = ev.into_owned();
                             if !tenants.get(&p).is_some_and(|s| s.contains(&*ev.tenant)) {
