@@ -105,7 +105,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
 pub enum TsValue<'a> {
     Millis(i64),
     Text(Cow<'a, str>),
-    Other,
+    /// Neither; says what it was, for the error.
+    Other(&'static str),
 }
 
 impl TsValue<'_> {
@@ -113,7 +114,7 @@ impl TsValue<'_> {
         match self {
             TsValue::Millis(ms) => time::check_epoch_ms(*ms),
             TsValue::Text(s) => time::parse_rfc3339(s),
-            TsValue::Other => None,
+            TsValue::Other(_) => None,
         }
     }
 }
@@ -123,7 +124,7 @@ impl Serialize for TsValue<'_> {
         match self {
             TsValue::Millis(ms) => s.serialize_i64(*ms),
             TsValue::Text(t) => s.serialize_str(t),
-            TsValue::Other => s.serialize_unit(),
+            TsValue::Other(_) => s.serialize_unit(),
         }
     }
 }
@@ -140,16 +141,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for TsValue<'a> {
                 Ok(TsValue::Millis(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(i64::try_from(v).map_or(TsValue::Other, TsValue::Millis))
+                Ok(i64::try_from(v)
+                    .map_or(TsValue::Other("a number out of range"), TsValue::Millis))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(TsValue::Other)
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                // `1.7e12` and `1795218644386.0` are integers in JSON's eyes.
+                const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: exact below
+                Ok(if v.fract() == 0.0 && v.abs() < LIMIT {
+                    TsValue::Millis(v as i64)
+                } else {
+                    TsValue::Other("a number with a fraction")
+                })
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(TsValue::Other)
+                Ok(TsValue::Other("a boolean"))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(TsValue::Other)
+                Ok(TsValue::Other("null"))
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(TsValue::Text(Cow::Borrowed(v)))
@@ -159,11 +167,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for TsValue<'a> {
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
                 while a.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(TsValue::Other)
+                Ok(TsValue::Other("an array"))
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
                 while a.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
-                Ok(TsValue::Other)
+                Ok(TsValue::Other("an object"))
             }
         }
         d.deserialize_any(V)

@@ -131,3 +131,24 @@ fn the_schema_refuses_a_broken_snapshot() {
     value["hourly"]["today"] = Value::from(vec![1, 2, 3]);
     assert_eq!(errors(&v, &value).len(), 2, "{:#?}", errors(&v, &value));
 }
+
+#[test]
+fn a_bad_ts_is_described_as_it_was_sent() {
+    for (ts, said) in [
+        ("true", "a boolean"),
+        ("1.5", "a number with a fraction"),
+        ("[1]", "an array"),
+        (r#""yesterday""#, r#""yesterday""#),
+        ("-5", "-5"),
+    ] {
+        let text =
+            format!(r#"{{"v":1,"id":"x","ts":{ts},"tenant":"t","type":"call.ivr","call":"c"}}"#);
+        let rej = decode_json(text.as_bytes(), 1 << 16).expect_err(&text);
+        assert_eq!(rej.reason.as_str(), "bad_ts");
+        assert!(
+            rej.detail.ends_with(&format!("got {said}")),
+            "{}",
+            rej.detail
+        );
+    }
+}

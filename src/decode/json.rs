@@ -9,7 +9,7 @@ use crate::event::{
     AgentEvent, AgentState, Body, CallEvent, CallKind, CallbackEvent, CallbackKind, Direction,
     Event,
 };
-use crate::wire::{Str, WireEvent};
+use crate::wire::{Str, TsValue, WireEvent};
 
 /// Decodes one JSON object. Strings borrow from `bytes` unless they contain
 /// escapes. `max_bytes` is the size limit (inputs over it are not parsed).
@@ -107,12 +107,18 @@ fn missing(field: &str, ty: &str) -> Reject {
     )
 }
 
-/// Checks a name (tenant, queue, agent, ...): 1 to 128 bytes.
+/// Checks a name (tenant, queue, agent, ...): 1 to 128 bytes, and no
+/// control characters (a NUL or a line break in a name breaks logs, labels
+/// and CSV).
 fn name<'a>(field: &str, v: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, Reject> {
     match v {
         Some(s) if s.is_empty() || s.len() > 128 => Err(Reject::new(
             Reason::InvalidField,
             format!("`{field}` must be 1 to 128 bytes, got {}", s.len()),
+        )),
+        Some(s) if s.chars().any(char::is_control) => Err(Reject::new(
+            Reason::InvalidField,
+            format!("`{field}` must not contain control characters, got {s:?}"),
         )),
         v => Ok(v),
     }
@@ -151,8 +157,12 @@ fn validate<'a>(w: &mut WireEvent<'a>) -> Result<Event<'a>, Reject> {
         Reject::new(
             Reason::BadTs,
             format!(
-                "`ts` must be RFC 3339 with an offset or epoch milliseconds, got {}",
-                serde_json::to_string(&ts).unwrap_or_default()
+                "`ts` must be RFC 3339 with an offset or epoch milliseconds (1970 to 9999), got {}",
+                match &ts {
+                    TsValue::Millis(ms) => format!("{ms}"),
+                    TsValue::Text(t) => format!("{t:?}"),
+                    TsValue::Other(what) => what.to_string(),
+                }
             ),
         )
     })?;
