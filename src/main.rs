@@ -368,6 +368,14 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             tracing::info!(tokens = config.tokens.len(), "access tokens required");
         }
+        if let Some(m) = metrics_addr
+            && !m.ip().is_loopback()
+        {
+            tracing::warn!(
+                metrics_listen = %m,
+                "/metrics is served on a non-loopback address without a token: whoever reaches it reads every tenant's figures; bind it to loopback or a private network, or firewall it"
+            );
+        }
         if let Some(k) = &opts.kafka {
             tracing::info!(brokers = %k.brokers, topic = %k.topic, group = %k.group, "consuming from kafka");
         }

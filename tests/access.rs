@@ -117,6 +117,25 @@ async fn tokens_decide_who_reads_what() {
     for path in ["/", "/assets/app.js", "/assets/app.css"] {
         assert_eq!(get(&srv, path, None).await.0, 200, "{path}");
     }
+    // The API's description and the schemas it refers to hold no data:
+    // tools resolve them without a token.
+    for path in [
+        "/api/v1/openapi.json",
+        "/api/v1/snapshot.schema.json",
+        "/api/v1/event.schema.json",
+    ] {
+        assert_eq!(get(&srv, path, None).await.0, 200, "{path}");
+    }
+    // The scheme of the Authorization header is case-insensitive.
+    let (status, _, _) = http(
+        srv.addr,
+        "GET",
+        "/api/v1/tenants",
+        &[("Authorization", "bearer admin-secret")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "lower-case bearer");
     for path in [
         "/api/v1/tenants",
         "/api/v1/tenants/acme/snapshot",

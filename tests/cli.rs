@@ -189,6 +189,37 @@ fn replay_at_rejects_events_dated_past_it() {
 }
 
 #[test]
+fn an_open_metrics_listener_beyond_loopback_is_warned_about() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "0.0.0.0:0",
+            "--simulate-tenants",
+            "0",
+        ])
+        .env_remove("CALLBOARD_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let warned = BufReader::new(stderr)
+        .lines()
+        .take(20)
+        .map_while(Result::ok)
+        .find(|l| l.contains("/metrics is served on a non-loopback address without a token"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        warned.is_some(),
+        "no warning about the open metrics listener"
+    );
+}
+
+#[test]
 fn simulate_writes_replayable_events() {
     let o = callboard(
         &[

@@ -132,7 +132,11 @@ fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a s
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            let (scheme, token) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .map(str::trim)
         .or_else(|| query?.split('&').find_map(|kv| kv.strip_prefix("token=")))
 }
@@ -141,7 +145,13 @@ fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a s
 /// board's own files need none).
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path == "/healthz" || path == "/readyz" || super::web::is_public(path) {
+    // Health, the board's files and the API's description hold no data:
+    // tools that resolve the OpenAPI document's references need no token.
+    if path == "/healthz"
+        || path == "/readyz"
+        || super::web::is_public(path)
+        || super::http::is_public_document(path)
+    {
         return next.run(req).await;
     }
     let peer = req
@@ -206,5 +216,14 @@ mod tests {
         assert_eq!(presented(&h, Some("tenant=a&token=xyz")), Some("xyz"));
         h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         assert_eq!(presented(&h, Some("token=xyz")), Some("abc"));
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            h.insert(
+                header::AUTHORIZATION,
+                format!("{scheme} abc").parse().unwrap(),
+            );
+            assert_eq!(presented(&h, None), Some("abc"), "{scheme}");
+        }
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(presented(&h, None), None);
     }
 }

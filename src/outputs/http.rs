@@ -81,6 +81,15 @@ pub fn metrics_routes(state: AppState) -> Routes {
         .with_state(state)
 }
 
+/// True for the API's description and the schemas it refers to: served
+/// without a token.
+pub fn is_public_document(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/openapi.json" | "/api/v1/snapshot.schema.json" | "/api/v1/event.schema.json"
+    )
+}
+
 /// The API's description and the schemas it refers to, as committed.
 pub const OPENAPI: &str = include_str!("../../schemas/openapi.json");
 pub const SNAPSHOT_SCHEMA: &str = include_str!("../../schemas/snapshot.schema.json");
