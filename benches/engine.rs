@@ -132,5 +132,43 @@ fn bench_snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_apply, bench_decode_apply, bench_snapshot);
+/// New names in the worst order for a sorted list: descending. Each costs
+/// the same whatever came before (a sorted vector took time in proportion
+/// to the names already there).
+fn bench_new_names(c: &mut Criterion) {
+    let n = 100_000;
+    let events: Vec<Event<'static>> = (0..n)
+        .rev()
+        .map(|i| {
+            let line = format!(
+                r#"{{"v":1,"id":"n{i}","ts":{},"tenant":"t","type":"agent.state","agent":"agent-{i:07}","state":"ready"}}"#,
+                start()
+            );
+            decode_json(line.as_bytes(), 1 << 16).unwrap().into_owned()
+        })
+        .collect();
+    let mut g = c.benchmark_group("names");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("new_agents_descending_100000", |b| {
+        b.iter_batched_ref(
+            || Engine::new(config()),
+            |engine| {
+                for ev in &events {
+                    black_box(engine.apply(ev));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_apply,
+    bench_decode_apply,
+    bench_snapshot,
+    bench_new_names
+);
 criterion_main!(benches);

@@ -737,3 +737,26 @@ fn missed_calls_handled_on_the_answer_day_and_agent_aht() {
         "c1, c3 and c4, by the day they were queued"
     );
 }
+
+#[test]
+fn names_come_out_sorted_whatever_order_they_come_in() {
+    let mut h = Harness::new();
+    for i in (0..500).rev() {
+        h.send(T0, "agent.state", json!({"agent": format!("a{i:03}"), "state": "ready", "services": [format!("s{}", i % 7)]}));
+        h.send(
+            T0,
+            "call.queued",
+            json!({"call": format!("c{i}"), "queue": format!("q{:03}", (i * 37) % 101)}),
+        );
+    }
+    let s = h.snap("2026-11-21T10:00:00Z");
+    let sorted = |v: Vec<&str>| {
+        let mut w = v.clone();
+        w.sort_unstable();
+        v == w
+    };
+    assert!(sorted(s.agent_list.iter().map(|a| &*a.agent).collect()));
+    assert!(sorted(s.queues.iter().map(|q| &*q.queue).collect()));
+    assert!(sorted(s.services.iter().map(|r| &*r.service).collect()));
+    assert_eq!((s.agent_list.len(), s.queues.len()), (500, 101));
+}

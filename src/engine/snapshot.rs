@@ -247,7 +247,7 @@ impl Tenant {
         let mut svc: Vec<Tally> = vec![Tally::default(); ns];
         let mut total = Tally::default();
         let mut queues = Vec::with_capacity(nq);
-        for &qi in &self.queues.sorted {
+        for qi in self.queues.sorted() {
             let q = &self.queue_data[qi as usize];
             let day = q.days.get(today);
             let (w, o) = (waiting[qi as usize], oldest[qi as usize]);
@@ -280,7 +280,7 @@ impl Tenant {
             cb_total.add(d);
         }
         let mut services = Vec::with_capacity(ns);
-        for &si in &self.services.sorted {
+        for si in self.services.sorted() {
             let s = &self.service_data[si as usize];
             let tally = &mut svc[si as usize];
             tally.add_day(s.scope.days.get(today));
@@ -311,7 +311,7 @@ impl Tenant {
         let mut open_by_agent = Vec::new();
         let today_start = self.cal.span_of(now).1;
         let empty = AgentDay::default();
-        for &ai in &self.agents.sorted {
+        for ai in self.agents.sorted() {
             let a = &self.agent_data[ai as usize];
             let name = self.agents.name(ai);
             let day = a.days.get(today).unwrap_or(&empty);

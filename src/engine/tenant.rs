@@ -48,12 +48,13 @@ impl std::hash::Hasher for Prehashed {
 }
 
 /// Interned names: index <-> name, plus the indices in name order so that
-/// snapshots list rows sorted without sorting.
+/// snapshots list rows sorted without sorting. A new name costs a hash
+/// insert and a B-tree insert, whatever the order names come in.
 #[derive(Default, Debug)]
 pub(crate) struct Names {
     map: HashMap<Arc<str>, u32>,
     pub(crate) list: Vec<Arc<str>>,
-    pub(crate) sorted: Vec<u32>,
+    sorted: std::collections::BTreeMap<Arc<str>, u32>,
 }
 
 impl Names {
@@ -68,12 +69,15 @@ impl Names {
         }
         let i = self.list.len() as u32;
         let name: Arc<str> = Arc::from(name);
-        let list = &self.list;
-        let at = self.sorted.partition_point(|&j| *list[j as usize] < *name);
-        self.sorted.insert(at, i);
+        self.sorted.insert(name.clone(), i);
         self.map.insert(name.clone(), i);
         self.list.push(name);
         (i, true)
+    }
+
+    /// Indices in name order.
+    pub(crate) fn sorted(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sorted.values().copied()
     }
 
     pub(crate) fn name(&self, i: u32) -> &Arc<str> {
