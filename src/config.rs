@@ -18,6 +18,9 @@ use crate::time;
 pub const DEFAULT_SL_THRESHOLD_S: u32 = 20;
 /// Built-in short-abandon threshold: 0, so no abandon is "short".
 pub const DEFAULT_SHORT_ABANDON_S: u32 = 0;
+/// Built-in longest wait: a call still waiting 4 hours after it was queued
+/// lost its end event.
+pub const DEFAULT_MAX_WAIT_S: u32 = 4 * 3600;
 /// Built-in largest accepted event, in bytes.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Built-in largest accepted lead of an event's time over the clock.
@@ -166,6 +169,9 @@ pub struct Settings {
     pub short_abandon_s: Option<u32>,
     /// `offered` (default), `answered` or `offered_minus_short_abandons`.
     pub sl_formula: Option<SlFormula>,
+    /// Seconds after which a call still waiting is taken out as `exited`
+    /// (reason `expired`): its end event was lost. 0: never.
+    pub max_wait_s: Option<u32>,
     /// Board thresholds for tenants that set none.
     pub thresholds: Option<Thresholds>,
 }
@@ -178,6 +184,7 @@ pub struct TenantFile {
     pub sl_threshold_s: Option<u32>,
     pub short_abandon_s: Option<u32>,
     pub sl_formula: Option<SlFormula>,
+    pub max_wait_s: Option<u32>,
     /// Per-queue settings, keyed by queue name.
     #[serde(default)]
     pub queues: BTreeMap<String, QueueFile>,
@@ -233,6 +240,7 @@ pub struct QueueFile {
     pub sl_threshold_s: Option<u32>,
     pub short_abandon_s: Option<u32>,
     pub sl_formula: Option<SlFormula>,
+    pub max_wait_s: Option<u32>,
 }
 
 /// A queue's resolved settings, in the units the engine uses.
@@ -241,6 +249,8 @@ pub struct QueueSettings {
     pub sl_threshold_s: u32,
     pub short_abandon_s: u32,
     pub sl_formula: SlFormula,
+    /// 0: a waiting call never expires.
+    pub max_wait_s: u32,
 }
 
 /// Resolved settings of one tenant.
@@ -281,6 +291,7 @@ fn merge(base: QueueSettings, s: &Settings) -> QueueSettings {
         sl_threshold_s: s.sl_threshold_s.unwrap_or(base.sl_threshold_s),
         short_abandon_s: s.short_abandon_s.unwrap_or(base.short_abandon_s),
         sl_formula: s.sl_formula.unwrap_or(base.sl_formula),
+        max_wait_s: s.max_wait_s.unwrap_or(base.max_wait_s),
     }
 }
 
@@ -340,6 +351,7 @@ impl Config {
             sl_threshold_s: DEFAULT_SL_THRESHOLD_S,
             short_abandon_s: DEFAULT_SHORT_ABANDON_S,
             sl_formula: SlFormula::Offered,
+            max_wait_s: DEFAULT_MAX_WAIT_S,
         };
         let default_queue = merge(builtin, &file.defaults);
         let mut tokens = Vec::new();
@@ -415,6 +427,7 @@ impl Config {
                 sl_threshold_s: t.sl_threshold_s,
                 short_abandon_s: t.short_abandon_s,
                 sl_formula: t.sl_formula,
+                max_wait_s: t.max_wait_s,
                 thresholds: None,
             },
         );
@@ -426,6 +439,7 @@ impl Config {
                     sl_threshold_s: qf.sl_threshold_s.unwrap_or(queue_defaults.sl_threshold_s),
                     short_abandon_s: qf.short_abandon_s.unwrap_or(queue_defaults.short_abandon_s),
                     sl_formula: qf.sl_formula.unwrap_or(queue_defaults.sl_formula),
+                    max_wait_s: qf.max_wait_s.unwrap_or(queue_defaults.max_wait_s),
                 };
                 (q.clone(), (qf.service.clone(), s))
             })
@@ -512,7 +526,8 @@ mod tests {
             QueueSettings {
                 sl_threshold_s: 10,
                 short_abandon_s: 5,
-                sl_formula: SlFormula::Answered
+                sl_formula: SlFormula::Answered,
+                max_wait_s: DEFAULT_MAX_WAIT_S,
             }
         );
         assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));

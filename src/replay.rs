@@ -40,6 +40,9 @@ pub struct Summary {
     pub other_tenants: u64,
     /// Rejected lines, by reason.
     pub rejected: BTreeMap<Reason, u64>,
+    /// Calls let go because their end event never came (still waiting past
+    /// `max_wait_s`, or answered and never ended a day later).
+    pub expired: u64,
 }
 
 impl Summary {
@@ -63,6 +66,9 @@ impl fmt::Display for Summary {
         )?;
         if self.other_tenants > 0 {
             write!(f, ", {} of other tenants", self.other_tenants)?;
+        }
+        if self.expired > 0 {
+            write!(f, ", {} calls expired", self.expired)?;
         }
         write!(f, "; {} rejected", self.rejected_total())?;
         if !self.rejected.is_empty() {
@@ -160,6 +166,8 @@ pub fn replay<R: BufRead>(
         .or_else(|| engine.as_of())
         .or_else(|| queue_log.as_ref().and_then(QueueLogDecoder::latest))
         .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
+    let expired = engine.expire(now);
+    summary.expired = expired.waiting + expired.answered;
     let mut snapshots = engine.snapshots(now, Status::Live);
     if let Some(t) = &opts.tenant {
         snapshots.retain(|s| *s.tenant == **t);

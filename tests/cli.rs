@@ -94,23 +94,24 @@ fn at_sets_today_and_waiting_ages() {
     );
     let s = &snapshots(&o)[0];
     assert_eq!(s.totals.longest_wait_s, 300);
-    let o = callboard(
-        &[
-            "replay",
-            "-i",
-            "-",
-            "--at",
-            "2026-11-22T09:05:00Z",
-            "--tz",
-            "Asia/Seoul",
-        ],
-        Some(input),
-    );
-    let s = &snapshots(&o)[0];
+    // Queued at 23:00 in Seoul, looked at after midnight: today has no
+    // inbound, the call still waits; four hours on, its lost end has expired.
+    let late = r#"{"v":1,"id":"1","ts":"2026-11-21T14:00:00Z","tenant":"t","type":"call.queued","call":"c","queue":"q"}"#;
+    let at = |when: &str| {
+        let o = callboard(
+            &["replay", "-i", "-", "--at", when, "--tz", "Asia/Seoul"],
+            Some(late),
+        );
+        (snapshots(&o).remove(0), stderr(&o))
+    };
+    let (s, _) = at("2026-11-21T15:05:00Z");
     assert_eq!(
         (s.day.as_str(), s.totals.inbound, s.totals.waiting),
         ("2026-11-22", 0, 1)
     );
+    let (s, err) = at("2026-11-21T18:00:00Z");
+    assert_eq!((s.totals.waiting, s.totals.longest_wait_s), (0, 0));
+    assert!(err.contains("1 calls expired"), "{err}");
 }
 
 #[test]

@@ -760,3 +760,67 @@ fn names_come_out_sorted_whatever_order_they_come_in() {
     assert!(sorted(s.services.iter().map(|r| &*r.service).collect()));
     assert_eq!((s.agent_list.len(), s.queues.len()), (500, 101));
 }
+
+#[test]
+fn a_call_waiting_past_max_wait_is_taken_out_as_exited_on_its_day() {
+    let mut h = Harness::with_config(
+        "[tenants.acme]\ntz = \"Asia/Seoul\"\n[tenants.acme.queues.short]\nmax_wait_s = 60\n[tenants.acme.queues.forever]\nmax_wait_s = 0\n",
+    );
+    // Lost end events: c1 (default 4 h), c2 (60 s), c3 (never expires).
+    h.send("2026-11-21T08:00:00+09:00", "call.queued", q("c1"));
+    h.send(
+        "2026-11-21T08:00:00+09:00",
+        "call.queued",
+        json!({"call": "c2", "queue": "short"}),
+    );
+    h.send(
+        "2026-11-21T08:00:00+09:00",
+        "call.queued",
+        json!({"call": "c3", "queue": "forever"}),
+    );
+    let s = h.snap("2026-11-21T08:00:30+09:00");
+    assert_eq!((s.totals.waiting, s.totals.exited), (3, 0));
+    // Any later event lets c2 go; so does the clock (the service's tick).
+    h.send("2026-11-21T08:01:30+09:00", "call.queued", q("c4"));
+    let s = h.snap("2026-11-21T08:01:30+09:00");
+    assert_eq!(Harness::queue(&s, "short").stats.exited, 1);
+    assert_eq!(s.totals.waiting, 3, "c1, c3 and c4");
+    h.engine.expire(common::at("2026-11-21T12:00:00+09:00"));
+    let s = h.snap("2026-11-21T12:00:00+09:00");
+    assert_eq!(
+        Harness::queue(&s, "q1").stats.exited,
+        1,
+        "c1, after 4 hours"
+    );
+    // c4 has waited exactly 4 h - 30 s: still waiting; c3 never expires.
+    assert_eq!(s.totals.waiting, 2);
+    assert_eq!(s.totals.longest_wait_s, 4 * 3600, "c3 is the oldest now");
+    // Conservation still holds on the queued day.
+    let t = &s.totals;
+    assert_eq!(
+        t.inbound,
+        t.answered + t.abandoned + t.callbacks + t.transferred + t.exited + t.waiting
+    );
+    // A late end event for an expired call changes nothing.
+    let out = h.send("2026-11-21T12:00:05+09:00", "call.answered", qa("c1", "a1"));
+    assert_eq!(out, Outcome::NoEffect(NoEffect::CallNotWaiting));
+}
+
+#[test]
+fn an_answered_call_never_ended_is_let_go_a_day_later() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send("2026-11-21T09:00:10Z", "call.answered", qa("c1", "a1"));
+    assert_eq!(
+        h.engine.expire(common::at("2026-11-22T09:00:09Z")).answered,
+        0
+    );
+    assert_eq!(
+        h.engine.expire(common::at("2026-11-22T09:00:10Z")).answered,
+        1
+    );
+    // Its late end changes nothing; the answer still counts on its day.
+    let out = h.send("2026-11-22T09:05:00Z", "call.ended", json!({"call": "c1"}));
+    assert_eq!(out, Outcome::NoEffect(NoEffect::UnknownCall));
+    assert_eq!(h.snap("2026-11-21T23:00:00Z").totals.answered, 1);
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-pub use tenant::Tenant;
+pub use tenant::{Expired, Tenant};
 
 use crate::config::Config;
 use crate::event::Event;
@@ -149,6 +149,20 @@ impl Engine {
             .iter()
             .filter_map(|t| self.snapshot(t, now, status))
             .collect()
+    }
+
+    /// Lets go of calls, in every tenant, whose end event is overdue at
+    /// `now` (see [`Tenant::expire`]); returns how many were let go since
+    /// the last call, by this one or by events whose time passed a deadline.
+    pub fn expire(&mut self, now: Millis) -> Expired {
+        let mut total = Expired::default();
+        for t in &mut self.tenants {
+            t.expire(now);
+            let e = std::mem::take(&mut t.expired);
+            total.waiting += e.waiting;
+            total.answered += e.answered;
+        }
+        total
     }
 
     /// The latest event time applied to any tenant.

@@ -5,6 +5,8 @@
 //! only fixed-size counters, so applying an event for known keys allocates
 //! nothing (new calls and first-seen ids do insert into maps).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
@@ -389,6 +391,29 @@ impl Reset for HourlyDay {
     }
 }
 
+/// A moment at which a call is let go if it is still as it was.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline {
+    at: Millis,
+    /// The call's `start` (waiting) or answer time (answered) when the
+    /// deadline was set: a call queued again since has a deadline of its own.
+    since: Millis,
+    waiting: bool,
+    call: Box<str>,
+}
+
+/// Calls let go because their end event never came.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// Still waiting after `max_wait_s`: counted as `exited`, reason `expired`.
+    pub waiting: u64,
+    /// Answered and never ended a day later: forgotten.
+    pub answered: u64,
+}
+
+/// A day, the time after which an answered call that never ended is let go.
+const ANSWERED_FOR_MS: Millis = 86_400_000;
+
 /// All state of one tenant.
 #[derive(Debug)]
 pub struct Tenant {
@@ -421,7 +446,12 @@ pub struct Tenant {
     pub(crate) unscoped: Scope,
     /// All agents per state.
     pub(crate) by_state: [u32; 8],
-
+    /// When calls that lost their end event are let go, earliest first:
+    /// waiting calls after their queue's `max_wait_s`, answered calls a day
+    /// after the answer. Entries of calls that ended are skipped.
+    deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// Calls let go since the owner last asked (`Engine::expire`).
+    pub(crate) expired: Expired,
     /// Changed since the owner last looked (see `Engine::take_dirty`).
     pub(crate) dirty: bool,
 }
@@ -450,7 +480,8 @@ impl Tenant {
             hourly: DayRing::default(),
             unscoped: Scope::default(),
             by_state: [0; 8],
-
+            deadlines: BinaryHeap::new(),
+            expired: Expired::default(),
             dirty: true,
         };
         // Queues the config names exist from the start, so a board shows
@@ -475,7 +506,15 @@ impl Tenant {
             // Agent events need no id memory: their versions tell a repeat.
             Body::Agent(a) => self.apply_agent(ev, a),
             Body::Call(c) => match self.admit(ev) {
-                Ok(()) => self.apply_call(ev.ts, c),
+                Ok(()) => {
+                    // Calls whose deadline this event's time has passed go
+                    // first, so that the outcome is the same whether the
+                    // clock or the calls' own events got there first.
+                    if self.deadlines.peek().is_some_and(|d| d.0.at <= ev.ts) {
+                        self.expire(ev.ts);
+                    }
+                    self.apply_call(ev.ts, c)
+                }
                 Err(out) => return out,
             },
             Body::Callback(c) => match self.admit(ev) {
@@ -654,6 +693,15 @@ impl Tenant {
 
     /// Starts a waiting call in queue `q` at `at`; counts it as inbound.
     fn enqueue(&mut self, call: &str, q: u32, at: Millis) {
+        let max_wait = self.queue_data[q as usize].settings.max_wait_s;
+        if max_wait > 0 {
+            self.deadlines.push(Reverse(Deadline {
+                at: at.saturating_add(max_wait as Millis * 1000),
+                since: at,
+                waiting: true,
+                call: call.into(),
+            }));
+        }
         let (day, hour) = self.cal.day_hour(at);
         self.advance(day);
         if let Some(d) = self.queue_data[q as usize].days.get_mut(day) {
@@ -832,6 +880,12 @@ impl Tenant {
             if let Some(live) = self.calls.get_mut(key) {
                 live.phase = Phase::Answered { at: ts };
                 live.agent = agent;
+                self.deadlines.push(Reverse(Deadline {
+                    at: ts.saturating_add(ANSWERED_FOR_MS),
+                    since: ts,
+                    waiting: false,
+                    call: key.into(),
+                }));
             }
         } else {
             self.finish(key, ts);
@@ -1080,6 +1134,42 @@ impl Tenant {
                 Some(q) => q.is_some_and(|q| c.target == Target::Queue(q)),
             })
             .count() as u64
+    }
+
+    /// Lets go of calls whose deadline is at or before `now`: a waiting call
+    /// leaves its queue as `exited` on the day it was queued (conservation
+    /// holds); an answered call that never ended is forgotten. Returns
+    /// whether anything changed.
+    pub fn expire(&mut self, now: Millis) -> bool {
+        let mut changed = false;
+        while self.deadlines.peek().is_some_and(|d| d.0.at <= now) {
+            let Some(Reverse(d)) = self.deadlines.pop() else {
+                break;
+            };
+            let Some(call) = self.calls.get(&d.call).copied() else {
+                continue;
+            };
+            match (d.waiting, call.phase, call.target) {
+                (true, Phase::Waiting, Target::Queue(q)) if call.start == d.since => {
+                    if let Some(day) = self.queue_data[q as usize].days.get_mut(call.day) {
+                        day.c.exited += 1;
+                    }
+                    self.after_ringing(&d.call, None);
+                    self.finish(&d.call, d.at);
+                    self.expired.waiting += 1;
+                }
+                (false, Phase::Answered { at }, _) if at == d.since => {
+                    self.finish(&d.call, d.at);
+                    self.expired.answered += 1;
+                }
+                _ => continue,
+            }
+            changed = true;
+        }
+        if changed {
+            self.dirty = true;
+        }
+        changed
     }
 
     /// The tenant's local day of an instant.

@@ -119,6 +119,11 @@ fn describe() {
         "Events applied by the engine, by source and outcome."
     );
     describe_counter!(
+        "callboard_expired_calls_total",
+        Unit::Count,
+        "Calls let go because their end event never came: waiting past the queue's max_wait_s (counted as exited), or answered and never ended a day later."
+    );
+    describe_counter!(
         "callboard_events_rejected_total",
         Unit::Count,
         "Inputs rejected by the decoder, by source and reason."
@@ -265,6 +270,15 @@ pub fn record_outcomes(source: Source, counts: [u64; 4]) {
     }
 }
 
+/// Counts calls let go because their end event never came.
+pub fn record_expired(waiting: u64, answered: u64) {
+    for (phase, n) in [("waiting", waiting), ("answered", answered)] {
+        if n > 0 {
+            counter!("callboard_expired_calls_total", "phase" => phase).increment(n);
+        }
+    }
+}
+
 pub fn record_rejected(source: Source, reason: Reason, n: u64) {
     counter!("callboard_events_rejected_total", "source" => source.as_str(), "reason" => reason.as_str())
         .increment(n);
@@ -312,6 +326,7 @@ mod tests {
         record_snapshot(&engine.snapshot("t", 0, Status::Live).unwrap());
         record_outcomes(Source::Http, [1, 1, 1, 1]);
         record_rejected(Source::Kafka, Reason::BadTs, 1);
+        record_expired(1, 1);
         record_publish(Duration::from_millis(1));
         set_websocket_clients(1);
         set_recovering(false);

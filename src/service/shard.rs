@@ -225,6 +225,9 @@ impl Shard {
         }
         let started = Instant::now();
         let now = now_ms();
+        // Calls whose end event is overdue leave before anyone looks.
+        let expired = self.engine.expire(now);
+        prom::record_expired(expired.waiting, expired.answered);
         let names = if all {
             self.engine.take_dirty();
             self.engine.tenant_names()
