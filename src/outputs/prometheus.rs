@@ -119,6 +119,11 @@ fn describe() {
         "Events applied by the engine, by source and outcome."
     );
     describe_counter!(
+        "callboard_kafka_dead_letters_dropped_total",
+        Unit::Count,
+        "Rejected Kafka messages not copied to the dead-letter topic because its producer queue was full (they are still counted as rejected)."
+    );
+    describe_counter!(
         "callboard_expired_calls_total",
         Unit::Count,
         "Calls let go because their end event never came: waiting past the queue's max_wait_s (counted as exited), or answered and never ended a day later."
@@ -270,6 +275,11 @@ pub fn record_outcomes(source: Source, counts: [u64; 4]) {
     }
 }
 
+/// Counts a dead-letter copy dropped because the producer's queue was full.
+pub fn record_dead_letter_dropped() {
+    counter!("callboard_kafka_dead_letters_dropped_total").increment(1);
+}
+
 /// Counts calls let go because their end event never came.
 pub fn record_expired(waiting: u64, answered: u64) {
     for (phase, n) in [("waiting", waiting), ("answered", answered)] {
@@ -327,6 +337,7 @@ mod tests {
         record_outcomes(Source::Http, [1, 1, 1, 1]);
         record_rejected(Source::Kafka, Reason::BadTs, 1);
         record_expired(1, 1);
+        record_dead_letter_dropped();
         record_publish(Duration::from_millis(1));
         set_websocket_clients(1);
         set_recovering(false);

@@ -24,14 +24,14 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::decode::{Reject, check_not_ahead, decode_json};
+use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
 use crate::event::Event;
 use crate::outputs::prometheus as prom;
 use crate::service::shard::{Closed, Router, Source, now_ms};
@@ -174,6 +174,9 @@ struct Recovery {
     low: HashMap<i32, i64>,
     /// Partition -> last offset read while recovering.
     at: HashMap<i32, i64>,
+    /// Partition -> the group's committed offset at assignment: messages
+    /// below it were handled (dead-lettered included) before.
+    committed: HashMap<i32, i64>,
     events: u64,
     since: Option<Instant>,
     last_log: Option<Instant>,
@@ -205,9 +208,14 @@ pub async fn run(
         })?;
     let consumer = Arc::new(consumer);
     consumer.subscribe(&[&opts.topic])?;
-    let producer: FutureProducer = ClientConfig::new()
+    // Dead letters are handed to librdkafka's own bounded queue and sent by
+    // its thread: no task per message, and a flood of bad input costs at
+    // most that queue (beyond it, copies are dropped and counted).
+    let dlq: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &opts.brokers)
         .set("message.timeout.ms", "30000")
+        .set("queue.buffering.max.messages", "10000")
+        .set("queue.buffering.max.kbytes", "65536")
         .create()?;
     if let Err(e) = ensure_topic(&opts.brokers, &opts.dlq_topic, 1).await {
         tracing::warn!(error = %e, topic = %opts.dlq_topic, "dead-letter topic not created");
@@ -252,9 +260,11 @@ pub async fn run(
                         continue;
                     }
                     let bytes = m.payload().unwrap_or_default();
-                    let decoded = decode_json(bytes, opts.max_event_bytes).and_then(|ev| {
-                        check_not_ahead(ev.ts, now_ms(), opts.max_clock_skew_ms).map(|()| ev)
-                    });
+                    let decoded = decode_json(bytes, opts.max_event_bytes)
+                        .and_then(|ev| keyed_by_tenant(m.key(), ev))
+                        .and_then(|ev| {
+                            check_not_ahead(ev.ts, now_ms(), opts.max_clock_skew_ms).map(|()| ev)
+                        });
                     match decoded {
                         Ok(ev) => {
                             let ev = ev.into_owned();
@@ -263,7 +273,11 @@ pub async fn run(
                             }
                             batch.push(ev);
                         }
-                        Err(r) => dead_letter(&producer, &opts, &m, r),
+                        // Below the group's committed offset the message was
+                        // read (and dead-lettered) before: a rebuild re-reads
+                        // it and must not copy or count it again.
+                        Err(_) if recovery.committed.get(&p).is_some_and(|&c| m.offset() < c) => {}
+                        Err(r) => dead_letter(&dlq, &opts, &m, r),
                     }
                     if let Some(&end) = recovery.pending.get(&p) {
                         recovery.events += 1;
@@ -308,6 +322,8 @@ pub async fn run(
     }
     let _ = consumer.commit_consumer_state(CommitMode::Sync);
     consumer.unsubscribe();
+    // Dead letters still queued go out before the producer is dropped.
+    let _ = tokio::task::block_in_place(|| dlq.flush(Duration::from_secs(5)));
     Ok(())
 }
 
@@ -335,6 +351,25 @@ async fn handle_note(
     match note {
         Note::Assigned(parts) => {
             router.status(Status::Recovering).await?;
+            let mut tpl = TopicPartitionList::new();
+            for &p in &parts {
+                tpl.add_partition(&opts.topic, p);
+            }
+            let committed = tokio::task::block_in_place(|| {
+                consumer.committed_offsets(tpl, Duration::from_secs(10))
+            });
+            match committed {
+                Ok(list) => {
+                    for e in list.elements() {
+                        if let Offset::Offset(o) = e.offset() {
+                            recovery.committed.insert(e.partition(), o);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read committed offsets; dead letters of a rebuild may repeat")
+                }
+            }
             for p in parts {
                 assigned.insert(p);
                 let marks = tokio::task::block_in_place(|| {
@@ -361,6 +396,7 @@ async fn handle_note(
             for p in parts {
                 assigned.remove(&p);
                 recovery.pending.remove(&p);
+                recovery.committed.remove(&p);
                 gone.extend(tenants.remove(&p).unwrap_or_default());
             }
             tracing::info!(tenants = gone.len(), "kafka: partitions revoked");
@@ -403,6 +439,25 @@ fn log_progress(recovery: &mut Recovery, opts: &KafkaOptions) {
     );
 }
 
+/// The contract keys each message by its tenant: that is what puts a
+/// tenant's events on one partition, hence with one owner. An event whose
+/// key names another tenant would be counted by a member that does not own
+/// that tenant, so it is refused. (A message without a key is read by its
+/// body.)
+fn keyed_by_tenant<'a>(key: Option<&[u8]>, ev: Event<'a>) -> Result<Event<'a>, Reject> {
+    match key {
+        Some(k) if k != ev.tenant.as_bytes() => Err(Reject::new(
+            Reason::InvalidField,
+            format!(
+                "the message key `{}` is not the event's tenant `{}`: key each event by its tenant",
+                String::from_utf8_lossy(k),
+                ev.tenant
+            ),
+        )),
+        _ => Ok(ev),
+    }
+}
+
 /// Copies an undecodable message to the dead-letter topic, with its error.
 fn dead_letter(
     producer: &FutureProducer,
@@ -432,21 +487,20 @@ fn dead_letter(
             key: "callboard-source-offset",
             value: Some(&m.offset().to_string()),
         });
-    let payload = m.payload().unwrap_or_default().to_vec();
-    let key = m.key().map(<[u8]>::to_vec);
-    let producer = producer.clone();
-    let topic = opts.dlq_topic.clone();
-    tokio::spawn(async move {
-        let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(&topic)
-            .payload(&payload)
-            .headers(headers);
-        if let Some(k) = &key {
-            record = record.key(k);
-        }
-        if let Err((e, _)) = producer.send(record, Duration::from_secs(30)).await {
-            tracing::warn!(error = %e, "dead-letter copy failed");
-        }
-    });
+    let mut record = FutureRecord::<[u8], [u8]>::to(&opts.dlq_topic)
+        .payload(m.payload().unwrap_or_default())
+        .headers(headers);
+    if let Some(k) = m.key() {
+        record = record.key(k);
+    }
+    // Handed to librdkafka now; its delivery report is not awaited (a
+    // failed copy is logged by librdkafka).
+    if let Err((e, _)) = producer.send_result(record) {
+        // The queue is full (a flood of bad input, or the broker is away):
+        // the copy is dropped, the rejection is still counted.
+        prom::record_dead_letter_dropped();
+        tracing::debug!(error = %e, "dead-letter copy dropped");
+    }
 }
 
 /// Produces events to `topic` (created if missing), keyed by tenant, at most
