@@ -239,6 +239,47 @@ async fn an_event_dated_ahead_of_the_clock_is_rejected_and_freezes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_mode_refuses_foreign_hosts_and_cross_site_writes() {
+    let srv = start().await;
+    let event = events("acme", now_ms() - 5_000);
+    let one = event.lines().nth(1).unwrap();
+    // A DNS-rebinding page reaches 127.0.0.1 under its own name: refused.
+    let (status, _, body) = common::http(
+        srv.addr,
+        "GET",
+        "/api/v1/tenants",
+        &[("Host", "evil.example")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // A web page of another origin posting events: refused, nothing counted.
+    let (status, _, _) = common::http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "text/plain"),
+        ],
+        one,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // The same from a local tool (no Origin) is fine, under any loopback name.
+    for host in ["localhost:8080", "127.0.0.1", "[::1]:8080"] {
+        let (status, _, body) =
+            common::http(srv.addr, "GET", "/api/v1/tenants", &[("Host", host)], "").await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    let (status, _, _) = http(srv.addr, "POST", "/api/v1/events", one).await;
+    assert_eq!(status, 200);
+    assert_eq!(wait_for(srv.addr, "acme", 1).await.totals.inbound, 1);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_sends_the_snapshot_then_each_new_one_in_sequence() {
     let srv = start().await;
     let from = now_ms() - 120_000;

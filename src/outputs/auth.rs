@@ -165,8 +165,63 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
         Ok(a) => a,
         Err(denied) => return denied.response(),
     };
+    if access == Access::Open
+        && let Err(refused) = open_mode_guard(&req, &st.allowed_origins)
+    {
+        return refused;
+    }
     req.extensions_mut().insert(access);
     next.run(req).await
+}
+
+/// Open mode trusts every local client, so it must not trust a web page the
+/// operator happens to visit: a request naming a host other than a loopback
+/// name (a DNS-rebinding page reaching 127.0.0.1 under its own name) is
+/// refused, and so is a write from a browser of another origin (a page
+/// posting events). Origins in `allowed_origins` are let through.
+fn open_mode_guard(req: &Request, allowed: &[String]) -> Result<(), Response> {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let allowed_host = |h: &str| {
+        allowed.iter().any(|a| {
+            let a = a.trim_end_matches('/');
+            a.strip_prefix("http://")
+                .or_else(|| a.strip_prefix("https://"))
+                == Some(h)
+        })
+    };
+    if !host.is_empty() && !is_loopback_host(host) && !allowed_host(host) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "host `{host}` is not a loopback name: without access tokens only localhost is served (add the origin to [serve] allowed_origins, or configure tokens)"
+            ),
+        ));
+    }
+    let writes =
+        req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD;
+    if writes && !origin_allowed(headers, allowed) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "writes from a web page of another origin are refused",
+        ));
+    }
+    Ok(())
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// True when a websocket upgrade's `Origin` may connect: no Origin (not a
