@@ -166,7 +166,7 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
         Err(denied) => return denied.response(),
     };
     if access == Access::Open
-        && let Err(refused) = open_mode_guard(&req, &st.allowed_origins)
+        && let Some(refused) = open_mode_refusal(&req, &st.allowed_origins)
     {
         return refused;
     }
@@ -178,8 +178,9 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
 /// operator happens to visit: a request naming a host other than a loopback
 /// name (a DNS-rebinding page reaching 127.0.0.1 under its own name) is
 /// refused, and so is a write from a browser of another origin (a page
-/// posting events). Origins in `allowed_origins` are let through.
-fn open_mode_guard(req: &Request, allowed: &[String]) -> Result<(), Response> {
+/// posting events). Origins in `allowed_origins` are let through. Returns
+/// the refusal, if any.
+fn open_mode_refusal(req: &Request, allowed: &[String]) -> Option<Response> {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -194,7 +195,7 @@ fn open_mode_guard(req: &Request, allowed: &[String]) -> Result<(), Response> {
         })
     };
     if !host.is_empty() && !is_loopback_host(host) && !allowed_host(host) {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             format!(
                 "host `{host}` is not a loopback name: without access tokens only localhost is served (add the origin to [serve] allowed_origins, or configure tokens)"
@@ -203,13 +204,12 @@ fn open_mode_guard(req: &Request, allowed: &[String]) -> Result<(), Response> {
     }
     let writes =
         req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD;
-    if writes && !origin_allowed(headers, allowed) {
-        return Err(error(
+    (writes && !origin_allowed(headers, allowed)).then(|| {
+        error(
             StatusCode::FORBIDDEN,
             "writes from a web page of another origin are refused",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
