@@ -70,6 +70,12 @@ pub struct LimitsFile {
     /// How far ahead of the clock an event's `ts` may be, in seconds
     /// (producers' clocks drift). Default 300.
     pub max_clock_skew_s: Option<u64>,
+    /// Open HTTP connections at most; more wait in the kernel's backlog.
+    /// Default 4096 (keep it under the process's file descriptor limit).
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may send nothing before it is closed (a
+    /// half-sent request, an idle keep-alive). Default 30.
+    pub idle_timeout_s: Option<u64>,
 }
 
 /// What a token may do.
@@ -403,6 +409,11 @@ impl Config {
             max_event_bytes,
             max_clock_skew_ms,
         })
+    }
+
+    /// The `[limits]` section as written.
+    pub fn limits(&self) -> &LimitsFile {
+        &self.file.limits
     }
 
     /// Resolved settings of a tenant (named in the file or not).

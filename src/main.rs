@@ -296,10 +296,19 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("metrics listen address `{m}` is not IP:PORT"))?,
             ),
         };
+    let limits = config.limits();
     let mut opts = ServeOptions {
         allowed_origins: file.allowed_origins.clone(),
         ..ServeOptions::default()
     };
+    if let Some(n) = limits.max_connections {
+        anyhow::ensure!(n > 0, "limits.max_connections must be at least 1");
+        opts.max_connections = n;
+    }
+    if let Some(s) = limits.idle_timeout_s {
+        anyhow::ensure!(s > 0, "limits.idle_timeout_s must be at least 1");
+        opts.idle_timeout = std::time::Duration::from_secs(s);
+    }
     if let Some(ms) = args.publish_interval_ms.or(file.publish_interval_ms) {
         anyhow::ensure!(ms > 0, "the publish interval must be at least 1 ms");
         opts.publish_interval = std::time::Duration::from_millis(ms);

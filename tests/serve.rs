@@ -450,3 +450,69 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
+
+/// A server with small connection limits, for the tests below.
+async fn start_limited(max_connections: usize, idle: Duration) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
+    let opts = ServeOptions {
+        publish_interval: Duration::from_millis(20),
+        shards: 1,
+        max_connections,
+        idle_timeout: idle,
+        shutdown_grace: Duration::from_secs(1),
+        ..ServeOptions::default()
+    };
+    let task = tokio::spawn(run(listener, config, opts, stop.clone()));
+    Server { addr, stop, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_does_not_hold_up_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    let srv = start_limited(64, Duration::from_secs(3600)).await;
+    let one = events("acme", now_ms() - 5_000);
+    let (status, _, _) = http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        one.lines().nth(1).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // One byte of a request line, never finished.
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    slow.write_all(b"G").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    srv.stop.cancel();
+    // Not a timing assertion: a hang would never end; a minute is "never".
+    let stopped = tokio::time::timeout(Duration::from_secs(60), srv.task).await;
+    assert!(
+        stopped.is_ok(),
+        "the service did not stop while a client held a half-sent request"
+    );
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_and_silent_ones_closed() {
+    use tokio::io::AsyncReadExt;
+    let srv = start_limited(2, Duration::from_secs(1)).await;
+    // Two clients take the two places and send nothing.
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(tokio::net::TcpStream::connect(srv.addr).await.unwrap());
+    }
+    // A third is served once the silent ones have been closed.
+    let (status, _, _) = http(srv.addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+    for mut s in idle {
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        assert_eq!(n, 0, "a silent connection is closed");
+    }
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}

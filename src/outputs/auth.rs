@@ -7,7 +7,7 @@
 //! only (checked at start).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -156,8 +156,8 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
     }
     let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<super::listener::Peer>>()
+        .map(|c| c.0.0.ip());
     let access = match st
         .tokens
         .check(presented(req.headers(), req.uri().query()), peer)

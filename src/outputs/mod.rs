@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod listener;
 pub mod prometheus;
 pub mod web;
 pub mod ws;

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::outputs::listener::{Bounded, Peer};
 use crate::outputs::{http, prometheus as prom};
 use crate::sim::SimConfig;
 use hub::Hub;
@@ -36,6 +37,10 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Origins allowed to open websockets besides the service's own.
     pub allowed_origins: Vec<String>,
+    /// Bound on open HTTP connections (more wait in the kernel's backlog).
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -47,6 +52,8 @@ impl Default for ServeOptions {
             kafka: None,
             shutdown_grace: Duration::from_secs(5),
             allowed_origins: Vec::new(),
+            max_connections: crate::outputs::listener::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: crate::outputs::listener::DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -143,12 +150,22 @@ pub async fn run_with_metrics_listener(
     let app = http::routes(state);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await?;
+    let listener = Bounded::new(listener, opts.max_connections, opts.idle_timeout);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    // Connections get the grace period to finish what they are doing after
+    // shutdown is asked; whatever a client still holds open then is cut, so
+    // the last state is published and the process exits whatever clients do.
+    let grace = opts.shutdown_grace;
+    let cut_off = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = cut_off => tracing::warn!("connections still open after the grace period: closed"),
+    }
 
     // Sources have stopped (same token); let shards publish and end.
     engine_stop.cancel();
