@@ -264,3 +264,24 @@ async fn tokens_decide_who_reads_what() {
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_may_not_ingest_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = start().await;
+    let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    // Announces 10 MB and sends none of it.
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer acme-secret\r\nContent-Length: 10000000\r\n\r\n",
+        srv.addr
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 512];
+    // A refusal that waited for the body would never come.
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("the refusal comes without the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+}

@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicUsize;
 
 use axum::Extension;
 use axum::Router as Routes;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -135,12 +134,23 @@ async fn metrics(State(st): State<AppState>, Extension(access): Extension<Access
 }
 
 async fn open_metrics(State(st): State<AppState>) -> Response {
+    // Rendering many series takes a while: not on an async worker.
+    let handle = st.metrics.clone();
+    let text = match tokio::task::spawn_blocking(move || handle.render()).await {
+        Ok(text) => text,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering stopped: {e}"),
+            );
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        st.metrics.render(),
+        text,
     )
         .into_response()
 }
@@ -233,10 +243,14 @@ impl IngestReport {
 }
 
 /// `POST /api/v1/events`: NDJSON, or one JSON array of events.
+///
+/// The role is checked before the body is read; the body is then read up to
+/// its limit and decoded on a blocking thread, so a large or malformed body
+/// never holds up the async workers (health, websockets, publishing).
 async fn ingest(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     if !access.can_ingest() {
         return error(
@@ -244,40 +258,29 @@ async fn ingest(
             "only an admin token may ingest events",
         );
     }
-    let max = st.config.max_event_bytes;
-    let (now, skew) = (now_ms(), st.config.max_clock_skew_ms);
-    let mut report = IngestReport::default();
-    let mut events: Vec<Event<'static>> = Vec::new();
-    let mut take = |i: usize, bytes: &[u8], report: &mut IngestReport| match decode_json(bytes, max)
-        .and_then(|ev| check_not_ahead(ev.ts, now, skew).map(|()| ev))
-    {
-        Ok(ev) => events.push(ev.into_owned()),
-        Err(r) => report.reject(i, r),
+    let body = match axum::body::to_bytes(body, MAX_INGEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            prom::record_rejected(Source::Http, Reason::TooLarge, 1);
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("too_large: a request body holds at most {MAX_INGEST_BYTES} bytes"),
+            );
+        }
     };
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let items: Vec<&RawValue> = match serde_json::from_slice(&body) {
-            Ok(items) => items,
-            Err(e) => {
-                prom::record_rejected(Source::Http, Reason::InvalidJson, 1);
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid_json: the body is not a JSON array of events: {e}"),
-                );
-            }
-        };
-        for (i, item) in items.iter().enumerate() {
-            take(i, item.get().as_bytes(), &mut report);
+    let (max, skew) = (st.config.max_event_bytes, st.config.max_clock_skew_ms);
+    let decoded =
+        tokio::task::spawn_blocking(move || decode_body(&body, max, now_ms(), skew)).await;
+    let (events, report) = match decoded {
+        Ok(Ok(d)) => d,
+        Ok(Err(refusal)) => return error(StatusCode::BAD_REQUEST, refusal),
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("decoding stopped: {e}"),
+            );
         }
-    } else {
-        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            take(i, line, &mut report);
-        }
-    }
-    report.accepted = events.len();
+    };
     if !events.is_empty() && st.router.send(Source::Http, events).await.is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -290,4 +293,66 @@ async fn ingest(
         StatusCode::OK
     };
     (status, axum::Json(report)).into_response()
+}
+
+/// Decodes an ingest body: NDJSON line by line, or a JSON array element by
+/// element as the parser reaches it (never a list of the whole array). The
+/// error is for a body that is not an array at all.
+fn decode_body(
+    body: &[u8],
+    max: usize,
+    now: crate::time::Millis,
+    skew: crate::time::Millis,
+) -> Result<(Vec<Event<'static>>, IngestReport), String> {
+    let mut report = IngestReport::default();
+    let mut events: Vec<Event<'static>> = Vec::new();
+    let mut take = |i: usize, bytes: &[u8], report: &mut IngestReport| match decode_json(bytes, max)
+        .and_then(|ev| check_not_ahead(ev.ts, now, skew).map(|()| ev))
+    {
+        Ok(ev) => events.push(ev.into_owned()),
+        Err(r) => report.reject(i, r),
+    };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let each =
+            EachElement(|i: usize, raw: &RawValue| take(i, raw.get().as_bytes(), &mut report));
+        if let Err(e) = serde::Deserializer::deserialize_seq(&mut de, each).and_then(|()| de.end())
+        {
+            prom::record_rejected(Source::Http, Reason::InvalidJson, 1);
+            return Err(format!(
+                "invalid_json: the body is not a JSON array of events: {e}"
+            ));
+        }
+    } else {
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            take(i, line, &mut report);
+        }
+    }
+    report.accepted = events.len();
+    Ok((events, report))
+}
+
+/// A visitor of a JSON array that hands each element (unparsed) to a
+/// function as it is reached.
+struct EachElement<F>(F);
+
+impl<'de, F: FnMut(usize, &RawValue)> serde::de::Visitor<'de> for EachElement<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            (self.0)(i, raw);
+            i += 1;
+        }
+        Ok(())
+    }
 }
