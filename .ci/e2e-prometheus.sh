@@ -63,8 +63,11 @@ def query(expr):
     assert body["status"] == "success", (expr, body)
     return body["data"]["result"]
 def concrete(expr):
+    # A Prometheus started a minute ago holds nothing a day old: a query
+    # compared "offset 1d" is checked for data without its offset.
     return (expr.replace("$__rate_interval", "1m").replace('"$tenant"', '".+"')
-                .replace('"$service"', '".+"').replace('"$queue"', '".+"'))
+                .replace('"$service"', '".+"').replace('"$queue"', '".+"')
+                .replace(" offset 1d", ""))
 failures, checked = [], 0
 for path in sorted(glob.glob("grafana/dashboards/*.json")):
     d = json.load(open(path))

@@ -167,11 +167,6 @@ fn describe() {
         Unit::Seconds,
         "Seconds the tenant's agents spent ready today (occupancy = busy / (busy + ready))."
     );
-    describe_gauge!(
-        "callboard_hourly_inbound_calls",
-        Unit::Count,
-        "Calls queued per local hour of today and of yesterday (day label), per tenant."
-    );
 }
 
 fn ratio(r: Option<f64>) -> f64 {
@@ -244,22 +239,6 @@ pub fn record_snapshot(s: &Snapshot) {
     counter!("callboard_tenant_agent_missed_calls_total", &t).absolute(missed);
     counter!("callboard_tenant_agent_busy_seconds_total", &t).absolute(busy);
     counter!("callboard_tenant_agent_ready_seconds_total", &t).absolute(ready);
-    // Today against yesterday per local hour, from the engine itself, so a
-    // dashboard can compare days without Prometheus holding yesterday.
-    for (day, hours) in [
-        ("today", &s.hourly.today),
-        ("yesterday", &s.hourly.yesterday),
-    ] {
-        for (hour, n) in hours.iter().enumerate() {
-            gauge!(
-                "callboard_hourly_inbound_calls",
-                "tenant" => tenant.to_string(),
-                "day" => day,
-                "hour" => format!("{hour:02}")
-            )
-            .set(*n as f64);
-        }
-    }
 }
 
 /// Counts a batch's outcomes: applied, duplicate, late, no effect.
