@@ -22,7 +22,7 @@ use tokio::time::{Instant, interval, timeout};
 use super::auth::{Access, forbidden_tenant, origin_allowed};
 use super::http::{AppState, error};
 use super::prometheus as prom;
-use crate::service::hub::{Published, envelope};
+use crate::service::hub::Published;
 
 /// How often the server pings.
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -73,10 +73,7 @@ pub async fn upgrade(
 fn message(p: &Published, service: Option<&str>) -> Utf8Bytes {
     let bytes = match service {
         None => p.message.clone(),
-        Some(svc) => {
-            let view = p.snapshot.for_service(svc);
-            envelope(p.seq, &serde_json::to_vec(&view).unwrap_or_default())
-        }
+        Some(svc) => p.service_message(svc),
     };
     // The envelope and the JSON inside it are UTF-8.
     Utf8Bytes::try_from(bytes).unwrap_or_default()

@@ -25,6 +25,28 @@ pub struct Published {
     /// The websocket message carrying it: `{"type":"snapshot","seq":N,"snapshot":...}`,
     /// built once and shared by every client.
     pub message: Bytes,
+    /// Messages of services' views (`?service=`), each built by the first
+    /// client that asks and shared by the others.
+    views: std::sync::Mutex<std::collections::HashMap<String, Bytes>>,
+}
+
+impl Published {
+    /// The websocket message of one service's view of the snapshot.
+    pub fn service_message(&self, service: &str) -> Bytes {
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = views.get(service) {
+            return m.clone();
+        }
+        let view = self.snapshot.for_service(service);
+        let json = serde_json::to_vec(&view)
+            .expect("a snapshot is plain strings and numbers, which always serialise");
+        let m = envelope(self.seq, &json);
+        // Bounded by the snapshot's services plus the names clients made up.
+        if views.len() < 256 {
+            views.insert(service.to_string(), m.clone());
+        }
+        m
+    }
 }
 
 /// The websocket envelope of a snapshot's JSON.
@@ -81,6 +103,7 @@ impl Hub {
                 snapshot,
                 json,
                 message,
+                views: Default::default(),
             }));
         });
         seq
@@ -164,5 +187,27 @@ mod tests {
         assert!(hub.is_ready());
         hub.set_recovering("kafka", true);
         assert!(!hub.is_ready(), "a rebalance makes it recover again");
+    }
+
+    #[test]
+    fn the_rest_body_is_the_websocket_message_s_snapshot_and_views_are_built_once() {
+        let mut engine = crate::engine::Engine::new(std::sync::Arc::new(Default::default()));
+        let ev = crate::decode::decode_json(
+            br#"{"v":1,"id":"1","ts":0,"tenant":"t","type":"call.queued","call":"c","queue":"q","service":"s"}"#,
+            1 << 16,
+        )
+        .unwrap();
+        engine.apply(&ev);
+        let hub = Hub::new();
+        hub.publish(engine.snapshot("t", 0, crate::wire::Status::Live).unwrap());
+        let p = hub.latest("t").unwrap();
+        let msg: serde_json::Value = serde_json::from_slice(&p.message).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&p.json).unwrap();
+        assert_eq!((msg["seq"].as_u64(), &msg["snapshot"]), (Some(1), &json));
+        // Every client of one service shares one serialisation.
+        let (a, b) = (p.service_message("s"), p.service_message("s"));
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        let view: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!(view["snapshot"]["services"][0]["service"], "s");
     }
 }
