@@ -76,6 +76,37 @@ pub struct LimitsFile {
     /// Seconds a connection may send nothing before it is closed (a
     /// half-sent request, an idle keep-alive). Default 30.
     pub idle_timeout_s: Option<u64>,
+    /// Tenants in the whole deployment (configured ones always fit).
+    /// Default 10000.
+    pub max_tenants: Option<usize>,
+    /// Per tenant: services, queues (configured ones always fit), agents
+    /// and away reasons. Defaults 500, 2000, 20000, 200.
+    pub max_services: Option<usize>,
+    pub max_queues: Option<usize>,
+    pub max_agents: Option<usize>,
+    pub max_reasons: Option<usize>,
+}
+
+/// How many names of each kind the engine keeps, resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub tenants: usize,
+    pub services: usize,
+    pub queues: usize,
+    pub agents: usize,
+    pub reasons: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tenants: 10_000,
+            services: 500,
+            queues: 2_000,
+            agents: 20_000,
+            reasons: 200,
+        }
+    }
 }
 
 /// What a token may do.
@@ -284,6 +315,8 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Largest accepted lead of an event's time over the clock, in ms.
     pub max_clock_skew_ms: i64,
+    /// How many tenants, and names per tenant, the engine keeps.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -401,6 +434,14 @@ impl Config {
             bail!("limits.max_clock_skew_s must be at most 604800 (a week), got {skew_s}");
         }
         let max_clock_skew_ms = skew_s as i64 * 1000;
+        let d = Limits::default();
+        let limits = Limits {
+            tenants: limits.max_tenants.unwrap_or(d.tenants),
+            services: limits.max_services.unwrap_or(d.services),
+            queues: limits.max_queues.unwrap_or(d.queues),
+            agents: limits.max_agents.unwrap_or(d.agents),
+            reasons: limits.max_reasons.unwrap_or(d.reasons),
+        };
         Ok(Config {
             tokens,
             file,
@@ -408,6 +449,7 @@ impl Config {
             default_queue,
             max_event_bytes,
             max_clock_skew_ms,
+            limits,
         })
     }
 

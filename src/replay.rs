@@ -115,20 +115,23 @@ pub fn replay<R: BufRead>(
         None => Ok(()),
     };
     let mut line_no = 0u64;
+    // An event past a configured bound rejects its line.
     let apply = |engine: &mut Engine, summary: &mut Summary, ev: &Event<'_>| {
         summary.events += 1;
         if let Some(t) = &opts.tenant
             && *ev.tenant != **t
         {
             summary.other_tenants += 1;
-            return;
+            return Ok(());
         }
         match engine.apply(ev) {
             Outcome::Applied => summary.applied += 1,
             Outcome::Duplicate => summary.duplicates += 1,
             Outcome::Late => summary.late += 1,
             Outcome::NoEffect(r) => *summary.no_effect.entry(r.as_str()).or_default() += 1,
+            Outcome::OverLimit(l) => return Err(decode::over_limit(l)),
         }
+        Ok(())
     };
     while let Some(line) = reader.next_line()? {
         line_no += 1;
@@ -141,15 +144,13 @@ pub fn replay<R: BufRead>(
             Line::Text(bytes) => match &mut queue_log {
                 None => decode::decode_json(bytes, config.max_event_bytes)
                     .and_then(|ev| not_ahead(&ev).map(|()| ev))
-                    .map(|ev| apply(&mut engine, &mut summary, &ev)),
+                    .and_then(|ev| apply(&mut engine, &mut summary, &ev)),
                 Some(dec) => match std::str::from_utf8(bytes) {
                     Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
                     Ok(text) => dec.decode_line(text).and_then(|evs| {
                         evs.iter().try_for_each(not_ahead)?;
-                        for ev in &evs {
-                            apply(&mut engine, &mut summary, ev);
-                        }
-                        Ok(())
+                        evs.iter()
+                            .try_for_each(|ev| apply(&mut engine, &mut summary, ev))
                     }),
                 },
             },

@@ -824,3 +824,62 @@ fn an_answered_call_never_ended_is_let_go_a_day_later() {
     assert_eq!(out, Outcome::NoEffect(NoEffect::UnknownCall));
     assert_eq!(h.snap("2026-11-21T23:00:00Z").totals.answered, 1);
 }
+
+#[test]
+fn names_past_the_configured_limits_are_refused_and_change_nothing() {
+    use callboard::engine::Limit;
+    let mut h = Harness::with_config(
+        "[limits]\nmax_tenants = 2\nmax_agents = 2\nmax_queues = 2\nmax_reasons = 1\n\
+         [tenants.acme.queues.vip]\nservice = \"sales\"\n[tenants.zeta]\n",
+    );
+    let agent = |h: &mut Harness, a: &str, reason: Option<&str>| {
+        let mut f = json!({"agent": a, "state": if reason.is_some() { "away" } else { "ready" }});
+        if let Some(r) = reason {
+            f["reason"] = json!(r);
+        }
+        h.send(T0, "agent.state", f)
+    };
+    assert_eq!(agent(&mut h, "a1", None), Outcome::Applied);
+    assert_eq!(agent(&mut h, "a2", None), Outcome::Applied);
+    assert_eq!(agent(&mut h, "a3", None), Outcome::OverLimit(Limit::Agents));
+    assert_eq!(
+        agent(&mut h, "a1", Some("meal")),
+        Outcome::Applied,
+        "known agents still change"
+    );
+    assert_eq!(
+        agent(&mut h, "a2", Some("break")),
+        Outcome::OverLimit(Limit::Reasons)
+    );
+    // "vip" is configured: it does not count against the queues' bound.
+    for (call, queue, out) in [
+        ("c1", "q1", Outcome::Applied),
+        ("c2", "q2", Outcome::OverLimit(Limit::Queues)),
+        ("c3", "vip", Outcome::Applied),
+    ] {
+        assert_eq!(
+            h.send(T0, "call.queued", json!({"call": call, "queue": queue})),
+            out
+        );
+    }
+    let s = h.snap("2026-11-21T10:00:00Z");
+    assert_eq!((s.agent_list.len(), s.totals.inbound), (2, 2));
+    // A second tenant fits, a third does not; a configured one always does.
+    h.tenant = "beta".into();
+    assert_eq!(agent(&mut h, "b1", None), Outcome::Applied);
+    h.tenant = "gamma".into();
+    assert_eq!(
+        agent(&mut h, "g1", None),
+        Outcome::OverLimit(Limit::Tenants)
+    );
+    h.tenant = "zeta".into();
+    assert_eq!(agent(&mut h, "z1", None), Outcome::Applied);
+    assert_eq!(
+        h.engine
+            .tenant_names()
+            .iter()
+            .map(|t| &**t)
+            .collect::<Vec<_>>(),
+        ["acme", "beta", "zeta"]
+    );
+}

@@ -39,6 +39,9 @@ pub enum Reason {
     MalformedLine,
     /// `ts` is further ahead of the clock than the configured skew allows.
     FutureTs,
+    /// The event names a new tenant, service, queue, agent or reason past a
+    /// configured limit.
+    OverLimit,
 }
 
 impl Reason {
@@ -55,6 +58,7 @@ impl Reason {
             Reason::BadTs => "bad_ts",
             Reason::MalformedLine => "malformed_line",
             Reason::FutureTs => "future_ts",
+            Reason::OverLimit => "over_limit",
         }
     }
 }
@@ -100,6 +104,18 @@ pub fn check_not_ahead(ts: Millis, now: Millis, skew_ms: Millis) -> Result<(), R
             skew_ms / 1000
         ),
     ))
+}
+
+/// The rejection of an event the engine refused for a bound.
+pub fn over_limit(limit: crate::engine::Limit) -> Reject {
+    Reject::new(
+        Reason::OverLimit,
+        format!(
+            "a new one of the {} would pass the configured limit ([limits] max_{})",
+            limit.as_str(),
+            limit.as_str()
+        ),
+    )
 }
 
 /// Input formats a byte stream can be in.

@@ -10,6 +10,7 @@ mod snapshot;
 mod tenant;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashbrown::HashMap;
 
@@ -31,6 +32,9 @@ pub enum Outcome {
     Late,
     /// A valid event that changes nothing, for the reason given.
     NoEffect(NoEffect),
+    /// Refused: it names a new tenant, service, queue, agent or reason past
+    /// the configured bound. Changes nothing.
+    OverLimit(Limit),
 }
 
 /// Why a valid event changed nothing.
@@ -52,6 +56,28 @@ pub enum NoEffect {
     TooOld,
 }
 
+/// Which bound an event would have crossed (`[limits]` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Limit {
+    Tenants,
+    Services,
+    Queues,
+    Agents,
+    Reasons,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Tenants => "tenants",
+            Limit::Services => "services",
+            Limit::Queues => "queues",
+            Limit::Agents => "agents",
+            Limit::Reasons => "reasons",
+        }
+    }
+}
+
 impl NoEffect {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +96,8 @@ impl NoEffect {
 #[derive(Debug)]
 pub struct Engine {
     config: Arc<Config>,
+    /// Tenants held by every engine of the deployment (the shards share it).
+    tenant_count: Arc<AtomicUsize>,
     /// Tenant name -> index into `tenants`.
     index: HashMap<Arc<str>, usize>,
     tenants: Vec<Tenant>,
@@ -77,16 +105,33 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Arc<Config>) -> Engine {
+        Engine::sharing(config, Arc::default())
+    }
+
+    /// An engine counting its tenants with others' (a shard of a service).
+    pub fn sharing(config: Arc<Config>, tenant_count: Arc<AtomicUsize>) -> Engine {
         Engine {
             config,
+            tenant_count,
             index: HashMap::new(),
             tenants: Vec::new(),
         }
     }
 
-    /// Applies one decoded event to its tenant.
+    /// Applies one decoded event to its tenant. An event that would take a
+    /// new tenant or name past a configured bound changes nothing.
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
-        self.tenant_mut(&ev.tenant).apply(ev)
+        if !self.index.contains_key(&*ev.tenant)
+            && self.tenant_count.load(Ordering::Relaxed) >= self.config.limits.tenants
+            && !self.config.tenant_names().any(|t| t == ev.tenant)
+        {
+            return Outcome::OverLimit(Limit::Tenants);
+        }
+        let t = self.tenant_mut(&ev.tenant);
+        match t.over_limit(ev) {
+            Some(limit) => Outcome::OverLimit(limit),
+            None => t.apply(ev),
+        }
     }
 
     /// Tenants changed since the last call, sorted; clears the marks.
@@ -106,7 +151,8 @@ impl Engine {
         let i = match self.index.get(name) {
             Some(&i) => i,
             None => {
-                let t = Tenant::new(name, self.config.tenant(name));
+                let t = Tenant::new(name, self.config.tenant(name), self.config.limits);
+                self.tenant_count.fetch_add(1, Ordering::Relaxed);
                 self.index.insert(t.name.clone(), self.tenants.len());
                 self.tenants.push(t);
                 self.tenants.len() - 1
@@ -120,6 +166,7 @@ impl Engine {
         let Some(i) = self.index.remove(name) else {
             return false;
         };
+        self.tenant_count.fetch_sub(1, Ordering::Relaxed);
         self.tenants.swap_remove(i);
         if let Some(moved) = self.tenants.get(i) {
             self.index.insert(moved.name.clone(), i);

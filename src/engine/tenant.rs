@@ -14,8 +14,8 @@ use hdrhistogram::Histogram;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use super::ring::{DayRing, Reset};
-use super::{NoEffect, Outcome};
-use crate::config::{QueueSettings, TenantSettings};
+use super::{Limit, NoEffect, Outcome};
+use crate::config::{Limits, QueueSettings, TenantSettings};
 use crate::event::{
     AgentEvent, AgentState, Body, CallEvent, CallKind, CallbackEvent, CallbackKind, Event,
 };
@@ -452,12 +452,14 @@ pub struct Tenant {
     deadlines: BinaryHeap<Reverse<Deadline>>,
     /// Calls let go since the owner last asked (`Engine::expire`).
     pub(crate) expired: Expired,
+    /// How many names of each kind this tenant keeps.
+    limits: Limits,
     /// Changed since the owner last looked (see `Engine::take_dirty`).
     pub(crate) dirty: bool,
 }
 
 impl Tenant {
-    pub fn new(name: &str, settings: TenantSettings) -> Tenant {
+    pub fn new(name: &str, settings: TenantSettings, limits: Limits) -> Tenant {
         let cal = Calendar::new(settings.tz.clone());
         let mut t = Tenant {
             name: Arc::from(name),
@@ -482,6 +484,7 @@ impl Tenant {
             by_state: [0; 8],
             deadlines: BinaryHeap::new(),
             expired: Expired::default(),
+            limits,
             dirty: true,
         };
         // Queues the config names exist from the start, so a board shows
@@ -527,6 +530,63 @@ impl Tenant {
             self.dirty = true;
         }
         out
+    }
+
+    /// The bound this event would cross with the names it brings, if any:
+    /// checked before anything changes, so a refused event changes nothing.
+    /// (Names the config gives exist from the start, so they always fit.)
+    pub fn over_limit(&self, ev: &Event<'_>) -> Option<Limit> {
+        fn adds<'a>(names: &Names, new: impl IntoIterator<Item = &'a str>) -> usize {
+            let mut seen: Vec<&str> = Vec::new();
+            for n in new {
+                if names.get(n).is_none() && !seen.contains(&n) {
+                    seen.push(n);
+                }
+            }
+            seen.len()
+        }
+        let over =
+            |names: &Names, limit: usize, new: usize| new > 0 && names.list.len() + new > limit;
+        let (queues, services, agents, reasons) = match &ev.body {
+            Body::Call(c) => {
+                let queue = c.queue.as_deref();
+                // A new queue with no service is its own service.
+                let service = c
+                    .service
+                    .as_deref()
+                    .or(queue.filter(|q| self.queues.get(q).is_none()));
+                (
+                    adds(&self.queues, queue),
+                    adds(&self.services, service),
+                    adds(&self.agents, c.agent.as_deref()),
+                    0,
+                )
+            }
+            Body::Agent(a) => (
+                0,
+                adds(&self.services, a.services.iter().flatten().map(|s| &**s)),
+                adds(&self.agents, Some(&*a.agent)),
+                adds(&self.reasons, a.reason.as_deref()),
+            ),
+            Body::Callback(c) => (
+                0,
+                adds(&self.services, c.service.as_deref()),
+                adds(&self.agents, c.agent.as_deref()),
+                0,
+            ),
+        };
+        let l = &self.limits;
+        if over(&self.queues, l.queues, queues) {
+            Some(Limit::Queues)
+        } else if over(&self.services, l.services, services) {
+            Some(Limit::Services)
+        } else if over(&self.agents, l.agents, agents) {
+            Some(Limit::Agents)
+        } else if over(&self.reasons, l.reasons, reasons) {
+            Some(Limit::Reasons)
+        } else {
+            None
+        }
     }
 
     /// Lets an event through once: records its id, and

@@ -12,7 +12,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::hub::Hub;
 use crate::config::Config;
-use crate::engine::{Engine, Outcome};
+use crate::decode::Reason;
+use crate::engine::{Engine, Limit, Outcome};
 use crate::event::Event;
 use crate::outputs::prometheus as prom;
 use crate::time::Millis;
@@ -128,13 +129,16 @@ pub fn start(
     tracker: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
 ) -> Router {
+    // The deployment's bound on tenants holds across shards.
+    let tenants = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let shards = (0..n.max(1))
         .map(|id| {
             // Bounded: a source that outruns the engine waits (backpressure).
             let (tx, rx) = mpsc::channel(1024);
             let shard = Shard {
                 id,
-                engine: Engine::new(config.clone()),
+                engine: Engine::sharing(config.clone(), tenants.clone()),
+                limits_hit: LimitsHit::default(),
                 hub: hub.clone(),
                 status: Status::Live,
                 cadence,
@@ -146,9 +150,42 @@ pub fn start(
     Router { shards }
 }
 
+/// Limits reached, told in the log at most once a minute each (not once an
+/// event: a flood would flood the log too).
+#[derive(Default)]
+struct LimitsHit {
+    last_told: std::collections::HashMap<Limit, Instant>,
+    since_told: std::collections::HashMap<Limit, u64>,
+}
+
+impl LimitsHit {
+    fn note(&mut self, limit: Limit, tenant: &str) {
+        *self.since_told.entry(limit).or_default() += 1;
+        let now = Instant::now();
+        if self
+            .last_told
+            .get(&limit)
+            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+        {
+            return;
+        }
+        let refused = self.since_told.remove(&limit).unwrap_or(0);
+        self.last_told.insert(limit, now);
+        tracing::warn!(
+            limit = limit.as_str(),
+            tenant,
+            refused,
+            "events refused: a new one of the {} would pass [limits] max_{} (told once a minute)",
+            limit.as_str(),
+            limit.as_str()
+        );
+    }
+}
+
 struct Shard {
     id: usize,
     engine: Engine,
+    limits_hit: LimitsHit,
     hub: Arc<Hub>,
     status: Status,
     cadence: Duration,
@@ -197,6 +234,11 @@ impl Shard {
                         Outcome::Duplicate => 1,
                         Outcome::Late => 2,
                         Outcome::NoEffect(_) => 3,
+                        Outcome::OverLimit(limit) => {
+                            prom::record_rejected(source, Reason::OverLimit, 1);
+                            self.limits_hit.note(limit, &ev.tenant);
+                            continue;
+                        }
                     };
                     counts[i] += 1;
                 }
