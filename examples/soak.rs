@@ -1,0 +1,274 @@
+//! A soak of `callboard serve` under steady traffic and abuse, on this
+//! machine only (127.0.0.1), bounded in time.
+//!
+//! ```text
+//! cargo build --release
+//! cargo run --release --example soak -- [SECONDS] [EVENTS_PER_S] [CLIENTS]
+//! ```
+//! (defaults 600 s, 2,000 events/s, 200 websocket clients)
+//!
+//! It starts the release binary as a process of its own, then for SECONDS:
+//! - sends EVENTS_PER_S events by HTTP ingest, in 10 batches a second, over
+//!   ten tenants (calls queued, answered and ended, agents changing state);
+//! - keeps CLIENTS websocket clients, a tenth of which never read, and
+//!   measures for the others the longest gap between snapshots;
+//! - every second posts a megabyte of garbage and a flood of 500 events for
+//!   new tenants (the tenants' limit stops it);
+//! - probes `/healthz` ten times a second and samples the server's RSS.
+//!
+//! It prints the figures the README quotes: RSS after the first fifth of the
+//! run (warm-up) from lowest to highest, `/healthz` p50/p99, the largest
+//! snapshot gap of a reading client, events sent and refused.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status code (0 on error).
+async fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return 0;
+    };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if s.write_all(head.as_bytes()).await.is_err() || s.write_all(body).await.is_err() {
+        return 0;
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp).await;
+    String::from_utf8_lossy(&resp)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// A batch of `n` events over ten tenants: calls move through queued,
+/// answered and ended one batch apart; agents change state.
+fn batch(n: usize, seq: &mut u64) -> Vec<u8> {
+    let ts = now_ms();
+    let mut out = Vec::with_capacity(n * 160);
+    for _ in 0..n {
+        *seq += 1;
+        let i = *seq;
+        let tenant = format!("soak-{}", i % 10);
+        let call = i / 30; // each call's three events are 10 events apart per tenant
+        let line = match (i / 10) % 4 {
+            0 => format!(
+                r#"{{"v":1,"id":"{i}","ts":{ts},"tenant":"{tenant}","type":"call.queued","call":"c{call}","queue":"q{}"}}"#,
+                call % 20
+            ),
+            1 => format!(
+                r#"{{"v":1,"id":"{i}","ts":{ts},"tenant":"{tenant}","type":"call.answered","call":"c{call}","agent":"a{}"}}"#,
+                call % 200
+            ),
+            2 => format!(
+                r#"{{"v":1,"id":"{i}","ts":{ts},"tenant":"{tenant}","type":"call.ended","call":"c{call}"}}"#
+            ),
+            _ => format!(
+                r#"{{"v":1,"id":"{i}","ts":{ts},"tenant":"{tenant}","type":"agent.state","agent":"a{}","state":"{}","services":["s{}"]}}"#,
+                i % 200,
+                ["ready", "talking", "wrap_up", "away"][(i % 4) as usize],
+                i % 5
+            ),
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    let (seconds, rate, clients) = (arg(0, 600), arg(1, 2000), arg(2, 200) as usize);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let bin = std::env::var("CALLBOARD_BIN").unwrap_or("target/release/callboard".into());
+    let mut server = Command::new(&bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--simulate-tenants", "0", "--log", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {bin} (cargo build --release first): {e}"))?;
+    let pid = server.id();
+    for _ in 0..100 {
+        if http(port, "GET", "/healthz", b"").await == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let sent = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    // Seed every tenant so the clients have something to follow.
+    let mut seq = 0;
+    http(port, "POST", "/api/v1/events", &batch(40, &mut seq)).await;
+
+    // Traffic: 10 batches a second.
+    let traffic = {
+        let (sent, refused) = (sent.clone(), refused.clone());
+        tokio::spawn(async move {
+            let per = (rate / 10).max(1) as usize;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while Instant::now() < end {
+                tick.tick().await;
+                let code = http(port, "POST", "/api/v1/events", &batch(per, &mut seq)).await;
+                sent.fetch_add(per as u64, Ordering::Relaxed);
+                if code != 200 {
+                    refused.fetch_add(per as u64, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    // Abuse: garbage bodies and new tenants without end.
+    let abuse = tokio::spawn(async move {
+        let garbage: Vec<u8> = (0..1_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        let mut flood = 0u64;
+        while Instant::now() < end {
+            http(port, "POST", "/api/v1/events", &garbage).await;
+            let ts = now_ms();
+            let body: String = (0..500)
+                .map(|_| {
+                    flood += 1;
+                    format!(
+                        r#"{{"v":1,"id":"f{flood}","ts":{ts},"tenant":"flood-{flood}","type":"call.ivr","call":"x"}}"#
+                    ) + "\n"
+                })
+                .collect();
+            http(port, "POST", "/api/v1/events", body.as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        flood
+    });
+    // Clients: a tenth never read; the others note their largest gap.
+    let gaps = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let url = format!("ws://127.0.0.1:{port}/api/v1/ws?tenant=soak-{}", c % 10);
+        let gaps = gaps.clone();
+        tasks.push(tokio::spawn(async move {
+            let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+                return;
+            };
+            if c % 10 == 9 {
+                // Never reads: holds the socket until the end.
+                tokio::time::sleep_until(end.into()).await;
+                drop(ws);
+                return;
+            }
+            let (_, mut rx) = ws.split();
+            let mut last = Instant::now();
+            let mut worst = Duration::ZERO;
+            let warm = Instant::now() + Duration::from_secs(5);
+            while let Ok(Some(Ok(_))) = tokio::time::timeout_at(end.into(), rx.next()).await {
+                let now = Instant::now();
+                if now > warm {
+                    worst = worst.max(now - last);
+                }
+                last = now;
+            }
+            gaps.lock().await.push(worst.as_secs_f64());
+        }));
+    }
+    // Health and memory.
+    let mut health = Vec::new();
+    let mut rss = Vec::new();
+    let started = Instant::now();
+    let mut next_rss = Instant::now();
+    while Instant::now() < end {
+        let t = Instant::now();
+        let code = http(port, "GET", "/healthz", b"").await;
+        if code == 200 {
+            health.push(t.elapsed().as_secs_f64() * 1000.0);
+        } else {
+            health.push(f64::INFINITY);
+        }
+        if Instant::now() >= next_rss {
+            rss.push((started.elapsed().as_secs_f64(), rss_mib(pid)));
+            next_rss += Duration::from_secs(5);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    traffic.await?;
+    let flooded = abuse.await?;
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exited = server.wait()?;
+
+    let warm: Vec<f64> = rss
+        .iter()
+        .filter(|(t, _)| *t >= seconds as f64 / 5.0)
+        .map(|(_, r)| *r)
+        .collect();
+    let (lo, hi) = warm
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let mut gaps = gaps.lock().await.clone();
+    let worst_gap = gaps.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "soak: {seconds} s, {rate} events/s asked, {clients} websocket clients ({} never reading)",
+        clients / 10
+    );
+    println!(
+        "soak: events sent {}, in refused batches {}; flood tenants posted {flooded}",
+        sent.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed)
+    );
+    println!(
+        "soak: server RSS after warm-up {lo:.1} to {hi:.1} MiB ({:+.1} %)",
+        (hi - lo) / lo.max(1.0) * 100.0
+    );
+    let probes = health.len();
+    println!(
+        "soak: /healthz p50 {:.1} ms, p99 {:.1} ms, worst {:.1} ms ({probes} probes)",
+        percentile(&mut health.clone(), 0.5),
+        percentile(&mut health.clone(), 0.99),
+        percentile(&mut health, 1.0),
+    );
+    println!(
+        "soak: reading clients {}, largest snapshot gap {worst_gap:.2} s (p99 of clients {:.2} s)",
+        gaps.len(),
+        percentile(&mut gaps, 0.99)
+    );
+    println!("soak: server exit on SIGTERM: {exited}");
+    Ok(())
+}
