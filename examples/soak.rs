@@ -133,9 +133,16 @@ async fn main() -> anyhow::Result<()> {
     let end = Instant::now() + Duration::from_secs(seconds);
     let sent = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
-    // Seed every tenant so the clients have something to follow.
+    // Seed every tenant so the clients have something to follow, and let
+    // the service publish them before the clients subscribe.
     let mut seq = 0;
     http(port, "POST", "/api/v1/events", &batch(40, &mut seq)).await;
+    for _ in 0..50 {
+        if http(port, "GET", "/api/v1/tenants/soak-9/snapshot", b"").await == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Traffic: 10 batches a second.
     let traffic = {
@@ -182,8 +189,12 @@ async fn main() -> anyhow::Result<()> {
         let url = format!("ws://127.0.0.1:{port}/api/v1/ws?tenant=soak-{}", c % 10);
         let gaps = gaps.clone();
         tasks.push(tokio::spawn(async move {
-            let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await else {
-                return;
+            let ws = match tokio_tungstenite::connect_async(&url).await {
+                Ok((ws, _)) => ws,
+                Err(e) => {
+                    eprintln!("soak: client {c} could not connect: {e}");
+                    return;
+                }
             };
             if c % 10 == 9 {
                 // Never reads: holds the socket until the end.
