@@ -81,7 +81,9 @@ fn batch(n: usize, seq: &mut u64) -> Vec<u8> {
         *seq += 1;
         let i = *seq;
         let tenant = format!("soak-{}", i % 10);
-        let call = i / 30; // each call's three events are 10 events apart per tenant
+        // In each block of 40: 10 calls queued (one per tenant), the same
+        // answered, then ended, then 10 agent states.
+        let call = i / 40;
         let line = match (i / 10) % 4 {
             0 => format!(
                 r#"{{"v":1,"id":"{i}","ts":{ts},"tenant":"{tenant}","type":"call.queued","call":"c{call}","queue":"q{}"}}"#,
