@@ -34,15 +34,19 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(ServeOptions {
+        publish_interval: Duration::from_millis(20),
+        shards: 2,
+        ..ServeOptions::default()
+    })
+    .await
+}
+
+async fn start_with(opts: ServeOptions) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
-    let opts = ServeOptions {
-        publish_interval: Duration::from_millis(20),
-        shards: 2,
-        ..ServeOptions::default()
-    };
     let task = tokio::spawn(run(listener, config, opts, stop.clone()));
     Server { addr, stop, task }
 }
@@ -453,20 +457,15 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
 
 /// A server with small connection limits, for the tests below.
 async fn start_limited(max_connections: usize, idle: Duration) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
-    let opts = ServeOptions {
+    start_with(ServeOptions {
         publish_interval: Duration::from_millis(20),
         shards: 1,
         max_connections,
         idle_timeout: idle,
         shutdown_grace: Duration::from_secs(1),
         ..ServeOptions::default()
-    };
-    let task = tokio::spawn(run(listener, config, opts, stop.clone()));
-    Server { addr, stop, task }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
