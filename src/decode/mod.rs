@@ -45,6 +45,22 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for series that should exist before the first one.
+    pub const ALL: [Reason; 12] = [
+        Reason::TooLarge,
+        Reason::InvalidJson,
+        Reason::NotAnObject,
+        Reason::MissingField,
+        Reason::InvalidField,
+        Reason::UnsupportedVersion,
+        Reason::UnknownType,
+        Reason::UnknownState,
+        Reason::BadTs,
+        Reason::MalformedLine,
+        Reason::FutureTs,
+        Reason::OverLimit,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::TooLarge => "too_large",

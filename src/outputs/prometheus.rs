@@ -20,12 +20,25 @@ use crate::wire::{AgentCounts, QueueStats, Snapshot};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// A series not updated for this long leaves `/metrics`: the tenants of a
+/// revoked partition, or of a restart's past. Every live tenant is exported
+/// each second, and the process's own series are kept alive by
+/// [`keep_alive`].
+pub const IDLE_SERIES: Duration = Duration::from_secs(180);
+
+fn builder(idle: Duration) -> PrometheusBuilder {
+    PrometheusBuilder::new().idle_timeout(
+        metrics_util::MetricKindMask::COUNTER | metrics_util::MetricKindMask::GAUGE,
+        Some(idle),
+    )
+}
+
 /// Installs the process-wide recorder (once) and returns the handle that
 /// renders `/metrics`.
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
+            let recorder = builder(IDLE_SERIES)
                 .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Full(
                         "callboard_publish_duration_seconds".into(),
@@ -241,6 +254,29 @@ pub fn record_snapshot(s: &Snapshot) {
     counter!("callboard_tenant_agent_ready_seconds_total", &t).absolute(ready);
 }
 
+/// Touches the process's own series (counters with their every label, at
+/// 0 until something happens), so that they never go idle and alerts on
+/// their increase see the first event: call it more often than
+/// [`IDLE_SERIES`].
+pub fn keep_alive(websocket_clients: usize, recovering: bool) {
+    for source in Source::ALL {
+        for outcome in ["applied", "duplicate", "late", "no_effect"] {
+            counter!("callboard_events_total", "source" => source.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+        for reason in Reason::ALL {
+            counter!("callboard_events_rejected_total", "source" => source.as_str(), "reason" => reason.as_str())
+                .increment(0);
+        }
+    }
+    for phase in ["waiting", "answered"] {
+        counter!("callboard_expired_calls_total", "phase" => phase).increment(0);
+    }
+    counter!("callboard_kafka_dead_letters_dropped_total").increment(0);
+    set_websocket_clients(websocket_clients);
+    set_recovering(recovering);
+}
+
 /// Counts a batch's outcomes: applied, duplicate, late, no effect.
 pub fn record_outcomes(source: Source, counts: [u64; 4]) {
     for (outcome, n) in ["applied", "duplicate", "late", "no_effect"]
@@ -298,6 +334,36 @@ pub fn set_consumer_lag(topic: &str, partition: i32, lag: i64) {
 mod tests {
     use super::*;
     use crate::wire::Status;
+
+    fn one_event_snapshot(tenant: &str) -> crate::wire::Snapshot {
+        let mut engine =
+            crate::engine::Engine::new(std::sync::Arc::new(crate::config::Config::default()));
+        let line = format!(
+            r#"{{"v":1,"id":"1","ts":0,"tenant":"{tenant}","type":"call.queued","call":"c","queue":"q"}}"#
+        );
+        engine.apply(&crate::decode::decode_json(line.as_bytes(), 1 << 16).unwrap());
+        engine.snapshot(tenant, 0, Status::Live).unwrap()
+    }
+
+    /// A tenant no longer exported (its partition revoked) leaves /metrics
+    /// once its series are idle; one still exported stays.
+    #[test]
+    fn series_of_a_tenant_no_longer_exported_leave_after_the_idle_time() {
+        let recorder = builder(Duration::from_millis(300)).build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            record_snapshot(&one_event_snapshot("gone"));
+            record_snapshot(&one_event_snapshot("kept"));
+        });
+        assert!(handle.render().contains(r#"tenant="gone""#));
+        std::thread::sleep(Duration::from_millis(500));
+        metrics::with_local_recorder(&recorder, || {
+            record_snapshot(&one_event_snapshot("kept"));
+        });
+        let text = handle.render();
+        assert!(!text.contains(r#"tenant="gone""#), "{text}");
+        assert!(text.contains(r#"tenant="kept""#));
+    }
 
     /// Every family on /metrics has HELP and TYPE lines (promtool requires
     /// them); this records every metric once, then checks.

@@ -124,6 +124,24 @@ pub async fn run_with_metrics_listener(
     }
     prom::set_recovering(!hub.is_ready());
 
+    // The process's own series stay on /metrics while tenants' series that
+    // are no longer exported (revoked, forgotten) go idle and leave.
+    let ws_clients = Arc::new(AtomicUsize::new(0));
+    {
+        let (hub, clients, stop) = (hub.clone(), ws_clients.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => prom::keep_alive(
+                        clients.load(std::sync::atomic::Ordering::Relaxed),
+                        !hub.is_ready(),
+                    ),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        });
+    }
     let state = http::AppState {
         hub: hub.clone(),
         router: router.clone(),
@@ -131,7 +149,7 @@ pub async fn run_with_metrics_listener(
         allowed_origins: Arc::new(opts.allowed_origins.clone()),
         config,
         metrics,
-        ws_clients: Arc::new(AtomicUsize::new(0)),
+        ws_clients,
         shutdown: shutdown.clone(),
     };
     if let Some(ml) = metrics_listener {

@@ -28,6 +28,8 @@ pub enum Source {
 }
 
 impl Source {
+    pub const ALL: [Source; 3] = [Source::Simulator, Source::Http, Source::Kafka];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Simulator => "simulator",
