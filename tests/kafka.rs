@@ -121,37 +121,26 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
         .set("bootstrap.servers", &brokers)
         .create()
         .unwrap();
-    producer
-        .send(
-            FutureRecord::to("callboard.events")
-                .key("demo")
-                .payload("not json {"),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let send = |payload: &'static str| {
+        let producer = producer.clone();
+        async move {
+            producer
+                .send(
+                    FutureRecord::to("callboard.events")
+                        .key("demo")
+                        .payload(payload),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    send("not json {").await;
     // A producer whose clock runs years ahead: rejected, dead-lettered, and
     // the tenant's day does not move (served still equals replay).
-    producer
-        .send(
-            FutureRecord::to("callboard.events").key("demo").payload(
-                r#"{"v":1,"id":"ahead","ts":"9999-12-31T00:00:00Z","tenant":"demo","type":"call.queued","call":"x","queue":"q"}"#,
-            ),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-
+    send(r#"{"v":1,"id":"ahead","ts":"9999-12-31T00:00:00Z","tenant":"demo","type":"call.queued","call":"x","queue":"q"}"#).await;
     // Keyed by one tenant, about another: its owner is not this partition's.
-    producer
-        .send(
-            FutureRecord::to("callboard.events").key("demo").payload(
-                r#"{"v":1,"id":"stray","ts":0,"tenant":"elsewhere","type":"call.ivr","call":"x"}"#,
-            ),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    send(r#"{"v":1,"id":"stray","ts":0,"tenant":"elsewhere","type":"call.ivr","call":"x"}"#).await;
 
     let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
     let expected_inbound = replay_at(&ndjson, config.clone(), end).totals.inbound;

@@ -536,6 +536,20 @@ impl Tenant {
     /// checked before anything changes, so a refused event changes nothing.
     /// (Names the config gives exist from the start, so they always fit.)
     pub fn over_limit(&self, ev: &Event<'_>) -> Option<Limit> {
+        // Far from every bound (the usual case), no event can cross one:
+        // skip the lookups, which applying the event makes anyway.
+        let l = &self.limits;
+        let most_services = match &ev.body {
+            Body::Agent(a) => a.services.as_ref().map_or(0, Vec::len),
+            _ => 1,
+        };
+        if self.queues.list.len() < l.queues
+            && self.services.list.len() + most_services <= l.services
+            && self.agents.list.len() < l.agents
+            && self.reasons.list.len() < l.reasons
+        {
+            return None;
+        }
         fn adds<'a>(names: &Names, new: impl IntoIterator<Item = &'a str>) -> usize {
             let mut seen: Vec<&str> = Vec::new();
             for n in new {
@@ -575,7 +589,6 @@ impl Tenant {
                 0,
             ),
         };
-        let l = &self.limits;
         if over(&self.queues, l.queues, queues) {
             Some(Limit::Queues)
         } else if over(&self.services, l.services, services) {
