@@ -16,6 +16,10 @@
 //!   new tenants (the tenants' limit stops it);
 //! - probes `/healthz` ten times a second and samples the server's RSS.
 //!
+//! `soak tenants [N]` instead posts N (default 20,000) one-event tenants
+//! against the default limits and reports the server's RSS and the series
+//! count, size and render time of `/metrics`.
+//!
 //! It prints the figures the README quotes: RSS after the first fifth of the
 //! run (warm-up) from lowest to highest, `/healthz` p50/p99, the largest
 //! snapshot gap of a reading client, events sent and refused.
@@ -35,23 +39,30 @@ fn now_ms() -> i64 {
 
 /// One HTTP/1.1 request on a fresh connection; the status code (0 on error).
 async fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
+    exchange(port, method, path, body).await.0
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status code (0 on error)
+/// and the whole response, headers included.
+async fn exchange(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return 0;
+        return (0, Vec::new());
     };
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     if s.write_all(head.as_bytes()).await.is_err() || s.write_all(body).await.is_err() {
-        return 0;
+        return (0, Vec::new());
     }
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp).await;
-    String::from_utf8_lossy(&resp)
+    let status = String::from_utf8_lossy(&resp[..resp.len().min(64)])
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (status, resp)
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -109,29 +120,115 @@ fn batch(n: usize, seq: &mut u64) -> Vec<u8> {
     out
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
-    let (seconds, rate, clients) = (arg(0, 600), arg(1, 2000), arg(2, 200) as usize);
+/// Starts the release binary on a free loopback port with no simulated
+/// tenants, and waits until it answers `/healthz`.
+async fn start_server() -> anyhow::Result<(std::process::Child, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let bin = std::env::var("CALLBOARD_BIN").unwrap_or("target/release/callboard".into());
-    let mut server = Command::new(&bin)
+    let server = Command::new(&bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--simulate-tenants", "0", "--log", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot start {bin} (cargo build --release first): {e}"))?;
-    let pid = server.id();
     for _ in 0..100 {
         if http(port, "GET", "/healthz", b"").await == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok((server, port))
+}
+
+/// `soak tenants N`: N one-event tenants against the default limits, then
+/// the server's RSS and the size and render time of `/metrics`.
+async fn tenants(n: u64) -> anyhow::Result<()> {
+    let (mut server, port) = start_server().await?;
+    let pid = server.id();
+    let before = rss_mib(pid);
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    let ts = now_ms();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let body: String = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    r#"{{"v":1,"id":"t{i}","ts":{ts},"tenant":"tenant-{i}","type":"call.queued","call":"c","queue":"q"}}"#
+                ) + "\n"
+            })
+            .collect();
+        let (_, resp) = exchange(port, "POST", "/api/v1/events", body.as_bytes()).await;
+        let text = String::from_utf8_lossy(&resp);
+        let field = |name: &str| {
+            text.split(&format!("\"{name}\":"))
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|d| d.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        accepted += field("accepted");
+        refused += field("rejected");
+    }
+    // Let every shard publish and Prometheus take the figures in.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut renders = Vec::new();
+    let mut series = 0;
+    let mut bytes = 0;
+    let mut over_limit = 0;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let (status, resp) = exchange(port, "GET", "/metrics", b"").await;
+        renders.push(start.elapsed().as_secs_f64());
+        anyhow::ensure!(status == 200, "/metrics answered {status}");
+        let text = String::from_utf8_lossy(&resp);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        over_limit = body
+            .lines()
+            .find(|l| {
+                l.starts_with("callboard_events_rejected_total")
+                    && l.contains(r#"reason="over_limit""#)
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        series = body
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count();
+        bytes = body.len();
+    }
+    let after = rss_mib(pid);
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    server.wait()?;
+    renders.sort_by(f64::total_cmp);
+    println!(
+        "tenants: {n} one-event tenants posted: {accepted} decoded, {refused} refused at ingest, {over_limit} refused by the engine (over_limit)"
+    );
+    println!("tenants: server RSS {before:.0} MiB at start, {after:.0} MiB after");
+    println!(
+        "tenants: /metrics {series} series, {:.1} MiB, rendered in {:.0} ms (median of 5, worst {:.0} ms)",
+        bytes as f64 / 1048576.0,
+        renders[2] * 1000.0,
+        renders[4] * 1000.0
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    if args.first().map(String::as_str) == Some("tenants") {
+        return tenants(arg(1, 20_000)).await;
+    }
+    let (seconds, rate, clients) = (arg(0, 600), arg(1, 2000), arg(2, 200) as usize);
+    let (mut server, port) = start_server().await?;
+    let pid = server.id();
     let end = Instant::now() + Duration::from_secs(seconds);
     let sent = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));

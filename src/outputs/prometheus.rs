@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::decode::Reason;
 use crate::service::shard::Source;
-use crate::wire::{AgentCounts, QueueStats, Snapshot};
+use crate::wire::{AgentCounts, ByState, QueueStats, Snapshot};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -203,8 +203,13 @@ fn queue_metrics(tenant: &str, service: &str, queue: &str, s: &QueueStats) {
     gauge!("callboard_service_level_ratio", &labels).set(ratio(s.service_level));
 }
 
+/// Agents by state. Where no agent is known (a tenant or service of queues
+/// only) just `ready` is exported, at 0: the alert on customers waiting
+/// with no agent ready needs it, and the seven other zeros would be most of
+/// a small tenant's series.
 fn agent_metrics(name: &'static str, labels: &[(&'static str, String)], a: &AgentCounts) {
     let b = &a.by_state;
+    let none = *b == ByState::default();
     for (state, n) in [
         ("logged_out", b.logged_out),
         ("ready", b.ready),
@@ -215,6 +220,9 @@ fn agent_metrics(name: &'static str, labels: &[(&'static str, String)], a: &Agen
         ("outbound", b.outbound),
         ("wrap_up", b.wrap_up),
     ] {
+        if none && state != "ready" {
+            continue;
+        }
         let mut l = labels.to_vec();
         l.push(("state", state.to_string()));
         gauge!(name, &l).set(n as f64);
@@ -241,7 +249,10 @@ pub fn record_snapshot(s: &Snapshot) {
     gauge!("callboard_tenant_waiting_calls", &t).set(s.totals.waiting as f64);
     gauge!("callboard_tenant_longest_wait_seconds", &t).set(s.totals.longest_wait_s as f64);
     // Agent figures of today, summed over the tenant's agents: per agent
-    // they would cost a series each.
+    // they would cost a series each. A tenant without agents has none.
+    if s.agent_list.is_empty() {
+        return;
+    }
     let (mut missed, mut busy, mut ready) = (0, 0, 0);
     for a in &s.agent_list {
         let t = &a.time_today_s;
@@ -363,6 +374,44 @@ mod tests {
         let text = handle.render();
         assert!(!text.contains(r#"tenant="gone""#), "{text}");
         assert!(text.contains(r#"tenant="kept""#));
+    }
+
+    /// A tenant of one queued call costs few series, and among them the
+    /// `ready` count the no-agent-ready alert needs; agents bring the rest.
+    #[test]
+    fn a_tenant_without_agents_costs_fifteen_series_and_keeps_its_ready_count() {
+        let recorder = builder(Duration::from_secs(60)).build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            record_snapshot(&one_event_snapshot("small"));
+        });
+        let text = handle.render();
+        let series = |t: &str| {
+            text.lines()
+                .filter(|l| !l.starts_with('#') && l.contains(t))
+                .count()
+        };
+        assert_eq!(series(r#"tenant="small""#), 15, "{text}");
+        assert!(text.contains(r#"callboard_agents{tenant="small",service="q",state="ready"} 0"#));
+        assert!(text.contains(r#"callboard_tenant_agents{tenant="small",state="ready"} 0"#));
+
+        let mut engine =
+            crate::engine::Engine::new(std::sync::Arc::new(crate::config::Config::default()));
+        for line in [
+            r#"{"v":1,"id":"1","ts":0,"tenant":"staffed","type":"call.queued","call":"c","queue":"q"}"#,
+            r#"{"v":1,"id":"2","ts":0,"tenant":"staffed","type":"agent.state","agent":"a","state":"away","services":["q"]}"#,
+        ] {
+            engine.apply(&crate::decode::decode_json(line.as_bytes(), 1 << 16).unwrap());
+        }
+        let snap = engine.snapshot("staffed", 0, Status::Live).unwrap();
+        metrics::with_local_recorder(&recorder, || record_snapshot(&snap));
+        let text = handle.render();
+        for state in ["logged_out", "ready", "away", "wrap_up"] {
+            let line =
+                format!(r#"callboard_agents{{tenant="staffed",service="q",state="{state}"}}"#);
+            assert!(text.contains(&line), "{line} missing");
+        }
+        assert!(text.contains(r#"callboard_tenant_agent_busy_seconds_total{tenant="staffed"}"#));
     }
 
     /// Every family on /metrics has HELP and TYPE lines (promtool requires
