@@ -122,7 +122,8 @@ pub fn now_ms() -> Millis {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Starts `n` shard tasks; returns the router that feeds them.
+/// Starts `n` shards, each on a thread of its own; returns the router that
+/// feeds them. The tracker waits for each to publish its last state.
 pub fn start(
     n: usize,
     config: Arc<Config>,
@@ -145,7 +146,25 @@ pub fn start(
                 status: Status::Live,
                 cadence,
             };
-            tracker.spawn(shard.run(rx, shutdown.clone()));
+            // A thread of its own: publishing every tenant once a second is
+            // CPU work that would otherwise hold an async worker, and with it
+            // health checks and websockets, for as long as it takes.
+            let (done, stopped) = tokio::sync::oneshot::channel::<()>();
+            let shutdown = shutdown.clone();
+            std::thread::Builder::new()
+                .name(format!("shard-{id}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .expect("a current-thread runtime with a timer can be built");
+                    rt.block_on(shard.run(rx, shutdown));
+                    let _ = done.send(());
+                })
+                .expect("the shard's thread can be started");
+            tracker.spawn(async move {
+                let _ = stopped.await;
+            });
             tx
         })
         .collect();
