@@ -1,0 +1,487 @@
+//! Calls: queued, answered, ended and the rest; the counters of a queue's day,
+//! and the deadlines of calls whose end was lost.
+
+use std::cmp::Reverse;
+
+use hdrhistogram::Histogram;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::Tenant;
+use crate::engine::ring::Reset;
+use crate::engine::{NoEffect, Outcome};
+use crate::event::{CallEvent, CallKind};
+use crate::time::{DayNo, Millis};
+
+/// Counters of one day for a queue (or for a service or the tenant, for
+/// outbound calls and IVR inflow that name no queue).
+#[derive(Default, Debug, Clone)]
+pub(crate) struct Counters {
+    pub inbound: u32,
+    pub answered: u32,
+    pub abandoned: u32,
+    pub short_abandoned: u32,
+    pub callbacks: u32,
+    pub transferred: u32,
+    pub exited: u32,
+    pub answered_in_sl: u32,
+    pub outbound_attempts: u32,
+    pub outbound_connected: u32,
+    pub ivr: u32,
+    /// Answered calls that ended (the AHT denominator).
+    pub ended: u32,
+    pub wait_sum_ms: u64,
+    pub talk_sum_ms: u64,
+    pub wrap_sum_ms: u64,
+}
+
+impl Counters {
+    pub(crate) fn add(&mut self, o: &Counters) {
+        self.inbound += o.inbound;
+        self.answered += o.answered;
+        self.abandoned += o.abandoned;
+        self.short_abandoned += o.short_abandoned;
+        self.callbacks += o.callbacks;
+        self.transferred += o.transferred;
+        self.exited += o.exited;
+        self.answered_in_sl += o.answered_in_sl;
+        self.outbound_attempts += o.outbound_attempts;
+        self.outbound_connected += o.outbound_connected;
+        self.ivr += o.ivr;
+        self.ended += o.ended;
+        self.wait_sum_ms += o.wait_sum_ms;
+        self.talk_sum_ms += o.talk_sum_ms;
+        self.wrap_sum_ms += o.wrap_sum_ms;
+    }
+}
+
+/// Wait times are recorded in whole seconds: exact up to 255 s, 1 % above.
+pub(crate) type WaitHistogram = Histogram<u32>;
+
+#[derive(Default, Debug)]
+pub(crate) struct QueueDay {
+    pub c: Counters,
+    /// Waits of answered calls; created on the first answer of the day.
+    pub waits: Option<Box<WaitHistogram>>,
+}
+
+impl Reset for QueueDay {
+    fn reset(&mut self) {
+        self.c = Counters::default();
+        if let Some(h) = &mut self.waits {
+            h.reset();
+        }
+    }
+}
+
+impl QueueDay {
+    pub(super) fn record_wait(&mut self, wait_ms: Millis) {
+        let h = self.waits.get_or_insert_with(|| {
+            Box::new(Histogram::new(2).expect("2 significant figures is a valid precision"))
+        });
+        h.saturating_record(((wait_ms + 999) / 1000).max(0) as u64);
+    }
+}
+
+/// Where a call's counters go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Queue(u32),
+    Service(u32),
+    Tenant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Waiting,
+    Answered { at: Millis },
+    Dialing,
+    Connected { at: Millis },
+}
+
+/// A call the engine is following: waiting, talking, or an outbound attempt.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Call {
+    pub target: Target,
+    /// Local day the call was queued (or dialed): all its counters go there.
+    pub day: DayNo,
+    pub start: Millis,
+    pub phase: Phase,
+    pub agent: Option<u32>,
+    /// The agent the call is ringing at, and since when: if the call's next
+    /// event is not that agent's answer, the agent missed it.
+    pub ringing: Option<(u32, Millis)>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub(crate) struct HourlyDay {
+    pub inbound: [u32; 24],
+    pub ivr: [u32; 24],
+}
+
+impl Reset for HourlyDay {
+    fn reset(&mut self) {
+        *self = HourlyDay::default();
+    }
+}
+
+/// A moment at which a call is let go if it is still as it was.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Deadline {
+    pub(super) at: Millis,
+    /// The call's `start` (waiting) or answer time (answered) when the
+    /// deadline was set: a call queued again since has a deadline of its own.
+    pub(super) since: Millis,
+    pub(super) waiting: bool,
+    pub(super) call: Box<str>,
+}
+
+/// Calls let go because their end event never came.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// Still waiting after `max_wait_s`: counted as `exited`, reason `expired`.
+    pub waiting: u64,
+    /// Answered and never ended a day later: forgotten.
+    pub answered: u64,
+}
+
+/// A day, the time after which an answered call that never ended is let go.
+pub(super) const ANSWERED_FOR_MS: Millis = 86_400_000;
+
+impl Tenant {
+    pub(super) fn target(&mut self, queue: Option<&str>, service: Option<&str>) -> Target {
+        match (queue, service) {
+            (Some(q), s) => Target::Queue(self.queue(q, s)),
+            (None, Some(s)) => Target::Service(self.service(s)),
+            (None, None) => Target::Tenant,
+        }
+    }
+
+    pub(super) fn day_mut(&mut self, t: Target, day: DayNo) -> Option<&mut QueueDay> {
+        match t {
+            Target::Queue(q) => self.queue_data[q as usize].days.get_mut(day),
+            Target::Service(s) => self.service_data[s as usize].scope.days.get_mut(day),
+            Target::Tenant => self.unscoped.days.get_mut(day),
+        }
+    }
+
+    /// The call's next event has come: the agent it was ringing at missed
+    /// it unless this is that agent's answer.
+    pub(super) fn after_ringing(&mut self, call: &str, answered_by: Option<u32>) {
+        let Some(live) = self.calls.get_mut(call) else {
+            return;
+        };
+        let Some((agent, at)) = live.ringing.take() else {
+            return;
+        };
+        if answered_by != Some(agent) {
+            let day = self.cal.day_of(at);
+            if let Some(d) = self.agent_day(Some(agent), day) {
+                d.missed += 1;
+            }
+        }
+    }
+
+    pub(super) fn is_finished(&self, call: &str) -> bool {
+        let h = xxh3_64(call.as_bytes());
+        self.finished.iter().any(|(_, set)| set.contains(&h))
+    }
+
+    pub(super) fn finish(&mut self, call: &str, ts: Millis) {
+        self.calls.remove(call);
+        let (day, _) = self.cal.day_hour(ts);
+        if let Some(set) = self.finished.get_mut(day) {
+            set.insert(xxh3_64(call.as_bytes()));
+        }
+    }
+
+    /// Starts a waiting call in queue `q` at `at`; counts it as inbound.
+    pub(super) fn enqueue(&mut self, call: &str, q: u32, at: Millis) {
+        let max_wait = self.queue_data[q as usize].settings.max_wait_s;
+        if max_wait > 0 {
+            self.deadlines.push(Reverse(Deadline {
+                at: at.saturating_add(max_wait as Millis * 1000),
+                since: at,
+                waiting: true,
+                call: call.into(),
+            }));
+        }
+        let (day, hour) = self.cal.day_hour(at);
+        self.advance(day);
+        if let Some(d) = self.queue_data[q as usize].days.get_mut(day) {
+            d.c.inbound += 1;
+        }
+        if let Some(h) = self.hourly.get_mut(day) {
+            h.inbound[hour as usize] += 1;
+        }
+        self.calls.insert(
+            call.into(),
+            Call {
+                target: Target::Queue(q),
+                day,
+                start: at,
+                phase: Phase::Waiting,
+                agent: None,
+                ringing: None,
+            },
+        );
+    }
+
+    pub(super) fn apply_call(&mut self, ts: Millis, c: &CallEvent<'_>) -> Outcome {
+        let key: &str = &c.call;
+        match c.kind {
+            CallKind::Ivr => {
+                let (day, hour) = self.cal.day_hour(ts);
+                self.advance(day);
+                let t = self.target(c.queue.as_deref(), c.service.as_deref());
+                if let Some(h) = self.hourly.get_mut(day) {
+                    h.ivr[hour as usize] += 1;
+                }
+                if let Some(d) = self.day_mut(t, day) {
+                    d.c.ivr += 1;
+                }
+                Outcome::Applied
+            }
+            CallKind::Queued => {
+                let Some(queue) = c.queue.as_deref() else {
+                    return Outcome::NoEffect(NoEffect::UnknownCall);
+                };
+                let q = self.queue(queue, c.service.as_deref());
+                if self.calls.contains_key(key) {
+                    return Outcome::NoEffect(NoEffect::CallAlreadyLive);
+                }
+                self.enqueue(key, q, ts);
+                Outcome::Applied
+            }
+            CallKind::Ringing => {
+                let agent = c.agent.as_deref().map(|a| self.agent(a));
+                if self
+                    .calls
+                    .get(key)
+                    .is_some_and(|c| c.phase == Phase::Waiting)
+                {
+                    self.after_ringing(key, None);
+                }
+                match self.calls.get_mut(key) {
+                    Some(call) if call.phase == Phase::Waiting => {
+                        call.agent = agent;
+                        call.ringing = agent.map(|a| (a, ts));
+                        Outcome::Applied
+                    }
+                    Some(_) => Outcome::NoEffect(NoEffect::CallNotWaiting),
+                    None => Outcome::NoEffect(NoEffect::UnknownCall),
+                }
+            }
+            CallKind::Answered
+            | CallKind::Abandoned
+            | CallKind::Callback
+            | CallKind::Transferred
+            | CallKind::Exited => self.end_wait(ts, c, c.kind),
+            CallKind::Dialing => {
+                if self.calls.contains_key(key) {
+                    return Outcome::NoEffect(NoEffect::CallAlreadyLive);
+                }
+                let (day, _) = self.cal.day_hour(ts);
+                self.advance(day);
+                let t = self.target(c.queue.as_deref(), c.service.as_deref());
+                let agent = c.agent.as_deref().map(|a| self.agent(a));
+                if let Some(d) = self.day_mut(t, day) {
+                    d.c.outbound_attempts += 1;
+                }
+                if let Some(d) = self.agent_day(agent, day) {
+                    d.outbound += 1;
+                }
+                self.calls.insert(
+                    key.into(),
+                    Call {
+                        target: t,
+                        day,
+                        start: ts,
+                        phase: Phase::Dialing,
+                        agent,
+                        ringing: None,
+                    },
+                );
+                Outcome::Applied
+            }
+            CallKind::Connected => {
+                let Some(call) = self.calls.get_mut(key) else {
+                    return Outcome::NoEffect(NoEffect::UnknownCall);
+                };
+                if call.phase != Phase::Dialing {
+                    return Outcome::NoEffect(NoEffect::CallNotWaiting);
+                }
+                call.phase = Phase::Connected { at: ts };
+                let (t, day) = (call.target, call.day);
+                if let Some(d) = self.day_mut(t, day) {
+                    d.c.outbound_connected += 1;
+                }
+                Outcome::Applied
+            }
+            CallKind::Ended => self.end_call(ts, c),
+        }
+    }
+
+    /// A call leaves its queue: answered, abandoned, to callback, transferred
+    /// or taken out. A call the engine never saw queued is counted as queued
+    /// (at `queued_ts` if given, else now), so that `inbound` always equals
+    /// the sum of its outcomes plus those still waiting.
+    pub(super) fn end_wait(&mut self, ts: Millis, c: &CallEvent<'_>, kind: CallKind) -> Outcome {
+        let key: &str = &c.call;
+        let call = match self.calls.get(key) {
+            Some(call) if call.phase == Phase::Waiting => *call,
+            Some(_) => return Outcome::NoEffect(NoEffect::CallNotWaiting),
+            None => {
+                if self.is_finished(key) {
+                    return Outcome::NoEffect(NoEffect::CallNotWaiting);
+                }
+                let Some(queue) = c.queue.as_deref() else {
+                    return Outcome::NoEffect(NoEffect::UnknownCall);
+                };
+                let q = self.queue(queue, c.service.as_deref());
+                self.enqueue(key, q, c.queued_ts.unwrap_or(ts).min(ts));
+                self.calls[key]
+            }
+        };
+        let Target::Queue(q) = call.target else {
+            return Outcome::NoEffect(NoEffect::CallNotWaiting);
+        };
+        let wait = (ts - call.start).max(0);
+        let settings = self.queue_data[q as usize].settings;
+        if let Some(d) = self.queue_data[q as usize].days.get_mut(call.day) {
+            match kind {
+                CallKind::Answered => {
+                    d.c.answered += 1;
+                    d.c.wait_sum_ms += wait as u64;
+                    if wait <= settings.sl_threshold_s as i64 * 1000 {
+                        d.c.answered_in_sl += 1;
+                    }
+                    d.record_wait(wait);
+                }
+                CallKind::Abandoned => {
+                    d.c.abandoned += 1;
+                    if wait < settings.short_abandon_s as i64 * 1000 {
+                        d.c.short_abandoned += 1;
+                    }
+                }
+                CallKind::Callback => d.c.callbacks += 1,
+                CallKind::Transferred => d.c.transferred += 1,
+                _ => d.c.exited += 1,
+            }
+        }
+        let agent = match kind {
+            CallKind::Answered => c.agent.as_deref().map(|a| self.agent(a)),
+            _ => None,
+        };
+        self.after_ringing(key, agent);
+        if kind == CallKind::Answered {
+            // The agent's figures follow the agent's clock: the day of the
+            // answer, not the day the call was queued.
+            let day = self.cal.day_of(ts);
+            if let Some(d) = self.agent_day(agent, day) {
+                d.handled += 1;
+            }
+            if let Some(live) = self.calls.get_mut(key) {
+                live.phase = Phase::Answered { at: ts };
+                live.agent = agent;
+                self.deadlines.push(Reverse(Deadline {
+                    at: ts.saturating_add(ANSWERED_FOR_MS),
+                    since: ts,
+                    waiting: false,
+                    call: key.into(),
+                }));
+            }
+        } else {
+            self.finish(key, ts);
+        }
+        Outcome::Applied
+    }
+
+    pub(super) fn end_call(&mut self, ts: Millis, c: &CallEvent<'_>) -> Outcome {
+        let key: &str = &c.call;
+        let Some(call) = self.calls.get(key).copied() else {
+            return Outcome::NoEffect(NoEffect::UnknownCall);
+        };
+        let agent = call
+            .agent
+            .or_else(|| c.agent.as_deref().and_then(|a| self.agents.get(a)));
+        match call.phase {
+            // The caller hung up before anyone answered: an abandon.
+            Phase::Waiting => return self.end_wait(ts, c, CallKind::Abandoned),
+            Phase::Answered { at } => {
+                let talk = (ts - at).max(0);
+                if let Some(d) = self.day_mut(call.target, call.day) {
+                    d.c.ended += 1;
+                    d.c.talk_sum_ms += talk as u64;
+                }
+                let answer_day = self.cal.day_of(at);
+                if let Some(d) = self.agent_day(agent, answer_day) {
+                    d.talk_ms += talk as u64;
+                    d.ended += 1;
+                    d.ended_talk_ms += talk as u64;
+                }
+                if let (Some(a), Target::Queue(q)) = (agent, call.target) {
+                    self.agent_data[a as usize].last_call = Some((q, call.day));
+                }
+            }
+            Phase::Connected { at } => {
+                let connect_day = self.cal.day_of(at);
+                if let Some(d) = self.agent_day(agent, connect_day) {
+                    d.talk_ms += (ts - at).max(0) as u64;
+                }
+            }
+            Phase::Dialing => {}
+        }
+        self.finish(key, ts);
+        Outcome::Applied
+    }
+
+    /// Calls waiting now that were queued on `day`, in `queue` or in any
+    /// (the conservation law's `waiting_today`).
+    pub fn waiting_queued_on(&self, day: DayNo, queue: Option<&str>) -> u64 {
+        let q = queue.map(|q| self.queues.get(q));
+        self.calls
+            .values()
+            .filter(|c| c.phase == Phase::Waiting && c.day == day)
+            .filter(|c| match q {
+                None => true,
+                Some(q) => q.is_some_and(|q| c.target == Target::Queue(q)),
+            })
+            .count() as u64
+    }
+
+    /// Lets go of calls whose deadline is at or before `now`: a waiting call
+    /// leaves its queue as `exited` on the day it was queued (conservation
+    /// holds); an answered call that never ended is forgotten. Returns
+    /// whether anything changed.
+    pub fn expire(&mut self, now: Millis) -> bool {
+        let mut changed = false;
+        while self.deadlines.peek().is_some_and(|d| d.0.at <= now) {
+            let Some(Reverse(d)) = self.deadlines.pop() else {
+                break;
+            };
+            let Some(call) = self.calls.get(&d.call).copied() else {
+                continue;
+            };
+            match (d.waiting, call.phase, call.target) {
+                (true, Phase::Waiting, Target::Queue(q)) if call.start == d.since => {
+                    if let Some(day) = self.queue_data[q as usize].days.get_mut(call.day) {
+                        day.c.exited += 1;
+                    }
+                    self.after_ringing(&d.call, None);
+                    self.finish(&d.call, d.at);
+                    self.expired.waiting += 1;
+                }
+                (false, Phase::Answered { at }, _) if at == d.since => {
+                    self.finish(&d.call, d.at);
+                    self.expired.answered += 1;
+                }
+                _ => continue,
+            }
+            changed = true;
+        }
+        if changed {
+            self.dirty = true;
+        }
+        changed
+    }
+}

@@ -1,0 +1,407 @@
+//! One tenant's state and how each event changes it: the state and the
+//! names here, the rules of each event family in a file of its own
+//! (`calls`, `agents`, `callbacks`).
+//!
+//! Everything here has a single writer (the tenant's shard) and does no I/O.
+//! Names are interned to indices on first sight; after that an event touches
+//! only fixed-size counters, so applying an event for known keys allocates
+//! nothing (new calls and first-seen ids do insert into maps).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::ring::DayRing;
+use super::{Limit, NoEffect, Outcome};
+use crate::config::{Limits, QueueSettings, TenantSettings};
+use crate::event::{AgentState, Body, Event};
+use crate::time::{Calendar, DayNo, Millis};
+
+mod agents;
+mod callbacks;
+mod calls;
+
+pub(crate) use agents::{Agent, AgentDay};
+pub(crate) use callbacks::{CallbackDay, CallbackRec};
+use calls::Deadline;
+pub use calls::Expired;
+pub(crate) use calls::{Call, Counters, HourlyDay, Phase, QueueDay, Target, WaitHistogram};
+
+/// A set of values that are hashes already (of ids, of call names): they
+/// are used as their own hash instead of being hashed again.
+pub(crate) type Hashes<K> = HashSet<K, std::hash::BuildHasherDefault<Prehashed>>;
+
+/// The hasher of [`Hashes`]: keeps the low 64 bits of what it is given.
+#[derive(Default)]
+pub(crate) struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for integer keys; a fold keeps it a hash all the same.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+/// Interned names: index <-> name, plus the indices in name order so that
+/// snapshots list rows sorted without sorting. A new name costs a hash
+/// insert and a B-tree insert, whatever the order names come in.
+#[derive(Default, Debug)]
+pub(crate) struct Names {
+    map: HashMap<Arc<str>, u32>,
+    pub(crate) list: Vec<Arc<str>>,
+    sorted: std::collections::BTreeMap<Arc<str>, u32>,
+}
+
+impl Names {
+    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+        self.map.get(name).copied()
+    }
+
+    /// The index of `name`, and whether it was new.
+    fn intern(&mut self, name: &str) -> (u32, bool) {
+        if let Some(&i) = self.map.get(name) {
+            return (i, false);
+        }
+        let i = self.list.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        self.sorted.insert(name.clone(), i);
+        self.map.insert(name.clone(), i);
+        self.list.push(name);
+        (i, true)
+    }
+
+    /// Indices in name order.
+    pub(crate) fn sorted(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sorted.values().copied()
+    }
+
+    pub(crate) fn name(&self, i: u32) -> &Arc<str> {
+        &self.list[i as usize]
+    }
+}
+
+/// Figures that are not tied to a queue: kept per service and per tenant.
+#[derive(Default, Debug)]
+pub(crate) struct Scope {
+    pub days: DayRing<QueueDay>,
+    pub callbacks: DayRing<CallbackDay>,
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct Service {
+    /// Member agents per state (an agent counts in each of its services).
+    pub by_state: [u32; 8],
+    pub scope: Scope,
+    /// Queues bound to this service now.
+    pub queues: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    pub service: u32,
+    /// The config names this queue's service; events cannot rebind it.
+    pub service_fixed: bool,
+    pub settings: QueueSettings,
+    pub days: DayRing<QueueDay>,
+}
+
+/// Names shared between the state and the snapshots built from it.
+pub(crate) type SharedNames = Arc<[Arc<str>]>;
+
+/// All state of one tenant.
+#[derive(Debug)]
+pub struct Tenant {
+    pub(crate) name: Arc<str>,
+    pub(crate) settings: TenantSettings,
+    pub(crate) cal: Calendar,
+    /// Latest event time applied.
+    pub(crate) as_of: Option<Millis>,
+    /// Latest local day any event fell on.
+    latest_day: DayNo,
+    pub(crate) services: Names,
+    pub(crate) service_data: Vec<Service>,
+    pub(crate) queues: Names,
+    pub(crate) queue_data: Vec<Queue>,
+    pub(crate) agents: Names,
+    pub(crate) agent_data: Vec<Agent>,
+    pub(crate) reasons: Names,
+    pub(crate) calls: HashMap<Box<str>, Call>,
+    /// Calls that finished, by day, so that a stray event for one of them
+    /// cannot count it again.
+    finished: DayRing<Hashes<u64>>,
+    /// Ids of call and callback events applied, by day of the event: a
+    /// repeat is a duplicate delivery. (Agent events need no set: their
+    /// versions make a repeat a no-op.)
+    seen: DayRing<Hashes<u128>>,
+
+    pub(crate) callbacks: HashMap<Box<str>, CallbackRec>,
+    pub(crate) hourly: DayRing<HourlyDay>,
+    /// Figures with no queue and no service.
+    pub(crate) unscoped: Scope,
+    /// All agents per state.
+    pub(crate) by_state: [u32; 8],
+    /// When calls that lost their end event are let go, earliest first:
+    /// waiting calls after their queue's `max_wait_s`, answered calls a day
+    /// after the answer. Entries of calls that ended are skipped.
+    deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// Calls let go since the owner last asked (`Engine::expire`).
+    pub(crate) expired: Expired,
+    /// How many names of each kind this tenant keeps.
+    limits: Limits,
+    /// Changed since the owner last looked (see `Engine::take_dirty`).
+    pub(crate) dirty: bool,
+}
+
+impl Tenant {
+    pub fn new(name: &str, settings: TenantSettings, limits: Limits) -> Tenant {
+        let cal = Calendar::new(settings.tz.clone());
+        let mut t = Tenant {
+            name: Arc::from(name),
+            settings,
+            cal,
+            as_of: None,
+            latest_day: DayNo::MIN,
+            services: Names::default(),
+            service_data: Vec::new(),
+            queues: Names::default(),
+            queue_data: Vec::new(),
+            agents: Names::default(),
+            agent_data: Vec::new(),
+            reasons: Names::default(),
+            calls: HashMap::new(),
+            finished: DayRing::default(),
+            seen: DayRing::default(),
+
+            callbacks: HashMap::new(),
+            hourly: DayRing::default(),
+            unscoped: Scope::default(),
+            by_state: [0; 8],
+            deadlines: BinaryHeap::new(),
+            expired: Expired::default(),
+            limits,
+            dirty: true,
+        };
+        // Queues the config names exist from the start, so a board shows
+        // them before their first call.
+        let named: Vec<String> = t.settings.queues.keys().cloned().collect();
+        for q in named {
+            t.queue(&q, None);
+        }
+        t
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn as_of(&self) -> Option<Millis> {
+        self.as_of
+    }
+
+    pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
+        let out = match &ev.body {
+            // Agent events need no id memory: their versions tell a repeat.
+            Body::Agent(a) => self.apply_agent(ev, a),
+            Body::Call(c) => match self.admit(ev) {
+                Ok(()) => {
+                    // Calls whose deadline this event's time has passed go
+                    // first, so that the outcome is the same whether the
+                    // clock or the calls' own events got there first.
+                    if self.deadlines.peek().is_some_and(|d| d.0.at <= ev.ts) {
+                        self.expire(ev.ts);
+                    }
+                    self.apply_call(ev.ts, c)
+                }
+                Err(out) => return out,
+            },
+            Body::Callback(c) => match self.admit(ev) {
+                Ok(()) => self.apply_callback(ev.ts, c),
+                Err(out) => return out,
+            },
+        };
+        if !matches!(out, Outcome::Duplicate) {
+            self.as_of = Some(self.as_of.map_or(ev.ts, |t| t.max(ev.ts)));
+            self.dirty = true;
+        }
+        out
+    }
+
+    /// The bound this event would cross with the names it brings, if any:
+    /// checked before anything changes, so a refused event changes nothing.
+    /// (Names the config gives exist from the start, so they always fit.)
+    pub fn over_limit(&self, ev: &Event<'_>) -> Option<Limit> {
+        // Far from every bound (the usual case), no event can cross one:
+        // skip the lookups, which applying the event makes anyway.
+        let l = &self.limits;
+        let most_services = match &ev.body {
+            Body::Agent(a) => a.services.as_ref().map_or(0, Vec::len),
+            _ => 1,
+        };
+        if self.queues.list.len() < l.queues
+            && self.services.list.len() + most_services <= l.services
+            && self.agents.list.len() < l.agents
+            && self.reasons.list.len() < l.reasons
+        {
+            return None;
+        }
+        fn adds<'a>(names: &Names, new: impl IntoIterator<Item = &'a str>) -> usize {
+            let mut seen: Vec<&str> = Vec::new();
+            for n in new {
+                if names.get(n).is_none() && !seen.contains(&n) {
+                    seen.push(n);
+                }
+            }
+            seen.len()
+        }
+        let over =
+            |names: &Names, limit: usize, new: usize| new > 0 && names.list.len() + new > limit;
+        let (queues, services, agents, reasons) = match &ev.body {
+            Body::Call(c) => {
+                let queue = c.queue.as_deref();
+                // A new queue with no service is its own service.
+                let service = c
+                    .service
+                    .as_deref()
+                    .or(queue.filter(|q| self.queues.get(q).is_none()));
+                (
+                    adds(&self.queues, queue),
+                    adds(&self.services, service),
+                    adds(&self.agents, c.agent.as_deref()),
+                    0,
+                )
+            }
+            Body::Agent(a) => (
+                0,
+                adds(&self.services, a.services.iter().flatten().map(|s| &**s)),
+                adds(&self.agents, Some(&*a.agent)),
+                adds(&self.reasons, a.reason.as_deref()),
+            ),
+            Body::Callback(c) => (
+                0,
+                adds(&self.services, c.service.as_deref()),
+                adds(&self.agents, c.agent.as_deref()),
+                0,
+            ),
+        };
+        if over(&self.queues, l.queues, queues) {
+            Some(Limit::Queues)
+        } else if over(&self.services, l.services, services) {
+            Some(Limit::Services)
+        } else if over(&self.agents, l.agents, agents) {
+            Some(Limit::Agents)
+        } else if over(&self.reasons, l.reasons, reasons) {
+            Some(Limit::Reasons)
+        } else {
+            None
+        }
+    }
+
+    /// Lets an event through once: records its id, and
+    /// refuses a repeat. An event dated before yesterday (of the latest day
+    /// seen) is refused too: its day is closed, and its id can no longer be
+    /// checked, so applying it could count a re-delivery twice.
+    fn admit(&mut self, ev: &Event<'_>) -> Result<(), Outcome> {
+        let (day, _) = self.cal.day_hour(ev.ts);
+        if day < self.latest_day.saturating_sub(1) {
+            return Err(Outcome::NoEffect(NoEffect::TooOld));
+        }
+        self.advance(day);
+        remember(&mut self.seen, day, &ev.id)
+    }
+
+    /// Notes that events reached `day`; on a new day, drops callbacks that
+    /// closed before yesterday.
+    fn advance(&mut self, day: DayNo) {
+        if day > self.latest_day {
+            self.latest_day = day;
+            self.callbacks
+                .retain(|_, cb| !cb.closed || cb.day >= day - 1);
+        }
+    }
+
+    fn service(&mut self, name: &str) -> u32 {
+        let (i, new) = self.services.intern(name);
+        if new {
+            self.service_data.push(Service::default());
+        }
+        i
+    }
+
+    /// The queue's index, creating it on first sight; `service` (from an
+    /// event) binds it unless the config fixes its service.
+    fn queue(&mut self, name: &str, service: Option<&str>) -> u32 {
+        let (i, new) = self.queues.intern(name);
+        if new {
+            let (fixed, settings) = match self.settings.queues.get(name) {
+                Some((svc, s)) => (svc.clone(), *s),
+                None => (None, self.settings.queue_defaults),
+            };
+            let service_fixed = fixed.is_some();
+            let svc_name = fixed.as_deref().or(service).unwrap_or(name).to_string();
+            let svc = self.service(&svc_name);
+            self.service_data[svc as usize].queues += 1;
+            self.queue_data.push(Queue {
+                service: svc,
+                service_fixed,
+                settings,
+                days: DayRing::default(),
+            });
+            return i;
+        }
+        let q = &self.queue_data[i as usize];
+        if let Some(s) = service
+            && !q.service_fixed
+            && **self.services.name(q.service) != *s
+        {
+            let old = q.service;
+            let svc = self.service(s);
+            self.service_data[old as usize].queues -= 1;
+            self.service_data[svc as usize].queues += 1;
+            self.queue_data[i as usize].service = svc;
+        }
+        i
+    }
+
+    fn agent(&mut self, name: &str) -> u32 {
+        let (i, new) = self.agents.intern(name);
+        if new {
+            self.agent_data.push(Agent::new());
+            self.by_state[AgentState::LoggedOut as usize] += 1;
+        }
+        i
+    }
+
+    /// The tenant's local day of an instant.
+    pub fn day_of(&self, ms: Millis) -> DayNo {
+        self.cal.day_of(ms)
+    }
+}
+
+/// Records an event id in the memory of its day: `Duplicate` for a repeat,
+/// `TooOld` when the day has left the memory.
+fn remember(seen: &mut DayRing<Hashes<u128>>, day: DayNo, id: &str) -> Result<(), Outcome> {
+    match seen
+        .get_mut(day)
+        .map(|set| set.insert(xxh3_128(id.as_bytes())))
+    {
+        Some(true) => Ok(()),
+        Some(false) => Err(Outcome::Duplicate),
+        None => Err(Outcome::NoEffect(NoEffect::TooOld)),
+    }
+}
