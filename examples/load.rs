@@ -24,9 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use callboard::config::Config;
-use callboard::service::{ServeOptions, run};
+use callboard::kafka::{ensure_topic, produce};
+use callboard::serve::{ServeOptions, run};
 use callboard::sim::{SimConfig, Simulator};
-use callboard::sources::kafka::{KafkaOptions, ensure_topic, produce};
+use callboard::sources::kafka::KafkaOptions;
 use futures_util::StreamExt;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;

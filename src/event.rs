@@ -278,3 +278,23 @@ impl Event<'_> {
         }
     }
 }
+
+/// Where a batch of events comes from (readiness is per source; a metrics label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    Simulator,
+    Http,
+    Kafka,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Simulator, Source::Http, Source::Kafka];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Simulator => "simulator",
+            Source::Http => "http",
+            Source::Kafka => "kafka",
+        }
+    }
+}

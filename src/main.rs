@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
-use callboard::service::ServeOptions;
+use callboard::serve::ServeOptions;
 use callboard::sim::{Profile, SimConfig, Simulator};
 use callboard::sources::kafka::KafkaOptions;
 use callboard::sources::sim::demo_tenants;
@@ -396,7 +396,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        callboard::service::run_with_metrics_listener(
+        callboard::serve::run_with_metrics_listener(
             listener,
             metrics_listener,
             config.shared(),
@@ -409,7 +409,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    use callboard::outputs::auth::{hash_token, hex};
+    use callboard::http::auth::{hash_token, hex};
     match cmd {
         TokenCommand::New { name, role, tenant } => {
             anyhow::ensure!(
@@ -512,7 +512,7 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let events = Simulator::new(cfg).take_while(move |e| e.ts < end);
     if let Some(brokers) = &args.kafka_brokers {
         let runtime = tokio::runtime::Runtime::new()?;
-        let n = runtime.block_on(callboard::sources::kafka::produce(
+        let n = runtime.block_on(callboard::kafka::produce(
             brokers,
             &args.topic,
             events,

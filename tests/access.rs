@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callboard::config::Config;
-use callboard::outputs::auth::{hash_token, hex};
-use callboard::service::{ServeOptions, run_with_metrics_listener};
+use callboard::http::auth::{hash_token, hex};
+use callboard::serve::{ServeOptions, run_with_metrics_listener};
 use common::http;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

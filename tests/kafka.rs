@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::decode::Format;
+use callboard::kafka::produce;
 use callboard::replay::{ReplayOptions, replay};
-use callboard::service::{ServeOptions, run};
+use callboard::serve::{ServeOptions, run};
 use callboard::sim::{SimConfig, Simulator};
-use callboard::sources::kafka::{KafkaOptions, produce};
+use callboard::sources::kafka::KafkaOptions;
 use callboard::wire::{Snapshot, encode_event};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{ReplayOptions, replay};
-use callboard::service::{ServeOptions, run};
+use callboard::serve::{ServeOptions, run};
 use callboard::time::{Millis, format_rfc3339};
 use callboard::wire::Snapshot;
 use futures_util::{SinkExt, StreamExt};

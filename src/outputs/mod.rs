@@ -1,8 +1,7 @@
-//! Where snapshots go: HTTP (REST, ingest, health), websocket, Prometheus.
+//! Where snapshots go: REST, websocket, the board's files, Prometheus.
+//! Outputs read the hub; they know nothing of Kafka or of the engine.
 
-pub mod auth;
-pub mod http;
-pub mod listener;
 pub mod prometheus;
+pub mod rest;
 pub mod web;
 pub mod ws;

@@ -62,8 +62,3 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Routes<S> {
             )
         })
 }
-
-/// True for the paths of the board's files (served without a token).
-pub fn is_public(path: &str) -> bool {
-    path == "/" || path.starts_with("/assets/")
-}

@@ -19,10 +19,10 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::{Instant, interval, timeout};
 
-use super::auth::{Access, forbidden_tenant, origin_allowed};
-use super::http::{AppState, error};
-use super::prometheus as prom;
+use crate::http::auth::{Access, forbidden_tenant, origin_allowed};
+use crate::http::{AppState, error};
 use crate::service::hub::Published;
+use crate::telemetry::{Signal, WebsocketClients};
 
 /// How often the server pings.
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -40,7 +40,12 @@ pub struct WsQuery {
     token: Option<String>,
 }
 
-pub async fn upgrade(
+/// The websocket route.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/api/v1/ws", axum::routing::get(upgrade))
+}
+
+async fn upgrade(
     ws: WebSocketUpgrade,
     Query(q): Query<WsQuery>,
     State(st): State<AppState>,
@@ -86,7 +91,7 @@ async fn client(
     st: AppState,
 ) {
     let n = st.ws_clients.fetch_add(1, Ordering::Relaxed) + 1;
-    prom::set_websocket_clients(n);
+    WebsocketClients { open: n }.emit();
     let (mut tx, mut incoming) = socket.split();
     let mut ping = interval(PING_EVERY);
     ping.tick().await;
@@ -137,5 +142,5 @@ async fn client(
         }
     }
     let n = st.ws_clients.fetch_sub(1, Ordering::Relaxed) - 1;
-    prom::set_websocket_clients(n);
+    WebsocketClients { open: n }.emit();
 }

@@ -4,7 +4,7 @@
 //! never a queue of old ones, so a slow websocket client skips to the latest
 //! snapshot and can neither grow memory nor slow the shard that publishes.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -12,7 +12,8 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
-use crate::wire::Snapshot;
+use crate::event::Source;
+use crate::wire::{Snapshot, Status};
 
 /// A snapshot as published: numbered, and serialised once for every reader.
 #[derive(Debug)]
@@ -65,8 +66,8 @@ type Slot = watch::Sender<Option<Arc<Published>>>;
 #[derive(Debug, Default)]
 pub struct Hub {
     tenants: DashMap<Arc<str>, Slot>,
-    /// Sources still rebuilding their state; ready when there are none.
-    recovering: Mutex<BTreeSet<&'static str>>,
+    /// Each source's status; ready when none is recovering.
+    sources: Mutex<BTreeMap<Source, Status>>,
 }
 
 impl Hub {
@@ -149,25 +150,27 @@ impl Hub {
         self.tenants.remove(tenant);
     }
 
-    /// Records whether `source` is still recovering; returns whether every
-    /// source is live now.
-    pub fn set_recovering(&self, source: &'static str, recovering: bool) -> bool {
-        let mut set = self.recovering.lock().unwrap_or_else(|e| e.into_inner());
-        if recovering {
-            set.insert(source);
-        } else {
-            set.remove(source);
-        }
-        set.is_empty()
+    /// Records a source's status; returns the service's: recovering while
+    /// any source is, else stale while any source is, else live.
+    pub fn set_status(&self, source: Source, status: Status) -> Status {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.insert(source, status);
+        overall(sources.values())
     }
 
     /// Ready once no source is recovering.
     pub fn is_ready(&self) -> bool {
-        self.recovering
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        overall(sources.values()) != Status::Recovering
     }
+}
+
+fn overall<'a>(statuses: impl Iterator<Item = &'a Status>) -> Status {
+    statuses.fold(Status::Live, |all, &s| match (all, s) {
+        (Status::Recovering, _) | (_, Status::Recovering) => Status::Recovering,
+        (Status::Stale, _) | (_, Status::Stale) => Status::Stale,
+        _ => Status::Live,
+    })
 }
 
 #[cfg(test)]
@@ -178,14 +181,16 @@ mod tests {
     fn ready_only_when_every_source_has_recovered() {
         let hub = Hub::new();
         assert!(hub.is_ready(), "no source: ready");
-        hub.set_recovering("kafka", true);
-        hub.set_recovering("simulator", true);
+        hub.set_status(Source::Kafka, Status::Recovering);
+        hub.set_status(Source::Simulator, Status::Recovering);
         // The simulator going live must not make a recovering Kafka ready.
-        assert!(!hub.set_recovering("simulator", false));
+        let all = hub.set_status(Source::Simulator, Status::Live);
+        assert_eq!(all, Status::Recovering);
         assert!(!hub.is_ready());
-        assert!(hub.set_recovering("kafka", false));
-        assert!(hub.is_ready());
-        hub.set_recovering("kafka", true);
+        assert_eq!(hub.set_status(Source::Kafka, Status::Stale), Status::Stale);
+        assert!(hub.is_ready(), "stale serves what it has");
+        assert_eq!(hub.set_status(Source::Kafka, Status::Live), Status::Live);
+        hub.set_status(Source::Kafka, Status::Recovering);
         assert!(!hub.is_ready(), "a rebalance makes it recover again");
     }
 

@@ -14,30 +14,13 @@ use super::hub::Hub;
 use crate::config::Config;
 use crate::decode::Reason;
 use crate::engine::{Engine, Limit, Outcome};
-use crate::event::Event;
-use crate::outputs::prometheus as prom;
+use crate::event::{Event, Source};
+use crate::telemetry::{
+    CallsExpired, EventsApplied, EventsRejected, PublishRound, Recovering, Signal,
+    SnapshotPublished,
+};
 use crate::time::Millis;
 use crate::wire::Status;
-
-/// Where a batch of events comes from (a metrics label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Simulator,
-    Http,
-    Kafka,
-}
-
-impl Source {
-    pub const ALL: [Source; 3] = [Source::Simulator, Source::Http, Source::Kafka];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Simulator => "simulator",
-            Source::Http => "http",
-            Source::Kafka => "kafka",
-        }
-    }
-}
 
 /// What a shard is told.
 #[derive(Debug)]
@@ -56,6 +39,7 @@ pub enum Input {
 #[derive(Clone, Debug)]
 pub struct Router {
     shards: Vec<mpsc::Sender<Input>>,
+    hub: Arc<Hub>,
 }
 
 /// The shard task is gone (the service is stopping).
@@ -91,10 +75,14 @@ impl Router {
         Ok(())
     }
 
-    /// Tells every shard a status.
-    pub async fn status(&self, status: Status) -> Result<(), Closed> {
+    /// A source's status changed: the one path by which readiness, the
+    /// `recovering` gauge and the shards' publishing (held while any source
+    /// rebuilds) learn of it.
+    pub async fn status(&self, source: Source, status: Status) -> Result<(), Closed> {
+        let all = self.hub.set_status(source, status);
+        Recovering(all == Status::Recovering).emit();
         for s in &self.shards {
-            s.send(Input::Status(status)).await.map_err(|_| Closed)?;
+            s.send(Input::Status(all)).await.map_err(|_| Closed)?;
         }
         Ok(())
     }
@@ -168,7 +156,7 @@ pub fn start(
             tx
         })
         .collect();
-    Router { shards }
+    Router { shards, hub }
 }
 
 /// Limits reached, told in the log at most once a minute each (not once an
@@ -248,22 +236,25 @@ impl Shard {
     fn handle(&mut self, msg: Input) {
         match msg {
             Input::Events { source, events } => {
-                let mut counts = [0u64; 4];
+                let mut applied = EventsApplied::new(source);
                 for ev in &events {
-                    let i = match self.engine.apply(ev) {
-                        Outcome::Applied => 0,
-                        Outcome::Duplicate => 1,
-                        Outcome::Late => 2,
-                        Outcome::NoEffect(_) => 3,
+                    match self.engine.apply(ev) {
+                        Outcome::Applied => applied.applied += 1,
+                        Outcome::Duplicate => applied.duplicate += 1,
+                        Outcome::Late => applied.late += 1,
+                        Outcome::NoEffect(_) => applied.no_effect += 1,
                         Outcome::OverLimit(limit) => {
-                            prom::record_rejected(source, Reason::OverLimit, 1);
+                            EventsRejected {
+                                source,
+                                reason: Reason::OverLimit,
+                                count: 1,
+                            }
+                            .emit();
                             self.limits_hit.note(limit, &ev.tenant);
-                            continue;
                         }
-                    };
-                    counts[i] += 1;
+                    }
                 }
-                prom::record_outcomes(source, counts);
+                applied.emit();
             }
             Input::Status(status) => {
                 let was = self.status;
@@ -290,7 +281,11 @@ impl Shard {
         let now = now_ms();
         // Calls whose end event is overdue leave before anyone looks.
         let expired = self.engine.expire(now);
-        prom::record_expired(expired.waiting, expired.answered);
+        CallsExpired {
+            waiting: expired.waiting,
+            answered: expired.answered,
+        }
+        .emit();
         let names = if all {
             self.engine.take_dirty();
             self.engine.tenant_names()
@@ -299,12 +294,15 @@ impl Shard {
         };
         for name in &names {
             if let Some(s) = self.engine.snapshot(name, now, self.status) {
-                prom::record_snapshot(&s);
+                SnapshotPublished(&s).emit();
                 self.hub.publish(s);
             }
         }
         if !names.is_empty() {
-            prom::record_publish(started.elapsed());
+            PublishRound {
+                took: started.elapsed(),
+            }
+            .emit();
         }
     }
 }

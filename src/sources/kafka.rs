@@ -18,12 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
@@ -33,8 +32,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
 use crate::event::Event;
-use crate::outputs::prometheus as prom;
-use crate::service::shard::{Closed, Router, Source, now_ms};
+use crate::event::Source;
+use crate::kafka::ensure_topic;
+use crate::service::shard::{Closed, Router, now_ms};
+use crate::telemetry::{ConsumerLag, DeadLetterDropped, EventsRejected, Signal};
 use crate::wire::Status;
 
 /// Where and how to consume.
@@ -84,7 +85,12 @@ impl ClientContext for Ctx {
         if let Some(t) = stats.topics.get(&self.topic) {
             for (p, part) in &t.partitions {
                 if *p >= 0 && part.consumer_lag >= 0 {
-                    prom::set_consumer_lag(&self.topic, *p, part.consumer_lag);
+                    ConsumerLag {
+                        topic: &self.topic,
+                        partition: *p,
+                        lag: part.consumer_lag,
+                    }
+                    .emit();
                 }
             }
         }
@@ -124,45 +130,6 @@ impl ConsumerContext for Ctx {
     }
 }
 
-/// Creates a topic unless it exists (checked first, so brokers without the
-/// admin API are fine when the topic is there).
-pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    let probe: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("allow.auto.create.topics", "false")
-        .create()?;
-    let exists = tokio::task::block_in_place(|| {
-        probe
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map(|m| {
-                m.topics()
-                    .iter()
-                    .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-            })
-    })?;
-    if exists {
-        return Ok(());
-    }
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new()
-                .operation_timeout(Some(Duration::from_secs(10)))
-                .request_timeout(Some(Duration::from_secs(10))),
-        )
-        .await?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => anyhow::bail!("cannot create topic {t}: {code}"),
-        }
-    }
-    Ok(())
-}
-
 /// Progress of rebuilding the assigned partitions.
 #[derive(Default)]
 struct Recovery {
@@ -182,12 +149,27 @@ struct Recovery {
     last_log: Option<Instant>,
 }
 
-/// Consumes until `shutdown`; calls `on_live` each time the assigned
-/// partitions are rebuilt.
+/// One member of the consumer group: its consumer, what it owns, and how
+/// far its rebuild has come.
+struct Member {
+    consumer: Arc<StreamConsumer<Ctx>>,
+    dlq: FutureProducer,
+    opts: KafkaOptions,
+    router: Router,
+    /// Partitions this member owns.
+    assigned: HashSet<i32>,
+    /// Tenants seen on each owned partition (dropped when it is revoked).
+    tenants: HashMap<i32, HashSet<Arc<str>>>,
+    recovery: Recovery,
+    status: Status,
+    brokers_up: bool,
+}
+
+/// Consumes until `shutdown`: recovering while the assigned partitions are
+/// rebuilt, live after, stale while no broker answers.
 pub async fn run(
     opts: KafkaOptions,
     router: Router,
-    on_status: impl Fn(Status) + Send + 'static,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (tx, mut notes) = mpsc::unbounded_channel();
@@ -220,24 +202,25 @@ pub async fn run(
     if let Err(e) = ensure_topic(&opts.brokers, &opts.dlq_topic, 1).await {
         tracing::warn!(error = %e, topic = %opts.dlq_topic, "dead-letter topic not created");
     }
-
-    let mut assigned: HashSet<i32> = HashSet::new();
-    let mut tenants: HashMap<i32, HashSet<Arc<str>>> = HashMap::new();
-    let mut recovery = Recovery::default();
-    let mut status = Status::Recovering;
-    let mut brokers_up = true;
-    router.status(Status::Recovering).await?;
-    on_status(Status::Recovering);
+    router.status(Source::Kafka, Status::Recovering).await?;
+    let mut member = Member {
+        consumer: consumer.clone(),
+        dlq,
+        opts,
+        router,
+        assigned: HashSet::new(),
+        tenants: HashMap::new(),
+        recovery: Recovery::default(),
+        status: Status::Recovering,
+        brokers_up: true,
+    };
     let mut commit = tokio::time::interval(Duration::from_secs(5));
-    let mut batch: Vec<Event<'static>> = Vec::new();
-
     loop {
         tokio::select! {
             msg = consumer.recv() => {
                 // Notes first: an assignment or revocation comes before its messages.
                 while let Ok(note) = notes.try_recv() {
-                    handle_note(note, &consumer, &opts, &router, &mut assigned, &mut tenants,
-                        &mut recovery, &mut brokers_up).await?;
+                    member.note(note).await?;
                 }
                 let mut msgs = vec![msg];
                 // Whatever else is ready joins the batch.
@@ -247,70 +230,14 @@ pub async fn run(
                         None => break,
                     }
                 }
-                for m in msgs {
-                    let m = match m {
-                        Ok(m) => m,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "kafka receive error");
-                            continue;
-                        }
-                    };
-                    let p = m.partition();
-                    if !assigned.contains(&p) {
-                        continue;
-                    }
-                    let bytes = m.payload().unwrap_or_default();
-                    let decoded = decode_json(bytes, opts.max_event_bytes)
-                        .and_then(|ev| keyed_by_tenant(m.key(), ev))
-                        .and_then(|ev| {
-                            check_not_ahead(ev.ts, now_ms(), opts.max_clock_skew_ms).map(|()| ev)
-                        });
-                    match decoded {
-                        Ok(ev) => {
-                            let ev = ev.into_owned();
-                            if !tenants.get(&p).is_some_and(|s| s.contains(&*ev.tenant)) {
-                                tenants.entry(p).or_default().insert(Arc::from(&*ev.tenant));
-                            }
-                            batch.push(ev);
-                        }
-                        // Below the group's committed offset the message was
-                        // read (and dead-lettered) before: a rebuild re-reads
-                        // it and must not copy or count it again.
-                        Err(_) if recovery.committed.get(&p).is_some_and(|&c| m.offset() < c) => {}
-                        Err(r) => dead_letter(&dlq, &opts, &m, r),
-                    }
-                    if let Some(&end) = recovery.pending.get(&p) {
-                        recovery.events += 1;
-                        recovery.at.insert(p, m.offset());
-                        if m.offset() + 1 >= end {
-                            recovery.pending.remove(&p);
-                        }
-                    }
-                }
-                if !batch.is_empty() {
-                    router.send(Source::Kafka, std::mem::take(&mut batch)).await?;
-                }
-                log_progress(&mut recovery, &opts);
-                let next = next_status(&recovery, brokers_up);
-                if next != status {
-                    status = next;
-                    router.status(status).await?;
-                    on_status(status);
-                    if status == Status::Live {
-                        tracing::info!(events = recovery.events, "kafka: assigned partitions rebuilt, live");
-                    }
-                }
+                member.messages(msgs).await?;
+                log_progress(&mut member.recovery, &member.opts);
+                member.update_status().await?;
             }
             note = notes.recv() => {
                 if let Some(note) = note {
-                    handle_note(note, &consumer, &opts, &router, &mut assigned, &mut tenants,
-                        &mut recovery, &mut brokers_up).await?;
-                    let next = next_status(&recovery, brokers_up);
-                    if next != status {
-                        status = next;
-                        router.status(status).await?;
-                        on_status(status);
-                    }
+                    member.note(note).await?;
+                    member.update_status().await?;
                 }
             }
             _ = commit.tick() => {
@@ -323,8 +250,158 @@ pub async fn run(
     let _ = consumer.commit_consumer_state(CommitMode::Sync);
     consumer.unsubscribe();
     // Dead letters still queued go out before the producer is dropped.
-    let _ = tokio::task::block_in_place(|| dlq.flush(Duration::from_secs(5)));
+    let _ = tokio::task::block_in_place(|| member.dlq.flush(Duration::from_secs(5)));
     Ok(())
+}
+
+impl Member {
+    /// Decodes a batch of messages of owned partitions and routes the events;
+    /// dead-letters what does not decode; tracks the rebuild.
+    async fn messages(
+        &mut self,
+        msgs: Vec<Result<BorrowedMessage<'_>, KafkaError>>,
+    ) -> Result<(), Closed> {
+        let mut batch: Vec<Event<'static>> = Vec::new();
+        for m in msgs {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "kafka receive error");
+                    continue;
+                }
+            };
+            let p = m.partition();
+            if !self.assigned.contains(&p) {
+                continue;
+            }
+            let bytes = m.payload().unwrap_or_default();
+            let decoded = decode_json(bytes, self.opts.max_event_bytes)
+                .and_then(|ev| keyed_by_tenant(m.key(), ev))
+                .and_then(|ev| {
+                    check_not_ahead(ev.ts, now_ms(), self.opts.max_clock_skew_ms).map(|()| ev)
+                });
+            match decoded {
+                Ok(ev) => {
+                    let ev = ev.into_owned();
+                    if !self
+                        .tenants
+                        .get(&p)
+                        .is_some_and(|s| s.contains(&*ev.tenant))
+                    {
+                        self.tenants
+                            .entry(p)
+                            .or_default()
+                            .insert(Arc::from(&*ev.tenant));
+                    }
+                    batch.push(ev);
+                }
+                // Below the group's committed offset the message was read
+                // (and dead-lettered) before: a rebuild re-reads it and must
+                // not copy or count it again.
+                Err(_)
+                    if self
+                        .recovery
+                        .committed
+                        .get(&p)
+                        .is_some_and(|&c| m.offset() < c) => {}
+                Err(r) => dead_letter(&self.dlq, &self.opts, &m, r),
+            }
+            if let Some(&end) = self.recovery.pending.get(&p) {
+                self.recovery.events += 1;
+                self.recovery.at.insert(p, m.offset());
+                if m.offset() + 1 >= end {
+                    self.recovery.pending.remove(&p);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.router.send(Source::Kafka, batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the service when the member's status changes.
+    async fn update_status(&mut self) -> Result<(), Closed> {
+        let next = next_status(&self.recovery, self.brokers_up);
+        if next != self.status {
+            self.status = next;
+            self.router.status(Source::Kafka, next).await?;
+            if next == Status::Live {
+                tracing::info!(
+                    events = self.recovery.events,
+                    "kafka: assigned partitions rebuilt, live"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What the client's callbacks said: partitions assigned (rebuild them
+    /// from the log) or revoked (forget their tenants), brokers up or down.
+    async fn note(&mut self, note: Note) -> Result<(), Closed> {
+        match note {
+            Note::Assigned(parts) => {
+                self.router
+                    .status(Source::Kafka, Status::Recovering)
+                    .await?;
+                self.status = Status::Recovering;
+                let mut tpl = TopicPartitionList::new();
+                for &p in &parts {
+                    tpl.add_partition(&self.opts.topic, p);
+                }
+                let committed = tokio::task::block_in_place(|| {
+                    self.consumer
+                        .committed_offsets(tpl, Duration::from_secs(10))
+                });
+                match committed {
+                    Ok(list) => {
+                        for e in list.elements() {
+                            if let Offset::Offset(o) = e.offset() {
+                                self.recovery.committed.insert(e.partition(), o);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read committed offsets; dead letters of a rebuild may repeat")
+                    }
+                }
+                for p in parts {
+                    self.assigned.insert(p);
+                    let marks = tokio::task::block_in_place(|| {
+                        self.consumer
+                            .fetch_watermarks(&self.opts.topic, p, Duration::from_secs(10))
+                    });
+                    match marks {
+                        Ok((low, high)) if high > low => {
+                            self.recovery.pending.insert(p, high);
+                            self.recovery.low.insert(p, low);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(partition = p, error = %e, "cannot read the partition's end; treating it as empty");
+                        }
+                    }
+                }
+                self.recovery.since = Some(Instant::now());
+                self.recovery.events = 0;
+                self.recovery.assigned_once = true;
+                tracing::info!(partitions = ?self.assigned, "kafka: partitions assigned, rebuilding from the log");
+            }
+            Note::Revoked(parts) => {
+                let mut gone = Vec::new();
+                for p in parts {
+                    self.assigned.remove(&p);
+                    self.recovery.pending.remove(&p);
+                    self.recovery.committed.remove(&p);
+                    gone.extend(self.tenants.remove(&p).unwrap_or_default());
+                }
+                tracing::info!(tenants = gone.len(), "kafka: partitions revoked");
+                self.router.forget(gone).await?;
+            }
+            Note::Brokers { up } => self.brokers_up = up,
+        }
+        Ok(())
+    }
 }
 
 fn next_status(recovery: &Recovery, brokers_up: bool) -> Status {
@@ -335,76 +412,6 @@ fn next_status(recovery: &Recovery, brokers_up: bool) -> Status {
     } else {
         Status::Live
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn handle_note(
-    note: Note,
-    consumer: &StreamConsumer<Ctx>,
-    opts: &KafkaOptions,
-    router: &Router,
-    assigned: &mut HashSet<i32>,
-    tenants: &mut HashMap<i32, HashSet<Arc<str>>>,
-    recovery: &mut Recovery,
-    brokers_up: &mut bool,
-) -> Result<(), Closed> {
-    match note {
-        Note::Assigned(parts) => {
-            router.status(Status::Recovering).await?;
-            let mut tpl = TopicPartitionList::new();
-            for &p in &parts {
-                tpl.add_partition(&opts.topic, p);
-            }
-            let committed = tokio::task::block_in_place(|| {
-                consumer.committed_offsets(tpl, Duration::from_secs(10))
-            });
-            match committed {
-                Ok(list) => {
-                    for e in list.elements() {
-                        if let Offset::Offset(o) = e.offset() {
-                            recovery.committed.insert(e.partition(), o);
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read committed offsets; dead letters of a rebuild may repeat")
-                }
-            }
-            for p in parts {
-                assigned.insert(p);
-                let marks = tokio::task::block_in_place(|| {
-                    consumer.fetch_watermarks(&opts.topic, p, Duration::from_secs(10))
-                });
-                match marks {
-                    Ok((low, high)) if high > low => {
-                        recovery.pending.insert(p, high);
-                        recovery.low.insert(p, low);
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(partition = p, error = %e, "cannot read the partition's end; treating it as empty");
-                    }
-                }
-            }
-            recovery.since = Some(Instant::now());
-            recovery.events = 0;
-            recovery.assigned_once = true;
-            tracing::info!(partitions = ?assigned, "kafka: partitions assigned, rebuilding from the log");
-        }
-        Note::Revoked(parts) => {
-            let mut gone = Vec::new();
-            for p in parts {
-                assigned.remove(&p);
-                recovery.pending.remove(&p);
-                recovery.committed.remove(&p);
-                gone.extend(tenants.remove(&p).unwrap_or_default());
-            }
-            tracing::info!(tenants = gone.len(), "kafka: partitions revoked");
-            router.forget(gone).await?;
-        }
-        Note::Brokers { up } => *brokers_up = up,
-    }
-    Ok(())
 }
 
 fn log_progress(recovery: &mut Recovery, opts: &KafkaOptions) {
@@ -465,7 +472,12 @@ fn dead_letter(
     m: &rdkafka::message::BorrowedMessage<'_>,
     r: Reject,
 ) {
-    prom::record_rejected(Source::Kafka, r.reason, 1);
+    EventsRejected {
+        source: Source::Kafka,
+        reason: r.reason,
+        count: 1,
+    }
+    .emit();
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "callboard-error-reason",
@@ -498,93 +510,7 @@ fn dead_letter(
     if let Err((e, _)) = producer.send_result(record) {
         // The queue is full (a flood of bad input, or the broker is away):
         // the copy is dropped, the rejection is still counted.
-        prom::record_dead_letter_dropped();
+        DeadLetterDropped.emit();
         tracing::debug!(error = %e, "dead-letter copy dropped");
-    }
-}
-
-/// Produces events to `topic` (created if missing), keyed by tenant, at most
-/// `rate` per second (0: unlimited), and with `realtime` not before the wall
-/// clock reaches each event's time. Returns how many were delivered.
-pub async fn produce(
-    brokers: &str,
-    topic: &str,
-    events: impl Iterator<Item = Event<'static>>,
-    rate: u64,
-    realtime: bool,
-) -> anyhow::Result<u64> {
-    ensure_topic(brokers, topic, 4).await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("message.timeout.ms", "30000")
-        .set("linger.ms", "5")
-        .create()?;
-    let started = Instant::now();
-    let mut pending = futures_util::stream::FuturesUnordered::new();
-    let mut delivered = 0u64;
-    for (sent, ev) in events.enumerate() {
-        if rate > 0 {
-            let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
-            delivered += settle_until(&mut pending, due).await?;
-        }
-        if realtime {
-            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
-            if wait > 0 {
-                let due = Instant::now() + Duration::from_millis(wait as u64);
-                delivered += settle_until(&mut pending, due).await?;
-            }
-        }
-        let payload = crate::wire::encode_event(&ev);
-        let mut record = FutureRecord::to(topic).key(&*ev.tenant).payload(&payload);
-        // `send_result` hands the message to librdkafka now, so it goes out
-        // when it is due, whoever polls the delivery report and whenever.
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    pending.push(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    match futures_util::StreamExt::next(&mut pending).await {
-                        Some(r) => delivered += delivery_ok(r)?,
-                        None => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
-        // Delivery reports that are already in cost nothing to collect.
-        while let Some(Some(r)) = futures_util::StreamExt::next(&mut pending).now_or_never() {
-            delivered += delivery_ok(r)?;
-        }
-    }
-    while let Some(r) = futures_util::StreamExt::next(&mut pending).await {
-        delivered += delivery_ok(r)?;
-    }
-    Ok(delivered)
-}
-
-type Deliveries = futures_util::stream::FuturesUnordered<rdkafka::producer::DeliveryFuture>;
-
-/// 1 for a delivered message; the broker's error otherwise.
-fn delivery_ok<Canceled>(
-    r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, Canceled>,
-) -> anyhow::Result<u64> {
-    match r {
-        Ok(Ok(_)) => Ok(1),
-        Ok(Err((e, _))) => Err(e.into()),
-        Err(_) => anyhow::bail!("the producer went away before the delivery report"),
-    }
-}
-
-/// Collects delivery reports until `due`.
-async fn settle_until(pending: &mut Deliveries, due: Instant) -> anyhow::Result<u64> {
-    let mut n = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(due.into()) => return Ok(n),
-            Some(r) = futures_util::StreamExt::next(pending), if !pending.is_empty() => n += delivery_ok(r)?,
-        }
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::Event;
-use crate::service::shard::{Closed, Router, Source, now_ms};
+use crate::event::Source;
+use crate::service::shard::{Closed, Router, now_ms};
 use crate::sim::{SimConfig, Simulator};
 use crate::time::{self, Millis};
 use crate::wire::Status;
@@ -56,17 +57,15 @@ pub fn demo_tenants(
 
 const BATCH: usize = 4096;
 
-/// Runs the simulated tenants until `shutdown`; tells `on_status` when the
-/// backfill starts (recovering) and when it is applied (live).
+/// Runs the simulated tenants until `shutdown`; recovering while the
+/// backfill is applied, live after.
 pub async fn run(
     tenants: Vec<SimConfig>,
     router: Router,
-    on_status: impl Fn(Status),
     shutdown: CancellationToken,
 ) -> Result<(), Closed> {
     let mut sims: Vec<Simulator> = tenants.into_iter().map(Simulator::new).collect();
-    router.status(Status::Recovering).await?;
-    on_status(Status::Recovering);
+    router.status(Source::Simulator, Status::Recovering).await?;
     let backfill_to = now_ms();
     let mut total = 0usize;
     for sim in &mut sims {
@@ -79,13 +78,12 @@ pub async fn run(
             router.send(Source::Simulator, batch).await?;
         }
     }
-    router.status(Status::Live).await?;
+    router.status(Source::Simulator, Status::Live).await?;
     tracing::info!(
         events = total,
         tenants = sims.len(),
         "simulator: yesterday and today so far replayed, live now"
     );
-    on_status(Status::Live);
     loop {
         let now = now_ms();
         let mut due = Vec::new();

@@ -1,0 +1,139 @@
+//! Kafka clients shared by the source and by `callboard simulate`: topic
+//! creation, and the producer of contract events (key = tenant).
+
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::event::Event;
+
+/// Creates a topic unless it exists (checked first, so brokers without the
+/// admin API are fine when the topic is there).
+pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("allow.auto.create.topics", "false")
+        .create()?;
+    let exists = tokio::task::block_in_place(|| {
+        probe
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            })
+    })?;
+    if exists {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new()
+                .operation_timeout(Some(Duration::from_secs(10)))
+                .request_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => anyhow::bail!("cannot create topic {t}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Produces events to `topic` (created if missing), keyed by tenant, at most
+/// `rate` per second (0: unlimited), and with `realtime` not before the wall
+/// clock reaches each event's time. Returns how many were delivered.
+pub async fn produce(
+    brokers: &str,
+    topic: &str,
+    events: impl Iterator<Item = Event<'static>>,
+    rate: u64,
+    realtime: bool,
+) -> anyhow::Result<u64> {
+    ensure_topic(brokers, topic, 4).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .create()?;
+    let started = Instant::now();
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut delivered = 0u64;
+    for (sent, ev) in events.enumerate() {
+        if rate > 0 {
+            let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
+            delivered += settle_until(&mut pending, due).await?;
+        }
+        if realtime {
+            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
+            if wait > 0 {
+                let due = Instant::now() + Duration::from_millis(wait as u64);
+                delivered += settle_until(&mut pending, due).await?;
+            }
+        }
+        let payload = crate::wire::encode_event(&ev);
+        let mut record = FutureRecord::to(topic).key(&*ev.tenant).payload(&payload);
+        // `send_result` hands the message to librdkafka now, so it goes out
+        // when it is due, whoever polls the delivery report and whenever.
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    match futures_util::StreamExt::next(&mut pending).await {
+                        Some(r) => delivered += delivery_ok(r)?,
+                        None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        // Delivery reports that are already in cost nothing to collect.
+        while let Some(Some(r)) = futures_util::StreamExt::next(&mut pending).now_or_never() {
+            delivered += delivery_ok(r)?;
+        }
+    }
+    while let Some(r) = futures_util::StreamExt::next(&mut pending).await {
+        delivered += delivery_ok(r)?;
+    }
+    Ok(delivered)
+}
+
+type Deliveries = futures_util::stream::FuturesUnordered<rdkafka::producer::DeliveryFuture>;
+
+/// 1 for a delivered message; the broker's error otherwise.
+fn delivery_ok<Canceled>(
+    r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, Canceled>,
+) -> anyhow::Result<u64> {
+    match r {
+        Ok(Ok(_)) => Ok(1),
+        Ok(Err((e, _))) => Err(e.into()),
+        Err(_) => anyhow::bail!("the producer went away before the delivery report"),
+    }
+}
+
+/// Collects delivery reports until `due`.
+async fn settle_until(pending: &mut Deliveries, due: Instant) -> anyhow::Result<u64> {
+    let mut n = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.into()) => return Ok(n),
+            Some(r) = futures_util::StreamExt::next(pending), if !pending.is_empty() => n += delivery_ok(r)?,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! `callboard serve`, put together: engine shards and the hub (`service`),
+//! the sources that feed them, the outputs that read them, and the HTTP
+//! listener that carries both. The only module that knows them all.
+//!
+//! `run` takes a bound listener and a shutdown token, so tests drive the
+//! whole service in-process over real sockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use axum::Router as Routes;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::event::Source;
+use crate::http::AppState;
+use crate::http::auth::{self, Tokens};
+use crate::http::listener::{self, Bounded, Peer};
+use crate::outputs::{prometheus, rest, web, ws};
+use crate::service::hub::Hub;
+use crate::service::shard;
+use crate::sim::SimConfig;
+use crate::sources::{self, ingest, kafka::KafkaOptions};
+use crate::telemetry::{ProcessSeries, Recovering, Signal, WebsocketClients};
+use crate::wire::Status;
+
+/// Every route of the main listener: those that hold data behind access
+/// control, the rest open.
+pub fn routes(state: AppState) -> Routes {
+    let authenticate = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
+    rest::routes()
+        .merge(ws::routes())
+        .merge(ingest::routes())
+        .layer(authenticate)
+        .merge(rest::public_routes())
+        .merge(web::routes())
+        .layer(tower_http::compression::CompressionLayer::new())
+        .with_state(state)
+}
+
+/// How the service runs (flags, environment and config file resolved).
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Publishing cadence of changed tenants.
+    pub publish_interval: Duration,
+    /// Engine shards (tasks), each owning some tenants.
+    pub shards: usize,
+    /// Simulated tenants fed to the engine (empty: none).
+    pub simulate: Vec<SimConfig>,
+    /// The Kafka source, if configured.
+    pub kafka: Option<KafkaOptions>,
+    /// Longest wait for tasks to finish after shutdown is asked.
+    pub shutdown_grace: Duration,
+    /// Origins allowed to open websockets besides the service's own.
+    pub allowed_origins: Vec<String>,
+    /// Bound on open HTTP connections (more wait in the kernel's backlog).
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            publish_interval: Duration::from_millis(250),
+            shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            simulate: Vec::new(),
+            kafka: None,
+            shutdown_grace: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
+            max_connections: listener::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: listener::DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then stops sources, publishes the
+/// last state, closes websockets and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<Config>,
+    opts: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with_metrics_listener(listener, None, config, opts, shutdown).await
+}
+
+/// [`run`], with `/metrics` on a listener of its own (open, no token).
+pub async fn run_with_metrics_listener(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: Arc<Config>,
+    opts: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = prometheus::install();
+    WebsocketClients { open: 0 }.emit();
+    let hub = Hub::new();
+    let tracker = TaskTracker::new();
+    let engine_stop = CancellationToken::new();
+    let router = shard::start(
+        opts.shards,
+        config.clone(),
+        hub.clone(),
+        opts.publish_interval,
+        &tracker,
+        engine_stop.clone(),
+    );
+
+    // Not ready until every configured source has rebuilt its state: each
+    // is recovering from the start, and says so itself when it is done.
+    if let Some(kafka) = opts.kafka.clone() {
+        router.status(Source::Kafka, Status::Recovering).await?;
+        let (router, stop) = (router.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            if let Err(e) = sources::kafka::run(kafka, router, stop.clone()).await {
+                tracing::error!(error = %e, "kafka source stopped");
+                stop.cancel();
+            }
+        });
+    }
+    if !opts.simulate.is_empty() {
+        router.status(Source::Simulator, Status::Recovering).await?;
+        let (router, stop) = (router.clone(), shutdown.clone());
+        let tenants = opts.simulate.clone();
+        tracker.spawn(async move {
+            if let Err(e) = sources::sim::run(tenants, router, stop).await {
+                tracing::warn!(error = %e, "simulator stopped");
+            }
+        });
+    }
+    Recovering(!hub.is_ready()).emit();
+
+    // The process's own series stay on /metrics while tenants' series that
+    // are no longer exported (revoked, forgotten) go idle and leave.
+    let ws_clients = Arc::new(AtomicUsize::new(0));
+    {
+        let (hub, clients, stop) = (hub.clone(), ws_clients.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => ProcessSeries {
+                        websocket_clients: clients.load(std::sync::atomic::Ordering::Relaxed),
+                        recovering: !hub.is_ready(),
+                    }
+                    .emit(),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        });
+    }
+    let state = AppState {
+        hub: hub.clone(),
+        router: router.clone(),
+        tokens: Arc::new(Tokens::new(&config.tokens)),
+        allowed_origins: Arc::new(opts.allowed_origins.clone()),
+        config,
+        metrics,
+        ws_clients,
+        shutdown: shutdown.clone(),
+    };
+    if let Some(ml) = metrics_listener {
+        let app = rest::metrics_routes(state.clone());
+        tracing::info!(addr = %ml.local_addr()?, "metrics listening");
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = axum::serve(ml, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    let app = routes(state);
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    let listener = Bounded::new(listener, opts.max_connections, opts.idle_timeout);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    // Connections get the grace period to finish what they are doing after
+    // shutdown is asked; whatever a client still holds open then is cut, so
+    // the last state is published and the process exits whatever clients do.
+    let grace = opts.shutdown_grace;
+    let cut_off = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = cut_off => tracing::warn!("connections still open after the grace period: closed"),
+    }
+
+    // Sources have stopped (same token); let shards publish and end.
+    engine_stop.cancel();
+    tracker.close();
+    if tokio::time::timeout(opts.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop within the grace period");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
