@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use callboard::config::Config;
 use callboard::kafka::{ensure_topic, produce};
-use callboard::serve::{ServeOptions, run};
+use callboard::serve::run;
+use callboard::settings::{EngineSettings, ServeSettings};
 use callboard::sim::{SimConfig, Simulator};
 use callboard::sources::kafka::KafkaOptions;
 use futures_util::StreamExt;
@@ -77,7 +78,7 @@ fn cpu_and_rss() -> (f64, f64) {
 }
 
 async fn serve(
-    opts: ServeOptions,
+    opts: ServeSettings,
 ) -> (
     std::net::SocketAddr,
     CancellationToken,
@@ -129,7 +130,7 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
     drop(consumer);
 
     // The engine: rebuild from the log until ready (decode, route, apply).
-    let (addr, stop, task) = serve(ServeOptions {
+    let (addr, stop, task) = serve(ServeSettings {
         kafka: Some(KafkaOptions {
             brokers: brokers.clone(),
             topic: topic.clone(),
@@ -138,7 +139,7 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
             max_event_bytes: 65536,
             max_clock_skew_ms: 300_000,
         }),
-        ..ServeOptions::default()
+        ..ServeSettings::default()
     })
     .await;
     let t = Instant::now();
@@ -222,9 +223,12 @@ fn batch(seq: &mut u64, n: usize) -> String {
 }
 
 async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<()> {
-    let (addr, stop, task) = serve(ServeOptions {
-        publish_interval: Duration::from_millis(publish_ms),
-        ..ServeOptions::default()
+    let (addr, stop, task) = serve(ServeSettings {
+        engine: EngineSettings {
+            publish_interval: Duration::from_millis(publish_ms),
+            ..EngineSettings::default()
+        },
+        ..ServeSettings::default()
     })
     .await;
     let mut seq = 0;
@@ -300,10 +304,13 @@ async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<(
 async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
     let mut sim = SimConfig::demo(0, 5);
     sim.start = callboard::sources::sim::start_of_today(&sim.tz, now_ms());
-    let (addr, stop, task) = serve(ServeOptions {
+    let (addr, stop, task) = serve(ServeSettings {
         simulate: vec![sim],
-        publish_interval: Duration::from_millis(1000),
-        ..ServeOptions::default()
+        engine: EngineSettings {
+            publish_interval: Duration::from_millis(1000),
+            ..EngineSettings::default()
+        },
+        ..ServeSettings::default()
     })
     .await;
     for _ in 0..500 {

@@ -51,7 +51,7 @@ pub struct ConfigFile {
     pub tenants: BTreeMap<String, TenantFile>,
     /// Settings of `callboard serve` (flags and environment take precedence).
     #[serde(default)]
-    pub serve: ServeFile,
+    pub serve: ServeLayer,
     /// Access tokens (`[[tokens]]`). With none, the service serves loopback
     /// only and is open there.
     #[serde(default)]
@@ -166,32 +166,57 @@ fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// `[serve]`: the service's settings in the file.
-#[derive(Deserialize, Debug, Default, Clone)]
+/// The service's settings as one layer gives them: every field optional.
+/// The command line reads it as flags (each with its environment variable),
+/// the config file as its `[serve]` section.
+#[derive(clap::Args, Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct ServeFile {
-    /// Address of the HTTP listener (default `127.0.0.1:8080`).
+pub struct ServeLayer {
+    /// Address of the HTTP listener (REST, websocket, /metrics). Without
+    /// access tokens only a loopback address is allowed.
+    /// [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR", env = "CALLBOARD_LISTEN")]
     pub listen: Option<String>,
-    /// Milliseconds between publications of changed tenants (default 250).
-    pub publish_interval_ms: Option<u64>,
-    /// Engine shards (default: the number of cores).
-    pub shards: Option<usize>,
-    /// Simulated demo tenants (default 1 without Kafka, 0 with it).
-    pub simulate_tenants: Option<usize>,
-    /// Kafka bootstrap servers; without them the simulator feeds the engine.
-    pub kafka_brokers: Option<String>,
-    /// Topic of contract events (default `callboard.events`).
-    pub topic: Option<String>,
-    /// Consumer group (default `callboard`).
-    pub group: Option<String>,
-    /// Dead-letter topic (default `<topic>.dlq`).
-    pub dlq_topic: Option<String>,
-    /// Separate listener for `/metrics`, open without a token.
+    /// Serve `/metrics` on this address too, open without a token (for a
+    /// Prometheus that holds none).
+    #[arg(long, value_name = "ADDR", env = "CALLBOARD_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
-    /// Origins (`https://board.example.com`) allowed to open websockets
-    /// besides the service's own.
+    /// Origins (`https://board.example.com`) allowed to open websockets and
+    /// write besides the service's own (config file only).
+    #[arg(skip)]
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Milliseconds between publications of changed tenants. [default: 250]
+    #[arg(long, value_name = "MS", env = "CALLBOARD_PUBLISH_INTERVAL_MS")]
+    pub publish_interval_ms: Option<u64>,
+    /// Engine shards, each owning some tenants. [default: number of cores]
+    #[arg(long, value_name = "N", env = "CALLBOARD_SHARDS")]
+    pub shards: Option<usize>,
+    /// Kafka bootstrap servers (`host:port,...`). Without them the built-in
+    /// simulator feeds the engine.
+    #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Topic of contract events (key = tenant). [default: callboard.events]
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_TOPIC")]
+    pub topic: Option<String>,
+    /// Consumer group, one per deployment. [default: callboard]
+    #[arg(long, value_name = "GROUP", env = "CALLBOARD_GROUP")]
+    pub group: Option<String>,
+    /// Dead-letter topic for messages that do not decode (created if
+    /// missing). [default: <topic>.dlq]
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
+    /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none. [default:
+    /// 1 without Kafka, 0 with it]
+    #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]
+    pub simulate_tenants: Option<usize>,
+    /// Agents of each simulated tenant. [default: 24]
+    #[arg(long, value_name = "N")]
+    pub simulate_agents: Option<usize>,
+    /// Calls per hour of each simulated tenant at its busiest hour.
+    /// [default: 360]
+    #[arg(long, value_name = "N")]
+    pub simulate_peak_calls_per_hour: Option<f64>,
 }
 
 /// Settings that can be given at every level.
@@ -209,26 +234,16 @@ pub struct Settings {
     /// Seconds after which a call still waiting is taken out as `exited`
     /// (reason `expired`): its end event was lost. 0: never.
     pub max_wait_s: Option<u32>,
-    /// Board thresholds for tenants that set none.
+    /// Board thresholds (in `[defaults]`: for tenants that set none).
     pub thresholds: Option<Thresholds>,
-}
-
-#[derive(Deserialize, Debug, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct TenantFile {
-    /// IANA time zone of this tenant's day.
-    pub tz: Option<String>,
-    pub sl_threshold_s: Option<u32>,
-    pub short_abandon_s: Option<u32>,
-    pub sl_formula: Option<SlFormula>,
-    pub max_wait_s: Option<u32>,
-    /// Per-queue settings, keyed by queue name.
+    /// Per-queue settings, keyed by queue name (tenants only).
     #[serde(default)]
     pub queues: BTreeMap<String, QueueFile>,
-    /// When the board colours figures amber and red.
-    #[serde(default)]
-    pub thresholds: Option<Thresholds>,
 }
+
+/// A tenant's section (`[tenants.NAME]`): the same settings as
+/// `[defaults]`, plus its queues.
+pub type TenantFile = Settings;
 
 /// Board thresholds: where a figure turns amber (warn) and red (alert).
 /// Ratios are percentages; a missing value never colours.
@@ -369,6 +384,9 @@ impl Config {
         if let Some(sl) = sl_override {
             file.defaults.sl_threshold_s = Some(sl);
         }
+        if let Some(q) = file.defaults.queues.keys().next() {
+            bail!("defaults.queues.{q}: queues are set per tenant, in [tenants.NAME.queues.{q}]");
+        }
         let default_tz = time::zone(file.defaults.tz.as_deref().unwrap_or("UTC"))
             .map_err(anyhow::Error::msg)
             .context("defaults.tz")?;
@@ -473,17 +491,7 @@ impl Config {
             t.tz.as_deref()
                 .and_then(|z| time::zone(z).ok())
                 .unwrap_or_else(|| self.default_tz.clone());
-        let queue_defaults = merge(
-            self.default_queue,
-            &Settings {
-                tz: None,
-                sl_threshold_s: t.sl_threshold_s,
-                short_abandon_s: t.short_abandon_s,
-                sl_formula: t.sl_formula,
-                max_wait_s: t.max_wait_s,
-                thresholds: None,
-            },
-        );
+        let queue_defaults = merge(self.default_queue, t);
         let queues = t
             .queues
             .iter()
@@ -523,7 +531,7 @@ impl Config {
     }
 
     /// The file's `[serve]` section.
-    pub fn serve(&self) -> &ServeFile {
+    pub fn serve(&self) -> &ServeLayer {
         &self.file.serve
     }
 
@@ -631,5 +639,7 @@ mod tests {
         assert!(format!("{e:#}").contains("sl_treshold_s"), "{e:#}");
         let e = Config::parse("[tenants.a.queues.q]\nsl_formula = \"x\"", None, None).unwrap_err();
         assert!(format!("{e:#}").contains("sl_formula"), "{e:#}");
+        let e = Config::parse("[defaults.queues.q]\nsl_threshold_s = 3", None, None).unwrap_err();
+        assert!(format!("{e:#}").contains("per tenant"), "{e:#}");
     }
 }

@@ -26,6 +26,7 @@ pub mod outputs;
 pub mod replay;
 pub mod serve;
 pub mod service;
+pub mod settings;
 pub mod sim;
 pub mod sources;
 pub mod telemetry;

@@ -8,15 +8,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use callboard::config::Config;
+use callboard::config::ServeLayer;
 use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
-use callboard::serve::ServeOptions;
+use callboard::settings::{
+    DEFAULT_PEAK_CALLS_PER_HOUR, DEFAULT_SIMULATED_AGENTS, DEFAULT_TOPIC, ServeSettings,
+};
 use callboard::sim::{Profile, SimConfig, Simulator};
-use callboard::sources::kafka::KafkaOptions;
-use callboard::sources::sim::demo_tenants;
 use callboard::time::{self, Millis};
 use callboard::wire::encode_event;
-use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
 /// Realtime statistics engine for contact centers.
@@ -69,11 +69,6 @@ enum Command {
 
 #[derive(clap::Args, Debug, Clone)]
 struct ServeArgs {
-    /// Address of the HTTP listener (REST, websocket, /metrics). Without
-    /// access tokens only a loopback address is allowed.
-    /// [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "ADDR", env = "CALLBOARD_LISTEN")]
-    listen: Option<String>,
     /// Configuration file (TOML): tenants, time zones, queue settings and a
     /// `[serve]` section.
     #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
@@ -81,40 +76,6 @@ struct ServeArgs {
     /// Time zone of tenants the config file does not name (IANA name).
     #[arg(long, value_name = "ZONE", env = "CALLBOARD_TZ")]
     tz: Option<String>,
-    /// Milliseconds between publications of changed tenants. [default: 250]
-    #[arg(long, value_name = "MS", env = "CALLBOARD_PUBLISH_INTERVAL_MS")]
-    publish_interval_ms: Option<u64>,
-    /// Engine shards, each owning some tenants. [default: number of cores]
-    #[arg(long, value_name = "N", env = "CALLBOARD_SHARDS")]
-    shards: Option<usize>,
-    /// Kafka bootstrap servers (`host:port,...`). Without them the built-in
-    /// simulator feeds the engine.
-    #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
-    kafka_brokers: Option<String>,
-    /// Topic of contract events (key = tenant). [default: callboard.events]
-    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_TOPIC")]
-    topic: Option<String>,
-    /// Consumer group, one per deployment. [default: callboard]
-    #[arg(long, value_name = "GROUP", env = "CALLBOARD_GROUP")]
-    group: Option<String>,
-    /// Dead-letter topic for messages that do not decode (created if
-    /// missing). [default: <topic>.dlq]
-    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_DLQ_TOPIC")]
-    dlq_topic: Option<String>,
-    /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none. [default:
-    /// 1 without Kafka, 0 with it]
-    #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]
-    simulate_tenants: Option<usize>,
-    /// Agents of each simulated tenant.
-    #[arg(long, value_name = "N", default_value_t = 24)]
-    simulate_agents: usize,
-    /// Calls per hour of each simulated tenant at its busiest hour.
-    #[arg(long, value_name = "N", default_value_t = 360.0)]
-    simulate_peak_calls_per_hour: f64,
-    /// Serve `/metrics` on this address too, open without a token (for a
-    /// Prometheus that holds none).
-    #[arg(long, value_name = "ADDR", env = "CALLBOARD_METRICS_LISTEN")]
-    metrics_listen: Option<String>,
     /// Log filter (`info`, `debug`, `callboard=debug,warn`...).
     #[arg(
         long,
@@ -123,6 +84,8 @@ struct ServeArgs {
         default_value = "info"
     )]
     log: String,
+    #[command(flatten)]
+    settings: ServeLayer,
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,10 +117,10 @@ struct SimulateArgs {
     #[arg(long, default_value_t = 12.0)]
     hours: f64,
     /// Number of agents.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = DEFAULT_SIMULATED_AGENTS)]
     agents: usize,
     /// Calls per hour at the busiest hour of the day.
-    #[arg(long, default_value_t = 360.0)]
+    #[arg(long, default_value_t = DEFAULT_PEAK_CALLS_PER_HOUR)]
     peak_calls_per_hour: f64,
     /// How arrivals follow the local hour: `all-day` (a 24-hour center,
     /// busy at any hour) or `business` (office hours, quiet at night).
@@ -170,7 +133,7 @@ struct SimulateArgs {
     #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
     /// Topic to produce to (created if missing).
-    #[arg(long, value_name = "TOPIC", default_value = "callboard.events")]
+    #[arg(long, value_name = "TOPIC", default_value = DEFAULT_TOPIC)]
     topic: String,
     /// At most this many events per second (0: as fast as possible).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -274,136 +237,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Config::load(path, args.tz.as_deref(), None)?,
         None => Config::from_file(Default::default(), args.tz.as_deref(), None)?,
     };
-    let file = config.serve().clone();
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("listen address `{listen}` is not IP:PORT"))?;
-    let open = config.tokens.is_empty();
-    anyhow::ensure!(
-        !open || addr.ip().is_loopback(),
-        "listen address {addr} is not loopback, and no access tokens are configured: \
-         add [[tokens]] to the config file (see `callboard token new`) to serve beyond this machine"
-    );
-    let metrics_addr: Option<SocketAddr> =
-        match args.metrics_listen.clone().or(file.metrics_listen.clone()) {
-            None => None,
-            Some(m) => Some(
-                m.parse()
-                    .with_context(|| format!("metrics listen address `{m}` is not IP:PORT"))?,
-            ),
-        };
-    let limits = config.limits();
-    let mut opts = ServeOptions {
-        allowed_origins: file.allowed_origins.clone(),
-        ..ServeOptions::default()
-    };
-    if let Some(n) = limits.max_connections {
-        anyhow::ensure!(n > 0, "limits.max_connections must be at least 1");
-        opts.max_connections = n;
-    }
-    if let Some(s) = limits.idle_timeout_s {
-        anyhow::ensure!(s > 0, "limits.idle_timeout_s must be at least 1");
-        opts.idle_timeout = std::time::Duration::from_secs(s);
-    }
-    if let Some(ms) = args.publish_interval_ms.or(file.publish_interval_ms) {
-        anyhow::ensure!(ms > 0, "the publish interval must be at least 1 ms");
-        opts.publish_interval = std::time::Duration::from_millis(ms);
-    }
-    if let Some(n) = args.shards.or(file.shards) {
-        anyhow::ensure!(n > 0, "there must be at least one shard");
-        opts.shards = n;
-    }
-    let brokers = args.kafka_brokers.clone().or(file.kafka_brokers.clone());
-    if let Some(brokers) = brokers {
-        let topic = args
-            .topic
-            .clone()
-            .or(file.topic.clone())
-            .unwrap_or_else(|| "callboard.events".to_string());
-        opts.kafka = Some(KafkaOptions {
-            brokers,
-            dlq_topic: args
-                .dlq_topic
-                .clone()
-                .or(file.dlq_topic.clone())
-                .unwrap_or_else(|| format!("{topic}.dlq")),
-            topic,
-            group: args
-                .group
-                .clone()
-                .or(file.group.clone())
-                .unwrap_or_else(|| "callboard".to_string()),
-            max_event_bytes: config.max_event_bytes,
-            max_clock_skew_ms: config.max_clock_skew_ms,
-        });
-    }
-    let default_sim = if opts.kafka.is_some() { 0 } else { 1 };
-    let tenants = args
-        .simulate_tenants
-        .or(file.simulate_tenants)
-        .unwrap_or(default_sim);
-    opts.simulate = demo_tenants(
-        jiff::Timestamp::now().as_millisecond(),
-        tenants,
-        args.simulate_agents,
-        args.simulate_peak_calls_per_hour,
-    );
-    for sim in &opts.simulate {
-        config.default_tenant_tz(&sim.tenant, &sim.tz);
-    }
-
+    let now = jiff::Timestamp::now().as_millisecond();
+    let settings = ServeSettings::resolve(&args.settings, &mut config, now)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        let metrics_listener = match metrics_addr {
-            Some(m) => Some(
-                tokio::net::TcpListener::bind(m)
-                    .await
-                    .with_context(|| format!("cannot listen on {m}"))?,
-            ),
-            None => None,
-        };
-        if open {
-            tracing::warn!(
-                %addr,
-                "no access tokens configured: serving on loopback only, open to every local client"
-            );
-        } else {
-            tracing::info!(tokens = config.tokens.len(), "access tokens required");
-        }
-        if let Some(m) = metrics_addr
-            && !m.ip().is_loopback()
-        {
-            tracing::warn!(
-                metrics_listen = %m,
-                "/metrics is served on a non-loopback address without a token: whoever reaches it reads every tenant's figures; bind it to loopback or a private network, or firewall it"
-            );
-        }
-        if let Some(k) = &opts.kafka {
-            tracing::info!(brokers = %k.brokers, topic = %k.topic, group = %k.group, "consuming from kafka");
-        }
-        if tenants > 0 {
-            tracing::info!(
-                tenants,
-                "no event source configured: simulating demo traffic; snapshot at http://{addr}/api/v1/tenants/demo/snapshot"
-            );
-        }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        callboard::serve::run_with_metrics_listener(
-            listener,
-            metrics_listener,
-            config.shared(),
-            opts,
-            shutdown,
-        )
-        .await
+        callboard::serve::bind_and_run(config.shared(), settings, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router as Routes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,12 +20,12 @@ use crate::config::Config;
 use crate::event::Source;
 use crate::http::AppState;
 use crate::http::auth::{self, Tokens};
-use crate::http::listener::{self, Bounded, Peer};
+use crate::http::listener::{Bounded, Peer};
 use crate::outputs::{prometheus, rest, web, ws};
 use crate::service::hub::Hub;
 use crate::service::shard;
-use crate::sim::SimConfig;
-use crate::sources::{self, ingest, kafka::KafkaOptions};
+use crate::settings::ServeSettings;
+use crate::sources::{self, ingest};
 use crate::telemetry::{ProcessSeries, Recovering, Signal, WebsocketClients};
 use crate::wire::Status;
 
@@ -42,40 +43,51 @@ pub fn routes(state: AppState) -> Routes {
         .with_state(state)
 }
 
-/// How the service runs (flags, environment and config file resolved).
-#[derive(Clone, Debug)]
-pub struct ServeOptions {
-    /// Publishing cadence of changed tenants.
-    pub publish_interval: Duration,
-    /// Engine shards (tasks), each owning some tenants.
-    pub shards: usize,
-    /// Simulated tenants fed to the engine (empty: none).
-    pub simulate: Vec<SimConfig>,
-    /// The Kafka source, if configured.
-    pub kafka: Option<KafkaOptions>,
-    /// Longest wait for tasks to finish after shutdown is asked.
-    pub shutdown_grace: Duration,
-    /// Origins allowed to open websockets besides the service's own.
-    pub allowed_origins: Vec<String>,
-    /// Bound on open HTTP connections (more wait in the kernel's backlog).
-    pub max_connections: usize,
-    /// A connection that sends nothing for this long is closed.
-    pub idle_timeout: Duration,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        ServeOptions {
-            publish_interval: Duration::from_millis(250),
-            shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            simulate: Vec::new(),
-            kafka: None,
-            shutdown_grace: Duration::from_secs(5),
-            allowed_origins: Vec::new(),
-            max_connections: listener::DEFAULT_MAX_CONNECTIONS,
-            idle_timeout: listener::DEFAULT_IDLE_TIMEOUT,
-        }
+/// Binds the configured listeners, says in the log what is served and how
+/// it is protected, then [`run`]s.
+pub async fn bind_and_run(
+    config: Arc<Config>,
+    settings: ServeSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = settings.http.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let metrics_listener = match settings.http.metrics_listen {
+        Some(m) => Some(
+            TcpListener::bind(m)
+                .await
+                .with_context(|| format!("cannot listen on {m}"))?,
+        ),
+        None => None,
+    };
+    if config.tokens.is_empty() {
+        tracing::warn!(
+            %addr,
+            "no access tokens configured: serving on loopback only, open to every local client"
+        );
+    } else {
+        tracing::info!(tokens = config.tokens.len(), "access tokens required");
     }
+    if let Some(m) = settings.http.metrics_listen
+        && !m.ip().is_loopback()
+    {
+        tracing::warn!(
+            metrics_listen = %m,
+            "/metrics is served on a non-loopback address without a token: whoever reaches it reads every tenant's figures; bind it to loopback or a private network, or firewall it"
+        );
+    }
+    if let Some(k) = &settings.kafka {
+        tracing::info!(brokers = %k.brokers, topic = %k.topic, group = %k.group, "consuming from kafka");
+    }
+    if !settings.simulate.is_empty() {
+        tracing::info!(
+            tenants = settings.simulate.len(),
+            "no event source configured: simulating demo traffic; snapshot at http://{addr}/api/v1/tenants/demo/snapshot"
+        );
+    }
+    run_with_metrics_listener(listener, metrics_listener, config, settings, shutdown).await
 }
 
 /// Serves until `shutdown` is cancelled, then stops sources, publishes the
@@ -83,10 +95,10 @@ impl Default for ServeOptions {
 pub async fn run(
     listener: TcpListener,
     config: Arc<Config>,
-    opts: ServeOptions,
+    settings: ServeSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    run_with_metrics_listener(listener, None, config, opts, shutdown).await
+    run_with_metrics_listener(listener, None, config, settings, shutdown).await
 }
 
 /// [`run`], with `/metrics` on a listener of its own (open, no token).
@@ -94,7 +106,7 @@ pub async fn run_with_metrics_listener(
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     config: Arc<Config>,
-    opts: ServeOptions,
+    settings: ServeSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = prometheus::install();
@@ -103,17 +115,17 @@ pub async fn run_with_metrics_listener(
     let tracker = TaskTracker::new();
     let engine_stop = CancellationToken::new();
     let router = shard::start(
-        opts.shards,
+        settings.engine.shards,
         config.clone(),
         hub.clone(),
-        opts.publish_interval,
+        settings.engine.publish_interval,
         &tracker,
         engine_stop.clone(),
     );
 
     // Not ready until every configured source has rebuilt its state: each
     // is recovering from the start, and says so itself when it is done.
-    if let Some(kafka) = opts.kafka.clone() {
+    if let Some(kafka) = settings.kafka.clone() {
         router.status(Source::Kafka, Status::Recovering).await?;
         let (router, stop) = (router.clone(), shutdown.clone());
         tracker.spawn(async move {
@@ -123,10 +135,10 @@ pub async fn run_with_metrics_listener(
             }
         });
     }
-    if !opts.simulate.is_empty() {
+    if !settings.simulate.is_empty() {
         router.status(Source::Simulator, Status::Recovering).await?;
         let (router, stop) = (router.clone(), shutdown.clone());
-        let tenants = opts.simulate.clone();
+        let tenants = settings.simulate.clone();
         tracker.spawn(async move {
             if let Err(e) = sources::sim::run(tenants, router, stop).await {
                 tracing::warn!(error = %e, "simulator stopped");
@@ -158,7 +170,7 @@ pub async fn run_with_metrics_listener(
         hub: hub.clone(),
         router: router.clone(),
         tokens: Arc::new(Tokens::new(&config.tokens)),
-        allowed_origins: Arc::new(opts.allowed_origins.clone()),
+        allowed_origins: Arc::new(settings.http.allowed_origins.clone()),
         config,
         metrics,
         ws_clients,
@@ -180,14 +192,18 @@ pub async fn run_with_metrics_listener(
     let app = routes(state);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    let listener = Bounded::new(listener, opts.max_connections, opts.idle_timeout);
+    let listener = Bounded::new(
+        listener,
+        settings.http.max_connections,
+        settings.http.idle_timeout,
+    );
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     // Connections get the grace period to finish what they are doing after
     // shutdown is asked; whatever a client still holds open then is cut, so
     // the last state is published and the process exits whatever clients do.
-    let grace = opts.shutdown_grace;
+    let grace = settings.http.shutdown_grace;
     let cut_off = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;
@@ -200,7 +216,7 @@ pub async fn run_with_metrics_listener(
     // Sources have stopped (same token); let shards publish and end.
     engine_stop.cancel();
     tracker.close();
-    if tokio::time::timeout(opts.shutdown_grace, tracker.wait())
+    if tokio::time::timeout(settings.http.shutdown_grace, tracker.wait())
         .await
         .is_err()
     {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::http::auth::{hash_token, hex};
-use callboard::serve::{ServeOptions, run_with_metrics_listener};
+use callboard::serve::run_with_metrics_listener;
+use callboard::settings::{EngineSettings, ServeSettings};
 use common::http;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -48,10 +49,12 @@ async fn start() -> Srv {
     let m = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (addr, metrics) = (l.local_addr().unwrap(), m.local_addr().unwrap());
     let stop = CancellationToken::new();
-    let opts = ServeOptions {
-        publish_interval: Duration::from_millis(20),
-        shards: 1,
-        ..ServeOptions::default()
+    let opts = ServeSettings {
+        engine: EngineSettings {
+            shards: 1,
+            publish_interval: Duration::from_millis(20),
+        },
+        ..ServeSettings::default()
     };
     let task = tokio::spawn(run_with_metrics_listener(
         l,

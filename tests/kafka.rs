@@ -11,7 +11,8 @@ use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::kafka::produce;
 use callboard::replay::{ReplayOptions, replay};
-use callboard::serve::{ServeOptions, run};
+use callboard::serve::run;
+use callboard::settings::{EngineSettings, ServeSettings};
 use callboard::sim::{SimConfig, Simulator};
 use callboard::sources::kafka::KafkaOptions;
 use callboard::wire::{Snapshot, encode_event};
@@ -42,9 +43,11 @@ async fn serve(brokers: &str, config: Arc<Config>) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let opts = ServeOptions {
-        publish_interval: Duration::from_millis(50),
-        shards: 2,
+    let opts = ServeSettings {
+        engine: EngineSettings {
+            shards: 2,
+            publish_interval: Duration::from_millis(50),
+        },
         kafka: Some(KafkaOptions {
             brokers: brokers.to_string(),
             topic: "callboard.events".into(),
@@ -53,7 +56,7 @@ async fn serve(brokers: &str, config: Arc<Config>) -> Running {
             max_event_bytes: 65536,
             max_clock_skew_ms: 300_000,
         }),
-        ..ServeOptions::default()
+        ..ServeSettings::default()
     };
     let task = tokio::spawn(run(listener, config, opts, stop.clone()));
     Running { addr, stop, task }

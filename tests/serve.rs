@@ -9,7 +9,8 @@ use std::time::Duration;
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{ReplayOptions, replay};
-use callboard::serve::{ServeOptions, run};
+use callboard::serve::run;
+use callboard::settings::{EngineSettings, HttpSettings, ServeSettings};
 use callboard::time::{Millis, format_rfc3339};
 use callboard::wire::Snapshot;
 use futures_util::{SinkExt, StreamExt};
@@ -34,15 +35,17 @@ struct Server {
 }
 
 async fn start() -> Server {
-    start_with(ServeOptions {
-        publish_interval: Duration::from_millis(20),
-        shards: 2,
-        ..ServeOptions::default()
+    start_with(ServeSettings {
+        engine: EngineSettings {
+            shards: 2,
+            publish_interval: Duration::from_millis(20),
+        },
+        ..ServeSettings::default()
     })
     .await
 }
 
-async fn start_with(opts: ServeOptions) -> Server {
+async fn start_with(opts: ServeSettings) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -457,13 +460,18 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
 
 /// A server with small connection limits, for the tests below.
 async fn start_limited(max_connections: usize, idle: Duration) -> Server {
-    start_with(ServeOptions {
-        publish_interval: Duration::from_millis(20),
-        shards: 1,
-        max_connections,
-        idle_timeout: idle,
-        shutdown_grace: Duration::from_secs(1),
-        ..ServeOptions::default()
+    start_with(ServeSettings {
+        engine: EngineSettings {
+            shards: 1,
+            publish_interval: Duration::from_millis(20),
+        },
+        http: HttpSettings {
+            max_connections,
+            idle_timeout: idle,
+            shutdown_grace: Duration::from_secs(1),
+            ..HttpSettings::default()
+        },
+        ..ServeSettings::default()
     })
     .await
 }

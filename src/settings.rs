@@ -1,0 +1,308 @@
+//! `callboard serve`'s settings, resolved: one struct per component, each
+//! field from the flags (or their `CALLBOARD_*` environment variables),
+//! else the config file's `[serve]`, else its named default. Both layers
+//! are one declaration, [`ServeLayer`]; the binary only parses and calls
+//! [`ServeSettings::resolve`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::{Config, ServeLayer};
+use crate::http::listener::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+use crate::sim::SimConfig;
+use crate::sources::kafka::KafkaOptions;
+use crate::sources::sim::demo_tenants;
+use crate::time::Millis;
+use anyhow::Context;
+
+/// Where the HTTP listener binds when nothing says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How often changed tenants are published.
+pub const DEFAULT_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+/// How long connections and tasks get to finish once shutdown is asked.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The topic of contract events.
+pub const DEFAULT_TOPIC: &str = "callboard.events";
+/// The consumer group: one per deployment.
+pub const DEFAULT_GROUP: &str = "callboard";
+/// Agents of each simulated tenant.
+pub const DEFAULT_SIMULATED_AGENTS: usize = 24;
+/// Calls per hour of each simulated tenant at its busiest hour.
+pub const DEFAULT_PEAK_CALLS_PER_HOUR: f64 = 360.0;
+
+/// The HTTP side: where it listens and how it bounds its clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpSettings {
+    /// The main listener (REST, websocket, ingest, the board).
+    pub listen: SocketAddr,
+    /// A second listener for `/metrics` only, open without a token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Origins allowed to open websockets besides the service's own.
+    pub allowed_origins: Vec<String>,
+    /// Open connections at most (more wait in the kernel's backlog).
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Longest wait for connections and tasks once shutdown is asked.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            metrics_listen: None,
+            allowed_origins: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// The engine's shards and their publishing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Shards (threads), each owning some tenants.
+    pub shards: usize,
+    /// Cadence at which changed tenants are published.
+    pub publish_interval: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            publish_interval: DEFAULT_PUBLISH_INTERVAL,
+        }
+    }
+}
+
+/// Everything `callboard serve` runs with, resolved.
+#[derive(Clone, Debug, Default)]
+pub struct ServeSettings {
+    pub http: HttpSettings,
+    pub engine: EngineSettings,
+    /// The Kafka source, if brokers are configured.
+    pub kafka: Option<KafkaOptions>,
+    /// Simulated tenants fed to the engine (empty: none).
+    pub simulate: Vec<SimConfig>,
+}
+
+impl ServeSettings {
+    /// Resolves the service's settings: each from the flags (or their
+    /// environment variables), else the config file's `[serve]`, else its
+    /// default; bounds from `[limits]`. Simulated tenants start at
+    /// yesterday's local midnight of `now`, and their zones become their
+    /// tenants' unless the file names them. Errors name the setting.
+    pub fn resolve(flags: &ServeLayer, config: &mut Config, now: Millis) -> anyhow::Result<Self> {
+        let file = config.serve().clone();
+        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or(file.clone());
+        let mut http = HttpSettings::default();
+        if let Some(listen) = pick(&flags.listen, &file.listen) {
+            http.listen = listen
+                .parse()
+                .with_context(|| format!("listen: `{listen}` is not IP:PORT"))?;
+        }
+        anyhow::ensure!(
+            !config.tokens.is_empty() || http.listen.ip().is_loopback(),
+            "listen address {} is not loopback, and no access tokens are configured: \
+             add [[tokens]] to the config file (see `callboard token new`) to serve beyond this machine",
+            http.listen
+        );
+        if let Some(m) = pick(&flags.metrics_listen, &file.metrics_listen) {
+            http.metrics_listen = Some(
+                m.parse()
+                    .with_context(|| format!("metrics_listen: `{m}` is not IP:PORT"))?,
+            );
+        }
+        http.allowed_origins = if flags.allowed_origins.is_empty() {
+            file.allowed_origins.clone()
+        } else {
+            flags.allowed_origins.clone()
+        };
+        let limits = config.limits();
+        if let Some(n) = limits.max_connections {
+            anyhow::ensure!(n > 0, "limits.max_connections must be at least 1");
+            http.max_connections = n;
+        }
+        if let Some(s) = limits.idle_timeout_s {
+            anyhow::ensure!(s > 0, "limits.idle_timeout_s must be at least 1");
+            http.idle_timeout = Duration::from_secs(s);
+        }
+
+        let mut engine = EngineSettings::default();
+        if let Some(ms) = flags.publish_interval_ms.or(file.publish_interval_ms) {
+            anyhow::ensure!(ms > 0, "publish_interval_ms must be at least 1");
+            engine.publish_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = flags.shards.or(file.shards) {
+            anyhow::ensure!(n > 0, "shards must be at least 1");
+            engine.shards = n;
+        }
+
+        let kafka = pick(&flags.kafka_brokers, &file.kafka_brokers).map(|brokers| {
+            let topic = pick(&flags.topic, &file.topic).unwrap_or_else(|| DEFAULT_TOPIC.into());
+            KafkaOptions {
+                brokers,
+                dlq_topic: pick(&flags.dlq_topic, &file.dlq_topic)
+                    .unwrap_or_else(|| format!("{topic}.dlq")),
+                topic,
+                group: pick(&flags.group, &file.group).unwrap_or_else(|| DEFAULT_GROUP.into()),
+                max_event_bytes: config.max_event_bytes,
+                max_clock_skew_ms: config.max_clock_skew_ms,
+            }
+        });
+
+        // The simulator feeds the engine when nothing else does.
+        let default_tenants = if kafka.is_some() { 0 } else { 1 };
+        let tenants = flags
+            .simulate_tenants
+            .or(file.simulate_tenants)
+            .unwrap_or(default_tenants);
+        let agents = flags
+            .simulate_agents
+            .or(file.simulate_agents)
+            .unwrap_or(DEFAULT_SIMULATED_AGENTS);
+        let peak = flags
+            .simulate_peak_calls_per_hour
+            .or(file.simulate_peak_calls_per_hour)
+            .unwrap_or(DEFAULT_PEAK_CALLS_PER_HOUR);
+        anyhow::ensure!(
+            peak.is_finite() && peak >= 0.0,
+            "simulate_peak_calls_per_hour must be a number of calls, got {peak}"
+        );
+        let simulate = demo_tenants(now, tenants, agents, peak);
+        for sim in &simulate {
+            config.default_tenant_tz(&sim.tenant, &sim.tz);
+        }
+        Ok(ServeSettings {
+            http,
+            engine,
+            kafka,
+            simulate,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(flags: ServeLayer, file: &str) -> anyhow::Result<ServeSettings> {
+        let mut config = Config::parse(file, None, None)?;
+        ServeSettings::resolve(&flags, &mut config, 0)
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_given() {
+        let s = resolve(ServeLayer::default(), "").unwrap();
+        assert_eq!(s.http, HttpSettings::default());
+        assert_eq!(s.http.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.engine.publish_interval, DEFAULT_PUBLISH_INTERVAL);
+        assert!(s.kafka.is_none());
+        assert_eq!(
+            s.simulate.len(),
+            1,
+            "the demo feeds an engine with no source"
+        );
+        assert_eq!(s.simulate[0].agents, DEFAULT_SIMULATED_AGENTS);
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_file_and_the_file_over_the_default() {
+        let file = "[serve]\nlisten = \"127.0.0.1:9000\"\npublish_interval_ms = 100\nshards = 3\n\
+                    kafka_brokers = \"k:9092\"\ntopic = \"events\"\nsimulate_agents = 5";
+        let flags = ServeLayer {
+            listen: Some("127.0.0.1:9100".into()),
+            topic: Some("flagged".into()),
+            ..ServeLayer::default()
+        };
+        let s = resolve(flags, file).unwrap();
+        assert_eq!(s.http.listen.port(), 9100, "flag over file");
+        assert_eq!(
+            s.engine.publish_interval,
+            Duration::from_millis(100),
+            "file over default"
+        );
+        assert_eq!(s.engine.shards, 3);
+        let k = s.kafka.unwrap();
+        assert_eq!(
+            (k.brokers.as_str(), k.topic.as_str()),
+            ("k:9092", "flagged")
+        );
+        assert_eq!(
+            k.dlq_topic, "flagged.dlq",
+            "derived from the resolved topic"
+        );
+        assert_eq!(k.group, DEFAULT_GROUP);
+        assert!(
+            s.simulate.is_empty(),
+            "no simulator next to Kafka unless asked"
+        );
+    }
+
+    #[test]
+    fn limits_bound_the_listener() {
+        let s = resolve(
+            ServeLayer::default(),
+            "[limits]\nmax_connections = 10\nidle_timeout_s = 3",
+        )
+        .unwrap();
+        assert_eq!(s.http.max_connections, 10);
+        assert_eq!(s.http.idle_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        for (flags, file, says) in [
+            (
+                ServeLayer {
+                    listen: Some("nowhere".into()),
+                    ..ServeLayer::default()
+                },
+                "",
+                "listen: `nowhere`",
+            ),
+            (
+                ServeLayer::default(),
+                "[serve]\nshards = 0",
+                "shards must be",
+            ),
+            (
+                ServeLayer::default(),
+                "[serve]\npublish_interval_ms = 0",
+                "publish_interval_ms",
+            ),
+            (
+                ServeLayer::default(),
+                "[serve]\nmetrics_listen = \"x\"",
+                "metrics_listen",
+            ),
+            (
+                ServeLayer::default(),
+                "[serve]\nlisten = \"0.0.0.0:8080\"",
+                "no access tokens",
+            ),
+        ] {
+            let e = resolve(flags, file).unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{e:#} should say {says}");
+        }
+    }
+
+    #[test]
+    fn simulated_tenants_keep_their_zone_unless_the_file_names_them() {
+        let mut config = Config::parse("[tenants.demo]\ntz = \"UTC\"", None, None).unwrap();
+        let flags = ServeLayer {
+            simulate_tenants: Some(2),
+            ..ServeLayer::default()
+        };
+        let s = ServeSettings::resolve(&flags, &mut config, 0).unwrap();
+        assert_eq!(s.simulate.len(), 2);
+        assert_eq!(config.tenant("demo").tz.iana_name(), Some("UTC"));
+        assert_eq!(
+            config.tenant("demo-2").tz.iana_name(),
+            Some(s.simulate[1].tz.as_str())
+        );
+    }
+}
