@@ -11,12 +11,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use super::{AppState, error};
+use super::{ApiError, AppState};
 use crate::config::{Role, Token};
 
 /// What the request may do.
@@ -103,28 +103,18 @@ pub enum Denied {
     Address,
 }
 
-impl Denied {
-    pub fn response(self) -> Response {
-        match self {
-            Denied::NoToken => {
-                unauthorized("a token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)")
-            }
-            Denied::UnknownToken => unauthorized("unknown token"),
-            Denied::Address => error(
-                StatusCode::FORBIDDEN,
-                "this token is not allowed from your address",
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> ApiError {
+        match d {
+            Denied::NoToken => ApiError::Unauthorized(
+                "a token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)",
             ),
+            Denied::UnknownToken => ApiError::Unauthorized("unknown token"),
+            Denied::Address => {
+                ApiError::Forbidden("this token is not allowed from your address".into())
+            }
         }
     }
-}
-
-fn unauthorized(msg: &str) -> Response {
-    let mut r = error(StatusCode::UNAUTHORIZED, msg);
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    r
 }
 
 /// The token a request presents, from its header or its query.
@@ -154,12 +144,12 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
         .check(presented(req.headers(), req.uri().query()), peer)
     {
         Ok(a) => a,
-        Err(denied) => return denied.response(),
+        Err(denied) => return ApiError::from(denied).into_response(),
     };
     if access == Access::Open
         && let Some(refused) = open_mode_refusal(&req, &st.allowed_origins)
     {
-        return refused;
+        return refused.into_response();
     }
     req.extensions_mut().insert(access);
     next.run(req).await
@@ -171,7 +161,7 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
 /// refused, and so is a write from a browser of another origin (a page
 /// posting events). Origins in `allowed_origins` are let through. Returns
 /// the refusal, if any.
-fn open_mode_refusal(req: &Request, allowed: &[String]) -> Option<Response> {
+fn open_mode_refusal(req: &Request, allowed: &[String]) -> Option<ApiError> {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -186,21 +176,14 @@ fn open_mode_refusal(req: &Request, allowed: &[String]) -> Option<Response> {
         })
     };
     if !host.is_empty() && !is_loopback_host(host) && !allowed_host(host) {
-        return Some(error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "host `{host}` is not a loopback name: without access tokens only localhost is served (add the origin to [serve] allowed_origins, or configure tokens)"
-            ),
-        ));
+        return Some(ApiError::Forbidden(format!(
+            "host `{host}` is not a loopback name: without access tokens only localhost is served (add the origin to [serve] allowed_origins, or configure tokens)"
+        )));
     }
     let writes =
         req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD;
-    (writes && !origin_allowed(headers, allowed)).then(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            "writes from a web page of another origin are refused",
-        )
-    })
+    (writes && !origin_allowed(headers, allowed))
+        .then(|| ApiError::Forbidden("writes from a web page of another origin are refused".into()))
 }
 
 /// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
@@ -229,15 +212,6 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
     host.is_some() && origin_host == host
-}
-
-/// The response for a tenant the request's access does not cover: the same
-/// whether the tenant exists or not.
-pub fn forbidden_tenant(tenant: &str) -> Response {
-    error(
-        StatusCode::FORBIDDEN,
-        format!("this token cannot read tenant `{tenant}`"),
-    )
 }
 
 #[cfg(test)]

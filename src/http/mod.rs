@@ -37,7 +37,66 @@ pub struct AppState {
     pub allowed_origins: Arc<Vec<String>>,
 }
 
-/// A JSON error body with a status.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+/// Why a request failed. Each kind has its status; the body is
+/// `{"error": "<message>"}`. Handlers return `Result<_, ApiError>`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or one not configured: 401, with `WWW-Authenticate`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The request's access does not cover what it asks: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No published tenant of that name: 404.
+    #[error("no tenant `{0}`")]
+    NoTenant(String),
+    /// The body is not what the route takes: 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is over its limit: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The engine is stopping and takes no more events: 503.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    /// Work handed to a blocking thread did not finish: 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A tenant the request's access does not cover: the same answer
+    /// whether the tenant exists or not.
+    pub fn forbidden_tenant(tenant: &str) -> ApiError {
+        ApiError::Forbidden(format!("this token cannot read tenant `{tenant}`"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NoTenant(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status(),
+            axum::Json(json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if matches!(self, ApiError::Unauthorized(_)) {
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        r
+    }
 }

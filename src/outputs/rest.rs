@@ -10,8 +10,8 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::http::auth::{Access, forbidden_tenant};
-use crate::http::{AppState, error};
+use crate::http::auth::Access;
+use crate::http::{ApiError, AppState};
 
 /// The REST routes that hold data: behind the caller's `auth` layer.
 pub fn routes() -> Routes<AppState> {
@@ -78,33 +78,30 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(st): State<AppState>, Extension(access): Extension<Access>) -> Response {
+async fn metrics(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+) -> Result<Response, ApiError> {
     if !access.can_read_metrics() {
-        return error(StatusCode::FORBIDDEN, "this token cannot read metrics");
+        return Err(ApiError::Forbidden("this token cannot read metrics".into()));
     }
     open_metrics(State(st)).await
 }
 
-async fn open_metrics(State(st): State<AppState>) -> Response {
+async fn open_metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
     // Rendering many series takes a while: not on an async worker.
     let handle = st.metrics.clone();
-    let text = match tokio::task::spawn_blocking(move || handle.render()).await {
-        Ok(text) => text,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("rendering stopped: {e}"),
-            );
-        }
-    };
-    (
+    let text = tokio::task::spawn_blocking(move || handle.render())
+        .await
+        .map_err(|e| ApiError::Internal(format!("rendering stopped: {e}")))?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Serialize)]
@@ -136,12 +133,12 @@ async fn snapshot(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
     Path(tenant): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !access.can_read(&tenant) {
-        return forbidden_tenant(&tenant);
+        return Err(ApiError::forbidden_tenant(&tenant));
     }
     match st.hub.latest(&tenant) {
-        Some(p) => (
+        Some(p) => Ok((
             [
                 (
                     header::CONTENT_TYPE,
@@ -154,7 +151,7 @@ async fn snapshot(
             ],
             p.json.clone(),
         )
-            .into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no tenant `{tenant}`")),
+            .into_response()),
+        None => Err(ApiError::NoTenant(tenant)),
     }
 }

@@ -13,14 +13,14 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::{Instant, interval, timeout};
 
-use crate::http::auth::{Access, forbidden_tenant, origin_allowed};
-use crate::http::{AppState, error};
+use crate::http::auth::{Access, origin_allowed};
+use crate::http::{ApiError, AppState};
 use crate::service::hub::Published;
 use crate::telemetry::{Signal, WebsocketClients};
 
@@ -51,27 +51,27 @@ async fn upgrade(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !origin_allowed(&headers, &st.allowed_origins) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "websocket from an origin that is not allowed",
-        );
+        return Err(ApiError::Forbidden(
+            "websocket from an origin that is not allowed".into(),
+        ));
     }
     if !access.can_read(&q.tenant) {
-        return forbidden_tenant(&q.tenant);
+        return Err(ApiError::forbidden_tenant(&q.tenant));
     }
     // A tenant the config names may be waited for; an unknown one is an error.
     let known = st.config.tenant_names().any(|t| t == q.tenant);
     let Some(rx) = st.hub.subscribe(&q.tenant, known) else {
-        return error(StatusCode::NOT_FOUND, format!("no tenant `{}`", q.tenant));
+        return Err(ApiError::NoTenant(q.tenant));
     };
     // Clients only send pongs and closes: small read buffers and a small
     // message limit keep thousands of screens cheap.
-    ws.read_buffer_size(4 * 1024)
+    Ok(ws
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| client(socket, rx, q.service, st))
+        .on_upgrade(move |socket| client(socket, rx, q.service, st)))
 }
 
 /// The message for one client: the shared one, or a service's view of it.

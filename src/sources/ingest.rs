@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
 use crate::event::{Event, Source};
 use crate::http::auth::Access;
-use crate::http::{AppState, error};
+use crate::http::{ApiError, AppState};
 use crate::service::shard::now_ms;
 use crate::telemetry::{EventsRejected, Signal};
 
@@ -80,12 +80,11 @@ async fn ingest(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
     body: axum::body::Body,
-) -> Response {
+) -> Result<Response, ApiError> {
     if !access.can_ingest() {
-        return error(
-            StatusCode::FORBIDDEN,
-            "only an admin token may ingest events",
-        );
+        return Err(ApiError::Forbidden(
+            "only an admin token may ingest events".into(),
+        ));
     }
     let body = match axum::body::to_bytes(body, MAX_INGEST_BYTES).await {
         Ok(b) => b,
@@ -96,37 +95,26 @@ async fn ingest(
                 count: 1,
             }
             .emit();
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("too_large: a request body holds at most {MAX_INGEST_BYTES} bytes"),
-            );
+            return Err(ApiError::TooLarge(format!(
+                "too_large: a request body holds at most {MAX_INGEST_BYTES} bytes"
+            )));
         }
     };
     let (max, skew) = (st.config.max_event_bytes, st.config.max_clock_skew_ms);
     let decoded =
         tokio::task::spawn_blocking(move || decode_body(&body, max, now_ms(), skew)).await;
-    let (events, report) = match decoded {
-        Ok(Ok(d)) => d,
-        Ok(Err(refusal)) => return error(StatusCode::BAD_REQUEST, refusal),
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("decoding stopped: {e}"),
-            );
-        }
-    };
+    let (events, report) = decoded
+        .map_err(|e| ApiError::Internal(format!("decoding stopped: {e}")))?
+        .map_err(ApiError::BadRequest)?;
     if !events.is_empty() && st.router.send(Source::Http, events).await.is_err() {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the engine is shutting down",
-        );
+        return Err(ApiError::ShuttingDown);
     }
     let status = if report.accepted == 0 && report.rejected > 0 {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    (status, axum::Json(report)).into_response()
+    Ok((status, axum::Json(report)).into_response())
 }
 
 /// Decodes an ingest body: NDJSON line by line, or a JSON array element by
