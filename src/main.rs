@@ -382,6 +382,10 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Config::load(path, args.tz.as_deref(), args.sl_threshold)?,
         None => Config::from_file(Default::default(), args.tz.as_deref(), args.sl_threshold)?,
     };
+    anyhow::ensure!(
+        args.format != Format::QueueLog || args.tenant.is_some(),
+        "queue_log lines name no tenant: give it with --tenant NAME"
+    );
     let opts = ReplayOptions {
         format: args.format,
         tenant: args.tenant,

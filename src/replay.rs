@@ -97,7 +97,7 @@ pub fn replay<R: BufRead>(
     let mut queue_log = match opts.format {
         Format::QueueLog => {
             let Some(tenant) = opts.tenant.as_deref() else {
-                anyhow::bail!("queue_log lines name no tenant: give it with --tenant NAME");
+                anyhow::bail!("queue_log lines name no tenant: the replay's `tenant` must be given");
             };
             crate::config::check_name(tenant)?;
             Some(QueueLogDecoder::new(tenant, &config.tenant(tenant)))

@@ -232,8 +232,8 @@ impl<'a> From<&'a Event<'a>> for WireEvent<'a> {
 
 /// Encodes an event as one line of contract JSON (no trailing newline).
 pub fn encode_event(ev: &Event<'_>) -> String {
-    // Serializing plain strings and integers cannot fail.
-    serde_json::to_string(&WireEvent::from(ev)).unwrap_or_default()
+    serde_json::to_string(&WireEvent::from(ev))
+        .expect("an event is plain strings and integers, which always serialise")
 }
 
 // ---------------------------------------------------------------- snapshot
@@ -248,8 +248,9 @@ impl Serialize for Instant {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0u8; time::RFC3339_LEN];
         time::write_rfc3339(self.0, &mut buf);
-        // The buffer holds ASCII digits and punctuation only.
-        s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
+        s.serialize_str(
+            std::str::from_utf8(&buf).expect("an RFC 3339 time is ASCII digits and punctuation"),
+        )
     }
 }
 

@@ -89,7 +89,11 @@ impl Tokens {
         Ok(match t.role {
             Role::Admin => Access::Admin,
             Role::Metrics => Access::Metrics,
-            Role::Tenant => Access::Tenant(Arc::from(t.tenant.as_deref().unwrap_or_default())),
+            Role::Tenant => Access::Tenant(Arc::from(
+                t.tenant
+                    .as_deref()
+                    .expect("the config refuses a tenant token without its tenant"),
+            )),
         })
     }
 }

@@ -80,8 +80,7 @@ fn message(p: &Published, service: Option<&str>) -> Utf8Bytes {
         None => p.message.clone(),
         Some(svc) => p.service_message(svc),
     };
-    // The envelope and the JSON inside it are UTF-8.
-    Utf8Bytes::try_from(bytes).unwrap_or_default()
+    Utf8Bytes::try_from(bytes).expect("the envelope and the JSON inside it are UTF-8")
 }
 
 async fn client(
