@@ -97,7 +97,9 @@ pub fn replay<R: BufRead>(
     let mut queue_log = match opts.format {
         Format::QueueLog => {
             let Some(tenant) = opts.tenant.as_deref() else {
-                anyhow::bail!("queue_log lines name no tenant: the replay's `tenant` must be given");
+                anyhow::bail!(
+                    "queue_log lines name no tenant: the replay's `tenant` must be given"
+                );
             };
             crate::config::check_name(tenant)?;
             Some(QueueLogDecoder::new(tenant, &config.tenant(tenant)))

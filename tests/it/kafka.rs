@@ -2,8 +2,6 @@
 //! the real protocol): a trace produced to the topic, served, read over REST
 //! and compared with `callboard replay` of the same events.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +9,7 @@ use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::kafka::produce;
 use callboard::replay::{ReplayOptions, replay};
-use callboard::serve::run;
-use callboard::settings::{EngineSettings, ServeSettings};
+use callboard::settings::ServeSettings;
 use callboard::sim::{SimConfig, Simulator};
 use callboard::sources::kafka::KafkaOptions;
 use callboard::wire::{Snapshot, encode_event};
@@ -21,33 +18,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+use crate::support::server::{Server, engine, now_ms};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let (status, _, body) = common::http(addr, "GET", path, &[], "").await;
+    let (status, _, body) = crate::support::http(addr, "GET", path, &[], "").await;
     (status, body)
 }
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
-struct Running {
-    addr: std::net::SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn serve(brokers: &str, config: Arc<Config>) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let opts = ServeSettings {
-        engine: EngineSettings {
-            shards: 2,
-            publish_interval: Duration::from_millis(50),
-        },
+async fn serve(brokers: &str, config: Arc<Config>) -> Server {
+    let settings = ServeSettings {
+        engine: engine(2, 50),
         kafka: Some(KafkaOptions {
             brokers: brokers.to_string(),
             topic: "callboard.events".into(),
@@ -58,8 +39,7 @@ async fn serve(brokers: &str, config: Arc<Config>) -> Running {
         }),
         ..ServeSettings::default()
     };
-    let task = tokio::spawn(run(listener, config, opts, stop.clone()));
-    Running { addr, stop, task }
+    Server::start(Config::clone(&config), settings).await
 }
 
 /// Waits for readiness and for the snapshot to show `inbound` calls.

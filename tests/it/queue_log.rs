@@ -43,7 +43,7 @@ fn kinds(line: &str) -> Vec<String> {
 
 #[test]
 fn the_shipped_sample_gives_the_known_answers() {
-    let text = include_str!("../samples/demo.queue_log");
+    let text = include_str!("../../samples/demo.queue_log");
     let (s, summary) = run(text, Some("2026-11-21T09:11:00+09:00"));
     assert_eq!(summary.rejected_total(), 0);
     assert_eq!(

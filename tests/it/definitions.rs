@@ -1,10 +1,8 @@
 //! Each definition of the metrics spec, checked through events in and
 //! snapshot out.
 
-mod common;
-
+use crate::support::Harness;
 use callboard::engine::{NoEffect, Outcome};
-use common::Harness;
 use serde_json::json;
 
 const T0: &str = "2026-11-21T09:00:00Z";
@@ -785,7 +783,8 @@ fn a_call_waiting_past_max_wait_is_taken_out_as_exited_on_its_day() {
     let s = h.snap("2026-11-21T08:01:30+09:00");
     assert_eq!(Harness::queue(&s, "short").stats.exited, 1);
     assert_eq!(s.totals.waiting, 3, "c1, c3 and c4");
-    h.engine.expire(common::at("2026-11-21T12:00:00+09:00"));
+    h.engine
+        .expire(crate::support::at("2026-11-21T12:00:00+09:00"));
     let s = h.snap("2026-11-21T12:00:00+09:00");
     assert_eq!(
         Harness::queue(&s, "q1").stats.exited,
@@ -812,11 +811,15 @@ fn an_answered_call_never_ended_is_let_go_a_day_later() {
     h.send(T0, "call.queued", q("c1"));
     h.send("2026-11-21T09:00:10Z", "call.answered", qa("c1", "a1"));
     assert_eq!(
-        h.engine.expire(common::at("2026-11-22T09:00:09Z")).answered,
+        h.engine
+            .expire(crate::support::at("2026-11-22T09:00:09Z"))
+            .answered,
         0
     );
     assert_eq!(
-        h.engine.expire(common::at("2026-11-22T09:00:10Z")).answered,
+        h.engine
+            .expire(crate::support::at("2026-11-22T09:00:10Z"))
+            .answered,
         1
     );
     // Its late end changes nothing; the answer still counts on its day.

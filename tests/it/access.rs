@@ -1,18 +1,14 @@
 //! Access tokens on every endpoint: a tenant token never reads another
 //! tenant; only admin ingests; metrics need their token or their listener.
 
-mod common;
-
-use std::sync::Arc;
 use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::http::auth::{hash_token, hex};
-use callboard::serve::run_with_metrics_listener;
-use callboard::settings::{EngineSettings, ServeSettings};
-use common::http;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use callboard::settings::ServeSettings;
+
+use crate::support::http;
+use crate::support::server::{Server, engine};
 
 fn config() -> Config {
     let entry = |name: &str, token: &str, role: &str, extra: &str| {
@@ -37,38 +33,14 @@ fn config() -> Config {
     Config::parse(&text, None, None).unwrap()
 }
 
-struct Srv {
-    addr: std::net::SocketAddr,
-    metrics: std::net::SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+type Srv = Server;
 
 async fn start() -> Srv {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let m = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, metrics) = (l.local_addr().unwrap(), m.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let opts = ServeSettings {
-        engine: EngineSettings {
-            shards: 1,
-            publish_interval: Duration::from_millis(20),
-        },
+    let settings = ServeSettings {
+        engine: engine(1, 20),
         ..ServeSettings::default()
     };
-    let task = tokio::spawn(run_with_metrics_listener(
-        l,
-        Some(m),
-        Arc::new(config()),
-        opts,
-        stop.clone(),
-    ));
-    Srv {
-        addr,
-        metrics,
-        stop,
-        task,
-    }
+    Server::start_with_metrics(config(), settings).await
 }
 
 fn bearer(token: &str) -> String {
@@ -256,11 +228,13 @@ async fn tokens_decide_who_reads_what() {
     );
 
     // The metrics listener is open, and serves nothing else.
-    let (status, _, body) = http(srv.metrics, "GET", "/metrics", &[], "").await;
+    let (status, _, body) = http(srv.metrics.unwrap(), "GET", "/metrics", &[], "").await;
     assert_eq!(status, 200);
     assert!(body.contains("callboard_inbound_calls_total"), "{body}");
     assert_eq!(
-        http(srv.metrics, "GET", "/api/v1/tenants", &[], "").await.0,
+        http(srv.metrics.unwrap(), "GET", "/api/v1/tenants", &[], "")
+            .await
+            .0,
         404
     );
 

@@ -1,23 +1,20 @@
 //! The service through real sockets: HTTP ingest in, REST, websocket and
 //! /metrics out, compared with `callboard replay` of the same events.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::replay::{ReplayOptions, replay};
-use callboard::serve::run;
-use callboard::settings::{EngineSettings, HttpSettings, ServeSettings};
+use callboard::settings::{HttpSettings, ServeSettings};
+
+use crate::support::server::{Server, engine, now_ms};
 use callboard::time::{Millis, format_rfc3339};
 use callboard::wire::Snapshot;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
 const CONFIG: &str = r#"
 [tenants.acme]
@@ -28,30 +25,16 @@ service = "sales"
 tz = "UTC"
 "#;
 
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
 async fn start() -> Server {
     start_with(ServeSettings {
-        engine: EngineSettings {
-            shards: 2,
-            publish_interval: Duration::from_millis(20),
-        },
+        engine: engine(2, 20),
         ..ServeSettings::default()
     })
     .await
 }
 
-async fn start_with(opts: ServeSettings) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let config = Arc::new(Config::parse(CONFIG, None, None).unwrap());
-    let task = tokio::spawn(run(listener, config, opts, stop.clone()));
-    Server { addr, stop, task }
+async fn start_with(settings: ServeSettings) -> Server {
+    Server::start(Config::parse(CONFIG, None, None).unwrap(), settings).await
 }
 
 async fn http(
@@ -60,11 +43,7 @@ async fn http(
     path: &str,
     body: &str,
 ) -> (u16, String, String) {
-    common::http(addr, method, path, &[], body).await
-}
-
-fn now_ms() -> Millis {
-    jiff::Timestamp::now().as_millisecond()
+    crate::support::http(addr, method, path, &[], body).await
 }
 
 /// A few minutes of calls and agents for `tenant`, starting at `from`.
@@ -251,7 +230,7 @@ async fn open_mode_refuses_foreign_hosts_and_cross_site_writes() {
     let event = events("acme", now_ms() - 5_000);
     let one = event.lines().nth(1).unwrap();
     // A DNS-rebinding page reaches 127.0.0.1 under its own name: refused.
-    let (status, _, body) = common::http(
+    let (status, _, body) = crate::support::http(
         srv.addr,
         "GET",
         "/api/v1/tenants",
@@ -261,7 +240,7 @@ async fn open_mode_refuses_foreign_hosts_and_cross_site_writes() {
     .await;
     assert_eq!(status, 403, "{body}");
     // A web page of another origin posting events: refused, nothing counted.
-    let (status, _, _) = common::http(
+    let (status, _, _) = crate::support::http(
         srv.addr,
         "POST",
         "/api/v1/events",
@@ -276,7 +255,7 @@ async fn open_mode_refuses_foreign_hosts_and_cross_site_writes() {
     // The same from a local tool (no Origin) is fine, under any loopback name.
     for host in ["localhost:8080", "127.0.0.1", "[::1]:8080"] {
         let (status, _, body) =
-            common::http(srv.addr, "GET", "/api/v1/tenants", &[("Host", host)], "").await;
+            crate::support::http(srv.addr, "GET", "/api/v1/tenants", &[("Host", host)], "").await;
         assert_eq!(status, 200, "{host}: {body}");
     }
     let (status, _, _) = http(srv.addr, "POST", "/api/v1/events", one).await;
@@ -461,10 +440,7 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
 /// A server with small connection limits, for the tests below.
 async fn start_limited(max_connections: usize, idle: Duration) -> Server {
     start_with(ServeSettings {
-        engine: EngineSettings {
-            shards: 1,
-            publish_interval: Duration::from_millis(20),
-        },
+        engine: engine(1, 20),
         http: HttpSettings {
             max_connections,
             idle_timeout: idle,

@@ -1,6 +1,8 @@
-//! Helpers for driving the engine the way a source would: contract JSON in,
-//! snapshots out.
-#![allow(dead_code)]
+//! Shared support: driving the engine the way a source would (contract JSON
+//! in, snapshots out), the service started in-process on a free port, and
+//! an HTTP client.
+
+pub mod server;
 
 use std::sync::Arc;
 
@@ -80,7 +82,9 @@ impl Harness {
     }
 }
 
-/// A minimal HTTP/1.1 client for tests: (status, head, body).
+/// One HTTP/1.1 request with a real client: (status, head, body), the
+/// head as `HTTP/1.1 STATUS` and `name: value` lines. The `Host` header is
+/// the address connected to unless `headers` names one.
 pub async fn http(
     addr: std::net::SocketAddr,
     method: &str,
@@ -88,49 +92,30 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    // The address connected to, as a client would name it, unless the test
-    // names a host of its own.
-    let host = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        String::new()
-    } else {
-        format!("Host: {addr}\r\n")
-    };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.unwrap();
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, head.to_string(), body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest.get(n + 2..).unwrap_or("");
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
-    out
+    let req = req
+        .body(Full::new(bytes::Bytes::from(body.to_string())))
+        .expect("a test request is well formed");
+    let resp = client.request(req).await.expect("the server answers");
+    let status = resp.status().as_u16();
+    let mut head = format!("HTTP/1.1 {status}");
+    for (k, v) in resp.headers() {
+        head.push_str(&format!("\r\n{k}: {}", v.to_str().unwrap_or("")));
+    }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("the body arrives whole")
+        .to_bytes();
+    (status, head, String::from_utf8_lossy(&body).into_owned())
 }

@@ -1,0 +1,14 @@
+//! The integration tests, one crate (so the heavy dependencies link once),
+//! with shared support in [`support`]. Each module tests one face of the
+//! product through its public interfaces.
+
+mod support;
+
+mod access;
+mod cli;
+mod definitions;
+mod kafka;
+mod properties;
+mod queue_log;
+mod schemas;
+mod serve;
