@@ -110,7 +110,7 @@ impl Default for Limits {
 }
 
 /// What a token may do.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Read one tenant's snapshots (REST and websocket).

@@ -1,14 +1,13 @@
 //! The `callboard` command: parses arguments and calls the library.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use callboard::config::Config;
-use callboard::config::ServeLayer;
+use callboard::config::{Config, Role, ServeLayer};
 use callboard::decode::Format;
 use callboard::replay::{self, ReplayOptions};
 use callboard::settings::{
@@ -16,7 +15,6 @@ use callboard::settings::{
 };
 use callboard::sim::{Profile, SimConfig, Simulator};
 use callboard::time::{self, Millis};
-use callboard::wire::encode_event;
 use tokio_util::sync::CancellationToken;
 
 /// Realtime statistics engine for contact centers.
@@ -97,8 +95,8 @@ enum TokenCommand {
         #[arg(long, default_value = "wallboard")]
         name: String,
         /// `tenant`, `admin` or `metrics`.
-        #[arg(long, default_value = "tenant")]
-        role: String,
+        #[arg(long, value_enum, default_value = "tenant")]
+        role: Role,
         /// The tenant a `tenant` token reads.
         #[arg(long)]
         tenant: Option<String>,
@@ -242,37 +240,27 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        tokio::spawn(callboard::serve::stop_on_signal(shutdown.clone()));
         callboard::serve::bind_and_run(config.shared(), settings, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    use callboard::http::auth::{hash_token, hex};
+    use callboard::http::auth::{hash_token, hex, new_token};
     match cmd {
         TokenCommand::New { name, role, tenant } => {
             anyhow::ensure!(
-                matches!(role.as_str(), "tenant" | "admin" | "metrics"),
-                "--role must be tenant, admin or metrics"
-            );
-            anyhow::ensure!(
-                (role == "tenant") == tenant.is_some(),
+                (role == Role::Tenant) == tenant.is_some(),
                 "a tenant token needs --tenant NAME; other roles take none"
             );
-            let mut raw = [0u8; 24];
-            getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
-            let token = hex(&raw);
-            let sha = hex(&hash_token(&token));
-            println!("token (give it to the client; it is not stored): {token}");
+            let made = new_token(&name, role, tenant.as_deref())?;
+            println!(
+                "token (give it to the client; it is not stored): {}",
+                made.token
+            );
             println!();
-            println!("[[tokens]]");
-            println!("name = {name:?}");
-            println!("sha256 = \"{sha}\"");
-            println!("role = \"{role}\"");
-            if let Some(t) = tenant {
-                println!("tenant = {t:?}");
-            }
+            print!("{}", made.entry);
         }
         TokenCommand::Hash => {
             let mut token = String::new();
@@ -286,57 +274,12 @@ fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn run_probe(url: &str) -> anyhow::Result<ExitCode> {
-    use std::io::Read;
-    use std::net::{TcpStream, ToSocketAddrs};
-    use std::time::Duration;
-    let rest = url
-        .strip_prefix("http://")
-        .context("probe takes an http:// URL")?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let addr = host
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {host}"))?
-        .next()
-        .with_context(|| format!("no address for {host}"))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head)?;
-    let ok = head.starts_with(b"HTTP/1.1 2") || head.starts_with(b"HTTP/1.0 2");
+    let ok = callboard::http::probe::probe(url, std::time::Duration::from_secs(3))?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Cancels `token` on SIGINT or SIGTERM.
-async fn stop_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
-    token.cancel();
 }
 
 fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -362,18 +305,7 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("callboard simulate: {n} events produced to {}", args.topic);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    for ev in events {
-        if args.realtime {
-            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
-            if wait > 0 {
-                out.flush()?;
-                std::thread::sleep(std::time::Duration::from_millis(wait as u64));
-            }
-        }
-        writeln!(out, "{}", encode_event(&ev))?;
-    }
-    out.flush()?;
+    callboard::sim::write_ndjson(events, io::stdout().lock(), args.realtime)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -405,16 +337,7 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot open {}", args.input.display()))?;
         replay::replay(BufReader::new(file), config.shared(), &opts, on_reject)?
     };
-    let mut out = io::stdout().lock();
-    for s in &snapshots {
-        if pretty {
-            serde_json::to_writer_pretty(&mut out, s)?;
-        } else {
-            serde_json::to_writer(&mut out, s)?;
-        }
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
+    replay::write_snapshots(io::stdout().lock(), &snapshots, pretty)?;
     eprintln!("callboard replay: {summary}");
     if summary.all_rejected() {
         if opts.format == Format::Ndjson

@@ -177,3 +177,21 @@ pub fn replay<R: BufRead>(
     }
     Ok((snapshots, summary))
 }
+
+/// Writes snapshots as `callboard replay` prints them: one JSON object per
+/// line, or indented for reading.
+pub fn write_snapshots(
+    mut out: impl std::io::Write,
+    snapshots: &[Snapshot],
+    pretty: bool,
+) -> std::io::Result<()> {
+    for s in snapshots {
+        if pretty {
+            serde_json::to_writer_pretty(&mut out, s)?;
+        } else {
+            serde_json::to_writer(&mut out, s)?;
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}

@@ -613,6 +613,28 @@ impl Iterator for Simulator {
     }
 }
 
+/// Writes events as NDJSON; with `realtime`, each not before the wall clock
+/// reaches its time (what is already past goes at once).
+pub fn write_ndjson(
+    events: impl Iterator<Item = crate::event::Event<'static>>,
+    out: impl std::io::Write,
+    realtime: bool,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(out);
+    for ev in events {
+        if realtime {
+            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
+            if wait > 0 {
+                out.flush()?;
+                std::thread::sleep(std::time::Duration::from_millis(wait as u64));
+            }
+        }
+        writeln!(out, "{}", crate::wire::encode_event(&ev))?;
+    }
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,39 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A token just made: the secret for the client, and the config entry
+/// that stores only its hash.
+pub struct NewToken {
+    pub token: String,
+    /// A `[[tokens]]` entry for the config file.
+    pub entry: String,
+}
+
+/// Makes a random token (24 bytes from the OS, in hex) for `role`; a
+/// `tenant` token reads `tenant`, other roles name none.
+pub fn new_token(name: &str, role: Role, tenant: Option<&str>) -> anyhow::Result<NewToken> {
+    anyhow::ensure!(
+        (role == Role::Tenant) == tenant.is_some(),
+        "a tenant token needs the tenant it reads; other roles name none"
+    );
+    let mut raw = [0u8; 24];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+    let token = hex(&raw);
+    let role_name = match role {
+        Role::Tenant => "tenant",
+        Role::Admin => "admin",
+        Role::Metrics => "metrics",
+    };
+    let mut entry = format!(
+        "[[tokens]]\nname = {name:?}\nsha256 = \"{}\"\nrole = \"{role_name}\"\n",
+        hex(&hash_token(&token))
+    );
+    if let Some(t) = tenant {
+        entry.push_str(&format!("tenant = {t:?}\n"));
+    }
+    Ok(NewToken { token, entry })
+}
+
 impl Tokens {
     pub fn new(tokens: &[Token]) -> Tokens {
         Tokens {

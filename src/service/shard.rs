@@ -244,12 +244,7 @@ impl Shard {
                         Outcome::Late => applied.late += 1,
                         Outcome::NoEffect(_) => applied.no_effect += 1,
                         Outcome::OverLimit(limit) => {
-                            EventsRejected {
-                                source,
-                                reason: Reason::OverLimit,
-                                count: 1,
-                            }
-                            .emit();
+                            EventsRejected::one(source, Reason::OverLimit).emit();
                             self.limits_hit.note(limit, &ev.tenant);
                         }
                     }

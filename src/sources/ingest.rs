@@ -55,12 +55,7 @@ impl IngestReport {
     fn reject(&mut self, index: usize, r: Reject) {
         self.rejected += 1;
         *self.reasons.entry(r.reason.as_str()).or_default() += 1;
-        EventsRejected {
-            source: Source::Http,
-            reason: r.reason,
-            count: 1,
-        }
-        .emit();
+        EventsRejected::one(Source::Http, r.reason).emit();
         if self.errors.len() < MAX_REPORTED_ERRORS {
             self.errors.push(IngestError {
                 index,
@@ -89,12 +84,7 @@ async fn ingest(
     let body = match axum::body::to_bytes(body, MAX_INGEST_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            EventsRejected {
-                source: Source::Http,
-                reason: Reason::TooLarge,
-                count: 1,
-            }
-            .emit();
+            EventsRejected::one(Source::Http, Reason::TooLarge).emit();
             return Err(ApiError::TooLarge(format!(
                 "too_large: a request body holds at most {MAX_INGEST_BYTES} bytes"
             )));
@@ -141,12 +131,7 @@ fn decode_body(
             EachElement(|i: usize, raw: &RawValue| take(i, raw.get().as_bytes(), &mut report));
         if let Err(e) = serde::Deserializer::deserialize_seq(&mut de, each).and_then(|()| de.end())
         {
-            EventsRejected {
-                source: Source::Http,
-                reason: Reason::InvalidJson,
-                count: 1,
-            }
-            .emit();
+            EventsRejected::one(Source::Http, Reason::InvalidJson).emit();
             return Err(format!(
                 "invalid_json: the body is not a JSON array of events: {e}"
             ));

@@ -472,12 +472,7 @@ fn dead_letter(
     m: &rdkafka::message::BorrowedMessage<'_>,
     r: Reject,
 ) {
-    EventsRejected {
-        source: Source::Kafka,
-        reason: r.reason,
-        count: 1,
-    }
-    .emit();
+    EventsRejected::one(Source::Kafka, r.reason).emit();
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "callboard-error-reason",

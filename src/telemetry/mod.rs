@@ -74,6 +74,17 @@ pub struct EventsRejected {
     pub count: u64,
 }
 
+impl EventsRejected {
+    /// One input refused.
+    pub fn one(source: Source, reason: Reason) -> Self {
+        EventsRejected {
+            source,
+            reason,
+            count: 1,
+        }
+    }
+}
+
 impl Signal for EventsRejected {
     fn emit(self) {
         counter!(names::EVENTS_REJECTED, "source" => self.source.as_str(), "reason" => self.reason.as_str())

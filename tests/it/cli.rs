@@ -275,3 +275,39 @@ fn serve_settings_come_from_flag_then_environment_then_file() {
     assert!(run(Some("10.2.2.2:80"), Some("10.3.3.3:80")).contains("10.3.3.3:80"));
     assert!(run(None, None).contains("callboard token new"));
 }
+
+#[test]
+fn a_new_token_comes_with_a_config_entry_that_stores_only_its_hash() {
+    let o = callboard(
+        &["token", "new", "--role", "tenant", "--tenant", "acme"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let token = out
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_string();
+    let entry = &out[out.find("[[tokens]]").expect("a [[tokens]] entry")..];
+    assert!(!entry.contains(&token), "the entry must not hold the token");
+    let config = callboard::config::Config::parse(entry, None, None).unwrap();
+    let hash = callboard::http::auth::hash_token(&token);
+    assert_eq!(config.tokens[0].sha256, hash);
+    assert_eq!(config.tokens[0].tenant.as_deref(), Some("acme"));
+
+    let o = callboard(
+        &["token", "new", "--role", "admin", "--tenant", "acme"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("other roles take none"),
+        "{}",
+        stderr(&o)
+    );
+    let o = callboard(&["token", "new", "--role", "root"], None);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("possible values"), "{}", stderr(&o));
+}
