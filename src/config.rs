@@ -210,6 +210,20 @@ pub struct ServeLayer {
     /// 1 without Kafka, 0 with it]
     #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]
     pub simulate_tenants: Option<usize>,
+    /// Follow this Asterisk queue_log (repeat with --tenant for several
+    /// sites: the first --tenant names the first file's tenant, and so on).
+    #[arg(long = "queue-log", value_name = "PATH", requires = "queue_log_tenant")]
+    #[serde(skip)]
+    pub queue_log: Vec<std::path::PathBuf>,
+    /// The tenant of each --queue-log, in the same order.
+    #[arg(long = "tenant", value_name = "NAME", requires = "queue_log")]
+    #[serde(skip)]
+    pub queue_log_tenant: Vec<String>,
+    /// Followed queue_logs (config file): `[[serve.queue_logs]]` with
+    /// `path` and `tenant`.
+    #[arg(skip)]
+    #[serde(default)]
+    pub queue_logs: Vec<QueueLogFile>,
     /// Agents of each simulated tenant. [default: 24]
     #[arg(long, value_name = "N")]
     pub simulate_agents: Option<usize>,
@@ -217,6 +231,14 @@ pub struct ServeLayer {
     /// [default: 360]
     #[arg(long, value_name = "N")]
     pub simulate_peak_calls_per_hour: Option<f64>,
+}
+
+/// `[[serve.queue_logs]]`: an Asterisk queue_log to follow, and its tenant.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct QueueLogFile {
+    pub path: std::path::PathBuf,
+    pub tenant: String,
 }
 
 /// Settings that can be given at every level.

@@ -285,16 +285,24 @@ pub enum Source {
     Simulator,
     Http,
     Kafka,
+    /// A followed Asterisk `queue_log`.
+    QueueLog,
 }
 
 impl Source {
-    pub const ALL: [Source; 3] = [Source::Simulator, Source::Http, Source::Kafka];
+    pub const ALL: [Source; 4] = [
+        Source::Simulator,
+        Source::Http,
+        Source::Kafka,
+        Source::QueueLog,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Simulator => "simulator",
             Source::Http => "http",
             Source::Kafka => "kafka",
+            Source::QueueLog => "queue_log",
         }
     }
 }

@@ -43,7 +43,7 @@ enum Command {
     /// (tenant `demo`) feeds it, so a board is live out of the box. Settings
     /// come from flags, then `CALLBOARD_*` environment variables, then the
     /// config file's `[serve]` section, then the defaults.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the engine over a file of events and print each tenant's final
     /// snapshot, one JSON object per line, sorted by tenant.
     ///
@@ -195,7 +195,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run_serve(cli.serve),
-        Some(Command::Serve(args)) => run_serve(args),
+        Some(Command::Serve(args)) => run_serve(*args),
         Some(Command::Replay(args)) => run_replay(args),
         Some(Command::Simulate(args)) => run_simulate(args),
         Some(Command::Token(cmd)) => run_token(cmd),

@@ -94,6 +94,9 @@ pub fn replay<R: BufRead>(
     let mut engine = Engine::new(config.clone());
     let mut summary = Summary::default();
     let mut reader = LineReader::new(input, config.max_event_bytes);
+    if opts.format == Format::QueueLog {
+        reader = reader.skipping_nul();
+    }
     let mut queue_log = match opts.format {
         Format::QueueLog => {
             let Some(tenant) = opts.tenant.as_deref() else {

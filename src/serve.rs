@@ -81,6 +81,9 @@ pub async fn bind_and_run(
     if let Some(k) = &settings.kafka {
         tracing::info!(brokers = %k.brokers, topic = %k.topic, group = %k.group, "consuming from kafka");
     }
+    for q in &settings.queue_logs {
+        tracing::info!(path = %q.path.display(), tenant = %q.tenant, "following queue_log");
+    }
     if !settings.simulate.is_empty() {
         tracing::info!(
             tenants = settings.simulate.len(),
@@ -126,7 +129,9 @@ pub async fn run_with_metrics_listener(
     // Not ready until every configured source has rebuilt its state: each
     // is recovering from the start, and says so itself when it is done.
     if let Some(kafka) = settings.kafka.clone() {
-        router.status(Source::Kafka, Status::Recovering).await?;
+        router
+            .status(Source::Kafka.as_str(), Status::Recovering)
+            .await?;
         let (router, stop) = (router.clone(), shutdown.clone());
         tracker.spawn(async move {
             if let Err(e) = sources::kafka::run(kafka, router, stop.clone()).await {
@@ -135,8 +140,21 @@ pub async fn run_with_metrics_listener(
             }
         });
     }
+    for src in settings.queue_logs.clone() {
+        router.status(&src.id(), Status::Recovering).await?;
+        let (router, stop, config) = (router.clone(), shutdown.clone(), config.clone());
+        tracker.spawn(async move {
+            let path = src.path.clone();
+            if let Err(e) = sources::queue_log::run(src, config, router, stop.clone()).await {
+                tracing::error!(error = %e, path = %path.display(), "queue_log source stopped");
+                stop.cancel();
+            }
+        });
+    }
     if !settings.simulate.is_empty() {
-        router.status(Source::Simulator, Status::Recovering).await?;
+        router
+            .status(Source::Simulator.as_str(), Status::Recovering)
+            .await?;
         let (router, stop) = (router.clone(), shutdown.clone());
         let tenants = settings.simulate.clone();
         tracker.spawn(async move {

@@ -11,6 +11,7 @@ use crate::config::{Config, ServeLayer};
 use crate::http::listener::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use crate::sim::SimConfig;
 use crate::sources::kafka::KafkaOptions;
+use crate::sources::queue_log::QueueLogSource;
 use crate::sources::sim::demo_tenants;
 use crate::time::Millis;
 use anyhow::Context;
@@ -87,6 +88,8 @@ pub struct ServeSettings {
     pub kafka: Option<KafkaOptions>,
     /// Simulated tenants fed to the engine (empty: none).
     pub simulate: Vec<SimConfig>,
+    /// Asterisk queue_logs followed, one tenant each.
+    pub queue_logs: Vec<QueueLogSource>,
 }
 
 impl ServeSettings {
@@ -154,8 +157,49 @@ impl ServeSettings {
             }
         });
 
+        // The command line's files, else the config file's; a tenant is
+        // followed once.
+        anyhow::ensure!(
+            flags.queue_log.len() == flags.queue_log_tenant.len(),
+            "each queue_log needs its tenant: {} files for {} tenants",
+            flags.queue_log.len(),
+            flags.queue_log_tenant.len()
+        );
+        let queue_logs: Vec<QueueLogSource> = if flags.queue_log.is_empty() {
+            file.queue_logs
+                .iter()
+                .map(|q| QueueLogSource {
+                    path: q.path.clone(),
+                    tenant: q.tenant.clone(),
+                })
+                .collect()
+        } else {
+            flags
+                .queue_log
+                .iter()
+                .zip(&flags.queue_log_tenant)
+                .map(|(path, tenant)| QueueLogSource {
+                    path: path.clone(),
+                    tenant: tenant.clone(),
+                })
+                .collect()
+        };
+        for (i, q) in queue_logs.iter().enumerate() {
+            crate::config::check_name(&q.tenant)
+                .with_context(|| format!("queue_logs: tenant `{}`", q.tenant))?;
+            anyhow::ensure!(
+                !queue_logs[..i].iter().any(|o| o.tenant == q.tenant),
+                "queue_logs: tenant `{}` is followed twice; one file per tenant",
+                q.tenant
+            );
+        }
+
         // The simulator feeds the engine when nothing else does.
-        let default_tenants = if kafka.is_some() { 0 } else { 1 };
+        let default_tenants = if kafka.is_some() || !queue_logs.is_empty() {
+            0
+        } else {
+            1
+        };
         let tenants = flags
             .simulate_tenants
             .or(file.simulate_tenants)
@@ -181,6 +225,7 @@ impl ServeSettings {
             engine,
             kafka,
             simulate,
+            queue_logs,
         })
     }
 }

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
-use crate::event::Source;
 use crate::wire::{Snapshot, Status};
 
 /// A snapshot as published: numbered, and serialised once for every reader.
@@ -66,8 +65,9 @@ type Slot = watch::Sender<Option<Arc<Published>>>;
 #[derive(Debug, Default)]
 pub struct Hub {
     tenants: DashMap<Arc<str>, Slot>,
-    /// Each source's status; ready when none is recovering.
-    sources: Mutex<BTreeMap<Source, Status>>,
+    /// Each source's status, by the source's name; ready when none is
+    /// recovering.
+    sources: Mutex<BTreeMap<String, Status>>,
 }
 
 impl Hub {
@@ -152,9 +152,9 @@ impl Hub {
 
     /// Records a source's status; returns the service's: recovering while
     /// any source is, else stale while any source is, else live.
-    pub fn set_status(&self, source: Source, status: Status) -> Status {
+    pub fn set_status(&self, source: &str, status: Status) -> Status {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        sources.insert(source, status);
+        sources.insert(source.to_string(), status);
         overall(sources.values())
     }
 
@@ -181,16 +181,16 @@ mod tests {
     fn ready_only_when_every_source_has_recovered() {
         let hub = Hub::new();
         assert!(hub.is_ready(), "no source: ready");
-        hub.set_status(Source::Kafka, Status::Recovering);
-        hub.set_status(Source::Simulator, Status::Recovering);
+        hub.set_status("kafka", Status::Recovering);
+        hub.set_status("simulator", Status::Recovering);
         // The simulator going live must not make a recovering Kafka ready.
-        let all = hub.set_status(Source::Simulator, Status::Live);
+        let all = hub.set_status("simulator", Status::Live);
         assert_eq!(all, Status::Recovering);
         assert!(!hub.is_ready());
-        assert_eq!(hub.set_status(Source::Kafka, Status::Stale), Status::Stale);
+        assert_eq!(hub.set_status("kafka", Status::Stale), Status::Stale);
         assert!(hub.is_ready(), "stale serves what it has");
-        assert_eq!(hub.set_status(Source::Kafka, Status::Live), Status::Live);
-        hub.set_status(Source::Kafka, Status::Recovering);
+        assert_eq!(hub.set_status("kafka", Status::Live), Status::Live);
+        hub.set_status("kafka", Status::Recovering);
         assert!(!hub.is_ready(), "a rebalance makes it recover again");
     }
 

@@ -78,7 +78,8 @@ impl Router {
     /// A source's status changed: the one path by which readiness, the
     /// `recovering` gauge and the shards' publishing (held while any source
     /// rebuilds) learn of it.
-    pub async fn status(&self, source: Source, status: Status) -> Result<(), Closed> {
+    /// `source` names the source (`kafka`, `queue_log:TENANT`...).
+    pub async fn status(&self, source: &str, status: Status) -> Result<(), Closed> {
         let all = self.hub.set_status(source, status);
         Recovering(all == Status::Recovering).emit();
         for s in &self.shards {

@@ -202,7 +202,9 @@ pub async fn run(
     if let Err(e) = ensure_topic(&opts.brokers, &opts.dlq_topic, 1).await {
         tracing::warn!(error = %e, topic = %opts.dlq_topic, "dead-letter topic not created");
     }
-    router.status(Source::Kafka, Status::Recovering).await?;
+    router
+        .status(Source::Kafka.as_str(), Status::Recovering)
+        .await?;
     let mut member = Member {
         consumer: consumer.clone(),
         dlq,
@@ -325,7 +327,7 @@ impl Member {
         let next = next_status(&self.recovery, self.brokers_up);
         if next != self.status {
             self.status = next;
-            self.router.status(Source::Kafka, next).await?;
+            self.router.status(Source::Kafka.as_str(), next).await?;
             if next == Status::Live {
                 tracing::info!(
                     events = self.recovery.events,
@@ -342,7 +344,7 @@ impl Member {
         match note {
             Note::Assigned(parts) => {
                 self.router
-                    .status(Source::Kafka, Status::Recovering)
+                    .status(Source::Kafka.as_str(), Status::Recovering)
                     .await?;
                 self.status = Status::Recovering;
                 let mut tpl = TopicPartitionList::new();

@@ -17,6 +17,8 @@ pub struct LineReader<R> {
     inner: R,
     buf: Vec<u8>,
     max: usize,
+    /// Drop NUL bytes (they neither count nor end a line).
+    skip_nul: bool,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -25,7 +27,16 @@ impl<R: BufRead> LineReader<R> {
             inner,
             buf: Vec::new(),
             max,
+            skip_nul: false,
         }
+    }
+
+    /// Drops NUL bytes: a process that stopped uncleanly (Asterisk writing
+    /// its queue_log) leaves runs of them before the next line, which must
+    /// be read, not refused with them.
+    pub fn skipping_nul(mut self) -> Self {
+        self.skip_nul = true;
+        self
     }
 
     /// The next line, or `None` at the end of the input.
@@ -48,10 +59,20 @@ impl<R: BufRead> LineReader<R> {
                 None => (chunk.len(), false),
             };
             let content = if done { take - 1 } else { take };
-            if total + content <= self.max {
-                self.buf.extend_from_slice(&chunk[..content]);
+            let bytes = &chunk[..content];
+            let kept = if self.skip_nul {
+                bytes.iter().filter(|&&b| b != 0).count()
+            } else {
+                content
+            };
+            if total + kept <= self.max {
+                if self.skip_nul {
+                    self.buf.extend(bytes.iter().filter(|&&b| b != 0));
+                } else {
+                    self.buf.extend_from_slice(bytes);
+                }
             }
-            total += content;
+            total += kept;
             self.inner.consume(take);
             if done {
                 break;
@@ -83,6 +104,18 @@ mod tests {
         assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"")));
         assert_eq!(r.next_line().unwrap(), Some(Line::TooLong { bytes: 9 }));
         assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"d")));
+        assert_eq!(r.next_line().unwrap(), None);
+    }
+
+    #[test]
+    fn a_run_of_nul_bytes_longer_than_a_line_does_not_hide_the_next_line() {
+        let mut input = b"a\n".to_vec();
+        input.extend(std::iter::repeat_n(0u8, 100_000));
+        input.extend_from_slice(b"bb\n\0\0\n");
+        let mut r = LineReader::new(&input[..], 4).skipping_nul();
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"a")));
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"bb")));
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"")));
         assert_eq!(r.next_line().unwrap(), None);
     }
 }

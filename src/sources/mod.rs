@@ -4,4 +4,5 @@
 pub mod ingest;
 pub mod kafka;
 pub mod lines;
+pub mod queue_log;
 pub mod sim;

@@ -65,7 +65,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Closed> {
     let mut sims: Vec<Simulator> = tenants.into_iter().map(Simulator::new).collect();
-    router.status(Source::Simulator, Status::Recovering).await?;
+    router
+        .status(Source::Simulator.as_str(), Status::Recovering)
+        .await?;
     let backfill_to = now_ms();
     let mut total = 0usize;
     for sim in &mut sims {
@@ -78,7 +80,9 @@ pub async fn run(
             router.send(Source::Simulator, batch).await?;
         }
     }
-    router.status(Source::Simulator, Status::Live).await?;
+    router
+        .status(Source::Simulator.as_str(), Status::Live)
+        .await?;
     tracing::info!(
         events = total,
         tenants = sims.len(),

@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod cli;
 mod definitions;
+mod follow;
 mod kafka;
 mod properties;
 mod queue_log;

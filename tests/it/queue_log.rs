@@ -373,3 +373,18 @@ fn lines_of_one_second_keep_their_order_for_agent_states() {
     );
     assert_eq!(s.agent_list[0].state, AgentState::Ready);
 }
+
+/// An Asterisk that stopped uncleanly leaves a run of NUL bytes before the
+/// next line it writes: that line is read, and the run changes nothing.
+#[test]
+fn a_run_of_nul_bytes_before_a_line_hides_nothing() {
+    let text = include_str!("../../samples/demo.queue_log");
+    let at = Some("2026-11-21T09:11:00+09:00");
+    let (clean, clean_summary) = run(text, at);
+    let mid = text[..text.len() / 2].rfind('\n').unwrap() + 1;
+    let dirty = format!("{}{}{}", &text[..mid], "\0".repeat(200_000), &text[mid..]);
+    let (s, summary) = run(&dirty, at);
+    assert_eq!(summary.rejected_total(), 0);
+    assert_eq!(summary.lines, clean_summary.lines);
+    assert_eq!(s, clean);
+}

@@ -1,0 +1,380 @@
+//! Following an Asterisk `queue_log` as Asterisk writes it, as `tail -F`
+//! does: new lines as they come, a file renamed away and a new one created
+//! (rotation), a file truncated in place (logrotate's `copytruncate`), a
+//! file that does not exist yet.
+//!
+//! At start the tenant's state is rebuilt from the rotated predecessors
+//! beside the file (`queue_log.1`, `queue_log-20261120`, and `.gz` ones)
+//! and from the file itself, with publishing held (status `recovering`);
+//! then the follower goes live. The directory is watched (inotify on
+//! Linux), so an idle file costs nothing; a slow timer is the safety net
+//! where the watch sees nothing (network file systems).
+//!
+//! Lines are decoded by the tenant's [`QueueLogDecoder`], whose event ids
+//! come from the line's bytes: a line read twice counts once.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use notify::{RecursiveMode, Watcher};
+use tokio_util::sync::CancellationToken;
+
+use super::lines::{Line, LineReader};
+use crate::config::Config;
+use crate::decode::{QueueLogDecoder, Reason, Reject, check_not_ahead};
+use crate::event::{Event, Source};
+use crate::service::shard::{Closed, Router, now_ms};
+use crate::telemetry::{EventsRejected, Signal};
+use crate::wire::Status;
+
+/// How often the file is looked at when the watch reports nothing.
+const SAFETY_NET: Duration = Duration::from_secs(5);
+
+/// Predecessors last written more than this before now are not read: every
+/// line in them is older than the two days the engine keeps.
+const KEPT: Duration = Duration::from_secs(3 * 86_400);
+
+/// One followed file and the tenant its lines belong to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueLogSource {
+    pub path: PathBuf,
+    pub tenant: String,
+}
+
+impl QueueLogSource {
+    /// The source's name for readiness.
+    pub fn id(&self) -> String {
+        format!("queue_log:{}", self.tenant)
+    }
+}
+
+/// The rotated predecessors of `path` in its directory, oldest first:
+/// `NAME.N` (higher N is older), `NAME-SUFFIX` (logrotate's dateext), each
+/// possibly `.gz`. Those last written before `since` are left out.
+pub fn predecessors(path: &Path, since: SystemTime) -> io::Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut found = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        let Some(rest) = file.strip_prefix(name) else {
+            continue;
+        };
+        let rest = rest.strip_suffix(".gz").unwrap_or(rest);
+        let rotated = rest
+            .strip_prefix('.')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            || rest
+                .strip_prefix('-')
+                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !rotated {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        let modified = meta.modified()?;
+        if meta.is_file() && modified >= since {
+            found.push((modified, entry.path()));
+        }
+    }
+    // Last written first is newest: a rotated file is not written again.
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Follows `src` until `shutdown`.
+pub async fn run(
+    src: QueueLogSource,
+    config: Arc<Config>,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let id = src.id();
+    router.status(&id, Status::Recovering).await?;
+    // The past, off the async workers: rotated predecessors, then the file
+    // as it is now.
+    let mut follower = Follower::new(&src, &config);
+    let since = SystemTime::now() - KEPT;
+    let (mut follower, past) = tokio::task::spawn_blocking(move || {
+        let past = follower.read_past(since);
+        (follower, past)
+    })
+    .await?;
+    let (rotated, events) = past?;
+    let rebuilt = events.len();
+    send(&router, events).await?;
+    router.status(&id, Status::Live).await?;
+    tracing::info!(
+        path = %src.path.display(),
+        tenant = %src.tenant,
+        rotated_files = rotated,
+        events = rebuilt,
+        "queue_log: rebuilt, following"
+    );
+
+    // The directory is watched: a write, a rename or a new file wakes us.
+    let (tx, mut woken) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = tx.try_send(());
+    })?;
+    let dir = src
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, dir = %dir.display(), "queue_log: cannot watch the directory; looking every few seconds");
+    }
+    let mut net = tokio::time::interval(SAFETY_NET);
+    loop {
+        tokio::select! {
+            _ = woken.recv() => {}
+            _ = net.tick() => {}
+            _ = shutdown.cancelled() => break,
+        }
+        match follower.poll() {
+            Ok(events) => send(&router, events).await?,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %src.path.display(), "queue_log: cannot read")
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send(router: &Router, events: Vec<Event<'static>>) -> Result<(), Closed> {
+    for chunk in events.chunks(4096) {
+        router.send(Source::QueueLog, chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+/// Decodes a whole (rotated) file, `.gz` or not, into `events`.
+fn read_file(
+    path: &Path,
+    decoder: &mut QueueLogDecoder,
+    max: usize,
+    skew: i64,
+    events: &mut Vec<Event<'static>>,
+) -> io::Result<()> {
+    let file = File::open(path)?;
+    let input: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut reader = LineReader::new(input, max).skipping_nul();
+    let now = now_ms();
+    while let Some(line) = reader.next_line()? {
+        take_line(line, decoder, max, now, skew, events);
+    }
+    Ok(())
+}
+
+/// Decodes one line into `events`; a refused line is counted.
+fn take_line(
+    line: Line<'_>,
+    decoder: &mut QueueLogDecoder,
+    max: usize,
+    now: i64,
+    skew: i64,
+    events: &mut Vec<Event<'static>>,
+) {
+    let result = match line {
+        Line::TooLong { bytes } => Err(Reject::new(
+            Reason::TooLarge,
+            format!("{bytes} bytes, the limit is {max}"),
+        )),
+        Line::Text(b) if b.iter().all(u8::is_ascii_whitespace) => return,
+        Line::Text(b) => match std::str::from_utf8(b) {
+            Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
+            Ok(text) => decoder.decode_line(text).and_then(|evs| {
+                evs.iter()
+                    .try_for_each(|ev| check_not_ahead(ev.ts, now, skew))?;
+                Ok(evs)
+            }),
+        },
+    };
+    match result {
+        Ok(evs) => events.extend(evs),
+        Err(r) => EventsRejected::one(Source::QueueLog, r.reason).emit(),
+    }
+}
+
+/// The followed file: where reading got to, in which file (by inode).
+struct Follower {
+    path: PathBuf,
+    decoder: QueueLogDecoder,
+    file: Option<File>,
+    inode: u64,
+    offset: u64,
+    /// Bytes of a line not finished yet.
+    partial: Vec<u8>,
+    max: usize,
+    skew: i64,
+}
+
+impl Follower {
+    fn new(src: &QueueLogSource, config: &Config) -> Follower {
+        Follower {
+            path: src.path.clone(),
+            decoder: QueueLogDecoder::new(&src.tenant, &config.tenant(&src.tenant)),
+            file: None,
+            inode: 0,
+            offset: 0,
+            partial: Vec::new(),
+            max: config.max_event_bytes,
+            skew: config.max_clock_skew_ms,
+        }
+    }
+
+    /// Reads the rotated predecessors last written since `since`, then the
+    /// file up to its end; returns how many predecessors, and the events.
+    fn read_past(&mut self, since: SystemTime) -> io::Result<(usize, Vec<Event<'static>>)> {
+        let files = predecessors(&self.path, since)?;
+        let mut events = Vec::new();
+        for f in &files {
+            read_file(f, &mut self.decoder, self.max, self.skew, &mut events)?;
+        }
+        events.extend(self.poll()?);
+        Ok((files.len(), events))
+    }
+
+    /// Reads what was written since the last look, following a rotation
+    /// or a truncation; returns the events of the complete lines.
+    fn poll(&mut self) -> io::Result<Vec<Event<'static>>> {
+        let mut events = Vec::new();
+        let meta = match fs::metadata(&self.path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        match &meta {
+            // Renamed away (and perhaps not yet created again): what the old
+            // file still gets is read through the open handle.
+            Some(m) if self.file.is_some() && m.ino() != self.inode => {
+                self.read_on(&mut events)?;
+                self.finish_partial(&mut events);
+                self.open(m.ino())?;
+            }
+            // Truncated in place (copytruncate): start again at its start.
+            Some(m) if self.file.is_some() && m.len() < self.offset => {
+                self.partial.clear();
+                self.offset = 0;
+                if let Some(f) = &mut self.file {
+                    f.seek(SeekFrom::Start(0))?;
+                }
+            }
+            Some(m) if self.file.is_none() => self.open(m.ino())?,
+            _ => {}
+        }
+        self.read_on(&mut events)?;
+        Ok(events)
+    }
+
+    fn open(&mut self, inode: u64) -> io::Result<()> {
+        self.file = Some(File::open(&self.path)?);
+        self.inode = inode;
+        self.offset = 0;
+        self.partial.clear();
+        Ok(())
+    }
+
+    /// Reads the open file from where reading got to up to its end.
+    fn read_on(&mut self, events: &mut Vec<Event<'static>>) -> io::Result<()> {
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        let now = now_ms();
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.offset += n as u64;
+            for &b in &buf[..n] {
+                match b {
+                    0 => {}
+                    b'\n' => {
+                        let line = std::mem::take(&mut self.partial);
+                        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+                        let line = if line.len() > self.max {
+                            Line::TooLong { bytes: line.len() }
+                        } else {
+                            Line::Text(line)
+                        };
+                        take_line(line, &mut self.decoder, self.max, now, self.skew, events);
+                    }
+                    // Past the bound the line's bytes are only counted.
+                    _ if self.partial.len() > self.max => {}
+                    b => self.partial.push(b),
+                }
+            }
+        }
+    }
+
+    /// A file left behind ends its last line even without a newline.
+    fn finish_partial(&mut self, events: &mut Vec<Event<'static>>) {
+        if self.partial.is_empty() {
+            return;
+        }
+        let line = std::mem::take(&mut self.partial);
+        take_line(
+            Line::Text(&line),
+            &mut self.decoder,
+            self.max,
+            now_ms(),
+            self.skew,
+            events,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path, age: Duration) {
+        fs::write(path, b"").unwrap();
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn rotated_predecessors_come_oldest_first_and_old_ones_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("callboard-pred-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let h = Duration::from_secs(3600);
+        touch(&dir.join("queue_log"), Duration::ZERO);
+        touch(&dir.join("queue_log.1"), h);
+        touch(&dir.join("queue_log.2.gz"), 20 * h);
+        touch(&dir.join("queue_log-20261101.gz"), 400 * h);
+        touch(&dir.join("queue_log.bak~"), h);
+        touch(&dir.join("other_log.1"), h);
+        let found = predecessors(&dir.join("queue_log"), SystemTime::now() - KEPT).unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["queue_log.2.gz", "queue_log.1"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
