@@ -4,6 +4,7 @@
 //! cargo run --release --example load -- kafka   BROKERS [EVENTS]
 //! cargo run --release --example load -- latency [RATE] [SECONDS] [PUBLISH_MS]
 //! cargo run --release --example load -- clients [CLIENTS] [SECONDS]
+//! cargo run --release --example load -- queue_log [RATE] [SECONDS]
 //! ```
 //!
 //! - `kafka`: the engine's rate of consuming a topic (in-process service,
@@ -16,6 +17,11 @@
 //! - `clients`: CLIENTS websocket clients of one simulated tenant published
 //!   every second; per-message delivery delay (receive time minus the
 //!   snapshot's `at`), the process's CPU time and peak RSS.
+//! - `queue_log`: a followed Asterisk queue_log appended RATE lines a second
+//!   (each a new call entering a queue) at the default publish cadence; a
+//!   websocket client seeing the tenant's inbound count reach a line's call
+//!   counts receive time minus append time, for every line. Then the
+//!   process's CPU time over 10 s with the file idle.
 //!
 //! Every loop is bounded in count and time and targets 127.0.0.1 only.
 
@@ -386,6 +392,96 @@ fn client_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig 
         .write_buffer_size(4 * 1024)
 }
 
+async fn queue_log(rate: u64, seconds: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("callboard-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("queue_log");
+    let mut file = std::fs::File::create(&path)?;
+    let line = |k: u64| {
+        format!(
+            "{}|call{k}|q1|NONE|ENTERQUEUE||0101234{k:04}|1\n",
+            now_ms() / 1000
+        )
+    };
+    file.write_all(line(0).as_bytes())?;
+    let (addr, stop, task) = serve(ServeSettings {
+        queue_logs: vec![callboard::sources::queue_log::QueueLogSource {
+            path: path.clone(),
+            tenant: "pbx".into(),
+        }],
+        ..ServeSettings::default()
+    })
+    .await;
+    for _ in 0..100 {
+        if get(addr, "/api/v1/tenants/pbx/snapshot").await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws?tenant=pbx")).await?;
+    // Append time of each line (the line of call k adds inbound call k+1).
+    let appended: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(vec![now_ms()]));
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (appended, delays, done) = (appended.clone(), delays.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = 1usize;
+            while !done.load(Ordering::Relaxed) {
+                let Ok(Some(Ok(Ws::Text(t)))) =
+                    tokio::time::timeout(Duration::from_secs(2), ws.next()).await
+                else {
+                    continue;
+                };
+                let recv = now_ms();
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+                let inbound = v["snapshot"]["totals"]["inbound"].as_u64().unwrap_or(0) as usize;
+                let a = appended.lock().await;
+                let mut d = delays.lock().await;
+                while seen < inbound.min(a.len()) {
+                    d.push(recv - a[seen]);
+                    seen += 1;
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut k = 1;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tick.tick().await;
+        file.write_all(line(k).as_bytes())?;
+        appended.lock().await.push(now_ms());
+        k += 1;
+    }
+    let achieved = (k - 1) as f64 / started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    done.store(true, Ordering::Relaxed);
+    let _ = reader.await;
+    let mut d = delays.lock().await.clone();
+    println!(
+        "queue_log: {achieved:.0} lines/s appended for {seconds} s, default publish cadence: {} lines measured, line-to-websocket p50 {} ms, p99 {} ms, max {} ms",
+        d.len(),
+        percentile(&mut d, 0.5),
+        percentile(&mut d, 0.99),
+        d.iter().max().copied().unwrap_or(0)
+    );
+    // Idle: no line for 10 s.
+    let (cpu0, _) = cpu_and_rss();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (cpu1, _) = cpu_and_rss();
+    println!(
+        "queue_log: {:.2} CPU seconds in 10 s with the file idle (the whole service: publishing, timers)",
+        cpu1 - cpu0
+    );
+    stop.cancel();
+    task.await??;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, d: u64| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -400,9 +496,10 @@ fn main() -> anyhow::Result<()> {
         }
         Some("latency") => rt.block_on(latency(num(1, 20_000) as usize, num(2, 20), num(3, 250))),
         Some("clients") => rt.block_on(clients(num(1, 5000) as usize, num(2, 30))),
+        Some("queue_log") => rt.block_on(queue_log(num(1, 200).max(1), num(2, 30))),
         _ => {
             eprintln!(
-                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS]"
+                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] | load queue_log [RATE] [SECONDS]"
             );
             std::process::exit(2);
         }

@@ -261,6 +261,28 @@ pub struct Settings {
     /// Per-queue settings, keyed by queue name (tenants only).
     #[serde(default)]
     pub queues: BTreeMap<String, QueueFile>,
+    /// queue_log members by interface (`"PJSIP/1001" = "alice"`, or
+    /// `{ agent = "alice", name = "Alice Kim" }`): one person, named one
+    /// way (tenants only).
+    #[serde(default)]
+    pub members: BTreeMap<String, MemberFile>,
+}
+
+/// A queue_log member's agent, and optionally its display name.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum MemberFile {
+    Agent(String),
+    Named { agent: String, name: Option<String> },
+}
+
+impl MemberFile {
+    fn resolved(&self) -> (String, Option<String>) {
+        match self {
+            MemberFile::Agent(a) => (a.clone(), None),
+            MemberFile::Named { agent, name } => (agent.clone(), name.clone()),
+        }
+    }
 }
 
 /// A tenant's section (`[tenants.NAME]`): the same settings as
@@ -338,6 +360,9 @@ pub struct TenantSettings {
     pub queue_defaults: QueueSettings,
     /// Queues the config names: their service (if set) and settings.
     pub queues: BTreeMap<String, (Option<String>, QueueSettings)>,
+    /// queue_log member (an interface or a member name) -> agent id and
+    /// display name.
+    pub members: BTreeMap<String, (String, Option<String>)>,
 }
 
 /// The whole configuration, validated and resolved: what the engine reads.
@@ -409,6 +434,11 @@ impl Config {
         if let Some(q) = file.defaults.queues.keys().next() {
             bail!("defaults.queues.{q}: queues are set per tenant, in [tenants.NAME.queues.{q}]");
         }
+        if let Some(m) = file.defaults.members.keys().next() {
+            bail!(
+                "defaults.members.`{m}`: members are named per tenant, in [tenants.NAME.members]"
+            );
+        }
         let default_tz = time::zone(file.defaults.tz.as_deref().unwrap_or("UTC"))
             .map_err(anyhow::Error::msg)
             .context("defaults.tz")?;
@@ -418,6 +448,14 @@ impl Config {
                 time::zone(tz)
                     .map_err(anyhow::Error::msg)
                     .with_context(|| format!("tenants.{name}.tz"))?;
+            }
+            for (m, f) in &t.members {
+                let (agent, _) = f.resolved();
+                check_name(&agent).with_context(|| format!("tenants.{name}.members.`{m}`"))?;
+                anyhow::ensure!(
+                    !m.contains('|'),
+                    "tenants.{name}.members.`{m}`: a queue_log member has no `|`"
+                );
             }
             for (q, qf) in &t.queues {
                 check_name(q).with_context(|| format!("tenants.{name}.queues: queue `{q}`"))?;
@@ -507,6 +545,7 @@ impl Config {
                 tz: self.default_tz.clone(),
                 queue_defaults: self.default_queue,
                 queues: BTreeMap::new(),
+                members: BTreeMap::new(),
             };
         };
         let tz =
@@ -532,6 +571,11 @@ impl Config {
             tz,
             queue_defaults,
             queues,
+            members: t
+                .members
+                .iter()
+                .map(|(m, f)| (m.clone(), f.resolved()))
+                .collect(),
         }
     }
 

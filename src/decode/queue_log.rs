@@ -58,6 +58,11 @@ pub struct QueueLogDecoder {
     ended_order: VecDeque<u64>,
     /// Latest line time seen (of any line, including ignored ones).
     latest: Option<Millis>,
+    /// Configured members: the log's name for one (interface or member
+    /// name) -> the agent it is.
+    agents: BTreeMap<String, String>,
+    /// Display names of configured agents.
+    names: BTreeMap<String, String>,
 }
 
 /// The fixed leading fields of a line.
@@ -111,7 +116,37 @@ impl QueueLogDecoder {
             ended: HashSet::new(),
             ended_order: VecDeque::new(),
             latest: None,
+            agents: settings
+                .members
+                .iter()
+                .map(|(m, (agent, _))| (m.clone(), agent.clone()))
+                .collect(),
+            names: settings
+                .members
+                .values()
+                .filter_map(|(agent, name)| Some((agent.clone(), name.clone()?)))
+                .collect(),
         }
+    }
+
+    /// The line with its agent field named as the config names that member
+    /// (the line itself when the config names none).
+    fn named_member<'a>(&self, raw: &'a str) -> Cow<'a, str> {
+        if self.agents.is_empty() {
+            return Cow::Borrowed(raw);
+        }
+        let mut fields = raw.splitn(5, '|');
+        let head: Vec<&str> = fields.by_ref().take(4).collect();
+        let Some(agent) = head.get(3).and_then(|a| self.agents.get(*a)) else {
+            return Cow::Borrowed(raw);
+        };
+        let rest = fields.next();
+        let mut line = format!("{}|{}|{}|{agent}", head[0], head[1], head[2]);
+        if let Some(rest) = rest {
+            line.push('|');
+            line.push_str(rest);
+        }
+        Cow::Owned(line)
     }
 
     /// Latest line time seen.
@@ -122,7 +157,8 @@ impl QueueLogDecoder {
     /// Decodes one line into zero or more events (zero for lines that carry
     /// no statistic, such as CONFIGRELOAD or PENALTY).
     pub fn decode_line(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {
-        let line = self.parse(raw)?;
+        let raw = self.named_member(raw);
+        let line = self.parse(&raw)?;
         self.latest = Some(self.latest.map_or(line.ts, |t| t.max(line.ts)));
         let mut out = Emitter {
             tenant: self.tenant.clone(),
@@ -440,7 +476,7 @@ impl QueueLogDecoder {
             state,
             reason: reason.map(Cow::Owned),
             services,
-            name: None,
+            name: self.names.get(agent).map(|n| Cow::Owned(n.clone())),
         }));
     }
 }

@@ -388,3 +388,46 @@ fn a_run_of_nul_bytes_before_a_line_hides_nothing() {
     assert_eq!(summary.lines, clean_summary.lines);
     assert_eq!(s, clean);
 }
+
+/// A real log names one member two ways: ADDMEMBER by interface, PAUSE and
+/// CONNECT by member name. The tenant's `members` map makes them one agent,
+/// with the display name given.
+#[test]
+fn configured_members_make_one_agent_of_an_interface_and_a_member_name() {
+    let log = "\
+1795219205|MANAGER|support|PJSIP/201|ADDMEMBER|
+1795219230|1795219230.1|support|NONE|ENTERQUEUE||0101234|1
+1795219240|1795219230.1|support|Sathish|CONNECT|10|1795219230.2|2
+1795219300|NONE|support|Sathish|PAUSE|lunch
+";
+    let opts = ReplayOptions {
+        format: Format::QueueLog,
+        tenant: Some("pbx".into()),
+        at: None,
+    };
+    let snapshot = |config: Config| {
+        replay(log.as_bytes(), Arc::new(config), &opts, |_, _| {})
+            .unwrap()
+            .0
+            .remove(0)
+    };
+    let apart = snapshot(Config::default());
+    assert_eq!(apart.agent_list.len(), 2, "unmapped: two agents");
+
+    let config = Config::parse(
+        "[tenants.pbx.members]\n\"PJSIP/201\" = { agent = \"sathish\", name = \"Sathish K\" }\n\"Sathish\" = \"sathish\"",
+        None,
+        None,
+    )
+    .unwrap();
+    let s = snapshot(config);
+    assert_eq!(s.agent_list.len(), 1, "{:?}", s.agent_list);
+    let a = &s.agent_list[0];
+    assert_eq!(&*a.agent, "sathish");
+    assert_eq!(a.name.as_deref(), Some("Sathish K"));
+    assert_eq!(a.handled, 1);
+    assert_eq!(a.services.len(), 1);
+
+    let e = Config::parse("[tenants.pbx.members]\n\"PJSIP/201\" = \"\"", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("members"), "{e:#}");
+}
