@@ -20,6 +20,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod event;
+pub mod forward;
 pub mod http;
 pub mod kafka;
 pub mod outputs;

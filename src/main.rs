@@ -9,11 +9,13 @@ use clap::{Parser, Subcommand};
 
 use callboard::config::{Config, Role, ServeLayer};
 use callboard::decode::Format;
+use callboard::forward::ForwardSettings;
 use callboard::replay::{self, ReplayOptions};
 use callboard::settings::{
     DEFAULT_PEAK_CALLS_PER_HOUR, DEFAULT_SIMULATED_AGENTS, DEFAULT_TOPIC, ServeSettings,
 };
 use callboard::sim::{Profile, SimConfig, Simulator};
+use callboard::sources::queue_log::QueueLogSource;
 use callboard::time::{self, Millis};
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +56,10 @@ enum Command {
     /// output: the demo tenant (three services, five queues), deterministic
     /// for a seed.
     Simulate(SimulateArgs),
+    /// Follow an Asterisk queue_log and produce its events to Kafka (key =
+    /// tenant), for a central callboard. Remembers how far it got in a state
+    /// file; after a restart or a broker outage each line counts once.
+    Forward(ForwardArgs),
     /// Make and hash access tokens for the config file.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -143,6 +149,39 @@ struct SimulateArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct ForwardArgs {
+    /// The queue_log to follow.
+    #[arg(long = "queue-log", value_name = "PATH")]
+    queue_log: PathBuf,
+    /// The tenant its lines belong to.
+    #[arg(long, value_name = "NAME")]
+    tenant: String,
+    /// Kafka bootstrap servers (`host:port,...`).
+    #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
+    kafka_brokers: String,
+    /// Topic of contract events (created if missing).
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_TOPIC", default_value = DEFAULT_TOPIC)]
+    topic: String,
+    /// Where to remember how far it got. [default: <queue-log>.callboard-forward]
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file (TOML): the tenant's time zone, queues and members.
+    #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Time zone of tenants the config file does not name (IANA name).
+    #[arg(long, value_name = "ZONE", env = "CALLBOARD_TZ")]
+    tz: Option<String>,
+    /// Log filter.
+    #[arg(
+        long,
+        value_name = "FILTER",
+        env = "CALLBOARD_LOG",
+        default_value = "info"
+    )]
+    log: String,
+}
+
+#[derive(clap::Args, Debug)]
 struct ReplayArgs {
     /// Input file, or `-` for standard input.
     #[arg(long, short = 'i', value_name = "FILE|-")]
@@ -198,6 +237,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => run_serve(*args),
         Some(Command::Replay(args)) => run_replay(args),
         Some(Command::Simulate(args)) => run_simulate(args),
+        Some(Command::Forward(args)) => run_forward(args),
         Some(Command::Token(cmd)) => run_token(cmd),
         Some(Command::Probe { url }) => run_probe(&url),
     };
@@ -223,14 +263,7 @@ fn main() -> ExitCode {
 }
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .with_context(|| format!("--log `{}` is not a log filter", args.log))?,
-        )
-        .with_writer(io::stderr)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-        .init();
+    init_logs(&args.log)?;
     let mut config = match &args.config {
         Some(path) => Config::load(path, args.tz.as_deref(), None)?,
         None => Config::from_file(Default::default(), args.tz.as_deref(), None)?,
@@ -244,6 +277,46 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         callboard::serve::bind_and_run(config.shared(), settings, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_forward(args: ForwardArgs) -> anyhow::Result<ExitCode> {
+    init_logs(&args.log)?;
+    let config = match &args.config {
+        Some(path) => Config::load(path, args.tz.as_deref(), None)?,
+        None => Config::from_file(Default::default(), args.tz.as_deref(), None)?,
+    };
+    callboard::config::check_name(&args.tenant).context("--tenant")?;
+    let settings = ForwardSettings {
+        state: args
+            .state
+            .unwrap_or_else(|| ForwardSettings::default_state(&args.queue_log)),
+        source: QueueLogSource {
+            path: args.queue_log,
+            tenant: args.tenant,
+        },
+        brokers: args.kafka_brokers,
+        topic: args.topic,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let n = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(callboard::serve::stop_on_signal(shutdown.clone()));
+        callboard::forward::run(settings, config.shared(), shutdown).await
+    })?;
+    eprintln!("callboard forward: {n} events delivered");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logs(filter: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter)
+                .with_context(|| format!("--log `{filter}` is not a log filter"))?,
+        )
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .init();
+    Ok(())
 }
 
 fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {

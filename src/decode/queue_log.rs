@@ -58,6 +58,8 @@ pub struct QueueLogDecoder {
     ended_order: VecDeque<u64>,
     /// Latest line time seen (of any line, including ignored ones).
     latest: Option<Millis>,
+    /// Time of the line decoded last.
+    last: Option<Millis>,
     /// Configured members: the log's name for one (interface or member
     /// name) -> the agent it is.
     agents: BTreeMap<String, String>,
@@ -116,6 +118,7 @@ impl QueueLogDecoder {
             ended: HashSet::new(),
             ended_order: VecDeque::new(),
             latest: None,
+            last: None,
             agents: settings
                 .members
                 .iter()
@@ -154,12 +157,18 @@ impl QueueLogDecoder {
         self.latest
     }
 
+    /// Time of the line decoded last.
+    pub fn last_line(&self) -> Option<Millis> {
+        self.last
+    }
+
     /// Decodes one line into zero or more events (zero for lines that carry
     /// no statistic, such as CONFIGRELOAD or PENALTY).
     pub fn decode_line(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {
         let raw = self.named_member(raw);
         let line = self.parse(&raw)?;
         self.latest = Some(self.latest.map_or(line.ts, |t| t.max(line.ts)));
+        self.last = Some(line.ts);
         let mut out = Emitter {
             tenant: self.tenant.clone(),
             ts: line.ts,

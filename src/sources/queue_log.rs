@@ -29,6 +29,7 @@ use crate::decode::{QueueLogDecoder, Reason, Reject, check_not_ahead};
 use crate::event::{Event, Source};
 use crate::service::shard::{Closed, Router, now_ms};
 use crate::telemetry::{EventsRejected, Signal};
+use crate::time::Millis;
 use crate::wire::Status;
 
 /// How often the file is looked at when the watch reports nothing.
@@ -36,7 +37,7 @@ const SAFETY_NET: Duration = Duration::from_secs(5);
 
 /// Predecessors last written more than this before now are not read: every
 /// line in them is older than the two days the engine keeps.
-const KEPT: Duration = Duration::from_secs(3 * 86_400);
+pub(crate) const KEPT: Duration = Duration::from_secs(3 * 86_400);
 
 /// One followed file and the tenant its lines belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,24 +129,10 @@ pub async fn run(
         "queue_log: rebuilt, following"
     );
 
-    // The directory is watched: a write, a rename or a new file wakes us.
-    let (tx, mut woken) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
-        let _ = tx.try_send(());
-    })?;
-    let dir = src
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-        tracing::warn!(error = %e, dir = %dir.display(), "queue_log: cannot watch the directory; looking every few seconds");
-    }
-    let mut net = tokio::time::interval(SAFETY_NET);
+    let mut wake = Wake::new(&src.path)?;
     loop {
         tokio::select! {
-            _ = woken.recv() => {}
-            _ = net.tick() => {}
+            _ = wake.next() => {}
             _ = shutdown.cancelled() => break,
         }
         match follower.poll() {
@@ -156,6 +143,43 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Wakes a follower when the file's directory changes (a write, a rename,
+/// a new file), and every [`SAFETY_NET`] in case the watch sees nothing.
+pub(crate) struct Wake {
+    _watcher: notify::RecommendedWatcher,
+    woken: tokio::sync::mpsc::Receiver<()>,
+    net: tokio::time::Interval,
+}
+
+impl Wake {
+    pub(crate) fn new(path: &Path) -> anyhow::Result<Wake> {
+        let (tx, woken) = tokio::sync::mpsc::channel::<()>(1);
+        let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+            let _ = tx.try_send(());
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(error = %e, dir = %dir.display(), "queue_log: cannot watch the directory; looking every few seconds");
+        }
+        Ok(Wake {
+            _watcher: watcher,
+            woken,
+            net: tokio::time::interval(SAFETY_NET),
+        })
+    }
+
+    /// Until something may have changed.
+    pub(crate) async fn next(&mut self) {
+        tokio::select! {
+            _ = self.woken.recv() => {}
+            _ = self.net.tick() => {}
+        }
+    }
 }
 
 async fn send(router: &Router, events: Vec<Event<'static>>) -> Result<(), Closed> {
@@ -169,10 +193,10 @@ async fn send(router: &Router, events: Vec<Event<'static>>) -> Result<(), Closed
 fn read_file(
     path: &Path,
     decoder: &mut QueueLogDecoder,
-    max: usize,
-    skew: i64,
+    limits: (usize, i64, Millis),
     events: &mut Vec<Event<'static>>,
 ) -> io::Result<()> {
+    let max = limits.0;
     let file = File::open(path)?;
     let input: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
@@ -182,7 +206,7 @@ fn read_file(
     let mut reader = LineReader::new(input, max).skipping_nul();
     let now = now_ms();
     while let Some(line) = reader.next_line()? {
-        take_line(line, decoder, max, now, skew, events);
+        take_line(line, decoder, limits, now, events);
     }
     Ok(())
 }
@@ -191,11 +215,11 @@ fn read_file(
 fn take_line(
     line: Line<'_>,
     decoder: &mut QueueLogDecoder,
-    max: usize,
+    limits: (usize, i64, Millis),
     now: i64,
-    skew: i64,
     events: &mut Vec<Event<'static>>,
 ) {
+    let (max, skew, skip_before) = limits;
     let result = match line {
         Line::TooLong { bytes } => Err(Reject::new(
             Reason::TooLarge,
@@ -212,13 +236,16 @@ fn take_line(
         },
     };
     match result {
+        // A line before the resume point was handled before: it only tells
+        // the decoder what happened.
+        Ok(_) if decoder.last_line().is_some_and(|t| t < skip_before) => {}
         Ok(evs) => events.extend(evs),
         Err(r) => EventsRejected::one(Source::QueueLog, r.reason).emit(),
     }
 }
 
 /// The followed file: where reading got to, in which file (by inode).
-struct Follower {
+pub(crate) struct Follower {
     path: PathBuf,
     decoder: QueueLogDecoder,
     file: Option<File>,
@@ -228,10 +255,17 @@ struct Follower {
     partial: Vec<u8>,
     max: usize,
     skew: i64,
+    /// Lines before this time were handled before (by a forwarder that
+    /// stopped): they are decoded, and their events dropped.
+    pub(crate) skip_before: Millis,
 }
 
 impl Follower {
-    fn new(src: &QueueLogSource, config: &Config) -> Follower {
+    fn limits(&self) -> (usize, i64, Millis) {
+        (self.max, self.skew, self.skip_before)
+    }
+
+    pub(crate) fn new(src: &QueueLogSource, config: &Config) -> Follower {
         Follower {
             path: src.path.clone(),
             decoder: QueueLogDecoder::new(&src.tenant, &config.tenant(&src.tenant)),
@@ -241,24 +275,34 @@ impl Follower {
             partial: Vec::new(),
             max: config.max_event_bytes,
             skew: config.max_clock_skew_ms,
+            skip_before: Millis::MIN,
         }
     }
 
     /// Reads the rotated predecessors last written since `since`, then the
     /// file up to its end; returns how many predecessors, and the events.
-    fn read_past(&mut self, since: SystemTime) -> io::Result<(usize, Vec<Event<'static>>)> {
+    pub(crate) fn read_past(
+        &mut self,
+        since: SystemTime,
+    ) -> io::Result<(usize, Vec<Event<'static>>)> {
         let files = predecessors(&self.path, since)?;
         let mut events = Vec::new();
         for f in &files {
-            read_file(f, &mut self.decoder, self.max, self.skew, &mut events)?;
+            let limits = self.limits();
+            read_file(f, &mut self.decoder, limits, &mut events)?;
         }
         events.extend(self.poll()?);
         Ok((files.len(), events))
     }
 
+    /// Time of the latest line read.
+    pub(crate) fn latest(&self) -> Option<Millis> {
+        self.decoder.latest()
+    }
+
     /// Reads what was written since the last look, following a rotation
     /// or a truncation; returns the events of the complete lines.
-    fn poll(&mut self) -> io::Result<Vec<Event<'static>>> {
+    pub(crate) fn poll(&mut self) -> io::Result<Vec<Event<'static>>> {
         let mut events = Vec::new();
         let meta = match fs::metadata(&self.path) {
             Ok(m) => Some(m),
@@ -298,6 +342,7 @@ impl Follower {
 
     /// Reads the open file from where reading got to up to its end.
     fn read_on(&mut self, events: &mut Vec<Event<'static>>) -> io::Result<()> {
+        let limits = self.limits();
         let Some(file) = &mut self.file else {
             return Ok(());
         };
@@ -320,7 +365,7 @@ impl Follower {
                         } else {
                             Line::Text(line)
                         };
-                        take_line(line, &mut self.decoder, self.max, now, self.skew, events);
+                        take_line(line, &mut self.decoder, limits, now, events);
                     }
                     // Past the bound the line's bytes are only counted.
                     _ if self.partial.len() > self.max => {}
@@ -336,12 +381,12 @@ impl Follower {
             return;
         }
         let line = std::mem::take(&mut self.partial);
+        let limits = self.limits();
         take_line(
             Line::Text(&line),
             &mut self.decoder,
-            self.max,
+            limits,
             now_ms(),
-            self.skew,
             events,
         );
     }

@@ -15,32 +15,10 @@ use callboard::replay::{ReplayOptions, replay};
 use callboard::wire::Snapshot;
 
 use crate::support::http;
+use crate::support::sample_lines as lines;
 use crate::support::server::now_ms;
 
-/// The shipped sample, moved in time so that its last line is a minute ago.
-fn lines() -> Vec<String> {
-    let text = include_str!("../../samples/demo.queue_log");
-    let first: i64 = text.split('|').next().unwrap().parse().unwrap();
-    let last: i64 = text
-        .lines()
-        .last()
-        .unwrap()
-        .split('|')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let shift = now_ms() / 1000 - 60 - last;
-    assert!(last >= first);
-    text.lines()
-        .map(|l| {
-            let (ts, rest) = l.split_once('|').unwrap();
-            format!("{}|{rest}\n", ts.parse::<i64>().unwrap() + shift)
-        })
-        .collect()
-}
-
-fn append(path: &Path, text: &str) {
+pub fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -242,3 +242,149 @@ async fn with_the_broker_down_snapshots_are_served_stale_then_live_again() {
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
+
+/// `callboard forward`: a site's queue_log produced to the topic through a
+/// broker outage and a restart of the forwarder (with lines written while
+/// it was down), then served by the engine: the snapshot equals replay of
+/// the lines, and nothing but the lines of the resume second is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() {
+    use crate::follow::append;
+    use callboard::forward::{ForwardSettings, run as forward};
+    use callboard::sources::queue_log::QueueLogSource;
+    use tokio_util::sync::CancellationToken;
+
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 1, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    let dir = std::env::temp_dir().join(format!("callboard-forward-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("queue_log");
+    let settings = ForwardSettings {
+        source: QueueLogSource {
+            path: log.clone(),
+            tenant: "pbx".into(),
+        },
+        brokers: brokers.clone(),
+        topic: "callboard.events".into(),
+        state: ForwardSettings::default_state(&log),
+    };
+    let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
+    let lines = crate::support::sample_lines();
+    let parts: Vec<&[String]> = lines.chunks(lines.len().div_ceil(4)).collect();
+    let last_ts = |part: &[String]| -> i64 {
+        part.last()
+            .unwrap()
+            .split('|')
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            * 1000
+    };
+    let delivered_to = |want: i64| {
+        let state = settings.state.clone();
+        async move {
+            for _ in 0..400 {
+                if let Ok(t) = std::fs::read_to_string(&state)
+                    && serde_json::from_str::<serde_json::Value>(&t).unwrap()["delivered_to"]
+                        .as_i64()
+                        .unwrap()
+                        >= want
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("never delivered up to {want}");
+        }
+    };
+
+    for l in parts[0] {
+        append(&log, l);
+    }
+    let stop = CancellationToken::new();
+    let first = tokio::spawn(forward(settings.clone(), config.clone(), stop.clone()));
+    delivered_to(last_ts(parts[0])).await;
+    // The broker goes away while lines are written; they wait and go.
+    mock.broker_down(1).unwrap();
+    for l in parts[1] {
+        append(&log, l);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    mock.broker_up(1).unwrap();
+    delivered_to(last_ts(parts[1])).await;
+    stop.cancel();
+    first.await.unwrap().unwrap();
+
+    // Lines written while the forwarder is stopped go when it is back.
+    for l in parts[2] {
+        append(&log, l);
+    }
+    let stop = CancellationToken::new();
+    let second = tokio::spawn(forward(settings.clone(), config.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for l in parts[3] {
+        append(&log, l);
+    }
+    delivered_to(last_ts(parts[3])).await;
+    stop.cancel();
+    second.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Every line's events once, plus at most the resume second's again.
+    let mut decoder = callboard::decode::QueueLogDecoder::new("pbx", &config.tenant("pbx"));
+    let events: usize = lines
+        .iter()
+        .map(|l| decoder.decode_line(l.trim_end()).map_or(0, |e| e.len()))
+        .sum();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let (low, high) = consumer
+        .fetch_watermarks("callboard.events", 0, Duration::from_secs(10))
+        .unwrap();
+    let messages = (high - low) as usize;
+    assert!(
+        messages >= events && messages <= events + 12,
+        "{messages} messages for {events} events"
+    );
+
+    let srv = serve(&brokers, config.clone()).await;
+    let all: String = lines.concat();
+    let opts = ReplayOptions {
+        format: Format::QueueLog,
+        tenant: Some("pbx".into()),
+        at: Some(now_ms()),
+    };
+    let expected = replay(all.as_bytes(), config.clone(), &opts, |_, _| {})
+        .unwrap()
+        .0
+        .remove(0);
+    let mut got = None;
+    for _ in 0..600 {
+        let (code, body) = get(srv.addr, "/api/v1/tenants/pbx/snapshot").await;
+        if code == 200 {
+            let s: Snapshot = serde_json::from_str(&body).unwrap();
+            if s.totals.inbound == expected.totals.inbound
+                && s.status == callboard::wire::Status::Live
+            {
+                got = Some(s);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got.expect("the forwarded lines were never served");
+    let (g, e) = (&got.totals, &expected.totals);
+    assert_eq!(
+        (g.inbound, g.answered, g.abandoned, g.exited, g.waiting),
+        (e.inbound, e.answered, e.abandoned, e.exited, e.waiting)
+    );
+    assert_eq!(got.agents, expected.agents);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}

@@ -119,3 +119,26 @@ pub async fn http(
         .to_bytes();
     (status, head, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// The shipped sample, moved in time so that its last line is a minute ago.
+pub fn sample_lines() -> Vec<String> {
+    let text = include_str!("../../../samples/demo.queue_log");
+    let first: i64 = text.split('|').next().unwrap().parse().unwrap();
+    let last: i64 = text
+        .lines()
+        .last()
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let shift = server::now_ms() / 1000 - 60 - last;
+    assert!(last >= first);
+    text.lines()
+        .map(|l| {
+            let (ts, rest) = l.split_once('|').unwrap();
+            format!("{}|{rest}\n", ts.parse::<i64>().unwrap() + shift)
+        })
+        .collect()
+}
