@@ -13,18 +13,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use futures_util::StreamExt;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::event::Event;
-use crate::kafka::ensure_topic;
+use crate::kafka::{Deliveries, delivery_ok, enqueue, ensure_topic};
 use crate::sources::queue_log::{Follower, KEPT, QueueLogSource, Wake};
 use crate::time::Millis;
 
@@ -144,34 +143,15 @@ async fn send(
     upto: Option<Millis>,
     state: &mut Option<State>,
 ) -> anyhow::Result<u64> {
-    // Handed to librdkafka in order, one at a time; with one request in
-    // flight per connection, retries keep that order.
-    let mut pending = futures_util::stream::FuturesUnordered::new();
+    // Handed to librdkafka in order; with one request in flight per
+    // connection, retries keep that order.
+    let mut pending = Deliveries::new();
     let mut n = 0u64;
     for ev in &events {
-        let payload = crate::wire::encode_event(ev);
-        let mut record = FutureRecord::to(&settings.topic)
-            .key(&*ev.tenant)
-            .payload(&payload);
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    pending.push(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    match pending.next().await {
-                        Some(r) => n += delivered(r)?,
-                        None => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+        n += enqueue(producer, &settings.topic, ev, &mut pending).await?;
     }
     while let Some(r) = pending.next().await {
-        n += delivered(r)?;
+        n += delivery_ok(r).context("the broker refused an event")?;
     }
     if let Some(last) = upto
         && state.is_none_or(|s| s.delivered_to < last)
@@ -181,15 +161,4 @@ async fn send(
         *state = Some(next);
     }
     Ok(n)
-}
-
-/// 1 for a delivered message; the broker's error otherwise.
-fn delivered<Canceled>(
-    r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, Canceled>,
-) -> anyhow::Result<u64> {
-    match r {
-        Ok(Ok(_)) => Ok(1),
-        Ok(Err((e, _))) => Err(anyhow::Error::from(e).context("the broker refused an event")),
-        Err(_) => anyhow::bail!("the producer went away before the delivery report"),
-    }
 }

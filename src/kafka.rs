@@ -83,26 +83,7 @@ pub async fn produce(
                 delivered += settle_until(&mut pending, due).await?;
             }
         }
-        let payload = crate::wire::encode_event(&ev);
-        let mut record = FutureRecord::to(topic).key(&*ev.tenant).payload(&payload);
-        // `send_result` hands the message to librdkafka now, so it goes out
-        // when it is due, whoever polls the delivery report and whenever.
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    pending.push(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    match futures_util::StreamExt::next(&mut pending).await {
-                        Some(r) => delivered += delivery_ok(r)?,
-                        None => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+        delivered += enqueue(&producer, topic, &ev, &mut pending).await?;
         // Delivery reports that are already in cost nothing to collect.
         while let Some(Some(r)) = futures_util::StreamExt::next(&mut pending).now_or_never() {
             delivered += delivery_ok(r)?;
@@ -114,10 +95,42 @@ pub async fn produce(
     Ok(delivered)
 }
 
-type Deliveries = futures_util::stream::FuturesUnordered<rdkafka::producer::DeliveryFuture>;
+/// Delivery reports still to come.
+pub type Deliveries = futures_util::stream::FuturesUnordered<rdkafka::producer::DeliveryFuture>;
+
+/// Hands one event (key = its tenant) to librdkafka now, so that events go
+/// out in the order they are handed over, whoever polls the reports and
+/// whenever; while the producer's queue is full, waits for deliveries
+/// first. Returns how many were delivered meanwhile.
+pub async fn enqueue(
+    producer: &FutureProducer,
+    topic: &str,
+    ev: &Event<'_>,
+    pending: &mut Deliveries,
+) -> anyhow::Result<u64> {
+    let payload = crate::wire::encode_event(ev);
+    let mut record = FutureRecord::to(topic).key(&*ev.tenant).payload(&payload);
+    let mut delivered = 0;
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => {
+                pending.push(delivery);
+                return Ok(delivered);
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                match futures_util::StreamExt::next(pending).await {
+                    Some(r) => delivered += delivery_ok(r)?,
+                    None => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
 
 /// 1 for a delivered message; the broker's error otherwise.
-fn delivery_ok<Canceled>(
+pub fn delivery_ok<Canceled>(
     r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, Canceled>,
 ) -> anyhow::Result<u64> {
     match r {

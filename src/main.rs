@@ -71,10 +71,12 @@ enum Command {
     },
 }
 
+/// What a long-running command reads first: its config file, the default
+/// time zone, and how much it logs.
 #[derive(clap::Args, Debug, Clone)]
-struct ServeArgs {
-    /// Configuration file (TOML): tenants, time zones, queue settings and a
-    /// `[serve]` section.
+struct Base {
+    /// Configuration file (TOML): tenants, time zones, queues, members,
+    /// `[serve]` and `[limits]`.
     #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
     config: Option<PathBuf>,
     /// Time zone of tenants the config file does not name (IANA name).
@@ -88,6 +90,23 @@ struct ServeArgs {
         default_value = "info"
     )]
     log: String,
+}
+
+impl Base {
+    /// Starts the logs and reads the config.
+    fn start(&self) -> anyhow::Result<Config> {
+        init_logs(&self.log)?;
+        match &self.config {
+            Some(path) => Config::load(path, self.tz.as_deref(), None),
+            None => Config::from_file(Default::default(), self.tz.as_deref(), None),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServeArgs {
+    #[command(flatten)]
+    base: Base,
     #[command(flatten)]
     settings: ServeLayer,
 }
@@ -165,20 +184,8 @@ struct ForwardArgs {
     /// Where to remember how far it got. [default: <queue-log>.callboard-forward]
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// Configuration file (TOML): the tenant's time zone, queues and members.
-    #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
-    config: Option<PathBuf>,
-    /// Time zone of tenants the config file does not name (IANA name).
-    #[arg(long, value_name = "ZONE", env = "CALLBOARD_TZ")]
-    tz: Option<String>,
-    /// Log filter.
-    #[arg(
-        long,
-        value_name = "FILTER",
-        env = "CALLBOARD_LOG",
-        default_value = "info"
-    )]
-    log: String,
+    #[command(flatten)]
+    base: Base,
 }
 
 #[derive(clap::Args, Debug)]
@@ -263,11 +270,7 @@ fn main() -> ExitCode {
 }
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logs(&args.log)?;
-    let mut config = match &args.config {
-        Some(path) => Config::load(path, args.tz.as_deref(), None)?,
-        None => Config::from_file(Default::default(), args.tz.as_deref(), None)?,
-    };
+    let mut config = args.base.start()?;
     let now = jiff::Timestamp::now().as_millisecond();
     let settings = ServeSettings::resolve(&args.settings, &mut config, now)?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -280,11 +283,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_forward(args: ForwardArgs) -> anyhow::Result<ExitCode> {
-    init_logs(&args.log)?;
-    let config = match &args.config {
-        Some(path) => Config::load(path, args.tz.as_deref(), None)?,
-        None => Config::from_file(Default::default(), args.tz.as_deref(), None)?,
-    };
+    let config = args.base.start()?;
     callboard::config::check_name(&args.tenant).context("--tenant")?;
     let settings = ForwardSettings {
         state: args
