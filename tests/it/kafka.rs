@@ -244,9 +244,10 @@ async fn with_the_broker_down_snapshots_are_served_stale_then_live_again() {
 }
 
 /// `callboard forward`: a site's queue_log produced to the topic through a
-/// broker outage and a restart of the forwarder (with lines written while
-/// it was down), then served by the engine: the snapshot equals replay of
-/// the lines, and nothing but the lines of the resume second is sent twice.
+/// broker outage, a restart of the forwarder (with lines written while it
+/// was down) and a SIGKILL of it, then served by the engine: the snapshot
+/// equals replay of the lines, and a clean restart sends nothing but the
+/// lines of the resume second twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() {
     use crate::follow::append;
@@ -332,7 +333,6 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
     delivered_to(last_ts(parts[3])).await;
     stop.cancel();
     second.await.unwrap().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 
     // Every line's events once, plus at most the resume second's again.
     let mut decoder = callboard::decode::QueueLogDecoder::new("pbx", &config.tenant("pbx"));
@@ -353,8 +353,53 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
         "{messages} messages for {events} events"
     );
 
+    // Killed with SIGKILL as a process of its own, right after more lines:
+    // whatever it had not recorded goes again, and counts once.
+    let now_s = now_ms() / 1000;
+    let extra = |from: i64, n: i64| -> Vec<String> {
+        (from..from + n)
+            .flat_map(|k| {
+                [
+                    format!(
+                        "{}|x{k}|support|NONE|ENTERQUEUE||010555{k}|1\n",
+                        now_s - 20 + k % 10
+                    ),
+                    format!("{}|x{k}|support|NONE|ABANDON|1|1|1\n", now_s - 19 + k % 10),
+                ]
+            })
+            .collect()
+    };
+    let (more, last) = (extra(0, 5), extra(5, 5));
+    for l in &more {
+        append(&log, l);
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .args([
+            "forward",
+            "--queue-log",
+            log.to_str().unwrap(),
+            "--tenant",
+            "pbx",
+        ])
+        .args(["--kafka-brokers", &brokers, "--log", "warn"])
+        .env_remove("CALLBOARD_CONFIG")
+        .spawn()
+        .unwrap();
+    delivered_to(last_ts(&more)).await;
+    for l in &last {
+        append(&log, l);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stop = CancellationToken::new();
+    let third = tokio::spawn(forward(settings.clone(), config.clone(), stop.clone()));
+    delivered_to(last_ts(&last)).await;
+    stop.cancel();
+    third.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
     let srv = serve(&brokers, config.clone()).await;
-    let all: String = lines.concat();
+    let all: String = lines.concat() + &more.concat() + &last.concat();
     let opts = ReplayOptions {
         format: Format::QueueLog,
         tenant: Some("pbx".into()),
