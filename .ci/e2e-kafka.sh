@@ -3,6 +3,8 @@
 # by an independent client (confluent-kafka), the engine restarted mid-stream
 # and killed once; the final snapshot must equal `callboard replay` of the
 # same events, and the malformed message must reach the dead-letter topic.
+# Then an Asterisk site forwarded into the topic (`callboard forward`), with
+# the broker frozen and the forwarder killed on the way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=$(mktemp -d)
@@ -110,6 +112,74 @@ python3 .ci/kafka_client.py dlq "$BROKERS" callboard.events.dlq > "$WORK/dlq.jso
 grep -q '"callboard-error-reason": "invalid_json"' "$WORK/dlq.jsonl" \
   || { echo "e2e: malformed message not in the dead-letter topic"; cat "$WORK/dlq.jsonl"; exit 1; }
 echo "e2e: malformed message found in the dead-letter topic"
+
+# An Asterisk site forwarded into the same topic by `callboard forward`:
+# the broker frozen (SIGSTOP) while lines are written, the forwarder
+# SIGKILLed and restarted; the served tenant must equal replay of the lines.
+LOG="$WORK/asterisk/queue_log"
+mkdir -p "$WORK/asterisk"
+python3 - samples/demo.queue_log "$WORK/lines" <<'PY'
+import sys, time
+lines = open(sys.argv[1]).read().splitlines()
+last = int(lines[-1].split('|')[0])
+shift = int(time.time()) - 60 - last
+with open(sys.argv[2], "w") as out:
+    for l in lines:
+        ts, rest = l.split('|', 1)
+        out.write(f"{int(ts) + shift}|{rest}\n")
+PY
+L=$(wc -l < "$WORK/lines")
+forward() {
+  "$BIN" forward --queue-log "$LOG" --tenant pbx --kafka-brokers "$BROKERS" --log warn \
+    >> "$WORK/forward.log" 2>&1 &
+  FORWARD=$!
+  PIDS+=($FORWARD)
+}
+part() { sed -n "$1,$2p" "$WORK/lines" >> "$LOG"; }
+part 1 $((L / 4))
+forward
+sleep 2
+TANSU=${PIDS[0]}
+kill -STOP "$TANSU"
+part $((L / 4 + 1)) $((L / 2))
+sleep 3
+kill -CONT "$TANSU"
+sleep 2
+kill -KILL "$FORWARD"; wait "$FORWARD" 2>/dev/null || true
+part $((L / 2 + 1)) $((3 * L / 4))
+forward
+sleep 1
+part $((3 * L / 4 + 1)) "$L"
+# The latest event time the lines hold (their last lines carry none).
+WANT=$("$BIN" replay --input "$WORK/lines" --format queue_log --tenant pbx 2>/dev/null | python3 -c "
+import json, sys
+from datetime import datetime
+print(datetime.fromisoformat(json.load(sys.stdin)['as_of'].replace('Z', '+00:00')).timestamp())")
+ok=""
+for _ in $(seq 300); do
+  curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/pbx/snapshot" > "$WORK/pbx.served.json" 2>/dev/null || true
+  python3 -c "
+import json, sys
+from datetime import datetime
+s = json.load(open('$WORK/pbx.served.json'))
+t = datetime.fromisoformat(s['as_of'].replace('Z', '+00:00')).timestamp()
+sys.exit(0 if t >= $WANT else 1)" 2>/dev/null && { ok=1; break; }
+  sleep 0.2
+done
+[ -n "$ok" ] || { echo "e2e: the forwarded site never caught up"; tail -30 "$WORK/forward.log"; cat "$WORK/pbx.served.json" | head -c 600; echo; tail -5 "$WORK/lines"; exit 1; }
+AT=$(python3 -c "import json; print(json.load(open('$WORK/pbx.served.json'))['at'])")
+"$BIN" replay --input "$WORK/lines" --format queue_log --tenant pbx --at "$AT" > "$WORK/pbx.replayed.json" 2>/dev/null
+python3 - "$WORK/pbx.served.json" "$WORK/pbx.replayed.json" <<'PY'
+import json, sys
+served, replayed = (json.load(open(p)) for p in sys.argv[1:3])
+if served != replayed:
+    for k in served:
+        if served[k] != replayed.get(k):
+            print(f"e2e: pbx {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
+    sys.exit(1)
+print(f"e2e: forwarded site: served snapshot = replay ({served['totals']['inbound']} inbound, {served['totals']['answered']} answered)")
+PY
+kill -TERM "$FORWARD"; wait "$FORWARD" || { echo "e2e: forward did not exit 0 on SIGTERM"; exit 1; }
 
 if command -v promtool >/dev/null; then
   curl -fs "http://127.0.0.1:$HTTP/metrics" | promtool check metrics
