@@ -57,6 +57,21 @@ ready() {
   echo "e2e: not ready"; tail -50 "$WORK/serve.log"; exit 1
 }
 
+# same LABEL SERVED REPLAYED: the served snapshot must equal the replayed one.
+same() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+label = sys.argv[1]
+served, replayed = (json.load(open(p)) for p in sys.argv[2:4])
+if served != replayed:
+    for k in served:
+        if served[k] != replayed.get(k):
+            print(f"e2e: {label}: {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
+    sys.exit(1)
+print(f"e2e: {label}: served snapshot = replay ({served['totals']['inbound']} inbound, {served['totals']['answered']} answered)")
+PY
+}
+
 python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" 0 "$Q1"
 serve; ready
 python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" "$Q1" "$Q2"
@@ -96,16 +111,7 @@ sys.exit(0 if f('$got') >= f('$want') else 1)" && { ok=1; break; }
   [ -n "$ok" ] || { echo "e2e: $tenant never caught up"; tail -30 "$WORK/serve.log"; exit 1; }
   AT=$(python3 -c "import json; print(json.load(open('$WORK/$tenant.served.json'))['at'])")
   "$BIN" replay --input "$WORK/events.ndjson" --tenant "$tenant" --at "$AT" > "$WORK/$tenant.replayed.json" 2>/dev/null
-  python3 - "$WORK/$tenant.served.json" "$WORK/$tenant.replayed.json" <<'PY'
-import json, sys
-served, replayed = (json.load(open(p)) for p in sys.argv[1:3])
-if served != replayed:
-    for k in served:
-        if served[k] != replayed.get(k):
-            print(f"e2e: {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
-    sys.exit(1)
-print(f"e2e: {served['tenant']}: served snapshot = replay ({served['totals']['inbound']} inbound, {served['totals']['answered']} answered)")
-PY
+  same "$tenant" "$WORK/$tenant.served.json" "$WORK/$tenant.replayed.json"
 done
 
 python3 .ci/kafka_client.py dlq "$BROKERS" callboard.events.dlq > "$WORK/dlq.jsonl"
@@ -169,16 +175,7 @@ done
 [ -n "$ok" ] || { echo "e2e: the forwarded site never caught up"; tail -30 "$WORK/forward.log"; cat "$WORK/pbx.served.json" | head -c 600; echo; tail -5 "$WORK/lines"; exit 1; }
 AT=$(python3 -c "import json; print(json.load(open('$WORK/pbx.served.json'))['at'])")
 "$BIN" replay --input "$WORK/lines" --format queue_log --tenant pbx --at "$AT" > "$WORK/pbx.replayed.json" 2>/dev/null
-python3 - "$WORK/pbx.served.json" "$WORK/pbx.replayed.json" <<'PY'
-import json, sys
-served, replayed = (json.load(open(p)) for p in sys.argv[1:3])
-if served != replayed:
-    for k in served:
-        if served[k] != replayed.get(k):
-            print(f"e2e: pbx {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
-    sys.exit(1)
-print(f"e2e: forwarded site: served snapshot = replay ({served['totals']['inbound']} inbound, {served['totals']['answered']} answered)")
-PY
+same "forwarded site" "$WORK/pbx.served.json" "$WORK/pbx.replayed.json"
 kill -TERM "$FORWARD"; wait "$FORWARD" || { echo "e2e: forward did not exit 0 on SIGTERM"; exit 1; }
 
 if command -v promtool >/dev/null; then
