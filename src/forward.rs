@@ -98,7 +98,7 @@ pub async fn run(
     // Lines of the last delivered second are sent again: their events are
     // duplicates the engine ignores, and none of that second is lost.
     let resume = state.map_or(Millis::MIN, |s| s.delivered_to);
-    follower.skip_before = resume;
+    follower.skip_before(resume);
     let since = SystemTime::now() - KEPT;
     let (mut follower, past) = tokio::task::spawn_blocking(move || {
         let past = follower.read_past(since);

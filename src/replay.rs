@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::decode::{self, Format, QueueLogDecoder, Reason, Reject};
 use crate::engine::{Engine, Outcome};
 use crate::event::Event;
-use crate::sources::lines::{Line, LineReader};
+use crate::sources::lines::LineReader;
 use crate::time::Millis;
 use crate::wire::{Snapshot, Status};
 
@@ -140,25 +140,19 @@ pub fn replay<R: BufRead>(
     };
     while let Some(line) = reader.next_line()? {
         line_no += 1;
-        let result = match line {
-            Line::TooLong { bytes } => Err(Reject::new(
-                Reason::TooLarge,
-                format!("{bytes} bytes, the limit is {}", config.max_event_bytes),
-            )),
-            Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Text(bytes) => match &mut queue_log {
+        let result = match line.text(config.max_event_bytes) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(bytes) => match &mut queue_log {
                 None => decode::decode_json(bytes, config.max_event_bytes)
                     .and_then(|ev| not_ahead(&ev).map(|()| ev))
                     .and_then(|ev| apply(&mut engine, &mut summary, &ev)),
-                Some(dec) => match std::str::from_utf8(bytes) {
-                    Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
-                    Ok(text) => dec.decode_line(text).and_then(|evs| {
-                        evs.iter().try_for_each(not_ahead)?;
-                        evs.iter()
-                            .try_for_each(|ev| apply(&mut engine, &mut summary, ev))
-                    }),
-                },
+                Some(dec) => dec.decode_bytes(bytes).and_then(|evs| {
+                    evs.iter().try_for_each(not_ahead)?;
+                    evs.iter()
+                        .try_for_each(|ev| apply(&mut engine, &mut summary, ev))
+                }),
             },
+            Err(r) => Err(r),
         };
         summary.lines += 1;
         if let Err(rej) = result {

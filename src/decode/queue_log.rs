@@ -162,6 +162,15 @@ impl QueueLogDecoder {
         self.last
     }
 
+    /// [`decode_line`](Self::decode_line) of raw bytes: a line that is not
+    /// UTF-8 is refused.
+    pub fn decode_bytes(&mut self, raw: &[u8]) -> Result<Vec<Event<'static>>, Reject> {
+        match std::str::from_utf8(raw) {
+            Ok(text) => self.decode_line(text),
+            Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
+        }
+    }
+
     /// Decodes one line into zero or more events (zero for lines that carry
     /// no statistic, such as CONFIGRELOAD or PENALTY).
     pub fn decode_line(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {

@@ -3,6 +3,8 @@
 
 use std::io::{self, BufRead};
 
+use crate::decode::{Reason, Reject};
+
 /// One line read by [`LineReader`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line<'a> {
@@ -10,6 +12,19 @@ pub enum Line<'a> {
     Text(&'a [u8]),
     /// The line was longer than the limit; its bytes were skipped.
     TooLong { bytes: usize },
+}
+
+impl<'a> Line<'a> {
+    /// The line's bytes, or its refusal when it was over `max`.
+    pub fn text(self, max: usize) -> Result<&'a [u8], Reject> {
+        match self {
+            Line::Text(b) => Ok(b),
+            Line::TooLong { bytes } => Err(Reject::new(
+                Reason::TooLarge,
+                format!("{bytes} bytes, the limit is {max}"),
+            )),
+        }
+    }
 }
 
 /// Reads lines of at most `max` bytes from a buffered reader.

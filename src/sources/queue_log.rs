@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lines::{Line, LineReader};
 use crate::config::Config;
-use crate::decode::{QueueLogDecoder, Reason, Reject, check_not_ahead};
+use crate::decode::{QueueLogDecoder, check_not_ahead};
 use crate::event::{Event, Source};
 use crate::service::shard::{Closed, Router, now_ms};
 use crate::telemetry::{EventsRejected, Signal};
@@ -192,91 +192,93 @@ async fn send(router: &Router, events: Vec<Event<'static>>) -> Result<(), Closed
 /// Decodes a whole (rotated) file, `.gz` or not, into `events`.
 fn read_file(
     path: &Path,
-    decoder: &mut QueueLogDecoder,
-    limits: (usize, i64, Millis),
+    lines: &mut LineDecoder,
     events: &mut Vec<Event<'static>>,
 ) -> io::Result<()> {
-    let max = limits.0;
     let file = File::open(path)?;
     let input: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
     } else {
         Box::new(BufReader::new(file))
     };
-    let mut reader = LineReader::new(input, max).skipping_nul();
+    let mut reader = LineReader::new(input, lines.max).skipping_nul();
     let now = now_ms();
     while let Some(line) = reader.next_line()? {
-        take_line(line, decoder, limits, now, events);
+        lines.take(line, now, events);
     }
     Ok(())
 }
 
-/// Decodes one line into `events`; a refused line is counted.
-fn take_line(
-    line: Line<'_>,
-    decoder: &mut QueueLogDecoder,
-    limits: (usize, i64, Millis),
-    now: i64,
-    events: &mut Vec<Event<'static>>,
-) {
-    let (max, skew, skip_before) = limits;
-    let result = match line {
-        Line::TooLong { bytes } => Err(Reject::new(
-            Reason::TooLarge,
-            format!("{bytes} bytes, the limit is {max}"),
-        )),
-        Line::Text(b) if b.iter().all(u8::is_ascii_whitespace) => return,
-        Line::Text(b) => match std::str::from_utf8(b) {
-            Err(_) => Err(Reject::new(Reason::MalformedLine, "not UTF-8")),
-            Ok(text) => decoder.decode_line(text).and_then(|evs| {
+/// A tenant's queue_log decoder with the bounds its lines are held to.
+pub(crate) struct LineDecoder {
+    decoder: QueueLogDecoder,
+    /// Longest line, in bytes.
+    max: usize,
+    /// How far ahead of the clock a line may be dated, in ms.
+    skew: i64,
+    /// Lines before this time were handled before (by a forwarder that
+    /// stopped): they are decoded, and their events dropped.
+    skip_before: Millis,
+}
+
+impl LineDecoder {
+    /// Decodes one line into `events`; a refused line is counted.
+    fn take(&mut self, line: Line<'_>, now: Millis, events: &mut Vec<Event<'static>>) {
+        let result = match line.text(self.max) {
+            Ok(b) if b.iter().all(u8::is_ascii_whitespace) => return,
+            Ok(b) => self.decoder.decode_bytes(b).and_then(|evs| {
                 evs.iter()
-                    .try_for_each(|ev| check_not_ahead(ev.ts, now, skew))?;
+                    .try_for_each(|ev| check_not_ahead(ev.ts, now, self.skew))?;
                 Ok(evs)
             }),
-        },
-    };
-    match result {
-        // A line before the resume point was handled before: it only tells
-        // the decoder what happened.
-        Ok(_) if decoder.last_line().is_some_and(|t| t < skip_before) => {}
-        Ok(evs) => events.extend(evs),
-        Err(r) => EventsRejected::one(Source::QueueLog, r.reason).emit(),
+            Err(r) => Err(r),
+        };
+        match result {
+            // A line before the resume point was handled before: it only
+            // tells the decoder what happened.
+            Ok(_)
+                if self
+                    .decoder
+                    .last_line()
+                    .is_some_and(|t| t < self.skip_before) => {}
+            Ok(evs) => events.extend(evs),
+            Err(r) => EventsRejected::one(Source::QueueLog, r.reason).emit(),
+        }
     }
 }
 
 /// The followed file: where reading got to, in which file (by inode).
 pub(crate) struct Follower {
     path: PathBuf,
-    decoder: QueueLogDecoder,
+    lines: LineDecoder,
     file: Option<File>,
     inode: u64,
     offset: u64,
     /// Bytes of a line not finished yet.
     partial: Vec<u8>,
-    max: usize,
-    skew: i64,
-    /// Lines before this time were handled before (by a forwarder that
-    /// stopped): they are decoded, and their events dropped.
-    pub(crate) skip_before: Millis,
 }
 
 impl Follower {
-    fn limits(&self) -> (usize, i64, Millis) {
-        (self.max, self.skew, self.skip_before)
-    }
-
     pub(crate) fn new(src: &QueueLogSource, config: &Config) -> Follower {
         Follower {
             path: src.path.clone(),
-            decoder: QueueLogDecoder::new(&src.tenant, &config.tenant(&src.tenant)),
+            lines: LineDecoder {
+                decoder: QueueLogDecoder::new(&src.tenant, &config.tenant(&src.tenant)),
+                max: config.max_event_bytes,
+                skew: config.max_clock_skew_ms,
+                skip_before: Millis::MIN,
+            },
             file: None,
             inode: 0,
             offset: 0,
             partial: Vec::new(),
-            max: config.max_event_bytes,
-            skew: config.max_clock_skew_ms,
-            skip_before: Millis::MIN,
         }
+    }
+
+    /// Lines before `t` only feed the decoder: their events were delivered
+    /// before (a forwarder resuming).
+    pub(crate) fn skip_before(&mut self, t: Millis) {
+        self.lines.skip_before = t;
     }
 
     /// Reads the rotated predecessors last written since `since`, then the
@@ -288,8 +290,7 @@ impl Follower {
         let files = predecessors(&self.path, since)?;
         let mut events = Vec::new();
         for f in &files {
-            let limits = self.limits();
-            read_file(f, &mut self.decoder, limits, &mut events)?;
+            read_file(f, &mut self.lines, &mut events)?;
         }
         events.extend(self.poll()?);
         Ok((files.len(), events))
@@ -297,7 +298,7 @@ impl Follower {
 
     /// Time of the latest line read.
     pub(crate) fn latest(&self) -> Option<Millis> {
-        self.decoder.latest()
+        self.lines.decoder.latest()
     }
 
     /// Reads what was written since the last look, following a rotation
@@ -342,7 +343,7 @@ impl Follower {
 
     /// Reads the open file from where reading got to up to its end.
     fn read_on(&mut self, events: &mut Vec<Event<'static>>) -> io::Result<()> {
-        let limits = self.limits();
+        let max = self.lines.max;
         let Some(file) = &mut self.file else {
             return Ok(());
         };
@@ -360,15 +361,16 @@ impl Follower {
                     b'\n' => {
                         let line = std::mem::take(&mut self.partial);
                         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-                        let line = if line.len() > self.max {
+                        let line = if line.len() > max {
                             Line::TooLong { bytes: line.len() }
                         } else {
                             Line::Text(line)
                         };
-                        take_line(line, &mut self.decoder, limits, now, events);
+                        self.lines.take(line, now, events);
                     }
-                    // Past the bound the line's bytes are only counted.
-                    _ if self.partial.len() > self.max => {}
+                    // Past the bound the rest of the line is dropped: the
+                    // line is refused as too large.
+                    _ if self.partial.len() > max => {}
                     b => self.partial.push(b),
                 }
             }
@@ -381,14 +383,7 @@ impl Follower {
             return;
         }
         let line = std::mem::take(&mut self.partial);
-        let limits = self.limits();
-        take_line(
-            Line::Text(&line),
-            &mut self.decoder,
-            limits,
-            now_ms(),
-            events,
-        );
+        self.lines.take(Line::Text(&line), now_ms(), events);
     }
 }
 
