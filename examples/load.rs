@@ -149,13 +149,7 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
     })
     .await;
     let t = Instant::now();
-    loop {
-        let (status, _) = get(addr, "/readyz").await;
-        if status == 200 || t.elapsed() > Duration::from_secs(300) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_ok(addr, "/readyz", Duration::from_secs(300)).await;
     let engine = n as f64 / t.elapsed().as_secs_f64();
     println!(
         "callboard engine: {n} events rebuilt at {engine:.0} events/s = {:.0} % of the bare consumer",
@@ -164,6 +158,14 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
     stop.cancel();
     task.await??;
     Ok(())
+}
+
+/// Until `path` answers 200, or `limit` has passed.
+async fn wait_ok(addr: std::net::SocketAddr, path: &str, limit: Duration) {
+    let t = Instant::now();
+    while get(addr, path).await.0 != 200 && t.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -319,12 +321,7 @@ async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
         ..ServeSettings::default()
     })
     .await;
-    for _ in 0..500 {
-        if get(addr, "/readyz").await.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ok(addr, "/readyz", Duration::from_secs(10)).await;
     let (cpu0, _) = cpu_and_rss();
     let delays = Arc::new(Mutex::new(Vec::with_capacity(n * seconds as usize)));
     let done = Arc::new(AtomicBool::new(false));
@@ -413,12 +410,12 @@ async fn queue_log(rate: u64, seconds: u64) -> anyhow::Result<()> {
         ..ServeSettings::default()
     })
     .await;
-    for _ in 0..100 {
-        if get(addr, "/api/v1/tenants/pbx/snapshot").await.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ok(
+        addr,
+        "/api/v1/tenants/pbx/snapshot",
+        Duration::from_secs(10),
+    )
+    .await;
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws?tenant=pbx")).await?;
     // Append time of each line (the line of call k adds inbound call k+1).

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::decode::Format;
-use callboard::replay::{ReplayOptions, replay};
 use callboard::wire::Snapshot;
 
 use crate::support::http;
@@ -71,20 +70,13 @@ async fn try_get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String,
 }
 
 fn replayed(text: &str) -> Snapshot {
-    let opts = ReplayOptions {
-        format: Format::QueueLog,
-        tenant: Some("pbx".into()),
-        at: Some(now_ms()),
-    };
-    replay(
-        text.as_bytes(),
+    crate::support::replayed(
+        text,
         Arc::new(Config::default()),
-        &opts,
-        |_, _| {},
+        Format::QueueLog,
+        "pbx",
+        Some(now_ms()),
     )
-    .unwrap()
-    .0
-    .remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

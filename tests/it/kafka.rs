@@ -8,7 +8,6 @@ use std::time::Duration;
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::kafka::produce;
-use callboard::replay::{ReplayOptions, replay};
 use callboard::settings::ServeSettings;
 use callboard::sim::{SimConfig, Simulator};
 use callboard::sources::kafka::KafkaOptions;
@@ -65,15 +64,7 @@ async fn served(addr: std::net::SocketAddr, inbound: u64) -> Snapshot {
 }
 
 fn replay_at(ndjson: &str, config: Arc<Config>, at: i64) -> Snapshot {
-    let opts = ReplayOptions {
-        format: Format::Ndjson,
-        tenant: Some("demo".into()),
-        at: Some(at),
-    };
-    replay(ndjson.as_bytes(), config, &opts, |_, _| {})
-        .unwrap()
-        .0
-        .remove(0)
+    crate::support::replayed(ndjson, config, Format::Ndjson, "demo", Some(at))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,15 +391,13 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
 
     let srv = serve(&brokers, config.clone()).await;
     let all: String = lines.concat() + &more.concat() + &last.concat();
-    let opts = ReplayOptions {
-        format: Format::QueueLog,
-        tenant: Some("pbx".into()),
-        at: Some(now_ms()),
-    };
-    let expected = replay(all.as_bytes(), config.clone(), &opts, |_, _| {})
-        .unwrap()
-        .0
-        .remove(0);
+    let expected = crate::support::replayed(
+        &all,
+        config.clone(),
+        Format::QueueLog,
+        "pbx",
+        Some(now_ms()),
+    );
     let mut got = None;
     for _ in 0..600 {
         let (code, body) = get(srv.addr, "/api/v1/tenants/pbx/snapshot").await;

@@ -400,16 +400,8 @@ fn configured_members_make_one_agent_of_an_interface_and_a_member_name() {
 1795219240|1795219230.1|support|Sathish|CONNECT|10|1795219230.2|2
 1795219300|NONE|support|Sathish|PAUSE|lunch
 ";
-    let opts = ReplayOptions {
-        format: Format::QueueLog,
-        tenant: Some("pbx".into()),
-        at: None,
-    };
     let snapshot = |config: Config| {
-        replay(log.as_bytes(), Arc::new(config), &opts, |_, _| {})
-            .unwrap()
-            .0
-            .remove(0)
+        crate::support::replayed(log, Arc::new(config), Format::QueueLog, "pbx", None)
     };
     let apart = snapshot(Config::default());
     assert_eq!(apart.agent_list.len(), 2, "unmapped: two agents");

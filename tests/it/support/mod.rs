@@ -142,3 +142,23 @@ pub fn sample_lines() -> Vec<String> {
         })
         .collect()
 }
+
+/// `callboard replay` of `text` for one tenant, at `at` (else the latest
+/// event): that tenant's snapshot.
+pub fn replayed(
+    text: &str,
+    config: Arc<Config>,
+    format: callboard::decode::Format,
+    tenant: &str,
+    at: Option<Millis>,
+) -> Snapshot {
+    let opts = callboard::replay::ReplayOptions {
+        format,
+        tenant: Some(tenant.into()),
+        at,
+    };
+    callboard::replay::replay(text.as_bytes(), config, &opts, |_, _| {})
+        .unwrap()
+        .0
+        .remove(0)
+}
