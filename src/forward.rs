@@ -118,7 +118,7 @@ pub async fn run(
     let mut wake = Wake::new(&settings.source.path)?;
     loop {
         tokio::select! {
-            _ = wake.next() => {}
+            _ = wake.next(follower.holding()) => {}
             _ = shutdown.cancelled() => break,
         }
         match follower.poll() {

@@ -161,6 +161,16 @@ pub fn replay<R: BufRead>(
         }
     }
 
+    // ADDMEMBER lines held for the rest of their second, at the end of the
+    // input.
+    if let Some(dec) = &mut queue_log {
+        for ev in dec.flush() {
+            if let Err(rej) = not_ahead(&ev).and_then(|()| apply(&mut engine, &mut summary, &ev)) {
+                *summary.rejected.entry(rej.reason).or_default() += 1;
+            }
+        }
+    }
+
     let now = opts
         .at
         .or_else(|| engine.as_of())

@@ -65,6 +65,29 @@ pub struct QueueLogDecoder {
     agents: BTreeMap<String, String>,
     /// Display names of configured agents.
     names: BTreeMap<String, String>,
+    /// Interfaces the log itself tied to a member name -> that name.
+    ties: BTreeMap<String, String>,
+    /// `ADDMEMBER` lines of one second by an interface not seen before,
+    /// held until that second shows (or does not show) the member's name.
+    held: Vec<Held>,
+    /// Events of held lines released while a refused line was read: they
+    /// come out with the next line's.
+    released: Vec<Event<'static>>,
+}
+
+/// An `ADDMEMBER` line held back for its second.
+#[derive(Debug)]
+struct Held {
+    ts: Millis,
+    queue: String,
+    interface: String,
+    raw: String,
+}
+
+/// An interface names a channel technology (`SIP/1001`, `PJSIP/1001`,
+/// `Local/1001@from-queue/n`); a member name does not.
+fn is_interface(agent: &str) -> bool {
+    agent.contains('/')
 }
 
 /// The fixed leading fields of a line.
@@ -129,18 +152,24 @@ impl QueueLogDecoder {
                 .values()
                 .filter_map(|(agent, name)| Some((agent.clone(), name.clone()?)))
                 .collect(),
+            ties: BTreeMap::new(),
+            held: Vec::new(),
+            released: Vec::new(),
         }
     }
 
     /// The line with its agent field named as the config names that member
     /// (the line itself when the config names none).
     fn named_member<'a>(&self, raw: &'a str) -> Cow<'a, str> {
-        if self.agents.is_empty() {
+        if self.agents.is_empty() && self.ties.is_empty() {
             return Cow::Borrowed(raw);
         }
         let mut fields = raw.splitn(5, '|');
         let head: Vec<&str> = fields.by_ref().take(4).collect();
-        let Some(agent) = head.get(3).and_then(|a| self.agents.get(*a)) else {
+        let Some(agent) = head
+            .get(3)
+            .and_then(|a| self.agents.get(*a).or_else(|| self.ties.get(*a)))
+        else {
             return Cow::Borrowed(raw);
         };
         let rest = fields.next();
@@ -173,7 +202,119 @@ impl QueueLogDecoder {
 
     /// Decodes one line into zero or more events (zero for lines that carry
     /// no statistic, such as CONFIGRELOAD or PENALTY).
+    ///
+    /// An `ADDMEMBER` by an interface not seen before is held for the rest
+    /// of its second, in case the same queue and second name the member
+    /// (see [`flush`](Self::flush)); its events come out with a later
+    /// line's.
     pub fn decode_line(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {
+        let line = self.parse(raw)?;
+        let (ts, queue, agent) = (line.ts, line.queue, line.agent);
+        let named_in_data = (line.event == "ADDMEMBER")
+            .then(|| {
+                line.data
+                    .iter()
+                    .find(|d| !d.is_empty() && **d != "PAUSED" && !is_none(d))
+            })
+            .flatten()
+            .map(|d| d.to_string());
+        let holdable = line.event == "ADDMEMBER" && self.untied_interface(agent);
+        if self.held.first().is_some_and(|h| h.ts != ts)
+            || self.held.iter().any(|h| h.interface == agent)
+        {
+            // A later second, or the interface doing something else: what
+            // was held is read as it is written.
+            let mut released = self.flush();
+            self.released.append(&mut released);
+        }
+        if holdable {
+            check_name("agent", agent)?;
+            check_name("queue", queue)?;
+            match named_in_data {
+                // A dialplan that writes the member's name in ADDMEMBER's
+                // data ties them on the spot.
+                Some(name) if self.untied_name(&name) && name.len() <= 128 => {
+                    self.ties.insert(agent.to_string(), name);
+                }
+                _ => {
+                    self.latest = Some(self.latest.map_or(ts, |t| t.max(ts)));
+                    self.last = Some(ts);
+                    self.held.push(Held {
+                        ts,
+                        queue: queue.to_string(),
+                        interface: agent.to_string(),
+                        raw: raw.to_string(),
+                    });
+                    return Ok(std::mem::take(&mut self.released));
+                }
+            }
+        } else if !self.held.is_empty() && !is_none(queue) && self.untied_name(agent) {
+            // The first member name in the queue of exactly one held
+            // interface, in the same second: the same person.
+            let mut candidates: Vec<&str> = self
+                .held
+                .iter()
+                .filter(|h| h.queue == queue)
+                .map(|h| h.interface.as_str())
+                .collect();
+            candidates.dedup();
+            if let [interface] = candidates[..] {
+                let interface = interface.to_string();
+                self.ties.insert(interface.clone(), agent.to_string());
+                let (tied, rest): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition(|h| h.interface == interface);
+                self.held = rest;
+                for h in tied {
+                    let mut evs = self.decode_now(&h.raw).unwrap_or_default();
+                    self.released.append(&mut evs);
+                }
+            }
+        }
+        // A refused line keeps what was released for the next one.
+        let evs = self.decode_now(raw)?;
+        let mut out = std::mem::take(&mut self.released);
+        out.extend(evs);
+        Ok(out)
+    }
+
+    /// Releases the lines held for their second, read as they are written.
+    /// A reader calls it at the end of its input, or once the held second
+    /// is past on the clock.
+    pub fn flush(&mut self) -> Vec<Event<'static>> {
+        let mut out = std::mem::take(&mut self.released);
+        for h in std::mem::take(&mut self.held) {
+            out.extend(self.decode_now(&h.raw).unwrap_or_default());
+        }
+        out
+    }
+
+    /// The second of the lines held back, if any.
+    pub fn holding(&self) -> Option<Millis> {
+        self.held
+            .first()
+            .map(|h| h.ts)
+            .or_else(|| self.released.first().map(|e| e.ts))
+    }
+
+    /// An interface neither configured, nor tied, nor seen before.
+    fn untied_interface(&self, agent: &str) -> bool {
+        is_interface(agent)
+            && !self.agents.contains_key(agent)
+            && !self.ties.contains_key(agent)
+            && !self.members.contains_key(agent)
+    }
+
+    /// A member name that no configured entry and no tie names yet.
+    fn untied_name(&self, agent: &str) -> bool {
+        !is_none(agent)
+            && !is_interface(agent)
+            && !self.agents.contains_key(agent)
+            && !self.agents.values().any(|a| a == agent)
+            && !self.ties.values().any(|a| a == agent)
+    }
+
+    fn decode_now(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {
         let raw = self.named_member(raw);
         let line = self.parse(&raw)?;
         self.latest = Some(self.latest.map_or(line.ts, |t| t.max(line.ts)));

@@ -35,6 +35,10 @@ use crate::wire::Status;
 /// How often the file is looked at when the watch reports nothing.
 const SAFETY_NET: Duration = Duration::from_secs(5);
 
+/// How long past the start of its second a line held for that second waits
+/// for the rest of it (Asterisk writes a second's lines within it).
+const HELD_FOR: Duration = Duration::from_millis(1500);
+
 /// Predecessors last written more than this before now are not read: every
 /// line in them is older than the two days the engine keeps.
 pub(crate) const KEPT: Duration = Duration::from_secs(3 * 86_400);
@@ -132,7 +136,7 @@ pub async fn run(
     let mut wake = Wake::new(&src.path)?;
     loop {
         tokio::select! {
-            _ = wake.next() => {}
+            _ = wake.next(follower.holding()) => {}
             _ = shutdown.cancelled() => break,
         }
         match follower.poll() {
@@ -173,11 +177,13 @@ impl Wake {
         })
     }
 
-    /// Until something may have changed.
-    pub(crate) async fn next(&mut self) {
+    /// Until something may have changed, or shortly when `soon` (lines
+    /// held for their second are due).
+    pub(crate) async fn next(&mut self, soon: bool) {
         tokio::select! {
             _ = self.woken.recv() => {}
             _ = self.net.tick() => {}
+            _ = tokio::time::sleep(HELD_FOR / 2), if soon => {}
         }
     }
 }
@@ -245,6 +251,21 @@ impl LineDecoder {
             Err(r) => EventsRejected::one(Source::QueueLog, r.reason).emit(),
         }
     }
+
+    /// Releases the lines held for a second that is over on the clock.
+    fn release_due(&mut self, now: Millis, events: &mut Vec<Event<'static>>) {
+        let Some(t) = self.decoder.holding() else {
+            return;
+        };
+        if now < t + HELD_FOR.as_millis() as Millis {
+            return;
+        }
+        let released = self.decoder.flush();
+        // Lines before the resume point were delivered before.
+        if t >= self.skip_before {
+            events.extend(released);
+        }
+    }
 }
 
 /// The followed file: where reading got to, in which file (by inode).
@@ -296,6 +317,12 @@ impl Follower {
         Ok((files.len(), events))
     }
 
+    /// Whether lines are held for their second (the caller looks again
+    /// soon).
+    pub(crate) fn holding(&self) -> bool {
+        self.lines.decoder.holding().is_some()
+    }
+
     /// Time of the latest line read.
     pub(crate) fn latest(&self) -> Option<Millis> {
         self.lines.decoder.latest()
@@ -330,6 +357,7 @@ impl Follower {
             _ => {}
         }
         self.read_on(&mut events)?;
+        self.lines.release_due(now_ms(), &mut events);
         Ok(events)
     }
 
@@ -395,6 +423,37 @@ mod tests {
         fs::write(path, b"").unwrap();
         let f = File::options().write(true).open(path).unwrap();
         f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    /// A live interface's ADDMEMBER waits for the rest of its second, and
+    /// comes out once that second is over on the clock even if nothing
+    /// else is written.
+    #[test]
+    fn a_held_addmember_comes_out_when_its_second_is_over() {
+        let dir = std::env::temp_dir().join(format!("callboard-held-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("queue_log");
+        let now = now_ms();
+        fs::write(
+            &path,
+            format!("{}|MANAGER|q1|SIP/1|ADDMEMBER|\n", now / 1000),
+        )
+        .unwrap();
+        let src = QueueLogSource {
+            path,
+            tenant: "pbx".into(),
+        };
+        let mut f = Follower::new(&src, &Config::default());
+        let events = f.poll().unwrap();
+        assert!(events.is_empty() && f.holding(), "{events:?}");
+        let mut events = Vec::new();
+        f.lines.release_due(now / 1000 * 1000 + 1000, &mut events);
+        assert!(events.is_empty(), "still within its second and the margin");
+        f.lines.release_due(now / 1000 * 1000 + 2000, &mut events);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(!f.holding());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -166,9 +166,13 @@ fn member_and_pause_events_become_agent_states() {
         Body::Agent(a) => (a.state, a.reason.as_deref().map(str::to_string)),
         b => panic!("{b:?}"),
     };
+    // An interface's first ADDMEMBER waits for the rest of its second.
     let e = d
         .decode_line("1|MANAGER|q1|SIP/1|ADDMEMBER|PAUSED")
         .unwrap();
+    assert!(e.is_empty());
+    assert_eq!(d.holding(), Some(1000));
+    let e = d.flush();
     assert_eq!(state(&e), (AgentState::Away, Some("paused".into())));
     let e = d.decode_line("2|NONE|q1|SIP/1|UNPAUSE|").unwrap();
     assert_eq!(state(&e), (AgentState::Ready, None));
@@ -422,4 +426,103 @@ fn configured_members_make_one_agent_of_an_interface_and_a_member_name() {
 
     let e = Config::parse("[tenants.pbx.members]\n\"PJSIP/201\" = \"\"", None, None).unwrap_err();
     assert!(format!("{e:#}").contains("members"), "{e:#}");
+}
+
+fn agents(log: &str) -> Vec<(String, callboard::wire::AgentRow)> {
+    let s = crate::support::replayed(
+        log,
+        Arc::new(Config::default()),
+        Format::QueueLog,
+        "pbx",
+        None,
+    );
+    s.agent_list
+        .into_iter()
+        .map(|a| (a.agent.to_string(), a))
+        .collect()
+}
+
+/// Without a map, a log that adds an interface and names a member in the
+/// same queue and second ties them: one person, one agent, for the rest
+/// of the log (REMOVEMEMBER by interface logs the member out).
+#[test]
+fn an_interface_and_a_member_name_in_one_queue_and_second_are_one_agent() {
+    let log = "\
+1795219205|MANAGER|support|PJSIP/201|ADDMEMBER|
+1795219205|NONE|support|Sathish|PAUSE|login
+1795219210|NONE|support|Sathish|UNPAUSE|
+1795219230|1795219230.1|support|NONE|ENTERQUEUE||0101234|1
+1795219240|1795219230.1|support|Sathish|CONNECT|10|1795219230.2|2
+1795219300|1795219230.1|support|Sathish|COMPLETECALLER|10|60|1
+";
+    let list = agents(log);
+    assert_eq!(list.len(), 1, "{list:?}");
+    let (name, a) = &list[0];
+    assert_eq!(name, "Sathish");
+    assert_eq!(a.handled, 1);
+    assert_eq!(a.state, AgentState::Ready);
+
+    let out = format!("{log}1795219400|MANAGER|support|PJSIP/201|REMOVEMEMBER|\n");
+    let list = agents(&out);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1.state, AgentState::LoggedOut);
+}
+
+/// Two interfaces added to one queue in one second leave the member name
+/// that follows ambiguous: nothing is tied, and three agents are counted.
+#[test]
+fn two_interfaces_in_one_queue_and_second_tie_nothing() {
+    let log = "\
+1795219205|MANAGER|support|PJSIP/201|ADDMEMBER|
+1795219205|MANAGER|support|PJSIP/202|ADDMEMBER|
+1795219205|NONE|support|Sathish|PAUSE|
+";
+    let names: Vec<String> = agents(log).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["PJSIP/201", "PJSIP/202", "Sathish"]);
+}
+
+/// A member name in another second, or in another queue, is not tied.
+#[test]
+fn a_member_name_in_another_second_or_queue_is_another_agent() {
+    let other_second = "\
+1795219205|MANAGER|support|PJSIP/201|ADDMEMBER|
+1795219206|NONE|support|Sathish|PAUSE|
+";
+    assert_eq!(agents(other_second).len(), 2);
+    let other_queue = "\
+1795219205|MANAGER|support|PJSIP/201|ADDMEMBER|
+1795219205|NONE|sales|Sathish|PAUSE|
+";
+    assert_eq!(agents(other_queue).len(), 2);
+}
+
+/// A dialplan that writes the member's name in ADDMEMBER's data ties the
+/// two on the spot.
+#[test]
+fn a_member_name_in_addmember_data_ties_the_interface() {
+    let log = "\
+1795219205|MANAGER|support|SIP/301|ADDMEMBER|PAUSED|Paty Marin
+1795219300|NONE|support|Paty Marin|UNPAUSE|
+1795219400|MANAGER|support|SIP/301|REMOVEMEMBER|
+";
+    let list = agents(log);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].0, "Paty Marin");
+    assert_eq!(list[0].1.state, AgentState::LoggedOut);
+}
+
+/// A held ADDMEMBER released by a later line that is refused still counts.
+#[test]
+fn a_refused_line_after_a_held_addmember_loses_nothing() {
+    let mut d = decoder();
+    assert!(
+        d.decode_line("5|MANAGER|q1|SIP/1|ADDMEMBER|")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(d.decode_line("6|c1|NONE|NONE|ENTERQUEUE||1").is_err());
+    let e = d.decode_line("7|NONE|NONE|NONE|CONFIGRELOAD|").unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].ts, 5000);
+    assert_eq!(d.holding(), None);
 }
