@@ -16,6 +16,10 @@ use crate::time;
 
 /// Built-in SL threshold: answered within 20 s counts as in service level.
 pub const DEFAULT_SL_THRESHOLD_S: u32 = 20;
+
+/// History intervals, in minutes: the default and the lengths allowed.
+pub const DEFAULT_INTERVAL_MINUTES: u32 = 15;
+pub const INTERVAL_MINUTES: [u32; 3] = [15, 30, 60];
 /// Built-in short-abandon threshold: 0, so no abandon is "short".
 pub const DEFAULT_SHORT_ABANDON_S: u32 = 0;
 /// Built-in longest wait: a call still waiting 4 hours after it was queued
@@ -258,6 +262,8 @@ pub struct Settings {
     pub max_wait_s: Option<u32>,
     /// Board thresholds (in `[defaults]`: for tenants that set none).
     pub thresholds: Option<Thresholds>,
+    /// Length of the history's intervals in minutes: 15 (default), 30 or 60.
+    pub interval_minutes: Option<u32>,
     /// Per-queue settings, keyed by queue name (tenants only).
     #[serde(default)]
     pub queues: BTreeMap<String, QueueFile>,
@@ -363,6 +369,8 @@ pub struct TenantSettings {
     /// queue_log member (an interface or a member name) -> agent id and
     /// display name.
     pub members: BTreeMap<String, (String, Option<String>)>,
+    /// Length of the history's intervals, in minutes (15, 30 or 60).
+    pub interval_minutes: u32,
 }
 
 /// The whole configuration, validated and resolved: what the engine reads.
@@ -438,6 +446,16 @@ impl Config {
             bail!(
                 "defaults.members.`{m}`: members are named per tenant, in [tenants.NAME.members]"
             );
+        }
+        let interval_ok = |at: &str, m: Option<u32>| match m {
+            Some(m) if !INTERVAL_MINUTES.contains(&m) => {
+                bail!("{at}.interval_minutes must be 15, 30 or 60, got {m}")
+            }
+            _ => Ok(()),
+        };
+        interval_ok("defaults", file.defaults.interval_minutes)?;
+        for (name, t) in &file.tenants {
+            interval_ok(&format!("tenants.{name}"), t.interval_minutes)?;
         }
         let default_tz = time::zone(file.defaults.tz.as_deref().unwrap_or("UTC"))
             .map_err(anyhow::Error::msg)
@@ -546,6 +564,7 @@ impl Config {
                 queue_defaults: self.default_queue,
                 queues: BTreeMap::new(),
                 members: BTreeMap::new(),
+                interval_minutes: self.default_interval(),
             };
         };
         let tz =
@@ -576,7 +595,15 @@ impl Config {
                 .iter()
                 .map(|(m, f)| (m.clone(), f.resolved()))
                 .collect(),
+            interval_minutes: t.interval_minutes.unwrap_or(self.default_interval()),
         }
+    }
+
+    fn default_interval(&self) -> u32 {
+        self.file
+            .defaults
+            .interval_minutes
+            .unwrap_or(DEFAULT_INTERVAL_MINUTES)
     }
 
     /// Gives a tenant the file does not name its own time zone (simulated

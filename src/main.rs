@@ -220,6 +220,10 @@ struct ReplayArgs {
     /// Indent the JSON for reading (then a snapshot spans many lines).
     #[arg(long)]
     pretty: bool,
+    /// Print the interval statistics (queue, agent and callback rows, as
+    /// the history store keeps them) instead of the snapshots.
+    #[arg(long, conflicts_with = "pretty")]
+    intervals: bool,
 }
 
 fn parse_start(s: &str) -> Result<Millis, String> {
@@ -402,14 +406,19 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             eprintln!("line {line}: {r}");
         }
     };
-    let (snapshots, summary) = if args.input.as_os_str() == "-" {
-        replay::replay(io::stdin().lock(), config.shared(), &opts, on_reject)?
+    let done = if args.input.as_os_str() == "-" {
+        replay::replay_engine(io::stdin().lock(), config.shared(), &opts, on_reject)?
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
-        replay::replay(BufReader::new(file), config.shared(), &opts, on_reject)?
+        replay::replay_engine(BufReader::new(file), config.shared(), &opts, on_reject)?
     };
-    replay::write_snapshots(io::stdout().lock(), &snapshots, pretty)?;
+    if args.intervals {
+        replay::write_intervals(io::stdout().lock(), &done.intervals(&opts))?;
+    } else {
+        replay::write_snapshots(io::stdout().lock(), &done.snapshots(&opts), pretty)?;
+    }
+    let summary = done.summary;
     eprintln!("callboard replay: {summary}");
     if summary.all_rejected() {
         if opts.format == Format::Ndjson

@@ -12,7 +12,7 @@ use crate::engine::{Engine, Outcome};
 use crate::event::Event;
 use crate::sources::lines::LineReader;
 use crate::time::Millis;
-use crate::wire::{Snapshot, Status};
+use crate::wire::{IntervalRow, Snapshot, Status};
 
 /// What to replay and how.
 #[derive(Clone, Debug)]
@@ -89,8 +89,51 @@ pub fn replay<R: BufRead>(
     input: R,
     config: Arc<Config>,
     opts: &ReplayOptions,
-    mut on_reject: impl FnMut(u64, &Reject),
+    on_reject: impl FnMut(u64, &Reject),
 ) -> anyhow::Result<(Vec<Snapshot>, Summary)> {
+    let done = replay_engine(input, config, opts, on_reject)?;
+    Ok((done.snapshots(opts), done.summary))
+}
+
+/// The engine after a replay, and the time it was evaluated at.
+pub struct Replayed {
+    pub engine: Engine,
+    /// "Now": `--at`, else the latest event time.
+    pub now: Millis,
+    pub summary: Summary,
+}
+
+impl Replayed {
+    /// Each tenant's snapshot (only `--tenant`'s when given), sorted.
+    pub fn snapshots(&self, opts: &ReplayOptions) -> Vec<Snapshot> {
+        let mut snapshots = self.engine.snapshots(self.now, Status::Live);
+        if let Some(t) = &opts.tenant {
+            snapshots.retain(|s| *s.tenant == **t);
+        }
+        snapshots
+    }
+
+    /// Each tenant's interval rows (only `--tenant`'s when given), sorted
+    /// by tenant, kind, key and start.
+    pub fn intervals(&self, opts: &ReplayOptions) -> Vec<IntervalRow> {
+        self.engine
+            .tenant_names()
+            .iter()
+            .filter(|t| opts.tenant.as_deref().is_none_or(|only| ***t == *only))
+            .filter_map(|t| self.engine.tenant(t))
+            .flat_map(|t| t.intervals(self.now))
+            .collect()
+    }
+}
+
+/// Replays `input` into an engine, evaluated at `--at` or at the latest
+/// event.
+pub fn replay_engine<R: BufRead>(
+    input: R,
+    config: Arc<Config>,
+    opts: &ReplayOptions,
+    mut on_reject: impl FnMut(u64, &Reject),
+) -> anyhow::Result<Replayed> {
     let mut engine = Engine::new(config.clone());
     let mut summary = Summary::default();
     let mut reader = LineReader::new(input, config.max_event_bytes);
@@ -178,11 +221,21 @@ pub fn replay<R: BufRead>(
         .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
     let expired = engine.expire(now);
     summary.expired = expired.waiting + expired.answered;
-    let mut snapshots = engine.snapshots(now, Status::Live);
-    if let Some(t) = &opts.tenant {
-        snapshots.retain(|s| *s.tenant == **t);
+    Ok(Replayed {
+        engine,
+        now,
+        summary,
+    })
+}
+
+/// Writes interval rows as `callboard replay --intervals` prints them: one
+/// JSON object per line.
+pub fn write_intervals(mut out: impl std::io::Write, rows: &[IntervalRow]) -> std::io::Result<()> {
+    for r in rows {
+        serde_json::to_writer(&mut out, r)?;
+        out.write_all(b"\n")?;
     }
-    Ok((snapshots, summary))
+    out.flush()
 }
 
 /// Writes snapshots as `callboard replay` prints them: one JSON object per

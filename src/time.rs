@@ -173,6 +173,18 @@ pub fn format_rfc3339(ms: Millis) -> String {
     buf.iter().map(|&b| b as char).collect()
 }
 
+/// Formats an instant as RFC 3339 with the offset of `tz` at that instant,
+/// to the second (`2026-11-21T09:15:00+09:00`).
+pub fn format_local(ms: Millis, tz: &TimeZone) -> String {
+    match Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+        Err(_) => format_rfc3339(ms),
+    }
+}
+
 /// Formats a day number as `YYYY-MM-DD`.
 pub fn format_day(day: DayNo) -> String {
     let (y, m, d) = civil_from_days(day as i64);

@@ -462,3 +462,87 @@ impl Snapshot {
         s
     }
 }
+
+/// One row of interval statistics (`callboard replay --intervals`, the
+/// history store): a queue's, an agent's or a service's callbacks.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntervalRow {
+    Agent(AgentInterval),
+    Callback(CallbackInterval),
+    Queue(QueueInterval),
+}
+
+/// A queue's calls queued in one interval (queue `null`: outbound calls
+/// of a service, or of the tenant, that name no queue). Durations are in
+/// seconds, to the millisecond.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct QueueInterval {
+    pub tenant: Arc<str>,
+    pub queue: Option<Arc<str>>,
+    pub service: Option<Arc<str>>,
+    /// Start of the interval, RFC 3339 with the tenant's local offset.
+    pub start: String,
+    pub minutes: u32,
+    pub inbound: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub short_abandoned: u64,
+    pub callbacks: u64,
+    pub transferred: u64,
+    pub exited: u64,
+    pub answered_in_sl: u64,
+    /// Answered calls that ended: the denominator of AHT.
+    pub ended: u64,
+    pub wait_answered_sum_s: f64,
+    pub wait_answered_max_s: f64,
+    pub wait_abandoned_sum_s: f64,
+    pub talk_sum_s: f64,
+    pub wrap_sum_s: f64,
+    pub outbound_attempts: u64,
+    pub outbound_connected: u64,
+}
+
+/// Seconds in each state but `logged_out`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct StateTimes {
+    pub ready: f64,
+    pub away: f64,
+    pub ringing: f64,
+    pub talking: f64,
+    pub dialing: f64,
+    pub outbound: f64,
+    pub wrap_up: f64,
+}
+
+/// An agent's interval, by the agent's own clock.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct AgentInterval {
+    pub tenant: Arc<str>,
+    pub agent: Arc<str>,
+    pub start: String,
+    pub minutes: u32,
+    pub time_s: StateTimes,
+    /// `away` seconds by reason (`""`: none given).
+    pub away_s: std::collections::BTreeMap<Arc<str>, f64>,
+    pub handled: u64,
+    pub missed: u64,
+    pub talk_s: f64,
+    pub outbound: u64,
+}
+
+/// A service's callbacks requested on one local day (service `null`:
+/// callbacks that name none).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CallbackInterval {
+    pub tenant: Arc<str>,
+    pub service: Option<Arc<str>>,
+    /// `YYYY-MM-DD`, the tenant's local date.
+    pub day: String,
+    pub requested: u64,
+    pub assigned: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub open: u64,
+}

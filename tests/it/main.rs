@@ -8,6 +8,7 @@ mod access;
 mod cli;
 mod definitions;
 mod follow;
+mod history;
 mod kafka;
 mod properties;
 mod queue_log;

@@ -8,7 +8,9 @@ use callboard::decode::{Format, decode_json};
 use callboard::engine::Engine;
 use callboard::replay::{ReplayOptions, replay};
 use callboard::time::{Millis, parse_rfc3339};
-use callboard::wire::{Snapshot, Status};
+use callboard::wire::{
+    AgentInterval, CallbackInterval, IntervalRow, QueueInterval, Snapshot, Status,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -389,6 +391,174 @@ proptest! {
         let (snaps, summary) = replay(reader, config, &opts, |_, _| {}).unwrap();
         prop_assert_eq!(summary.rejected_total(), 0);
         prop_assert_eq!(&snaps[0], &whole);
+    }
+}
+
+/// Milliseconds of a duration written in seconds to the millisecond.
+fn ms(s: f64) -> u64 {
+    (s * 1000.0).round() as u64
+}
+
+/// The figures a set of queue rows sums to, as the snapshot states them.
+#[derive(Debug, Default, PartialEq)]
+struct QueueSums {
+    counts: [u64; 10],
+    asa_s: Option<f64>,
+    aht_s: Option<f64>,
+}
+
+fn queue_sums<'a>(rows: impl Iterator<Item = &'a QueueInterval>) -> QueueSums {
+    let (mut c, mut wait, mut handle, mut ended) = ([0u64; 10], 0, 0, 0);
+    for r in rows {
+        let add = [
+            r.inbound,
+            r.answered,
+            r.abandoned,
+            r.short_abandoned,
+            r.callbacks,
+            r.transferred,
+            r.exited,
+            r.answered_in_sl,
+            r.outbound_attempts,
+            r.outbound_connected,
+        ];
+        for (a, b) in c.iter_mut().zip(add) {
+            *a += b;
+        }
+        wait += ms(r.wait_answered_sum_s);
+        handle += ms(r.talk_sum_s) + ms(r.wrap_sum_s);
+        ended += r.ended;
+    }
+    // As the snapshot rounds a mean: to a tenth of a second.
+    let mean = |sum: u64, n: u64| (n > 0).then(|| (sum as f64 / n as f64 / 100.0).round() / 10.0);
+    QueueSums {
+        counts: c,
+        asa_s: mean(wait, c[1]),
+        aht_s: mean(handle, ended),
+    }
+}
+
+fn stats_sums(s: &callboard::wire::QueueStats) -> QueueSums {
+    QueueSums {
+        counts: [
+            s.inbound,
+            s.answered,
+            s.abandoned,
+            s.short_abandoned,
+            s.callbacks,
+            s.transferred,
+            s.exited,
+            s.answered_in_sl,
+            s.outbound_attempts,
+            s.outbound_connected,
+        ],
+        asa_s: s.asa_s,
+        aht_s: s.aht_s,
+    }
+}
+
+proptest! {
+    /// A day's interval rows sum exactly to that day's figures: per queue,
+    /// per service, for the tenant, per local hour, per agent (time by
+    /// state and by away reason, handled, missed, talk, outbound) and for
+    /// callbacks, with events delivered twice and late.
+    #[test]
+    fn intervals_sum_to_the_day(
+        ops in stream(),
+        dups in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..10),
+        late in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..10),
+    ) {
+        let mut events = to_events(&ops);
+        let now = now_of(&events);
+        // Copies delivered again later; events moved later (delivered late).
+        for (which, whence) in &dups {
+            let i = which.index(events.len());
+            let at = i + 1 + whence.index(events.len() - i);
+            events.insert(at, events[i].clone());
+        }
+        for (which, whence) in &late {
+            let i = which.index(events.len());
+            let e = events.remove(i);
+            let at = i + whence.index(events.len() - i + 1);
+            events.insert(at, e);
+        }
+        let mut e = engine();
+        apply_all(&mut e, &events);
+        e.expire(now);
+        let s = e.snapshot("acme", now, Status::Live).unwrap();
+        let rows = e.tenant("acme").unwrap().intervals(now);
+        let today = |start: &str| start.starts_with(&s.day);
+        let queues: Vec<&QueueInterval> = rows.iter().filter_map(|r| match r {
+            IntervalRow::Queue(q) if today(&q.start) => Some(q),
+            _ => None,
+        }).collect();
+
+        // Queues, services and the tenant.
+        for q in &s.queues {
+            let sum = queue_sums(queues.iter().copied().filter(|r| r.queue.as_deref() == Some(&*q.queue)));
+            prop_assert_eq!(sum, stats_sums(&q.stats), "queue {}", q.queue);
+        }
+        for svc in &s.services {
+            let sum = queue_sums(queues.iter().copied().filter(|r| r.service.as_deref() == Some(&*svc.service)));
+            prop_assert_eq!(sum, stats_sums(&svc.stats), "service {}", svc.service);
+        }
+        prop_assert_eq!(queue_sums(queues.iter().copied()), stats_sums(&s.totals));
+
+        // Inbound per local hour, today and yesterday.
+        let mut hourly = [[0u64; 24]; 2];
+        for r in &rows {
+            if let IntervalRow::Queue(q) = r && q.queue.is_some() {
+                let hour: usize = q.start[11..13].parse().unwrap();
+                hourly[usize::from(!today(&q.start))][hour] += q.inbound;
+            }
+        }
+        prop_assert_eq!(&hourly[0][..], &s.hourly.today[..]);
+        prop_assert_eq!(&hourly[1][..], &s.hourly.yesterday[..]);
+
+        // Agents, by their own clock.
+        for a in &s.agent_list {
+            let mine: Vec<&AgentInterval> = rows.iter().filter_map(|r| match r {
+                IntervalRow::Agent(x) if x.agent == a.agent && today(&x.start) => Some(x),
+                _ => None,
+            }).collect();
+            let total = |f: fn(&AgentInterval) -> f64| mine.iter().map(|r| ms(f(r))).sum::<u64>() / 1000;
+            prop_assert_eq!(total(|r| r.time_s.ready), a.time_today_s.ready, "agent {}", a.agent);
+            prop_assert_eq!(total(|r| r.time_s.away), a.time_today_s.away);
+            prop_assert_eq!(total(|r| r.time_s.talking), a.time_today_s.talking);
+            prop_assert_eq!(total(|r| r.time_s.ringing), a.time_today_s.ringing);
+            prop_assert_eq!(total(|r| r.time_s.dialing), a.time_today_s.dialing);
+            prop_assert_eq!(total(|r| r.time_s.outbound), a.time_today_s.outbound);
+            prop_assert_eq!(total(|r| r.time_s.wrap_up), a.time_today_s.wrap_up);
+            prop_assert_eq!(total(|r| r.talk_s), a.talk_s);
+            prop_assert_eq!(mine.iter().map(|r| r.handled).sum::<u64>(), a.handled);
+            prop_assert_eq!(mine.iter().map(|r| r.missed).sum::<u64>(), a.missed);
+            prop_assert_eq!(mine.iter().map(|r| r.outbound).sum::<u64>(), a.outbound);
+            let mut away: std::collections::BTreeMap<Arc<str>, u64> = Default::default();
+            for r in &mine {
+                for (k, v) in &r.away_s {
+                    *away.entry(k.clone()).or_default() += ms(*v);
+                }
+            }
+            for v in away.values_mut() {
+                *v /= 1000;
+            }
+            away.retain(|_, v| *v > 0);
+            let mut expected = a.away_today_s.clone();
+            expected.retain(|_, v| *v > 0);
+            prop_assert_eq!(away, expected, "agent {}", a.agent);
+        }
+
+        // Callbacks, by the day they were requested.
+        let cbs: Vec<&CallbackInterval> = rows.iter().filter_map(|r| match r {
+            IntervalRow::Callback(c) if c.day == s.day => Some(c),
+            _ => None,
+        }).collect();
+        let sum = |f: fn(&CallbackInterval) -> u64| cbs.iter().map(|c| f(c)).sum::<u64>();
+        let c = &s.callbacks;
+        prop_assert_eq!(
+            [sum(|c| c.requested), sum(|c| c.assigned), sum(|c| c.completed), sum(|c| c.failed), sum(|c| c.deleted), sum(|c| c.open)],
+            [c.requested, c.assigned, c.completed, c.failed, c.deleted, c.open]
+        );
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::intervals::{AgentSlot, Slots};
 use super::{SharedNames, Tenant};
 use crate::engine::Outcome;
 use crate::engine::ring::{DayRing, Reset};
@@ -29,14 +30,19 @@ pub(crate) struct AgentDay {
     pub time_ms: [u64; 8],
     /// `away` milliseconds by interned reason (`None`: no reason given).
     pub away_ms: Vec<(Option<u32>, u64)>,
+    /// The agent's figures by interval of the day.
+    pub slots: Slots<AgentSlot>,
 }
 
 impl Reset for AgentDay {
     fn reset(&mut self) {
         let mut away = std::mem::take(&mut self.away_ms);
         away.clear();
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
         *self = AgentDay {
             away_ms: away,
+            slots,
             ..AgentDay::default()
         };
     }
@@ -117,7 +123,7 @@ pub(crate) struct Agent {
     pub(super) wrap_from: Option<Millis>,
     /// Queue and day of the agent's last ended call, which its wrap-up is
     /// attributed to.
-    pub(super) last_call: Option<(u32, DayNo)>,
+    pub(super) last_call: Option<(u32, DayNo, u16)>,
     pub open_callbacks: u32,
 }
 
@@ -160,11 +166,12 @@ impl Tenant {
         if to <= from || state == AgentState::LoggedOut {
             return;
         }
+        let slot_ms = self.slot_ms();
         // Nearly always: a state that began and ended on the same day.
-        let (day, _, end) = self.cal.span(from);
+        let (day, start, end) = self.cal.span(from);
         if to <= end {
             if let Some(d) = self.agent_data[agent as usize].days.get_mut(day) {
-                d.add_time(state, reason, (to - from) as u64);
+                d.add_span(state, reason, (from, to), start, slot_ms);
             }
             return;
         }
@@ -174,10 +181,10 @@ impl Tenant {
             t = t.max(self.cal.span(last_start - 1).1);
         }
         while t < to {
-            let (day, _, end) = self.cal.span(t);
+            let (day, start, end) = self.cal.span(t);
             let upto = end.min(to);
             if let Some(d) = self.agent_data[agent as usize].days.get_mut(day) {
-                d.add_time(state, reason, (upto - t) as u64);
+                d.add_span(state, reason, (t, upto), start, slot_ms);
             }
             t = upto;
         }
@@ -231,7 +238,7 @@ impl Tenant {
             }
         }
         self.count_agent(idx, -1);
-        let mut wrap: Option<(u32, DayNo, Millis)> = None;
+        let mut wrap: Option<(u32, DayNo, u16, Millis)> = None;
         let ag = &mut self.agent_data[idx as usize];
         if let Some((v, names)) = services {
             ag.services = v;
@@ -245,8 +252,8 @@ impl Tenant {
         if takes_state {
             let (old, new) = (ag.state, a.state);
             if old == AgentState::WrapUp && new != AgentState::WrapUp {
-                if let (Some(from), Some((q, day))) = (ag.wrap_from, ag.last_call) {
-                    wrap = Some((q, day, (ev.ts - from).max(0)));
+                if let (Some(from), Some((q, day, slot))) = (ag.wrap_from, ag.last_call) {
+                    wrap = Some((q, day, slot, (ev.ts - from).max(0)));
                 }
                 ag.wrap_from = None;
             }
@@ -262,10 +269,10 @@ impl Tenant {
             ag.ver.set(ts, id);
         }
         self.count_agent(idx, 1);
-        if let Some((q, day, ms)) = wrap
+        if let Some((q, day, slot, ms)) = wrap
             && let Some(d) = self.queue_data[q as usize].days.get_mut(day)
         {
-            d.c.wrap_sum_ms += ms as u64;
+            d.count(slot, |c| c.wrap_sum_ms += ms as u64);
         }
         Outcome::Applied
     }

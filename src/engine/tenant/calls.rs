@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::Tenant;
+use super::intervals::Slots;
 use crate::engine::ring::Reset;
 use crate::engine::{NoEffect, Outcome};
 use crate::event::{CallEvent, CallKind};
@@ -30,6 +31,9 @@ pub(crate) struct Counters {
     /// Answered calls that ended (the AHT denominator).
     pub ended: u32,
     pub wait_sum_ms: u64,
+    /// Longest wait of an answered call.
+    pub wait_max_ms: u64,
+    pub abandoned_wait_sum_ms: u64,
     pub talk_sum_ms: u64,
     pub wrap_sum_ms: u64,
 }
@@ -49,6 +53,8 @@ impl Counters {
         self.ivr += o.ivr;
         self.ended += o.ended;
         self.wait_sum_ms += o.wait_sum_ms;
+        self.wait_max_ms = self.wait_max_ms.max(o.wait_max_ms);
+        self.abandoned_wait_sum_ms += o.abandoned_wait_sum_ms;
         self.talk_sum_ms += o.talk_sum_ms;
         self.wrap_sum_ms += o.wrap_sum_ms;
     }
@@ -60,6 +66,8 @@ pub(crate) type WaitHistogram = Histogram<u32>;
 #[derive(Default, Debug)]
 pub(crate) struct QueueDay {
     pub c: Counters,
+    /// The same counters by interval of the day.
+    pub slots: Slots<Counters>,
     /// Waits of answered calls; created on the first answer of the day.
     pub waits: Option<Box<WaitHistogram>>,
 }
@@ -67,6 +75,7 @@ pub(crate) struct QueueDay {
 impl Reset for QueueDay {
     fn reset(&mut self) {
         self.c = Counters::default();
+        self.slots.clear();
         if let Some(h) = &mut self.waits {
             h.reset();
         }
@@ -74,6 +83,12 @@ impl Reset for QueueDay {
 }
 
 impl QueueDay {
+    /// Changes the day's counters and those of interval `slot` alike.
+    pub(super) fn count(&mut self, slot: u16, f: impl Fn(&mut Counters)) {
+        f(&mut self.c);
+        f(self.slots.at(slot));
+    }
+
     pub(super) fn record_wait(&mut self, wait_ms: Millis) {
         let h = self.waits.get_or_insert_with(|| {
             Box::new(Histogram::new(2).expect("2 significant figures is a valid precision"))
@@ -104,6 +119,8 @@ pub(crate) struct Call {
     pub target: Target,
     /// Local day the call was queued (or dialed): all its counters go there.
     pub day: DayNo,
+    /// And the interval of that day.
+    pub slot: u16,
     pub start: Millis,
     pub phase: Phase,
     pub agent: Option<u32>,
@@ -174,9 +191,10 @@ impl Tenant {
             return;
         };
         if answered_by != Some(agent) {
-            let day = self.cal.day_of(at);
+            let (day, _, slot) = self.when(at);
             if let Some(d) = self.agent_day(Some(agent), day) {
                 d.missed += 1;
+                d.slots.at(slot).missed += 1;
             }
         }
     }
@@ -205,10 +223,10 @@ impl Tenant {
                 call: call.into(),
             }));
         }
-        let (day, hour) = self.cal.day_hour(at);
+        let (day, hour, slot) = self.when(at);
         self.advance(day);
         if let Some(d) = self.queue_data[q as usize].days.get_mut(day) {
-            d.c.inbound += 1;
+            d.count(slot, |c| c.inbound += 1);
         }
         if let Some(h) = self.hourly.get_mut(day) {
             h.inbound[hour as usize] += 1;
@@ -218,6 +236,7 @@ impl Tenant {
             Call {
                 target: Target::Queue(q),
                 day,
+                slot,
                 start: at,
                 phase: Phase::Waiting,
                 agent: None,
@@ -230,14 +249,14 @@ impl Tenant {
         let key: &str = &c.call;
         match c.kind {
             CallKind::Ivr => {
-                let (day, hour) = self.cal.day_hour(ts);
+                let (day, hour, slot) = self.when(ts);
                 self.advance(day);
                 let t = self.target(c.queue.as_deref(), c.service.as_deref());
                 if let Some(h) = self.hourly.get_mut(day) {
                     h.ivr[hour as usize] += 1;
                 }
                 if let Some(d) = self.day_mut(t, day) {
-                    d.c.ivr += 1;
+                    d.count(slot, |c| c.ivr += 1);
                 }
                 Outcome::Applied
             }
@@ -280,21 +299,23 @@ impl Tenant {
                 if self.calls.contains_key(key) {
                     return Outcome::NoEffect(NoEffect::CallAlreadyLive);
                 }
-                let (day, _) = self.cal.day_hour(ts);
+                let (day, _, slot) = self.when(ts);
                 self.advance(day);
                 let t = self.target(c.queue.as_deref(), c.service.as_deref());
                 let agent = c.agent.as_deref().map(|a| self.agent(a));
                 if let Some(d) = self.day_mut(t, day) {
-                    d.c.outbound_attempts += 1;
+                    d.count(slot, |c| c.outbound_attempts += 1);
                 }
                 if let Some(d) = self.agent_day(agent, day) {
                     d.outbound += 1;
+                    d.slots.at(slot).outbound += 1;
                 }
                 self.calls.insert(
                     key.into(),
                     Call {
                         target: t,
                         day,
+                        slot,
                         start: ts,
                         phase: Phase::Dialing,
                         agent,
@@ -311,9 +332,9 @@ impl Tenant {
                     return Outcome::NoEffect(NoEffect::CallNotWaiting);
                 }
                 call.phase = Phase::Connected { at: ts };
-                let (t, day) = (call.target, call.day);
+                let (t, day, slot) = (call.target, call.day, call.slot);
                 if let Some(d) = self.day_mut(t, day) {
-                    d.c.outbound_connected += 1;
+                    d.count(slot, |c| c.outbound_connected += 1);
                 }
                 Outcome::Applied
             }
@@ -348,24 +369,27 @@ impl Tenant {
         let wait = (ts - call.start).max(0);
         let settings = self.queue_data[q as usize].settings;
         if let Some(d) = self.queue_data[q as usize].days.get_mut(call.day) {
-            match kind {
+            let in_sl = wait <= settings.sl_threshold_s as i64 * 1000;
+            let short = wait < settings.short_abandon_s as i64 * 1000;
+            let wait_ms = wait as u64;
+            d.count(call.slot, |c| match kind {
                 CallKind::Answered => {
-                    d.c.answered += 1;
-                    d.c.wait_sum_ms += wait as u64;
-                    if wait <= settings.sl_threshold_s as i64 * 1000 {
-                        d.c.answered_in_sl += 1;
-                    }
-                    d.record_wait(wait);
+                    c.answered += 1;
+                    c.wait_sum_ms += wait_ms;
+                    c.wait_max_ms = c.wait_max_ms.max(wait_ms);
+                    c.answered_in_sl += in_sl as u32;
                 }
                 CallKind::Abandoned => {
-                    d.c.abandoned += 1;
-                    if wait < settings.short_abandon_s as i64 * 1000 {
-                        d.c.short_abandoned += 1;
-                    }
+                    c.abandoned += 1;
+                    c.abandoned_wait_sum_ms += wait_ms;
+                    c.short_abandoned += short as u32;
                 }
-                CallKind::Callback => d.c.callbacks += 1,
-                CallKind::Transferred => d.c.transferred += 1,
-                _ => d.c.exited += 1,
+                CallKind::Callback => c.callbacks += 1,
+                CallKind::Transferred => c.transferred += 1,
+                _ => c.exited += 1,
+            });
+            if kind == CallKind::Answered {
+                d.record_wait(wait);
             }
         }
         let agent = match kind {
@@ -376,9 +400,10 @@ impl Tenant {
         if kind == CallKind::Answered {
             // The agent's figures follow the agent's clock: the day of the
             // answer, not the day the call was queued.
-            let day = self.cal.day_of(ts);
+            let (day, _, slot) = self.when(ts);
             if let Some(d) = self.agent_day(agent, day) {
                 d.handled += 1;
+                d.slots.at(slot).handled += 1;
             }
             if let Some(live) = self.calls.get_mut(key) {
                 live.phase = Phase::Answered { at: ts };
@@ -408,25 +433,30 @@ impl Tenant {
             // The caller hung up before anyone answered: an abandon.
             Phase::Waiting => return self.end_wait(ts, c, CallKind::Abandoned),
             Phase::Answered { at } => {
-                let talk = (ts - at).max(0);
+                let talk = (ts - at).max(0) as u64;
                 if let Some(d) = self.day_mut(call.target, call.day) {
-                    d.c.ended += 1;
-                    d.c.talk_sum_ms += talk as u64;
+                    d.count(call.slot, |c| {
+                        c.ended += 1;
+                        c.talk_sum_ms += talk;
+                    });
                 }
-                let answer_day = self.cal.day_of(at);
+                let (answer_day, _, slot) = self.when(at);
                 if let Some(d) = self.agent_day(agent, answer_day) {
-                    d.talk_ms += talk as u64;
+                    d.talk_ms += talk;
+                    d.slots.at(slot).talk_ms += talk;
                     d.ended += 1;
-                    d.ended_talk_ms += talk as u64;
+                    d.ended_talk_ms += talk;
                 }
                 if let (Some(a), Target::Queue(q)) = (agent, call.target) {
-                    self.agent_data[a as usize].last_call = Some((q, call.day));
+                    self.agent_data[a as usize].last_call = Some((q, call.day, call.slot));
                 }
             }
             Phase::Connected { at } => {
-                let connect_day = self.cal.day_of(at);
+                let (connect_day, _, slot) = self.when(at);
+                let talk = (ts - at).max(0) as u64;
                 if let Some(d) = self.agent_day(agent, connect_day) {
-                    d.talk_ms += (ts - at).max(0) as u64;
+                    d.talk_ms += talk;
+                    d.slots.at(slot).talk_ms += talk;
                 }
             }
             Phase::Dialing => {}
@@ -465,7 +495,7 @@ impl Tenant {
             match (d.waiting, call.phase, call.target) {
                 (true, Phase::Waiting, Target::Queue(q)) if call.start == d.since => {
                     if let Some(day) = self.queue_data[q as usize].days.get_mut(call.day) {
-                        day.c.exited += 1;
+                        day.count(call.slot, |c| c.exited += 1);
                     }
                     self.after_ringing(&d.call, None);
                     self.finish(&d.call, d.at);

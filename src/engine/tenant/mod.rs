@@ -23,6 +23,7 @@ use crate::time::{Calendar, DayNo, Millis};
 mod agents;
 mod callbacks;
 mod calls;
+mod intervals;
 
 pub(crate) use agents::{Agent, AgentDay};
 pub(crate) use callbacks::{CallbackDay, CallbackRec};

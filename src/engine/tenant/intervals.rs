@@ -1,0 +1,301 @@
+//! Interval statistics: the day's counters cut into fixed intervals of the
+//! tenant's local day (15 minutes by default), kept beside the day counters
+//! and written at the same moments, so that a day's intervals sum exactly
+//! to the day.
+//!
+//! An interval is numbered by the time elapsed since the local day's start
+//! (`slot` = elapsed / interval), so a day with a daylight-saving change has
+//! one interval more or less, and a repeated hour has intervals of its own
+//! (their starts differ by their offsets).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{AgentDay, Counters, Tenant};
+use crate::event::AgentState;
+use crate::time::{DayNo, Millis};
+use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval, StateTimes};
+
+/// Values by interval of one day, only those with activity, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots<T>(Vec<(u16, T)>);
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots(Vec::new())
+    }
+}
+
+impl<T: Default> Slots<T> {
+    /// The value of interval `slot`, created empty on first use.
+    pub(crate) fn at(&mut self, slot: u16) -> &mut T {
+        // Nearly always the latest interval, which is the last entry.
+        let i = match self.0.last() {
+            Some((s, _)) if *s == slot => self.0.len() - 1,
+            _ => match self.0.binary_search_by_key(&slot, |(s, _)| *s) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.0.insert(i, (slot, T::default()));
+                    i
+                }
+            },
+        };
+        &mut self.0[i].1
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u16, &T)> {
+        self.0.iter().map(|(s, v)| (*s, v))
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// An agent's figures of one interval, by the agent's own clock.
+#[derive(Default, Debug, Clone)]
+pub(crate) struct AgentSlot {
+    pub handled: u32,
+    pub missed: u32,
+    pub outbound: u32,
+    pub talk_ms: u64,
+    /// Milliseconds in each state within the interval (indexed by
+    /// `AgentState`); at most the interval's length, so 32 bits hold it.
+    pub time_ms: [u32; 8],
+    pub away_ms: Vec<(Option<u32>, u32)>,
+}
+
+impl AgentSlot {
+    fn add_time(&mut self, state: AgentState, reason: Option<u32>, ms: u32) {
+        self.time_ms[state as usize] += ms;
+        if state == AgentState::Away {
+            match self.away_ms.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, v)) => *v += ms,
+                None => self.away_ms.push((reason, ms)),
+            }
+        }
+    }
+}
+
+impl AgentDay {
+    /// Adds the time from `from` to `to` (both within this day, which
+    /// starts at `day_start`) in `state`, to the day and to its intervals.
+    pub(super) fn add_span(
+        &mut self,
+        state: AgentState,
+        reason: Option<u32>,
+        (from, to): (Millis, Millis),
+        day_start: Millis,
+        slot_ms: Millis,
+    ) {
+        self.add_time(state, reason, (to - from) as u64);
+        let mut t = from;
+        while t < to {
+            let slot = (t - day_start) / slot_ms;
+            let upto = (day_start + (slot + 1) * slot_ms).min(to);
+            self.slots
+                .at(slot as u16)
+                .add_time(state, reason, (upto - t) as u32);
+            t = upto;
+        }
+    }
+}
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+impl Tenant {
+    /// Interval length in milliseconds.
+    pub(super) fn slot_ms(&self) -> Millis {
+        self.settings.interval_minutes as Millis * 60_000
+    }
+
+    /// Local day, hour and interval of an instant.
+    pub(super) fn when(&mut self, ts: Millis) -> (DayNo, u8, u16) {
+        let (day, hour) = self.cal.day_hour(ts);
+        let (_, start, _) = self.cal.span(ts);
+        (day, hour, ((ts - start) / self.slot_ms()) as u16)
+    }
+
+    /// The interval rows of today and yesterday as of `now` (the current
+    /// state of each agent counts up to `now`), sorted by kind, key and
+    /// start.
+    pub fn intervals(&self, now: Millis) -> Vec<IntervalRow> {
+        let minutes = self.settings.interval_minutes;
+        let slot_ms = self.slot_ms();
+        let (today, today_start, _) = self.cal.span_of(now);
+        let yesterday_start = self.cal.span_of(today_start - 1).1;
+        let day_start = |day: DayNo| match day {
+            d if d == today => Some(today_start),
+            d if d == today - 1 => Some(yesterday_start),
+            _ => None,
+        };
+        let start_of = |day_start: Millis, slot: u16| {
+            let ms = day_start + slot as Millis * slot_ms;
+            (ms, crate::time::format_local(ms, &self.settings.tz))
+        };
+        let tenant = self.name.clone();
+        let mut rows = Vec::new();
+
+        // Agents: finished states from the store, the current one to now.
+        let reason = |r: Option<u32>| -> Arc<str> {
+            r.map_or_else(|| Arc::from(""), |r| self.reasons.name(r).clone())
+        };
+        for a in self.agents.sorted() {
+            let ag = &self.agent_data[a as usize];
+            let mut by_start: BTreeMap<Millis, (String, AgentSlot)> = BTreeMap::new();
+            for (day, d) in ag.days.iter() {
+                let Some(ds) = day_start(day) else { continue };
+                for (slot, s) in d.slots.iter() {
+                    let (ms, text) = start_of(ds, slot);
+                    by_start.insert(ms, (text, s.clone()));
+                }
+            }
+            if let Some(since) = ag.since
+                && ag.state != AgentState::LoggedOut
+            {
+                let mut t = since.max(yesterday_start);
+                while t < now {
+                    let ds = if t >= today_start {
+                        today_start
+                    } else {
+                        yesterday_start
+                    };
+                    let slot = (t - ds) / slot_ms;
+                    let upto = (ds + (slot + 1) * slot_ms).min(now);
+                    let (ms, text) = start_of(ds, slot as u16);
+                    by_start
+                        .entry(ms)
+                        .or_insert_with(|| (text, AgentSlot::default()))
+                        .1
+                        .add_time(ag.state, ag.reason, (upto - t) as u32);
+                    t = upto;
+                }
+            }
+            for (_, (start, s)) in by_start {
+                let t = |st: AgentState| secs(s.time_ms[st as usize] as u64);
+                let mut away: BTreeMap<Arc<str>, f64> = BTreeMap::new();
+                for &(r, ms) in &s.away_ms {
+                    *away.entry(reason(r)).or_default() += secs(ms as u64);
+                }
+                rows.push(IntervalRow::Agent(AgentInterval {
+                    tenant: tenant.clone(),
+                    agent: self.agents.name(a).clone(),
+                    start,
+                    minutes,
+                    time_s: StateTimes {
+                        ready: t(AgentState::Ready),
+                        away: t(AgentState::Away),
+                        ringing: t(AgentState::Ringing),
+                        talking: t(AgentState::Talking),
+                        dialing: t(AgentState::Dialing),
+                        outbound: t(AgentState::Outbound),
+                        wrap_up: t(AgentState::WrapUp),
+                    },
+                    away_s: away,
+                    handled: s.handled as u64,
+                    missed: s.missed as u64,
+                    talk_s: secs(s.talk_ms),
+                    outbound: s.outbound as u64,
+                }));
+            }
+        }
+
+        // Callbacks, per request day.
+        let mut callback_row = |service: Option<Arc<str>>, day: DayNo, d: &super::CallbackDay| {
+            if day_start(day).is_none() || d.requested == 0 {
+                return;
+            }
+            rows.push(IntervalRow::Callback(CallbackInterval {
+                tenant: tenant.clone(),
+                service,
+                day: crate::time::format_day(day),
+                requested: d.requested as u64,
+                assigned: d.assigned as u64,
+                completed: d.completed as u64,
+                failed: d.failed as u64,
+                deleted: d.deleted as u64,
+                open: d
+                    .requested
+                    .saturating_sub(d.completed + d.failed + d.deleted)
+                    as u64,
+            }));
+        };
+        for s in self.services.sorted() {
+            let mut days: Vec<_> = self.service_data[s as usize]
+                .scope
+                .callbacks
+                .iter()
+                .collect();
+            days.sort_by_key(|(day, _)| *day);
+            for (day, d) in days {
+                callback_row(Some(self.services.name(s).clone()), day, d);
+            }
+        }
+        let mut days: Vec<_> = self.unscoped.callbacks.iter().collect();
+        days.sort_by_key(|(day, _)| *day);
+        for (day, d) in days {
+            callback_row(None, day, d);
+        }
+
+        // Queues, then figures of a service or the tenant with no queue
+        // (outbound calls that name none).
+        let mut queue_rows =
+            |queue: Option<Arc<str>>,
+             service: Option<Arc<str>>,
+             days: &crate::engine::ring::DayRing<super::QueueDay>| {
+                let mut all: Vec<(Millis, String, &Counters)> = Vec::new();
+                for (day, d) in days.iter() {
+                    let Some(ds) = day_start(day) else { continue };
+                    for (slot, c) in d.slots.iter() {
+                        let (ms, text) = start_of(ds, slot);
+                        all.push((ms, text, c));
+                    }
+                }
+                all.sort_by_key(|(ms, _, _)| *ms);
+                for (_, start, c) in all {
+                    rows.push(IntervalRow::Queue(QueueInterval {
+                        tenant: tenant.clone(),
+                        queue: queue.clone(),
+                        service: service.clone(),
+                        start,
+                        minutes,
+                        inbound: c.inbound as u64,
+                        answered: c.answered as u64,
+                        abandoned: c.abandoned as u64,
+                        short_abandoned: c.short_abandoned as u64,
+                        callbacks: c.callbacks as u64,
+                        transferred: c.transferred as u64,
+                        exited: c.exited as u64,
+                        answered_in_sl: c.answered_in_sl as u64,
+                        ended: c.ended as u64,
+                        wait_answered_sum_s: secs(c.wait_sum_ms),
+                        wait_answered_max_s: secs(c.wait_max_ms),
+                        wait_abandoned_sum_s: secs(c.abandoned_wait_sum_ms),
+                        talk_sum_s: secs(c.talk_sum_ms),
+                        wrap_sum_s: secs(c.wrap_sum_ms),
+                        outbound_attempts: c.outbound_attempts as u64,
+                        outbound_connected: c.outbound_connected as u64,
+                    }));
+                }
+            };
+        for q in self.queues.sorted() {
+            let data = &self.queue_data[q as usize];
+            queue_rows(
+                Some(self.queues.name(q).clone()),
+                Some(self.services.name(data.service).clone()),
+                &data.days,
+            );
+        }
+        for s in self.services.sorted() {
+            queue_rows(
+                None,
+                Some(self.services.name(s).clone()),
+                &self.service_data[s as usize].scope.days,
+            );
+        }
+        queue_rows(None, None, &self.unscoped.days);
+        rows
+    }
+}
