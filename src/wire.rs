@@ -473,6 +473,28 @@ pub enum IntervalRow {
     Queue(QueueInterval),
 }
 
+impl IntervalRow {
+    /// A row with nothing in it: what a late event left of an interval an
+    /// agent's state was once thought to run through. The store deletes it.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            IntervalRow::Agent(a) => {
+                let t = a.time_s;
+                [
+                    t.ready, t.away, t.ringing, t.talking, t.dialing, t.outbound, t.wrap_up,
+                    a.talk_s,
+                ]
+                .iter()
+                .all(|v| *v == 0.0)
+                    && a.handled == 0
+                    && a.missed == 0
+                    && a.outbound == 0
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A queue's calls queued in one interval (queue `null`: outbound calls
 /// of a service, or of the tenant, that name no queue). Durations are in
 /// seconds, to the millisecond.
@@ -492,6 +514,8 @@ pub struct QueueInterval {
     pub transferred: u64,
     pub exited: u64,
     pub answered_in_sl: u64,
+    /// Calls that reached the IVR (`call.ivr`), in the interval they did.
+    pub ivr: u64,
     /// Answered calls that ended: the denominator of AHT.
     pub ended: u64,
     pub wait_answered_sum_s: f64,

@@ -212,6 +212,15 @@ impl Engine {
         total
     }
 
+    /// Every tenant's interval rows changed since the last call (see
+    /// [`Tenant::take_changed_intervals`]).
+    pub fn take_changed_intervals(&mut self, now: Millis) -> Vec<crate::wire::IntervalRow> {
+        self.tenants
+            .iter_mut()
+            .flat_map(|t| t.take_changed_intervals(now))
+            .collect()
+    }
+
     /// The latest event time applied to any tenant.
     pub fn as_of(&self) -> Option<Millis> {
         self.tenants.iter().filter_map(Tenant::as_of).max()

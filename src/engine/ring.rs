@@ -61,6 +61,14 @@ impl<T: Reset> DayRing<T> {
             .filter(|(d, _)| *d != EMPTY)
             .map(|(d, v)| (*d, v))
     }
+
+    /// Every day the ring holds, with its value for writing.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (DayNo, &mut T)> {
+        self.slots
+            .iter_mut()
+            .filter(|(d, _)| *d != EMPTY)
+            .map(|(d, v)| (*d, v))
+    }
 }
 
 impl<K: std::hash::Hash + Eq, S> Reset for hashbrown::HashSet<K, S> {

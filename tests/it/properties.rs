@@ -562,6 +562,93 @@ proptest! {
     }
 }
 
+fn row_key(r: &IntervalRow) -> (String, String, String) {
+    match r {
+        IntervalRow::Queue(q) => (
+            "queue".into(),
+            format!("{:?}/{:?}", q.queue, q.service),
+            q.start.clone(),
+        ),
+        IntervalRow::Agent(a) => ("agent".into(), a.agent.to_string(), a.start.clone()),
+        IntervalRow::Callback(c) => ("callback".into(), format!("{:?}", c.service), c.day.clone()),
+    }
+}
+
+proptest! {
+    /// Writing only the rows that changed, as the service does every few
+    /// seconds while events arrive, leaves a store equal to all the rows at
+    /// the end: no change is missed, late and repeated events included.
+    #[test]
+    fn changed_rows_written_along_the_way_add_up_to_the_rows(
+        ops in stream(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        late in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..6),
+    ) {
+        let mut events = to_events(&ops);
+        for (which, whence) in &late {
+            let i = which.index(events.len());
+            let e = events.remove(i);
+            let at = i + whence.index(events.len() - i + 1);
+            events.insert(at, e);
+        }
+        let now = now_of(&events);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(events.len() + 1)).collect();
+        cuts.push(events.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        let cut_list: Vec<(usize, i64)> = cuts
+            .iter()
+            .map(|&c| (c, events[..c].iter().map(|e| e["ts"].as_i64().unwrap()).max().unwrap_or(0)))
+            .collect();
+        let mut e = engine();
+        let mut store: std::collections::BTreeMap<(String, String, String), IntervalRow> = Default::default();
+        let mut from = 0;
+        for cut in cuts {
+            apply_all(&mut e, &events[from..cut]);
+            from = cut;
+            // The clock at a flush: the newest event so far.
+            let at = events[..cut].iter().map(|e| e["ts"].as_i64().unwrap()).max().unwrap_or(now);
+            for r in e.take_changed_intervals(at) {
+                if r.is_empty() {
+                    store.remove(&row_key(&r));
+                } else {
+                    store.insert(row_key(&r), r);
+                }
+            }
+        }
+        e.expire(now);
+        for r in e.take_changed_intervals(now) {
+            if r.is_empty() {
+                store.remove(&row_key(&r));
+            } else {
+                store.insert(row_key(&r), r);
+            }
+        }
+        let all: std::collections::BTreeMap<_, _> =
+            e.tenant("acme").unwrap().intervals(now).into_iter().map(|r| (row_key(&r), r)).collect();
+        // Rows of days the engine no longer holds stay in the store.
+        let seoul = callboard::time::zone("Asia/Seoul").unwrap();
+        let days = [now, now - 86_400_000].map(|t| callboard::time::format_local(t, &seoul)[..10].to_string());
+        let today_or_yesterday: std::collections::BTreeMap<_, _> = store
+            .into_iter()
+            .filter(|(k, _)| days.iter().any(|d| k.2.starts_with(d.as_str())))
+            .collect();
+        let differ: Vec<_> = all
+            .iter()
+            .filter(|(k, v)| today_or_yesterday.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k:?}: {v:?} but stored {:?}", today_or_yesterday.get(k)))
+            .chain(today_or_yesterday.keys().filter(|k| !all.contains_key(*k)).map(|k| format!("{k:?} only stored")))
+            .take(3)
+            .collect();
+        let agent_events: Vec<String> = events
+            .iter()
+            .filter(|e| e["type"] == "agent.state")
+            .map(|e| format!("{}@{} {}", e["agent"], e["ts"], e["state"]))
+            .collect();
+        prop_assert!(differ.is_empty(), "{}\nagent events: {:?}\ncuts {:?}", differ.join("\n"), agent_events, cut_list);
+    }
+}
+
 /// A reader that hands out at most `chunk` bytes per read.
 struct Chunked<'a> {
     data: &'a [u8],

@@ -125,6 +125,11 @@ pub(crate) struct Agent {
     /// attributed to.
     pub(super) last_call: Option<(u32, DayNo, u16)>,
     pub open_callbacks: u32,
+    /// The current state changed since the history store was last given
+    /// rows: every interval it ran through is to be given again.
+    pub(super) restated: bool,
+    /// Start of the state the store was last given rows of, if logged in.
+    pub(super) given_since: Option<Millis>,
 }
 
 impl Agent {
@@ -143,6 +148,8 @@ impl Agent {
             wrap_from: None,
             last_call: None,
             open_callbacks: 0,
+            restated: false,
+            given_since: None,
         }
     }
 }
@@ -266,6 +273,7 @@ impl Tenant {
             ag.state = new;
             ag.reason = reason;
             ag.since = Some(ev.ts);
+            ag.restated = true;
             ag.ver.set(ts, id);
         }
         self.count_agent(idx, 1);

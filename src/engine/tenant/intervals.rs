@@ -16,9 +16,10 @@ use crate::event::AgentState;
 use crate::time::{DayNo, Millis};
 use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval, StateTimes};
 
-/// Values by interval of one day, only those with activity, in order.
+/// Values by interval of one day, only those with activity, in order; each
+/// marked when it changes, until the history store has been given it.
 #[derive(Debug, Clone)]
-pub(crate) struct Slots<T>(Vec<(u16, T)>);
+pub(crate) struct Slots<T>(Vec<(u16, T, bool)>);
 
 impl<T> Default for Slots<T> {
     fn default() -> Self {
@@ -27,24 +28,35 @@ impl<T> Default for Slots<T> {
 }
 
 impl<T: Default> Slots<T> {
-    /// The value of interval `slot`, created empty on first use.
+    /// The value of interval `slot` for a change, created empty on first
+    /// use.
     pub(crate) fn at(&mut self, slot: u16) -> &mut T {
         // Nearly always the latest interval, which is the last entry.
         let i = match self.0.last() {
-            Some((s, _)) if *s == slot => self.0.len() - 1,
-            _ => match self.0.binary_search_by_key(&slot, |(s, _)| *s) {
+            Some((s, _, _)) if *s == slot => self.0.len() - 1,
+            _ => match self.0.binary_search_by_key(&slot, |(s, _, _)| *s) {
                 Ok(i) => i,
                 Err(i) => {
-                    self.0.insert(i, (slot, T::default()));
+                    self.0.insert(i, (slot, T::default(), true));
                     i
                 }
             },
         };
+        self.0[i].2 = true;
         &mut self.0[i].1
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u16, &T)> {
-        self.0.iter().map(|(s, v)| (*s, v))
+    /// Each interval, its value and whether it changed since
+    /// [`Slots::settle`].
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u16, &T, bool)> {
+        self.0.iter().map(|(s, v, c)| (*s, v, *c))
+    }
+
+    /// Marks every interval as given to the store.
+    pub(crate) fn settle(&mut self) {
+        for e in &mut self.0 {
+            e.2 = false;
+        }
     }
 
     pub(crate) fn clear(&mut self) {
@@ -122,6 +134,41 @@ impl Tenant {
     /// state of each agent counts up to `now`), sorted by kind, key and
     /// start.
     pub fn intervals(&self, now: Millis) -> Vec<IntervalRow> {
+        self.rows(now, None)
+    }
+
+    /// The rows that changed since the last call (all of them the first
+    /// time), for the history store: intervals changed by events, those an
+    /// agent's current state has run through since, and the callback rows
+    /// if any callback changed.
+    pub fn take_changed_intervals(&mut self, now: Millis) -> Vec<IntervalRow> {
+        let since = self.history_at.unwrap_or(Millis::MIN);
+        let rows = self.rows(now, Some(since));
+        for q in &mut self.queue_data {
+            q.days.iter_mut().for_each(|(_, d)| d.slots.settle());
+        }
+        for s in &mut self.service_data {
+            s.scope.days.iter_mut().for_each(|(_, d)| d.slots.settle());
+        }
+        self.unscoped
+            .days
+            .iter_mut()
+            .for_each(|(_, d)| d.slots.settle());
+        for a in &mut self.agent_data {
+            a.days.iter_mut().for_each(|(_, d)| d.slots.settle());
+            a.restated = false;
+            a.given_since = a.since.filter(|_| a.state != AgentState::LoggedOut);
+        }
+        self.callbacks_changed = false;
+        self.history_at = Some(now);
+        rows
+    }
+
+    /// The rows as of `now`; with `changed_since`, only those changed by
+    /// events since the last settling, or run through by a current state
+    /// after that time.
+    fn rows(&self, now: Millis, changed_since: Option<Millis>) -> Vec<IntervalRow> {
+        let wanted = |changed: bool| changed_since.is_none() || changed;
         let minutes = self.settings.interval_minutes;
         let slot_ms = self.slot_ms();
         let (today, today_start, _) = self.cal.span_of(now);
@@ -144,42 +191,58 @@ impl Tenant {
         };
         for a in self.agents.sorted() {
             let ag = &self.agent_data[a as usize];
-            let mut by_start: BTreeMap<Millis, (String, AgentSlot)> = BTreeMap::new();
+            let mut by_start: BTreeMap<Millis, (String, AgentSlot, bool)> = BTreeMap::new();
             for (day, d) in ag.days.iter() {
                 let Some(ds) = day_start(day) else { continue };
-                for (slot, s) in d.slots.iter() {
+                for (slot, s, changed) in d.slots.iter() {
                     let (ms, text) = start_of(ds, slot);
-                    by_start.insert(ms, (text, s.clone()));
+                    by_start.insert(ms, (text, s.clone(), wanted(changed)));
                 }
             }
-            if let Some(since) = ag.since
-                && ag.state != AgentState::LoggedOut
-            {
-                let mut t = since.max(yesterday_start);
-                while t < now {
+            if let Some(since) = ag.since {
+                let logged_in = ag.state != AgentState::LoggedOut;
+                // A state that replaced the one the store was given rows of
+                // (a late or tied event) restates every interval from its
+                // start to then, even those it leaves empty.
+                let end = match changed_since {
+                    _ if logged_in => now,
+                    Some(given) if ag.restated => given.min(now),
+                    _ => since,
+                };
+                // ... and from where the state the store was given began.
+                let from = match (changed_since, ag.given_since) {
+                    (Some(_), Some(given)) if ag.restated => since.min(given),
+                    _ => since,
+                };
+                let mut t = from.max(yesterday_start);
+                while t < end {
                     let ds = if t >= today_start {
                         today_start
                     } else {
                         yesterday_start
                     };
                     let slot = (t - ds) / slot_ms;
-                    let upto = (ds + (slot + 1) * slot_ms).min(now);
+                    let upto = (ds + (slot + 1) * slot_ms).min(end);
                     let (ms, text) = start_of(ds, slot as u16);
-                    by_start
+                    let entry = by_start
                         .entry(ms)
-                        .or_insert_with(|| (text, AgentSlot::default()))
-                        .1
-                        .add_time(ag.state, ag.reason, (upto - t) as u32);
+                        .or_insert_with(|| (text, AgentSlot::default(), false));
+                    if logged_in && upto > since {
+                        let ms = upto - t.max(since);
+                        entry.1.add_time(ag.state, ag.reason, ms as u32);
+                    }
+                    // Run through since the store was last given rows.
+                    entry.2 |= ag.restated || changed_since.is_none_or(|given| upto > given);
                     t = upto;
                 }
             }
-            for (_, (start, s)) in by_start {
+            for (_, (start, s, _)) in by_start.into_iter().filter(|(_, e)| e.2) {
                 let t = |st: AgentState| secs(s.time_ms[st as usize] as u64);
                 let mut away: BTreeMap<Arc<str>, f64> = BTreeMap::new();
                 for &(r, ms) in &s.away_ms {
                     *away.entry(reason(r)).or_default() += secs(ms as u64);
                 }
-                rows.push(IntervalRow::Agent(AgentInterval {
+                let row = IntervalRow::Agent(AgentInterval {
                     tenant: tenant.clone(),
                     agent: self.agents.name(a).clone(),
                     start,
@@ -198,13 +261,19 @@ impl Tenant {
                     missed: s.missed as u64,
                     talk_s: secs(s.talk_ms),
                     outbound: s.outbound as u64,
-                }));
+                });
+                // An interval left empty is only worth telling the store,
+                // which deletes it.
+                if changed_since.is_some() || !row.is_empty() {
+                    rows.push(row);
+                }
             }
         }
 
         // Callbacks, per request day.
+        let callbacks_changed = self.callbacks_changed;
         let mut callback_row = |service: Option<Arc<str>>, day: DayNo, d: &super::CallbackDay| {
-            if day_start(day).is_none() || d.requested == 0 {
+            if day_start(day).is_none() || d.requested == 0 || !wanted(callbacks_changed) {
                 return;
             }
             rows.push(IntervalRow::Callback(CallbackInterval {
@@ -248,9 +317,11 @@ impl Tenant {
                 let mut all: Vec<(Millis, String, &Counters)> = Vec::new();
                 for (day, d) in days.iter() {
                     let Some(ds) = day_start(day) else { continue };
-                    for (slot, c) in d.slots.iter() {
-                        let (ms, text) = start_of(ds, slot);
-                        all.push((ms, text, c));
+                    for (slot, c, changed) in d.slots.iter() {
+                        if wanted(changed) {
+                            let (ms, text) = start_of(ds, slot);
+                            all.push((ms, text, c));
+                        }
                     }
                 }
                 all.sort_by_key(|(ms, _, _)| *ms);
@@ -269,6 +340,7 @@ impl Tenant {
                         transferred: c.transferred as u64,
                         exited: c.exited as u64,
                         answered_in_sl: c.answered_in_sl as u64,
+                        ivr: c.ivr as u64,
                         ended: c.ended as u64,
                         wait_answered_sum_s: secs(c.wait_sum_ms),
                         wait_answered_max_s: secs(c.wait_max_ms),

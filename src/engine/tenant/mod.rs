@@ -167,6 +167,10 @@ pub struct Tenant {
     limits: Limits,
     /// Changed since the owner last looked (see `Engine::take_dirty`).
     pub(crate) dirty: bool,
+    /// When the history store was last given this tenant's changed rows.
+    history_at: Option<Millis>,
+    /// A callback changed since then.
+    callbacks_changed: bool,
 }
 
 impl Tenant {
@@ -197,6 +201,8 @@ impl Tenant {
             expired: Expired::default(),
             limits,
             dirty: true,
+            history_at: None,
+            callbacks_changed: false,
         };
         // Queues the config names exist from the start, so a board shows
         // them before their first call.
@@ -232,7 +238,10 @@ impl Tenant {
                 Err(out) => return out,
             },
             Body::Callback(c) => match self.admit(ev) {
-                Ok(()) => self.apply_callback(ev.ts, c),
+                Ok(()) => {
+                    self.callbacks_changed = true;
+                    self.apply_callback(ev.ts, c)
+                }
                 Err(out) => return out,
             },
         };
