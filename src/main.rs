@@ -222,7 +222,7 @@ struct ReplayArgs {
     pretty: bool,
     /// Print the interval statistics (queue, agent and callback rows, as
     /// the history store keeps them) instead of the snapshots.
-    #[arg(long, conflicts_with = "pretty")]
+    #[arg(long)]
     intervals: bool,
 }
 
@@ -414,9 +414,9 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         replay::replay_engine(BufReader::new(file), config.shared(), &opts, on_reject)?
     };
     if args.intervals {
-        replay::write_intervals(io::stdout().lock(), &done.intervals(&opts))?;
+        replay::write_json_lines(io::stdout().lock(), &done.intervals(&opts), pretty)?;
     } else {
-        replay::write_snapshots(io::stdout().lock(), &done.snapshots(&opts), pretty)?;
+        replay::write_json_lines(io::stdout().lock(), &done.snapshots(&opts), pretty)?;
     }
     let summary = done.summary;
     eprintln!("callboard replay: {summary}");

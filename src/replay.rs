@@ -228,28 +228,18 @@ pub fn replay_engine<R: BufRead>(
     })
 }
 
-/// Writes interval rows as `callboard replay --intervals` prints them: one
-/// JSON object per line.
-pub fn write_intervals(mut out: impl std::io::Write, rows: &[IntervalRow]) -> std::io::Result<()> {
-    for r in rows {
-        serde_json::to_writer(&mut out, r)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
-}
-
-/// Writes snapshots as `callboard replay` prints them: one JSON object per
-/// line, or indented for reading.
-pub fn write_snapshots(
+/// Writes what `callboard replay` prints (snapshots, or interval rows):
+/// one JSON object per line, or indented for reading.
+pub fn write_json_lines<T: serde::Serialize>(
     mut out: impl std::io::Write,
-    snapshots: &[Snapshot],
+    items: &[T],
     pretty: bool,
 ) -> std::io::Result<()> {
-    for s in snapshots {
+    for item in items {
         if pretty {
-            serde_json::to_writer_pretty(&mut out, s)?;
+            serde_json::to_writer_pretty(&mut out, item)?;
         } else {
-            serde_json::to_writer(&mut out, s)?;
+            serde_json::to_writer(&mut out, item)?;
         }
         out.write_all(b"\n")?;
     }

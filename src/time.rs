@@ -229,34 +229,36 @@ impl Calendar {
     /// daylight-saving change the hour is the local clock's hour, so a repeated
     /// hour counts twice into one slot and a skipped hour stays empty.
     pub fn day_hour(&mut self, ms: Millis) -> (DayNo, u8) {
-        for span in self.cache.iter().flatten() {
-            if span.start <= ms && ms < span.end {
-                return (span.day, self.hour_in(span, ms));
-            }
-        }
-        let span = self.compute_span(ms);
-        self.cache.swap(0, 1);
-        self.cache[0] = Some(span);
-        (span.day, self.hour_in(&span, ms))
+        let (day, hour, _) = self.day_hour_start(ms);
+        (day, hour)
+    }
+
+    /// Local day and hour of an instant, and the instant its day starts.
+    pub fn day_hour_start(&mut self, ms: Millis) -> (DayNo, u8, Millis) {
+        let span = self.cached_span(ms);
+        (span.day, self.hour_in(&span, ms), span.start)
     }
 
     /// Local day of an instant with the instants its day starts and ends.
     pub fn span(&mut self, ms: Millis) -> (DayNo, Millis, Millis) {
-        let found = self
+        let s = self.cached_span(ms);
+        (s.day, s.start, s.end)
+    }
+
+    /// The day of an instant, from the cache or computed into it.
+    fn cached_span(&mut self, ms: Millis) -> DaySpan {
+        if let Some(span) = self
             .cache
             .iter()
             .flatten()
-            .find(|s| s.start <= ms && ms < s.end);
-        let s = match found {
-            Some(s) => *s,
-            None => {
-                let span = self.compute_span(ms);
-                self.cache.swap(0, 1);
-                self.cache[0] = Some(span);
-                span
-            }
-        };
-        (s.day, s.start, s.end)
+            .find(|s| s.start <= ms && ms < s.end)
+        {
+            return *span;
+        }
+        let span = self.compute_span(ms);
+        self.cache.swap(0, 1);
+        self.cache[0] = Some(span);
+        span
     }
 
     /// As [`Calendar::span`], without touching the cache (for readers).

@@ -398,17 +398,21 @@ pub struct AgentRow {
     pub away_today_s: std::collections::BTreeMap<Arc<str>, u64>,
 }
 
-/// Seconds per agent state (every state but `logged_out`).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
-pub struct StateSeconds {
-    pub ready: u64,
-    pub away: u64,
-    pub ringing: u64,
-    pub talking: u64,
-    pub dialing: u64,
-    pub outbound: u64,
-    pub wrap_up: u64,
+/// Seconds per agent state (every state but `logged_out`): whole seconds
+/// in snapshots, to the millisecond in interval rows ([`StateTimes`]).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Default)]
+pub struct StateSeconds<T = u64> {
+    pub ready: T,
+    pub away: T,
+    pub ringing: T,
+    pub talking: T,
+    pub dialing: T,
+    pub outbound: T,
+    pub wrap_up: T,
 }
+
+/// Seconds per state but `logged_out`, to the millisecond.
+pub type StateTimes = StateSeconds<f64>;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Hourly {
@@ -525,18 +529,6 @@ pub struct QueueInterval {
     pub wrap_sum_s: f64,
     pub outbound_attempts: u64,
     pub outbound_connected: u64,
-}
-
-/// Seconds in each state but `logged_out`.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
-pub struct StateTimes {
-    pub ready: f64,
-    pub away: f64,
-    pub ringing: f64,
-    pub talking: f64,
-    pub dialing: f64,
-    pub outbound: f64,
-    pub wrap_up: f64,
 }
 
 /// An agent's interval, by the agent's own clock.

@@ -237,8 +237,7 @@ impl QueueLogDecoder {
                     self.ties.insert(agent.to_string(), name);
                 }
                 _ => {
-                    self.latest = Some(self.latest.map_or(ts, |t| t.max(ts)));
-                    self.last = Some(ts);
+                    self.saw(ts);
                     self.held.push(Held {
                         ts,
                         queue: queue.to_string(),
@@ -271,8 +270,15 @@ impl QueueLogDecoder {
                 }
             }
         }
-        // A refused line keeps what was released for the next one.
-        let evs = self.decode_now(raw)?;
+        // Parsed again only if the member is named otherwise. A refused
+        // line keeps what was released for the next one.
+        let evs = match self.named_member(raw) {
+            Cow::Borrowed(_) => self.apply_line(line)?,
+            Cow::Owned(named) => {
+                let line = self.parse(&named)?;
+                self.apply_line(line)?
+            }
+        };
         let mut out = std::mem::take(&mut self.released);
         out.extend(evs);
         Ok(out)
@@ -314,11 +320,22 @@ impl QueueLogDecoder {
             && !self.ties.values().any(|a| a == agent)
     }
 
+    /// Decodes a line, with its member named as configured or tied.
     fn decode_now(&mut self, raw: &str) -> Result<Vec<Event<'static>>, Reject> {
         let raw = self.named_member(raw);
         let line = self.parse(&raw)?;
-        self.latest = Some(self.latest.map_or(line.ts, |t| t.max(line.ts)));
-        self.last = Some(line.ts);
+        self.apply_line(line)
+    }
+
+    /// Records that a line of time `ts` was read.
+    fn saw(&mut self, ts: Millis) {
+        self.latest = Some(self.latest.map_or(ts, |t| t.max(ts)));
+        self.last = Some(ts);
+    }
+
+    /// The events of a parsed line, its member already named.
+    fn apply_line(&mut self, line: Line<'_>) -> Result<Vec<Event<'static>>, Reject> {
+        self.saw(line.ts);
         let mut out = Emitter {
             tenant: self.tenant.clone(),
             ts: line.ts,

@@ -101,16 +101,32 @@ impl AgentDay {
         slot_ms: Millis,
     ) {
         self.add_time(state, reason, (to - from) as u64);
-        let mut t = from;
-        while t < to {
-            let slot = (t - day_start) / slot_ms;
-            let upto = (day_start + (slot + 1) * slot_ms).min(to);
+        for (slot, t, upto) in slices(from, to, day_start, slot_ms) {
             self.slots
-                .at(slot as u16)
+                .at(slot)
                 .add_time(state, reason, (upto - t) as u32);
-            t = upto;
         }
     }
+}
+
+/// `[from, to)` cut at the interval edges of a day starting at `day_start`:
+/// each piece's interval, start and end.
+fn slices(
+    from: Millis,
+    to: Millis,
+    day_start: Millis,
+    slot_ms: Millis,
+) -> impl Iterator<Item = (u16, Millis, Millis)> {
+    let mut t = from;
+    std::iter::from_fn(move || {
+        (t < to).then(|| {
+            let slot = (t - day_start) / slot_ms;
+            let upto = (day_start + (slot + 1) * slot_ms).min(to);
+            let piece = (slot as u16, t, upto);
+            t = upto;
+            piece
+        })
+    })
 }
 
 fn secs(ms: u64) -> f64 {
@@ -125,8 +141,7 @@ impl Tenant {
 
     /// Local day, hour and interval of an instant.
     pub(super) fn when(&mut self, ts: Millis) -> (DayNo, u8, u16) {
-        let (day, hour) = self.cal.day_hour(ts);
-        let (_, start, _) = self.cal.span(ts);
+        let (day, hour, start) = self.cal.day_hour_start(ts);
         (day, hour, ((ts - start) / self.slot_ms()) as u16)
     }
 
@@ -214,26 +229,21 @@ impl Tenant {
                     (Some(_), Some(given)) if ag.restated => since.min(given),
                     _ => since,
                 };
-                let mut t = from.max(yesterday_start);
-                while t < end {
-                    let ds = if t >= today_start {
-                        today_start
-                    } else {
-                        yesterday_start
-                    };
-                    let slot = (t - ds) / slot_ms;
-                    let upto = (ds + (slot + 1) * slot_ms).min(end);
-                    let (ms, text) = start_of(ds, slot as u16);
-                    let entry = by_start
-                        .entry(ms)
-                        .or_insert_with(|| (text, AgentSlot::default(), false));
-                    if logged_in && upto > since {
-                        let ms = upto - t.max(since);
-                        entry.1.add_time(ag.state, ag.reason, ms as u32);
+                let days = [(yesterday_start, today_start), (today_start, Millis::MAX)];
+                for (ds, day_end) in days {
+                    let (a, b) = (from.max(ds), end.min(day_end));
+                    for (slot, t, upto) in slices(a, b, ds, slot_ms) {
+                        let (ms, text) = start_of(ds, slot);
+                        let entry = by_start
+                            .entry(ms)
+                            .or_insert_with(|| (text, AgentSlot::default(), false));
+                        if logged_in && upto > since {
+                            let ms = upto - t.max(since);
+                            entry.1.add_time(ag.state, ag.reason, ms as u32);
+                        }
+                        // Run through since the store was last given rows.
+                        entry.2 |= ag.restated || changed_since.is_none_or(|given| upto > given);
                     }
-                    // Run through since the store was last given rows.
-                    entry.2 |= ag.restated || changed_since.is_none_or(|given| upto > given);
-                    t = upto;
                 }
             }
             for (_, (start, s, _)) in by_start.into_iter().filter(|(_, e)| e.2) {
