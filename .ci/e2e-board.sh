@@ -33,12 +33,33 @@ chrome() {  # chrome URL WHAT(dump-dom|screenshot=FILE)
 check() {  # check VIEW LANG LABEL...
   local view=$1 lang=$2; shift 2
   local url="http://127.0.0.1:$HTTP/?tenant=demo&view=$view&lang=$lang&rotate=3600"
-  before=$(curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['inbound'])")
+  curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" > "$WORK/before.json"
+  before=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['inbound'])" "$WORK/before.json")
   chrome "$url" dump-dom > "$WORK/dom.html"
   after=$(curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['inbound'])")
   for label in "$@"; do
     grep -q "$label" "$WORK/dom.html" || { echo "board: $view/$lang lacks '$label'"; exit 1; }
   done
+  if [ "$view" = agent-list ]; then
+    # Which states the agents are in is the simulator's to say; every card
+    # must show one of the language's state names, as many cards as agents.
+    curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" > "$WORK/after.json"
+    python3 - "$WORK/dom.html" "$lang" "$WORK/before.json" "$WORK/after.json" <<'PY'
+import html, json, re, sys
+dom, lang = open(sys.argv[1], encoding="utf-8").read(), sys.argv[2]
+lo, hi = sorted(len(json.load(open(f))["agent_list"]) for f in sys.argv[3:5])
+names = {
+    "ko": ["로그아웃", "수신대기", "자리비움", "벨울림중", "통화중", "다이얼링중", "발신통화중", "후처리"],
+    "en": ["Logged out", "Ready", "Away", "Ringing", "On a call", "Dialing", "Outbound call", "Wrap-up"],
+}[lang]
+states = [html.unescape(s).split(" · ")[0] for s in re.findall(r'<div class="state">(.*?)</div>', dom, re.S)]
+assert states, "board: the agent list shows no agent"
+assert lo <= len(states) <= hi, f"board: {len(states)} cards, REST lists {lo}..{hi} agents"
+unknown = sorted({s for s in states if s not in names})
+assert not unknown, f"board: agent-list/{lang} shows states {unknown} that are not {lang} state names"
+print(f"board: agent-list/{lang}: {len(states)} cards, states {sorted(set(states))}")
+PY
+  fi
   if [ "$view" = services ]; then
     python3 - "$WORK/dom.html" "$before" "$after" <<'PY'
 import re, sys
@@ -58,8 +79,8 @@ check services ko "매체별 현황" "대기 고객" "인입" "응대율" "서�
 check services en "Services" "Waiting" "Inbound" "Answer rate" "Service level" "Total"
 check agents ko "상담원별 현황" "LOGIN" "대기중" "상담중" "O/B" "휴식/업무처리"
 check agents en "Agent board" "LOGIN" "Ready" "Talking" "Break/Work"
-check agent-list ko "상담원 목록" "수신대기"
-check agent-list en "Agents" "Ready"
+check agent-list ko "상담원 목록"
+check agent-list en "Agents"
 check dashboard ko "통합대시보드" "IVR 콜 인입 추이" "상담사 상태" "상담큐 정보" "콜백 처리 현황" "uplot"
 check dashboard en "Dashboard" "IVR inflow per hour" "Agent states" "Queues" "Callbacks" "uplot"
 check agent-stats ko "상담원 통계" "미응답" "평균처리시간" "점유율" "로그인 시간"
