@@ -59,6 +59,14 @@ impl<T: Default> Slots<T> {
         }
     }
 
+    /// The value of interval `slot`, if it has one.
+    pub(crate) fn get(&self, slot: u16) -> Option<&T> {
+        self.0
+            .binary_search_by_key(&slot, |(s, _, _)| *s)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
     pub(crate) fn clear(&mut self) {
         self.0.clear();
     }
@@ -188,9 +196,13 @@ impl Tenant {
         let slot_ms = self.slot_ms();
         let (today, today_start, _) = self.cal.span_of(now);
         let yesterday_start = self.cal.span_of(today_start - 1).1;
+        let before_start = self.cal.span_of(yesterday_start - 1).1;
+        // The day before yesterday is still held until its first event of
+        // a new day rotates it: its last changes go to the store too.
         let day_start = |day: DayNo| match day {
             d if d == today => Some(today_start),
             d if d == today - 1 => Some(yesterday_start),
+            d if d == today - 2 && changed_since.is_some() => Some(before_start),
             _ => None,
         };
         let start_of = |day_start: Millis, slot: u16| {
@@ -210,8 +222,10 @@ impl Tenant {
             for (day, d) in ag.days.iter() {
                 let Some(ds) = day_start(day) else { continue };
                 for (slot, s, changed) in d.slots.iter() {
-                    let (ms, text) = start_of(ds, slot);
-                    by_start.insert(ms, (text, s.clone(), wanted(changed)));
+                    if wanted(changed) {
+                        let (ms, text) = start_of(ds, slot);
+                        by_start.insert(ms, (text, s.clone(), true));
+                    }
                 }
             }
             if let Some(since) = ag.since {
@@ -229,14 +243,20 @@ impl Tenant {
                     (Some(_), Some(given)) if ag.restated => since.min(given),
                     _ => since,
                 };
-                let days = [(yesterday_start, today_start), (today_start, Millis::MAX)];
-                for (ds, day_end) in days {
+                let days = [
+                    (today - 1, yesterday_start, today_start),
+                    (today, today_start, Millis::MAX),
+                ];
+                for (day, ds, day_end) in days {
                     let (a, b) = (from.max(ds), end.min(day_end));
                     for (slot, t, upto) in slices(a, b, ds, slot_ms) {
                         let (ms, text) = start_of(ds, slot);
-                        let entry = by_start
-                            .entry(ms)
-                            .or_insert_with(|| (text, AgentSlot::default(), false));
+                        // What events wrote into the interval, unless
+                        // already taken as changed.
+                        let entry = by_start.entry(ms).or_insert_with(|| {
+                            let stored = ag.days.get(day).and_then(|d| d.slots.get(slot));
+                            (text, stored.cloned().unwrap_or_default(), false)
+                        });
                         if logged_in && upto > since {
                             let ms = upto - t.max(since);
                             entry.1.add_time(ag.state, ag.reason, ms as u32);
