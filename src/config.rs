@@ -228,6 +228,15 @@ pub struct ServeLayer {
     #[arg(skip)]
     #[serde(default)]
     pub queue_logs: Vec<QueueLogFile>,
+    /// Where interval statistics are kept: an SQLite file (created if
+    /// missing), a `postgres://` URL, or `none`.
+    /// [default: callboard-history.sqlite]
+    #[arg(long, value_name = "PATH|URL|none", env = "CALLBOARD_HISTORY")]
+    pub history: Option<String>,
+    /// Days of interval statistics kept; older rows are pruned every hour.
+    /// [default: 400]
+    #[arg(long, value_name = "DAYS", env = "CALLBOARD_HISTORY_RETENTION_DAYS")]
+    pub history_retention_days: Option<u32>,
     /// Agents of each simulated tenant. [default: 24]
     #[arg(long, value_name = "N")]
     pub simulate_agents: Option<usize>,

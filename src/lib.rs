@@ -21,6 +21,7 @@ pub mod decode;
 pub mod engine;
 pub mod event;
 pub mod forward;
+pub mod history;
 pub mod http;
 pub mod kafka;
 pub mod outputs;

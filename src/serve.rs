@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::event::Source;
+use crate::history::{Store, writer};
 use crate::http::AppState;
 use crate::http::auth::{self, Tokens};
 use crate::http::listener::{Bounded, Peer};
@@ -117,11 +118,29 @@ pub async fn run_with_metrics_listener(
     let hub = Hub::new();
     let tracker = TaskTracker::new();
     let engine_stop = CancellationToken::new();
+    // The history store, opened (and its schema migrated) before anything
+    // runs: a store that cannot be opened stops the start with its reason.
+    let (store, history_sink) = match &settings.history {
+        Some(h) => {
+            let store = Store::open(&h.location).await.with_context(|| {
+                format!(
+                    "history: cannot open {} (give another with --history, or --history none)",
+                    h.location.describe()
+                )
+            })?;
+            tracing::info!(store = %h.location.describe(), retention_days = h.retention_days, "history: writing interval statistics");
+            let (tx, rx) = tokio::sync::mpsc::channel(writer::CHANNEL_ROUNDS);
+            tracker.spawn(writer::run(store.clone(), rx, h.retention_days));
+            (Some(store), Some(tx))
+        }
+        None => (None, None),
+    };
     let router = shard::start(
         settings.engine.shards,
         config.clone(),
         hub.clone(),
         settings.engine.publish_interval,
+        history_sink,
         &tracker,
         engine_stop.clone(),
     );
@@ -193,6 +212,7 @@ pub async fn run_with_metrics_listener(
         metrics,
         ws_clients,
         shutdown: shutdown.clone(),
+        history: store,
     };
     if let Some(ml) = metrics_listener {
         let app = rest::metrics_routes(state.clone());

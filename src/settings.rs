@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::{Config, ServeLayer};
+use crate::history::Location;
 use crate::http::listener::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use crate::sim::SimConfig;
 use crate::sources::kafka::KafkaOptions;
@@ -30,6 +31,19 @@ pub const DEFAULT_GROUP: &str = "callboard";
 pub const DEFAULT_SIMULATED_AGENTS: usize = 24;
 /// Calls per hour of each simulated tenant at its busiest hour.
 pub const DEFAULT_PEAK_CALLS_PER_HOUR: f64 = 360.0;
+
+/// Where history is kept when nothing says otherwise: a file in the
+/// working directory.
+pub const DEFAULT_HISTORY: &str = "callboard-history.sqlite";
+/// Days of history kept.
+pub const DEFAULT_HISTORY_RETENTION_DAYS: u32 = 400;
+
+/// The history store: where, and for how long.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistorySettings {
+    pub location: Location,
+    pub retention_days: u32,
+}
 
 /// The HTTP side: where it listens and how it bounds its clients.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +104,8 @@ pub struct ServeSettings {
     pub simulate: Vec<SimConfig>,
     /// Asterisk queue_logs followed, one tenant each.
     pub queue_logs: Vec<QueueLogSource>,
+    /// The history store (`None`: interval statistics are not kept).
+    pub history: Option<HistorySettings>,
 }
 
 impl ServeSettings {
@@ -216,6 +232,23 @@ impl ServeSettings {
             peak.is_finite() && peak >= 0.0,
             "simulate_peak_calls_per_hour must be a number of calls, got {peak}"
         );
+        let history = Location::parse(
+            &pick(&flags.history, &file.history).unwrap_or_else(|| DEFAULT_HISTORY.into()),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let retention_days = flags
+            .history_retention_days
+            .or(file.history_retention_days)
+            .unwrap_or(DEFAULT_HISTORY_RETENTION_DAYS);
+        anyhow::ensure!(
+            (1..=36_500).contains(&retention_days),
+            "history_retention_days must be 1 to 36500, got {retention_days}"
+        );
+        let history = history.map(|location| HistorySettings {
+            location,
+            retention_days,
+        });
+
         let simulate = demo_tenants(now, tenants, agents, peak);
         for sim in &simulate {
             config.default_tenant_tz(&sim.tenant, &sim.tz);
@@ -226,6 +259,7 @@ impl ServeSettings {
             kafka,
             simulate,
             queue_logs,
+            history,
         })
     }
 }

@@ -562,3 +562,101 @@ pub struct CallbackInterval {
     pub deleted: u64,
     pub open: u64,
 }
+
+/// A history report (`GET /api/v1/tenants/{tenant}/history`): interval
+/// rows summed by period and grouping; ratios computed from the sums.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Report {
+    pub tenant: String,
+    /// First and last local date of the report, inclusive.
+    pub from: String,
+    pub to: String,
+    /// `tenant`, `service`, `queue`, `agent` or `callback`.
+    pub by: String,
+    /// `interval`, `hour`, `day` or `month`.
+    pub step: String,
+    pub rows: ReportRows,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum ReportRows {
+    Queue(Vec<QueueReportRow>),
+    Agent(Vec<AgentReportRow>),
+    Callback(Vec<CallbackReportRow>),
+}
+
+impl ReportRows {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            ReportRows::Queue(r) => r.is_empty(),
+            ReportRows::Agent(r) => r.is_empty(),
+            ReportRows::Callback(r) => r.is_empty(),
+        }
+    }
+}
+
+/// Calls of one period, for the tenant, a service or a queue.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct QueueReportRow {
+    /// The period's start: `YYYY-MM` (month), `YYYY-MM-DD` (day), or an
+    /// RFC 3339 instant with the tenant's offset (hour, interval).
+    pub period: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<Arc<str>>,
+    pub inbound: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub short_abandoned: u64,
+    pub callbacks: u64,
+    pub transferred: u64,
+    pub exited: u64,
+    pub answered_in_sl: u64,
+    pub ivr: u64,
+    pub ended: u64,
+    pub outbound_attempts: u64,
+    pub outbound_connected: u64,
+    pub wait_answered_sum_s: f64,
+    pub wait_answered_max_s: f64,
+    pub wait_abandoned_sum_s: f64,
+    pub talk_sum_s: f64,
+    pub wrap_sum_s: f64,
+    pub answer_rate: Option<f64>,
+    pub service_level: Option<f64>,
+    pub asa_s: Option<f64>,
+    pub aht_s: Option<f64>,
+}
+
+/// An agent's time and calls of one period.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct AgentReportRow {
+    pub period: String,
+    pub agent: Arc<str>,
+    pub time_s: StateTimes,
+    pub away_s: std::collections::BTreeMap<Arc<str>, f64>,
+    /// Logged-in seconds: the sum of `time_s`.
+    pub login_s: f64,
+    pub handled: u64,
+    pub missed: u64,
+    pub talk_s: f64,
+    pub outbound: u64,
+    /// Busy seconds / (busy + ready seconds) × 100.
+    pub occupancy: Option<f64>,
+}
+
+/// Callbacks requested in one period (day or month), per service.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CallbackReportRow {
+    pub period: String,
+    pub service: Option<Arc<str>>,
+    pub requested: u64,
+    pub assigned: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub open: u64,
+    /// completed / assigned × 100.
+    pub processing_rate: Option<f64>,
+}

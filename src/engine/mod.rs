@@ -7,6 +7,7 @@
 
 mod ring;
 mod snapshot;
+pub use snapshot::{mean_s, ratio, sl_base};
 mod tenant;
 
 use std::sync::Arc;

@@ -58,13 +58,22 @@ impl Tally {
 }
 
 /// Percentage rounded to 2 decimals; `None` when the denominator is 0.
-fn ratio(n: u64, d: u64) -> Option<f64> {
+pub fn ratio(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| (n as f64 * 10_000.0 / d as f64).round() / 100.0)
 }
 
 /// Seconds rounded to 1 decimal; `None` when nothing was measured.
-fn mean_s(sum_ms: u64, n: u64) -> Option<f64> {
+pub fn mean_s(sum_ms: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| (sum_ms as f64 / n as f64 / 100.0).round() / 10.0)
+}
+
+/// The denominator of the service level under `formula`.
+pub fn sl_base(formula: SlFormula, inbound: u64, answered: u64, short_abandoned: u64) -> u64 {
+    match formula {
+        SlFormula::Offered => inbound,
+        SlFormula::Answered => answered,
+        SlFormula::OfferedMinusShortAbandons => inbound.saturating_sub(short_abandoned),
+    }
 }
 
 fn stats(
@@ -76,11 +85,7 @@ fn stats(
     now: Millis,
 ) -> QueueStats {
     let n = |v: u32| v as u64;
-    let sl_base = match formula {
-        SlFormula::Offered => n(c.inbound),
-        SlFormula::Answered => n(c.answered),
-        SlFormula::OfferedMinusShortAbandons => n(c.inbound).saturating_sub(n(c.short_abandoned)),
-    };
+    let sl_base = sl_base(formula, n(c.inbound), n(c.answered), n(c.short_abandoned));
     QueueStats {
         waiting,
         longest_wait_s: oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64),

@@ -36,6 +36,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Origins allowed to open websockets besides the service's own.
     pub allowed_origins: Arc<Vec<String>>,
+    /// The history store reports read (`None`: history is off).
+    pub history: Option<crate::history::Store>,
 }
 
 /// Why a request failed. Each kind has its status; the body is
@@ -51,6 +53,9 @@ pub enum ApiError {
     /// No published tenant of that name: 404.
     #[error("no tenant `{0}`")]
     NoTenant(String),
+    /// History was asked of an instance that keeps none: 404.
+    #[error("this instance keeps no history (it was started with --history none)")]
+    NoHistory,
     /// The body is not what the route takes: 400.
     #[error("{0}")]
     BadRequest(String),
@@ -76,7 +81,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NoTenant(_) => StatusCode::NOT_FOUND,
+            ApiError::NoTenant(_) | ApiError::NoHistory => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

@@ -3,13 +3,14 @@
 
 use axum::Extension;
 use axum::Router as Routes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::history::report;
 use crate::http::auth::Access;
 use crate::http::{ApiError, AppState};
 
@@ -19,6 +20,7 @@ pub fn routes() -> Routes<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/v1/tenants", get(tenants))
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
+        .route("/api/v1/tenants/{tenant}/history", get(history))
 }
 
 /// Routes that hold no data, served without a token: health, readiness,
@@ -154,4 +156,67 @@ async fn snapshot(
             .into_response()),
         None => Err(ApiError::NoTenant(tenant)),
     }
+}
+
+/// A history report: `from`, `to` (the tenant's local dates), `by`, `step`,
+/// and `format=csv` or `Accept: text/csv` for CSV.
+async fn history(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(tenant): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if !access.can_read(&tenant) {
+        return Err(ApiError::forbidden_tenant(&tenant));
+    }
+    let Some(store) = &st.history else {
+        return Err(ApiError::NoHistory);
+    };
+    let settings = st.config.tenant(&tenant);
+    let today = jiff::Timestamp::now().to_zoned(settings.tz.clone()).date();
+    let query = report::Query::parse(&tenant, &params, today).map_err(ApiError::BadRequest)?;
+    let wants_csv = query.csv
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"));
+    let report = report::run(store, &query, &settings)
+        .await
+        .map_err(|e| ApiError::Internal(format!("history: {e}")))?;
+    if report.rows.is_empty()
+        && st.hub.latest(&tenant).is_none()
+        && !st.config.tenant_names().any(|t| t == tenant)
+        && !report::has_tenant(store, &tenant)
+            .await
+            .map_err(|e| ApiError::Internal(format!("history: {e}")))?
+    {
+        return Err(ApiError::NoTenant(tenant));
+    }
+    if !wants_csv {
+        return Ok(axum::Json(report).into_response());
+    }
+    let body = report::to_csv(&report).map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    let file = format!(
+        "attachment; filename=\"callboard-{}-{}-{}-{}-{}.csv\"",
+        tenant.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"),
+        report.by,
+        report.step,
+        report.from,
+        report.to
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&file).map_err(|e| ApiError::Internal(e.to_string()))?,
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

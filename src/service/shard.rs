@@ -16,8 +16,8 @@ use crate::decode::Reason;
 use crate::engine::{Engine, Limit, Outcome};
 use crate::event::{Event, Source};
 use crate::telemetry::{
-    CallsExpired, EventsApplied, EventsRejected, PublishRound, Recovering, Signal,
-    SnapshotPublished,
+    CallsExpired, EventsApplied, EventsRejected, HistoryRoundDeferred, PublishRound, Recovering,
+    Signal, SnapshotPublished,
 };
 use crate::time::Millis;
 use crate::wire::Status;
@@ -111,6 +111,13 @@ pub fn now_ms() -> Millis {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// Where a shard gives the interval rows changed since its last round (the
+/// history writer's channel); bounded, and never waited on.
+pub type HistorySink = mpsc::Sender<Vec<crate::wire::IntervalRow>>;
+
+/// How often a shard gives its changed interval rows to the history store.
+pub const HISTORY_EVERY: Duration = Duration::from_secs(5);
+
 /// Starts `n` shards, each on a thread of its own; returns the router that
 /// feeds them. The tracker waits for each to publish its last state.
 pub fn start(
@@ -118,6 +125,7 @@ pub fn start(
     config: Arc<Config>,
     hub: Arc<Hub>,
     cadence: Duration,
+    history: Option<HistorySink>,
     tracker: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
 ) -> Router {
@@ -134,6 +142,7 @@ pub fn start(
                 hub: hub.clone(),
                 status: Status::Live,
                 cadence,
+                history: history.clone(),
             };
             // A thread of its own: publishing every tenant once a second is
             // CPU work that would otherwise hold an async worker, and with it
@@ -199,6 +208,7 @@ struct Shard {
     hub: Arc<Hub>,
     status: Status,
     cadence: Duration,
+    history: Option<HistorySink>,
 }
 
 impl Shard {
@@ -209,6 +219,8 @@ impl Shard {
         // (counted, not timed, so clock jitter cannot skip one).
         let full_every = (1000 / self.cadence.as_millis().max(1)).max(1) as u32;
         let mut ticks = 0u32;
+        let mut history = tokio::time::interval(HISTORY_EVERY);
+        history.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -223,6 +235,7 @@ impl Shard {
                     }
                     self.publish(full);
                 }
+                _ = history.tick(), if self.history.is_some() => self.give_history(),
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -231,7 +244,43 @@ impl Shard {
             self.handle(msg);
         }
         self.publish(true);
+        // The last rows are waited for: the writer is still running.
+        if let Some(tx) = self.history.take()
+            && self.status != Status::Recovering
+        {
+            let rows = self.engine.take_changed_intervals(now_ms());
+            if !rows.is_empty() {
+                let _ = tx.send(rows).await;
+            }
+        }
         tracing::debug!(shard = self.id, "shard stopped");
+    }
+
+    /// Gives the interval rows changed since the last round to the history
+    /// writer, if it has room; otherwise they stay marked for the next
+    /// round. Not while recovering: the rebuild's end gives them all.
+    fn give_history(&mut self) {
+        let Some(tx) = &self.history else { return };
+        if self.status == Status::Recovering {
+            return;
+        }
+        let closed = match tx.try_reserve() {
+            Ok(permit) => {
+                let rows = self.engine.take_changed_intervals(now_ms());
+                if !rows.is_empty() {
+                    permit.send(rows);
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Full(())) => {
+                HistoryRoundDeferred.emit();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => true,
+        };
+        if closed {
+            self.history = None;
+        }
     }
 
     fn handle(&mut self, msg: Input) {

@@ -128,6 +128,40 @@ impl Signal for PublishRound {
     }
 }
 
+/// One transaction of interval rows written to the history store.
+pub struct HistoryWritten {
+    pub upserted: usize,
+    pub deleted: usize,
+    pub took: Duration,
+}
+
+impl Signal for HistoryWritten {
+    fn emit(self) {
+        counter!(names::HISTORY_ROWS, "op" => "upsert").increment(self.upserted as u64);
+        counter!(names::HISTORY_ROWS, "op" => "delete").increment(self.deleted as u64);
+        histogram!(names::HISTORY_WRITE_DURATION).record(self.took.as_secs_f64());
+    }
+}
+
+/// A write to the history store failed; its rows are kept and tried again.
+pub struct HistoryWriteFailed;
+
+impl Signal for HistoryWriteFailed {
+    fn emit(self) {
+        counter!(names::HISTORY_WRITE_ERRORS).increment(1);
+    }
+}
+
+/// A shard found the history writer's queue full and kept its changed rows
+/// for a later round (they are coalesced, not lost).
+pub struct HistoryRoundDeferred;
+
+impl Signal for HistoryRoundDeferred {
+    fn emit(self) {
+        counter!(names::HISTORY_ROUNDS_DEFERRED).increment(1);
+    }
+}
+
 /// Open websocket connections, after one opened or closed.
 pub struct WebsocketClients {
     pub open: usize,
@@ -292,6 +326,26 @@ pub fn describe() {
         names::PUBLISH_DURATION,
         Unit::Seconds,
         "Time to build and publish one round of snapshots."
+    );
+    describe_counter!(
+        names::HISTORY_ROWS,
+        Unit::Count,
+        "Interval rows written to the history store (op: upsert, or delete of a row left empty)."
+    );
+    describe_histogram!(
+        names::HISTORY_WRITE_DURATION,
+        Unit::Seconds,
+        "Time to write one transaction of interval rows to the history store."
+    );
+    describe_counter!(
+        names::HISTORY_WRITE_ERRORS,
+        Unit::Count,
+        "Failed writes to the history store (the rows are kept and written again)."
+    );
+    describe_counter!(
+        names::HISTORY_ROUNDS_DEFERRED,
+        Unit::Count,
+        "Rounds in which a shard kept its changed interval rows because the history writer was behind."
     );
     describe_gauge!(
         names::WEBSOCKET_CLIENTS,

@@ -26,3 +26,7 @@ pub const CONSUMER_LAG: &str = "callboard_kafka_consumer_lag_messages";
 pub const TENANT_AGENT_MISSED_CALLS: &str = "callboard_tenant_agent_missed_calls_total";
 pub const TENANT_AGENT_BUSY_SECONDS: &str = "callboard_tenant_agent_busy_seconds_total";
 pub const TENANT_AGENT_READY_SECONDS: &str = "callboard_tenant_agent_ready_seconds_total";
+pub const HISTORY_ROWS: &str = "callboard_history_rows_written_total";
+pub const HISTORY_WRITE_DURATION: &str = "callboard_history_write_duration_seconds";
+pub const HISTORY_WRITE_ERRORS: &str = "callboard_history_write_errors_total";
+pub const HISTORY_ROUNDS_DEFERRED: &str = "callboard_history_rounds_deferred_total";

@@ -1,0 +1,341 @@
+//! The history store: interval rows kept in a real database, an embedded
+//! SQLite file by default or PostgreSQL by URL, through one access layer
+//! (sqlx's `Any` driver, the same SQL for both).
+//!
+//! Rows are upserts keyed by tenant, kind, key and interval start, so a
+//! restart or a rebuild rewrites the same rows and duplicates nothing. The
+//! shards give their changed rows to a [`writer`] task through a bounded
+//! channel; reports ([`report`]) sum them on demand.
+
+pub mod report;
+pub mod schema;
+pub mod writer;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::time::Millis;
+use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval};
+
+/// Where history is kept, as given on the command line or in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file, created if missing.
+    Sqlite(std::path::PathBuf),
+    /// A `postgres://` (or `postgresql://`) URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// `none` is no store; a `postgres://` URL is PostgreSQL; anything else
+    /// is a file path (a `sqlite://` prefix is allowed).
+    pub fn parse(s: &str) -> Result<Option<Location>, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("history: an empty location (give a file path, a postgres:// URL or `none`)".into());
+        }
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Some(Location::Postgres(s.to_string())));
+        }
+        if let Some((scheme, _)) = s.split_once("://")
+            && scheme != "sqlite"
+        {
+            return Err(format!(
+                "history: `{scheme}://` is not a store callboard knows (a file path, sqlite://PATH, postgres://... or none)"
+            ));
+        }
+        let path = s.strip_prefix("sqlite://").unwrap_or(s);
+        Ok(Some(Location::Sqlite(path.into())))
+    }
+
+    /// The location for logs: a PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(p) => format!("SQLite file {}", p.display()),
+            Location::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    format!("PostgreSQL {u}")
+                }
+                Err(_) => "PostgreSQL (URL not shown)".to_string(),
+            },
+        }
+    }
+}
+
+/// Why the store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An open store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    location: std::sync::Arc<Location>,
+}
+
+/// What one write did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub upserted: usize,
+    pub deleted: usize,
+}
+
+impl Store {
+    /// Opens (creating an SQLite file if missing) and migrates the schema.
+    pub async fn open(location: &Location) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = match location {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                    && !dir.exists()
+                {
+                    return Err(StoreError::Other(format!(
+                        "the directory of the history file {} does not exist",
+                        path.display()
+                    )));
+                }
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(path.to_string_lossy().as_bytes())
+                        .collect();
+                // The path as one URL segment; `mode=rwc` creates it.
+                format!("sqlite://{}?mode=rwc", encoded.replace("%2F", "/"))
+            }
+            Location::Postgres(url) => url.clone(),
+        };
+        let options: AnyConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::Other(format!("history: {e}")))?;
+        let sqlite = matches!(location, Location::Sqlite(_));
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer at a time anyway; readers use the rest.
+            .max_connections(if sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Readers never wait for the writer (write-ahead log),
+                        // a commit survives a crash of the process, and a
+                        // busy database is waited for, not failed on.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        schema::migrate(&pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migrating the history schema: {e}")))?;
+        Ok(Store {
+            pool,
+            location: std::sync::Arc::new(location.clone()),
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Writes rows in one transaction: upserts, and deletes the rows that
+    /// came back empty (an agent's interval a late state left without
+    /// time).
+    pub async fn write(&self, rows: &[IntervalRow]) -> Result<Written, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut done = Written::default();
+        for row in rows {
+            match row {
+                IntervalRow::Queue(q) => {
+                    upsert_queue(&mut tx, q).await?;
+                    done.upserted += 1;
+                }
+                IntervalRow::Agent(a) if row.is_empty() => {
+                    delete_agent(&mut tx, a).await?;
+                    done.deleted += 1;
+                }
+                IntervalRow::Agent(a) => {
+                    upsert_agent(&mut tx, a).await?;
+                    done.upserted += 1;
+                }
+                IntervalRow::Callback(c) => {
+                    upsert_callback(&mut tx, c).await?;
+                    done.upserted += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Deletes rows that started before `cutoff` (callback days before its
+    /// UTC date); returns how many.
+    pub async fn prune(&self, cutoff: Millis) -> Result<u64, StoreError> {
+        let day = crate::time::format_day(cutoff.div_euclid(86_400_000) as crate::time::DayNo);
+        let mut n = 0;
+        for table in ["queue_intervals", "agent_intervals", "agent_away_intervals"] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE start_ms < $1"))
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        n += sqlx::query("DELETE FROM callback_days WHERE day < $1")
+            .bind(day)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n)
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Seconds to whole milliseconds, as stored.
+fn ms(s: f64) -> i64 {
+    (s * 1000.0).round() as i64
+}
+
+fn n(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// The local date of an RFC 3339 start (its first ten characters).
+fn local_day(start: &str) -> &str {
+    start.get(..10).unwrap_or(start)
+}
+
+/// `""` stands for "none" in key columns (names are never empty).
+fn key(v: &Option<std::sync::Arc<str>>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+async fn upsert_queue(tx: &mut Tx<'_>, q: &QueueInterval) -> Result<(), sqlx::Error> {
+    let start_ms = start_ms(&q.start)?;
+    // A named queue's rows are its own whatever service it is in; rows of
+    // calls that named no queue are the service's (or the tenant's).
+    let scope = if q.queue.is_some() { "" } else { key(&q.service) };
+    let mut query = sqlx::query(schema::UPSERT_QUEUE)
+        .bind(q.tenant.as_ref())
+        .bind(key(&q.queue))
+        .bind(scope)
+        .bind(start_ms)
+        .bind(key(&q.service))
+        .bind(q.start.as_str())
+        .bind(local_day(&q.start))
+        .bind(q.minutes as i32);
+    for v in schema::queue_counts(q) {
+        query = query.bind(n(v));
+    }
+    for v in schema::queue_durations(q) {
+        query = query.bind(ms(v));
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn upsert_agent(tx: &mut Tx<'_>, a: &AgentInterval) -> Result<(), sqlx::Error> {
+    let start_ms = start_ms(&a.start)?;
+    let t = &a.time_s;
+    sqlx::query(schema::UPSERT_AGENT)
+        .bind(a.tenant.as_ref())
+        .bind(a.agent.as_ref())
+        .bind(start_ms)
+        .bind(a.start.as_str())
+        .bind(local_day(&a.start))
+        .bind(a.minutes as i32)
+        .bind(ms(t.ready))
+        .bind(ms(t.away))
+        .bind(ms(t.ringing))
+        .bind(ms(t.talking))
+        .bind(ms(t.dialing))
+        .bind(ms(t.outbound))
+        .bind(ms(t.wrap_up))
+        .bind(n(a.handled))
+        .bind(n(a.missed))
+        .bind(ms(a.talk_s))
+        .bind(n(a.outbound))
+        .execute(&mut **tx)
+        .await?;
+    // The interval's away time by reason, replaced as a whole.
+    sqlx::query(schema::DELETE_AWAY)
+        .bind(a.tenant.as_ref())
+        .bind(a.agent.as_ref())
+        .bind(start_ms)
+        .execute(&mut **tx)
+        .await?;
+    for (reason, s) in &a.away_s {
+        if ms(*s) == 0 {
+            continue;
+        }
+        sqlx::query(schema::INSERT_AWAY)
+            .bind(a.tenant.as_ref())
+            .bind(a.agent.as_ref())
+            .bind(start_ms)
+            .bind(reason.as_ref())
+            .bind(a.start.as_str())
+            .bind(local_day(&a.start))
+            .bind(ms(*s))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn delete_agent(tx: &mut Tx<'_>, a: &AgentInterval) -> Result<(), sqlx::Error> {
+    let start_ms = start_ms(&a.start)?;
+    for sql in [schema::DELETE_AGENT, schema::DELETE_AWAY] {
+        sqlx::query(sql)
+            .bind(a.tenant.as_ref())
+            .bind(a.agent.as_ref())
+            .bind(start_ms)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sqlx::Error> {
+    sqlx::query(schema::UPSERT_CALLBACK)
+        .bind(c.tenant.as_ref())
+        .bind(key(&c.service))
+        .bind(c.day.as_str())
+        .bind(n(c.requested))
+        .bind(n(c.assigned))
+        .bind(n(c.completed))
+        .bind(n(c.failed))
+        .bind(n(c.deleted))
+        .bind(n(c.open))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The instant of a row's RFC 3339 start.
+fn start_ms(start: &str) -> Result<Millis, sqlx::Error> {
+    crate::time::parse_rfc3339(start)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("an interval start that is not RFC 3339: {start}")))
+}

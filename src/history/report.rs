@@ -1,0 +1,573 @@
+//! Reports: interval rows summed in the database by period (interval, hour,
+//! day, month of the tenant's local time) and grouping (tenant, service,
+//! queue, agent, callbacks by service); ratios computed here from the sums,
+//! never averaged. As JSON ([`Report`]) or CSV ([`to_csv`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use crate::config::{SlFormula, TenantSettings};
+use crate::engine::{mean_s, ratio, sl_base};
+use crate::wire::{
+    AgentReportRow, CallbackReportRow, QueueReportRow, Report, ReportRows, StateTimes,
+};
+
+/// What a report is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Tenant,
+    Service,
+    Queue,
+    Agent,
+    Callback,
+}
+
+/// The length of a report's periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Interval,
+    Hour,
+    Day,
+    Month,
+}
+
+impl By {
+    const ALL: [(&'static str, By); 5] = [
+        ("tenant", By::Tenant),
+        ("service", By::Service),
+        ("queue", By::Queue),
+        ("agent", By::Agent),
+        ("callback", By::Callback),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        By::ALL.iter().find(|(_, b)| *b == self).map_or("", |(s, _)| s)
+    }
+}
+
+impl Step {
+    const ALL: [(&'static str, Step); 4] = [
+        ("interval", Step::Interval),
+        ("hour", Step::Hour),
+        ("day", Step::Day),
+        ("month", Step::Month),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Step::ALL.iter().find(|(_, s)| *s == self).map_or("", |(s, _)| s)
+    }
+
+    /// The longest range a report of this step may span, in days: enough
+    /// for what a person reads, bounded so one request cannot ask for
+    /// millions of rows.
+    pub fn max_days(self) -> i64 {
+        match self {
+            Step::Interval => 31,
+            Step::Hour => 92,
+            Step::Day | Step::Month => 400,
+        }
+    }
+
+    /// The SQL of a row's period, from its `start` (RFC 3339 with the
+    /// tenant's offset) or `day` (local date) columns.
+    fn sql(self) -> &'static str {
+        match self {
+            Step::Interval => "start",
+            // `2026-11-21T09` + `:00:00` + the offset.
+            Step::Hour => "substr(start, 1, 13) || ':00:00' || substr(start, 20)",
+            Step::Day => "day",
+            Step::Month => "substr(day, 1, 7)",
+        }
+    }
+}
+
+/// A report asked for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub tenant: String,
+    pub from: jiff::civil::Date,
+    pub to: jiff::civil::Date,
+    pub by: By,
+    pub step: Step,
+    /// `format=csv`.
+    pub csv: bool,
+}
+
+impl Query {
+    /// Reads the query string's parameters: `from` and `to` (local dates,
+    /// inclusive; `to` defaults to `from`, `from` to `today`), `by`
+    /// (default `tenant`), `step` (default `day`), `format` (`json` or
+    /// `csv`). Every error says what is wrong and what is allowed.
+    pub fn parse(
+        tenant: &str,
+        params: &[(String, String)],
+        today: jiff::civil::Date,
+    ) -> Result<Query, String> {
+        let mut get: HashMap<&str, &str> = HashMap::new();
+        for (k, v) in params {
+            if !["from", "to", "by", "step", "format"].contains(&k.as_str()) {
+                return Err(format!(
+                    "unknown parameter `{k}` (the parameters are from, to, by, step and format)"
+                ));
+            }
+            if get.insert(k, v).is_some() {
+                return Err(format!("`{k}` is given twice"));
+            }
+        }
+        let date = |name: &str| -> Result<Option<jiff::civil::Date>, String> {
+            get.get(name)
+                .map(|v| {
+                    v.parse::<jiff::civil::Date>().map_err(|_| {
+                        format!("`{name}` must be a date as YYYY-MM-DD, got `{v}`")
+                    })
+                })
+                .transpose()
+        };
+        let from = date("from")?.unwrap_or(today);
+        let to = date("to")?.unwrap_or(from);
+        let pick = |name: &str, all: &[&str]| -> Result<Option<usize>, String> {
+            get.get(name)
+                .map(|v| {
+                    all.iter().position(|a| a == v).ok_or_else(|| {
+                        format!("`{name}` must be one of {}, got `{v}`", all.join(", "))
+                    })
+                })
+                .transpose()
+        };
+        let by = pick("by", &By::ALL.map(|(s, _)| s))?.map_or(By::Tenant, |i| By::ALL[i].1);
+        let step = pick("step", &Step::ALL.map(|(s, _)| s))?.map_or(Step::Day, |i| Step::ALL[i].1);
+        let csv = pick("format", &["json", "csv"])? == Some(1);
+        if from > to {
+            return Err(format!("`from` ({from}) is after `to` ({to})"));
+        }
+        let days = from
+            .until(to)
+            .map_err(|e| format!("the range {from} to {to}: {e}"))?
+            .get_days() as i64
+            + 1;
+        if days > step.max_days() {
+            return Err(format!(
+                "a report by {} spans at most {} days; {from} to {to} is {days}",
+                step.as_str(),
+                step.max_days()
+            ));
+        }
+        if by == By::Callback && matches!(step, Step::Interval | Step::Hour) {
+            return Err(
+                "callbacks are counted by the day they were requested: step must be day or month"
+                    .into(),
+            );
+        }
+        Ok(Query {
+            tenant: tenant.to_string(),
+            from,
+            to,
+            by,
+            step,
+            csv,
+        })
+    }
+}
+
+/// Runs a report; `settings` are the tenant's (its queues' SL formulas).
+pub async fn run(store: &Store, q: &Query, settings: &TenantSettings) -> Result<Report, StoreError> {
+    let rows = match q.by {
+        By::Tenant | By::Service | By::Queue => ReportRows::Queue(queues(store, q, settings).await?),
+        By::Agent => ReportRows::Agent(agents(store, q).await?),
+        By::Callback => ReportRows::Callback(callbacks(store, q).await?),
+    };
+    Ok(Report {
+        tenant: q.tenant.clone(),
+        from: q.from.to_string(),
+        to: q.to.to_string(),
+        by: q.by.as_str().to_string(),
+        step: q.step.as_str().to_string(),
+        rows,
+    })
+}
+
+/// Whether the store holds any row of `tenant`.
+pub async fn has_tenant(store: &Store, tenant: &str) -> Result<bool, StoreError> {
+    for table in ["queue_intervals", "agent_intervals", "callback_days"] {
+        let found = sqlx::query(&format!("SELECT 1 FROM {table} WHERE tenant = $1 LIMIT 1"))
+            .bind(tenant)
+            .fetch_optional(store.pool())
+            .await?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn none_if_empty(s: String) -> Option<Arc<str>> {
+    (!s.is_empty()).then(|| Arc::from(s))
+}
+
+fn u(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn secs(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+async fn fetch(store: &Store, sql: &str, q: &Query) -> Result<Vec<AnyRow>, StoreError> {
+    Ok(sqlx::query(sql)
+        .bind(q.tenant.as_str())
+        .bind(q.from.to_string())
+        .bind(q.to.to_string())
+        .fetch_all(store.pool())
+        .await?)
+}
+
+async fn queues(store: &Store, q: &Query, settings: &TenantSettings) -> Result<Vec<QueueReportRow>, StoreError> {
+    let group = match q.by {
+        By::Service => ", service",
+        By::Queue => ", service, queue",
+        _ => "",
+    };
+    let sums: Vec<String> = super::schema::QUEUE_COUNTS
+        .iter()
+        .chain(super::schema::QUEUE_DURATIONS.iter())
+        .map(|c| match *c {
+            "wait_answered_max_ms" => format!("MAX({c})"),
+            // PostgreSQL sums BIGINTs as NUMERIC: back to BIGINT.
+            c => format!("CAST(SUM({c}) AS BIGINT)"),
+        })
+        .collect();
+    let period = q.step.sql();
+    let sql = format!(
+        "SELECT {period} AS period, MIN(start_ms) AS first{group}, {} FROM queue_intervals \
+         WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}{group} ORDER BY first{group}",
+        sums.join(", ")
+    );
+    let tenant_formula = settings.queue_defaults.sl_formula;
+    let mut out = Vec::new();
+    for r in fetch(store, &sql, q).await? {
+        let mut i = 2;
+        let mut next_text = || -> Result<String, sqlx::Error> {
+            let v = r.try_get::<String, _>(i);
+            i += 1;
+            v
+        };
+        let (service, queue) = match q.by {
+            By::Service => (none_if_empty(next_text()?), None),
+            By::Queue => {
+                let s = next_text()?;
+                (none_if_empty(s), none_if_empty(next_text()?))
+            }
+            _ => (None, None),
+        };
+        let first = 2 + match q.by {
+            By::Service => 1,
+            By::Queue => 2,
+            _ => 0,
+        };
+        let v = |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(first + k) };
+        let [inbound, answered, abandoned, short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, outbound_attempts, outbound_connected] =
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(|k| v(k).map(u));
+        let [wait_sum, wait_max, abandoned_wait, talk, wrap] =
+            [12, 13, 14, 15, 16].map(|k| v(k).map(|x| x.max(0)));
+        let (inbound, answered, short_abandoned, answered_in_sl, ended) =
+            (inbound?, answered?, short_abandoned?, answered_in_sl?, ended?);
+        let (wait_sum, talk, wrap) = (wait_sum?, talk?, wrap?);
+        // A queue's own formula; the tenant's for services and the tenant,
+        // as on the board.
+        let formula = queue
+            .as_deref()
+            .map_or(tenant_formula, |name| formula_of(settings, name));
+        out.push(QueueReportRow {
+            period: r.try_get::<String, _>(0)?,
+            service,
+            queue,
+            inbound,
+            answered,
+            abandoned: abandoned?,
+            short_abandoned,
+            callbacks: callbacks?,
+            transferred: transferred?,
+            exited: exited?,
+            answered_in_sl,
+            ivr: ivr?,
+            ended,
+            outbound_attempts: outbound_attempts?,
+            outbound_connected: outbound_connected?,
+            wait_answered_sum_s: secs(wait_sum),
+            wait_answered_max_s: secs(wait_max?),
+            wait_abandoned_sum_s: secs(abandoned_wait?),
+            talk_sum_s: secs(talk),
+            wrap_sum_s: secs(wrap),
+            answer_rate: ratio(answered, inbound),
+            service_level: ratio(
+                answered_in_sl,
+                sl_base(formula, inbound, answered, short_abandoned),
+            ),
+            asa_s: mean_s(u(wait_sum), answered),
+            aht_s: mean_s(u(talk + wrap), ended),
+        });
+    }
+    Ok(out)
+}
+
+/// The state columns of `agent_intervals`, in `StateTimes` order.
+const STATE_COLUMNS: [&str; 7] = [
+    "ready_ms",
+    "away_ms",
+    "ringing_ms",
+    "talking_ms",
+    "dialing_ms",
+    "outbound_call_ms",
+    "wrap_up_ms",
+];
+
+async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreError> {
+    let period = q.step.sql();
+    let sums: Vec<String> = STATE_COLUMNS
+        .iter()
+        .chain(["handled", "missed", "talk_ms", "outbound"].iter())
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
+    let sql = format!(
+        "SELECT {period} AS period, MIN(start_ms) AS first, agent, {} FROM agent_intervals \
+         WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}, agent ORDER BY first, agent",
+        sums.join(", ")
+    );
+    let away_sql = format!(
+        "SELECT {period} AS period, agent, reason, CAST(SUM(away_ms) AS BIGINT) FROM agent_away_intervals \
+         WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}, agent, reason"
+    );
+    let mut away: HashMap<(String, String), BTreeMap<Arc<str>, f64>> = HashMap::new();
+    for r in fetch(store, &away_sql, q).await? {
+        away.entry((r.try_get(0)?, r.try_get(1)?))
+            .or_default()
+            .insert(Arc::from(r.try_get::<String, _>(2)?), secs(r.try_get(3)?));
+    }
+    let mut out = Vec::new();
+    for r in fetch(store, &sql, q).await? {
+        let period: String = r.try_get(0)?;
+        let agent: String = r.try_get(2)?;
+        let v = |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(3 + k).map(|x| x.max(0)) };
+        let ms = [v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?];
+        let busy: i64 = ms[2..].iter().sum();
+        let time_s = StateTimes {
+            ready: secs(ms[0]),
+            away: secs(ms[1]),
+            ringing: secs(ms[2]),
+            talking: secs(ms[3]),
+            dialing: secs(ms[4]),
+            outbound: secs(ms[5]),
+            wrap_up: secs(ms[6]),
+        };
+        out.push(AgentReportRow {
+            away_s: away.remove(&(period.clone(), agent.clone())).unwrap_or_default(),
+            period,
+            agent: Arc::from(agent),
+            time_s,
+            login_s: secs(ms.iter().sum()),
+            handled: u(v(7)?),
+            missed: u(v(8)?),
+            talk_s: secs(v(9)?),
+            outbound: u(v(10)?),
+            occupancy: ratio(u(busy), u(busy + ms[0])),
+        });
+    }
+    Ok(out)
+}
+
+async fn callbacks(store: &Store, q: &Query) -> Result<Vec<CallbackReportRow>, StoreError> {
+    let period = match q.step {
+        Step::Month => "substr(day, 1, 7)",
+        _ => "day",
+    };
+    let sql = format!(
+        "SELECT {period} AS period, service, CAST(SUM(requested) AS BIGINT), CAST(SUM(assigned) AS BIGINT), \
+         CAST(SUM(completed) AS BIGINT), CAST(SUM(failed) AS BIGINT), CAST(SUM(deleted) AS BIGINT), \
+         CAST(SUM(open) AS BIGINT) FROM callback_days WHERE tenant = $1 AND day >= $2 AND day <= $3 \
+         GROUP BY {period}, service ORDER BY period, service"
+    );
+    let mut out = Vec::new();
+    for r in fetch(store, &sql, q).await? {
+        let v = |k: usize| -> Result<u64, sqlx::Error> { r.try_get::<i64, _>(k).map(u) };
+        let (assigned, completed) = (v(3)?, v(4)?);
+        out.push(CallbackReportRow {
+            period: r.try_get(0)?,
+            service: none_if_empty(r.try_get(1)?),
+            requested: v(2)?,
+            assigned,
+            completed,
+            failed: v(5)?,
+            deleted: v(6)?,
+            open: v(7)?,
+            processing_rate: ratio(completed, assigned),
+        });
+    }
+    Ok(out)
+}
+
+/// The report as CSV: a header row, one line per row, UTF-8 with a
+/// byte-order mark (so that Excel reads Korean names right); a ratio with
+/// no denominator is an empty cell.
+pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        let name = |v: &Option<Arc<str>>| v.as_deref().unwrap_or("").to_string();
+        match &report.rows {
+            ReportRows::Queue(rows) => {
+                let mut head = vec!["period"];
+                match report.by.as_str() {
+                    "service" => head.push("service"),
+                    "queue" => head.extend(["service", "queue"]),
+                    _ => {}
+                }
+                head.extend([
+                    "inbound", "answered", "abandoned", "short_abandoned", "callbacks",
+                    "transferred", "exited", "answered_in_sl", "ivr", "ended",
+                    "outbound_attempts", "outbound_connected", "wait_answered_sum_s",
+                    "wait_answered_max_s", "wait_abandoned_sum_s", "talk_sum_s", "wrap_sum_s",
+                    "answer_rate", "service_level", "asa_s", "aht_s",
+                ]);
+                w.write_record(&head)?;
+                for r in rows {
+                    let mut rec = vec![r.period.clone()];
+                    match report.by.as_str() {
+                        "service" => rec.push(name(&r.service)),
+                        "queue" => rec.extend([name(&r.service), name(&r.queue)]),
+                        _ => {}
+                    }
+                    rec.extend(
+                        [
+                            r.inbound, r.answered, r.abandoned, r.short_abandoned, r.callbacks,
+                            r.transferred, r.exited, r.answered_in_sl, r.ivr, r.ended,
+                            r.outbound_attempts, r.outbound_connected,
+                        ]
+                        .map(|v| v.to_string()),
+                    );
+                    rec.extend(
+                        [
+                            r.wait_answered_sum_s, r.wait_answered_max_s, r.wait_abandoned_sum_s,
+                            r.talk_sum_s, r.wrap_sum_s,
+                        ]
+                        .map(|v| v.to_string()),
+                    );
+                    rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s].map(opt));
+                    w.write_record(&rec)?;
+                }
+            }
+            ReportRows::Agent(rows) => {
+                // Away reasons as columns of their own, in name order.
+                let reasons: std::collections::BTreeSet<&Arc<str>> =
+                    rows.iter().flat_map(|r| r.away_s.keys()).collect();
+                let mut head: Vec<String> = [
+                    "period", "agent", "login_s", "ready_s", "away_s", "ringing_s", "talking_s",
+                    "dialing_s", "outbound_call_s", "wrap_up_s", "handled", "missed", "talk_s",
+                    "outbound", "occupancy",
+                ]
+                .map(String::from)
+                .to_vec();
+                head.extend(reasons.iter().map(|r| {
+                    if r.is_empty() {
+                        "away_s:(none)".to_string()
+                    } else {
+                        format!("away_s:{r}")
+                    }
+                }));
+                w.write_record(&head)?;
+                for r in rows {
+                    let t = &r.time_s;
+                    let mut rec = vec![r.period.clone(), r.agent.to_string()];
+                    rec.extend(
+                        [
+                            r.login_s, t.ready, t.away, t.ringing, t.talking, t.dialing,
+                            t.outbound, t.wrap_up,
+                        ]
+                        .map(|v| v.to_string()),
+                    );
+                    rec.extend([r.handled, r.missed].map(|v| v.to_string()));
+                    rec.push(r.talk_s.to_string());
+                    rec.push(r.outbound.to_string());
+                    rec.push(opt(r.occupancy));
+                    rec.extend(
+                        reasons
+                            .iter()
+                            .map(|k| r.away_s.get(*k).copied().unwrap_or(0.0).to_string()),
+                    );
+                    w.write_record(&rec)?;
+                }
+            }
+            ReportRows::Callback(rows) => {
+                w.write_record([
+                    "period", "service", "requested", "assigned", "completed", "failed",
+                    "deleted", "open", "processing_rate",
+                ])?;
+                for r in rows {
+                    let mut rec = vec![r.period.clone(), name(&r.service)];
+                    rec.extend(
+                        [r.requested, r.assigned, r.completed, r.failed, r.deleted, r.open]
+                            .map(|v| v.to_string()),
+                    );
+                    rec.push(opt(r.processing_rate));
+                    w.write_record(&rec)?;
+                }
+            }
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
+
+/// The SL formula of a queue.
+fn formula_of(settings: &TenantSettings, queue: &str) -> SlFormula {
+    settings
+        .queues
+        .get(queue)
+        .map_or(settings.queue_defaults.sl_formula, |(_, s)| s.sl_formula)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(qs: &str) -> Result<Query, String> {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(qs.as_bytes())
+            .into_owned()
+            .collect();
+        Query::parse("t", &params, "2026-11-21".parse().unwrap())
+    }
+
+    #[test]
+    fn defaults_are_today_by_tenant_and_day() {
+        let q = parse("").unwrap();
+        assert_eq!((q.from.to_string(), q.to.to_string()), ("2026-11-21".into(), "2026-11-21".into()));
+        assert_eq!((q.by, q.step, q.csv), (By::Tenant, Step::Day, false));
+        let q = parse("from=2026-11-01&by=queue&step=hour&format=csv").unwrap();
+        assert_eq!(q.to.to_string(), "2026-11-01", "`to` defaults to `from`");
+        assert_eq!((q.by, q.step, q.csv), (By::Queue, Step::Hour, true));
+    }
+
+    #[test]
+    fn bad_parameters_say_what_is_wrong() {
+        for (qs, says) in [
+            ("step=week", "`step` must be one of interval, hour, day, month, got `week`"),
+            ("by=team", "`by` must be one of tenant, service, queue, agent, callback"),
+            ("from=2026-11-21&to=2026-11-01", "`from` (2026-11-21) is after `to` (2026-11-01)"),
+            ("from=2016-01-01&to=2026-01-01", "spans at most 400 days"),
+            ("from=2026-10-01&to=2026-11-21&step=interval", "a report by interval spans at most 31 days"),
+            ("from=21.11.2026", "`from` must be a date as YYYY-MM-DD"),
+            ("from=2026-02-30", "`from` must be a date"),
+            ("by=callback&step=hour", "step must be day or month"),
+            ("form=2026-11-01", "unknown parameter `form`"),
+            ("by=queue&by=agent", "`by` is given twice"),
+            ("format=xlsx", "`format` must be one of json, csv"),
+        ] {
+            let e = parse(qs).unwrap_err();
+            assert!(e.contains(says), "{qs}: {e}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The history tables, their migrations and the statements that write
+//! them. One SQL text for SQLite and PostgreSQL: `$N` parameters, `BIGINT`
+//! columns, `ON CONFLICT ... DO UPDATE` upserts.
+//!
+//! Durations are whole milliseconds (`*_ms`), counts are integers, and
+//! `""` in a key column stands for "none" (names are never empty). Every
+//! interval table has `start_ms` (the instant), `start` (RFC 3339 with the
+//! tenant's offset) and `day` (the tenant's local date), so reports filter
+//! by local dates and Grafana plots by instants.
+
+use std::borrow::Cow;
+
+use sqlx::AnyPool;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::wire::QueueInterval;
+
+/// The migrations, in order. Never edit one that has shipped: add the
+/// next.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "interval tables", V1)];
+
+const V1: &str = r#"
+CREATE TABLE queue_intervals (
+    tenant TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    service TEXT NOT NULL,
+    start TEXT NOT NULL,
+    day TEXT NOT NULL,
+    minutes INTEGER NOT NULL,
+    inbound BIGINT NOT NULL,
+    answered BIGINT NOT NULL,
+    abandoned BIGINT NOT NULL,
+    short_abandoned BIGINT NOT NULL,
+    callbacks BIGINT NOT NULL,
+    transferred BIGINT NOT NULL,
+    exited BIGINT NOT NULL,
+    answered_in_sl BIGINT NOT NULL,
+    ivr BIGINT NOT NULL,
+    ended BIGINT NOT NULL,
+    outbound_attempts BIGINT NOT NULL,
+    outbound_connected BIGINT NOT NULL,
+    wait_answered_sum_ms BIGINT NOT NULL,
+    wait_answered_max_ms BIGINT NOT NULL,
+    wait_abandoned_sum_ms BIGINT NOT NULL,
+    talk_sum_ms BIGINT NOT NULL,
+    wrap_sum_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, queue, scope, start_ms)
+);
+CREATE INDEX queue_intervals_by_day ON queue_intervals (tenant, day);
+
+CREATE TABLE agent_intervals (
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    start TEXT NOT NULL,
+    day TEXT NOT NULL,
+    minutes INTEGER NOT NULL,
+    ready_ms BIGINT NOT NULL,
+    away_ms BIGINT NOT NULL,
+    ringing_ms BIGINT NOT NULL,
+    talking_ms BIGINT NOT NULL,
+    dialing_ms BIGINT NOT NULL,
+    outbound_call_ms BIGINT NOT NULL,
+    wrap_up_ms BIGINT NOT NULL,
+    handled BIGINT NOT NULL,
+    missed BIGINT NOT NULL,
+    talk_ms BIGINT NOT NULL,
+    outbound BIGINT NOT NULL,
+    PRIMARY KEY (tenant, agent, start_ms)
+);
+CREATE INDEX agent_intervals_by_day ON agent_intervals (tenant, day);
+
+CREATE TABLE agent_away_intervals (
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    start TEXT NOT NULL,
+    day TEXT NOT NULL,
+    away_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, agent, start_ms, reason)
+);
+CREATE INDEX agent_away_intervals_by_day ON agent_away_intervals (tenant, day);
+
+CREATE TABLE callback_days (
+    tenant TEXT NOT NULL,
+    service TEXT NOT NULL,
+    day TEXT NOT NULL,
+    requested BIGINT NOT NULL,
+    assigned BIGINT NOT NULL,
+    completed BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    deleted BIGINT NOT NULL,
+    open BIGINT NOT NULL,
+    PRIMARY KEY (tenant, service, day)
+);
+"#;
+
+/// Creates the tables, or brings an older schema up to date. Safe to run
+/// from several instances at once (the migrator takes a lock).
+pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect();
+    let migrator = Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    };
+    migrator.run(pool).await
+}
+
+/// The count columns of `queue_intervals`, in order.
+pub const QUEUE_COUNTS: [&str; 12] = [
+    "inbound",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "callbacks",
+    "transferred",
+    "exited",
+    "answered_in_sl",
+    "ivr",
+    "ended",
+    "outbound_attempts",
+    "outbound_connected",
+];
+
+/// The duration columns of `queue_intervals` (milliseconds), in order.
+pub const QUEUE_DURATIONS: [&str; 5] = [
+    "wait_answered_sum_ms",
+    "wait_answered_max_ms",
+    "wait_abandoned_sum_ms",
+    "talk_sum_ms",
+    "wrap_sum_ms",
+];
+
+/// A queue row's counts in [`QUEUE_COUNTS`] order.
+pub fn queue_counts(q: &QueueInterval) -> [u64; 12] {
+    [
+        q.inbound,
+        q.answered,
+        q.abandoned,
+        q.short_abandoned,
+        q.callbacks,
+        q.transferred,
+        q.exited,
+        q.answered_in_sl,
+        q.ivr,
+        q.ended,
+        q.outbound_attempts,
+        q.outbound_connected,
+    ]
+}
+
+/// A queue row's durations (seconds) in [`QUEUE_DURATIONS`] order.
+pub fn queue_durations(q: &QueueInterval) -> [f64; 5] {
+    [
+        q.wait_answered_sum_s,
+        q.wait_answered_max_s,
+        q.wait_abandoned_sum_s,
+        q.talk_sum_s,
+        q.wrap_sum_s,
+    ]
+}
+
+pub const UPSERT_QUEUE: &str = "INSERT INTO queue_intervals (tenant, queue, scope, start_ms, service, start, day, minutes, \
+    inbound, answered, abandoned, short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, \
+    outbound_attempts, outbound_connected, \
+    wait_answered_sum_ms, wait_answered_max_ms, wait_abandoned_sum_ms, talk_sum_ms, wrap_sum_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) \
+    ON CONFLICT (tenant, queue, scope, start_ms) DO UPDATE SET service = excluded.service, start = excluded.start, \
+    day = excluded.day, minutes = excluded.minutes, inbound = excluded.inbound, answered = excluded.answered, \
+    abandoned = excluded.abandoned, short_abandoned = excluded.short_abandoned, callbacks = excluded.callbacks, \
+    transferred = excluded.transferred, exited = excluded.exited, answered_in_sl = excluded.answered_in_sl, \
+    ivr = excluded.ivr, ended = excluded.ended, outbound_attempts = excluded.outbound_attempts, \
+    outbound_connected = excluded.outbound_connected, wait_answered_sum_ms = excluded.wait_answered_sum_ms, \
+    wait_answered_max_ms = excluded.wait_answered_max_ms, wait_abandoned_sum_ms = excluded.wait_abandoned_sum_ms, \
+    talk_sum_ms = excluded.talk_sum_ms, wrap_sum_ms = excluded.wrap_sum_ms";
+
+pub const UPSERT_AGENT: &str = "INSERT INTO agent_intervals (tenant, agent, start_ms, start, day, minutes, \
+    ready_ms, away_ms, ringing_ms, talking_ms, dialing_ms, outbound_call_ms, wrap_up_ms, handled, missed, talk_ms, outbound) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    ON CONFLICT (tenant, agent, start_ms) DO UPDATE SET start = excluded.start, day = excluded.day, \
+    minutes = excluded.minutes, ready_ms = excluded.ready_ms, away_ms = excluded.away_ms, \
+    ringing_ms = excluded.ringing_ms, talking_ms = excluded.talking_ms, dialing_ms = excluded.dialing_ms, \
+    outbound_call_ms = excluded.outbound_call_ms, wrap_up_ms = excluded.wrap_up_ms, handled = excluded.handled, \
+    missed = excluded.missed, talk_ms = excluded.talk_ms, outbound = excluded.outbound";
+
+pub const DELETE_AGENT: &str =
+    "DELETE FROM agent_intervals WHERE tenant = $1 AND agent = $2 AND start_ms = $3";
+
+pub const DELETE_AWAY: &str =
+    "DELETE FROM agent_away_intervals WHERE tenant = $1 AND agent = $2 AND start_ms = $3";
+
+pub const INSERT_AWAY: &str = "INSERT INTO agent_away_intervals (tenant, agent, start_ms, reason, start, day, away_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub const UPSERT_CALLBACK: &str = "INSERT INTO callback_days (tenant, service, day, requested, assigned, completed, failed, deleted, open) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    ON CONFLICT (tenant, service, day) DO UPDATE SET requested = excluded.requested, assigned = excluded.assigned, \
+    completed = excluded.completed, failed = excluded.failed, deleted = excluded.deleted, open = excluded.open";

@@ -1,0 +1,245 @@
+//! The history writer: one task that takes the shards' changed rows from a
+//! bounded channel and writes them in transactions, coalescing rows of the
+//! same key; prunes rows past the retention once an hour.
+//!
+//! It never holds a shard up: a shard reserves room in the channel before
+//! it takes its rows, and keeps them marked for a later round when there is
+//! none. When a write fails the writer keeps its rows, stops taking more
+//! (the channel fills, the shards keep theirs) and tries again with a
+//! growing pause, so a database that is down costs memory bounded by the
+//! channel, and nothing is lost when it comes back.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::Store;
+use crate::telemetry::{HistoryWriteFailed, HistoryWritten, Signal};
+use crate::wire::IntervalRow;
+
+/// Batches of changed rows, one per shard round.
+pub type Batches = mpsc::Receiver<Vec<IntervalRow>>;
+
+/// Rounds the channel holds: a shard's round waits for room in it.
+pub const CHANNEL_ROUNDS: usize = 64;
+
+/// Most rows written in one transaction.
+const MAX_TRANSACTION: usize = 20_000;
+
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs until every sender is gone (the shards have stopped), writing what
+/// is left before it returns.
+pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
+    let mut pending = Pending::default();
+    let mut failures = 0u32;
+    let mut last_told: Option<Instant> = None;
+    let mut next_prune = Instant::now();
+    let mut open = true;
+    loop {
+        if next_prune <= Instant::now() {
+            prune(&store, retention_days).await;
+            next_prune = Instant::now() + PRUNE_EVERY;
+        }
+        // Wait for rows unless some are still to be written.
+        if open && pending.is_empty() {
+            tokio::select! {
+                batch = rx.recv() => match batch {
+                    Some(rows) => pending.add(rows),
+                    None => open = false,
+                },
+                _ = tokio::time::sleep_until(next_prune.into()) => continue,
+            }
+        }
+        // Whatever else is there joins this transaction.
+        while open && pending.len() < MAX_TRANSACTION {
+            match rx.try_recv() {
+                Ok(rows) => pending.add(rows),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        if pending.is_empty() {
+            if open {
+                continue;
+            }
+            break;
+        }
+        let rows = pending.take(MAX_TRANSACTION);
+        let started = Instant::now();
+        match store.write(&rows).await {
+            Ok(done) => {
+                HistoryWritten {
+                    upserted: done.upserted,
+                    deleted: done.deleted,
+                    took: started.elapsed(),
+                }
+                .emit();
+                if failures > 0 {
+                    tracing::info!(after = failures, "history: writing again");
+                }
+                failures = 0;
+            }
+            Err(e) => {
+                HistoryWriteFailed.emit();
+                failures += 1;
+                if last_told.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    tracing::warn!(
+                        error = %e,
+                        rows = rows.len(),
+                        "history: write failed; the rows are kept and written again (told once a minute)"
+                    );
+                    last_told = Some(Instant::now());
+                }
+                pending.put_back(rows);
+                if !open && failures >= 3 {
+                    tracing::error!(
+                        rows = pending.len(),
+                        "history: stopping with rows not written; a restart's rebuild writes them again"
+                    );
+                    break;
+                }
+                let pause = Duration::from_millis(250u64 << failures.min(7));
+                tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
+            }
+        }
+    }
+    store.close().await;
+}
+
+async fn prune(store: &Store, retention_days: u32) {
+    let cutoff = crate::service::shard::now_ms() - retention_days as i64 * 86_400_000;
+    match store.prune(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, retention_days, "history: old rows pruned"),
+        Err(e) => tracing::warn!(error = %e, "history: pruning failed; tried again in an hour"),
+    }
+}
+
+/// Rows waiting to be written, the latest of each key only.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<IntervalRow>,
+    at: HashMap<RowKey, usize>,
+}
+
+/// What a row is upserted by.
+#[derive(Hash, PartialEq, Eq)]
+struct RowKey(u8, std::sync::Arc<str>, String, String);
+
+fn key_of(row: &IntervalRow) -> RowKey {
+    let name = |v: &Option<std::sync::Arc<str>>| v.as_deref().unwrap_or("").to_string();
+    match row {
+        IntervalRow::Queue(q) => match &q.queue {
+            Some(queue) => RowKey(0, q.tenant.clone(), queue.to_string(), q.start.clone()),
+            None => RowKey(1, q.tenant.clone(), name(&q.service), q.start.clone()),
+        },
+        IntervalRow::Agent(a) => RowKey(2, a.tenant.clone(), a.agent.to_string(), a.start.clone()),
+        IntervalRow::Callback(c) => RowKey(3, c.tenant.clone(), name(&c.service), c.day.clone()),
+    }
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Adds rows; a row replaces an older one of its key.
+    fn add(&mut self, rows: Vec<IntervalRow>) {
+        for row in rows {
+            match self.at.entry(key_of(&row)) {
+                std::collections::hash_map::Entry::Occupied(e) => self.rows[*e.get()] = row,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.rows.len());
+                    self.rows.push(row);
+                }
+            }
+        }
+    }
+
+    /// Up to `n` rows, oldest first.
+    fn take(&mut self, n: usize) -> Vec<IntervalRow> {
+        let rest = if self.rows.len() > n {
+            self.rows.split_off(n)
+        } else {
+            Vec::new()
+        };
+        let taken = std::mem::replace(&mut self.rows, Vec::new());
+        self.at.clear();
+        self.add(rest);
+        taken
+    }
+
+    /// Rows that failed to be written go back before any newer row of the
+    /// same key (which then wins).
+    fn put_back(&mut self, rows: Vec<IntervalRow>) {
+        let newer = std::mem::take(&mut self.rows);
+        self.at.clear();
+        self.add(rows);
+        self.add(newer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::CallbackInterval;
+
+    fn callback(day: &str, requested: u64) -> IntervalRow {
+        IntervalRow::Callback(CallbackInterval {
+            tenant: "t".into(),
+            service: None,
+            day: day.into(),
+            requested,
+            assigned: 0,
+            completed: 0,
+            failed: 0,
+            deleted: 0,
+            open: requested,
+        })
+    }
+
+    fn requested(rows: &[IntervalRow]) -> Vec<(String, u64)> {
+        rows.iter()
+            .map(|r| match r {
+                IntervalRow::Callback(c) => (c.day.clone(), c.requested),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_latest_row_of_a_key_wins_and_failed_rows_do_not_overwrite_newer_ones() {
+        let mut p = Pending::default();
+        p.add(vec![callback("2026-11-20", 1), callback("2026-11-21", 1)]);
+        p.add(vec![callback("2026-11-21", 2)]);
+        let taken = p.take(10);
+        assert_eq!(
+            requested(&taken),
+            [("2026-11-20".into(), 1), ("2026-11-21".into(), 2)]
+        );
+        // While that write fails, a newer row of one key comes in.
+        p.add(vec![callback("2026-11-21", 3)]);
+        p.put_back(taken);
+        assert_eq!(
+            requested(&p.take(10)),
+            [("2026-11-20".into(), 1), ("2026-11-21".into(), 3)]
+        );
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn take_leaves_the_rest_keyed() {
+        let mut p = Pending::default();
+        p.add((0..5).map(|i| callback(&format!("2026-11-0{i}"), 1)).collect());
+        assert_eq!(p.take(2).len(), 2);
+        p.add(vec![callback("2026-11-04", 9)]);
+        assert_eq!(p.len(), 3);
+        assert_eq!(requested(&p.take(10))[2], ("2026-11-04".into(), 9));
+    }
+}
