@@ -206,6 +206,24 @@ impl Store {
         Ok(n)
     }
 
+    /// Deletes every row of a tenant; returns how many.
+    pub async fn delete_tenant(&self, tenant: &str) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for table in [
+            "queue_intervals",
+            "agent_intervals",
+            "agent_away_intervals",
+            "callback_days",
+        ] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1"))
+                .bind(tenant)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -10,6 +10,7 @@ fn callboard(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CALLBOARD_HISTORY", "none")
         .env_remove("CALLBOARD_TZ")
         .env_remove("CALLBOARD_CONFIG")
         .stdin(Stdio::piped())
@@ -193,6 +194,7 @@ fn replay_at_rejects_events_dated_past_it() {
 fn an_open_metrics_listener_beyond_loopback_is_warned_about() {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .env("CALLBOARD_HISTORY", "none")
         .args([
             "serve",
             "--listen",
@@ -252,6 +254,7 @@ fn serve_settings_come_from_flag_then_environment_then_file() {
     std::fs::write(&cfg, "[serve]\nlisten = \"10.1.1.1:80\"\n").unwrap();
     let run = |env: Option<&str>, flag: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_callboard"));
+        cmd.env("CALLBOARD_HISTORY", "none");
         cmd.args([
             "serve",
             "--config",

@@ -26,11 +26,20 @@ pub fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-fn start(path: &Path, port: u16) -> Child {
+/// `callboard serve` following `path` as tenant `pbx`, with `extra`
+/// arguments (`--history none` when they name no store).
+pub fn start(path: &Path, port: u16, extra: &[&str]) -> Child {
+    let history: &[&str] = if extra.contains(&"--history") {
+        &[]
+    } else {
+        &["--history", "none"]
+    };
     Command::new(env!("CARGO_BIN_EXE_callboard"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--queue-log", path.to_str().unwrap(), "--tenant", "pbx"])
         .args(["--publish-interval-ms", "50", "--log", "warn"])
+        .args(history)
+        .args(extra)
         .env_remove("CALLBOARD_CONFIG")
         .env_remove("CALLBOARD_LISTEN")
         .stdout(Stdio::null())
@@ -40,7 +49,7 @@ fn start(path: &Path, port: u16) -> Child {
 }
 
 /// The served snapshot once it counts `inbound` calls.
-async fn served(port: u16, inbound: u64) -> Snapshot {
+pub async fn served(port: u16, inbound: u64) -> Snapshot {
     let addr = ([127, 0, 0, 1], port).into();
     let mut last = String::new();
     for _ in 0..300 {
@@ -62,7 +71,7 @@ async fn served(port: u16, inbound: u64) -> Snapshot {
 }
 
 /// A GET that tolerates a server not up yet.
-async fn try_get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String, String), ()> {
+pub async fn try_get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String, String), ()> {
     if tokio::net::TcpStream::connect(addr).await.is_err() {
         return Err(());
     }
@@ -96,7 +105,7 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
     let all: String = lines.concat();
 
     // The file does not exist yet when the service starts.
-    let mut serve = start(&log, port);
+    let mut serve = start(&log, port, &[]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     for l in a {
         append(&log, l);
@@ -117,7 +126,7 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
     // Killed, restarted: it rebuilds from queue_log.1 and queue_log.
     serve.kill().unwrap();
     serve.wait().unwrap();
-    let mut serve = start(&log, port);
+    let mut serve = start(&log, port, &[]);
     served(port, replayed(&ab).totals.inbound).await;
 
     // copytruncate: the file copied away and emptied in place.

@@ -14,3 +14,4 @@ mod properties;
 mod queue_log;
 mod schemas;
 mod serve;
+mod store;

@@ -1,0 +1,328 @@
+//! The history store end to end: `callboard serve` follows a queue_log,
+//! writes interval rows to SQLite (or PostgreSQL), is SIGKILLed and
+//! restarted in the middle, and the history it serves over HTTP equals
+//! `callboard replay --intervals` of every line; bad report parameters get a
+//! clear 4xx.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callboard::config::Config;
+use callboard::decode::Format;
+use callboard::replay::{ReplayOptions, replay_engine};
+use callboard::wire::{AgentReportRow, IntervalRow, QueueReportRow, Report};
+
+use crate::follow::{append, served, start, try_get};
+use crate::support::server::now_ms;
+
+/// The sample queue_log six times over, 20 minutes apart (call ids moved
+/// with their times), ending a minute ago, then every member removed so
+/// that no agent's time runs on: two hours of calls across intervals.
+fn lines() -> Vec<String> {
+    let text = include_str!("../../samples/demo.queue_log");
+    let ts = |l: &str| l.split('|').next().unwrap().parse::<i64>().unwrap();
+    let last = ts(text.lines().last().unwrap());
+    let copies = 6;
+    let gap = 1200;
+    let base = now_ms() / 1000 - 60 - last - (copies - 1) * gap;
+    let mut out = Vec::new();
+    for k in 0..copies {
+        let shift = base + k * gap;
+        for l in text.lines() {
+            let mut f: Vec<String> = l.split('|').map(String::from).collect();
+            f[0] = (ts(l) + shift).to_string();
+            if let Some((int, frac)) = f[1].split_once('.')
+                && let Ok(int) = int.parse::<i64>()
+            {
+                f[1] = format!("{}.{frac}", int + shift);
+            }
+            out.push(f.join("|") + "\n");
+        }
+    }
+    let end = base + (copies - 1) * gap + last + 5;
+    for queue in ["sales", "support"] {
+        for member in ["PJSIP/201", "PJSIP/202"] {
+            out.push(format!("{end}|MANAGER|{queue}|{member}|REMOVEMEMBER|\n"));
+        }
+    }
+    out
+}
+
+fn replay_rows(text: &str) -> Vec<IntervalRow> {
+    let opts = ReplayOptions {
+        format: Format::QueueLog,
+        tenant: Some("pbx".into()),
+        at: Some(now_ms()),
+    };
+    replay_engine(text.as_bytes(), Arc::new(Config::default()), &opts, |_, _| {})
+        .unwrap()
+        .intervals(&opts)
+}
+
+fn ms(s: f64) -> i64 {
+    (s * 1000.0).round() as i64
+}
+
+/// Queue rows by (start, service, queue): counts, then durations in ms.
+type Queues = BTreeMap<(String, Option<String>, Option<String>), Vec<i64>>;
+/// Agent rows by (start, agent): times, counts, away by reason, in ms.
+type Agents = BTreeMap<(String, String), (Vec<i64>, BTreeMap<String, i64>)>;
+
+fn queue_figures(counts: [u64; 12], durations: [f64; 5]) -> Vec<i64> {
+    counts
+        .iter()
+        .map(|v| *v as i64)
+        .chain(durations.iter().map(|v| ms(*v)))
+        .collect()
+}
+
+fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
+    let (mut queues, mut agents) = (Queues::new(), Agents::new());
+    for r in rows {
+        match r {
+            IntervalRow::Queue(q) => {
+                let figures = queue_figures(
+                    [
+                        q.inbound, q.answered, q.abandoned, q.short_abandoned, q.callbacks,
+                        q.transferred, q.exited, q.answered_in_sl, q.ivr, q.ended,
+                        q.outbound_attempts, q.outbound_connected,
+                    ],
+                    [
+                        q.wait_answered_sum_s, q.wait_answered_max_s, q.wait_abandoned_sum_s,
+                        q.talk_sum_s, q.wrap_sum_s,
+                    ],
+                );
+                let key = (
+                    q.start.clone(),
+                    q.service.as_deref().map(String::from),
+                    q.queue.as_deref().map(String::from),
+                );
+                queues.insert(key, figures);
+            }
+            IntervalRow::Agent(a) => {
+                let t = a.time_s;
+                let figures = vec![
+                    ms(t.ready), ms(t.away), ms(t.ringing), ms(t.talking), ms(t.dialing),
+                    ms(t.outbound), ms(t.wrap_up), a.handled as i64, a.missed as i64,
+                    ms(a.talk_s), a.outbound as i64,
+                ];
+                let away = a.away_s.iter().map(|(k, v)| (k.to_string(), ms(*v))).collect();
+                agents.insert((a.start.clone(), a.agent.to_string()), (figures, away));
+            }
+            IntervalRow::Callback(_) => {}
+        }
+    }
+    (queues, agents)
+}
+
+fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) -> (Queues, Agents) {
+    let queues = queue
+        .iter()
+        .map(|q| {
+            let key = (
+                q.period.clone(),
+                q.service.as_deref().map(String::from),
+                q.queue.as_deref().map(String::from),
+            );
+            let figures = queue_figures(
+                [
+                    q.inbound, q.answered, q.abandoned, q.short_abandoned, q.callbacks,
+                    q.transferred, q.exited, q.answered_in_sl, q.ivr, q.ended,
+                    q.outbound_attempts, q.outbound_connected,
+                ],
+                [
+                    q.wait_answered_sum_s, q.wait_answered_max_s, q.wait_abandoned_sum_s,
+                    q.talk_sum_s, q.wrap_sum_s,
+                ],
+            );
+            (key, figures)
+        })
+        .collect();
+    let agents = agent
+        .iter()
+        .map(|a| {
+            let t = a.time_s;
+            let figures = vec![
+                ms(t.ready), ms(t.away), ms(t.ringing), ms(t.talking), ms(t.dialing),
+                ms(t.outbound), ms(t.wrap_up), a.handled as i64, a.missed as i64,
+                ms(a.talk_s), a.outbound as i64,
+            ];
+            let away = a.away_s.iter().map(|(k, v)| (k.to_string(), ms(*v))).collect();
+            ((a.period.clone(), a.agent.to_string()), (figures, away))
+        })
+        .collect();
+    (queues, agents)
+}
+
+async fn report(addr: SocketAddr, query: &str) -> Option<Report> {
+    match try_get(addr, &format!("/api/v1/tenants/pbx/history?{query}")).await {
+        Ok((200, _, body)) => Some(serde_json::from_str(&body).unwrap()),
+        _ => None,
+    }
+}
+
+/// The served history, by queue and by agent, per interval.
+async fn served_history(addr: SocketAddr) -> Option<(Queues, Agents)> {
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let range = format!("from={}&to={today}", today.yesterday().unwrap());
+    let q = report(addr, &format!("{range}&by=queue&step=interval")).await?;
+    let a = report(addr, &format!("{range}&by=agent&step=interval")).await?;
+    match (q.rows, a.rows) {
+        (callboard::wire::ReportRows::Queue(q), callboard::wire::ReportRows::Agent(a)) => {
+            Some(from_report(&q, &a))
+        }
+        // An empty report of one kind reads as the other's shape.
+        (callboard::wire::ReportRows::Queue(q), callboard::wire::ReportRows::Queue(_)) => {
+            Some(from_report(&q, &[]))
+        }
+        _ => None,
+    }
+}
+
+/// Waits until the served history is `want` (its queue rows only with
+/// `queues_only`: agents still logged in have time running on); the last
+/// difference if not.
+async fn history_becomes(
+    addr: SocketAddr,
+    want: &(Queues, Agents),
+    queues_only: bool,
+) -> Result<(), String> {
+    let mut last = String::from("no history served");
+    for _ in 0..150 {
+        if let Some(got) = served_history(addr).await {
+            if got.0 == want.0 && (queues_only || got.1 == want.1) {
+                return Ok(());
+            }
+            last = format!(
+                "queue rows {} (want {}), agent rows {} (want {}); first queue difference: {:?}",
+                got.0.len(),
+                want.0.len(),
+                got.1.len(),
+                want.1.len(),
+                want.0.iter().find(|(k, v)| got.0.get(*k) != Some(*v)).map(|(k, v)| (k, v, got.0.get(k)))
+            ) + &format!(
+                "; first agent difference: {:?}",
+                want.1.iter().find(|(k, v)| got.1.get(*k) != Some(*v)).map(|(k, v)| (k, v, got.1.get(k)))
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(last)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Follows a log into `history`, killed and restarted in the middle.
+async fn served_history_equals_replay(history: &str, dir: &Path) {
+    let log = dir.join("queue_log");
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let lines = lines();
+    let (a, b) = lines.split_at(lines.len() / 2);
+    let args = ["--history", history];
+
+    let mut serve = start(&log, port, &args);
+    for l in a {
+        append(&log, l);
+    }
+    let first = replay_rows(&a.concat());
+    let inbound_a = callboard::replay::replay(
+        a.concat().as_bytes(),
+        Arc::new(Config::default()),
+        &ReplayOptions {
+            format: Format::QueueLog,
+            tenant: Some("pbx".into()),
+            at: Some(now_ms()),
+        },
+        |_, _| {},
+    )
+    .unwrap()
+    .0[0]
+        .totals
+        .inbound;
+    served(port, inbound_a).await;
+    // The first half is in the store (written within seconds)...
+    history_becomes(addr, &expected(&first), true)
+        .await
+        .unwrap_or_else(|e| panic!("the first half's history: {e}"));
+
+    // ... when the service is killed; the rest is written while it is down.
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    for l in b {
+        append(&log, l);
+    }
+    let mut serve = start(&log, port, &args);
+    let all = lines.concat();
+    let want = expected(&replay_rows(&all));
+    assert!(want.0.len() >= 6 && want.1.len() >= 6, "the log spans intervals: {want:?}");
+    let got = history_becomes(addr, &want, false).await;
+
+    // Reports that are refused, never with a 5xx.
+    for (query, status) in [
+        ("step=week", 400),
+        ("from=2026-11-21&to=2026-11-01", 400),
+        ("from=2016-01-01&to=2026-01-01", 400),
+        ("by=callback&step=interval", 400),
+        ("from=yesterday", 400),
+    ] {
+        let (got, _, body) = try_get(addr, &format!("/api/v1/tenants/pbx/history?{query}"))
+            .await
+            .unwrap();
+        assert_eq!(got, status, "{query}: {body}");
+        assert!(body.contains("\"error\""), "{query}: {body}");
+    }
+    let (status, head, body) = try_get(addr, "/api/v1/tenants/pbx/history?by=queue&format=csv")
+        .await
+        .unwrap();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    got.unwrap_or_else(|e| panic!("after a kill and a restart: {e}"));
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("text/csv"), "{head}");
+    assert!(body.starts_with("\u{feff}period,service,queue,inbound"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_history_equals_replay_after_a_kill_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("callboard-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("history.sqlite");
+    served_history_equals_replay(db.to_str().unwrap(), &dir).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On PostgreSQL: `CALLBOARD_TEST_POSTGRES` names an empty database
+/// (`.ci/run` sets one up); required when `CI` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_history_equals_replay_after_a_kill_on_postgres() {
+    let Ok(url) = std::env::var("CALLBOARD_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs this test: set CALLBOARD_TEST_POSTGRES to a postgres:// URL"
+        );
+        eprintln!("skipped: CALLBOARD_TEST_POSTGRES is not set");
+        return;
+    };
+    // A clean slate: this tenant's rows from an earlier run go first.
+    let store = callboard::history::Store::open(&callboard::history::Location::Postgres(url.clone()))
+        .await
+        .expect("the test database opens");
+    store.delete_tenant("pbx").await.unwrap();
+    store.close().await;
+    let dir = std::env::temp_dir().join(format!("callboard-store-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    served_history_equals_replay(&url, &dir).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
