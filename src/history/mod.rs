@@ -34,7 +34,9 @@ impl Location {
     pub fn parse(s: &str) -> Result<Option<Location>, String> {
         let s = s.trim();
         if s.is_empty() {
-            return Err("history: an empty location (give a file path, a postgres:// URL or `none`)".into());
+            return Err(
+                "history: an empty location (give a file path, a postgres:// URL or `none`)".into(),
+            );
         }
         if s.eq_ignore_ascii_case("none") {
             return Ok(None);
@@ -255,7 +257,11 @@ async fn upsert_queue(tx: &mut Tx<'_>, q: &QueueInterval) -> Result<(), sqlx::Er
     let start_ms = start_ms(&q.start)?;
     // A named queue's rows are its own whatever service it is in; rows of
     // calls that named no queue are the service's (or the tenant's).
-    let scope = if q.queue.is_some() { "" } else { key(&q.service) };
+    let scope = if q.queue.is_some() {
+        ""
+    } else {
+        key(&q.service)
+    };
     let mut query = sqlx::query(schema::UPSERT_QUEUE)
         .bind(q.tenant.as_ref())
         .bind(key(&q.queue))
@@ -354,6 +360,7 @@ async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sq
 
 /// The instant of a row's RFC 3339 start.
 fn start_ms(start: &str) -> Result<Millis, sqlx::Error> {
-    crate::time::parse_rfc3339(start)
-        .ok_or_else(|| sqlx::Error::Protocol(format!("an interval start that is not RFC 3339: {start}")))
+    crate::time::parse_rfc3339(start).ok_or_else(|| {
+        sqlx::Error::Protocol(format!("an interval start that is not RFC 3339: {start}"))
+    })
 }

@@ -45,7 +45,10 @@ impl By {
     ];
 
     pub fn as_str(self) -> &'static str {
-        By::ALL.iter().find(|(_, b)| *b == self).map_or("", |(s, _)| s)
+        By::ALL
+            .iter()
+            .find(|(_, b)| *b == self)
+            .map_or("", |(s, _)| s)
     }
 }
 
@@ -58,7 +61,10 @@ impl Step {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Step::ALL.iter().find(|(_, s)| *s == self).map_or("", |(s, _)| s)
+        Step::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("", |(s, _)| s)
     }
 
     /// The longest range a report of this step may span, in days: enough
@@ -121,9 +127,8 @@ impl Query {
         let date = |name: &str| -> Result<Option<jiff::civil::Date>, String> {
             get.get(name)
                 .map(|v| {
-                    v.parse::<jiff::civil::Date>().map_err(|_| {
-                        format!("`{name}` must be a date as YYYY-MM-DD, got `{v}`")
-                    })
+                    v.parse::<jiff::civil::Date>()
+                        .map_err(|_| format!("`{name}` must be a date as YYYY-MM-DD, got `{v}`"))
                 })
                 .transpose()
         };
@@ -174,9 +179,15 @@ impl Query {
 }
 
 /// Runs a report; `settings` are the tenant's (its queues' SL formulas).
-pub async fn run(store: &Store, q: &Query, settings: &TenantSettings) -> Result<Report, StoreError> {
+pub async fn run(
+    store: &Store,
+    q: &Query,
+    settings: &TenantSettings,
+) -> Result<Report, StoreError> {
     let rows = match q.by {
-        By::Tenant | By::Service | By::Queue => ReportRows::Queue(queues(store, q, settings).await?),
+        By::Tenant | By::Service | By::Queue => {
+            ReportRows::Queue(queues(store, q, settings).await?)
+        }
         By::Agent => ReportRows::Agent(agents(store, q).await?),
         By::Callback => ReportRows::Callback(callbacks(store, q).await?),
     };
@@ -225,7 +236,11 @@ async fn fetch(store: &Store, sql: &str, q: &Query) -> Result<Vec<AnyRow>, Store
         .await?)
 }
 
-async fn queues(store: &Store, q: &Query, settings: &TenantSettings) -> Result<Vec<QueueReportRow>, StoreError> {
+async fn queues(
+    store: &Store,
+    q: &Query,
+    settings: &TenantSettings,
+) -> Result<Vec<QueueReportRow>, StoreError> {
     let group = match q.by {
         By::Service => ", service",
         By::Queue => ", service, queue",
@@ -269,12 +284,29 @@ async fn queues(store: &Store, q: &Query, settings: &TenantSettings) -> Result<V
             _ => 0,
         };
         let v = |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(first + k) };
-        let [inbound, answered, abandoned, short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, outbound_attempts, outbound_connected] =
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(|k| v(k).map(u));
+        let [
+            inbound,
+            answered,
+            abandoned,
+            short_abandoned,
+            callbacks,
+            transferred,
+            exited,
+            answered_in_sl,
+            ivr,
+            ended,
+            outbound_attempts,
+            outbound_connected,
+        ] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(|k| v(k).map(u));
         let [wait_sum, wait_max, abandoned_wait, talk, wrap] =
             [12, 13, 14, 15, 16].map(|k| v(k).map(|x| x.max(0)));
-        let (inbound, answered, short_abandoned, answered_in_sl, ended) =
-            (inbound?, answered?, short_abandoned?, answered_in_sl?, ended?);
+        let (inbound, answered, short_abandoned, answered_in_sl, ended) = (
+            inbound?,
+            answered?,
+            short_abandoned?,
+            answered_in_sl?,
+            ended?,
+        );
         let (wait_sum, talk, wrap) = (wait_sum?, talk?, wrap?);
         // A queue's own formula; the tenant's for services and the tenant,
         // as on the board.
@@ -351,7 +383,8 @@ async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreEr
     for r in fetch(store, &sql, q).await? {
         let period: String = r.try_get(0)?;
         let agent: String = r.try_get(2)?;
-        let v = |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(3 + k).map(|x| x.max(0)) };
+        let v =
+            |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(3 + k).map(|x| x.max(0)) };
         let ms = [v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?];
         let busy: i64 = ms[2..].iter().sum();
         let time_s = StateTimes {
@@ -364,7 +397,9 @@ async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreEr
             wrap_up: secs(ms[6]),
         };
         out.push(AgentReportRow {
-            away_s: away.remove(&(period.clone(), agent.clone())).unwrap_or_default(),
+            away_s: away
+                .remove(&(period.clone(), agent.clone()))
+                .unwrap_or_default(),
             period,
             agent: Arc::from(agent),
             time_s,
@@ -427,11 +462,27 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                     _ => {}
                 }
                 head.extend([
-                    "inbound", "answered", "abandoned", "short_abandoned", "callbacks",
-                    "transferred", "exited", "answered_in_sl", "ivr", "ended",
-                    "outbound_attempts", "outbound_connected", "wait_answered_sum_s",
-                    "wait_answered_max_s", "wait_abandoned_sum_s", "talk_sum_s", "wrap_sum_s",
-                    "answer_rate", "service_level", "asa_s", "aht_s",
+                    "inbound",
+                    "answered",
+                    "abandoned",
+                    "short_abandoned",
+                    "callbacks",
+                    "transferred",
+                    "exited",
+                    "answered_in_sl",
+                    "ivr",
+                    "ended",
+                    "outbound_attempts",
+                    "outbound_connected",
+                    "wait_answered_sum_s",
+                    "wait_answered_max_s",
+                    "wait_abandoned_sum_s",
+                    "talk_sum_s",
+                    "wrap_sum_s",
+                    "answer_rate",
+                    "service_level",
+                    "asa_s",
+                    "aht_s",
                 ]);
                 w.write_record(&head)?;
                 for r in rows {
@@ -443,16 +494,28 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                     }
                     rec.extend(
                         [
-                            r.inbound, r.answered, r.abandoned, r.short_abandoned, r.callbacks,
-                            r.transferred, r.exited, r.answered_in_sl, r.ivr, r.ended,
-                            r.outbound_attempts, r.outbound_connected,
+                            r.inbound,
+                            r.answered,
+                            r.abandoned,
+                            r.short_abandoned,
+                            r.callbacks,
+                            r.transferred,
+                            r.exited,
+                            r.answered_in_sl,
+                            r.ivr,
+                            r.ended,
+                            r.outbound_attempts,
+                            r.outbound_connected,
                         ]
                         .map(|v| v.to_string()),
                     );
                     rec.extend(
                         [
-                            r.wait_answered_sum_s, r.wait_answered_max_s, r.wait_abandoned_sum_s,
-                            r.talk_sum_s, r.wrap_sum_s,
+                            r.wait_answered_sum_s,
+                            r.wait_answered_max_s,
+                            r.wait_abandoned_sum_s,
+                            r.talk_sum_s,
+                            r.wrap_sum_s,
                         ]
                         .map(|v| v.to_string()),
                     );
@@ -465,9 +528,21 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                 let reasons: std::collections::BTreeSet<&Arc<str>> =
                     rows.iter().flat_map(|r| r.away_s.keys()).collect();
                 let mut head: Vec<String> = [
-                    "period", "agent", "login_s", "ready_s", "away_s", "ringing_s", "talking_s",
-                    "dialing_s", "outbound_call_s", "wrap_up_s", "handled", "missed", "talk_s",
-                    "outbound", "occupancy",
+                    "period",
+                    "agent",
+                    "login_s",
+                    "ready_s",
+                    "away_s",
+                    "ringing_s",
+                    "talking_s",
+                    "dialing_s",
+                    "outbound_call_s",
+                    "wrap_up_s",
+                    "handled",
+                    "missed",
+                    "talk_s",
+                    "outbound",
+                    "occupancy",
                 ]
                 .map(String::from)
                 .to_vec();
@@ -503,14 +578,28 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
             }
             ReportRows::Callback(rows) => {
                 w.write_record([
-                    "period", "service", "requested", "assigned", "completed", "failed",
-                    "deleted", "open", "processing_rate",
+                    "period",
+                    "service",
+                    "requested",
+                    "assigned",
+                    "completed",
+                    "failed",
+                    "deleted",
+                    "open",
+                    "processing_rate",
                 ])?;
                 for r in rows {
                     let mut rec = vec![r.period.clone(), name(&r.service)];
                     rec.extend(
-                        [r.requested, r.assigned, r.completed, r.failed, r.deleted, r.open]
-                            .map(|v| v.to_string()),
+                        [
+                            r.requested,
+                            r.assigned,
+                            r.completed,
+                            r.failed,
+                            r.deleted,
+                            r.open,
+                        ]
+                        .map(|v| v.to_string()),
                     );
                     rec.push(opt(r.processing_rate));
                     w.write_record(&rec)?;
@@ -544,7 +633,10 @@ mod tests {
     #[test]
     fn defaults_are_today_by_tenant_and_day() {
         let q = parse("").unwrap();
-        assert_eq!((q.from.to_string(), q.to.to_string()), ("2026-11-21".into(), "2026-11-21".into()));
+        assert_eq!(
+            (q.from.to_string(), q.to.to_string()),
+            ("2026-11-21".into(), "2026-11-21".into())
+        );
         assert_eq!((q.by, q.step, q.csv), (By::Tenant, Step::Day, false));
         let q = parse("from=2026-11-01&by=queue&step=hour&format=csv").unwrap();
         assert_eq!(q.to.to_string(), "2026-11-01", "`to` defaults to `from`");
@@ -554,11 +646,23 @@ mod tests {
     #[test]
     fn bad_parameters_say_what_is_wrong() {
         for (qs, says) in [
-            ("step=week", "`step` must be one of interval, hour, day, month, got `week`"),
-            ("by=team", "`by` must be one of tenant, service, queue, agent, callback"),
-            ("from=2026-11-21&to=2026-11-01", "`from` (2026-11-21) is after `to` (2026-11-01)"),
+            (
+                "step=week",
+                "`step` must be one of interval, hour, day, month, got `week`",
+            ),
+            (
+                "by=team",
+                "`by` must be one of tenant, service, queue, agent, callback",
+            ),
+            (
+                "from=2026-11-21&to=2026-11-01",
+                "`from` (2026-11-21) is after `to` (2026-11-01)",
+            ),
             ("from=2016-01-01&to=2026-01-01", "spans at most 400 days"),
-            ("from=2026-10-01&to=2026-11-21&step=interval", "a report by interval spans at most 31 days"),
+            (
+                "from=2026-10-01&to=2026-11-21&step=interval",
+                "a report by interval spans at most 31 days",
+            ),
             ("from=21.11.2026", "`from` must be a date as YYYY-MM-DD"),
             ("from=2026-02-30", "`from` must be a date"),
             ("by=callback&step=hour", "step must be day or month"),

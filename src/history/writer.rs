@@ -169,7 +169,7 @@ impl Pending {
         } else {
             Vec::new()
         };
-        let taken = std::mem::replace(&mut self.rows, Vec::new());
+        let taken = std::mem::take(&mut self.rows);
         self.at.clear();
         self.add(rest);
         taken
@@ -236,7 +236,11 @@ mod tests {
     #[test]
     fn take_leaves_the_rest_keyed() {
         let mut p = Pending::default();
-        p.add((0..5).map(|i| callback(&format!("2026-11-0{i}"), 1)).collect());
+        p.add(
+            (0..5)
+                .map(|i| callback(&format!("2026-11-0{i}"), 1))
+                .collect(),
+        );
         assert_eq!(p.take(2).len(), 2);
         p.add(vec![callback("2026-11-04", 9)]);
         assert_eq!(p.len(), 3);

@@ -199,7 +199,10 @@ async fn history(
     let body = report::to_csv(&report).map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
     let file = format!(
         "attachment; filename=\"callboard-{}-{}-{}-{}-{}.csv\"",
-        tenant.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"),
+        tenant.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        ),
         report.by,
         report.step,
         report.from,

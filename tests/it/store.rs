@@ -57,9 +57,14 @@ fn replay_rows(text: &str) -> Vec<IntervalRow> {
         tenant: Some("pbx".into()),
         at: Some(now_ms()),
     };
-    replay_engine(text.as_bytes(), Arc::new(Config::default()), &opts, |_, _| {})
-        .unwrap()
-        .intervals(&opts)
+    replay_engine(
+        text.as_bytes(),
+        Arc::new(Config::default()),
+        &opts,
+        |_, _| {},
+    )
+    .unwrap()
+    .intervals(&opts)
 }
 
 fn ms(s: f64) -> i64 {
@@ -86,13 +91,25 @@ fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
             IntervalRow::Queue(q) => {
                 let figures = queue_figures(
                     [
-                        q.inbound, q.answered, q.abandoned, q.short_abandoned, q.callbacks,
-                        q.transferred, q.exited, q.answered_in_sl, q.ivr, q.ended,
-                        q.outbound_attempts, q.outbound_connected,
+                        q.inbound,
+                        q.answered,
+                        q.abandoned,
+                        q.short_abandoned,
+                        q.callbacks,
+                        q.transferred,
+                        q.exited,
+                        q.answered_in_sl,
+                        q.ivr,
+                        q.ended,
+                        q.outbound_attempts,
+                        q.outbound_connected,
                     ],
                     [
-                        q.wait_answered_sum_s, q.wait_answered_max_s, q.wait_abandoned_sum_s,
-                        q.talk_sum_s, q.wrap_sum_s,
+                        q.wait_answered_sum_s,
+                        q.wait_answered_max_s,
+                        q.wait_abandoned_sum_s,
+                        q.talk_sum_s,
+                        q.wrap_sum_s,
                     ],
                 );
                 let key = (
@@ -105,11 +122,23 @@ fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
             IntervalRow::Agent(a) => {
                 let t = a.time_s;
                 let figures = vec![
-                    ms(t.ready), ms(t.away), ms(t.ringing), ms(t.talking), ms(t.dialing),
-                    ms(t.outbound), ms(t.wrap_up), a.handled as i64, a.missed as i64,
-                    ms(a.talk_s), a.outbound as i64,
+                    ms(t.ready),
+                    ms(t.away),
+                    ms(t.ringing),
+                    ms(t.talking),
+                    ms(t.dialing),
+                    ms(t.outbound),
+                    ms(t.wrap_up),
+                    a.handled as i64,
+                    a.missed as i64,
+                    ms(a.talk_s),
+                    a.outbound as i64,
                 ];
-                let away = a.away_s.iter().map(|(k, v)| (k.to_string(), ms(*v))).collect();
+                let away = a
+                    .away_s
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ms(*v)))
+                    .collect();
                 agents.insert((a.start.clone(), a.agent.to_string()), (figures, away));
             }
             IntervalRow::Callback(_) => {}
@@ -129,13 +158,25 @@ fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) -> (Queues, A
             );
             let figures = queue_figures(
                 [
-                    q.inbound, q.answered, q.abandoned, q.short_abandoned, q.callbacks,
-                    q.transferred, q.exited, q.answered_in_sl, q.ivr, q.ended,
-                    q.outbound_attempts, q.outbound_connected,
+                    q.inbound,
+                    q.answered,
+                    q.abandoned,
+                    q.short_abandoned,
+                    q.callbacks,
+                    q.transferred,
+                    q.exited,
+                    q.answered_in_sl,
+                    q.ivr,
+                    q.ended,
+                    q.outbound_attempts,
+                    q.outbound_connected,
                 ],
                 [
-                    q.wait_answered_sum_s, q.wait_answered_max_s, q.wait_abandoned_sum_s,
-                    q.talk_sum_s, q.wrap_sum_s,
+                    q.wait_answered_sum_s,
+                    q.wait_answered_max_s,
+                    q.wait_abandoned_sum_s,
+                    q.talk_sum_s,
+                    q.wrap_sum_s,
                 ],
             );
             (key, figures)
@@ -146,11 +187,23 @@ fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) -> (Queues, A
         .map(|a| {
             let t = a.time_s;
             let figures = vec![
-                ms(t.ready), ms(t.away), ms(t.ringing), ms(t.talking), ms(t.dialing),
-                ms(t.outbound), ms(t.wrap_up), a.handled as i64, a.missed as i64,
-                ms(a.talk_s), a.outbound as i64,
+                ms(t.ready),
+                ms(t.away),
+                ms(t.ringing),
+                ms(t.talking),
+                ms(t.dialing),
+                ms(t.outbound),
+                ms(t.wrap_up),
+                a.handled as i64,
+                a.missed as i64,
+                ms(a.talk_s),
+                a.outbound as i64,
             ];
-            let away = a.away_s.iter().map(|(k, v)| (k.to_string(), ms(*v))).collect();
+            let away = a
+                .away_s
+                .iter()
+                .map(|(k, v)| (k.to_string(), ms(*v)))
+                .collect();
             ((a.period.clone(), a.agent.to_string()), (figures, away))
         })
         .collect();
@@ -166,7 +219,9 @@ async fn report(addr: SocketAddr, query: &str) -> Option<Report> {
 
 /// The served history, by queue and by agent, per interval.
 async fn served_history(addr: SocketAddr) -> Option<(Queues, Agents)> {
-    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     let range = format!("from={}&to={today}", today.yesterday().unwrap());
     let q = report(addr, &format!("{range}&by=queue&step=interval")).await?;
     let a = report(addr, &format!("{range}&by=agent&step=interval")).await?;
@@ -202,10 +257,16 @@ async fn history_becomes(
                 want.0.len(),
                 got.1.len(),
                 want.1.len(),
-                want.0.iter().find(|(k, v)| got.0.get(*k) != Some(*v)).map(|(k, v)| (k, v, got.0.get(k)))
+                want.0
+                    .iter()
+                    .find(|(k, v)| got.0.get(*k) != Some(*v))
+                    .map(|(k, v)| (k, v, got.0.get(k)))
             ) + &format!(
                 "; first agent difference: {:?}",
-                want.1.iter().find(|(k, v)| got.1.get(*k) != Some(*v)).map(|(k, v)| (k, v, got.1.get(k)))
+                want.1
+                    .iter()
+                    .find(|(k, v)| got.1.get(*k) != Some(*v))
+                    .map(|(k, v)| (k, v, got.1.get(k)))
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -264,7 +325,10 @@ async fn served_history_equals_replay(history: &str, dir: &Path) {
     let mut serve = start(&log, port, &args);
     let all = lines.concat();
     let want = expected(&replay_rows(&all));
-    assert!(want.0.len() >= 6 && want.1.len() >= 6, "the log spans intervals: {want:?}");
+    assert!(
+        want.0.len() >= 6 && want.1.len() >= 6,
+        "the log spans intervals: {want:?}"
+    );
     let got = history_becomes(addr, &want, false).await;
 
     // Reports that are refused, never with a 5xx.
@@ -289,7 +353,10 @@ async fn served_history_equals_replay(history: &str, dir: &Path) {
     got.unwrap_or_else(|e| panic!("after a kill and a restart: {e}"));
     assert_eq!(status, 200);
     assert!(head.to_ascii_lowercase().contains("text/csv"), "{head}");
-    assert!(body.starts_with("\u{feff}period,service,queue,inbound"), "{body}");
+    assert!(
+        body.starts_with("\u{feff}period,service,queue,inbound"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,9 +382,10 @@ async fn served_history_equals_replay_after_a_kill_on_postgres() {
         return;
     };
     // A clean slate: this tenant's rows from an earlier run go first.
-    let store = callboard::history::Store::open(&callboard::history::Location::Postgres(url.clone()))
-        .await
-        .expect("the test database opens");
+    let store =
+        callboard::history::Store::open(&callboard::history::Location::Postgres(url.clone()))
+            .await
+            .expect("the test database opens");
     store.delete_tenant("pbx").await.unwrap();
     store.close().await;
     let dir = std::env::temp_dir().join(format!("callboard-store-pg-{}", std::process::id()));
