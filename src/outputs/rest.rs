@@ -39,6 +39,14 @@ pub fn public_routes() -> Routes<AppState> {
             "/api/v1/event.schema.json",
             get(|| async { json_file(EVENT_SCHEMA) }),
         )
+        .route(
+            "/api/v1/report.schema.json",
+            get(|| async { json_file(REPORT_SCHEMA) }),
+        )
+        .route(
+            "/api/v1/interval.schema.json",
+            get(|| async { json_file(INTERVAL_SCHEMA) }),
+        )
 }
 
 /// Routes of a separate metrics listener: `/metrics` only, no token.
@@ -52,6 +60,8 @@ pub fn metrics_routes(state: AppState) -> Routes {
 pub const OPENAPI: &str = include_str!("../../schemas/openapi.json");
 pub const SNAPSHOT_SCHEMA: &str = include_str!("../../schemas/snapshot.schema.json");
 pub const EVENT_SCHEMA: &str = include_str!("../../schemas/event.schema.json");
+pub const REPORT_SCHEMA: &str = include_str!("../../schemas/report.schema.json");
+pub const INTERVAL_SCHEMA: &str = include_str!("../../schemas/interval.schema.json");
 
 fn json_file(text: &'static str) -> Response {
     (

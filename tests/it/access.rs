@@ -98,6 +98,8 @@ async fn tokens_decide_who_reads_what() {
         "/api/v1/openapi.json",
         "/api/v1/snapshot.schema.json",
         "/api/v1/event.schema.json",
+        "/api/v1/report.schema.json",
+        "/api/v1/interval.schema.json",
     ] {
         assert_eq!(get(&srv, path, None).await.0, 200, "{path}");
     }
@@ -167,6 +169,17 @@ async fn tokens_decide_who_reads_what() {
         403
     );
     assert_eq!(get(&srv, "/metrics", Some("acme-secret")).await.0, 403);
+    // History too: another tenant's is refused before anything is read.
+    let (status, body) = get(
+        &srv,
+        "/api/v1/tenants/globex/history?by=queue",
+        Some("acme-secret"),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = get(&srv, "/api/v1/tenants/acme/history", Some("acme-secret")).await;
+    assert_eq!(status, 404, "this server keeps no history: {body}");
+    assert!(body.contains("--history none"), "{body}");
     assert_eq!(
         ws_status(&srv, "tenant=acme&token=acme-secret", None).await,
         Ok(())

@@ -394,3 +394,121 @@ async fn served_history_equals_replay_after_a_kill_on_postgres() {
     served_history_equals_replay(&url, &dir).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Reports read from a store holding the rows of the demo day: every
+/// grouping and step sums to the day's figures, ratios come from the sums,
+/// and rows and reports are valid against their schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_sum_the_day_and_match_their_schemas() {
+    use callboard::history::report::{Query, run};
+    use callboard::history::{Location, Store};
+    use callboard::wire::ReportRows;
+
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo-day.ndjson"),
+    )
+    .unwrap();
+    let opts = ReplayOptions {
+        format: Format::Ndjson,
+        tenant: None,
+        at: None,
+    };
+    let config = Arc::new(Config::default());
+    let replayed = replay_engine(text.as_bytes(), config.clone(), &opts, |_, _| {}).unwrap();
+    let rows = replayed.intervals(&opts);
+    let snapshot = replayed.snapshots(&opts).remove(0);
+    let schema = |name: &str| {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{name}")),
+        )
+        .unwrap();
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&serde_json::from_str(&text).unwrap())
+            .unwrap()
+    };
+    let interval_schema = schema("interval.schema.json");
+    for r in &rows {
+        let v = serde_json::to_value(r).unwrap();
+        let errs: Vec<String> = interval_schema
+            .iter_errors(&v)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errs.is_empty(), "{v}: {errs:?}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("callboard-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
+        .await
+        .unwrap();
+    store.write(&rows).await.unwrap();
+    // Written twice (a restart's rebuild): nothing doubles.
+    store.write(&rows).await.unwrap();
+
+    let tenant = snapshot.tenant.to_string();
+    let day: jiff::civil::Date = snapshot.day.parse().unwrap();
+    let settings = config.tenant(&tenant);
+    let report_schema = schema("report.schema.json");
+    let t = &snapshot.totals;
+    for by in ["tenant", "service", "queue", "agent", "callback"] {
+        for step in ["interval", "hour", "day", "month"] {
+            let params = vec![
+                ("from".to_string(), day.to_string()),
+                ("by".to_string(), by.to_string()),
+                ("step".to_string(), step.to_string()),
+            ];
+            let Ok(q) = Query::parse(&tenant, &params, day) else {
+                assert!(by == "callback" && matches!(step, "interval" | "hour"));
+                continue;
+            };
+            let report = run(&store, &q, &settings).await.unwrap();
+            let v = serde_json::to_value(&report).unwrap();
+            let errs: Vec<String> = report_schema
+                .iter_errors(&v)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errs.is_empty(), "{by}/{step}: {errs:?}");
+            match &report.rows {
+                ReportRows::Queue(r) if by != "agent" && by != "callback" => {
+                    // Rows of calls with no queue are outbound only.
+                    let sum = |f: fn(&QueueReportRow) -> u64| r.iter().map(f).sum::<u64>();
+                    assert_eq!(
+                        [
+                            sum(|r| r.inbound),
+                            sum(|r| r.answered),
+                            sum(|r| r.abandoned),
+                            sum(|r| r.answered_in_sl)
+                        ],
+                        [t.inbound, t.answered, t.abandoned, t.answered_in_sl],
+                        "{by}/{step}"
+                    );
+                    if by == "tenant" && step == "day" {
+                        assert_eq!(r.len(), 1);
+                        assert_eq!(
+                            (r[0].answer_rate, r[0].service_level, r[0].asa_s),
+                            (t.answer_rate, t.service_level, t.asa_s)
+                        );
+                    }
+                }
+                ReportRows::Agent(r) => {
+                    assert_eq!(by, "agent");
+                    let handled: u64 = r.iter().map(|a| a.handled).sum();
+                    let want: u64 = snapshot.agent_list.iter().map(|a| a.handled).sum();
+                    assert_eq!(handled, want, "agent/{step}");
+                }
+                ReportRows::Callback(r) => {
+                    assert_eq!(by, "callback");
+                    let requested: u64 = r.iter().map(|c| c.requested).sum();
+                    assert_eq!(requested, snapshot.callbacks.requested, "callback/{step}");
+                }
+                // An empty report deserialises as any kind; only agents
+                // and callbacks may be empty here.
+                ReportRows::Queue(r) => assert!(r.is_empty(), "{by}/{step}"),
+            }
+        }
+    }
+    store.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
