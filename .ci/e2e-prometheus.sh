@@ -71,6 +71,8 @@ def concrete(expr):
 failures, checked = [], 0
 for path in sorted(glob.glob("grafana/dashboards/*.json")):
     d = json.load(open(path))
+    if any(p["datasource"]["uid"] != "prometheus" for p in d["panels"]):
+        continue  # the history dashboard reads PostgreSQL: .ci/e2e-history.sh
     for v in d["templating"]["list"]:
         m = re.match(r"label_values\((.*),\s*(\w+)\)$", v["query"]["query"])
         metric, label = m.group(1), m.group(2)
@@ -132,12 +134,27 @@ if {listen_port, metrics_port} - exposed:
     problems.append(f"Dockerfile exposes {exposed}, the config listens on {listen_port} and {metrics_port}")
 if "USER callboard" not in docker or "HEALTHCHECK" not in docker:
     problems.append("Dockerfile must run as a non-root user with a healthcheck")
-ds = yaml.safe_load(open("grafana/provisioning/datasources/prometheus.yml"))["datasources"][0]["uid"]
+provisioned = {}
+for f in os.listdir("grafana/provisioning/datasources"):
+    for ds in yaml.safe_load(open(os.path.join("grafana/provisioning/datasources", f)))["datasources"]:
+        provisioned[ds["uid"]] = ds
 for path in os.listdir("grafana/dashboards"):
     d = json.load(open(os.path.join("grafana/dashboards", path)))
     uids = {p["datasource"]["uid"] for p in d["panels"]}
-    if uids != {ds}:
-        problems.append(f"{path} uses datasources {uids}, provisioned is {ds}")
+    if len(uids) != 1 or not uids <= provisioned.keys():
+        problems.append(f"{path} uses datasources {uids}, provisioned are {sorted(provisioned)}")
+# The history: callboard writes to the postgres service, Grafana reads it.
+pg = compose["services"]["postgres"]["environment"]
+want = f"postgres://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}"
+if cfg.get("history") != want:
+    problems.append(f"callboard's history {cfg.get('history')} is not the postgres service ({want})")
+hist = provisioned["history"]
+if hist["url"] != "postgres:5432" or hist["jsonData"]["database"] != pg["POSTGRES_DB"]:
+    problems.append("Grafana's history datasource is not the postgres service's database")
+if f"CREATE ROLE {hist['user']} " not in open("deploy/postgres-init.sql").read():
+    problems.append(f"Grafana's history user {hist['user']} is not created by deploy/postgres-init.sql")
+if "WORKDIR /var/lib/callboard" not in docker:
+    problems.append("the image's working directory (the default history file) must be writable")
 default_listen = "127.0.0.1:8080"
 if default_listen.rsplit(":", 1)[1] != listen_port:
     problems.append("the compose listen port differs from the code's default 8080")
