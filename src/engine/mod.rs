@@ -93,6 +93,16 @@ impl NoEffect {
     }
 }
 
+/// A tenant's rows for the history store, from one look.
+#[derive(Debug, Clone)]
+pub struct HistoryBatch {
+    pub tenant: Arc<str>,
+    /// Set on the first look at a tenant's state: its agent rows from this
+    /// instant on replace whatever the store holds there.
+    pub restate_agents_from: Option<Millis>,
+    pub rows: Vec<crate::wire::IntervalRow>,
+}
+
 /// All tenants of one shard (or of a whole replay).
 #[derive(Debug)]
 pub struct Engine {
@@ -215,6 +225,24 @@ impl Engine {
 
     /// Every tenant's interval rows changed since the last call (see
     /// [`Tenant::take_changed_intervals`]).
+    /// What the history store is to be given now: per tenant, the rows
+    /// changed since the last look, and on the first look the instant from
+    /// which its agent rows are restated whole.
+    pub fn take_history(&mut self, now: Millis) -> Vec<HistoryBatch> {
+        self.tenants
+            .iter_mut()
+            .filter_map(|t| {
+                let restate_agents_from = t.restates_agents_from(now);
+                let rows = t.take_changed_intervals(now);
+                (!rows.is_empty() || restate_agents_from.is_some()).then(|| HistoryBatch {
+                    tenant: t.name.clone(),
+                    restate_agents_from,
+                    rows,
+                })
+            })
+            .collect()
+    }
+
     pub fn take_changed_intervals(&mut self, now: Millis) -> Vec<crate::wire::IntervalRow> {
         self.tenants
             .iter_mut()

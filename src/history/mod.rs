@@ -161,9 +161,25 @@ impl Store {
     /// Writes rows in one transaction: upserts, and deletes the rows that
     /// came back empty (an agent's interval a late state left without
     /// time).
-    pub async fn write(&self, rows: &[IntervalRow]) -> Result<Written, StoreError> {
+    /// `restates` (tenant, instant) first drop the tenant's agent rows from
+    /// that instant on, which `rows` then restate whole.
+    pub async fn write(
+        &self,
+        restates: &[(std::sync::Arc<str>, Millis)],
+        rows: &[IntervalRow],
+    ) -> Result<Written, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut done = Written::default();
+        for (tenant, from) in restates {
+            for sql in [schema::RESTATE_AGENTS, schema::RESTATE_AWAY] {
+                done.deleted += sqlx::query(sql)
+                    .bind(tenant.as_ref())
+                    .bind(*from)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected() as usize;
+            }
+        }
         for row in rows {
             match row {
                 IntervalRow::Queue(q) => {

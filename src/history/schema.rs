@@ -210,3 +210,8 @@ pub const UPSERT_CALLBACK: &str = "INSERT INTO callback_days (tenant, service, d
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
     ON CONFLICT (tenant, service, day) DO UPDATE SET requested = excluded.requested, assigned = excluded.assigned, \
     completed = excluded.completed, failed = excluded.failed, deleted = excluded.deleted, open = excluded.open";
+
+pub const RESTATE_AGENTS: &str = "DELETE FROM agent_intervals WHERE tenant = $1 AND start_ms >= $2";
+
+pub const RESTATE_AWAY: &str =
+    "DELETE FROM agent_away_intervals WHERE tenant = $1 AND start_ms >= $2";

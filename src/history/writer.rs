@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::Store;
+use crate::engine::HistoryBatch;
 use crate::telemetry::{HistoryWriteFailed, HistoryWritten, Signal};
 use crate::wire::IntervalRow;
 
-/// Batches of changed rows, one per shard round.
-pub type Batches = mpsc::Receiver<Vec<IntervalRow>>;
+/// The shards' rounds: per tenant, changed rows (and on a first look, the
+/// instant its agent rows are restated from).
+pub type Batches = mpsc::Receiver<Vec<HistoryBatch>>;
 
 /// Rounds the channel holds: a shard's round waits for room in it.
 pub const CHANNEL_ROUNDS: usize = 64;
@@ -46,7 +48,7 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
         if open && pending.is_empty() {
             tokio::select! {
                 batch = rx.recv() => match batch {
-                    Some(rows) => pending.add(rows),
+                    Some(batches) => pending.add_batches(batches),
                     None => open = false,
                 },
                 _ = tokio::time::sleep_until(next_prune.into()) => continue,
@@ -55,7 +57,7 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
         // Whatever else is there joins this transaction.
         while open && pending.len() < MAX_TRANSACTION {
             match rx.try_recv() {
-                Ok(rows) => pending.add(rows),
+                Ok(batches) => pending.add_batches(batches),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => open = false,
             }
@@ -66,9 +68,9 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
             }
             break;
         }
-        let rows = pending.take(MAX_TRANSACTION);
+        let (restates, rows) = pending.take(MAX_TRANSACTION);
         let started = Instant::now();
-        match store.write(&rows).await {
+        match store.write(&restates, &rows).await {
             Ok(done) => {
                 HistoryWritten {
                     upserted: done.upserted,
@@ -92,7 +94,7 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
                     );
                     last_told = Some(Instant::now());
                 }
-                pending.put_back(rows);
+                pending.put_back(restates, rows);
                 if !open && failures >= 3 {
                     tracing::error!(
                         rows = pending.len(),
@@ -117,11 +119,13 @@ async fn prune(store: &Store, retention_days: u32) {
     }
 }
 
-/// Rows waiting to be written, the latest of each key only.
+/// Rows waiting to be written, the latest of each key only, and the
+/// tenants whose agent rows are to be restated (from an instant).
 #[derive(Default)]
 struct Pending {
     rows: Vec<IntervalRow>,
     at: HashMap<RowKey, usize>,
+    restates: Vec<(std::sync::Arc<str>, i64)>,
 }
 
 /// What a row is upserted by.
@@ -149,6 +153,16 @@ impl Pending {
         self.rows.len()
     }
 
+    /// Adds a round's batches.
+    fn add_batches(&mut self, batches: Vec<HistoryBatch>) {
+        for b in batches {
+            if let Some(from) = b.restate_agents_from {
+                self.restates.push((b.tenant, from));
+            }
+            self.add(b.rows);
+        }
+    }
+
     /// Adds rows; a row replaces an older one of its key.
     fn add(&mut self, rows: Vec<IntervalRow>) {
         for row in rows {
@@ -162,8 +176,12 @@ impl Pending {
         }
     }
 
-    /// Up to `n` rows, oldest first.
-    fn take(&mut self, n: usize) -> Vec<IntervalRow> {
+    /// Up to `n` rows, oldest first, with the restates; every row when
+    /// there are restates (their rows go in the same transaction, so that
+    /// no reader sees an agent's rows gone).
+    fn take(&mut self, n: usize) -> (Vec<(std::sync::Arc<str>, i64)>, Vec<IntervalRow>) {
+        let restates = std::mem::take(&mut self.restates);
+        let n = if restates.is_empty() { n } else { usize::MAX };
         let rest = if self.rows.len() > n {
             self.rows.split_off(n)
         } else {
@@ -172,12 +190,14 @@ impl Pending {
         let taken = std::mem::take(&mut self.rows);
         self.at.clear();
         self.add(rest);
-        taken
+        (restates, taken)
     }
 
     /// Rows that failed to be written go back before any newer row of the
     /// same key (which then wins).
-    fn put_back(&mut self, rows: Vec<IntervalRow>) {
+    fn put_back(&mut self, restates: Vec<(std::sync::Arc<str>, i64)>, rows: Vec<IntervalRow>) {
+        let later = std::mem::replace(&mut self.restates, restates);
+        self.restates.extend(later);
         let newer = std::mem::take(&mut self.rows);
         self.at.clear();
         self.add(rows);
@@ -218,16 +238,16 @@ mod tests {
         let mut p = Pending::default();
         p.add(vec![callback("2026-11-20", 1), callback("2026-11-21", 1)]);
         p.add(vec![callback("2026-11-21", 2)]);
-        let taken = p.take(10);
+        let (_, taken) = p.take(10);
         assert_eq!(
             requested(&taken),
             [("2026-11-20".into(), 1), ("2026-11-21".into(), 2)]
         );
         // While that write fails, a newer row of one key comes in.
         p.add(vec![callback("2026-11-21", 3)]);
-        p.put_back(taken);
+        p.put_back(Vec::new(), taken);
         assert_eq!(
-            requested(&p.take(10)),
+            requested(&p.take(10).1),
             [("2026-11-20".into(), 1), ("2026-11-21".into(), 3)]
         );
         assert!(p.is_empty());
@@ -241,9 +261,9 @@ mod tests {
                 .map(|i| callback(&format!("2026-11-0{i}"), 1))
                 .collect(),
         );
-        assert_eq!(p.take(2).len(), 2);
+        assert_eq!(p.take(2).1.len(), 2);
         p.add(vec![callback("2026-11-04", 9)]);
         assert_eq!(p.len(), 3);
-        assert_eq!(requested(&p.take(10))[2], ("2026-11-04".into(), 9));
+        assert_eq!(requested(&p.take(10).1)[2], ("2026-11-04".into(), 9));
     }
 }

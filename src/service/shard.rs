@@ -13,7 +13,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::hub::Hub;
 use crate::config::Config;
 use crate::decode::Reason;
-use crate::engine::{Engine, Limit, Outcome};
+use crate::engine::{Engine, HistoryBatch, Limit, Outcome};
 use crate::event::{Event, Source};
 use crate::telemetry::{
     CallsExpired, EventsApplied, EventsRejected, HistoryRoundDeferred, PublishRound, Recovering,
@@ -113,7 +113,7 @@ pub fn now_ms() -> Millis {
 
 /// Where a shard gives the interval rows changed since its last round (the
 /// history writer's channel); bounded, and never waited on.
-pub type HistorySink = mpsc::Sender<Vec<crate::wire::IntervalRow>>;
+pub type HistorySink = mpsc::Sender<Vec<HistoryBatch>>;
 
 /// How often a shard gives its changed interval rows to the history store.
 pub const HISTORY_EVERY: Duration = Duration::from_secs(5);
@@ -248,9 +248,9 @@ impl Shard {
         if let Some(tx) = self.history.take()
             && self.status != Status::Recovering
         {
-            let rows = self.engine.take_changed_intervals(now_ms());
-            if !rows.is_empty() {
-                let _ = tx.send(rows).await;
+            let batches = self.engine.take_history(now_ms());
+            if !batches.is_empty() {
+                let _ = tx.send(batches).await;
             }
         }
         tracing::debug!(shard = self.id, "shard stopped");
@@ -266,9 +266,9 @@ impl Shard {
         }
         let closed = match tx.try_reserve() {
             Ok(permit) => {
-                let rows = self.engine.take_changed_intervals(now_ms());
-                if !rows.is_empty() {
-                    permit.send(rows);
+                let batches = self.engine.take_history(now_ms());
+                if !batches.is_empty() {
+                    permit.send(batches);
                 }
                 false
             }

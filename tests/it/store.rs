@@ -19,15 +19,20 @@ use crate::follow::{append, served, start, try_get};
 use crate::support::server::now_ms;
 
 /// The sample queue_log six times over, 20 minutes apart (call ids moved
-/// with their times), ending a minute ago, then every member removed so
-/// that no agent's time runs on: two hours of calls across intervals.
+/// with their times), then every member removed so that no agent's time
+/// runs on: two hours of calls across intervals, ending 5 s before the
+/// current 15-minute interval. A service that saw only the first half has
+/// its agents logged in through the current interval; the whole log says
+/// they left before it.
 fn lines() -> Vec<String> {
     let text = include_str!("../../samples/demo.queue_log");
     let ts = |l: &str| l.split('|').next().unwrap().parse::<i64>().unwrap();
     let last = ts(text.lines().last().unwrap());
     let copies = 6;
     let gap = 1200;
-    let base = now_ms() / 1000 - 60 - last - (copies - 1) * gap;
+    let now = now_ms() / 1000;
+    let end = now - now % 900 - 5;
+    let base = end - 5 - last - (copies - 1) * gap;
     let mut out = Vec::new();
     for k in 0..copies {
         let shift = base + k * gap;
@@ -42,7 +47,6 @@ fn lines() -> Vec<String> {
             out.push(f.join("|") + "\n");
         }
     }
-    let end = base + (copies - 1) * gap + last + 5;
     for queue in ["sales", "support"] {
         for member in ["PJSIP/201", "PJSIP/202"] {
             out.push(format!("{end}|MANAGER|{queue}|{member}|REMOVEMEMBER|\n"));
@@ -443,9 +447,9 @@ async fn reports_sum_the_day_and_match_their_schemas() {
     let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
         .await
         .unwrap();
-    store.write(&rows).await.unwrap();
+    store.write(&[], &rows).await.unwrap();
     // Written twice (a restart's rebuild): nothing doubles.
-    store.write(&rows).await.unwrap();
+    store.write(&[], &rows).await.unwrap();
 
     let tenant = snapshot.tenant.to_string();
     let day: jiff::civil::Date = snapshot.day.parse().unwrap();

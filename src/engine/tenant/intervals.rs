@@ -160,6 +160,23 @@ impl Tenant {
         self.rows(now, None)
     }
 
+    /// Before the first [`Tenant::take_changed_intervals`] of this state
+    /// (a start or a rebuild): the instant from which the rows it gives
+    /// restate the agent's intervals whole, so that the store drops agent
+    /// rows from there on that they do not contain. Those are rows an
+    /// earlier process wrote while an agent's state ran on to its clock,
+    /// which events it never saw (a logout dated before its end) ended
+    /// earlier. From the later of the first event applied and yesterday's
+    /// start: before that this state knows nothing.
+    pub fn restates_agents_from(&self, now: Millis) -> Option<Millis> {
+        if self.history_at.is_some() {
+            return None;
+        }
+        let today_start = self.cal.span_of(now).1;
+        let yesterday_start = self.cal.span_of(today_start - 1).1;
+        Some(self.first_ts?.max(yesterday_start))
+    }
+
     /// The rows that changed since the last call (all of them the first
     /// time), for the history store: intervals changed by events, those an
     /// agent's current state has run through since, and the callback rows

@@ -169,6 +169,9 @@ pub struct Tenant {
     pub(crate) dirty: bool,
     /// When the history store was last given this tenant's changed rows.
     history_at: Option<Millis>,
+    /// The earliest event time applied: from there on the tenant's state
+    /// is whole (its source delivered every event after it).
+    first_ts: Option<Millis>,
     /// A callback changed since then.
     callbacks_changed: bool,
 }
@@ -202,6 +205,7 @@ impl Tenant {
             limits,
             dirty: true,
             history_at: None,
+            first_ts: None,
             callbacks_changed: false,
         };
         // Queues the config names exist from the start, so a board shows
@@ -247,6 +251,7 @@ impl Tenant {
         };
         if !matches!(out, Outcome::Duplicate) {
             self.as_of = Some(self.as_of.map_or(ev.ts, |t| t.max(ev.ts)));
+            self.first_ts = Some(self.first_ts.map_or(ev.ts, |t| t.min(ev.ts)));
             self.dirty = true;
         }
         out
