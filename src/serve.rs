@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::event::Source;
-use crate::history::{Store, writer};
+use crate::history::{Store, backfill, writer};
 use crate::http::AppState;
 use crate::http::auth::{self, Tokens};
 use crate::http::listener::{Bounded, Peer};
@@ -135,6 +135,23 @@ pub async fn run_with_metrics_listener(
         }
         None => (None, None),
     };
+    // The demo starts with a week of history (days the store lacks).
+    if let Some(store) = &store
+        && !settings.simulate.is_empty()
+    {
+        let (store, config, tenants) = (store.clone(), config.clone(), settings.simulate.clone());
+        tracker.spawn(async move {
+            match backfill::simulated_past(&store, config, &tenants, shard::now_ms()).await {
+                Ok(0) => {}
+                Ok(days) => {
+                    tracing::info!(days, "history: the demo's past days simulated and written")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "history: the demo's past days could not be written")
+                }
+            }
+        });
+    }
     let router = shard::start(
         settings.engine.shards,
         config.clone(),

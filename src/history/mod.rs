@@ -7,6 +7,7 @@
 //! shards give their changed rows to a [`writer`] task through a bounded
 //! channel; reports ([`report`]) sum them on demand.
 
+pub mod backfill;
 pub mod report;
 pub mod schema;
 pub mod writer;

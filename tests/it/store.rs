@@ -516,3 +516,63 @@ async fn reports_sum_the_day_and_match_their_schemas() {
     store.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The demo's past: the days before yesterday are simulated into an empty
+/// store once; a second start finds them and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_starts_with_a_week_of_history_written_once() {
+    use callboard::history::backfill::{DAYS, simulated_past};
+    use callboard::history::report::{Query, run};
+    use callboard::history::{Location, Store};
+    use callboard::wire::ReportRows;
+
+    let dir = std::env::temp_dir().join(format!("callboard-backfill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
+        .await
+        .unwrap();
+    let mut sim = callboard::sim::SimConfig::demo(0, 1);
+    sim.agents = 6;
+    sim.peak_calls_per_hour = 60.0;
+    let mut config = Config::default();
+    config.default_tenant_tz(&sim.tenant, &sim.tz);
+    let config = Arc::new(config);
+    let now = now_ms();
+    let written = simulated_past(&store, config.clone(), std::slice::from_ref(&sim), now)
+        .await
+        .unwrap();
+    assert_eq!(written as i64, DAYS - 1, "the days before yesterday");
+    let again = simulated_past(&store, config.clone(), std::slice::from_ref(&sim), now)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "days already there are not written again");
+
+    let settings = config.tenant(&sim.tenant);
+    let today = jiff::Timestamp::from_millisecond(now)
+        .unwrap()
+        .to_zoned(settings.tz.clone())
+        .date();
+    let params = vec![
+        (
+            "from".to_string(),
+            today
+                .checked_sub(jiff::Span::new().days(DAYS))
+                .unwrap()
+                .to_string(),
+        ),
+        ("to".to_string(), today.to_string()),
+    ];
+    let q = Query::parse(&sim.tenant, &params, today).unwrap();
+    let ReportRows::Queue(days) = run(&store, &q, &settings).await.unwrap().rows else {
+        panic!("a calls report");
+    };
+    assert_eq!(days.len() as i64, DAYS - 1, "{days:?}");
+    assert!(
+        days.iter()
+            .all(|d| d.inbound > 100 && d.answer_rate.is_some()),
+        "{days:?}"
+    );
+    store.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
