@@ -108,6 +108,36 @@ def main():
         shown = wait(clock_is_seoul, "the clock in Seoul time", 5)
         print(f"board: clock shows the tenant's time {shown} (Asia/Seoul)")
 
+        # Reports (통계): the demo's week of history, day by day, as a table
+        # and a chart; the table's total is the REST report's; the CSV link
+        # gives the same report for Excel.
+        from datetime import timedelta
+        today = datetime.now(ZoneInfo("Asia/Seoul")).date()
+        frm, to = today - timedelta(days=7), today - timedelta(days=1)
+        query = f"from={frm}&to={to}&by=tenant&step=day"
+        def report_days():
+            with urllib.request.urlopen(f"{BASE}/api/v1/tenants/demo/history?{query}") as r:
+                rows = json.load(r)["rows"]
+            return len(rows) == 7 and rows
+        rows = wait(report_days, "a week of history in the store", 30)
+        for lang, label in (("ko", "통계"), ("en", "Reports")):
+            d.get(f"{BASE}/?tenant=demo&view=reports&lang={lang}&{query}")
+            wait(lambda: d.execute_script("return window.callboard.reportRows || 0") == 7, f"the report ({lang})")
+            assert d.find_element("id", "view-name").text == label
+            total = d.execute_script(
+                "return [...document.querySelectorAll('#rep-table tr.total td')].map(c => c.innerText)")
+            want = f"{sum(r['inbound'] for r in rows):,}"
+            assert total[1] == want, f"report total inbound {total[1]} != REST {want}"
+            assert d.find_elements("css selector", "#rep-chart .uplot"), "the report's chart"
+            d.save_screenshot(os.path.join("target", "board-screenshots", f"reports-{lang}.png"))
+        href = d.find_element("id", "rep-csv").get_attribute("href")
+        with urllib.request.urlopen(href) as r:
+            csv = r.read().decode("utf-8")
+            assert r.headers["content-type"].startswith("text/csv"), r.headers["content-type"]
+        assert csv.startswith("\ufeffperiod,inbound,"), csv[:40]
+        assert len(csv.strip().splitlines()) == 8, csv
+        print(f"board: reports show the week's {len(rows)} days, total inbound {want} as REST; CSV for Excel")
+
         # The overview alternates between the two boards.
         d.get(f"{BASE}/?tenant=demo&view=overview&lang=ko&rotate=2")
         wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the overview")

@@ -85,6 +85,8 @@ check dashboard ko "통합대시보드" "IVR 콜 인입 추이" "상담사 상�
 check dashboard en "Dashboard" "IVR inflow per hour" "Agent states" "Queues" "Callbacks" "uplot"
 check agent-stats ko "상담원 통계" "미응답" "평균처리시간" "점유율" "로그인 시간"
 check agent-stats en "Agent statistics" "Missed" "AHT" "Occupancy" "Login time"
+check reports ko "통계" "기간" "응대율" "서비스 레벨" "CSV 다운로드" "uplot"
+check reports en "Reports" "Period" "Answer rate" "Service level" "Download CSV" "uplot"
 check overview ko "매체별 현황"
 kill $SERVE 2>/dev/null || true
 wait $SERVE 2>/dev/null || true
