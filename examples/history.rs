@@ -42,7 +42,11 @@ fn now_ms() -> Millis {
 
 /// The large tenant's events from `hours` ago to now, and a config that
 /// knows its zone.
-fn events(agents: usize, queues: usize, hours: i64) -> (Vec<callboard::event::Event<'static>>, Arc<Config>) {
+fn events(
+    agents: usize,
+    queues: usize,
+    hours: i64,
+) -> (Vec<callboard::event::Event<'static>>, Arc<Config>) {
     let now = now_ms();
     let cfg = SimConfig::large(agents, queues, now - hours * 3_600_000, 7);
     let mut config = Config::default();
@@ -57,7 +61,10 @@ fn events(agents: usize, queues: usize, hours: i64) -> (Vec<callboard::event::Ev
 
 async fn engine(store: Option<Location>, agents: usize, queues: usize, hours: i64) {
     let (events, config) = events(agents, queues, hours);
-    eprintln!("history: {} events of {agents} agents and {queues} queues over {hours} h", events.len());
+    eprintln!(
+        "history: {} events of {agents} agents and {queues} queues over {hours} h",
+        events.len()
+    );
     let (tx, writer) = match &store {
         Some(loc) => {
             let store = Store::open(loc).await.expect("the store opens");
@@ -145,7 +152,8 @@ async fn month(loc: Location, queues: usize, agents: usize) {
     config.default_tenant_tz(&cfg.tenant, &cfg.tz);
     let config = Arc::new(config);
     let tenant = cfg.tenant.clone();
-    let day_rows = callboard::history::backfill::simulate_day(cfg, config.clone(), start, start + DAY);
+    let day_rows =
+        callboard::history::backfill::simulate_day(cfg, config.clone(), start, start + DAY);
     let settings = config.tenant(&tenant);
     let first_day = jiff::Timestamp::from_millisecond(start + DAY / 2)
         .unwrap()
@@ -156,7 +164,10 @@ async fn month(loc: Location, queues: usize, agents: usize) {
     let mut rows_written = 0usize;
     let started = Instant::now();
     for d in 0..30 {
-        let rows: Vec<IntervalRow> = day_rows.iter().map(|r| shifted(r, d, &settings.tz)).collect();
+        let rows: Vec<IntervalRow> = day_rows
+            .iter()
+            .map(|r| shifted(r, d, &settings.tz))
+            .collect();
         for chunk in rows.chunks(20_000) {
             store.write(&[], chunk).await.unwrap();
             rows_written += chunk.len();
@@ -192,7 +203,10 @@ async fn month(loc: Location, queues: usize, agents: usize) {
             let t = Instant::now();
             let report = run(&store, &q, &settings).await.unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
-            n = serde_json::to_value(&report).unwrap()["rows"].as_array().unwrap().len();
+            n = serde_json::to_value(&report).unwrap()["rows"]
+                .as_array()
+                .unwrap()
+                .len();
         }
         times.sort_by(f64::total_cmp);
         println!(

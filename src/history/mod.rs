@@ -8,6 +8,7 @@
 //! channel; reports ([`report`]) sum them on demand.
 
 pub mod backfill;
+mod batch;
 pub mod report;
 pub mod schema;
 pub mod writer;
@@ -18,7 +19,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::time::Millis;
-use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval};
+use crate::wire::IntervalRow;
 
 /// Where history is kept, as given on the command line or in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,48 +160,18 @@ impl Store {
         &self.pool
     }
 
-    /// Writes rows in one transaction: upserts, and deletes the rows that
+    /// Writes rows in one transaction: upserts, deletes of the rows that
     /// came back empty (an agent's interval a late state left without
-    /// time).
-    /// `restates` (tenant, instant) first drop the tenant's agent rows from
-    /// that instant on, which `rows` then restate whole.
+    /// time), and the day rows of the days touched. `restates` (tenant,
+    /// instant) first drop the tenant's agent rows from that instant on,
+    /// which `rows` then restate whole.
     pub async fn write(
         &self,
         restates: &[(std::sync::Arc<str>, Millis)],
         rows: &[IntervalRow],
     ) -> Result<Written, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut done = Written::default();
-        for (tenant, from) in restates {
-            for sql in [schema::RESTATE_AGENTS, schema::RESTATE_AWAY] {
-                done.deleted += sqlx::query(sql)
-                    .bind(tenant.as_ref())
-                    .bind(*from)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected() as usize;
-            }
-        }
-        for row in rows {
-            match row {
-                IntervalRow::Queue(q) => {
-                    upsert_queue(&mut tx, q).await?;
-                    done.upserted += 1;
-                }
-                IntervalRow::Agent(a) if row.is_empty() => {
-                    delete_agent(&mut tx, a).await?;
-                    done.deleted += 1;
-                }
-                IntervalRow::Agent(a) => {
-                    upsert_agent(&mut tx, a).await?;
-                    done.upserted += 1;
-                }
-                IntervalRow::Callback(c) => {
-                    upsert_callback(&mut tx, c).await?;
-                    done.upserted += 1;
-                }
-            }
-        }
+        let done = batch::write(&mut tx, restates, rows).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -217,11 +188,18 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        n += sqlx::query("DELETE FROM callback_days WHERE day < $1")
-            .bind(day)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        for table in [
+            "queue_days",
+            "agent_days",
+            "agent_away_days",
+            "callback_days",
+        ] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE day < $1"))
+                .bind(&day)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
         Ok(n)
     }
 
@@ -233,6 +211,9 @@ impl Store {
             "agent_intervals",
             "agent_away_intervals",
             "callback_days",
+            "queue_days",
+            "agent_days",
+            "agent_away_days",
         ] {
             n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1"))
                 .bind(tenant)
@@ -247,137 +228,4 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
-
-/// Seconds to whole milliseconds, as stored.
-fn ms(s: f64) -> i64 {
-    (s * 1000.0).round() as i64
-}
-
-fn n(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
-}
-
-/// The local date of an RFC 3339 start (its first ten characters).
-fn local_day(start: &str) -> &str {
-    start.get(..10).unwrap_or(start)
-}
-
-/// `""` stands for "none" in key columns (names are never empty).
-fn key(v: &Option<std::sync::Arc<str>>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-async fn upsert_queue(tx: &mut Tx<'_>, q: &QueueInterval) -> Result<(), sqlx::Error> {
-    let start_ms = start_ms(&q.start)?;
-    // A named queue's rows are its own whatever service it is in; rows of
-    // calls that named no queue are the service's (or the tenant's).
-    let scope = if q.queue.is_some() {
-        ""
-    } else {
-        key(&q.service)
-    };
-    let mut query = sqlx::query(schema::UPSERT_QUEUE)
-        .bind(q.tenant.as_ref())
-        .bind(key(&q.queue))
-        .bind(scope)
-        .bind(start_ms)
-        .bind(key(&q.service))
-        .bind(q.start.as_str())
-        .bind(local_day(&q.start))
-        .bind(q.minutes as i32);
-    for v in schema::queue_counts(q) {
-        query = query.bind(n(v));
-    }
-    for v in schema::queue_durations(q) {
-        query = query.bind(ms(v));
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn upsert_agent(tx: &mut Tx<'_>, a: &AgentInterval) -> Result<(), sqlx::Error> {
-    let start_ms = start_ms(&a.start)?;
-    let t = &a.time_s;
-    sqlx::query(schema::UPSERT_AGENT)
-        .bind(a.tenant.as_ref())
-        .bind(a.agent.as_ref())
-        .bind(start_ms)
-        .bind(a.start.as_str())
-        .bind(local_day(&a.start))
-        .bind(a.minutes as i32)
-        .bind(ms(t.ready))
-        .bind(ms(t.away))
-        .bind(ms(t.ringing))
-        .bind(ms(t.talking))
-        .bind(ms(t.dialing))
-        .bind(ms(t.outbound))
-        .bind(ms(t.wrap_up))
-        .bind(n(a.handled))
-        .bind(n(a.missed))
-        .bind(ms(a.talk_s))
-        .bind(n(a.outbound))
-        .execute(&mut **tx)
-        .await?;
-    // The interval's away time by reason, replaced as a whole.
-    sqlx::query(schema::DELETE_AWAY)
-        .bind(a.tenant.as_ref())
-        .bind(a.agent.as_ref())
-        .bind(start_ms)
-        .execute(&mut **tx)
-        .await?;
-    for (reason, s) in &a.away_s {
-        if ms(*s) == 0 {
-            continue;
-        }
-        sqlx::query(schema::INSERT_AWAY)
-            .bind(a.tenant.as_ref())
-            .bind(a.agent.as_ref())
-            .bind(start_ms)
-            .bind(reason.as_ref())
-            .bind(a.start.as_str())
-            .bind(local_day(&a.start))
-            .bind(ms(*s))
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn delete_agent(tx: &mut Tx<'_>, a: &AgentInterval) -> Result<(), sqlx::Error> {
-    let start_ms = start_ms(&a.start)?;
-    for sql in [schema::DELETE_AGENT, schema::DELETE_AWAY] {
-        sqlx::query(sql)
-            .bind(a.tenant.as_ref())
-            .bind(a.agent.as_ref())
-            .bind(start_ms)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sqlx::Error> {
-    sqlx::query(schema::UPSERT_CALLBACK)
-        .bind(c.tenant.as_ref())
-        .bind(key(&c.service))
-        .bind(c.day.as_str())
-        .bind(n(c.requested))
-        .bind(n(c.assigned))
-        .bind(n(c.completed))
-        .bind(n(c.failed))
-        .bind(n(c.deleted))
-        .bind(n(c.open))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// The instant of a row's RFC 3339 start.
-fn start_ms(start: &str) -> Result<Millis, sqlx::Error> {
-    crate::time::parse_rfc3339(start).ok_or_else(|| {
-        sqlx::Error::Protocol(format!("an interval start that is not RFC 3339: {start}"))
-    })
 }

@@ -78,6 +78,11 @@ impl Step {
         }
     }
 
+    /// Whether a period is whole days: read from the day tables.
+    fn daily(self) -> bool {
+        matches!(self, Step::Day | Step::Month)
+    }
+
     /// The SQL of a row's period, from its `start` (RFC 3339 with the
     /// tenant's offset) or `day` (local date) columns.
     fn sql(self) -> &'static str {
@@ -260,8 +265,15 @@ async fn queues(
         })
         .collect();
     let period = q.step.sql();
+    // Days and months from the day rows, hours and intervals from the
+    // intervals; in time order either way.
+    let (table, first) = if q.step.daily() {
+        ("queue_days", "MIN(day)")
+    } else {
+        ("queue_intervals", "MIN(start_ms)")
+    };
     let sql = format!(
-        "SELECT {period} AS period, MIN(start_ms) AS first{group}, {} FROM queue_intervals \
+        "SELECT {period} AS period, {first} AS first{group}, {} FROM {table} \
          WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}{group} ORDER BY first{group}",
         sums.join(", ")
     );
@@ -368,13 +380,18 @@ async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreEr
         .chain(["handled", "missed", "talk_ms", "outbound"].iter())
         .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
         .collect();
+    let (table, away_table, first) = if q.step.daily() {
+        ("agent_days", "agent_away_days", "MIN(day)")
+    } else {
+        ("agent_intervals", "agent_away_intervals", "MIN(start_ms)")
+    };
     let sql = format!(
-        "SELECT {period} AS period, MIN(start_ms) AS first, agent, {} FROM agent_intervals \
+        "SELECT {period} AS period, {first} AS first, agent, {} FROM {table} \
          WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}, agent ORDER BY first, agent",
         sums.join(", ")
     );
     let away_sql = format!(
-        "SELECT {period} AS period, agent, reason, CAST(SUM(away_ms) AS BIGINT) FROM agent_away_intervals \
+        "SELECT {period} AS period, agent, reason, CAST(SUM(away_ms) AS BIGINT) FROM {away_table} \
          WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}, agent, reason"
     );
     let mut away: HashMap<(String, String), BTreeMap<Arc<str>, f64>> = HashMap::new();

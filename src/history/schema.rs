@@ -17,7 +17,7 @@ use crate::wire::QueueInterval;
 
 /// The migrations, in order. Never edit one that has shipped: add the
 /// next.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "interval tables", V1)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "interval tables", V1), (2, "day tables", V2)];
 
 const V1: &str = r#"
 CREATE TABLE queue_intervals (
@@ -98,6 +98,75 @@ CREATE TABLE callback_days (
 );
 "#;
 
+const V2: &str = r#"
+DROP INDEX queue_intervals_by_day;
+DROP INDEX agent_intervals_by_day;
+DROP INDEX agent_away_intervals_by_day;
+CREATE INDEX queue_intervals_by_day ON queue_intervals (tenant, day, queue, scope);
+CREATE INDEX agent_intervals_by_day ON agent_intervals (tenant, day, agent);
+CREATE INDEX agent_away_intervals_by_day ON agent_away_intervals (tenant, day, agent);
+
+CREATE TABLE queue_days (
+    tenant TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    day TEXT NOT NULL,
+    service TEXT NOT NULL,
+    inbound BIGINT NOT NULL,
+    answered BIGINT NOT NULL,
+    abandoned BIGINT NOT NULL,
+    short_abandoned BIGINT NOT NULL,
+    callbacks BIGINT NOT NULL,
+    transferred BIGINT NOT NULL,
+    exited BIGINT NOT NULL,
+    answered_in_sl BIGINT NOT NULL,
+    ivr BIGINT NOT NULL,
+    ended BIGINT NOT NULL,
+    outbound_attempts BIGINT NOT NULL,
+    outbound_connected BIGINT NOT NULL,
+    wait_answered_sum_ms BIGINT NOT NULL,
+    wait_answered_max_ms BIGINT NOT NULL,
+    wait_abandoned_sum_ms BIGINT NOT NULL,
+    talk_sum_ms BIGINT NOT NULL,
+    wrap_sum_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, queue, scope, day)
+);
+CREATE TABLE agent_days (
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    day TEXT NOT NULL,
+    ready_ms BIGINT NOT NULL,
+    away_ms BIGINT NOT NULL,
+    ringing_ms BIGINT NOT NULL,
+    talking_ms BIGINT NOT NULL,
+    dialing_ms BIGINT NOT NULL,
+    outbound_call_ms BIGINT NOT NULL,
+    wrap_up_ms BIGINT NOT NULL,
+    handled BIGINT NOT NULL,
+    missed BIGINT NOT NULL,
+    talk_ms BIGINT NOT NULL,
+    outbound BIGINT NOT NULL,
+    PRIMARY KEY (tenant, agent, day)
+);
+CREATE TABLE agent_away_days (
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    day TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    away_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, agent, day, reason)
+);
+INSERT INTO queue_days (tenant, queue, scope, day, service, inbound, answered, abandoned, short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, outbound_attempts, outbound_connected, wait_answered_sum_ms, wait_answered_max_ms, wait_abandoned_sum_ms, talk_sum_ms, wrap_sum_ms)
+SELECT tenant, queue, scope, day, MAX(service), CAST(SUM(inbound) AS BIGINT), CAST(SUM(answered) AS BIGINT), CAST(SUM(abandoned) AS BIGINT), CAST(SUM(short_abandoned) AS BIGINT), CAST(SUM(callbacks) AS BIGINT), CAST(SUM(transferred) AS BIGINT), CAST(SUM(exited) AS BIGINT), CAST(SUM(answered_in_sl) AS BIGINT), CAST(SUM(ivr) AS BIGINT), CAST(SUM(ended) AS BIGINT), CAST(SUM(outbound_attempts) AS BIGINT), CAST(SUM(outbound_connected) AS BIGINT), CAST(SUM(wait_answered_sum_ms) AS BIGINT), MAX(wait_answered_max_ms), CAST(SUM(wait_abandoned_sum_ms) AS BIGINT), CAST(SUM(talk_sum_ms) AS BIGINT), CAST(SUM(wrap_sum_ms) AS BIGINT)
+FROM queue_intervals GROUP BY tenant, queue, scope, day;
+INSERT INTO agent_days (tenant, agent, day, ready_ms, away_ms, ringing_ms, talking_ms, dialing_ms, outbound_call_ms, wrap_up_ms, handled, missed, talk_ms, outbound)
+SELECT tenant, agent, day, CAST(SUM(ready_ms) AS BIGINT), CAST(SUM(away_ms) AS BIGINT), CAST(SUM(ringing_ms) AS BIGINT), CAST(SUM(talking_ms) AS BIGINT), CAST(SUM(dialing_ms) AS BIGINT), CAST(SUM(outbound_call_ms) AS BIGINT), CAST(SUM(wrap_up_ms) AS BIGINT), CAST(SUM(handled) AS BIGINT), CAST(SUM(missed) AS BIGINT), CAST(SUM(talk_ms) AS BIGINT), CAST(SUM(outbound) AS BIGINT)
+FROM agent_intervals GROUP BY tenant, agent, day;
+INSERT INTO agent_away_days (tenant, agent, day, reason, away_ms)
+SELECT tenant, agent, day, reason, CAST(SUM(away_ms) AS BIGINT)
+FROM agent_away_intervals GROUP BY tenant, agent, day, reason;
+"#;
+
 /// Creates the tables, or brings an older schema up to date. Safe to run
 /// from several instances at once (the migrator takes a lock).
 pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
@@ -119,6 +188,42 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> 
     };
     migrator.run(pool).await
 }
+
+/// The summed columns of `queue_days`.
+pub const QUEUE_DAY_SUMS: [&str; 17] = [
+    "inbound",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "callbacks",
+    "transferred",
+    "exited",
+    "answered_in_sl",
+    "ivr",
+    "ended",
+    "outbound_attempts",
+    "outbound_connected",
+    "wait_answered_sum_ms",
+    "wait_answered_max_ms",
+    "wait_abandoned_sum_ms",
+    "talk_sum_ms",
+    "wrap_sum_ms",
+];
+
+/// The summed columns of `agent_days`.
+pub const AGENT_DAY_SUMS: [&str; 11] = [
+    "ready_ms",
+    "away_ms",
+    "ringing_ms",
+    "talking_ms",
+    "dialing_ms",
+    "outbound_call_ms",
+    "wrap_up_ms",
+    "handled",
+    "missed",
+    "talk_ms",
+    "outbound",
+];
 
 /// The count columns of `queue_intervals`, in order.
 pub const QUEUE_COUNTS: [&str; 12] = [
@@ -178,7 +283,7 @@ pub const UPSERT_QUEUE: &str = "INSERT INTO queue_intervals (tenant, queue, scop
     inbound, answered, abandoned, short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, \
     outbound_attempts, outbound_connected, \
     wait_answered_sum_ms, wait_answered_max_ms, wait_abandoned_sum_ms, talk_sum_ms, wrap_sum_ms) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25) \
+    VALUES {values} \
     ON CONFLICT (tenant, queue, scope, start_ms) DO UPDATE SET service = excluded.service, start = excluded.start, \
     day = excluded.day, minutes = excluded.minutes, inbound = excluded.inbound, answered = excluded.answered, \
     abandoned = excluded.abandoned, short_abandoned = excluded.short_abandoned, callbacks = excluded.callbacks, \
@@ -190,7 +295,7 @@ pub const UPSERT_QUEUE: &str = "INSERT INTO queue_intervals (tenant, queue, scop
 
 pub const UPSERT_AGENT: &str = "INSERT INTO agent_intervals (tenant, agent, start_ms, start, day, minutes, \
     ready_ms, away_ms, ringing_ms, talking_ms, dialing_ms, outbound_call_ms, wrap_up_ms, handled, missed, talk_ms, outbound) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    VALUES {values} \
     ON CONFLICT (tenant, agent, start_ms) DO UPDATE SET start = excluded.start, day = excluded.day, \
     minutes = excluded.minutes, ready_ms = excluded.ready_ms, away_ms = excluded.away_ms, \
     ringing_ms = excluded.ringing_ms, talking_ms = excluded.talking_ms, dialing_ms = excluded.dialing_ms, \
@@ -203,8 +308,7 @@ pub const DELETE_AGENT: &str =
 pub const DELETE_AWAY: &str =
     "DELETE FROM agent_away_intervals WHERE tenant = $1 AND agent = $2 AND start_ms = $3";
 
-pub const INSERT_AWAY: &str = "INSERT INTO agent_away_intervals (tenant, agent, start_ms, reason, start, day, away_ms) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const INSERT_AWAY: &str = "INSERT INTO agent_away_intervals (tenant, agent, start_ms, reason, start, day, away_ms) VALUES {values}";
 
 pub const UPSERT_CALLBACK: &str = "INSERT INTO callback_days (tenant, service, day, requested, assigned, completed, failed, deleted, open) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

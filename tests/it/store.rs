@@ -355,6 +355,46 @@ async fn served_history_equals_replay(history: &str, dir: &Path) {
     serve.kill().unwrap();
     serve.wait().unwrap();
     got.unwrap_or_else(|e| panic!("after a kill and a restart: {e}"));
+    // The day rows (what day and month reports read) add up to the
+    // intervals, agents restated and all.
+    let mut serve = start(&log, port, &args);
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let range = format!("from={}&to={today}", today.yesterday().unwrap());
+    let days = loop {
+        if let Some(r) = report(addr, &format!("{range}&by=agent&step=day")).await {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let callboard::wire::ReportRows::Agent(days) = days.rows else {
+        panic!("an agent report");
+    };
+    let by_day = |rows: &Agents| -> BTreeMap<(String, String), Vec<i64>> {
+        let mut out: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+        for ((start, agent), (figures, _)) in rows {
+            let e = out
+                .entry((start[..10].to_string(), agent.clone()))
+                .or_insert(vec![0; figures.len()]);
+            for (a, b) in e.iter_mut().zip(figures) {
+                *a += b;
+            }
+        }
+        out
+    };
+    let (_, got_days) = from_report(&[], &days);
+    assert_eq!(
+        by_day(
+            &got_days
+                .into_iter()
+                .map(|((d, a), v)| ((format!("{d}T"), a), v))
+                .collect()
+        ),
+        by_day(&want.1)
+    );
     assert_eq!(status, 200);
     assert!(head.to_ascii_lowercase().contains("text/csv"), "{head}");
     assert!(

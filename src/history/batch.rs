@@ -1,0 +1,385 @@
+//! One write of interval rows, in one transaction: rows upserted many to a
+//! statement, emptied agent rows deleted, and the day tables
+//! (`queue_days`, `agent_days`, `agent_away_days`) recomputed from the
+//! intervals for every day the write touched, so that day and month
+//! reports read a day's row instead of its intervals.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::schema::{AGENT_DAY_SUMS, QUEUE_DAY_SUMS};
+use super::{Written, schema};
+use crate::time::Millis;
+use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Rows to a multi-row statement (at most 25 values a row: far under
+/// SQLite's and PostgreSQL's bounds on parameters).
+const ROWS_PER_STATEMENT: usize = 200;
+/// Names to an `IN (...)` list.
+const NAMES_PER_STATEMENT: usize = 500;
+
+/// A value to bind.
+#[derive(Clone, Debug)]
+enum V {
+    I(i64),
+    S(String),
+}
+
+async fn exec(tx: &mut Tx<'_>, sql: &str, values: Vec<V>) -> Result<u64, sqlx::Error> {
+    let mut q = sqlx::query(sql);
+    for v in values {
+        q = match v {
+            V::I(i) => q.bind(i),
+            V::S(s) => q.bind(s),
+        };
+    }
+    Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+/// `($1, $2), ($3, $4)`: `rows` groups of `cols` parameters from `$first`.
+fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (0..cols)
+                .map(|c| format!("${}", first + r * cols + c))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Seconds to whole milliseconds, as stored.
+fn ms(s: f64) -> i64 {
+    (s * 1000.0).round() as i64
+}
+
+fn n(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// The local date of an RFC 3339 start (its first ten characters).
+fn local_day(start: &str) -> String {
+    start.get(..10).unwrap_or(start).to_string()
+}
+
+/// `""` stands for "none" in key columns (names are never empty).
+fn key(v: &Option<Arc<str>>) -> String {
+    v.as_deref().unwrap_or("").to_string()
+}
+
+fn start_ms(start: &str) -> Result<Millis, sqlx::Error> {
+    crate::time::parse_rfc3339(start).ok_or_else(|| {
+        sqlx::Error::Protocol(format!("an interval start that is not RFC 3339: {start}"))
+    })
+}
+
+/// A named queue's rows are its own whatever service it is in; rows of
+/// calls that named no queue are the service's (or the tenant's).
+fn scope(q: &QueueInterval) -> String {
+    if q.queue.is_some() {
+        String::new()
+    } else {
+        key(&q.service)
+    }
+}
+
+/// Days a write touched, to recompute.
+#[derive(Default)]
+struct Touched {
+    /// (tenant, day) -> (queue, scope)
+    queues: BTreeMap<(String, String), BTreeSet<(String, String)>>,
+    /// (tenant, day) -> agents
+    agents: BTreeMap<(String, String), BTreeSet<String>>,
+    /// tenant -> first day whose agents were restated whole
+    restated: BTreeMap<String, String>,
+}
+
+pub(super) async fn write(
+    tx: &mut Tx<'_>,
+    restates: &[(Arc<str>, Millis)],
+    rows: &[IntervalRow],
+) -> Result<Written, sqlx::Error> {
+    let mut done = Written::default();
+    let mut touched = Touched::default();
+    for (tenant, from) in restates {
+        let first: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(day) FROM agent_intervals WHERE tenant = $1 AND start_ms >= $2",
+        )
+        .bind(tenant.as_ref())
+        .bind(*from)
+        .fetch_one(&mut **tx)
+        .await?;
+        for sql in [schema::RESTATE_AGENTS, schema::RESTATE_AWAY] {
+            done.deleted +=
+                exec(tx, sql, vec![V::S(tenant.to_string()), V::I(*from)]).await? as usize;
+        }
+        if let Some(day) = first {
+            let e = touched
+                .restated
+                .entry(tenant.to_string())
+                .or_insert(day.clone());
+            *e = e.clone().min(day);
+        }
+    }
+
+    let (mut queues, mut agents, mut emptied, mut callbacks) = (vec![], vec![], vec![], vec![]);
+    for row in rows {
+        match row {
+            IntervalRow::Queue(q) => queues.push(q),
+            IntervalRow::Agent(a) if row.is_empty() => emptied.push(a),
+            IntervalRow::Agent(a) => agents.push(a),
+            IntervalRow::Callback(c) => callbacks.push(c),
+        }
+    }
+    for chunk in queues.chunks(ROWS_PER_STATEMENT) {
+        upsert_queues(tx, chunk, &mut touched).await?;
+        done.upserted += chunk.len();
+    }
+    for a in emptied {
+        let values = vec![
+            V::S(a.tenant.to_string()),
+            V::S(a.agent.to_string()),
+            V::I(start_ms(&a.start)?),
+        ];
+        for sql in [schema::DELETE_AGENT, schema::DELETE_AWAY] {
+            exec(tx, sql, values.clone()).await?;
+        }
+        touch_agent(&mut touched, a);
+        done.deleted += 1;
+    }
+    for chunk in agents.chunks(ROWS_PER_STATEMENT) {
+        upsert_agents(tx, chunk, &mut touched).await?;
+        done.upserted += chunk.len();
+    }
+    for c in callbacks {
+        upsert_callback(tx, c).await?;
+        done.upserted += 1;
+    }
+    roll_up(tx, &touched).await?;
+    Ok(done)
+}
+
+fn touch_agent(touched: &mut Touched, a: &AgentInterval) {
+    touched
+        .agents
+        .entry((a.tenant.to_string(), local_day(&a.start)))
+        .or_default()
+        .insert(a.agent.to_string());
+}
+
+async fn upsert_queues(
+    tx: &mut Tx<'_>,
+    rows: &[&QueueInterval],
+    touched: &mut Touched,
+) -> Result<(), sqlx::Error> {
+    let cols = 8 + schema::QUEUE_COUNTS.len() + schema::QUEUE_DURATIONS.len();
+    let mut values = Vec::with_capacity(rows.len() * cols);
+    for q in rows {
+        values.extend([
+            V::S(q.tenant.to_string()),
+            V::S(key(&q.queue)),
+            V::S(scope(q)),
+            V::I(start_ms(&q.start)?),
+            V::S(key(&q.service)),
+            V::S(q.start.clone()),
+            V::S(local_day(&q.start)),
+            V::I(q.minutes as i64),
+        ]);
+        values.extend(schema::queue_counts(q).map(|v| V::I(n(v))));
+        values.extend(schema::queue_durations(q).map(|v| V::I(ms(v))));
+        touched
+            .queues
+            .entry((q.tenant.to_string(), local_day(&q.start)))
+            .or_default()
+            .insert((key(&q.queue), scope(q)));
+    }
+    let sql = schema::UPSERT_QUEUE.replace("{values}", &placeholders(rows.len(), cols, 1));
+    exec(tx, &sql, values).await?;
+    Ok(())
+}
+
+async fn upsert_agents(
+    tx: &mut Tx<'_>,
+    rows: &[&AgentInterval],
+    touched: &mut Touched,
+) -> Result<(), sqlx::Error> {
+    let mut values = Vec::with_capacity(rows.len() * 17);
+    let mut away = Vec::new();
+    for a in rows {
+        let start = start_ms(&a.start)?;
+        let t = &a.time_s;
+        values.extend([
+            V::S(a.tenant.to_string()),
+            V::S(a.agent.to_string()),
+            V::I(start),
+            V::S(a.start.clone()),
+            V::S(local_day(&a.start)),
+            V::I(a.minutes as i64),
+        ]);
+        values.extend(
+            [
+                t.ready, t.away, t.ringing, t.talking, t.dialing, t.outbound, t.wrap_up,
+            ]
+            .map(|v| V::I(ms(v))),
+        );
+        values.extend([
+            V::I(n(a.handled)),
+            V::I(n(a.missed)),
+            V::I(ms(a.talk_s)),
+            V::I(n(a.outbound)),
+        ]);
+        for (reason, s) in &a.away_s {
+            if ms(*s) > 0 {
+                away.extend([
+                    V::S(a.tenant.to_string()),
+                    V::S(a.agent.to_string()),
+                    V::I(start),
+                    V::S(reason.to_string()),
+                    V::S(a.start.clone()),
+                    V::S(local_day(&a.start)),
+                    V::I(ms(*s)),
+                ]);
+            }
+        }
+        touch_agent(touched, a);
+    }
+    let sql = schema::UPSERT_AGENT.replace("{values}", &placeholders(rows.len(), 17, 1));
+    exec(tx, &sql, values).await?;
+    // The intervals' away time by reason, replaced as a whole: per tenant
+    // (a write's rows are nearly always one tenant's).
+    let mut by_tenant: BTreeMap<&str, Vec<&AgentInterval>> = BTreeMap::new();
+    for a in rows {
+        by_tenant.entry(a.tenant.as_ref()).or_default().push(a);
+    }
+    for (tenant, rows) in by_tenant {
+        let mut keys = vec![V::S(tenant.to_string())];
+        for a in &rows {
+            keys.extend([V::S(a.agent.to_string()), V::I(start_ms(&a.start)?)]);
+        }
+        let sql = format!(
+            "DELETE FROM agent_away_intervals WHERE tenant = $1 AND (agent, start_ms) IN (VALUES {})",
+            placeholders(rows.len(), 2, 2)
+        );
+        exec(tx, &sql, keys).await?;
+    }
+    for chunk in away.chunks(7 * ROWS_PER_STATEMENT) {
+        let sql = schema::INSERT_AWAY.replace("{values}", &placeholders(chunk.len() / 7, 7, 1));
+        exec(tx, &sql, chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sqlx::Error> {
+    let values = vec![
+        V::S(c.tenant.to_string()),
+        V::S(key(&c.service)),
+        V::S(c.day.clone()),
+        V::I(n(c.requested)),
+        V::I(n(c.assigned)),
+        V::I(n(c.completed)),
+        V::I(n(c.failed)),
+        V::I(n(c.deleted)),
+        V::I(n(c.open)),
+    ];
+    exec(tx, schema::UPSERT_CALLBACK, values).await?;
+    Ok(())
+}
+
+/// Recomputes the day rows of what was touched from the intervals (a day
+/// left without intervals loses its row).
+async fn roll_up(tx: &mut Tx<'_>, touched: &Touched) -> Result<(), sqlx::Error> {
+    for ((tenant, day), keys) in &touched.queues {
+        let keys: Vec<&(String, String)> = keys.iter().collect();
+        for chunk in keys.chunks(NAMES_PER_STATEMENT) {
+            let mut values = vec![V::S(tenant.clone()), V::S(day.clone())];
+            for (q, s) in chunk {
+                values.extend([V::S(q.clone()), V::S(s.clone())]);
+            }
+            let which = format!(
+                "tenant = $1 AND day = $2 AND (queue, scope) IN (VALUES {})",
+                placeholders(chunk.len(), 2, 3)
+            );
+            exec(
+                tx,
+                &format!("DELETE FROM queue_days WHERE {which}"),
+                values.clone(),
+            )
+            .await?;
+            exec(tx, &queue_day_sql(&which), values).await?;
+        }
+    }
+    for ((tenant, day), agents) in &touched.agents {
+        if touched.restated.get(tenant).is_some_and(|from| from <= day) {
+            continue; // recomputed whole below
+        }
+        let agents: Vec<&String> = agents.iter().collect();
+        for chunk in agents.chunks(NAMES_PER_STATEMENT) {
+            let mut values = vec![V::S(tenant.clone()), V::S(day.clone())];
+            values.extend(chunk.iter().map(|a| V::S((*a).clone())));
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let which = format!(
+                "tenant = $1 AND day = $2 AND agent IN ({})",
+                list.join(", ")
+            );
+            agent_days(tx, &which, values).await?;
+        }
+    }
+    for (tenant, from) in &touched.restated {
+        agent_days(
+            tx,
+            "tenant = $1 AND day >= $2",
+            vec![V::S(tenant.clone()), V::S(from.clone())],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn agent_days(tx: &mut Tx<'_>, which: &str, values: Vec<V>) -> Result<(), sqlx::Error> {
+    for table in ["agent_days", "agent_away_days"] {
+        exec(
+            tx,
+            &format!("DELETE FROM {table} WHERE {which}"),
+            values.clone(),
+        )
+        .await?;
+    }
+    let sums: Vec<String> = AGENT_DAY_SUMS
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO agent_days (tenant, agent, day, {}) SELECT tenant, agent, day, {} FROM agent_intervals \
+         WHERE {which} GROUP BY tenant, agent, day",
+        AGENT_DAY_SUMS.join(", "),
+        sums.join(", ")
+    );
+    exec(tx, &sql, values.clone()).await?;
+    let sql = format!(
+        "INSERT INTO agent_away_days (tenant, agent, day, reason, away_ms) \
+         SELECT tenant, agent, day, reason, CAST(SUM(away_ms) AS BIGINT) FROM agent_away_intervals \
+         WHERE {which} GROUP BY tenant, agent, day, reason"
+    );
+    exec(tx, &sql, values).await?;
+    Ok(())
+}
+
+fn queue_day_sql(which: &str) -> String {
+    let sums: Vec<String> = QUEUE_DAY_SUMS
+        .iter()
+        .map(|c| match *c {
+            "wait_answered_max_ms" => format!("MAX({c})"),
+            c => format!("CAST(SUM({c}) AS BIGINT)"),
+        })
+        .collect();
+    format!(
+        "INSERT INTO queue_days (tenant, queue, scope, day, service, {}) \
+         SELECT tenant, queue, scope, day, MAX(service), {} FROM queue_intervals \
+         WHERE {which} GROUP BY tenant, queue, scope, day",
+        QUEUE_DAY_SUMS.join(", "),
+        sums.join(", ")
+    )
+}
