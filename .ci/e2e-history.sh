@@ -15,14 +15,21 @@ PGOPTIONS=--client-min-messages=warning psql "$URL" -q -c "DROP TABLE IF EXISTS 
 target/release/callboard serve --listen "127.0.0.1:$HTTP" --history "$URL" --log warn > "$WORK/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
-for _ in $(seq 150); do
+# The back-fill writes past days at once; today's rows come with the
+# writer's first rounds (every few seconds). Wait for both: the tables hold
+# rows and the REST report has today.
+today=0
+for _ in $(seq 300); do
   n=$(psql "$URL" -tAc "SELECT (SELECT count(*) FROM queue_intervals) * (SELECT count(*) FROM agent_intervals) * (SELECT count(*) FROM callback_days)" 2>/dev/null || echo 0)
-  [ "${n:-0}" -gt 0 ] && break
+  if [ "${n:-0}" -gt 0 ] &&
+     curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/history?by=tenant&step=day" > "$WORK/report.json" 2>/dev/null &&
+     python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["rows"] else 1)' "$WORK/report.json"; then
+    today=1; break
+  fi
   sleep 0.2
 done
-[ "${n:-0}" -gt 0 ] || { echo "history: nothing written to PostgreSQL"; cat "$WORK/serve.log"; exit 1; }
+[ "$today" = 1 ] || { echo "history: today's rows not written to PostgreSQL within 60 s"; cat "$WORK/serve.log"; exit 1; }
 # What the REST report says of today is what the tables hold.
-curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/history?by=tenant&step=day" > "$WORK/report.json"
 
 python3 - "$URL" "$WORK/report.json" <<'PY'
 import json, re, subprocess, sys, time

@@ -28,6 +28,17 @@ enum V {
 }
 
 async fn exec(tx: &mut Tx<'_>, sql: &str, values: Vec<V>) -> Result<u64, sqlx::Error> {
+    // SQLite looks a numbered parameter up by name, in time that grows
+    // with the statement's parameters: a statement of thousands took
+    // seconds. Every statement here numbers its parameters in order, so
+    // plain `?` say the same.
+    let positional;
+    let sql = if (**tx).backend_name() == "SQLite" {
+        positional = in_order(sql);
+        positional.as_str()
+    } else {
+        sql
+    };
     let mut q = sqlx::query(sql);
     for v in values {
         q = match v {
@@ -36,6 +47,28 @@ async fn exec(tx: &mut Tx<'_>, sql: &str, values: Vec<V>) -> Result<u64, sqlx::E
         };
     }
     Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+/// `sql` with its `$1`, `$2`, ... (in that order) as `?`.
+fn in_order(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut next = 1u64;
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0u64;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = n * 10 + d as u64;
+                chars.next();
+            }
+            debug_assert_eq!(n, next, "parameters in order: {sql}");
+            next += 1;
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `($1, $2), ($3, $4)`: `rows` groups of `cols` parameters from `$first`.
@@ -248,20 +281,22 @@ async fn upsert_agents(
     }
     let sql = schema::UPSERT_AGENT.replace("{values}", &placeholders(rows.len(), 17, 1));
     exec(tx, &sql, values).await?;
-    // The intervals' away time by reason, replaced as a whole: per tenant
-    // (a write's rows are nearly always one tenant's).
-    let mut by_tenant: BTreeMap<&str, Vec<&AgentInterval>> = BTreeMap::new();
+    // The intervals' away time by reason, replaced as a whole.
+    // Per agent, by the primary key's prefix (a row-value `IN` would scan).
+    let mut by_agent: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
     for a in rows {
-        by_tenant.entry(a.tenant.as_ref()).or_default().push(a);
+        by_agent
+            .entry((a.tenant.as_ref(), a.agent.as_ref()))
+            .or_default()
+            .push(start_ms(&a.start)?);
     }
-    for (tenant, rows) in by_tenant {
-        let mut keys = vec![V::S(tenant.to_string())];
-        for a in &rows {
-            keys.extend([V::S(a.agent.to_string()), V::I(start_ms(&a.start)?)]);
-        }
+    for ((tenant, agent), starts) in by_agent {
+        let mut keys = vec![V::S(tenant.to_string()), V::S(agent.to_string())];
+        let list: Vec<String> = (0..starts.len()).map(|i| format!("${}", i + 3)).collect();
+        keys.extend(starts.into_iter().map(V::I));
         let sql = format!(
-            "DELETE FROM agent_away_intervals WHERE tenant = $1 AND (agent, start_ms) IN (VALUES {})",
-            placeholders(rows.len(), 2, 2)
+            "DELETE FROM agent_away_intervals WHERE tenant = $1 AND agent = $2 AND start_ms IN ({})",
+            list.join(", ")
         );
         exec(tx, &sql, keys).await?;
     }
@@ -292,23 +327,35 @@ async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sq
 /// left without intervals loses its row).
 async fn roll_up(tx: &mut Tx<'_>, touched: &Touched) -> Result<(), sqlx::Error> {
     for ((tenant, day), keys) in &touched.queues {
-        let keys: Vec<&(String, String)> = keys.iter().collect();
-        for chunk in keys.chunks(NAMES_PER_STATEMENT) {
-            let mut values = vec![V::S(tenant.clone()), V::S(day.clone())];
-            for (q, s) in chunk {
-                values.extend([V::S(q.clone()), V::S(s.clone())]);
+        // Named queues (scope ""), and rows of calls with no queue (queue
+        // ""), each by an index prefix.
+        let named: Vec<&String> = keys
+            .iter()
+            .filter(|(q, _)| !q.is_empty())
+            .map(|(q, _)| q)
+            .collect();
+        let unnamed: Vec<&String> = keys
+            .iter()
+            .filter(|(q, _)| q.is_empty())
+            .map(|(_, s)| s)
+            .collect();
+        for (names, column, other) in [(named, "queue", "scope"), (unnamed, "scope", "queue")] {
+            for chunk in names.chunks(NAMES_PER_STATEMENT) {
+                let mut values = vec![V::S(tenant.clone()), V::S(day.clone())];
+                values.extend(chunk.iter().map(|n| V::S((*n).clone())));
+                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                let which = format!(
+                    "tenant = $1 AND day = $2 AND {other} = '' AND {column} IN ({})",
+                    list.join(", ")
+                );
+                exec(
+                    tx,
+                    &format!("DELETE FROM queue_days WHERE {which}"),
+                    values.clone(),
+                )
+                .await?;
+                exec(tx, &queue_day_sql(&which), values).await?;
             }
-            let which = format!(
-                "tenant = $1 AND day = $2 AND (queue, scope) IN (VALUES {})",
-                placeholders(chunk.len(), 2, 3)
-            );
-            exec(
-                tx,
-                &format!("DELETE FROM queue_days WHERE {which}"),
-                values.clone(),
-            )
-            .await?;
-            exec(tx, &queue_day_sql(&which), values).await?;
         }
     }
     for ((tenant, day), agents) in &touched.agents {
@@ -382,4 +429,16 @@ fn queue_day_sql(which: &str) -> String {
         QUEUE_DAY_SUMS.join(", "),
         sums.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbered_parameters_in_order_become_positional() {
+        assert_eq!(
+            super::in_order("a = $1 AND b IN ($2, $3) AND c = '$x'"),
+            "a = ? AND b IN (?, ?) AND c = '$x'"
+        );
+        assert_eq!(super::placeholders(2, 2, 3), "($3, $4), ($5, $6)");
+    }
 }
