@@ -414,6 +414,12 @@ async fn agent_days(tx: &mut Tx<'_>, which: &str, values: Vec<V>) -> Result<(), 
     Ok(())
 }
 
+/// A queue's day row carries the service of its latest interval of the
+/// day: a queue moved to another service takes its day with it, as on the
+/// board. Correlated with the grouped `queue_intervals i`.
+pub const LATEST_SERVICE: &str = "SELECT l.service FROM queue_intervals l WHERE l.tenant = i.tenant \
+    AND l.day = i.day AND l.queue = i.queue AND l.scope = i.scope ORDER BY l.start_ms DESC LIMIT 1";
+
 fn queue_day_sql(which: &str) -> String {
     let sums: Vec<String> = QUEUE_DAY_SUMS
         .iter()
@@ -424,7 +430,7 @@ fn queue_day_sql(which: &str) -> String {
         .collect();
     format!(
         "INSERT INTO queue_days (tenant, queue, scope, day, service, {}) \
-         SELECT tenant, queue, scope, day, MAX(service), {} FROM queue_intervals \
+         SELECT tenant, queue, scope, day, ({LATEST_SERVICE}), {} FROM queue_intervals i \
          WHERE {which} GROUP BY tenant, queue, scope, day",
         QUEUE_DAY_SUMS.join(", "),
         sums.join(", ")

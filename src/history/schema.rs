@@ -17,7 +17,11 @@ use crate::wire::QueueInterval;
 
 /// The migrations, in order. Never edit one that has shipped: add the
 /// next.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "interval tables", V1), (2, "day tables", V2)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "interval tables", V1),
+    (2, "day tables", V2),
+    (3, "a queue's day under its latest service", V3),
+];
 
 const V1: &str = r#"
 CREATE TABLE queue_intervals (
@@ -165,6 +169,14 @@ FROM agent_intervals GROUP BY tenant, agent, day;
 INSERT INTO agent_away_days (tenant, agent, day, reason, away_ms)
 SELECT tenant, agent, day, reason, CAST(SUM(away_ms) AS BIGINT)
 FROM agent_away_intervals GROUP BY tenant, agent, day, reason;
+"#;
+
+/// A queue's day row carries the service of the day's latest interval (a
+/// queue moved to another service takes its day with it, as on the
+/// board); version 2 took the greatest name. A day whose intervals were
+/// pruned keeps the one it has.
+const V3: &str = r#"
+UPDATE queue_days SET service = COALESCE((SELECT l.service FROM queue_intervals l WHERE l.tenant = queue_days.tenant AND l.day = queue_days.day AND l.queue = queue_days.queue AND l.scope = queue_days.scope ORDER BY l.start_ms DESC LIMIT 1), service);
 "#;
 
 /// Creates the tables, or brings an older schema up to date. Safe to run

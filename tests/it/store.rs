@@ -557,6 +557,118 @@ async fn reports_sum_the_day_and_match_their_schemas() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A queue moved to another service during the day takes its day with it,
+/// as on the board: its day row (and so the service's day) is under the
+/// service of its latest interval, whatever order the rows were written in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
+    use callboard::history::report::{Query, run};
+    use callboard::history::{Location, Store};
+    use callboard::wire::ReportRows;
+
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo-day.ndjson"),
+    )
+    .unwrap();
+    let opts = ReplayOptions {
+        format: Format::Ndjson,
+        tenant: None,
+        at: None,
+    };
+    let config = Arc::new(Config::default());
+    let replayed = replay_engine(text.as_bytes(), config.clone(), &opts, |_, _| {}).unwrap();
+    let mut rows = replayed.intervals(&opts);
+    // The busiest queue's latest interval moves it to a new service.
+    let mut inbound: BTreeMap<Arc<str>, (u64, String)> = BTreeMap::new();
+    for r in &rows {
+        if let IntervalRow::Queue(q) = r
+            && let Some(name) = &q.queue
+        {
+            let e = inbound.entry(name.clone()).or_default();
+            e.0 += q.inbound;
+            e.1 = e.1.clone().max(q.start.clone());
+        }
+    }
+    let (queue, (day_inbound, last)) = inbound
+        .iter()
+        .max_by_key(|(_, (n, _))| *n)
+        .map(|(q, v)| (q.clone(), v.clone()))
+        .unwrap();
+    let (mut early, mut late) = (Vec::new(), Vec::new());
+    for r in rows.drain(..) {
+        match r {
+            IntervalRow::Queue(mut q) if q.queue.as_ref() == Some(&queue) && q.start == last => {
+                q.service = Some("moved".into());
+                late.push(IntervalRow::Queue(q));
+            }
+            r => early.push(r),
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("callboard-moved-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
+        .await
+        .unwrap();
+    // The latest interval first, the rest after: the day row follows the
+    // rows' times, not the order they were written in.
+    store.write(&[], &late).await.unwrap();
+    store.write(&[], &early).await.unwrap();
+
+    let tenant = replayed.snapshots(&opts).remove(0);
+    let day: jiff::civil::Date = tenant.day.parse().unwrap();
+    let settings = config.tenant(&tenant.tenant);
+    let report = |by: &str, step: &str| {
+        let params = vec![
+            ("from".to_string(), day.to_string()),
+            ("by".to_string(), by.to_string()),
+            ("step".to_string(), step.to_string()),
+        ];
+        Query::parse(&tenant.tenant, &params, day).unwrap()
+    };
+    let ReportRows::Queue(by_queue) = run(&store, &report("queue", "day"), &settings)
+        .await
+        .unwrap()
+        .rows
+    else {
+        panic!("a queue report")
+    };
+    let row = by_queue
+        .iter()
+        .find(|r| r.queue.as_ref() == Some(&queue))
+        .unwrap();
+    assert_eq!(row.service.as_deref(), Some("moved"));
+    assert_eq!(row.inbound, day_inbound);
+    let ReportRows::Queue(by_service) = run(&store, &report("service", "day"), &settings)
+        .await
+        .unwrap()
+        .rows
+    else {
+        panic!("a service report")
+    };
+    let moved = by_service
+        .iter()
+        .find(|r| r.service.as_deref() == Some("moved"))
+        .unwrap();
+    assert_eq!(moved.inbound, day_inbound, "the queue's whole day");
+    // By interval, each row stays under the service it was written with.
+    let ReportRows::Queue(by_interval) = run(&store, &report("service", "interval"), &settings)
+        .await
+        .unwrap()
+        .rows
+    else {
+        panic!("a service report")
+    };
+    let moved: Vec<_> = by_interval
+        .iter()
+        .filter(|r| r.service.as_deref() == Some("moved"))
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].period, last);
+    store.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The demo's past: the days before yesterday are simulated into an empty
 /// store once; a second start finds them and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
