@@ -35,7 +35,7 @@ use crate::event::Event;
 use crate::event::Source;
 use crate::kafka::ensure_topic;
 use crate::service::shard::{Closed, Router, now_ms};
-use crate::telemetry::{ConsumerLag, DeadLetterDropped, EventsRejected, Signal};
+use crate::telemetry::{ConsumerLag, DeadLetterDropped, EventsRejected, RebuildFinished, Signal};
 use crate::wire::Status;
 
 /// Where and how to consume.
@@ -147,6 +147,8 @@ struct Recovery {
     events: u64,
     since: Option<Instant>,
     last_log: Option<Instant>,
+    /// The end of this rebuild was logged and measured.
+    reported: bool,
 }
 
 /// One member of the consumer group: its consumer, what it owns, and how
@@ -328,11 +330,19 @@ impl Member {
         if next != self.status {
             self.status = next;
             self.router.status(Source::Kafka.as_str(), next).await?;
-            if next == Status::Live {
+            if next == Status::Live && !self.recovery.reported {
+                self.recovery.reported = true;
+                let took = self.recovery.since.map_or(Duration::ZERO, |s| s.elapsed());
                 tracing::info!(
                     events = self.recovery.events,
+                    took_s = format!("{:.1}", took.as_secs_f64()),
                     "kafka: assigned partitions rebuilt, live"
                 );
+                RebuildFinished {
+                    events: self.recovery.events,
+                    took,
+                }
+                .emit();
             }
         }
         Ok(())
@@ -386,6 +396,7 @@ impl Member {
                 }
                 self.recovery.since = Some(Instant::now());
                 self.recovery.events = 0;
+                self.recovery.reported = false;
                 self.recovery.assigned_once = true;
                 tracing::info!(partitions = ?self.assigned, "kafka: partitions assigned, rebuilding from the log");
             }
@@ -442,6 +453,7 @@ fn log_progress(recovery: &mut Recovery, opts: &KafkaOptions) {
         topic = %opts.topic,
         events = recovery.events,
         events_per_s = (recovery.events as f64 / secs) as u64,
+        elapsed_s = format!("{secs:.1}"),
         partitions_left = recovery.pending.len(),
         percent_of_left = (done * 100 / total.max(1)),
         "kafka: recovering"

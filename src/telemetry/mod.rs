@@ -200,6 +200,20 @@ impl Signal for ConsumerLag<'_> {
     }
 }
 
+/// A rebuild of the assigned partitions finished (the member went live):
+/// how many messages it read and how long it took.
+pub struct RebuildFinished {
+    pub events: u64,
+    pub took: Duration,
+}
+
+impl Signal for RebuildFinished {
+    fn emit(self) {
+        gauge!(names::REBUILD_EVENTS).set(self.events as f64);
+        gauge!(names::REBUILD_DURATION).set(self.took.as_secs_f64());
+    }
+}
+
 /// The process's own series, touched so that they never go idle (counters
 /// with their every label, at 0 until something happens), and alerts on
 /// their increase see the first event: emit it more often than the
@@ -360,6 +374,16 @@ pub fn describe() {
         names::CONSUMER_LAG,
         Unit::Count,
         "Messages between the consumer's position and the partition's end."
+    );
+    describe_gauge!(
+        names::REBUILD_EVENTS,
+        Unit::Count,
+        "Messages the last rebuild of the assigned partitions read (0 before the first)."
+    );
+    describe_gauge!(
+        names::REBUILD_DURATION,
+        Unit::Seconds,
+        "How long the last rebuild of the assigned partitions took, from assignment to live."
     );
     describe_counter!(
         names::TENANT_AGENT_MISSED_CALLS,

@@ -182,6 +182,15 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
             .contains(r#"callboard_events_rejected_total{source="kafka",reason="invalid_json"}"#),
         "rejections counted"
     );
+    // The restart's rebuild says what it read and how long it took.
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    assert!(gauge("callboard_kafka_rebuild_events") > 0.0);
+    assert!(gauge("callboard_kafka_rebuild_duration_seconds") > 0.0);
     second.stop.cancel();
     second.task.await.unwrap().unwrap();
 }
