@@ -150,3 +150,90 @@ async fn settle_until(pending: &mut Deliveries, due: Instant) -> anyhow::Result<
         }
     }
 }
+
+/// Finds where a partition's messages reach time `t` (ms): the first offset
+/// in `low..high` whose message timestamp is `t` or later (`high` when none
+/// is). The messages' timestamps are their producers' clocks at sending
+/// (or the broker's at appending), so they rise along the log: everything
+/// before the answer was sent before `t`.
+///
+/// The broker's offsets-for-times answer is taken when the messages around
+/// it confirm it; otherwise (a broker that answers with the log's start, or
+/// not at all) a binary search over the messages' own timestamps finds it,
+/// reading one message per step. Blocking: call it off the async workers.
+pub fn offset_at_time(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    t: i64,
+    (low, high): (i64, i64),
+    timeout: Duration,
+) -> anyhow::Result<i64> {
+    use rdkafka::{Offset, TopicPartitionList};
+    if high <= low {
+        return Ok(high);
+    }
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "callboard-positioning")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.message.max.bytes", "65536")
+        .create()?;
+    // The timestamp of the message at `offset` (the next one there is, if
+    // compaction or a transaction marker left a gap).
+    let at = |offset: i64| -> anyhow::Result<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        reader.assign(&tpl)?;
+        let due = Instant::now() + timeout;
+        while Instant::now() < due {
+            match reader.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    use rdkafka::message::Message;
+                    return Ok(m.timestamp().to_millis().unwrap_or(i64::MIN));
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
+        }
+        anyhow::bail!("no message at offset {offset} of {topic}/{partition} within {timeout:?}")
+    };
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(t))?;
+    let answer = reader
+        .offsets_for_times(tpl, timeout)
+        .ok()
+        .and_then(
+            |list| match list.find_partition(topic, partition)?.offset() {
+                Offset::Offset(o) if (low..=high).contains(&o) => Some(o),
+                Offset::End => Some(high),
+                _ => None,
+            },
+        );
+    if let Some(o) = answer {
+        let before_ok = o == low || at(o - 1)? < t;
+        let at_ok = o == high || at(o)? >= t;
+        if before_ok && at_ok {
+            return Ok(o);
+        }
+        tracing::debug!(
+            topic,
+            partition,
+            answer = o,
+            "the broker's offset for a time is not the first message of that time; searching"
+        );
+    }
+    // The first offset whose time is `t` or later, in `lo..=hi`.
+    let (mut lo, mut hi) = (low, high);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if at(mid)? >= t {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo)
+}

@@ -431,3 +431,88 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
+
+/// Positioning a partition by time finds the first message sent at or
+/// after that time, on a partition holding four days of messages, whatever
+/// the broker answers to offsets-for-times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_is_positioned_at_the_first_message_of_a_time() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("callboard=debug")
+        .try_init();
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("timed", 1, 1).unwrap();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    // Four days, a message every 5 minutes, two of them at each time.
+    let step = 300_000;
+    let start = now_ms() - 4 * 86_400_000;
+    let times: Vec<i64> = (0..4 * 288)
+        .flat_map(|k| [start + k * step, start + k * step])
+        .collect();
+    let sends: Vec<_> = times
+        .iter()
+        .map(|&ts| {
+            producer.send_result(
+                FutureRecord::to("timed")
+                    .key("t")
+                    .payload("{}")
+                    .timestamp(ts),
+            )
+        })
+        .map(|r| r.map_err(|(e, _)| e).unwrap())
+        .collect();
+    for s in sends {
+        s.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+    let high = times.len() as i64;
+    let find = |t: i64| {
+        let brokers = brokers.clone();
+        tokio::task::spawn_blocking(move || {
+            callboard::kafka::offset_at_time(
+                &brokers,
+                "timed",
+                0,
+                t,
+                (0, high),
+                Duration::from_secs(10),
+            )
+            .unwrap()
+        })
+    };
+    for t in [
+        start - 1,
+        start,
+        start + 1,
+        start + 2 * 86_400_000,
+        start + 2 * 86_400_000 + 1,
+        times[times.len() - 1],
+        times[times.len() - 1] + 1,
+    ] {
+        let want = times.iter().position(|&ts| ts >= t).unwrap_or(times.len()) as i64;
+        assert_eq!(find(t).await.unwrap(), want, "t = start + {} ms", t - start);
+    }
+    // A part of the log only (the retained part, say).
+    let got = tokio::task::spawn_blocking({
+        let brokers = brokers.clone();
+        move || {
+            callboard::kafka::offset_at_time(
+                &brokers,
+                "timed",
+                0,
+                start,
+                (100, high),
+                Duration::from_secs(10),
+            )
+            .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, 100);
+}
