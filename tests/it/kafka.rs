@@ -455,18 +455,17 @@ async fn a_partition_is_positioned_at_the_first_message_of_a_time() {
     let times: Vec<i64> = (0..4 * 288)
         .flat_map(|k| [start + k * step, start + k * step])
         .collect();
-    let sends: Vec<_> = times
-        .iter()
-        .map(|&ts| {
-            producer.send_result(
-                FutureRecord::to("timed")
-                    .key("t")
-                    .payload("{}")
-                    .timestamp(ts),
-            )
-        })
-        .map(|r| r.map_err(|(e, _)| e).unwrap())
-        .collect();
+    let mut sends = Vec::new();
+    for &ts in &times {
+        let record = FutureRecord::to("timed")
+            .key("t")
+            .payload("{}")
+            .timestamp(ts);
+        match producer.send_result(record) {
+            Ok(delivery) => sends.push(delivery),
+            Err((e, _)) => panic!("{e}"),
+        }
+    }
     for s in sends {
         s.await.unwrap().map_err(|(e, _)| e).unwrap();
     }
