@@ -185,6 +185,19 @@ impl Engine {
         true
     }
 
+    /// What the tenant's state holds from before yesterday, as of the start
+    /// of yesterday (`now`'s local day before): what a rebuild that reads
+    /// only the events from then on needs first.
+    pub fn standing(&mut self, tenant: &str, now: Millis) -> Option<crate::wire::Standing> {
+        let i = *self.index.get(tenant)?;
+        Some(self.tenants[i].standing(now))
+    }
+
+    /// Restores a tenant's standing facts (the tenant is created if new).
+    pub fn restore(&mut self, standing: &crate::wire::Standing) {
+        self.tenant_mut(&standing.tenant).restore(standing);
+    }
+
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
         self.index.get(name).map(|&i| &self.tenants[i])
     }

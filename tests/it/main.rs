@@ -14,4 +14,5 @@ mod properties;
 mod queue_log;
 mod schemas;
 mod serve;
+mod standing;
 mod store;

@@ -66,7 +66,7 @@ impl AgentDay {
 /// A newer event wins whatever the delivery order; on equal time the one
 /// delivered later wins (a tenant's events keep their order on its
 /// partition and in a file), unless it is a repeat of one already applied.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Version {
     pub(super) ts: Millis,
     /// Usually one; more when events of one time tie.
@@ -218,6 +218,11 @@ impl Tenant {
             } else {
                 Outcome::Late
             };
+        }
+        if ts < self.marks[1].at {
+            // Late, yet it changes the agent: it would have changed the
+            // facts kept as of the midnights after it too.
+            self.mark_late_agent(idx, ev, a, id, [takes_state, takes_services, takes_name]);
         }
         let services: Option<(Vec<u32>, SharedNames)> = match &a.services {
             Some(list) if takes_services => {

@@ -24,6 +24,7 @@ mod agents;
 mod callbacks;
 mod calls;
 mod intervals;
+mod standing;
 
 pub(crate) use agents::{Agent, AgentDay};
 pub(crate) use callbacks::{CallbackDay, CallbackRec};
@@ -174,6 +175,10 @@ pub struct Tenant {
     first_ts: Option<Millis>,
     /// A callback changed since then.
     callbacks_changed: bool,
+    /// The facts that outlive two days as of the start of yesterday and
+    /// of today (`standing.rs`), and when the next day starts.
+    marks: [standing::Mark; 2],
+    next_mark: Millis,
 }
 
 impl Tenant {
@@ -207,6 +212,8 @@ impl Tenant {
             history_at: None,
             first_ts: None,
             callbacks_changed: false,
+            marks: Default::default(),
+            next_mark: Millis::MIN,
         };
         // Queues the config names exist from the start, so a board shows
         // them before their first call.
@@ -226,6 +233,9 @@ impl Tenant {
     }
 
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
+        if ev.ts >= self.next_mark {
+            self.roll_marks(ev.ts);
+        }
         let out = match &ev.body {
             // Agent events need no id memory: their versions tell a repeat.
             Body::Agent(a) => self.apply_agent(ev, a),
