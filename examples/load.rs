@@ -144,6 +144,8 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
             dlq_topic: format!("{topic}.dlq"),
             max_event_bytes: 65536,
             max_clock_skew_ms: 300_000,
+            state_topic: None,
+            rebuild_margin_ms: 0,
         }),
         ..ServeSettings::default()
     })

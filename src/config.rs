@@ -210,6 +210,13 @@ pub struct ServeLayer {
     /// missing). [default: <topic>.dlq]
     #[arg(long, value_name = "TOPIC", env = "CALLBOARD_DLQ_TOPIC")]
     pub dlq_topic: Option<String>,
+    /// Compacted topic where owners keep each tenant's standing facts
+    /// (agents' state, membership and name; open callbacks) as of the start
+    /// of yesterday, so that a rebuild reads the last two days of events
+    /// instead of the whole retained log (created if missing); `none` to
+    /// read the whole log on every assignment. [default: <topic>.state]
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_STATE_TOPIC")]
+    pub state_topic: Option<String>,
     /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none. [default:
     /// 1 without Kafka, 0 with it]
     #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]
@@ -606,6 +613,23 @@ impl Config {
                 .collect(),
             interval_minutes: t.interval_minutes.unwrap_or(self.default_interval()),
         }
+    }
+
+    /// The longest any queue of any tenant the file names lets a call
+    /// wait (its `max_wait_s`; 0, never, counts as the default), in ms.
+    pub fn longest_max_wait_ms(&self) -> i64 {
+        let mut most = self.default_queue.max_wait_s;
+        for name in self.file.tenants.keys() {
+            let t = self.tenant(name);
+            most = most.max(t.queue_defaults.max_wait_s);
+            for (_, s) in t.queues.values() {
+                most = most.max(s.max_wait_s);
+            }
+        }
+        if most == 0 {
+            most = DEFAULT_MAX_WAIT_S;
+        }
+        i64::from(most) * 1000
     }
 
     fn default_interval(&self) -> u32 {

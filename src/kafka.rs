@@ -16,6 +16,38 @@ use crate::event::Event;
 /// Creates a topic unless it exists (checked first, so brokers without the
 /// admin API are fine when the topic is there).
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic(brokers, topic, partitions, false).await
+}
+
+/// Creates a compacted topic (`cleanup.policy=compact`: the newest message
+/// of each key is kept) unless it exists.
+pub async fn ensure_compacted_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    create_topic(brokers, topic, partitions, true).await
+}
+
+/// How many partitions a topic has (`None`: it does not exist).
+pub fn partition_count(brokers: &str, topic: &str) -> anyhow::Result<Option<i32>> {
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("allow.auto.create.topics", "false")
+        .create()?;
+    let m = probe.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    Ok(m.topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as i32))
+}
+
+async fn create_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    compacted: bool,
+) -> anyhow::Result<()> {
     let probe: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("allow.auto.create.topics", "false")
@@ -37,7 +69,12 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow
         .create()?;
     let results = admin
         .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &[if compacted {
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", "compact")
+            } else {
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
+            }],
             &AdminOptions::new()
                 .operation_timeout(Some(Duration::from_secs(10)))
                 .request_timeout(Some(Duration::from_secs(10))),

@@ -162,12 +162,20 @@ impl ServeSettings {
 
         let kafka = pick(&flags.kafka_brokers, &file.kafka_brokers).map(|brokers| {
             let topic = pick(&flags.topic, &file.topic).unwrap_or_else(|| DEFAULT_TOPIC.into());
+            let state_topic = match pick(&flags.state_topic, &file.state_topic) {
+                Some(t) if t == "none" => None,
+                Some(t) => Some(t),
+                None => Some(format!("{topic}.state")),
+            };
             KafkaOptions {
                 brokers,
+                state_topic,
                 dlq_topic: pick(&flags.dlq_topic, &file.dlq_topic)
                     .unwrap_or_else(|| format!("{topic}.dlq")),
                 topic,
                 group: pick(&flags.group, &file.group).unwrap_or_else(|| DEFAULT_GROUP.into()),
+
+                rebuild_margin_ms: config.longest_max_wait_ms() + config.max_clock_skew_ms,
                 max_event_bytes: config.max_event_bytes,
                 max_clock_skew_ms: config.max_clock_skew_ms,
             }

@@ -20,7 +20,7 @@ use crate::telemetry::{
     Signal, SnapshotPublished,
 };
 use crate::time::Millis;
-use crate::wire::Status;
+use crate::wire::{Standing, Status};
 
 /// What a shard is told.
 #[derive(Debug)]
@@ -33,6 +33,14 @@ pub enum Input {
     Status(Status),
     /// Drop these tenants' state (their partition moved to another member).
     Forget(Vec<Arc<str>>),
+    /// Tenants' standing facts, before the events of a rebuild that reads
+    /// only the last two days.
+    Restore(Vec<Standing>),
+    /// The standing facts of these tenants now (those this shard holds).
+    Standings {
+        tenants: Vec<Arc<str>>,
+        reply: tokio::sync::oneshot::Sender<Vec<Standing>>,
+    },
 }
 
 /// Sends events to the shard that owns their tenant.
@@ -86,6 +94,45 @@ impl Router {
             s.send(Input::Status(all)).await.map_err(|_| Closed)?;
         }
         Ok(())
+    }
+
+    /// Restores tenants' standing facts, each in its shard, before any
+    /// event sent after this call.
+    pub async fn restore(&self, standings: Vec<Standing>) -> Result<(), Closed> {
+        let mut per: Vec<Vec<Standing>> = vec![Vec::new(); self.shards.len()];
+        for s in standings {
+            per[self.shard_of(&s.tenant)].push(s);
+        }
+        for (i, standings) in per.into_iter().enumerate() {
+            if !standings.is_empty() {
+                self.shards[i]
+                    .send(Input::Restore(standings))
+                    .await
+                    .map_err(|_| Closed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The standing facts of these tenants now (of those the engine holds).
+    pub async fn standings(&self, tenants: Vec<Arc<str>>) -> Result<Vec<Standing>, Closed> {
+        let mut per: Vec<Vec<Arc<str>>> = vec![Vec::new(); self.shards.len()];
+        for t in tenants {
+            per[self.shard_of(&t)].push(t);
+        }
+        let mut out = Vec::new();
+        for (i, tenants) in per.into_iter().enumerate() {
+            if tenants.is_empty() {
+                continue;
+            }
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.shards[i]
+                .send(Input::Standings { tenants, reply })
+                .await
+                .map_err(|_| Closed)?;
+            out.extend(answer.await.map_err(|_| Closed)?);
+        }
+        Ok(out)
     }
 
     /// Drops tenants' state and published snapshots.
@@ -313,6 +360,19 @@ impl Shard {
                     self.engine.remove_tenant(&t);
                     self.hub.remove(&t);
                 }
+            }
+            Input::Restore(standings) => {
+                for s in &standings {
+                    self.engine.restore(s);
+                }
+            }
+            Input::Standings { tenants, reply } => {
+                let now = now_ms();
+                let out = tenants
+                    .iter()
+                    .filter_map(|t| self.engine.standing(t, now))
+                    .collect();
+                let _ = reply.send(out);
             }
         }
     }

@@ -33,10 +33,10 @@ use tokio_util::sync::CancellationToken;
 use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
 use crate::event::Event;
 use crate::event::Source;
-use crate::kafka::ensure_topic;
+use crate::kafka::{ensure_compacted_topic, ensure_topic, offset_at_time, partition_count};
 use crate::service::shard::{Closed, Router, now_ms};
 use crate::telemetry::{ConsumerLag, DeadLetterDropped, EventsRejected, RebuildFinished, Signal};
-use crate::wire::Status;
+use crate::wire::{Standing, Status};
 
 /// Where and how to consume.
 #[derive(Clone, Debug)]
@@ -53,6 +53,13 @@ pub struct KafkaOptions {
     pub max_event_bytes: usize,
     /// How far ahead of the clock an event may be dated, in ms.
     pub max_clock_skew_ms: i64,
+    /// Compacted topic of the tenants' standing facts: a rebuild reads the
+    /// events from the start of yesterday on. `None`: the whole log.
+    pub state_topic: Option<String>,
+    /// How long before the standing facts' instant a rebuild starts
+    /// reading: the longest a call may wait plus the clock skew, so that
+    /// calls still waiting then and events sent early are read.
+    pub rebuild_margin_ms: i64,
 }
 
 /// What the client's callbacks tell the consuming task.
@@ -69,6 +76,9 @@ enum Note {
 struct Ctx {
     notes: mpsc::UnboundedSender<Note>,
     topic: String,
+    /// Assigned partitions wait (paused) until the consuming task has
+    /// restored their tenants' standing facts and positioned them.
+    positioned: bool,
 }
 
 impl ClientContext for Ctx {
@@ -98,8 +108,9 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
-    /// Every assignment starts at the beginning of the retained log: the
-    /// state of the partitions' tenants is rebuilt from it.
+    /// Every assignment starts at the beginning of the retained log (the
+    /// state of the partitions' tenants is rebuilt from it), or, with a
+    /// state topic, paused there until the consuming task positions it.
     fn rebalance(
         &self,
         base: &BaseConsumer<Self>,
@@ -117,6 +128,10 @@ impl ConsumerContext for Ctx {
                 let _ = self.notes.send(Note::Assigned(parts));
                 if let Err(e) = base.assign(tpl) {
                     tracing::error!(error = %e, "kafka assign failed");
+                } else if self.positioned
+                    && let Err(e) = base.pause(tpl)
+                {
+                    tracing::warn!(error = %e, "cannot hold the assignment until it is positioned");
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -165,6 +180,12 @@ struct Member {
     recovery: Recovery,
     status: Status,
     brokers_up: bool,
+    /// Partition -> the first offset the rebuild reads (messages before it
+    /// that were fetched before the partition was positioned are skipped).
+    start_at: HashMap<i32, i64>,
+    /// Tenant -> the standing facts last written to the state topic (a
+    /// hash of the record), to write only what changed.
+    standing_written: HashMap<Arc<str>, u64>,
 }
 
 /// Consumes until `shutdown`: recovering while the assigned partitions are
@@ -189,20 +210,37 @@ pub async fn run(
         .create_with_context(Ctx {
             notes: tx,
             topic: opts.topic.clone(),
+            positioned: opts.state_topic.is_some(),
         })?;
     let consumer = Arc::new(consumer);
     consumer.subscribe(&[&opts.topic])?;
     // Dead letters are handed to librdkafka's own bounded queue and sent by
     // its thread: no task per message, and a flood of bad input costs at
     // most that queue (beyond it, copies are dropped and counted).
+    // The same producer writes the standing facts: a large tenant's are a
+    // few megabytes of JSON, compressed tenfold in the batch.
     let dlq: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &opts.brokers)
         .set("message.timeout.ms", "30000")
+        .set("compression.type", "lz4")
+        .set("message.max.bytes", "16777216")
         .set("queue.buffering.max.messages", "10000")
         .set("queue.buffering.max.kbytes", "65536")
         .create()?;
     if let Err(e) = ensure_topic(&opts.brokers, &opts.dlq_topic, 1).await {
         tracing::warn!(error = %e, topic = %opts.dlq_topic, "dead-letter topic not created");
+    }
+    if let Some(state_topic) = &opts.state_topic {
+        // As many partitions as the events: a tenant's facts sit on the
+        // partition number of its events.
+        let partitions =
+            tokio::task::block_in_place(|| partition_count(&opts.brokers, &opts.topic))
+                .ok()
+                .flatten()
+                .unwrap_or(1);
+        if let Err(e) = ensure_compacted_topic(&opts.brokers, state_topic, partitions).await {
+            tracing::warn!(error = %e, topic = %state_topic, "state topic not created");
+        }
     }
     router
         .status(Source::Kafka.as_str(), Status::Recovering)
@@ -217,7 +255,11 @@ pub async fn run(
         recovery: Recovery::default(),
         status: Status::Recovering,
         brokers_up: true,
+        start_at: HashMap::new(),
+        standing_written: HashMap::new(),
     };
+    let mut standings = tokio::time::interval(STANDING_EVERY);
+    standings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut commit = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
@@ -243,6 +285,9 @@ pub async fn run(
                     member.note(note).await?;
                     member.update_status().await?;
                 }
+            }
+            _ = standings.tick(), if member.opts.state_topic.is_some() && member.status != Status::Recovering => {
+                member.write_standings().await?;
             }
             _ = commit.tick() => {
                 // Offsets only feed lag monitoring; there may be none yet.
@@ -275,7 +320,8 @@ impl Member {
                 }
             };
             let p = m.partition();
-            if !self.assigned.contains(&p) {
+            if !self.assigned.contains(&p) || self.start_at.get(&p).is_some_and(|&o| m.offset() < o)
+            {
                 continue;
             }
             let bytes = m.payload().unwrap_or_default();
@@ -339,10 +385,14 @@ impl Member {
                     "kafka: assigned partitions rebuilt, live"
                 );
                 RebuildFinished {
+                    topic: &self.opts.topic,
                     events: self.recovery.events,
                     took,
                 }
                 .emit();
+                if self.opts.state_topic.is_some() {
+                    self.write_standings().await?;
+                }
             }
         }
         Ok(())
@@ -377,21 +427,29 @@ impl Member {
                         tracing::warn!(error = %e, "cannot read committed offsets; dead letters of a rebuild may repeat")
                     }
                 }
-                for p in parts {
+                let mut ends = HashMap::new();
+                for &p in &parts {
                     self.assigned.insert(p);
                     let marks = tokio::task::block_in_place(|| {
                         self.consumer
                             .fetch_watermarks(&self.opts.topic, p, Duration::from_secs(10))
                     });
                     match marks {
-                        Ok((low, high)) if high > low => {
-                            self.recovery.pending.insert(p, high);
-                            self.recovery.low.insert(p, low);
+                        Ok((low, high)) => {
+                            ends.insert(p, (low, high));
                         }
-                        Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(partition = p, error = %e, "cannot read the partition's end; treating it as empty");
                         }
+                    }
+                }
+                if let Some(state_topic) = self.opts.state_topic.clone() {
+                    self.position(&parts, &state_topic, &mut ends).await?;
+                }
+                for (p, (low, high)) in ends {
+                    if high > low {
+                        self.recovery.pending.insert(p, high);
+                        self.recovery.low.insert(p, low);
                     }
                 }
                 self.recovery.since = Some(Instant::now());
@@ -406,7 +464,11 @@ impl Member {
                     self.assigned.remove(&p);
                     self.recovery.pending.remove(&p);
                     self.recovery.committed.remove(&p);
+                    self.start_at.remove(&p);
                     gone.extend(self.tenants.remove(&p).unwrap_or_default());
+                }
+                for t in &gone {
+                    self.standing_written.remove(t);
                 }
                 tracing::info!(tenants = gone.len(), "kafka: partitions revoked");
                 self.router.forget(gone).await?;
@@ -415,6 +477,209 @@ impl Member {
         }
         Ok(())
     }
+}
+
+impl Member {
+    /// Restores the standing facts of the assigned partitions' tenants and
+    /// positions each partition at the first message sent at or after the
+    /// oldest of their instants, less the margin; `ends` (low, high) get
+    /// the positions as their lows. A partition without standing facts
+    /// (its first assignment since the topic had none) is read whole.
+    async fn position(
+        &mut self,
+        parts: &[i32],
+        state_topic: &str,
+        ends: &mut HashMap<i32, (i64, i64)>,
+    ) -> Result<(), Closed> {
+        let mut restored = Vec::new();
+        let mut tpl = TopicPartitionList::new();
+        for &p in parts {
+            tpl.add_partition(&self.opts.topic, p);
+            let standings =
+                tokio::task::block_in_place(|| read_standings(&self.opts.brokers, state_topic, p));
+            let standings = match standings {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(partition = p, error = %e, "cannot read the state topic: the partition is read whole");
+                    Vec::new()
+                }
+            };
+            let Some(from) = standings.iter().map(|s| s.as_of).min() else {
+                tracing::info!(
+                    partition = p,
+                    "no standing facts for the partition: it is read whole"
+                );
+                continue;
+            };
+            let from = from.saturating_sub(self.opts.rebuild_margin_ms);
+            let Some(&(low, high)) = ends.get(&p) else {
+                continue;
+            };
+            let offset = tokio::task::block_in_place(|| {
+                offset_at_time(
+                    &self.opts.brokers,
+                    &self.opts.topic,
+                    p,
+                    from,
+                    (low, high),
+                    Duration::from_secs(10),
+                )
+            });
+            match offset {
+                Ok(offset) => {
+                    tracing::info!(
+                        partition = p,
+                        tenants = standings.len(),
+                        from = %crate::time::format_rfc3339(from),
+                        offset,
+                        skipped = offset - low,
+                        "kafka: partition positioned at the start of yesterday"
+                    );
+                    let set = self.tenants.entry(p).or_default();
+                    set.extend(standings.iter().map(|s| s.tenant.clone()));
+                    restored.extend(standings);
+                    self.start_at.insert(p, offset);
+                    ends.insert(p, (offset, high));
+                    tpl.set_partition_offset(&self.opts.topic, p, Offset::Offset(offset))
+                        .ok();
+                }
+                Err(e) => {
+                    tracing::warn!(partition = p, error = %e, "cannot position the partition by time: it is read whole");
+                }
+            }
+        }
+        // Before any event of the partitions: their tenants' facts.
+        self.router.restore(restored).await?;
+        let consumer = self.consumer.clone();
+        let positioned: Vec<(i32, i64)> = self.start_at.iter().map(|(&p, &o)| (p, o)).collect();
+        tokio::task::block_in_place(|| {
+            for (p, o) in positioned {
+                if parts.contains(&p)
+                    && let Err(e) = consumer.seek(
+                        &self.opts.topic,
+                        p,
+                        Offset::Offset(o),
+                        Duration::from_secs(10),
+                    )
+                {
+                    tracing::warn!(partition = p, error = %e, "cannot seek: the partition is read whole");
+                    self.start_at.remove(&p);
+                    if let Some(e) = ends.get_mut(&p) {
+                        e.0 = 0;
+                    }
+                }
+            }
+            if let Err(e) = consumer.resume(&tpl) {
+                tracing::error!(error = %e, "cannot resume the assigned partitions");
+            }
+        });
+        Ok(())
+    }
+
+    /// Writes the standing facts of the owned tenants that changed since
+    /// last written, each to its events' partition of the state topic.
+    async fn write_standings(&mut self) -> Result<(), Closed> {
+        let Some(state_topic) = self.opts.state_topic.clone() else {
+            return Ok(());
+        };
+        let mut partition_of: HashMap<Arc<str>, i32> = HashMap::new();
+        for (&p, tenants) in &self.tenants {
+            for t in tenants {
+                partition_of.insert(t.clone(), p);
+            }
+        }
+        let standings = self
+            .router
+            .standings(partition_of.keys().cloned().collect())
+            .await?;
+        let mut written = 0;
+        for s in standings {
+            let Some(&p) = partition_of.get(&s.tenant) else {
+                continue;
+            };
+            let payload = match serde_json::to_vec(&s) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(tenant = %s.tenant, error = %e, "standing facts not serialised");
+                    continue;
+                }
+            };
+            let hash = xxhash_rust::xxh3::xxh3_64(&payload);
+            if self.standing_written.get(&s.tenant) == Some(&hash) {
+                continue;
+            }
+            let record = FutureRecord::to(&state_topic)
+                .partition(p)
+                .key(&*s.tenant)
+                .payload(&payload);
+            match self.dlq.send(record, Duration::from_secs(10)).await {
+                Ok(_) => {
+                    self.standing_written.insert(s.tenant.clone(), hash);
+                    written += 1;
+                }
+                Err((e, _)) => {
+                    tracing::warn!(tenant = %s.tenant, error = %e, "standing facts not written; tried again later");
+                }
+            }
+        }
+        if written > 0 {
+            tracing::debug!(tenants = written, "kafka: standing facts written");
+        }
+        Ok(())
+    }
+}
+
+/// How often owners write their tenants' standing facts that changed (a
+/// new day, or a late event that changed them).
+const STANDING_EVERY: Duration = Duration::from_secs(60);
+
+/// The newest standing facts of each tenant on one partition of the state
+/// topic (blocking).
+fn read_standings(brokers: &str, topic: &str, partition: i32) -> anyhow::Result<Vec<Standing>> {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "callboard-standing")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let (low, high) = reader.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+    let mut newest: HashMap<String, Standing> = HashMap::new();
+    if high <= low {
+        return Ok(Vec::new());
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(low))?;
+    reader.assign(&tpl)?;
+    let due = Instant::now() + Duration::from_secs(60);
+    // The next offset to read: up to the end there was when asked.
+    let mut next = low;
+    while next < high {
+        anyhow::ensure!(
+            Instant::now() < due,
+            "the state topic's partition {partition} was not read to its end ({next} of {high}) within 60 s"
+        );
+        let Some(m) = reader.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m?;
+        let at = m.offset();
+        next = at + 1;
+        let bytes = m.payload().unwrap_or_default();
+        match serde_json::from_slice::<Standing>(bytes) {
+            Ok(s) if s.v == 1 && m.key() == Some(s.tenant.as_bytes()) => {
+                newest.insert(s.tenant.to_string(), s);
+            }
+            Ok(_) => tracing::warn!(
+                partition,
+                offset = at,
+                "standing facts of another version or key skipped"
+            ),
+            Err(e) => {
+                tracing::warn!(partition, offset = at, error = %e, "standing facts that do not parse skipped")
+            }
+        }
+    }
+    Ok(newest.into_values().collect())
 }
 
 fn next_status(recovery: &Recovery, brokers_up: bool) -> Status {

@@ -202,15 +202,17 @@ impl Signal for ConsumerLag<'_> {
 
 /// A rebuild of the assigned partitions finished (the member went live):
 /// how many messages it read and how long it took.
-pub struct RebuildFinished {
+pub struct RebuildFinished<'a> {
+    pub topic: &'a str,
     pub events: u64,
     pub took: Duration,
 }
 
-impl Signal for RebuildFinished {
+impl Signal for RebuildFinished<'_> {
     fn emit(self) {
-        gauge!(names::REBUILD_EVENTS).set(self.events as f64);
-        gauge!(names::REBUILD_DURATION).set(self.took.as_secs_f64());
+        gauge!(names::REBUILD_EVENTS, "topic" => self.topic.to_string()).set(self.events as f64);
+        gauge!(names::REBUILD_DURATION, "topic" => self.topic.to_string())
+            .set(self.took.as_secs_f64());
     }
 }
 

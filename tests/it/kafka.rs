@@ -35,6 +35,8 @@ async fn serve(brokers: &str, config: Arc<Config>) -> Server {
             dlq_topic: "callboard.events.dlq".into(),
             max_event_bytes: 65536,
             max_clock_skew_ms: 300_000,
+            state_topic: None,
+            rebuild_margin_ms: 0,
         }),
         ..ServeSettings::default()
     };
@@ -189,8 +191,8 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("{name} in /metrics"))
     };
-    assert!(gauge("callboard_kafka_rebuild_events") > 0.0);
-    assert!(gauge("callboard_kafka_rebuild_duration_seconds") > 0.0);
+    assert!(gauge(r#"callboard_kafka_rebuild_events{topic="callboard.events"}"#) > 0.0);
+    assert!(gauge(r#"callboard_kafka_rebuild_duration_seconds{topic="callboard.events"}"#) > 0.0);
     second.stop.cancel();
     second.task.await.unwrap().unwrap();
 }
@@ -514,4 +516,142 @@ async fn a_partition_is_positioned_at_the_first_message_of_a_time() {
     .await
     .unwrap();
     assert_eq!(got, 100);
+}
+
+/// With a state topic, a restart reads the last two days of a partition
+/// that holds four, and still serves what `replay` computes from all four:
+/// the agent logged in four days ago and its open callback are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("info")
+        .try_init();
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let topic = "standing.events";
+    mock.create_topic(topic, 1, 1).unwrap();
+    mock.create_topic("standing.events.dlq", 1, 1).unwrap();
+    mock.create_topic("standing.events.state", 1, 1).unwrap();
+
+    // Four days as they were sent: each message stamped with its sending time.
+    let now = now_ms();
+    let log = crate::standing::four_days(now);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut sends = Vec::new();
+    for (sent, ev) in &log {
+        let payload = encode_event(ev);
+        let record = FutureRecord::to(topic)
+            .key(&*ev.tenant)
+            .payload(&payload)
+            .timestamp(*sent);
+        match producer.send_result(record) {
+            Ok(delivery) => sends.push(delivery),
+            Err((e, _)) => panic!("{e}"),
+        }
+    }
+    for s in sends {
+        s.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+    let ndjson: String = log.iter().map(|(_, e)| encode_event(e) + "\n").collect();
+    let config = Arc::new(Config::parse("", Some("Asia/Seoul"), None).unwrap());
+    let start = |group: &'static str| {
+        let settings = ServeSettings {
+            engine: engine(2, 50),
+            kafka: Some(KafkaOptions {
+                brokers: brokers.clone(),
+                topic: topic.into(),
+                group: group.into(),
+                dlq_topic: "standing.events.dlq".into(),
+                max_event_bytes: 65536,
+                max_clock_skew_ms: 300_000,
+                state_topic: Some("standing.events.state".into()),
+                rebuild_margin_ms: config.longest_max_wait_ms() + 300_000,
+            }),
+            ..ServeSettings::default()
+        };
+        Server::start(Config::clone(&config), settings)
+    };
+    let rebuilt = |metrics: &str| -> f64 {
+        let name = format!("callboard_kafka_rebuild_events{{topic=\"{topic}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&name)?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    let expected_inbound = replay_at(&ndjson, config.clone(), now).totals.inbound;
+
+    // The first start finds no standing facts: it reads the whole log,
+    // then writes them.
+    let first = start("standing-test").await;
+    let s = served(first.addr, expected_inbound).await;
+    assert_eq!(s, replay_at(&ndjson, config.clone(), s.at.0), "first start");
+    assert_eq!(
+        rebuilt(&get(first.addr, "/metrics").await.1),
+        log.len() as f64
+    );
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let mut written = 0;
+    for _ in 0..100 {
+        written = probe
+            .fetch_watermarks("standing.events.state", 0, Duration::from_secs(5))
+            .unwrap()
+            .1;
+        if written > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(written > 0, "standing facts written once live");
+    first.stop.cancel();
+    first.task.await.unwrap().unwrap();
+
+    // The restart reads about two days and serves the same as the whole log.
+    let second = start("standing-test").await;
+    let s = served(second.addr, expected_inbound).await;
+    assert_eq!(
+        s,
+        replay_at(&ndjson, config.clone(), s.at.0),
+        "after restart"
+    );
+    let marathon = s
+        .agent_list
+        .iter()
+        .find(|a| &*a.agent == "marathon")
+        .unwrap();
+    assert_eq!(
+        (marathon.callbacks_open, marathon.name.as_deref()),
+        (1, Some("Marathon Kim"))
+    );
+    // Exactly the messages sent from the start of yesterday (Seoul), less
+    // the margin, on: between a day and two of the four.
+    let seoul = jiff::tz::TimeZone::get("Asia/Seoul").unwrap();
+    let yesterday = jiff::Timestamp::from_millisecond(now)
+        .unwrap()
+        .to_zoned(seoul.clone())
+        .date()
+        .yesterday()
+        .unwrap()
+        .to_zoned(seoul)
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    let from = yesterday - config.longest_max_wait_ms() - 300_000;
+    let want = log.iter().filter(|(sent, _)| *sent >= from).count();
+    let read = rebuilt(&get(second.addr, "/metrics").await.1);
+    assert_eq!(read, want as f64, "messages read by the restart");
+    assert!(
+        want * 100 < log.len() * 65,
+        "at most two of four days read: {want} of {}",
+        log.len()
+    );
+    second.stop.cancel();
+    second.task.await.unwrap().unwrap();
 }
