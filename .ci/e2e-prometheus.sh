@@ -155,6 +155,20 @@ if f"CREATE ROLE {hist['user']} " not in open("deploy/postgres-init.sql").read()
     problems.append(f"Grafana's history user {hist['user']} is not created by deploy/postgres-init.sql")
 if "WORKDIR /var/lib/callboard" not in docker:
     problems.append("the image's working directory (the default history file) must be writable")
+# kafka-init creates the topics the service uses: events, dead letters, and
+# the compacted state topic with the events' partition count.
+init = " ".join(compose["services"]["kafka-init"]["command"])
+topics = {m[0]: (int(m[1]), m[2]) for m in
+          re.findall(r"--topic (\S+) --partitions (\d+) --replication-factor \d+((?: --config \S+)*)", init)}
+events = cfg.get("topic", "callboard.events")
+for t in [events, f"{events}.dlq", f"{events}.state"]:
+    if t not in topics:
+        problems.append(f"kafka-init does not create {t}")
+if f"{events}.state" in topics:
+    if "cleanup.policy=compact" not in topics[f"{events}.state"][1]:
+        problems.append("the state topic is not created compacted")
+    if topics[f"{events}.state"][0] != topics.get(events, (0,))[0]:
+        problems.append("the state topic's partitions differ from the events topic's")
 default_listen = "127.0.0.1:8080"
 if default_listen.rsplit(":", 1)[1] != listen_port:
     problems.append("the compose listen port differs from the code's default 8080")
