@@ -47,17 +47,18 @@ fn engine() -> Engine {
 }
 
 /// `agents` agents log in to two of ten services, then change state through
-/// a day, with reasons and display names.
+/// three days, with reasons and display names: two days of figures and the
+/// standing facts of two midnights are kept, as at steady state.
 fn agents_only(agents: usize) -> isize {
     let mut e = engine();
     e.tenant_mut("t");
     let before = live();
     let t0: Millis = parse_rfc3339("2026-11-21T08:00:00+09:00").unwrap();
     let mut id = 0;
-    for round in 0..6 {
+    for round in 0..9 {
         for a in 0..agents {
             id += 1;
-            let state = ["ready", "talking", "wrap_up", "away", "ready", "dialing"][round];
+            let state = ["ready", "talking", "wrap_up", "away", "ready", "dialing"][round % 6];
             let extra = if round == 0 {
                 format!(
                     r#","services":["svc{}","svc{}"],"name":"상담원 {a:04}""#,
@@ -73,7 +74,7 @@ fn agents_only(agents: usize) -> isize {
                 &mut e,
                 format!(
                     r#"{{"v":1,"id":"e{id}","ts":{},"tenant":"t","type":"agent.state","agent":"agent-{a:05}","state":"{state}"{extra}}}"#,
-                    t0 + round as i64 * 600_000 + a as i64
+                    t0 + (round / 3) as i64 * 86_400_000 + (round % 3) as i64 * 600_000 + a as i64
                 ),
             );
         }
