@@ -32,6 +32,9 @@ pub(crate) struct AgentDay {
     pub away_ms: Vec<(Option<u32>, u64)>,
     /// The agent's figures by interval of the day.
     pub slots: Slots<AgentSlot>,
+    /// `away` milliseconds by interval and reason, in interval order: apart
+    /// from the intervals, which most agents' are not away in.
+    pub away_slots: Vec<(u16, Option<u32>, u32)>,
 }
 
 impl Reset for AgentDay {
@@ -40,9 +43,12 @@ impl Reset for AgentDay {
         away.clear();
         let mut slots = std::mem::take(&mut self.slots);
         slots.clear();
+        let mut away_slots = std::mem::take(&mut self.away_slots);
+        away_slots.clear();
         *self = AgentDay {
             away_ms: away,
             slots,
+            away_slots,
             ..AgentDay::default()
         };
     }

@@ -194,7 +194,10 @@ impl Tenant {
             let (day, _, slot) = self.when(at);
             if let Some(d) = self.agent_day(Some(agent), day) {
                 d.missed += 1;
-                d.slots.at(slot).missed += 1;
+                {
+                    let m = &mut d.slots.at(slot).missed;
+                    *m = m.saturating_add(1);
+                }
             }
         }
     }
@@ -308,7 +311,10 @@ impl Tenant {
                 }
                 if let Some(d) = self.agent_day(agent, day) {
                     d.outbound += 1;
-                    d.slots.at(slot).outbound += 1;
+                    {
+                        let o = &mut d.slots.at(slot).outbound;
+                        *o = o.saturating_add(1);
+                    }
                 }
                 self.calls.insert(
                     key.into(),
@@ -403,7 +409,10 @@ impl Tenant {
             let (day, _, slot) = self.when(ts);
             if let Some(d) = self.agent_day(agent, day) {
                 d.handled += 1;
-                d.slots.at(slot).handled += 1;
+                {
+                    let h = &mut d.slots.at(slot).handled;
+                    *h = h.saturating_add(1);
+                }
             }
             if let Some(live) = self.calls.get_mut(key) {
                 live.phase = Phase::Answered { at: ts };
@@ -443,7 +452,10 @@ impl Tenant {
                 let (answer_day, _, slot) = self.when(at);
                 if let Some(d) = self.agent_day(agent, answer_day) {
                     d.talk_ms += talk;
-                    d.slots.at(slot).talk_ms += talk;
+                    {
+                        let t = &mut d.slots.at(slot).talk_ms;
+                        *t = t.saturating_add(u32::try_from(talk).unwrap_or(u32::MAX));
+                    }
                     d.ended += 1;
                     d.ended_talk_ms += talk;
                 }
@@ -456,7 +468,10 @@ impl Tenant {
                 let talk = (ts - at).max(0) as u64;
                 if let Some(d) = self.agent_day(agent, connect_day) {
                     d.talk_ms += talk;
-                    d.slots.at(slot).talk_ms += talk;
+                    {
+                        let t = &mut d.slots.at(slot).talk_ms;
+                        *t = t.saturating_add(u32::try_from(talk).unwrap_or(u32::MAX));
+                    }
                 }
             }
             Phase::Dialing => {}

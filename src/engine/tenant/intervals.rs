@@ -37,6 +37,12 @@ impl<T: Default> Slots<T> {
             _ => match self.0.binary_search_by_key(&slot, |(s, _, _)| *s) {
                 Ok(i) => i,
                 Err(i) => {
+                    // A day has at most 100 intervals: past the first few,
+                    // grow by eight, not by doubling, so a full day wastes
+                    // no room.
+                    if self.0.len() >= 8 && self.0.len() == self.0.capacity() {
+                        self.0.reserve_exact(8);
+                    }
                     self.0.insert(i, (slot, T::default(), true));
                     i
                 }
@@ -72,29 +78,34 @@ impl<T: Default> Slots<T> {
     }
 }
 
-/// An agent's figures of one interval, by the agent's own clock.
+/// An agent's figures of one interval, by the agent's own clock. Small
+/// (48 bytes with its key): an agent logged in around the clock has one per
+/// interval of both days kept. Its away time by reason is the day's
+/// (`AgentDay::away_slots`).
 #[derive(Default, Debug, Clone)]
 pub(crate) struct AgentSlot {
-    pub handled: u32,
-    pub missed: u32,
-    pub outbound: u32,
-    pub talk_ms: u64,
     /// Milliseconds in each state within the interval (indexed by
     /// `AgentState`); at most the interval's length, so 32 bits hold it.
     pub time_ms: [u32; 8],
-    pub away_ms: Vec<(Option<u32>, u32)>,
+    /// Talk time of the calls answered in the interval (saturating: 49 days).
+    pub talk_ms: u32,
+    pub handled: u16,
+    pub missed: u16,
+    pub outbound: u16,
 }
 
-impl AgentSlot {
-    fn add_time(&mut self, state: AgentState, reason: Option<u32>, ms: u32) {
-        self.time_ms[state as usize] += ms;
-        if state == AgentState::Away {
-            match self.away_ms.iter_mut().find(|(r, _)| *r == reason) {
-                Some((_, v)) => *v += ms,
-                None => self.away_ms.push((reason, ms)),
-            }
+/// Adds `ms` away with `reason` in interval `slot` to a list in interval
+/// order (nearly always at its end).
+fn add_away(list: &mut Vec<(u16, Option<u32>, u32)>, slot: u16, reason: Option<u32>, ms: u32) {
+    let mut i = list.len();
+    while i > 0 && list[i - 1].0 >= slot {
+        if list[i - 1].0 == slot && list[i - 1].1 == reason {
+            list[i - 1].2 = list[i - 1].2.saturating_add(ms);
+            return;
         }
+        i -= 1;
     }
+    list.insert(i, (slot, reason, ms));
 }
 
 impl AgentDay {
@@ -110,9 +121,11 @@ impl AgentDay {
     ) {
         self.add_time(state, reason, (to - from) as u64);
         for (slot, t, upto) in slices(from, to, day_start, slot_ms) {
-            self.slots
-                .at(slot)
-                .add_time(state, reason, (upto - t) as u32);
+            let ms = (upto - t) as u32;
+            self.slots.at(slot).time_ms[state as usize] += ms;
+            if state == AgentState::Away {
+                add_away(&mut self.away_slots, slot, reason, ms);
+            }
         }
     }
 }
@@ -235,13 +248,22 @@ impl Tenant {
         };
         for a in self.agents.sorted() {
             let ag = &self.agent_data[a as usize];
-            let mut by_start: BTreeMap<Millis, (String, AgentSlot, bool)> = BTreeMap::new();
+            // Start -> (start as text, figures, away by reason, to be given).
+            type Row = (String, AgentSlot, Vec<(Option<u32>, u32)>, bool);
+            let away_of = |d: &AgentDay, slot: u16| -> Vec<(Option<u32>, u32)> {
+                d.away_slots
+                    .iter()
+                    .filter(|(s, _, _)| *s == slot)
+                    .map(|&(_, r, ms)| (r, ms))
+                    .collect()
+            };
+            let mut by_start: BTreeMap<Millis, Row> = BTreeMap::new();
             for (day, d) in ag.days.iter() {
                 let Some(ds) = day_start(day) else { continue };
                 for (slot, s, changed) in d.slots.iter() {
                     if wanted(changed) {
                         let (ms, text) = start_of(ds, slot);
-                        by_start.insert(ms, (text, s.clone(), true));
+                        by_start.insert(ms, (text, s.clone(), away_of(d, slot), true));
                     }
                 }
             }
@@ -272,21 +294,32 @@ impl Tenant {
                         // already taken as changed.
                         let entry = by_start.entry(ms).or_insert_with(|| {
                             let stored = ag.days.get(day).and_then(|d| d.slots.get(slot));
-                            (text, stored.cloned().unwrap_or_default(), false)
+                            let away = ag
+                                .days
+                                .get(day)
+                                .map(|d| away_of(d, slot))
+                                .unwrap_or_default();
+                            (text, stored.cloned().unwrap_or_default(), away, false)
                         });
                         if logged_in && upto > since {
-                            let ms = upto - t.max(since);
-                            entry.1.add_time(ag.state, ag.reason, ms as u32);
+                            let ms = (upto - t.max(since)) as u32;
+                            entry.1.time_ms[ag.state as usize] += ms;
+                            if ag.state == AgentState::Away {
+                                match entry.2.iter_mut().find(|(r, _)| *r == ag.reason) {
+                                    Some((_, v)) => *v += ms,
+                                    None => entry.2.push((ag.reason, ms)),
+                                }
+                            }
                         }
                         // Run through since the store was last given rows.
-                        entry.2 |= ag.restated || changed_since.is_none_or(|given| upto > given);
+                        entry.3 |= ag.restated || changed_since.is_none_or(|given| upto > given);
                     }
                 }
             }
-            for (_, (start, s, _)) in by_start.into_iter().filter(|(_, e)| e.2) {
+            for (_, (start, s, away_ms, _)) in by_start.into_iter().filter(|(_, e)| e.3) {
                 let t = |st: AgentState| secs(s.time_ms[st as usize] as u64);
                 let mut away: BTreeMap<Arc<str>, f64> = BTreeMap::new();
-                for &(r, ms) in &s.away_ms {
+                for &(r, ms) in &away_ms {
                     *away.entry(reason(r)).or_default() += secs(ms as u64);
                 }
                 let row = IntervalRow::Agent(AgentInterval {
@@ -306,7 +339,7 @@ impl Tenant {
                     away_s: away,
                     handled: s.handled as u64,
                     missed: s.missed as u64,
-                    talk_s: secs(s.talk_ms),
+                    talk_s: secs(s.talk_ms as u64),
                     outbound: s.outbound as u64,
                 });
                 // An interval left empty is only worth telling the store,
