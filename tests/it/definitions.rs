@@ -886,3 +886,46 @@ fn names_past_the_configured_limits_are_refused_and_change_nothing() {
         ["acme", "beta", "zeta"]
     );
 }
+
+/// An agent's figures of one interval are kept in small counters that
+/// stop at their largest value instead of wrapping (or stopping the
+/// engine): 70,000 calls answered by one agent in one interval still count
+/// whole in its day, and its interval says the most it can.
+#[test]
+fn an_interval_saturates_and_the_day_still_counts_everything() {
+    use callboard::config::Config;
+    use callboard::decode::decode_json;
+    use callboard::engine::Engine;
+    use callboard::wire::IntervalRow;
+    let mut e = Engine::new(std::sync::Arc::new(Config::default()));
+    let t0 = crate::support::at("2026-11-21T09:00:00Z");
+    let n = 70_000;
+    for c in 0..n {
+        for (kind, agent) in [("call.queued", ""), ("call.answered", r#","agent":"a1""#)] {
+            let ev = format!(
+                r#"{{"v":1,"id":"{kind}-{c}","ts":{},"tenant":"acme","type":"{kind}","call":"c{c}","queue":"q1"{agent}}}"#,
+                t0 + c / 100
+            );
+            let ev = decode_json(ev.as_bytes(), 65536).unwrap();
+            assert_eq!(e.apply(&ev), Outcome::Applied);
+        }
+    }
+    let now = t0 + 600_000;
+    let s = e
+        .snapshot("acme", now, callboard::wire::Status::Live)
+        .unwrap();
+    assert_eq!(s.totals.answered, n as u64);
+    let a1 = s.agent_list.iter().find(|a| &*a.agent == "a1").unwrap();
+    assert_eq!(a1.handled, n as u64, "the day counts every call");
+    let handled: Vec<u64> = e
+        .tenant("acme")
+        .unwrap()
+        .intervals(now)
+        .into_iter()
+        .filter_map(|r| match r {
+            IntervalRow::Agent(a) => Some(a.handled),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handled, [u16::MAX as u64], "the interval stops at its most");
+}
