@@ -119,6 +119,25 @@ grep -q '"callboard-error-reason": "invalid_json"' "$WORK/dlq.jsonl" \
   || { echo "e2e: malformed message not in the dead-letter topic"; cat "$WORK/dlq.jsonl"; exit 1; }
 echo "e2e: malformed message found in the dead-letter topic"
 
+# The owners' standing facts, read by an independent client: one record per
+# tenant, keyed by it, as of the start of yesterday (UTC here; a run across
+# midnight may find the day before). The events began three hours ago, so
+# the facts hold no agent yet: yesterday began before them.
+python3 .ci/kafka_client.py standing "$BROKERS" callboard.events.state > "$WORK/standing.jsonl"
+python3 - "$WORK/standing.jsonl" <<'PY'
+import json, sys, time
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {r["key"]: r for r in rows}
+yesterday = (int(time.time()) // 86400 - 1) * 86400 * 1000
+for t in ["demo", "globex"]:
+    r = by.get(t)
+    if not r or r["tenant"] != t:
+        sys.exit(f"e2e: no standing facts for {t} in the state topic: {rows}")
+    if r["as_of"] not in (yesterday, yesterday - 86400 * 1000):
+        sys.exit(f"e2e: {t}'s standing facts are as of {r['as_of']}, not yesterday's start {yesterday}")
+print(f"e2e: standing facts of {len(rows)} tenants in the state topic, as of yesterday's start")
+PY
+
 # An Asterisk site forwarded into the same topic by `callboard forward`:
 # the broker frozen (SIGSTOP) while lines are written, the forwarder
 # SIGKILLed and restarted; the served tenant must equal replay of the lines.

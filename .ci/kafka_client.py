@@ -3,6 +3,7 @@
     kafka_client.py produce BROKERS TOPIC FILE FROM TO   # lines FROM..TO of FILE, key = tenant
     kafka_client.py produce-raw BROKERS TOPIC KEY TEXT    # one message as given
     kafka_client.py dlq BROKERS TOPIC                     # print dead-letter messages as JSON lines
+    kafka_client.py standing BROKERS TOPIC                # the newest standing facts per tenant, as JSON lines
 """
 import json
 import sys
@@ -48,6 +49,27 @@ def dlq(brokers, topic):
     c.close()
 
 
+def standing(brokers, topic):
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "e2e-standing-reader",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    newest = {}
+    seen = 0
+    for _ in range(60):
+        m = c.poll(1.0)
+        if m is None or m.error():
+            if seen:
+                break
+            continue
+        seen += 1
+        value = json.loads(m.value())
+        newest[m.key().decode()] = value
+    c.close()
+    for key, value in sorted(newest.items()):
+        print(json.dumps({"key": key, "tenant": value["tenant"], "as_of": value["as_of"],
+                          "agents": len(value.get("agents", []))}))
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"produce": produce, "produce-raw": produce_raw, "dlq": dlq}[cmd](*args)
+    {"produce": produce, "produce-raw": produce_raw, "dlq": dlq, "standing": standing}[cmd](*args)
