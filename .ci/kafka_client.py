@@ -32,8 +32,10 @@ def produce_raw(brokers, topic, key, text):
         sys.exit("not delivered")
 
 
-def dlq(brokers, topic):
-    c = Consumer({"bootstrap.servers": brokers, "group.id": "e2e-dlq-reader",
+def read_topic(brokers, topic, group):
+    """Every message of a topic from its start: up to a minute for the first,
+    then until a second passes without one."""
+    c = Consumer({"bootstrap.servers": brokers, "group.id": group,
                   "auto.offset.reset": "earliest"})
     c.subscribe([topic])
     seen = 0
@@ -44,27 +46,19 @@ def dlq(brokers, topic):
                 break
             continue
         seen += 1
+        yield m
+    c.close()
+
+
+def dlq(brokers, topic):
+    for m in read_topic(brokers, topic, "e2e-dlq-reader"):
         headers = {k: v.decode() for k, v in (m.headers() or [])}
         print(json.dumps({"value": m.value().decode(errors="replace"), "headers": headers}))
-    c.close()
 
 
 def standing(brokers, topic):
-    c = Consumer({"bootstrap.servers": brokers, "group.id": "e2e-standing-reader",
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
-    newest = {}
-    seen = 0
-    for _ in range(60):
-        m = c.poll(1.0)
-        if m is None or m.error():
-            if seen:
-                break
-            continue
-        seen += 1
-        value = json.loads(m.value())
-        newest[m.key().decode()] = value
-    c.close()
+    newest = {m.key().decode(): json.loads(m.value())
+              for m in read_topic(brokers, topic, "e2e-standing-reader")}
     for key, value in sorted(newest.items()):
         print(json.dumps({"key": key, "tenant": value["tenant"], "as_of": value["as_of"],
                           "agents": len(value.get("agents", []))}))

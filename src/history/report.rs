@@ -255,9 +255,13 @@ async fn queues(
         By::Queue => ", service, queue",
         _ => "",
     };
-    let sums: Vec<String> = super::schema::QUEUE_COUNTS
+    let columns: Vec<&str> = super::schema::QUEUE_COUNTS
         .iter()
         .chain(super::schema::QUEUE_DURATIONS.iter())
+        .copied()
+        .collect();
+    let sums: Vec<String> = columns
+        .iter()
         .map(|c| match *c {
             "wait_answered_max_ms" => format!("MAX({c})"),
             // PostgreSQL sums BIGINTs as NUMERIC: back to BIGINT.
@@ -276,11 +280,6 @@ async fn queues(
         // A day row is one queue's day already (keyed by queue and scope,
         // which is the service for rows of no queue): read, not grouped.
         // Grouping 15,000 rows cost SQLite more than reading them.
-        let columns: Vec<&str> = super::schema::QUEUE_COUNTS
-            .iter()
-            .chain(super::schema::QUEUE_DURATIONS.iter())
-            .copied()
-            .collect();
         format!(
             "SELECT day AS period, day AS first{group}, {} FROM queue_days \
              WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY day{group}",

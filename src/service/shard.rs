@@ -60,27 +60,50 @@ impl Router {
         (xxh3_64(tenant.as_bytes()) % self.shards.len() as u64) as usize
     }
 
-    /// Routes events to their shards, keeping each tenant's order.
-    pub async fn send(&self, source: Source, events: Vec<Event<'static>>) -> Result<(), Closed> {
+    /// Items split by the shard of their tenant, in their order: each
+    /// shard that has any, with its items.
+    fn per_shard<T>(&self, items: Vec<T>, tenant: impl Fn(&T) -> &str) -> Vec<(usize, Vec<T>)> {
         if self.shards.len() == 1 {
-            return self.shards[0]
-                .send(Input::Events { source, events })
+            return if items.is_empty() {
+                Vec::new()
+            } else {
+                vec![(0, items)]
+            };
+        }
+        let mut per: Vec<Vec<T>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for item in items {
+            per[self.shard_of(tenant(&item))].push(item);
+        }
+        per.into_iter()
+            .enumerate()
+            .filter(|(_, items)| !items.is_empty())
+            .collect()
+    }
+
+    /// Sends items to the shards of their tenants, each shard's as one input.
+    async fn to_shards<T>(
+        &self,
+        items: Vec<T>,
+        tenant: impl Fn(&T) -> &str,
+        input: impl Fn(Vec<T>) -> Input,
+    ) -> Result<(), Closed> {
+        for (i, items) in self.per_shard(items, tenant) {
+            self.shards[i]
+                .send(input(items))
                 .await
-                .map_err(|_| Closed);
-        }
-        let mut per: Vec<Vec<Event<'static>>> = vec![Vec::new(); self.shards.len()];
-        for ev in events {
-            per[self.shard_of(&ev.tenant)].push(ev);
-        }
-        for (i, events) in per.into_iter().enumerate() {
-            if !events.is_empty() {
-                self.shards[i]
-                    .send(Input::Events { source, events })
-                    .await
-                    .map_err(|_| Closed)?;
-            }
+                .map_err(|_| Closed)?;
         }
         Ok(())
+    }
+
+    /// Routes events to their shards, keeping each tenant's order.
+    pub async fn send(&self, source: Source, events: Vec<Event<'static>>) -> Result<(), Closed> {
+        self.to_shards(
+            events,
+            |ev| &ev.tenant,
+            |events| Input::Events { source, events },
+        )
+        .await
     }
 
     /// A source's status changed: the one path by which readiness, the
@@ -99,32 +122,14 @@ impl Router {
     /// Restores tenants' standing facts, each in its shard, before any
     /// event sent after this call.
     pub async fn restore(&self, standings: Vec<Standing>) -> Result<(), Closed> {
-        let mut per: Vec<Vec<Standing>> = vec![Vec::new(); self.shards.len()];
-        for s in standings {
-            per[self.shard_of(&s.tenant)].push(s);
-        }
-        for (i, standings) in per.into_iter().enumerate() {
-            if !standings.is_empty() {
-                self.shards[i]
-                    .send(Input::Restore(standings))
-                    .await
-                    .map_err(|_| Closed)?;
-            }
-        }
-        Ok(())
+        self.to_shards(standings, |s| &s.tenant, Input::Restore)
+            .await
     }
 
     /// The standing facts of these tenants now (of those the engine holds).
     pub async fn standings(&self, tenants: Vec<Arc<str>>) -> Result<Vec<Standing>, Closed> {
-        let mut per: Vec<Vec<Arc<str>>> = vec![Vec::new(); self.shards.len()];
-        for t in tenants {
-            per[self.shard_of(&t)].push(t);
-        }
         let mut out = Vec::new();
-        for (i, tenants) in per.into_iter().enumerate() {
-            if tenants.is_empty() {
-                continue;
-            }
+        for (i, tenants) in self.per_shard(tenants, |t| t) {
             let (reply, answer) = tokio::sync::oneshot::channel();
             self.shards[i]
                 .send(Input::Standings { tenants, reply })
@@ -137,19 +142,7 @@ impl Router {
 
     /// Drops tenants' state and published snapshots.
     pub async fn forget(&self, tenants: Vec<Arc<str>>) -> Result<(), Closed> {
-        let mut per: Vec<Vec<Arc<str>>> = vec![Vec::new(); self.shards.len()];
-        for t in tenants {
-            per[self.shard_of(&t)].push(t);
-        }
-        for (i, tenants) in per.into_iter().enumerate() {
-            if !tenants.is_empty() {
-                self.shards[i]
-                    .send(Input::Forget(tenants))
-                    .await
-                    .map_err(|_| Closed)?;
-            }
-        }
-        Ok(())
+        self.to_shards(tenants, |t| t, Input::Forget).await
     }
 }
 

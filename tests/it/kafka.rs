@@ -65,6 +65,38 @@ async fn served(addr: std::net::SocketAddr, inbound: u64) -> Snapshot {
     );
 }
 
+/// Produces messages `(key, payload, time)`, each stamped with its time
+/// (as if sent then), and waits for them to be delivered.
+async fn produce_stamped(brokers: &str, topic: &str, messages: &[(String, String, i64)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut sends = Vec::new();
+    for (key, payload, ts) in messages {
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .timestamp(*ts);
+        match producer.send_result(record) {
+            Ok(delivery) => sends.push(delivery),
+            Err((e, _)) => panic!("{e}"),
+        }
+    }
+    for s in sends {
+        s.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+}
+
+/// The value of one series in a `/metrics` text.
+fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} in /metrics"))
+}
+
 fn replay_at(ndjson: &str, config: Arc<Config>, at: i64) -> Snapshot {
     crate::support::replayed(ndjson, config, Format::Ndjson, "demo", Some(at))
 }
@@ -185,12 +217,7 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
         "rejections counted"
     );
     // The restart's rebuild says what it read and how long it took.
-    let gauge = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /metrics"))
-    };
+    let gauge = |series: &str| metric(&metrics, series);
     assert!(gauge(r#"callboard_kafka_rebuild_events{topic="callboard.events"}"#) > 0.0);
     assert!(gauge(r#"callboard_kafka_rebuild_duration_seconds{topic="callboard.events"}"#) > 0.0);
     second.stop.cancel();
@@ -446,31 +473,17 @@ async fn a_partition_is_positioned_at_the_first_message_of_a_time() {
     let mock = MockCluster::new(1).unwrap();
     let brokers = mock.bootstrap_servers();
     mock.create_topic("timed", 1, 1).unwrap();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
     // Four days, a message every 5 minutes, two of them at each time.
     let step = 300_000;
     let start = now_ms() - 4 * 86_400_000;
     let times: Vec<i64> = (0..4 * 288)
         .flat_map(|k| [start + k * step, start + k * step])
         .collect();
-    let mut sends = Vec::new();
-    for &ts in &times {
-        let record = FutureRecord::to("timed")
-            .key("t")
-            .payload("{}")
-            .timestamp(ts);
-        match producer.send_result(record) {
-            Ok(delivery) => sends.push(delivery),
-            Err((e, _)) => panic!("{e}"),
-        }
-    }
-    for s in sends {
-        s.await.unwrap().map_err(|(e, _)| e).unwrap();
-    }
+    let messages: Vec<(String, String, i64)> = times
+        .iter()
+        .map(|&ts| ("t".into(), "{}".into(), ts))
+        .collect();
+    produce_stamped(&brokers, "timed", &messages).await;
     let high = times.len() as i64;
     let find = |t: i64| {
         let brokers = brokers.clone();
@@ -537,26 +550,11 @@ async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
     // Four days as they were sent: each message stamped with its sending time.
     let now = now_ms();
     let log = crate::standing::four_days(now);
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    let mut sends = Vec::new();
-    for (sent, ev) in &log {
-        let payload = encode_event(ev);
-        let record = FutureRecord::to(topic)
-            .key(&*ev.tenant)
-            .payload(&payload)
-            .timestamp(*sent);
-        match producer.send_result(record) {
-            Ok(delivery) => sends.push(delivery),
-            Err((e, _)) => panic!("{e}"),
-        }
-    }
-    for s in sends {
-        s.await.unwrap().map_err(|(e, _)| e).unwrap();
-    }
+    let messages: Vec<(String, String, i64)> = log
+        .iter()
+        .map(|(sent, ev)| (ev.tenant.to_string(), encode_event(ev), *sent))
+        .collect();
+    produce_stamped(&brokers, topic, &messages).await;
     let ndjson: String = log.iter().map(|(_, e)| encode_event(e) + "\n").collect();
     let config = Arc::new(Config::parse("", Some("Asia/Seoul"), None).unwrap());
     let start = |group: &'static str| {
@@ -576,12 +574,11 @@ async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
         };
         Server::start(Config::clone(&config), settings)
     };
-    let rebuilt = |metrics: &str| -> f64 {
-        let name = format!("callboard_kafka_rebuild_events{{topic=\"{topic}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&name)?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    let rebuilt = |metrics: &str| {
+        metric(
+            metrics,
+            &format!("callboard_kafka_rebuild_events{{topic=\"{topic}\"}}"),
+        )
     };
     let expected_inbound = replay_at(&ndjson, config.clone(), now).totals.inbound;
 

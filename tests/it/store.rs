@@ -439,15 +439,8 @@ async fn served_history_equals_replay_after_a_kill_on_postgres() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Reports read from a store holding the rows of the demo day: every
-/// grouping and step sums to the day's figures, ratios come from the sums,
-/// and rows and reports are valid against their schemas.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reports_sum_the_day_and_match_their_schemas() {
-    use callboard::history::report::{Query, run};
-    use callboard::history::{Location, Store};
-    use callboard::wire::ReportRows;
-
+/// The demo day replayed: its config, options and engine.
+fn demo_day() -> (Arc<Config>, ReplayOptions, callboard::replay::Replayed) {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo-day.ndjson"),
     )
@@ -459,6 +452,32 @@ async fn reports_sum_the_day_and_match_their_schemas() {
     };
     let config = Arc::new(Config::default());
     let replayed = replay_engine(text.as_bytes(), config.clone(), &opts, |_, _| {}).unwrap();
+    (config, opts, replayed)
+}
+
+/// An empty SQLite history store in a directory of its own (removed by the
+/// test when it is done).
+async fn sqlite_store(name: &str) -> (std::path::PathBuf, callboard::history::Store) {
+    let dir = std::env::temp_dir().join(format!("callboard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = callboard::history::Store::open(&callboard::history::Location::Sqlite(
+        dir.join("h.sqlite"),
+    ))
+    .await
+    .unwrap();
+    (dir, store)
+}
+
+/// Reports read from a store holding the rows of the demo day: every
+/// grouping and step sums to the day's figures, ratios come from the sums,
+/// and rows and reports are valid against their schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_sum_the_day_and_match_their_schemas() {
+    use callboard::history::report::{Query, run};
+    use callboard::wire::ReportRows;
+
+    let (config, opts, replayed) = demo_day();
     let rows = replayed.intervals(&opts);
     let snapshot = replayed.snapshots(&opts).remove(0);
     let schema = |name: &str| {
@@ -481,12 +500,7 @@ async fn reports_sum_the_day_and_match_their_schemas() {
         assert!(errs.is_empty(), "{v}: {errs:?}");
     }
 
-    let dir = std::env::temp_dir().join(format!("callboard-report-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
-        .await
-        .unwrap();
+    let (dir, store) = sqlite_store("report").await;
     store.write(&[], &rows).await.unwrap();
     // Written twice (a restart's rebuild): nothing doubles.
     store.write(&[], &rows).await.unwrap();
@@ -563,20 +577,9 @@ async fn reports_sum_the_day_and_match_their_schemas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
     use callboard::history::report::{Query, run};
-    use callboard::history::{Location, Store};
     use callboard::wire::ReportRows;
 
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo-day.ndjson"),
-    )
-    .unwrap();
-    let opts = ReplayOptions {
-        format: Format::Ndjson,
-        tenant: None,
-        at: None,
-    };
-    let config = Arc::new(Config::default());
-    let replayed = replay_engine(text.as_bytes(), config.clone(), &opts, |_, _| {}).unwrap();
+    let (config, opts, replayed) = demo_day();
     let mut rows = replayed.intervals(&opts);
     // The busiest queue's latest interval moves it to a new service.
     let mut inbound: BTreeMap<Arc<str>, (u64, String)> = BTreeMap::new();
@@ -604,12 +607,7 @@ async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
             r => early.push(r),
         }
     }
-    let dir = std::env::temp_dir().join(format!("callboard-moved-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
-        .await
-        .unwrap();
+    let (dir, store) = sqlite_store("moved").await;
     // The latest interval first, the rest after: the day row follows the
     // rows' times, not the order they were written in.
     store.write(&[], &late).await.unwrap();
@@ -675,15 +673,9 @@ async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
 async fn the_demo_starts_with_a_week_of_history_written_once() {
     use callboard::history::backfill::{DAYS, simulated_past};
     use callboard::history::report::{Query, run};
-    use callboard::history::{Location, Store};
     use callboard::wire::ReportRows;
 
-    let dir = std::env::temp_dir().join(format!("callboard-backfill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&Location::Sqlite(dir.join("h.sqlite")))
-        .await
-        .unwrap();
+    let (dir, store) = sqlite_store("backfill").await;
     let mut sim = callboard::sim::SimConfig::demo(0, 1);
     sim.agents = 6;
     sim.peak_calls_per_hour = 60.0;

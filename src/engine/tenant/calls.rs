@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::Tenant;
-use super::intervals::Slots;
+use super::intervals::{AgentSlot, Slots};
 use crate::engine::ring::Reset;
 use crate::engine::{NoEffect, Outcome};
 use crate::event::{CallEvent, CallKind};
@@ -194,10 +194,7 @@ impl Tenant {
             let (day, _, slot) = self.when(at);
             if let Some(d) = self.agent_day(Some(agent), day) {
                 d.missed += 1;
-                {
-                    let m = &mut d.slots.at(slot).missed;
-                    *m = m.saturating_add(1);
-                }
+                AgentSlot::bump(&mut d.slots.at(slot).missed);
             }
         }
     }
@@ -311,10 +308,7 @@ impl Tenant {
                 }
                 if let Some(d) = self.agent_day(agent, day) {
                     d.outbound += 1;
-                    {
-                        let o = &mut d.slots.at(slot).outbound;
-                        *o = o.saturating_add(1);
-                    }
+                    AgentSlot::bump(&mut d.slots.at(slot).outbound);
                 }
                 self.calls.insert(
                     key.into(),
@@ -409,10 +403,7 @@ impl Tenant {
             let (day, _, slot) = self.when(ts);
             if let Some(d) = self.agent_day(agent, day) {
                 d.handled += 1;
-                {
-                    let h = &mut d.slots.at(slot).handled;
-                    *h = h.saturating_add(1);
-                }
+                AgentSlot::bump(&mut d.slots.at(slot).handled);
             }
             if let Some(live) = self.calls.get_mut(key) {
                 live.phase = Phase::Answered { at: ts };
@@ -452,10 +443,7 @@ impl Tenant {
                 let (answer_day, _, slot) = self.when(at);
                 if let Some(d) = self.agent_day(agent, answer_day) {
                     d.talk_ms += talk;
-                    {
-                        let t = &mut d.slots.at(slot).talk_ms;
-                        *t = t.saturating_add(u32::try_from(talk).unwrap_or(u32::MAX));
-                    }
+                    d.slots.at(slot).add_talk(talk);
                     d.ended += 1;
                     d.ended_talk_ms += talk;
                 }
@@ -468,10 +456,7 @@ impl Tenant {
                 let talk = (ts - at).max(0) as u64;
                 if let Some(d) = self.agent_day(agent, connect_day) {
                     d.talk_ms += talk;
-                    {
-                        let t = &mut d.slots.at(slot).talk_ms;
-                        *t = t.saturating_add(u32::try_from(talk).unwrap_or(u32::MAX));
-                    }
+                    d.slots.at(slot).add_talk(talk);
                 }
             }
             Phase::Dialing => {}

@@ -94,6 +94,22 @@ pub(crate) struct AgentSlot {
     pub outbound: u16,
 }
 
+impl AgentSlot {
+    /// One more of a count (`handled`, `missed`, `outbound`), stopping at
+    /// its largest value.
+    pub(crate) fn bump(count: &mut u16) {
+        *count = count.saturating_add(1);
+    }
+
+    /// Talk time of a call answered in the interval, stopping at the
+    /// largest value.
+    pub(crate) fn add_talk(&mut self, ms: u64) {
+        self.talk_ms = self
+            .talk_ms
+            .saturating_add(u32::try_from(ms).unwrap_or(u32::MAX));
+    }
+}
+
 /// Adds `ms` away with `reason` in interval `slot` to a list in interval
 /// order (nearly always at its end).
 fn add_away(list: &mut Vec<(u16, Option<u32>, u32)>, slot: u16, reason: Option<u32>, ms: u32) {
@@ -249,11 +265,13 @@ impl Tenant {
         for a in self.agents.sorted() {
             let ag = &self.agent_data[a as usize];
             // Start -> (start as text, figures, away by reason, to be given).
-            type Row = (String, AgentSlot, Vec<(Option<u32>, u32)>, bool);
-            let away_of = |d: &AgentDay, slot: u16| -> Vec<(Option<u32>, u32)> {
-                d.away_slots
+            type Row = (String, AgentSlot, BTreeMap<Option<u32>, u32>, bool);
+            // The day's away time of one interval (the list is in interval order).
+            let away_of = |d: &AgentDay, slot: u16| -> BTreeMap<Option<u32>, u32> {
+                let from = d.away_slots.partition_point(|e| e.0 < slot);
+                d.away_slots[from..]
                     .iter()
-                    .filter(|(s, _, _)| *s == slot)
+                    .take_while(|e| e.0 == slot)
                     .map(|&(_, r, ms)| (r, ms))
                     .collect()
             };
@@ -305,10 +323,7 @@ impl Tenant {
                             let ms = (upto - t.max(since)) as u32;
                             entry.1.time_ms[ag.state as usize] += ms;
                             if ag.state == AgentState::Away {
-                                match entry.2.iter_mut().find(|(r, _)| *r == ag.reason) {
-                                    Some((_, v)) => *v += ms,
-                                    None => entry.2.push((ag.reason, ms)),
-                                }
+                                *entry.2.entry(ag.reason).or_default() += ms;
                             }
                         }
                         // Run through since the store was last given rows.
@@ -319,7 +334,7 @@ impl Tenant {
             for (_, (start, s, away_ms, _)) in by_start.into_iter().filter(|(_, e)| e.3) {
                 let t = |st: AgentState| secs(s.time_ms[st as usize] as u64);
                 let mut away: BTreeMap<Arc<str>, f64> = BTreeMap::new();
-                for &(r, ms) in &away_ms {
+                for (&r, &ms) in &away_ms {
                     *away.entry(reason(r)).or_default() += secs(ms as u64);
                 }
                 let row = IntervalRow::Agent(AgentInterval {

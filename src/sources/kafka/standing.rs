@@ -19,7 +19,7 @@ use crate::wire::Standing;
 impl Member {
     /// Restores the standing facts of the assigned partitions' tenants and
     /// positions each partition at the first message sent at or after the
-    /// oldest of their instants, less the margin; `ends` (low, high) get
+    /// oldest of their instants, less the margin; `ends` (low, high) take
     /// the positions as their lows. A partition without standing facts
     /// (its first assignment since the topic had none) is read whole.
     pub(super) async fn position(
@@ -29,6 +29,7 @@ impl Member {
         ends: &mut HashMap<i32, (i64, i64)>,
     ) -> Result<(), Closed> {
         let mut restored = Vec::new();
+        let mut positioned: Vec<(i32, i64)> = Vec::new();
         let mut tpl = TopicPartitionList::new();
         for &p in parts {
             tpl.add_partition(&self.opts.topic, p);
@@ -75,10 +76,7 @@ impl Member {
                     let set = self.tenants.entry(p).or_default();
                     set.extend(standings.iter().map(|s| s.tenant.clone()));
                     restored.extend(standings);
-                    self.start_at.insert(p, offset);
-                    ends.insert(p, (offset, high));
-                    tpl.set_partition_offset(&self.opts.topic, p, Offset::Offset(offset))
-                        .ok();
+                    positioned.push((p, offset));
                 }
                 Err(e) => {
                     tracing::warn!(partition = p, error = %e, "cannot position the partition by time: it is read whole");
@@ -88,21 +86,23 @@ impl Member {
         // Before any event of the partitions: their tenants' facts.
         self.router.restore(restored).await?;
         let consumer = self.consumer.clone();
-        let positioned: Vec<(i32, i64)> = self.start_at.iter().map(|(&p, &o)| (p, o)).collect();
         tokio::task::block_in_place(|| {
-            for (p, o) in positioned {
-                if parts.contains(&p)
-                    && let Err(e) = consumer.seek(
-                        &self.opts.topic,
-                        p,
-                        Offset::Offset(o),
-                        Duration::from_secs(10),
-                    )
-                {
-                    tracing::warn!(partition = p, error = %e, "cannot seek: the partition is read whole");
-                    self.start_at.remove(&p);
-                    if let Some(e) = ends.get_mut(&p) {
-                        e.0 = 0;
+            for (p, offset) in positioned {
+                let sought = consumer.seek(
+                    &self.opts.topic,
+                    p,
+                    Offset::Offset(offset),
+                    Duration::from_secs(10),
+                );
+                match sought {
+                    Ok(()) => {
+                        self.start_at.insert(p, offset);
+                        if let Some(e) = ends.get_mut(&p) {
+                            e.0 = offset;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = p, error = %e, "cannot seek: the partition is read whole")
                     }
                 }
             }
