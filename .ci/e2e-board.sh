@@ -35,11 +35,19 @@ check() {  # check VIEW LANG LABEL...
   local url="http://127.0.0.1:$HTTP/?tenant=demo&view=$view&lang=$lang&rotate=3600"
   curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" > "$WORK/before.json"
   before=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['inbound'])" "$WORK/before.json")
-  chrome "$url" dump-dom > "$WORK/dom.html"
-  after=$(curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['inbound'])")
-  for label in "$@"; do
-    grep -q "$label" "$WORK/dom.html" || { echo "board: $view/$lang lacks '$label'"; exit 1; }
+  # A page draws its tables on the first snapshot from the websocket; on a
+  # loaded machine the browser's time budget can end before it arrives, so a
+  # page that shows none of its labels yet is loaded again (three tries).
+  local missing="" try
+  for try in 1 2 3; do
+    chrome "$url" dump-dom > "$WORK/dom.html"
+    missing=""
+    for label in "$@"; do grep -q "$label" "$WORK/dom.html" || missing="$label"; done
+    [ -z "$missing" ] && break
+    echo "board: $view/$lang lacks '$missing' on try $try"
   done
+  [ -z "$missing" ] || { echo "board: $view/$lang lacks '$missing'"; exit 1; }
+  after=$(curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['inbound'])")
   if [ "$view" = agent-list ]; then
     # Which states the agents are in is the simulator's to say; every card
     # must show one of the language's state names, as many cards as agents.
