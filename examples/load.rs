@@ -145,6 +145,7 @@ async fn kafka(brokers: String, events: usize) -> anyhow::Result<()> {
             max_event_bytes: 65536,
             max_clock_skew_ms: 300_000,
             state_topic: None,
+            snapshot_topic: None,
             rebuild_margin_ms: 0,
         }),
         ..ServeSettings::default()

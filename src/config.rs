@@ -217,6 +217,13 @@ pub struct ServeLayer {
     /// read the whole log on every assignment. [default: <topic>.state]
     #[arg(long, value_name = "TOPIC", env = "CALLBOARD_STATE_TOPIC")]
     pub state_topic: Option<String>,
+    /// Compacted topic through which instances share their snapshots
+    /// (key = tenant): each writes the tenants it computes and serves every
+    /// tenant from it, so a cluster serves any tenant from any instance
+    /// (created if missing); `none` to serve only this instance's
+    /// tenants. [default: callboard.snapshots]
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_SNAPSHOT_TOPIC")]
+    pub snapshot_topic: Option<String>,
     /// Simulated demo tenants (`demo`, `demo-2`, ...); 0 for none. [default:
     /// 1 without Kafka, 0 with it]
     #[arg(long, value_name = "N", env = "CALLBOARD_SIMULATE_TENANTS")]

@@ -168,6 +168,34 @@ pub async fn run_with_metrics_listener(
         router
             .status(Source::Kafka.as_str(), Status::Recovering)
             .await?;
+        if let Some(topic) = kafka.snapshot_topic.clone() {
+            router
+                .status(sources::kafka::snapshots::SOURCE, Status::Recovering)
+                .await?;
+            let (router, stop, hub) = (router.clone(), shutdown.clone(), hub.clone());
+            let (brokers, events) = (kafka.brokers.clone(), kafka.topic.clone());
+            tracker.spawn(async move {
+                // As many partitions as the events, for as many readers.
+                let partitions = tokio::task::block_in_place(|| {
+                    crate::kafka::partition_count(&brokers, &events)
+                })
+                .ok()
+                .flatten()
+                .unwrap_or(1);
+                let run = sources::kafka::snapshots::run(
+                    brokers,
+                    topic,
+                    partitions,
+                    hub,
+                    router,
+                    stop.clone(),
+                );
+                if let Err(e) = run.await {
+                    tracing::error!(error = %e, "snapshot topic stopped");
+                    stop.cancel();
+                }
+            });
+        }
         let (router, stop) = (router.clone(), shutdown.clone());
         tracker.spawn(async move {
             if let Err(e) = sources::kafka::run(kafka, router, stop.clone()).await {

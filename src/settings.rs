@@ -27,6 +27,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_TOPIC: &str = "callboard.events";
 /// The consumer group: one per deployment.
 pub const DEFAULT_GROUP: &str = "callboard";
+/// The compacted topic through which a cluster shares its snapshots.
+pub const DEFAULT_SNAPSHOT_TOPIC: &str = "callboard.snapshots";
 /// Agents of each simulated tenant.
 pub const DEFAULT_SIMULATED_AGENTS: usize = 24;
 /// Calls per hour of each simulated tenant at its busiest hour.
@@ -167,9 +169,15 @@ impl ServeSettings {
                 Some(t) => Some(t),
                 None => Some(format!("{topic}.state")),
             };
+            let snapshot_topic = match pick(&flags.snapshot_topic, &file.snapshot_topic) {
+                Some(t) if t == "none" => None,
+                Some(t) => Some(t),
+                None => Some(DEFAULT_SNAPSHOT_TOPIC.into()),
+            };
             KafkaOptions {
                 brokers,
                 state_topic,
+                snapshot_topic,
                 dlq_topic: pick(&flags.dlq_topic, &file.dlq_topic)
                     .unwrap_or_else(|| format!("{topic}.dlq")),
                 topic,
@@ -323,6 +331,7 @@ mod tests {
             "derived from the resolved topic"
         );
         assert_eq!(k.group, DEFAULT_GROUP);
+        assert_eq!(k.snapshot_topic.as_deref(), Some(DEFAULT_SNAPSHOT_TOPIC));
         assert!(
             s.simulate.is_empty(),
             "no simulator next to Kafka unless asked"

@@ -47,6 +47,60 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// `/metrics` without the series of tenants this process does not compute
+/// now: a tenant's series come from its owner only, so that a sum over
+/// instances counts it once, from the moment it moves (its old owner's
+/// series would otherwise linger until idle).
+pub fn only_computed_here(text: &str, computed_here: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut known: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for line in text.split_inclusive('\n') {
+        let keep = match tenant_label(line) {
+            None => true,
+            Some(t) => *known.entry(t).or_insert_with_key(|t| computed_here(t)),
+        };
+        if keep {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The `tenant` label's value of a sample line, unescaped.
+fn tenant_label(line: &str) -> Option<String> {
+    if line.starts_with('#') {
+        return None;
+    }
+    let open = line.find('{')?;
+    let labels = &line[open + 1..];
+    let mut rest = labels;
+    // Label pairs `name="value"`, separated by commas, values escaped.
+    loop {
+        let eq = rest.find('=')?;
+        let name = rest[..eq].trim_start_matches(',').trim();
+        let value = rest[eq + 1..].strip_prefix('"')?;
+        let mut v = String::new();
+        let mut chars = value.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => v.push('\n'),
+                    c => v.push(c),
+                },
+                (_, c) => v.push(c),
+            }
+        };
+        if name == "tenant" {
+            return Some(v);
+        }
+        rest = &value[end + 1..];
+        if !rest.starts_with(',') {
+            return None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +117,29 @@ mod tests {
         );
         engine.apply(&crate::decode::decode_json(line.as_bytes(), 1 << 16).unwrap());
         engine.snapshot(tenant, 0, Status::Live).unwrap()
+    }
+
+    #[test]
+    fn only_the_tenants_computed_here_are_rendered() {
+        let text = concat!(
+            "# TYPE callboard_waiting_calls gauge\n",
+            "callboard_waiting_calls{tenant=\"here\",service=\"s\",queue=\"q\"} 3\n",
+            "callboard_waiting_calls{service=\"s\",tenant=\"moved\",queue=\"q\"} 2\n",
+            "callboard_waiting_calls{tenant=\"a \\\"quoted\\\" one\",queue=\"q\"} 1\n",
+            "callboard_events_total{source=\"kafka\",outcome=\"applied\"} 9\n",
+            "callboard_recovering 0\n",
+        );
+        let out = only_computed_here(text, |t| t == "here" || t == "a \"quoted\" one");
+        assert_eq!(
+            out,
+            concat!(
+                "# TYPE callboard_waiting_calls gauge\n",
+                "callboard_waiting_calls{tenant=\"here\",service=\"s\",queue=\"q\"} 3\n",
+                "callboard_waiting_calls{tenant=\"a \\\"quoted\\\" one\",queue=\"q\"} 1\n",
+                "callboard_events_total{source=\"kafka\",outcome=\"applied\"} 9\n",
+                "callboard_recovering 0\n",
+            )
+        );
     }
 
     /// A tenant no longer exported (its partition revoked) leaves /metrics

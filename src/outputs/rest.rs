@@ -102,8 +102,10 @@ async fn metrics(
 
 async fn open_metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
     // Rendering many series takes a while: not on an async worker.
-    let handle = st.metrics.clone();
-    let text = tokio::task::spawn_blocking(move || handle.render())
+    let (handle, hub) = (st.metrics.clone(), st.hub.clone());
+    let text = tokio::task::spawn_blocking(move || {
+        super::prometheus::only_computed_here(&handle.render(), |t| hub.is_local(t))
+    })
         .await
         .map_err(|e| ApiError::Internal(format!("rendering stopped: {e}")))?;
     Ok((

@@ -5,13 +5,15 @@
 //! snapshot and can neither grow memory nor slow the shard that publishes.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use crate::telemetry::{Signal, SnapshotNotShared};
 use crate::wire::{Snapshot, Status};
 
 /// A snapshot as published: numbered, and serialised once for every reader.
@@ -61,13 +63,69 @@ pub fn envelope(seq: u64, json: &[u8]) -> Bytes {
 
 type Slot = watch::Sender<Option<Arc<Published>>>;
 
+/// A remote tenant whose owner has published nothing for this long is
+/// served marked `stale` (owners publish every tenant once a second).
+pub const STALE_AFTER: Duration = Duration::from_secs(5);
+
+/// One tenant's channel, and whose snapshots it carries.
+#[derive(Debug)]
+struct Entry {
+    tx: Slot,
+    /// This process computes the tenant (its shard publishes it).
+    local: bool,
+    /// The highest number seen from another process for this tenant: a
+    /// remote snapshot must pass it, and a local one follows it, so that
+    /// numbers keep increasing when a tenant moves between processes.
+    remote_seq: u64,
+    /// When the last remote snapshot arrived (or the tenant left this
+    /// process).
+    heard: std::time::Instant,
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry {
+            tx: watch::channel(None).0,
+            local: false,
+            remote_seq: 0,
+            heard: std::time::Instant::now(),
+        }
+    }
+}
+
+/// What became of a remote snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// It is served now.
+    pub taken: bool,
+    /// When its owner built it.
+    pub at: crate::time::Millis,
+}
+
+/// Why a message of the snapshot topic was not taken.
+#[derive(Debug, thiserror::Error)]
+#[error("not a snapshot message: {0}")]
+pub struct NotASnapshot(String);
+
 /// Latest snapshots of all tenants, shared by shards (writers) and outputs.
+///
+/// A tenant's snapshots are local (this process's shard computes them) or
+/// remote (read from the snapshot topic, published by the tenant's owner in
+/// a cluster). A local tenant ignores remote snapshots; a tenant that
+/// leaves this process keeps its last snapshot, marked `stale` once its new
+/// owner has been silent for [`STALE_AFTER`], until the owner's snapshots
+/// arrive.
 #[derive(Debug, Default)]
 pub struct Hub {
-    tenants: DashMap<Arc<str>, Slot>,
+    tenants: DashMap<Arc<str>, Entry>,
     /// Each source's status, by the source's name; ready when none is
     /// recovering.
     sources: Mutex<BTreeMap<String, Status>>,
+    /// Set when snapshots are shared through a topic: tenants that leave
+    /// keep being served from the topic instead of being removed.
+    shared: AtomicBool,
+    /// Where local publications go to be written to the snapshot topic.
+    outbox: OnceLock<mpsc::Sender<Arc<Published>>>,
 }
 
 impl Hub {
@@ -75,19 +133,35 @@ impl Hub {
         Arc::new(Hub::default())
     }
 
-    /// Publishes a tenant's new snapshot; returns its sequence number.
+    /// Shares snapshots through a topic: local publications are sent to
+    /// the returned receiver (bounded; when it is full a publication is
+    /// skipped, the next one a second later carries everything), and
+    /// tenants that leave stay, served from the topic.
+    pub fn share(&self, capacity: usize) -> mpsc::Receiver<Arc<Published>> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.shared.store(true, Ordering::Relaxed);
+        let _ = self.outbox.set(tx);
+        rx
+    }
+
+    /// Publishes a tenant's new snapshot, computed here; returns its
+    /// sequence number.
     pub fn publish(&self, snapshot: Snapshot) -> u64 {
-        let slot = self
-            .tenants
-            .entry(snapshot.tenant.clone())
-            .or_insert_with(|| watch::channel(None).0)
-            .clone();
-        // A tenant has one writer (its shard), so its next number is known
-        // before the value is swapped in.
-        let (seq, size) = slot
-            .borrow()
-            .as_ref()
-            .map_or((1, 0), |p| (p.seq + 1, p.message.len()));
+        let (tx, seq, size) = {
+            let mut e = self
+                .tenants
+                .entry(snapshot.tenant.clone())
+                .or_insert_with(Entry::new);
+            e.local = true;
+            // A tenant has one writer (its shard), so its next number is
+            // known before the value is swapped in.
+            let (seq, size) = e
+                .tx
+                .borrow()
+                .as_ref()
+                .map_or((0, 0), |p| (p.seq, p.message.len()));
+            (e.tx.clone(), seq.max(e.remote_seq) + 1, size)
+        };
         // The websocket message is serialised once, straight into a buffer
         // of the last one's size, and the REST body is a slice of it.
         let head = format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":"#);
@@ -98,21 +172,116 @@ impl Hub {
         buf.push(b'}');
         let message = Bytes::from(buf);
         let json = message.slice(head.len()..message.len() - 1);
-        slot.send_modify(|cur| {
-            *cur = Some(Arc::new(Published {
-                seq,
-                snapshot,
-                json,
-                message,
-                views: Default::default(),
-            }));
+        let published = Arc::new(Published {
+            seq,
+            snapshot,
+            json,
+            message,
+            views: Default::default(),
         });
+        if let Some(out) = self.outbox.get()
+            && out.try_send(published.clone()).is_err()
+        {
+            SnapshotNotShared.emit();
+        }
+        tx.send_replace(Some(published));
         seq
+    }
+
+    /// Takes a snapshot published by another process (a message of the
+    /// snapshot topic: the websocket envelope). It is served unless this
+    /// process computes the tenant or it is not newer than the last one
+    /// taken.
+    pub fn publish_remote(&self, message: Bytes) -> Result<Received, NotASnapshot> {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            seq: u64,
+            snapshot: Snapshot,
+        }
+        let env: Envelope =
+            serde_json::from_slice(&message).map_err(|e| NotASnapshot(e.to_string()))?;
+        let mut e = self
+            .tenants
+            .entry(env.snapshot.tenant.clone())
+            .or_insert_with(Entry::new);
+        let ignored = Received {
+            taken: false,
+            at: env.snapshot.at.0,
+        };
+        if env.seq <= e.remote_seq {
+            return Ok(ignored);
+        }
+        e.remote_seq = env.seq;
+        if e.local {
+            // Our own, or an older owner's: only the number is kept.
+            return Ok(ignored);
+        }
+        e.heard = std::time::Instant::now();
+        let head = format!(r#"{{"type":"snapshot","seq":{},"snapshot":"#, env.seq);
+        let (message, json) = if message.starts_with(head.as_bytes()) && message.ends_with(b"}") {
+            let json = message.slice(head.len()..message.len() - 1);
+            (message, json)
+        } else {
+            // Another spelling of the same envelope: ours is rebuilt.
+            let json = Bytes::from(
+                serde_json::to_vec(&env.snapshot)
+                    .expect("a snapshot is plain strings and numbers, which always serialise"),
+            );
+            (envelope(env.seq, &json), json)
+        };
+        let at = env.snapshot.at.0;
+        e.tx.send_replace(Some(Arc::new(Published {
+            seq: env.seq,
+            snapshot: env.snapshot,
+            json,
+            message,
+            views: Default::default(),
+        })));
+        Ok(Received { taken: true, at })
+    }
+
+    /// Marks `stale` the remote tenants whose owner has published nothing
+    /// for `after` (the same snapshot and number, its status changed).
+    /// Returns how many were marked.
+    pub fn mark_silent(&self, after: Duration) -> usize {
+        let mut marked = 0;
+        for e in self.tenants.iter() {
+            if e.local || e.heard.elapsed() < after {
+                continue;
+            }
+            let Some(p) = e.tx.borrow().clone() else {
+                continue;
+            };
+            if p.snapshot.status == Status::Stale {
+                continue;
+            }
+            let mut snapshot = p.snapshot.clone();
+            snapshot.status = Status::Stale;
+            let json = Bytes::from(
+                serde_json::to_vec(&snapshot)
+                    .expect("a snapshot is plain strings and numbers, which always serialise"),
+            );
+            e.tx.send_replace(Some(Arc::new(Published {
+                seq: p.seq,
+                message: envelope(p.seq, &json),
+                json,
+                snapshot,
+                views: Default::default(),
+            })));
+            marked += 1;
+        }
+        marked
     }
 
     /// The latest snapshot of a tenant, if it has one.
     pub fn latest(&self, tenant: &str) -> Option<Arc<Published>> {
-        self.tenants.get(tenant).and_then(|s| s.borrow().clone())
+        self.tenants.get(tenant).and_then(|e| e.tx.borrow().clone())
+    }
+
+    /// Whether this process computes the tenant (its metrics are exported
+    /// here).
+    pub fn is_local(&self, tenant: &str) -> bool {
+        self.tenants.get(tenant).is_some_and(|e| e.local)
     }
 
     /// Follows a tenant's snapshots. `None` if the tenant has never been
@@ -122,13 +291,14 @@ impl Hub {
         tenant: &str,
         create: bool,
     ) -> Option<watch::Receiver<Option<Arc<Published>>>> {
-        if let Some(s) = self.tenants.get(tenant) {
-            return Some(s.subscribe());
+        if let Some(e) = self.tenants.get(tenant) {
+            return Some(e.tx.subscribe());
         }
         create.then(|| {
             self.tenants
                 .entry(Arc::from(tenant))
-                .or_insert_with(|| watch::channel(None).0)
+                .or_insert_with(Entry::new)
+                .tx
                 .subscribe()
         })
     }
@@ -138,16 +308,26 @@ impl Hub {
         let mut v: Vec<Arc<Published>> = self
             .tenants
             .iter()
-            .filter_map(|e| e.value().borrow().clone())
+            .filter_map(|e| e.tx.borrow().clone())
             .collect();
         v.sort_by(|a, b| a.snapshot.tenant.cmp(&b.snapshot.tenant));
         v
     }
 
-    /// Forgets a tenant (its state moved elsewhere). Followers see the
-    /// channel close.
-    pub fn remove(&self, tenant: &str) {
-        self.tenants.remove(tenant);
+    /// A tenant's state moved to another process. Alone, its snapshots are
+    /// gone (followers see the channel close); sharing, the last one stays
+    /// and the new owner's follow it.
+    pub fn release(&self, tenant: &str) {
+        if !self.shared.load(Ordering::Relaxed) {
+            self.tenants.remove(tenant);
+            return;
+        }
+        if let Some(mut e) = self.tenants.get_mut(tenant) {
+            e.local = false;
+            e.heard = std::time::Instant::now();
+            let seq = e.tx.borrow().as_ref().map_or(0, |p| p.seq);
+            e.remote_seq = e.remote_seq.max(seq);
+        }
     }
 
     /// Records a source's status; returns the service's: recovering while
@@ -192,6 +372,100 @@ mod tests {
         assert_eq!(hub.set_status("kafka", Status::Live), Status::Live);
         hub.set_status("kafka", Status::Recovering);
         assert!(!hub.is_ready(), "a rebalance makes it recover again");
+    }
+
+    fn snapshot(tenant: &str, inbound: u64) -> Snapshot {
+        let mut engine = crate::engine::Engine::new(std::sync::Arc::new(Default::default()));
+        for i in 0..inbound {
+            let line = format!(
+                r#"{{"v":1,"id":"{i}","ts":0,"tenant":"{tenant}","type":"call.queued","call":"c{i}","queue":"q","service":"s"}}"#
+            );
+            engine.apply(&crate::decode::decode_json(line.as_bytes(), 1 << 16).unwrap());
+        }
+        engine.snapshot(tenant, 0, Status::Live).unwrap()
+    }
+
+    /// A cluster: `a` computes the tenant and writes what it publishes to
+    /// the topic, `b` serves it from there; then the tenant moves to `b`.
+    #[test]
+    fn a_tenant_moves_between_processes_without_its_numbers_going_back() {
+        let (a, b) = (Hub::new(), Hub::new());
+        let (mut out_a, mut out_b) = (a.share(16), b.share(16));
+        a.publish(snapshot("t", 1));
+        a.publish(snapshot("t", 2));
+        let mut rx = b.subscribe("t", true).unwrap();
+        while let Ok(p) = out_a.try_recv() {
+            assert!(b.publish_remote(p.message.clone()).unwrap().taken);
+        }
+        let seen = b.latest("t").unwrap();
+        assert_eq!((seen.seq, seen.snapshot.totals.inbound), (2, 2));
+        assert!(!b.is_local("t") && a.is_local("t"));
+        // A message read twice, or an older one, changes nothing.
+        let first = a.latest("t").unwrap().message.clone();
+        assert!(!b.publish_remote(first).unwrap().taken);
+        assert_eq!(b.latest("t").unwrap().seq, 2);
+
+        // `a` dies: after a silence `b` serves the last one as stale, same
+        // number, and its followers see it without reconnecting.
+        assert_eq!(b.mark_silent(Duration::ZERO), 1);
+        let stale = b.latest("t").unwrap();
+        assert_eq!((stale.seq, stale.snapshot.status), (2, Status::Stale));
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        assert_eq!(b.mark_silent(Duration::ZERO), 0, "marked once");
+
+        // `b` owns it now: its numbers follow the last one served.
+        assert_eq!(b.publish(snapshot("t", 3)), 3);
+        assert!(b.is_local("t"));
+        assert!(rx.has_changed().unwrap());
+        let live = b.latest("t").unwrap();
+        assert_eq!((live.snapshot.status, live.snapshot.totals.inbound), (Status::Live, 3));
+        assert_eq!(b.mark_silent(Duration::ZERO), 0, "a local tenant is never marked");
+        // `a`, back, reads b's snapshots: newer than its own, taken.
+        a.release("t");
+        while let Ok(p) = out_b.try_recv() {
+            assert!(a.publish_remote(p.message.clone()).unwrap().taken);
+        }
+        assert_eq!(a.latest("t").unwrap().seq, 3);
+        assert!(!a.is_local("t"));
+    }
+
+    #[test]
+    fn a_late_message_of_the_old_owner_raises_the_new_owner_s_numbers() {
+        let (a, b) = (Hub::new(), Hub::new());
+        let mut out_a = a.share(16);
+        b.share(16);
+        for n in 1..=5 {
+            a.publish(snapshot("t", n));
+        }
+        // `b` computes the tenant before reading a's last snapshots.
+        assert_eq!(b.publish(snapshot("t", 5)), 1);
+        while let Ok(p) = out_a.try_recv() {
+            assert!(!b.publish_remote(p.message.clone()).unwrap().taken, "b computes it");
+        }
+        assert_eq!(b.latest("t").unwrap().seq, 1, "its own snapshot is kept");
+        assert_eq!(b.publish(snapshot("t", 6)), 6, "and its next number passes a's");
+    }
+
+    #[test]
+    fn alone_a_tenant_that_leaves_is_gone_and_its_followers_see_the_end() {
+        let hub = Hub::new();
+        hub.publish(snapshot("t", 1));
+        let mut rx = hub.subscribe("t", false).unwrap();
+        hub.release("t");
+        assert!(hub.latest("t").is_none());
+        assert!(rx.borrow_and_update().is_some());
+        assert!(rx.has_changed().is_err(), "the channel is closed");
+    }
+
+    #[test]
+    fn a_message_that_is_not_a_snapshot_is_refused_and_changes_nothing() {
+        let hub = Hub::new();
+        hub.share(1);
+        for bad in [&b"{}"[..], b"not json", br#"{"type":"snapshot","seq":1,"snapshot":{}}"#] {
+            assert!(hub.publish_remote(Bytes::from_static(bad)).is_err());
+        }
+        assert!(hub.tenants().is_empty());
     }
 
     #[test]

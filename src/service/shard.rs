@@ -140,7 +140,8 @@ impl Router {
         Ok(out)
     }
 
-    /// Drops tenants' state and published snapshots.
+    /// Drops tenants' state; their snapshots are released (see
+    /// [`Hub::release`]).
     pub async fn forget(&self, tenants: Vec<Arc<str>>) -> Result<(), Closed> {
         self.to_shards(tenants, |t| t, Input::Forget).await
     }
@@ -351,7 +352,7 @@ impl Shard {
             Input::Forget(tenants) => {
                 for t in tenants {
                     self.engine.remove_tenant(&t);
-                    self.hub.remove(&t);
+                    self.hub.release(&t);
                 }
             }
             Input::Restore(standings) => {

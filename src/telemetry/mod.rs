@@ -216,6 +216,35 @@ impl Signal for RebuildFinished<'_> {
     }
 }
 
+/// A local publication was not handed to the snapshot topic's writer (its
+/// queue was full); the tenant's next publication, a second later, carries
+/// everything.
+pub struct SnapshotNotShared;
+
+impl Signal for SnapshotNotShared {
+    fn emit(self) {
+        counter!(names::SNAPSHOTS_NOT_SHARED).increment(1);
+    }
+}
+
+/// A snapshot published by another process arrived from the snapshot
+/// topic: whether it is served now (`taken`), and how long after its owner
+/// built it (its `at`, by the two machines' clocks).
+pub struct SnapshotReceived {
+    pub taken: bool,
+    pub delay: Option<Duration>,
+}
+
+impl Signal for SnapshotReceived {
+    fn emit(self) {
+        let outcome = if self.taken { "taken" } else { "ignored" };
+        counter!(names::SNAPSHOTS_RECEIVED, "outcome" => outcome).increment(1);
+        if let Some(d) = self.delay {
+            histogram!(names::SNAPSHOT_FANOUT).record(d.as_secs_f64());
+        }
+    }
+}
+
 /// The process's own series, touched so that they never go idle (counters
 /// with their every label, at 0 until something happens), and alerts on
 /// their increase see the first event: emit it more often than the
@@ -386,6 +415,21 @@ pub fn describe() {
         names::REBUILD_DURATION,
         Unit::Seconds,
         "How long the last rebuild of the assigned partitions took, from assignment to live."
+    );
+    describe_counter!(
+        names::SNAPSHOTS_NOT_SHARED,
+        Unit::Count,
+        "Local publications not written to the snapshot topic because its writer's queue was full."
+    );
+    describe_counter!(
+        names::SNAPSHOTS_RECEIVED,
+        Unit::Count,
+        "Snapshots read from the snapshot topic, by outcome: taken (served here) or ignored (computed here, or not newer)."
+    );
+    describe_histogram!(
+        names::SNAPSHOT_FANOUT,
+        Unit::Seconds,
+        "From a snapshot's building by its owner to its arrival here through the snapshot topic."
     );
     describe_counter!(
         names::TENANT_AGENT_MISSED_CALLS,

@@ -32,3 +32,6 @@ pub const HISTORY_ROWS: &str = "callboard_history_rows_written_total";
 pub const HISTORY_WRITE_DURATION: &str = "callboard_history_write_duration_seconds";
 pub const HISTORY_WRITE_ERRORS: &str = "callboard_history_write_errors_total";
 pub const HISTORY_ROUNDS_DEFERRED: &str = "callboard_history_rounds_deferred_total";
+pub const SNAPSHOTS_NOT_SHARED: &str = "callboard_snapshots_not_shared_total";
+pub const SNAPSHOTS_RECEIVED: &str = "callboard_snapshots_received_total";
+pub const SNAPSHOT_FANOUT: &str = "callboard_snapshot_fanout_seconds";

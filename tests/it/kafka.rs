@@ -36,6 +36,7 @@ async fn serve(brokers: &str, config: Arc<Config>) -> Server {
             max_event_bytes: 65536,
             max_clock_skew_ms: 300_000,
             state_topic: None,
+            snapshot_topic: None,
             rebuild_margin_ms: 0,
         }),
         ..ServeSettings::default()
@@ -568,6 +569,7 @@ async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
                 max_event_bytes: 65536,
                 max_clock_skew_ms: 300_000,
                 state_topic: Some("standing.events.state".into()),
+                snapshot_topic: None,
                 rebuild_margin_ms: config.longest_max_wait_ms() + 300_000,
             }),
             ..ServeSettings::default()

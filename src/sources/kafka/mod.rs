@@ -15,6 +15,7 @@
 //! its error, and counted. When no broker is reachable, snapshots keep
 //! being served marked `stale` until a broker is back.
 
+pub mod snapshots;
 mod standing;
 
 use std::collections::{HashMap, HashSet};
@@ -60,6 +61,9 @@ pub struct KafkaOptions {
     /// Compacted topic of the tenants' standing facts: a rebuild reads the
     /// events from the start of yesterday on. `None`: the whole log.
     pub state_topic: Option<String>,
+    /// Compacted topic of every instance's snapshots (`snapshots.rs`).
+    /// `None`: this instance serves only the tenants it computes.
+    pub snapshot_topic: Option<String>,
     /// How long before the standing facts' instant a rebuild starts
     /// reading: the longest a call may wait plus the clock skew, so that
     /// calls still waiting then and events sent early are read.

@@ -1,0 +1,192 @@
+//! The snapshot topic: how a cluster serves every tenant from every
+//! instance.
+//!
+//! Each instance writes the snapshots it computes (its partitions'
+//! tenants) to a compacted topic keyed by tenant, as the websocket message
+//! its own clients get (`{"type":"snapshot","seq":N,"snapshot":...}`), and
+//! reads the whole topic into its hub: what it does not compute it serves
+//! from there (see [`Hub`] for which snapshot wins). Kafka is the only
+//! coordination: the consumer group says who computes a tenant, this topic
+//! tells everyone else.
+//!
+//! The reader belongs to no group: it is assigned every partition of the
+//! topic from its start (compaction keeps each tenant's latest), and the
+//! instance is not ready until it has read what the topic held when it
+//! started.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::kafka::{ensure_compacted_topic, partition_count};
+use crate::service::hub::{Hub, Published, STALE_AFTER};
+use crate::service::shard::{Router, now_ms};
+use crate::telemetry::{Signal, SnapshotNotShared, SnapshotReceived};
+use crate::wire::Status;
+
+/// The name under which the reader's catching up holds readiness.
+pub const SOURCE: &str = "snapshots";
+
+/// How many local publications may wait for the writer.
+const OUTBOX: usize = 8192;
+
+/// Shares snapshots through `topic` until `shutdown`: writes this
+/// instance's publications, reads everyone's into the hub, and marks
+/// `stale` the tenants whose owner fell silent.
+pub async fn run(
+    brokers: String,
+    topic: String,
+    partitions: i32,
+    hub: Arc<Hub>,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    router.status(SOURCE, Status::Recovering).await?;
+    if let Err(e) = ensure_compacted_topic(&brokers, &topic, partitions).await {
+        tracing::warn!(error = %e, %topic, "snapshot topic not created");
+    }
+    let outbox = hub.share(OUTBOX);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("message.timeout.ms", "10000")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("message.max.bytes", "16777216")
+        .set("queue.buffering.max.messages", "20000")
+        .set("queue.buffering.max.kbytes", "262144")
+        .create()?;
+    let writer = tokio::spawn(write(producer.clone(), topic.clone(), outbox));
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        // Never joins the group (partitions are assigned, not subscribed):
+        // librdkafka only wants a name.
+        .set("group.id", format!("callboard-snapshots-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "50")
+        .set_log_level(RDKafkaLogLevel::Warning)
+        .create()?;
+    let count = tokio::task::block_in_place(|| partition_count(&brokers, &topic))
+        .ok()
+        .flatten()
+        .unwrap_or(partitions)
+        .max(1);
+    let mut tpl = TopicPartitionList::new();
+    let mut pending: HashMap<i32, i64> = HashMap::new();
+    for p in 0..count {
+        tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
+        let marks = tokio::task::block_in_place(|| {
+            consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))
+        });
+        match marks {
+            Ok((low, high)) if high > low => {
+                pending.insert(p, high);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(partition = p, error = %e, %topic, "cannot read the snapshot partition's end; not waiting for it")
+            }
+        }
+    }
+    consumer.assign(&tpl)?;
+    let mut caught_up = pending.is_empty();
+    if caught_up {
+        router.status(SOURCE, Status::Live).await?;
+    }
+    tracing::info!(%topic, partitions = count, "snapshot topic: sharing this instance's tenants, serving the others'");
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = consumer.recv() => {
+                let mut msgs = vec![msg];
+                while msgs.len() < 512 {
+                    match consumer.recv().now_or_never() {
+                        Some(m) => msgs.push(m),
+                        None => break,
+                    }
+                }
+                for m in msgs {
+                    let m = match m {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "snapshot topic: receive error");
+                            continue;
+                        }
+                    };
+                    if let Some(payload) = m.payload() {
+                        take(&hub, payload);
+                    }
+                    if let Some(&end) = pending.get(&m.partition())
+                        && m.offset() + 1 >= end
+                    {
+                        pending.remove(&m.partition());
+                    }
+                }
+                if !caught_up && pending.is_empty() {
+                    caught_up = true;
+                    tracing::info!(%topic, tenants = hub.tenants().len(), "snapshot topic read: serving every tenant");
+                    router.status(SOURCE, Status::Live).await?;
+                }
+            }
+            _ = sweep.tick() => {
+                let n = hub.mark_silent(STALE_AFTER);
+                if n > 0 {
+                    tracing::info!(tenants = n, "snapshot topic: no publication for {}s, served as stale", STALE_AFTER.as_secs());
+                }
+            }
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    writer.abort();
+    let _ = tokio::task::block_in_place(|| producer.flush(Duration::from_secs(5)));
+    Ok(())
+}
+
+/// Serves a message of the topic, if it is a newer snapshot of a tenant
+/// this instance does not compute.
+fn take(hub: &Hub, payload: &[u8]) {
+    match hub.publish_remote(Bytes::copy_from_slice(payload)) {
+        Ok(received) => SnapshotReceived {
+            taken: received.taken,
+            delay: u64::try_from(now_ms() - received.at)
+                .ok()
+                .map(Duration::from_millis),
+        }
+        .emit(),
+        Err(e) => tracing::debug!(error = %e, "snapshot topic: message skipped"),
+    }
+}
+
+/// Writes local publications to the topic, keyed by tenant. When it falls
+/// behind, only each tenant's latest is written.
+async fn write(producer: FutureProducer, topic: String, mut outbox: mpsc::Receiver<Arc<Published>>) {
+    let mut latest: HashMap<Arc<str>, Arc<Published>> = HashMap::new();
+    while let Some(p) = outbox.recv().await {
+        latest.insert(p.snapshot.tenant.clone(), p);
+        while let Ok(p) = outbox.try_recv() {
+            latest.insert(p.snapshot.tenant.clone(), p);
+        }
+        for (tenant, p) in latest.drain() {
+            let record = FutureRecord::<[u8], [u8]>::to(&topic)
+                .key(tenant.as_bytes())
+                .payload(&p.message);
+            // Handed to librdkafka's queue; a full queue (broker away)
+            // skips this one: the next, a second later, carries everything.
+            if producer.send_result(record).is_err() {
+                SnapshotNotShared.emit();
+            }
+        }
+    }
+}
