@@ -82,7 +82,7 @@ python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.nd
 python3 .ci/kafka_client.py produce-raw "$BROKERS" callboard.events demo 'not an event {'
 sleep 1
 kill -KILL "$SERVE"; wait "$SERVE" 2>/dev/null || true
-# The killed member stays in the group until its session (10 s) times out.
+# The killed member stays in the group until its session (6 s) times out.
 # tansu 0.6's coordinator expires members only when a request comes in, and
 # a member that rejoins while the dead leader is still in the group can be
 # handed an empty assignment for good (1 run in 3). So restart, as after a

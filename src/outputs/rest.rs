@@ -106,8 +106,8 @@ async fn open_metrics(State(st): State<AppState>) -> Result<Response, ApiError> 
     let text = tokio::task::spawn_blocking(move || {
         super::prometheus::only_computed_here(&handle.render(), |t| hub.is_local(t))
     })
-        .await
-        .map_err(|e| ApiError::Internal(format!("rendering stopped: {e}")))?;
+    .await
+    .map_err(|e| ApiError::Internal(format!("rendering stopped: {e}")))?;
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -155,11 +155,10 @@ impl Hub {
             e.local = true;
             // A tenant has one writer (its shard), so its next number is
             // known before the value is swapped in.
-            let (seq, size) = e
-                .tx
-                .borrow()
-                .as_ref()
-                .map_or((0, 0), |p| (p.seq, p.message.len()));
+            let (seq, size) =
+                e.tx.borrow()
+                    .as_ref()
+                    .map_or((0, 0), |p| (p.seq, p.message.len()));
             (e.tx.clone(), seq.max(e.remote_seq) + 1, size)
         };
         // The websocket message is serialised once, straight into a buffer
@@ -419,8 +418,15 @@ mod tests {
         assert!(b.is_local("t"));
         assert!(rx.has_changed().unwrap());
         let live = b.latest("t").unwrap();
-        assert_eq!((live.snapshot.status, live.snapshot.totals.inbound), (Status::Live, 3));
-        assert_eq!(b.mark_silent(Duration::ZERO), 0, "a local tenant is never marked");
+        assert_eq!(
+            (live.snapshot.status, live.snapshot.totals.inbound),
+            (Status::Live, 3)
+        );
+        assert_eq!(
+            b.mark_silent(Duration::ZERO),
+            0,
+            "a local tenant is never marked"
+        );
         // `a`, back, reads b's snapshots: newer than its own, taken.
         a.release("t");
         while let Ok(p) = out_b.try_recv() {
@@ -441,10 +447,17 @@ mod tests {
         // `b` computes the tenant before reading a's last snapshots.
         assert_eq!(b.publish(snapshot("t", 5)), 1);
         while let Ok(p) = out_a.try_recv() {
-            assert!(!b.publish_remote(p.message.clone()).unwrap().taken, "b computes it");
+            assert!(
+                !b.publish_remote(p.message.clone()).unwrap().taken,
+                "b computes it"
+            );
         }
         assert_eq!(b.latest("t").unwrap().seq, 1, "its own snapshot is kept");
-        assert_eq!(b.publish(snapshot("t", 6)), 6, "and its next number passes a's");
+        assert_eq!(
+            b.publish(snapshot("t", 6)),
+            6,
+            "and its next number passes a's"
+        );
     }
 
     #[test]
@@ -462,7 +475,11 @@ mod tests {
     fn a_message_that_is_not_a_snapshot_is_refused_and_changes_nothing() {
         let hub = Hub::new();
         hub.share(1);
-        for bad in [&b"{}"[..], b"not json", br#"{"type":"snapshot","seq":1,"snapshot":{}}"#] {
+        for bad in [
+            &b"{}"[..],
+            b"not json",
+            br#"{"type":"snapshot","seq":1,"snapshot":{}}"#,
+        ] {
             assert!(hub.publish_remote(Bytes::from_static(bad)).is_err());
         }
         assert!(hub.tenants().is_empty());

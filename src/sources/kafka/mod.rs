@@ -210,8 +210,10 @@ pub async fn run(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
-        // A member that vanished (killed) is replaced within seconds.
-        .set("session.timeout.ms", "10000")
+        // A member that vanished (killed) is replaced within seconds: the
+        // least session a Kafka broker accepts by default
+        // (group.min.session.timeout.ms), heartbeats well inside it.
+        .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
         .set("enable.partition.eof", "false")
         .set_log_level(RDKafkaLogLevel::Warning)

@@ -71,7 +71,10 @@ pub async fn run(
         .set("bootstrap.servers", &brokers)
         // Never joins the group (partitions are assigned, not subscribed):
         // librdkafka only wants a name.
-        .set("group.id", format!("callboard-snapshots-{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("callboard-snapshots-{}", std::process::id()),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "50")
@@ -171,7 +174,11 @@ fn take(hub: &Hub, payload: &[u8]) {
 
 /// Writes local publications to the topic, keyed by tenant. When it falls
 /// behind, only each tenant's latest is written.
-async fn write(producer: FutureProducer, topic: String, mut outbox: mpsc::Receiver<Arc<Published>>) {
+async fn write(
+    producer: FutureProducer,
+    topic: String,
+    mut outbox: mpsc::Receiver<Arc<Published>>,
+) {
     let mut latest: HashMap<Arc<str>, Arc<Published>> = HashMap::new();
     while let Some(p) = outbox.recv().await {
         latest.insert(p.snapshot.tenant.clone(), p);

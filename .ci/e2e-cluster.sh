@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# A cluster end to end: three instances in one consumer group on six
+# partitions (librdkafka's mock cluster in a process of its own: its group
+# coordinator moves a dead member's partitions), four tenants' events from
+# an independent producer (confluent-kafka). Every instance serves every
+# tenant; the owner of one is SIGKILLed mid-stream; a wallboard connected to
+# a survivor sees that tenant go stale and live again on one connection;
+# failover (kill to every tenant live again on both survivors) within 30 s;
+# the survivors' final snapshots equal `callboard replay`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=$(mktemp -d)
+BASE=${E2E_CLUSTER_PORT:-18100}
+BIN=target/release/callboard
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install -q confluent-kafka
+python3 -c "import websocket" 2>/dev/null || python3 -m pip install -q websocket-client
+cargo build --release --locked
+cargo build --release --locked --example mock_kafka
+
+target/release/examples/mock_kafka callboard.events:6 callboard.events.dlq:1 \
+  callboard.events.state:6 callboard.snapshots:6 > "$WORK/mock.out" 2>"$WORK/mock.log" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$WORK/mock.out" ] && break; sleep 0.1; done
+BROKERS=$(head -1 "$WORK/mock.out")
+echo "cluster: mock cluster at $BROKERS"
+
+# Two hours of four tenants' traffic, ending now.
+START=$(python3 -c "import datetime as d; print((d.datetime.now(d.timezone.utc)-d.timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+TENANTS=(demo globex initech umbrella)
+for i in 0 1 2 3; do
+  t=${TENANTS[$i]}
+  "$BIN" simulate --start "$START" --hours 1.98 --seed $((10 + i)) --agents 10 \
+    | sed "s/\"tenant\":\"demo\"/\"tenant\":\"$t\"/; s/\"id\":\"demo-/\"id\":\"$t-/" > "$WORK/$t.ndjson"
+done
+python3 - "$WORK"/{demo,globex,initech,umbrella}.ndjson > "$WORK/events.ndjson" <<'PY'
+import heapq, json, sys
+files = [open(p, encoding="utf-8") for p in sys.argv[1:]]
+for line in heapq.merge(*files, key=lambda l: json.loads(l)["ts"]):
+    sys.stdout.write(line)
+PY
+N=$(wc -l < "$WORK/events.ndjson")
+H=$((N / 2)); T=$((3 * N / 4))
+echo "cluster: $N events of ${#TENANTS[@]} tenants"
+
+declare -A SERVE
+serve() {  # serve I: instance I on port BASE+I
+  "$BIN" serve --kafka-brokers "$BROKERS" --listen "127.0.0.1:$((BASE + $1))" --group e2e-cluster \
+    --simulate-tenants 0 --history none --log info >> "$WORK/serve-$1.log" 2>&1 &
+  SERVE[$1]=$!
+  PIDS+=($!)
+}
+ready() {  # ready I
+  for _ in $(seq 600); do
+    curl -fs "http://127.0.0.1:$((BASE + $1))/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "cluster: instance $1 not ready"; tail -30 "$WORK/serve-$1.log"; exit 1
+}
+# Every tenant listed and live on instance I, within a deadline.
+all_live() {  # all_live I SECONDS
+  local deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    curl -fs "http://127.0.0.1:$((BASE + $1))/api/v1/tenants" > "$WORK/tenants-$1.json" 2>/dev/null || true
+    python3 - "$WORK/tenants-$1.json" "${TENANTS[@]}" <<'PY' && return 0
+import json, sys
+try:
+    listed = {t["tenant"]: t["status"] for t in json.load(open(sys.argv[1]))["tenants"]}
+except Exception:
+    sys.exit(1)
+sys.exit(0 if all(listed.get(t) == "live" for t in sys.argv[2:]) else 1)
+PY
+    sleep 0.2
+  done
+  return 1
+}
+
+python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" 0 "$H"
+for i in 1 2 3; do serve $i; done
+for i in 1 2 3; do ready $i; done
+for i in 1 2 3; do
+  all_live $i 60 || { echo "cluster: instance $i does not serve every tenant live: $(cat "$WORK/tenants-$i.json")"; tail -20 "$WORK/serve-$i.log"; exit 1; }
+done
+echo "cluster: each of 3 instances serves all ${#TENANTS[@]} tenants, live"
+
+# Who computes what: a tenant's series are on its owner's /metrics only.
+owners() {  # owners I...: prints "tenant instance" for each tenant computed
+  for i in "$@"; do
+    curl -fs "http://127.0.0.1:$((BASE + i))/metrics" | grep -o 'callboard_tenant_waiting_calls{tenant="[^"]*"' \
+      | sed 's/.*tenant="\(.*\)"/\1/' | sed "s/\$/ $i/" || true
+  done
+}
+owners 1 2 3 > "$WORK/owners.txt"
+python3 - "$WORK/owners.txt" "${TENANTS[@]}" <<'PY'
+import collections, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+by = collections.defaultdict(list)
+for t, i in rows:
+    by[t].append(i)
+for t in sys.argv[2:]:
+    if len(by[t]) != 1:
+        sys.exit(f"cluster: {t} is exported by instances {by[t]}: each tenant's series must come from its owner only")
+print("cluster: each tenant's series come from one instance: " + ", ".join(f"{t}@{by[t][0]}" for t in sys.argv[2:]))
+PY
+VICTIM=$(awk '$1 == "demo" {print $2}' "$WORK/owners.txt")
+SURVIVORS=()
+for i in 1 2 3; do [ "$i" != "$VICTIM" ] && SURVIVORS+=("$i"); done
+WATCH=${SURVIVORS[0]}
+
+# A wallboard on a survivor, following the tenant that will lose its owner.
+python3 - "ws://127.0.0.1:$((BASE + WATCH))/api/v1/ws?tenant=demo" "$WORK/ws.jsonl" <<'PY' &
+import json, sys, time, websocket
+ws = websocket.create_connection(sys.argv[1], timeout=120)
+with open(sys.argv[2], "w") as out:
+    while True:
+        try:
+            m = json.loads(ws.recv())
+        except Exception as e:
+            out.write(json.dumps({"closed": str(e), "t": time.time()}) + "\n")
+            break
+        out.write(json.dumps({"t": time.time(), "seq": m["seq"], "status": m["snapshot"]["status"],
+                              "inbound": m["snapshot"]["totals"]["inbound"]}) + "\n")
+        out.flush()
+PY
+WS=$!
+PIDS+=($WS)
+sleep 2
+
+# Kill the owner while events are being produced.
+python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" "$H" "$T" > "$WORK/produce.log" &
+PRODUCE=$!
+sleep 0.5
+KILLED=$(date +%s.%N)
+kill -KILL "${SERVE[$VICTIM]}"; wait "${SERVE[$VICTIM]}" 2>/dev/null || true
+echo "cluster: instance $VICTIM (owner of demo) killed"
+wait $PRODUCE
+
+# Stale first (its owner is silent), then live on every survivor.
+for _ in $(seq 150); do grep -q '"status": "stale"' "$WORK/ws.jsonl" && break; sleep 0.2; done
+grep -q '"status": "stale"' "$WORK/ws.jsonl" || { echo "cluster: the board on instance $WATCH never showed demo stale"; tail -3 "$WORK/ws.jsonl"; exit 1; }
+echo "cluster: demo stale on instance $WATCH's board $(python3 -c "
+import json, sys
+m = next(json.loads(l) for l in open('$WORK/ws.jsonl') if '\"stale\"' in l)
+print(f'{m[\"t\"] - $KILLED:.1f}')") s after the kill"
+for i in "${SURVIVORS[@]}"; do
+  all_live "$i" 45 || { echo "cluster: instance $i does not serve every tenant live again: $(cat "$WORK/tenants-$i.json")"; tail -30 "$WORK/serve-$i.log"; exit 1; }
+done
+LIVE=$(date +%s.%N)
+python3 - "$KILLED" "$LIVE" "$WORK/ws.jsonl" <<'PY'
+import json, sys
+killed, live = float(sys.argv[1]), float(sys.argv[2])
+took = live - killed
+msgs = [json.loads(l) for l in open(sys.argv[3])]
+closed = [m for m in msgs if "closed" in m]
+if closed:
+    sys.exit(f"cluster: the survivor's websocket closed: {closed[0]}")
+after = [m for m in msgs if m["t"] > killed]
+statuses = [m["status"] for m in after]
+if "stale" not in statuses:
+    sys.exit(f"cluster: the board never showed demo stale after the kill: {statuses[:20]}")
+first_stale = statuses.index("stale")
+if "live" not in statuses[first_stale:]:
+    sys.exit(f"cluster: the board never showed demo live again: {statuses[-20:]}")
+seqs = [m["seq"] for m in msgs]
+if any(b < a for a, b in zip(seqs, seqs[1:])):
+    sys.exit(f"cluster: sequence numbers went back: {seqs}")
+if took > 30:
+    sys.exit(f"cluster: failover took {took:.1f} s (over 30 s)")
+print(f"cluster: failover: every tenant live on both survivors {took:.1f} s after the kill; "
+      f"the board saw demo stale then live on one connection (seq {seqs[0]}..{seqs[-1]})")
+PY
+
+python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" "$T" "$N"
+
+# Every survivor's snapshot of every tenant equals replay of its events.
+for t in "${TENANTS[@]}"; do
+  want=$(tail -1 "$WORK/$t.ndjson" | python3 -c "import json,sys; print(json.load(sys.stdin)['ts'])")
+  for i in "${SURVIVORS[@]}"; do
+    ok=""
+    for _ in $(seq 300); do
+      curl -fs "http://127.0.0.1:$((BASE + i))/api/v1/tenants/$t/snapshot" > "$WORK/$t.$i.json" 2>/dev/null || true
+      python3 - "$WORK/$t.$i.json" "$want" <<'PY' && { ok=1; break; }
+import json, sys
+from datetime import datetime
+try:
+    s = json.load(open(sys.argv[1]))
+    t = datetime.fromisoformat(s["as_of"].replace("Z", "+00:00"))
+except Exception:
+    sys.exit(1)
+want = datetime.fromisoformat(sys.argv[2].replace("Z", "+00:00"))
+sys.exit(0 if t >= want and s["status"] == "live" else 1)
+PY
+      sleep 0.2
+    done
+    [ -n "$ok" ] || { echo "cluster: $t never caught up on instance $i"; tail -20 "$WORK/serve-$i.log"; exit 1; }
+    AT=$(python3 -c "import json; print(json.load(open('$WORK/$t.$i.json'))['at'])")
+    "$BIN" replay --input "$WORK/events.ndjson" --tenant "$t" --at "$AT" > "$WORK/$t.$i.replayed.json" 2>/dev/null
+    python3 - "$t@$i" "$WORK/$t.$i.json" "$WORK/$t.$i.replayed.json" <<'PY'
+import json, sys
+label = sys.argv[1]
+served, replayed = (json.load(open(p)) for p in sys.argv[2:4])
+if served != replayed:
+    for k in served:
+        if served[k] != replayed.get(k):
+            print(f"cluster: {label}: {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
+    sys.exit(1)
+print(f"cluster: {label}: served snapshot = replay ({served['totals']['inbound']} inbound)")
+PY
+  done
+done
+owners "${SURVIVORS[@]}" > "$WORK/owners.txt"
+python3 - "$WORK/owners.txt" "${TENANTS[@]}" <<'PY'
+import collections, sys
+by = collections.defaultdict(list)
+for t, i in (l.split() for l in open(sys.argv[1]) if l.strip()):
+    by[t].append(i)
+bad = {t: by[t] for t in sys.argv[2:] if len(by[t]) != 1}
+if bad:
+    sys.exit(f"cluster: after the failover, tenants exported by other than one instance: {bad}")
+print("cluster: after the failover each tenant's series come from one survivor")
+PY
+grep -h "rebuilt, live" "$WORK"/serve-*.log | tail -2 | sed 's/^/cluster: /'
+for i in "${SURVIVORS[@]}"; do kill -TERM "${SERVE[$i]}"; wait "${SERVE[$i]}"; done
+kill $WS 2>/dev/null || true
+echo "cluster: passed"
