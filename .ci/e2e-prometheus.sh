@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Prometheus side, for real: promtool checks and unit tests of the rules; a
-# Prometheus (Debian package) scraping `callboard serve` fed by the simulator
-# with the rules loaded; every query of every Grafana panel, every dashboard
-# variable and every rule must return data through Prometheus's HTTP API.
-# Last, what can be checked of docker-compose.yml and the Dockerfile without a
+# Prometheus (Debian package) scraping two instances of `callboard serve` in
+# one consumer group, fed by the simulator, with the rules loaded; every
+# query of every Grafana panel, every dashboard variable and every rule must
+# return data through Prometheus's HTTP API, a tenant's series must come
+# from one instance, and still do, with panels and rules working, after its
+# owner stops and the other takes it over. Last, what can be checked of docker-compose.yml and the Dockerfile without a
 # Docker engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +34,19 @@ tansu topic create callboard.events.dlq --partitions 1 --broker "tcp://127.0.0.1
 target/release/callboard simulate --kafka-brokers "127.0.0.1:$KAFKA" --start today --hours 24 \
   --realtime > "$WORK/simulate.log" 2>&1 &
 PIDS+=($!)
-target/release/callboard serve --listen "127.0.0.1:$HTTP" --metrics-listen "127.0.0.1:$METRICS" \
-  --kafka-brokers "127.0.0.1:$KAFKA" --publish-interval-ms 250 --log warn > "$WORK/serve.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 300); do curl -fs "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/api/v1/tenants/demo/snapshot" >/dev/null 2>&1 && break; sleep 0.2; done
+# Two instances, as in docker-compose.yml: instance I on HTTP+I, metrics on
+# METRICS+I.
+declare -A SERVE
+for i in 0 1; do
+  target/release/callboard serve --listen "127.0.0.1:$((HTTP + i))" --metrics-listen "127.0.0.1:$((METRICS + i))" \
+    --kafka-brokers "127.0.0.1:$KAFKA" --publish-interval-ms 250 --log warn > "$WORK/serve-$i.log" 2>&1 &
+  SERVE[$i]=$!
+  PIDS+=($!)
+done
+for i in 0 1; do
+  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$((HTTP + i))/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$((HTTP + i))/api/v1/tenants/demo/snapshot" >/dev/null 2>&1 && break; sleep 0.2; done
+done
 # One malformed event, so that the rejection series exists as it would in life.
 curl -s -o /dev/null -X POST --data-binary 'not an event' "http://127.0.0.1:$HTTP/api/v1/events"
 
@@ -45,7 +55,7 @@ global: {scrape_interval: 2s, evaluation_interval: 2s}
 rule_files: ["$PWD/prometheus/rules/callboard.rules.yml"]
 scrape_configs:
   - job_name: callboard
-    static_configs: [{targets: ["127.0.0.1:$METRICS"]}]
+    static_configs: [{targets: ["127.0.0.1:$METRICS", "127.0.0.1:$((METRICS + 1))"]}]
 YML
 prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
   --web.listen-address="127.0.0.1:$PROM" > "$WORK/prom.log" 2>&1 &
@@ -53,7 +63,7 @@ PIDS+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PROM/-/ready" >/dev/null 2>&1 && break; sleep 0.2; done
 sleep 20   # several scrapes and rule evaluations
 
-python3 - "$PROM" <<'PY'
+cat > "$WORK/queries.py" <<'PY'
 import glob, json, re, sys, urllib.parse, urllib.request
 base = f"http://127.0.0.1:{sys.argv[1]}"
 def query(expr):
@@ -102,6 +112,41 @@ if failures:
     print("\n".join(failures)); sys.exit(1)
 print(f"prometheus: {checked} panel queries, variables and rules return data")
 PY
+python3 "$WORK/queries.py" "$PROM"
+
+# One owner per tenant: its series come from one instance.
+one_owner() {  # prints the instance exporting demo
+  python3 - "$PROM" <<'PY'
+import json, sys, urllib.parse, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/api/v1/query?" + urllib.parse.urlencode(
+    {"query": "count by (tenant, instance) (callboard_tenant_waiting_calls)"})
+rows = json.load(urllib.request.urlopen(url))["data"]["result"]
+by = {}
+for r in rows:
+    by.setdefault(r["metric"]["tenant"], []).append(r["metric"]["instance"])
+bad = {t: i for t, i in by.items() if len(i) != 1}
+if bad or "demo" not in by:
+    sys.exit(f"prometheus: tenants exported by other than one instance: {bad or by}")
+print(by["demo"][0])
+PY
+}
+OWNER=$(one_owner)
+echo "prometheus: demo's series come from $OWNER only"
+# Its owner stops (SIGTERM: it leaves the group); the other takes it over.
+for i in 0 1; do [ "$OWNER" = "127.0.0.1:$((METRICS + i))" ] && GONE=$i; done
+OTHER=$((1 - GONE))
+kill -TERM "${SERVE[$GONE]}"; wait "${SERVE[$GONE]}" || { echo "prometheus: serve did not exit 0 on SIGTERM"; exit 1; }
+moved=""
+for _ in $(seq 300); do
+  curl -fs "http://127.0.0.1:$((METRICS + OTHER))/metrics" | grep -q 'callboard_tenant_waiting_calls{tenant="demo"' && { moved=1; break; }
+  sleep 0.2
+done
+[ -n "$moved" ] || { echo "prometheus: demo never moved to the other instance"; tail -20 "$WORK/serve-$OTHER.log"; exit 1; }
+sleep 8   # scrapes of the new owner, and of the stopped one failing
+NOW=$(one_owner)
+[ "$NOW" = "127.0.0.1:$((METRICS + OTHER))" ] || { echo "prometheus: demo's series come from $NOW after the move"; exit 1; }
+echo "prometheus: after its owner stopped, demo's series come from $NOW only"
+python3 "$WORK/queries.py" "$PROM"
 
 # docker-compose.yml and Dockerfile: files, ports and names agree with the code.
 python3 - <<'PY'
@@ -116,12 +161,26 @@ for name, svc in compose["services"].items():
 cfg = tomllib.load(open("deploy/callboard.toml", "rb"))["serve"]
 listen_port = cfg["listen"].rsplit(":", 1)[1]
 metrics_port = cfg["metrics_listen"].rsplit(":", 1)[1]
-if not any(p.endswith(f":{listen_port}") for p in compose["services"]["callboard"]["ports"]):
-    problems.append(f"callboard's published port does not match serve.listen {cfg['listen']}")
+# The instances (every service running `serve` with the config) sit behind
+# the proxy: it publishes the port, its upstreams are the instances on
+# serve.listen's port, and Prometheus scrapes each instance.
+instances = sorted(n for n, svc in compose["services"].items()
+                   if svc.get("command", [None])[0] == "serve")
+if len(instances) < 2:
+    problems.append(f"the stack runs {instances}: a cluster needs two instances")
+nginx = open("deploy/nginx.conf").read()
+upstreams = sorted(re.findall(r"^\s*server (\S+?)(?: |;)", nginx, re.M))
+if upstreams != sorted(f"{n}:{listen_port}" for n in instances):
+    problems.append(f"the proxy's upstreams {upstreams} are not the instances {instances} on {listen_port}")
+proxy_listen = re.search(r"^\s*listen (\d+);", nginx, re.M).group(1)
+if not any(p.endswith(f":{proxy_listen}") for p in compose["services"]["proxy"]["ports"]):
+    problems.append(f"the proxy's published port does not match its listen {proxy_listen}")
+if any("ports" in compose["services"][n] for n in instances):
+    problems.append("instances publish ports of their own: the proxy is the one port")
 prom = yaml.safe_load(open("prometheus/prometheus.yml"))
-target = prom["scrape_configs"][0]["static_configs"][0]["targets"][0]
-if target != f"callboard:{metrics_port}":
-    problems.append(f"prometheus scrapes {target}, callboard's metrics listen on {metrics_port}")
+targets = sorted(prom["scrape_configs"][0]["static_configs"][0]["targets"])
+if targets != sorted(f"{n}:{metrics_port}" for n in instances):
+    problems.append(f"prometheus scrapes {targets}, the instances' metrics listen on {metrics_port}")
 if cfg["kafka_brokers"] != "kafka:9092":
     problems.append("callboard's brokers are not the kafka service")
 docker = open("Dockerfile").read()
@@ -155,15 +214,19 @@ if f"CREATE ROLE {hist['user']} " not in open("deploy/postgres-init.sql").read()
     problems.append(f"Grafana's history user {hist['user']} is not created by deploy/postgres-init.sql")
 if "WORKDIR /var/lib/callboard" not in docker:
     problems.append("the image's working directory (the default history file) must be writable")
-# kafka-init creates the topics the service uses: events, dead letters, and
-# the compacted state topic with the events' partition count.
+# kafka-init creates the topics the service uses: events, dead letters, the
+# compacted state topic with the events' partition count, and the compacted
+# snapshot topic.
 init = " ".join(compose["services"]["kafka-init"]["command"])
 topics = {m[0]: (int(m[1]), m[2]) for m in
           re.findall(r"--topic (\S+) --partitions (\d+) --replication-factor \d+((?: --config \S+)*)", init)}
 events = cfg.get("topic", "callboard.events")
-for t in [events, f"{events}.dlq", f"{events}.state"]:
+snapshots = cfg.get("snapshot_topic", "callboard.snapshots")
+for t in [events, f"{events}.dlq", f"{events}.state", snapshots]:
     if t not in topics:
         problems.append(f"kafka-init does not create {t}")
+if snapshots in topics and "cleanup.policy=compact" not in topics[snapshots][1]:
+    problems.append("the snapshot topic is not created compacted")
 if f"{events}.state" in topics:
     if "cleanup.policy=compact" not in topics[f"{events}.state"][1]:
         problems.append("the state topic is not created compacted")
