@@ -152,6 +152,11 @@ struct SimulateArgs {
     /// Seed of the random choices: the same seed gives the same events.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Simulated tenants: `demo`, `demo-2`, ..., each with the options
+    /// above and its own seed (SEED, SEED+1, ...): each tenant's events
+    /// as it alone would give them, the tenants interleaved by time.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    tenants: usize,
     /// Produce to Kafka (key = tenant) instead of writing to standard output.
     #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
@@ -363,12 +368,21 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         args.hours.is_finite() && args.hours > 0.0,
         "--hours must be a positive number"
     );
-    let mut cfg = SimConfig::demo(args.start, args.seed);
-    cfg.agents = args.agents;
-    cfg.peak_calls_per_hour = args.peak_calls_per_hour;
-    cfg.profile = args.profile;
+    anyhow::ensure!(args.tenants >= 1, "--tenants must be at least 1");
+    let sims = (0..args.tenants)
+        .map(|i| {
+            let mut cfg = SimConfig::demo(args.start, args.seed + i as u64);
+            if i > 0 {
+                cfg.tenant = format!("demo-{}", i + 1);
+            }
+            cfg.agents = args.agents;
+            cfg.peak_calls_per_hour = args.peak_calls_per_hour;
+            cfg.profile = args.profile;
+            Simulator::new(cfg)
+        })
+        .collect();
     let end = args.start + (args.hours * 3_600_000.0) as Millis;
-    let events = Simulator::new(cfg).take_while(move |e| e.ts < end);
+    let events = callboard::sim::merged(sims).take_while(move |e| e.ts < end);
     if let Some(brokers) = &args.kafka_brokers {
         let runtime = tokio::runtime::Runtime::new()?;
         let n = runtime.block_on(callboard::kafka::produce(

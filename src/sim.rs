@@ -605,6 +605,20 @@ impl Simulator {
     }
 }
 
+/// Several simulators' events as one stream: each one's in its own order,
+/// interleaved by the time of each one's next event.
+pub fn merged(sims: Vec<Simulator>) -> impl Iterator<Item = Event<'static>> {
+    let mut sims = sims;
+    std::iter::from_fn(move || {
+        let next = sims
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.peek_time().map(|t| (t, i)))
+            .min()?;
+        sims[next.1].next()
+    })
+}
+
 impl Iterator for Simulator {
     type Item = Event<'static>;
 

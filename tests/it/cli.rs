@@ -244,6 +244,45 @@ fn simulate_writes_replayable_events() {
     assert!(stderr(&r).contains("; 0 rejected"), "{}", stderr(&r));
 }
 
+/// `--tenants 3`: three tenants, each exactly what it alone would be.
+#[test]
+fn simulate_gives_several_tenants_each_as_alone() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--start",
+            "2026-11-21T10:00:00+09:00",
+            "--hours",
+            "0.5",
+        ];
+        args.extend_from_slice(extra);
+        let o = callboard(&args, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let three = run(&["--tenants", "3"]);
+    let of = |tenant: &str| -> Vec<&str> {
+        three
+            .lines()
+            .filter(|l| l.contains(&format!(r#""tenant":"{tenant}""#)))
+            .collect()
+    };
+    let alone = run(&[]);
+    assert_eq!(of("demo"), alone.lines().collect::<Vec<_>>());
+    assert!(!of("demo-2").is_empty() && !of("demo-3").is_empty());
+    assert_eq!(
+        of("demo").len() + of("demo-2").len() + of("demo-3").len(),
+        three.lines().count()
+    );
+    let o = callboard(&["simulate", "--start", "today", "--tenants", "0"], None);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--tenants must be at least 1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn serve_settings_come_from_flag_then_environment_then_file() {
     // A non-loopback address without tokens is refused, and the message
