@@ -37,6 +37,13 @@ pub fn install() -> PrometheusHandle {
                     ],
                 )
                 .expect("buckets are not empty")
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(names::SNAPSHOT_FANOUT.into()),
+                    &[
+                        0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
+                    ],
+                )
+                .expect("buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             // A recorder set earlier (tests) keeps working; ours renders.
