@@ -198,17 +198,7 @@ PY
     [ -n "$ok" ] || { echo "cluster: $t never caught up on instance $i"; tail -20 "$WORK/serve-$i.log"; exit 1; }
     AT=$(python3 -c "import json; print(json.load(open('$WORK/$t.$i.json'))['at'])")
     "$BIN" replay --input "$WORK/events.ndjson" --tenant "$t" --at "$AT" > "$WORK/$t.$i.replayed.json" 2>/dev/null
-    python3 - "$t@$i" "$WORK/$t.$i.json" "$WORK/$t.$i.replayed.json" <<'PY'
-import json, sys
-label = sys.argv[1]
-served, replayed = (json.load(open(p)) for p in sys.argv[2:4])
-if served != replayed:
-    for k in served:
-        if served[k] != replayed.get(k):
-            print(f"cluster: {label}: {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
-    sys.exit(1)
-print(f"cluster: {label}: served snapshot = replay ({served['totals']['inbound']} inbound)")
-PY
+    python3 .ci/same_snapshot.py cluster "$t@$i" "$WORK/$t.$i.json" "$WORK/$t.$i.replayed.json"
   done
 done
 owners "${SURVIVORS[@]}" > "$WORK/owners.txt"

@@ -58,19 +58,7 @@ ready() {
 }
 
 # same LABEL SERVED REPLAYED: the served snapshot must equal the replayed one.
-same() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import json, sys
-label = sys.argv[1]
-served, replayed = (json.load(open(p)) for p in sys.argv[2:4])
-if served != replayed:
-    for k in served:
-        if served[k] != replayed.get(k):
-            print(f"e2e: {label}: {k} differs:\n served   {json.dumps(served[k])[:400]}\n replayed {json.dumps(replayed.get(k))[:400]}")
-    sys.exit(1)
-print(f"e2e: {label}: served snapshot = replay ({served['totals']['inbound']} inbound, {served['totals']['answered']} answered)")
-PY
-}
+same() { python3 .ci/same_snapshot.py e2e "$@"; }
 
 python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" 0 "$Q1"
 serve; ready

@@ -7,8 +7,9 @@ use futures_util::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::event::Event;
@@ -27,6 +28,28 @@ pub async fn ensure_compacted_topic(
     partitions: i32,
 ) -> anyhow::Result<()> {
     create_topic(brokers, topic, partitions, true).await
+}
+
+/// The next message and whatever else is ready at once, up to `max`;
+/// receive errors are logged and skipped. Cancel-safe: it waits only for
+/// the first message.
+pub async fn recv_batch<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    max: usize,
+) -> Vec<BorrowedMessage<'_>> {
+    let mut msgs = Vec::new();
+    let mut next = Some(consumer.recv().await);
+    while let Some(m) = next {
+        match m {
+            Ok(m) => msgs.push(m),
+            Err(e) => tracing::warn!(error = %e, "kafka receive error"),
+        }
+        if msgs.len() >= max {
+            break;
+        }
+        next = consumer.recv().now_or_never();
+    }
+    msgs
 }
 
 /// How many partitions a topic has (`None`: it does not exist).

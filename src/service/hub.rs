@@ -5,7 +5,6 @@
 //! snapshot and can neither grow memory nor slow the shard that publishes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -121,10 +120,9 @@ pub struct Hub {
     /// Each source's status, by the source's name; ready when none is
     /// recovering.
     sources: Mutex<BTreeMap<String, Status>>,
-    /// Set when snapshots are shared through a topic: tenants that leave
-    /// keep being served from the topic instead of being removed.
-    shared: AtomicBool,
-    /// Where local publications go to be written to the snapshot topic.
+    /// Where local publications go to be written to the snapshot topic;
+    /// set when snapshots are shared, and then tenants that leave keep
+    /// being served from the topic instead of being removed.
     outbox: OnceLock<mpsc::Sender<Arc<Published>>>,
 }
 
@@ -139,7 +137,6 @@ impl Hub {
     /// tenants that leave stay, served from the topic.
     pub fn share(&self, capacity: usize) -> mpsc::Receiver<Arc<Published>> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.shared.store(true, Ordering::Relaxed);
         let _ = self.outbox.set(tx);
         rx
     }
@@ -317,7 +314,7 @@ impl Hub {
     /// gone (followers see the channel close); sharing, the last one stays
     /// and the new owner's follow it.
     pub fn release(&self, tenant: &str) {
-        if !self.shared.load(Ordering::Relaxed) {
+        if self.outbox.get().is_none() {
             self.tenants.remove(tenant);
             return;
         }

@@ -22,7 +22,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -38,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
 use crate::event::Event;
 use crate::event::Source;
-use crate::kafka::{ensure_compacted_topic, ensure_topic, partition_count};
+use crate::kafka::{ensure_compacted_topic, ensure_topic, partition_count, recv_batch};
 use crate::service::shard::{Closed, Router, now_ms};
 use crate::telemetry::{ConsumerLag, DeadLetterDropped, EventsRejected, RebuildFinished, Signal};
 use crate::wire::Status;
@@ -273,18 +272,10 @@ pub async fn run(
     let mut commit = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
-            msg = consumer.recv() => {
+            msgs = recv_batch(&consumer, 1024) => {
                 // Notes first: an assignment or revocation comes before its messages.
                 while let Ok(note) = notes.try_recv() {
                     member.note(note).await?;
-                }
-                let mut msgs = vec![msg];
-                // Whatever else is ready joins the batch.
-                while msgs.len() < 1024 {
-                    match consumer.recv().now_or_never() {
-                        Some(m) => msgs.push(m),
-                        None => break,
-                    }
                 }
                 member.messages(msgs).await?;
                 log_progress(&mut member.recovery, &member.opts);
@@ -316,19 +307,9 @@ pub async fn run(
 impl Member {
     /// Decodes a batch of messages of owned partitions and routes the events;
     /// dead-letters what does not decode; tracks the rebuild.
-    async fn messages(
-        &mut self,
-        msgs: Vec<Result<BorrowedMessage<'_>, KafkaError>>,
-    ) -> Result<(), Closed> {
+    async fn messages(&mut self, msgs: Vec<BorrowedMessage<'_>>) -> Result<(), Closed> {
         let mut batch: Vec<Event<'static>> = Vec::new();
         for m in msgs {
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "kafka receive error");
-                    continue;
-                }
-            };
             let p = m.partition();
             if !self.assigned.contains(&p) || self.start_at.get(&p).is_some_and(|&o| m.offset() < o)
             {

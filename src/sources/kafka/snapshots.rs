@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -28,7 +27,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{ensure_compacted_topic, partition_count};
+use crate::kafka::{ensure_compacted_topic, partition_count, recv_batch};
 use crate::service::hub::{Hub, Published, STALE_AFTER};
 use crate::service::shard::{Router, now_ms};
 use crate::telemetry::{Signal, SnapshotNotShared, SnapshotReceived};
@@ -112,22 +111,8 @@ pub async fn run(
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            msg = consumer.recv() => {
-                let mut msgs = vec![msg];
-                while msgs.len() < 512 {
-                    match consumer.recv().now_or_never() {
-                        Some(m) => msgs.push(m),
-                        None => break,
-                    }
-                }
+            msgs = recv_batch(&consumer, 512) => {
                 for m in msgs {
-                    let m = match m {
-                        Ok(m) => m,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "snapshot topic: receive error");
-                            continue;
-                        }
-                    };
                     if let Some(payload) = m.payload() {
                         take(&hub, payload);
                     }
