@@ -6,7 +6,9 @@
 # tenant; the owner of one is SIGKILLed mid-stream; a wallboard connected to
 # a survivor sees that tenant go stale and live again on one connection;
 # failover (kill to every tenant live again on both survivors) within 30 s;
-# the survivors' final snapshots equal `callboard replay`.
+# a tenant whose owner survives stays live throughout (the rebalance moves
+# only the dead member's partitions); the survivors' final snapshots equal
+# `callboard replay`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=$(mktemp -d)
@@ -110,8 +112,11 @@ SURVIVORS=()
 for i in 1 2 3; do [ "$i" != "$VICTIM" ] && SURVIVORS+=("$i"); done
 WATCH=${SURVIVORS[0]}
 
-# A wallboard on a survivor, following the tenant that will lose its owner.
-python3 - "ws://127.0.0.1:$((BASE + WATCH))/api/v1/ws?tenant=demo" "$WORK/ws.jsonl" <<'PY' &
+# Wallboards on survivors: one follows the tenant that will lose its owner;
+# one follows a tenant whose owner survives, on the other survivor (through
+# the snapshot topic): a rebalance that does not move it must not darken it.
+board() {  # board INSTANCE TENANT OUT
+  python3 - "ws://127.0.0.1:$((BASE + $1))/api/v1/ws?tenant=$2" "$3" <<'PY' &
 import json, sys, time, websocket
 ws = websocket.create_connection(sys.argv[1], timeout=120)
 with open(sys.argv[2], "w") as out:
@@ -125,8 +130,20 @@ with open(sys.argv[2], "w") as out:
                               "inbound": m["snapshot"]["totals"]["inbound"]}) + "\n")
         out.flush()
 PY
-WS=$!
-PIDS+=($WS)
+  PIDS+=($!)
+  BOARDS+=($!)
+}
+BOARDS=()
+board "$WATCH" demo "$WORK/ws.jsonl"
+STEADY=$(awk -v v="$VICTIM" '$2 != v {print $1; exit}' "$WORK/owners.txt")
+if [ -n "$STEADY" ]; then
+  STEADY_OWNER=$(awk -v t="$STEADY" '$1 == t {print $2}' "$WORK/owners.txt")
+  STEADY_WATCH=${SURVIVORS[0]}
+  [ "$STEADY_WATCH" = "$STEADY_OWNER" ] && STEADY_WATCH=${SURVIVORS[1]}
+  board "$STEADY_WATCH" "$STEADY" "$WORK/ws-steady.jsonl"
+else
+  echo "cluster: every tenant is on instance $VICTIM: no tenant stays put in this run"
+fi
 sleep 2
 
 # Kill the owner while events are being produced.
@@ -173,6 +190,26 @@ print(f"cluster: failover: every tenant live on both survivors {took:.1f} s afte
       f"the board saw demo stale then live on one connection (seq {seqs[0]}..{seqs[-1]})")
 PY
 
+if [ -n "$STEADY" ]; then
+  python3 - "$KILLED" "$LIVE" "$WORK/ws-steady.jsonl" "$STEADY" "$STEADY_OWNER" "$STEADY_WATCH" <<'PY'
+import json, sys
+killed, live, path, tenant, owner, watch = float(sys.argv[1]), float(sys.argv[2]), *sys.argv[3:]
+msgs = [json.loads(l) for l in open(path)]
+if any("closed" in m for m in msgs):
+    sys.exit(f"cluster: the websocket following {tenant} closed")
+during = [m for m in msgs if killed <= m["t"] <= live]
+dark = [m["status"] for m in during if m["status"] != "live"]
+if dark:
+    sys.exit(f"cluster: {tenant} (owner {owner} survived) went {dark[0]} on instance {watch}'s board during the failover")
+times = [killed] + [m["t"] for m in during] + [live]
+gap = max(b - a for a, b in zip(times, times[1:]))
+if gap > 3:
+    sys.exit(f"cluster: {tenant}'s board on instance {watch} heard nothing for {gap:.1f} s during the failover")
+print(f"cluster: {tenant} (owner {owner} survived) stayed live on instance {watch}'s board through the failover, "
+      f"{len(during)} snapshots, the longest gap {gap:.1f} s")
+PY
+fi
+
 python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" "$T" "$N"
 
 # Every survivor's snapshot of every tenant equals replay of its events.
@@ -214,5 +251,5 @@ print("cluster: after the failover each tenant's series come from one survivor")
 PY
 grep -h "rebuilt, live" "$WORK"/serve-*.log | tail -2 | sed 's/^/cluster: /'
 for i in "${SURVIVORS[@]}"; do kill -TERM "${SERVE[$i]}"; wait "${SERVE[$i]}"; done
-kill $WS 2>/dev/null || true
+for b in "${BOARDS[@]}"; do kill "$b" 2>/dev/null || true; done
 echo "cluster: passed"

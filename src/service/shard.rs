@@ -3,6 +3,7 @@
 //! changed tenants to the hub on a cadence, and of every tenant once a second
 //! (waiting times and time in state grow without events).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -182,6 +183,7 @@ pub fn start(
                 limits_hit: LimitsHit::default(),
                 hub: hub.clone(),
                 status: Status::Live,
+                steady: Steady::default(),
                 cadence,
                 history: history.clone(),
             };
@@ -242,12 +244,31 @@ impl LimitsHit {
     }
 }
 
+/// While a source rebuilds: the tenants that were being published when it
+/// began, and how. They go on being published; only the tenants the
+/// rebuild brings (a partition newly assigned, a log read again) are held
+/// until it ends.
+struct Steady {
+    tenants: HashSet<Arc<str>>,
+    status: Status,
+}
+
+impl Default for Steady {
+    fn default() -> Steady {
+        Steady {
+            tenants: HashSet::new(),
+            status: Status::Live,
+        }
+    }
+}
+
 struct Shard {
     id: usize,
     engine: Engine,
     limits_hit: LimitsHit,
     hub: Arc<Hub>,
     status: Status,
+    steady: Steady,
     cadence: Duration,
     history: Option<HistorySink>,
 }
@@ -345,12 +366,21 @@ impl Shard {
             Input::Status(status) => {
                 let was = self.status;
                 self.status = status;
+                if status == Status::Recovering && was != Status::Recovering {
+                    self.steady = Steady {
+                        tenants: self.engine.tenant_names().into_iter().collect(),
+                        status: was,
+                    };
+                } else if status != Status::Recovering {
+                    self.steady = Steady::default();
+                }
                 if was != status {
                     self.publish(true);
                 }
             }
             Input::Forget(tenants) => {
                 for t in tenants {
+                    self.steady.tenants.remove(&t);
                     self.engine.remove_tenant(&t);
                     self.hub.release(&t);
                 }
@@ -371,28 +401,40 @@ impl Shard {
         }
     }
 
-    /// Publishes changed tenants (or all of them), unless recovering.
+    /// Publishes changed tenants (or all of them); while a source rebuilds,
+    /// only the steady ones (the others are published whole when it ends).
     fn publish(&mut self, all: bool) {
-        if self.status == Status::Recovering {
+        let recovering = self.status == Status::Recovering;
+        if recovering && self.steady.tenants.is_empty() {
             return;
         }
         let started = Instant::now();
         let now = now_ms();
-        // Calls whose end event is overdue leave before anyone looks.
-        let expired = self.engine.expire(now);
+        let steady = &self.steady.tenants;
+        // Calls whose end event is overdue leave before anyone looks (not
+        // in a tenant being rebuilt: its end events may be still unread).
+        let expired = self
+            .engine
+            .expire_where(now, |t| !recovering || steady.contains(t));
         CallsExpired {
             waiting: expired.waiting,
             answered: expired.answered,
         }
         .emit();
-        let names = if all {
+        let mut names = if all {
             self.engine.take_dirty();
             self.engine.tenant_names()
         } else {
             self.engine.take_dirty()
         };
+        let status = if recovering {
+            names.retain(|t| steady.contains(t));
+            self.steady.status
+        } else {
+            self.status
+        };
         for name in &names {
-            if let Some(s) = self.engine.snapshot(name, now, self.status) {
+            if let Some(s) = self.engine.snapshot(name, now, status) {
                 SnapshotPublished(&s).emit();
                 self.hub.publish(s);
             }
@@ -403,5 +445,105 @@ impl Shard {
             }
             .emit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::hub::Published;
+    use crate::wire::Snapshot;
+
+    fn queued(tenant: &str, call: &str) -> Event<'static> {
+        let line = format!(
+            r#"{{"v":1,"id":"{call}","ts":{},"tenant":"{tenant}","type":"call.queued","call":"{call}","queue":"q"}}"#,
+            now_ms()
+        );
+        crate::decode::decode_json(line.as_bytes(), 1 << 16)
+            .unwrap()
+            .into_owned()
+    }
+
+    /// Waits until `tenant`'s latest snapshot passes `ok`.
+    async fn until(hub: &Hub, tenant: &str, ok: impl Fn(&Snapshot) -> bool) -> Arc<Published> {
+        for _ in 0..200 {
+            if let Some(p) = hub.latest(tenant).filter(|p| ok(&p.snapshot)) {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{tenant} never got there: {:?}",
+            hub.latest(tenant).map(|p| p.seq)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rebuild_holds_only_the_tenants_it_brings() {
+        let hub = Hub::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let router = start(
+            1,
+            Arc::new(Config::default()),
+            hub.clone(),
+            Duration::from_millis(20),
+            None,
+            &tracker,
+            shutdown.clone(),
+        );
+        router.status("kafka", Status::Recovering).await.unwrap();
+        router
+            .send(Source::Kafka, vec![queued("a", "a1")])
+            .await
+            .unwrap();
+        router.status("kafka", Status::Live).await.unwrap();
+        until(&hub, "a", |s| {
+            s.totals.waiting == 1 && s.status == Status::Live
+        })
+        .await;
+
+        // A partition is assigned: its tenant `b` is rebuilt while `a`,
+        // whose partition stays, goes on counting and being published live.
+        router.status("kafka", Status::Recovering).await.unwrap();
+        router
+            .send(Source::Kafka, vec![queued("b", "b1"), queued("a", "a2")])
+            .await
+            .unwrap();
+        let a = until(&hub, "a", |s| s.totals.waiting == 2).await;
+        assert_eq!(a.snapshot.status, Status::Live);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            hub.latest("b").is_none(),
+            "b is held until its rebuild ends"
+        );
+
+        router.status("kafka", Status::Live).await.unwrap();
+        until(&hub, "b", |s| {
+            s.totals.waiting == 1 && s.status == Status::Live
+        })
+        .await;
+
+        // A tenant forgotten during a rebuild is held like a new one.
+        router.status("kafka", Status::Recovering).await.unwrap();
+        router.forget(vec![Arc::from("a")]).await.unwrap();
+        router
+            .send(Source::Kafka, vec![queued("a", "a3")])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            hub.latest("a").is_none(),
+            "a is not published while rebuilt"
+        );
+        router.status("kafka", Status::Live).await.unwrap();
+        until(&hub, "a", |s| {
+            s.totals.waiting == 1 && s.status == Status::Live
+        })
+        .await;
+
+        shutdown.cancel();
+        tracker.close();
+        tracker.wait().await;
     }
 }

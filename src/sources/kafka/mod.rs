@@ -1,12 +1,15 @@
 //! The Kafka source: one member of a consumer group.
 //!
-//! On every partition assignment (start included) the assigned partitions'
-//! tenants are rebuilt from Kafka itself with publishing held (status
-//! `recovering`): their standing facts restored from the state topic and
-//! each partition read from the start of yesterday (`standing.rs`), or from
-//! the beginning of the retained log where it has none; once every
-//! partition has reached the end it had at assignment, the engine goes
-//! live. Revoked partitions' tenants are dropped: another
+//! The group rebalances incrementally (cooperative-sticky): a rebalance
+//! gives and takes only the partitions that move, and a member goes on
+//! reading the ones it keeps. On every assignment (start included) the newly
+//! assigned partitions' tenants are rebuilt from Kafka itself with their
+//! publishing held (status `recovering`; the shards keep publishing the
+//! tenants they already had): their standing facts restored from the state
+//! topic and each partition read from the start of yesterday
+//! (`standing.rs`), or from the beginning of the retained log where it has
+//! none; once every partition has reached the end it had at assignment,
+//! the engine goes live. Revoked partitions' tenants are dropped: another
 //! member owns them now. Re-reading counts nothing twice (the engine ignores
 //! repeated ids and older agent states). Committed offsets only feed lag
 //! monitoring.
@@ -24,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -125,6 +130,10 @@ impl ConsumerContext for Ctx {
         tpl: &mut TopicPartitionList,
     ) {
         let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        // Cooperative: `tpl` is what changes, the rest of the assignment
+        // keeps being read. Eager (a group with an older member): it is the
+        // whole assignment, given and taken back whole.
+        let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if let Err(e) = tpl.set_all_offsets(Offset::Beginning) {
@@ -133,7 +142,12 @@ impl ConsumerContext for Ctx {
                 // The note goes first: the consuming task must know of the
                 // assignment before any of its messages.
                 let _ = self.notes.send(Note::Assigned(parts));
-                if let Err(e) = base.assign(tpl) {
+                let assigned = if cooperative {
+                    base.incremental_assign(tpl)
+                } else {
+                    base.assign(tpl)
+                };
+                if let Err(e) = assigned {
                     tracing::error!(error = %e, "kafka assign failed");
                 } else if self.positioned
                     && let Err(e) = base.pause(tpl)
@@ -143,7 +157,12 @@ impl ConsumerContext for Ctx {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let _ = self.notes.send(Note::Revoked(parts));
-                if let Err(e) = base.unassign() {
+                let revoked = if cooperative {
+                    base.incremental_unassign(tpl)
+                } else {
+                    base.unassign()
+                };
+                if let Err(e) = revoked {
                     tracing::error!(error = %e, "kafka unassign failed");
                 }
             }
@@ -214,6 +233,10 @@ pub async fn run(
         // (group.min.session.timeout.ms), heartbeats well inside it.
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
+        // Incremental rebalancing: a member keeps reading (and publishing)
+        // the partitions it keeps while the group moves others; only the
+        // moved partitions are rebuilt.
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.partition.eof", "false")
         .set_log_level(RDKafkaLogLevel::Warning)
         .create_with_context(Ctx {
@@ -393,6 +416,8 @@ impl Member {
     /// from the log) or revoked (forget their tenants), brokers up or down.
     async fn note(&mut self, note: Note) -> Result<(), Closed> {
         match note {
+            // A cooperative rebalance's second round may give nothing new.
+            Note::Assigned(parts) if parts.is_empty() && self.recovery.assigned_once => {}
             Note::Assigned(parts) => {
                 self.router
                     .status(Source::Kafka.as_str(), Status::Recovering)
@@ -447,11 +472,11 @@ impl Member {
                 self.recovery.events = 0;
                 self.recovery.reported = false;
                 self.recovery.assigned_once = true;
-                tracing::info!(partitions = ?self.assigned, "kafka: partitions assigned, rebuilding from the log");
+                tracing::info!(assigned = ?parts, owned = ?self.assigned, "kafka: partitions assigned, rebuilding them from the log");
             }
             Note::Revoked(parts) => {
                 let mut gone = Vec::new();
-                for p in parts {
+                for &p in &parts {
                     self.assigned.remove(&p);
                     self.recovery.pending.remove(&p);
                     self.recovery.committed.remove(&p);
@@ -461,7 +486,7 @@ impl Member {
                 for t in &gone {
                     self.standing_written.remove(t);
                 }
-                tracing::info!(tenants = gone.len(), "kafka: partitions revoked");
+                tracing::info!(revoked = ?parts, tenants = gone.len(), "kafka: partitions revoked");
                 self.router.forget(gone).await?;
             }
             Note::Brokers { up } => self.brokers_up = up,
