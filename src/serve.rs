@@ -227,7 +227,7 @@ pub async fn run_with_metrics_listener(
             }
         });
     }
-    Recovering(!hub.is_ready()).emit();
+    Recovering(hub.is_rebuilding()).emit();
 
     // The process's own series stay on /metrics while tenants' series that
     // are no longer exported (revoked, forgotten) go idle and leave.
@@ -240,7 +240,7 @@ pub async fn run_with_metrics_listener(
                 tokio::select! {
                     _ = every.tick() => ProcessSeries {
                         websocket_clients: clients.load(std::sync::atomic::Ordering::Relaxed),
-                        recovering: !hub.is_ready(),
+                        recovering: hub.is_rebuilding(),
                     }
                     .emit(),
                     _ = stop.cancelled() => break,

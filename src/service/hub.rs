@@ -117,9 +117,9 @@ pub struct NotASnapshot(String);
 #[derive(Debug, Default)]
 pub struct Hub {
     tenants: DashMap<Arc<str>, Entry>,
-    /// Each source's status, by the source's name; ready when none is
-    /// recovering.
-    sources: Mutex<BTreeMap<String, Status>>,
+    /// Each source's status, by the source's name, and whether it has
+    /// finished its first rebuild.
+    sources: Mutex<BTreeMap<String, SourceState>>,
     /// Where local publications go to be written to the snapshot topic;
     /// set when snapshots are shared, and then tenants that leave keep
     /// being served from the topic instead of being removed.
@@ -330,19 +330,46 @@ impl Hub {
     /// any source is, else stale while any source is, else live.
     pub fn set_status(&self, source: &str, status: Status) -> Status {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        sources.insert(source.to_string(), status);
-        overall(sources.values())
+        let s = sources.entry(source.to_string()).or_default();
+        s.status = status;
+        s.rebuilt_once |= status != Status::Recovering;
+        overall(sources.values().map(|s| s.status))
     }
 
-    /// Ready once no source is recovering.
+    /// Ready once every source has finished its first rebuild. A later
+    /// rebuild (partitions a rebalance gives) keeps the instance ready: it
+    /// serves what it had all along, and the new tenants' last snapshots
+    /// from the snapshot topic.
     pub fn is_ready(&self) -> bool {
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        overall(sources.values()) != Status::Recovering
+        sources.values().all(|s| s.rebuilt_once)
+    }
+
+    /// Whether any source is rebuilding now.
+    pub fn is_rebuilding(&self) -> bool {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        overall(sources.values().map(|s| s.status)) == Status::Recovering
     }
 }
 
-fn overall<'a>(statuses: impl Iterator<Item = &'a Status>) -> Status {
-    statuses.fold(Status::Live, |all, &s| match (all, s) {
+/// A source as the hub knows it.
+#[derive(Debug)]
+struct SourceState {
+    status: Status,
+    rebuilt_once: bool,
+}
+
+impl Default for SourceState {
+    fn default() -> SourceState {
+        SourceState {
+            status: Status::Recovering,
+            rebuilt_once: false,
+        }
+    }
+}
+
+fn overall(statuses: impl Iterator<Item = Status>) -> Status {
+    statuses.fold(Status::Live, |all, s| match (all, s) {
         (Status::Recovering, _) | (_, Status::Recovering) => Status::Recovering,
         (Status::Stale, _) | (_, Status::Stale) => Status::Stale,
         _ => Status::Live,
@@ -367,7 +394,10 @@ mod tests {
         assert!(hub.is_ready(), "stale serves what it has");
         assert_eq!(hub.set_status("kafka", Status::Live), Status::Live);
         hub.set_status("kafka", Status::Recovering);
-        assert!(!hub.is_ready(), "a rebalance makes it recover again");
+        assert!(hub.is_rebuilding(), "a rebalance rebuilds what it gives");
+        assert!(hub.is_ready(), "and what was served goes on being served");
+        hub.set_status("queue_log:acme", Status::Recovering);
+        assert!(!hub.is_ready(), "a source not yet rebuilt once");
     }
 
     fn snapshot(tenant: &str, inbound: u64) -> Snapshot {
