@@ -395,7 +395,7 @@ impl Member {
                 let took = self.recovery.since.map_or(Duration::ZERO, |s| s.elapsed());
                 tracing::info!(
                     events = self.recovery.events,
-                    took_s = format!("{:.1}", took.as_secs_f64()),
+                    took_s = format!("{:.2}", took.as_secs_f64()),
                     "kafka: assigned partitions rebuilt, live"
                 );
                 RebuildFinished {
