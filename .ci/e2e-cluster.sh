@@ -8,7 +8,8 @@
 # failover (kill to every tenant live again on both survivors) within 30 s;
 # a tenant whose owner survives stays live throughout (the rebalance moves
 # only the dead member's partitions); the survivors' final snapshots equal
-# `callboard replay`.
+# `callboard replay`, and so does the history the owners wrote to one
+# PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=$(mktemp -d)
@@ -22,6 +23,11 @@ python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install -q con
 python3 -c "import websocket" 2>/dev/null || python3 -m pip install -q websocket-client
 cargo build --release --locked
 cargo build --release --locked --example mock_kafka
+
+# One PostgreSQL for the cluster's history, emptied: every owner writes its
+# tenants' interval rows to it.
+PG=$(bash .ci/postgres.sh callboard_cluster)
+PGOPTIONS=--client-min-messages=warning psql "$PG" -q -c "DROP TABLE IF EXISTS queue_intervals, agent_intervals, agent_away_intervals, callback_days, queue_days, agent_days, agent_away_days, _sqlx_migrations"
 
 target/release/examples/mock_kafka callboard.events:6 callboard.events.dlq:1 \
   callboard.events.state:6 callboard.snapshots:6 > "$WORK/mock.out" 2>"$WORK/mock.log" &
@@ -51,7 +57,7 @@ echo "cluster: $N events of ${#TENANTS[@]} tenants"
 declare -A SERVE
 serve() {  # serve I: instance I on port BASE+I
   "$BIN" serve --kafka-brokers "$BROKERS" --listen "127.0.0.1:$((BASE + $1))" --group e2e-cluster \
-    --simulate-tenants 0 --history none --log info >> "$WORK/serve-$1.log" 2>&1 &
+    --simulate-tenants 0 --history "$PG" --log info >> "$WORK/serve-$1.log" 2>&1 &
   SERVE[$1]=$!
   PIDS+=($!)
 }
@@ -238,6 +244,25 @@ PY
     python3 .ci/same_snapshot.py cluster "$t@$i" "$WORK/$t.$i.json" "$WORK/$t.$i.replayed.json"
   done
 done
+# The history every owner wrote, the killed one included, equals replay's
+# interval rows: a move rewrites the same rows (queue rows; agents' rows run
+# with the clock).
+FROM=$(python3 -c "import datetime as d; print(d.date.today() - d.timedelta(days=1))")
+TO=$(python3 -c "import datetime as d; print(d.date.today() + d.timedelta(days=1))")
+for t in "${TENANTS[@]}"; do
+  AT=$(python3 -c "import json; print(json.load(open('$WORK/$t.${SURVIVORS[0]}.json'))['at'])")
+  "$BIN" replay --input "$WORK/events.ndjson" --tenant "$t" --at "$AT" --intervals > "$WORK/$t.intervals.ndjson" 2>/dev/null
+  ok=""
+  for _ in $(seq 150); do
+    curl -fs "http://127.0.0.1:$((BASE + SURVIVORS[0]))/api/v1/tenants/$t/history?from=$FROM&to=$TO&by=queue&step=interval" \
+      > "$WORK/$t.history.json" 2>/dev/null || true
+    python3 .ci/same_history.py "$WORK/$t.intervals.ndjson" "$WORK/$t.history.json" > "$WORK/$t.history.diff" && { ok=1; break; }
+    sleep 0.4
+  done
+  [ -n "$ok" ] || { echo "cluster: $t's history in PostgreSQL differs from replay: $(head -5 "$WORK/$t.history.diff")"; exit 1; }
+  echo "cluster: $t's history in PostgreSQL = replay ($(cat "$WORK/$t.history.diff"))"
+done
+
 owners "${SURVIVORS[@]}" > "$WORK/owners.txt"
 python3 - "$WORK/owners.txt" "${TENANTS[@]}" <<'PY'
 import collections, sys
