@@ -7,7 +7,8 @@
 # a survivor sees that tenant go stale and live again on one connection;
 # failover (kill to every tenant live again on both survivors) within 30 s;
 # a tenant whose owner survives stays live throughout (the rebalance moves
-# only the dead member's partitions); the survivors' final snapshots equal
+# only the dead member's partitions); the killed instance is restarted and
+# given partitions back; every instance's final snapshots equal
 # `callboard replay`, and so does the history the owners wrote to one
 # PostgreSQL.
 set -euo pipefail
@@ -216,12 +217,29 @@ print(f"cluster: {tenant} (owner {owner} survived) stayed live on instance {watc
 PY
 fi
 
+# The killed instance comes back (a restart, a rolling deploy): the group
+# takes partitions from the survivors and gives them to it, one rebalance.
+before=$(wc -l < "$WORK/serve-$VICTIM.log")
+t0=$(date +%s.%N)
+serve "$VICTIM"
+ready "$VICTIM"
+for _ in $(seq 300); do
+  tail -n +"$((before + 1))" "$WORK/serve-$VICTIM.log" | grep -q 'partitions assigned.*assigned=\[[0-9]' && break
+  sleep 0.2
+done
+tail -n +"$((before + 1))" "$WORK/serve-$VICTIM.log" | grep -q 'partitions assigned.*assigned=\[[0-9]' \
+  || { echo "cluster: the restarted instance $VICTIM was given no partition"; tail -20 "$WORK/serve-$VICTIM.log"; exit 1; }
+for i in 1 2 3; do
+  all_live "$i" 45 || { echo "cluster: after instance $VICTIM's restart, instance $i does not serve every tenant live: $(cat "$WORK/tenants-$i.json")"; tail -30 "$WORK/serve-$i.log"; exit 1; }
+done
+echo "cluster: instance $VICTIM restarted and given partitions back; every tenant live on all three $(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')") s after its start"
+
 python3 .ci/kafka_client.py produce "$BROKERS" callboard.events "$WORK/events.ndjson" "$T" "$N"
 
-# Every survivor's snapshot of every tenant equals replay of its events.
+# Every instance's snapshot of every tenant equals replay of its events.
 for t in "${TENANTS[@]}"; do
   want=$(tail -1 "$WORK/$t.ndjson" | python3 -c "import json,sys; print(json.load(sys.stdin)['ts'])")
-  for i in "${SURVIVORS[@]}"; do
+  for i in 1 2 3; do
     ok=""
     for _ in $(seq 300); do
       curl -fs "http://127.0.0.1:$((BASE + i))/api/v1/tenants/$t/snapshot" > "$WORK/$t.$i.json" 2>/dev/null || true
@@ -263,7 +281,7 @@ for t in "${TENANTS[@]}"; do
   echo "cluster: $t's history in PostgreSQL = replay ($(cat "$WORK/$t.history.diff"))"
 done
 
-owners "${SURVIVORS[@]}" > "$WORK/owners.txt"
+owners 1 2 3 > "$WORK/owners.txt"
 python3 - "$WORK/owners.txt" "${TENANTS[@]}" <<'PY'
 import collections, sys
 by = collections.defaultdict(list)
@@ -271,10 +289,11 @@ for t, i in (l.split() for l in open(sys.argv[1]) if l.strip()):
     by[t].append(i)
 bad = {t: by[t] for t in sys.argv[2:] if len(by[t]) != 1}
 if bad:
-    sys.exit(f"cluster: after the failover, tenants exported by other than one instance: {bad}")
-print("cluster: after the failover each tenant's series come from one survivor")
+    sys.exit(f"cluster: after the failover and the restart, tenants exported by other than one instance: {bad}")
+print("cluster: after the failover and the restart each tenant's series come from one instance: "
+      + ", ".join(f"{t}@{by[t][0]}" for t in sys.argv[2:]))
 PY
-grep -h "rebuilt, live" "$WORK"/serve-*.log | tail -2 | sed 's/^/cluster: /'
-for i in "${SURVIVORS[@]}"; do kill -TERM "${SERVE[$i]}"; wait "${SERVE[$i]}"; done
+grep -h "rebuilt, live" "$WORK"/serve-*.log | tail -3 | sed 's/^/cluster: /'
+for i in 1 2 3; do kill -TERM "${SERVE[$i]}"; wait "${SERVE[$i]}"; done
 for b in "${BOARDS[@]}"; do kill "$b" 2>/dev/null || true; done
 echo "cluster: passed"
