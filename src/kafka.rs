@@ -17,17 +17,24 @@ use crate::event::Event;
 /// Creates a topic unless it exists (checked first, so brokers without the
 /// admin API are fine when the topic is there).
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    create_topic(brokers, topic, partitions, false).await
+    create_topic(brokers, topic, partitions, None).await
 }
 
 /// Creates a compacted topic (`cleanup.policy=compact`: the newest message
-/// of each key is kept) unless it exists.
+/// of each key is kept) unless it exists; with `segment`, its segments
+/// close (and become compactable) at least that often.
 pub async fn ensure_compacted_topic(
     brokers: &str,
     topic: &str,
     partitions: i32,
+    segment: Option<Duration>,
 ) -> anyhow::Result<()> {
-    create_topic(brokers, topic, partitions, true).await
+    create_topic(brokers, topic, partitions, Some(Compacted { segment })).await
+}
+
+/// How a compacted topic is created.
+struct Compacted {
+    segment: Option<Duration>,
 }
 
 /// The next message and whatever else is ready at once, up to `max`;
@@ -69,7 +76,7 @@ async fn create_topic(
     brokers: &str,
     topic: &str,
     partitions: i32,
-    compacted: bool,
+    compacted: Option<Compacted>,
 ) -> anyhow::Result<()> {
     let probe: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -90,14 +97,20 @@ async fn create_topic(
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()?;
+    let segment_ms = compacted
+        .as_ref()
+        .and_then(|c| c.segment)
+        .map(|d| d.as_millis().to_string());
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    if compacted.is_some() {
+        new = new.set("cleanup.policy", "compact");
+    }
+    if let Some(ms) = &segment_ms {
+        new = new.set("segment.ms", ms);
+    }
     let results = admin
         .create_topics(
-            &[if compacted {
-                NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
-                    .set("cleanup.policy", "compact")
-            } else {
-                NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
-            }],
+            &[new],
             &AdminOptions::new()
                 .operation_timeout(Some(Duration::from_secs(10)))
                 .request_timeout(Some(Duration::from_secs(10))),

@@ -654,3 +654,81 @@ async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
     second.stop.cancel();
     second.task.await.unwrap().unwrap();
 }
+
+/// A starting instance reads the snapshot topic's last minute: what owners
+/// published long ago, still kept by a broker that has not compacted it
+/// (or never does), is skipped; what they publish every second is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_reads_only_the_last_minute_of_the_snapshot_topic() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 1, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    mock.create_topic("callboard.snapshots", 2, 1).unwrap();
+    let message = |tenant: &str, seq: u64, at: i64| {
+        let line = format!(
+            r#"{{"v":1,"id":"{tenant}-1","ts":{at},"tenant":"{tenant}","type":"call.queued","call":"c1","queue":"q"}}"#
+        );
+        let snapshot = crate::support::replayed(
+            &line,
+            Arc::new(Config::default()),
+            Format::Ndjson,
+            tenant,
+            Some(at),
+        );
+        let json = serde_json::to_vec(&snapshot).unwrap();
+        let message = callboard::service::hub::envelope(seq, &json);
+        (
+            tenant.to_string(),
+            String::from_utf8(message.to_vec()).unwrap(),
+            at,
+        )
+    };
+    // Ten minutes ago an owner published `gone` for a while, then stopped;
+    // `here` was published a second ago.
+    let old = now_ms() - 600_000;
+    let mut messages: Vec<_> = (0..2_000)
+        .map(|i| message("gone", i + 1, old + i as i64 * 100))
+        .collect();
+    messages.push(message("here", 7, now_ms() - 1_000));
+    produce_stamped(&brokers, "callboard.snapshots", &messages).await;
+
+    let settings = ServeSettings {
+        engine: engine(1, 50),
+        kafka: Some(KafkaOptions {
+            brokers: brokers.clone(),
+            topic: "callboard.events".into(),
+            group: "callboard-read-back".into(),
+            dlq_topic: "callboard.events.dlq".into(),
+            max_event_bytes: 65536,
+            max_clock_skew_ms: 300_000,
+            state_topic: None,
+            snapshot_topic: Some("callboard.snapshots".into()),
+            rebuild_margin_ms: 0,
+        }),
+        ..ServeSettings::default()
+    };
+    let server = Server::start(Config::default(), settings).await;
+    let mut listed = String::new();
+    for _ in 0..600 {
+        if get(server.addr, "/readyz").await.0 == 200 {
+            listed = get(server.addr, "/api/v1/tenants").await.1;
+            if listed.contains("\"here\"") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        listed.contains("\"here\""),
+        "the recent snapshot is served: {listed}"
+    );
+    assert!(
+        !listed.contains("\"gone\""),
+        "snapshots older than the last minute are not read: {listed}"
+    );
+    let (status, body) = get(server.addr, "/api/v1/tenants/here/snapshot").await;
+    assert_eq!(status, 200, "{body}");
+    server.stop.cancel();
+    server.task.await.unwrap().unwrap();
+}

@@ -270,7 +270,7 @@ pub async fn run(
                 .ok()
                 .flatten()
                 .unwrap_or(1);
-        if let Err(e) = ensure_compacted_topic(&opts.brokers, state_topic, partitions).await {
+        if let Err(e) = ensure_compacted_topic(&opts.brokers, state_topic, partitions, None).await {
             tracing::warn!(error = %e, topic = %state_topic, "state topic not created");
         }
     }

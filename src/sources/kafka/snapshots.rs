@@ -4,15 +4,18 @@
 //! Each instance writes the snapshots it computes (its partitions'
 //! tenants) to a compacted topic keyed by tenant, as the websocket message
 //! its own clients get (`{"type":"snapshot","seq":N,"snapshot":...}`), and
-//! reads the whole topic into its hub: what it does not compute it serves
+//! reads the topic into its hub: what it does not compute it serves
 //! from there (see [`Hub`] for which snapshot wins). Kafka is the only
 //! coordination: the consumer group says who computes a tenant, this topic
 //! tells everyone else.
 //!
 //! The reader belongs to no group: it is assigned every partition of the
-//! topic from its start (compaction keeps each tenant's latest), and the
-//! instance is not ready until it has read what the topic held when it
-//! started.
+//! topic, from the messages of the last [`READ_BACK`] on (found by time, on
+//! any broker), and the instance is not ready until it has read what the
+//! topic held when it started. Owners publish every tenant each second, so
+//! that holds the newest snapshot of every tenant anyone computes, and a
+//! start does not read what compaction has not removed yet (or what a
+//! broker that never compacts keeps).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{ensure_compacted_topic, partition_count, recv_batch};
+use crate::kafka::{ensure_compacted_topic, offset_at_time, partition_count, recv_batch};
 use crate::service::hub::{Hub, Published, STALE_AFTER};
 use crate::service::shard::{Router, now_ms};
 use crate::telemetry::{Signal, SnapshotNotShared, SnapshotReceived};
@@ -38,6 +41,14 @@ pub const SOURCE: &str = "snapshots";
 
 /// How many local publications may wait for the writer.
 const OUTBOX: usize = 8192;
+
+/// How far back a starting reader reads the topic.
+pub const READ_BACK: Duration = Duration::from_secs(60);
+
+/// How often a compacted broker may compact the topic: it closes a segment
+/// this often (compaction never touches the open one), so the topic holds
+/// each tenant's latest plus about this much of everyone's publications.
+pub const SEGMENT: Duration = Duration::from_secs(600);
 
 /// Shares snapshots through `topic` until `shutdown`: writes this
 /// instance's publications, reads everyone's into the hub, and marks
@@ -51,7 +62,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     router.status(SOURCE, Status::Recovering).await?;
-    if let Err(e) = ensure_compacted_topic(&brokers, &topic, partitions).await {
+    if let Err(e) = ensure_compacted_topic(&brokers, &topic, partitions, Some(SEGMENT)).await {
         tracing::warn!(error = %e, %topic, "snapshot topic not created");
     }
     let outbox = hub.share(OUTBOX);
@@ -86,24 +97,54 @@ pub async fn run(
         .max(1);
     let mut tpl = TopicPartitionList::new();
     let mut pending: HashMap<i32, i64> = HashMap::new();
+    let (mut skipped, mut to_read) = (0i64, 0i64);
+    let since = now_ms() - READ_BACK.as_millis() as i64;
     for p in 0..count {
-        tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
         let marks = tokio::task::block_in_place(|| {
             consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))
         });
-        match marks {
+        let start = match marks {
             Ok((low, high)) if high > low => {
-                pending.insert(p, high);
+                let from = tokio::task::block_in_place(|| {
+                    offset_at_time(
+                        &brokers,
+                        &topic,
+                        p,
+                        since,
+                        (low, high),
+                        Duration::from_secs(10),
+                    )
+                });
+                let from = from.unwrap_or_else(|e| {
+                    tracing::warn!(partition = p, error = %e, %topic, "cannot find the snapshot partition's recent messages; reading it whole");
+                    low
+                });
+                if high > from {
+                    pending.insert(p, high);
+                }
+                skipped += from - low;
+                to_read += high - from;
+                Offset::Offset(from)
             }
-            Ok(_) => {}
+            Ok(_) => Offset::Beginning,
             Err(e) => {
-                tracing::warn!(partition = p, error = %e, %topic, "cannot read the snapshot partition's end; not waiting for it")
+                tracing::warn!(partition = p, error = %e, %topic, "cannot read the snapshot partition's end; not waiting for it");
+                Offset::Beginning
             }
-        }
+        };
+        tpl.add_partition_offset(&topic, p, start)?;
     }
     consumer.assign(&tpl)?;
+    tracing::info!(
+        %topic,
+        messages = to_read,
+        older_skipped = skipped,
+        "snapshot topic: reading the last {} s of publications",
+        READ_BACK.as_secs()
+    );
     let mut caught_up = pending.is_empty();
     if caught_up {
+        tracing::info!(%topic, "snapshot topic read: nothing recent in it");
         router.status(SOURCE, Status::Live).await?;
     }
     tracing::info!(%topic, partitions = count, "snapshot topic: sharing this instance's tenants, serving the others'");
