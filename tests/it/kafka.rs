@@ -732,3 +732,74 @@ async fn a_start_reads_only_the_last_minute_of_the_snapshot_topic() {
     server.stop.cancel();
     server.task.await.unwrap().unwrap();
 }
+
+/// Snapshots the broker does not take (it is away past the producer's
+/// timeout) are counted, so an operator can tell why other instances show
+/// a tenant stale; once the broker is back they are shared again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_the_broker_does_not_take_are_counted() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 1, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    mock.create_topic("callboard.shared", 1, 1).unwrap();
+    let line = format!(
+        r#"{{"v":1,"id":"e1","ts":{},"tenant":"acme","type":"call.queued","call":"c1","queue":"q"}}"#,
+        now_ms() - 1_000
+    );
+    produce_stamped(
+        &brokers,
+        "callboard.events",
+        &[("acme".into(), line, now_ms())],
+    )
+    .await;
+    let settings = ServeSettings {
+        engine: engine(1, 50),
+        kafka: Some(KafkaOptions {
+            brokers: brokers.clone(),
+            topic: "callboard.events".into(),
+            group: "callboard-not-shared".into(),
+            dlq_topic: "callboard.events.dlq".into(),
+            max_event_bytes: 65536,
+            max_clock_skew_ms: 300_000,
+            state_topic: None,
+            snapshot_topic: Some("callboard.shared".into()),
+            rebuild_margin_ms: 0,
+        }),
+        ..ServeSettings::default()
+    };
+    let server = Server::start(Config::default(), settings).await;
+    let not_shared = || async {
+        let (_, text) = get(server.addr, "/metrics").await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("callboard_snapshots_not_shared_total ")?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    for _ in 0..600 {
+        if get(server.addr, "/api/v1/tenants/acme/snapshot").await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = not_shared().await;
+    mock.broker_down(1).unwrap();
+    let mut after = before;
+    for _ in 0..300 {
+        after = not_shared().await;
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    mock.broker_up(1).unwrap();
+    assert!(
+        after > before,
+        "snapshots published while the broker was away are counted as not shared ({before} -> {after})"
+    );
+    server.stop.cancel();
+    server.task.await.unwrap().unwrap();
+}

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -199,27 +202,72 @@ fn take(hub: &Hub, payload: &[u8]) {
 }
 
 /// Writes local publications to the topic, keyed by tenant. When it falls
-/// behind, only each tenant's latest is written.
+/// behind, only each tenant's latest is written. A snapshot the broker
+/// does not take (it is away past the timeout, or refuses the message) is
+/// counted and told in the log at most once a minute: the other instances
+/// serve that tenant `stale` until one is taken.
 async fn write(
     producer: FutureProducer,
     topic: String,
     mut outbox: mpsc::Receiver<Arc<Published>>,
 ) {
     let mut latest: HashMap<Arc<str>, Arc<Published>> = HashMap::new();
-    while let Some(p) = outbox.recv().await {
-        latest.insert(p.snapshot.tenant.clone(), p);
-        while let Ok(p) = outbox.try_recv() {
-            latest.insert(p.snapshot.tenant.clone(), p);
-        }
-        for (tenant, p) in latest.drain() {
-            let record = FutureRecord::<[u8], [u8]>::to(&topic)
-                .key(tenant.as_bytes())
-                .payload(&p.message);
-            // Handed to librdkafka's queue; a full queue (broker away)
-            // skips this one: the next, a second later, carries everything.
-            if producer.send_result(record).is_err() {
-                SnapshotNotShared.emit();
+    let mut deliveries = FuturesUnordered::new();
+    let mut failures = Failures::default();
+    loop {
+        tokio::select! {
+            p = outbox.recv() => {
+                let Some(p) = p else { break };
+                latest.insert(p.snapshot.tenant.clone(), p);
+                while let Ok(p) = outbox.try_recv() {
+                    latest.insert(p.snapshot.tenant.clone(), p);
+                }
+                for (tenant, p) in latest.drain() {
+                    let record = FutureRecord::<[u8], [u8]>::to(&topic)
+                        .key(tenant.as_bytes())
+                        .payload(&p.message);
+                    // Handed to librdkafka's queue; a full queue (broker
+                    // away) skips this one: the next, a second later,
+                    // carries everything.
+                    match producer.send_result(record) {
+                        Ok(delivery) => deliveries.push(delivery.map(move |r| (tenant, r))),
+                        Err((e, _)) => failures.note(&tenant, &e.to_string()),
+                    }
+                }
             }
+            Some((tenant, r)) = deliveries.next(), if !deliveries.is_empty() => match r {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => failures.note(&tenant, &e.to_string()),
+                Err(_) => failures.note(&tenant, "the producer was dropped"),
+            },
         }
+    }
+}
+
+/// Snapshots not shared, told once a minute.
+#[derive(Default)]
+struct Failures {
+    since_told: u64,
+    told: Option<std::time::Instant>,
+}
+
+impl Failures {
+    fn note(&mut self, tenant: &str, error: &str) {
+        SnapshotNotShared.emit();
+        self.since_told += 1;
+        if self
+            .told
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return;
+        }
+        tracing::warn!(
+            tenant,
+            error,
+            not_shared = self.since_told,
+            "snapshot topic: snapshots not written; other instances serve these tenants stale (told once a minute)"
+        );
+        self.told = Some(std::time::Instant::now());
+        self.since_told = 0;
     }
 }
