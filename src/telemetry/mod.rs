@@ -270,6 +270,7 @@ impl Signal for ProcessSeries {
             counter!(names::EXPIRED_CALLS, "phase" => phase).increment(0);
         }
         counter!(names::DEAD_LETTERS_DROPPED).increment(0);
+        counter!(names::SNAPSHOTS_NOT_SHARED).increment(0);
         WebsocketClients {
             open: self.websocket_clients,
         }
