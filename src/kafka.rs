@@ -17,7 +17,7 @@ use crate::event::Event;
 /// Creates a topic unless it exists (checked first, so brokers without the
 /// admin API are fine when the topic is there).
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    create_topic(brokers, topic, partitions, None).await
+    create_topic(brokers, topic, partitions, &[]).await
 }
 
 /// Creates a compacted topic (`cleanup.policy=compact`: the newest message
@@ -29,12 +29,11 @@ pub async fn ensure_compacted_topic(
     partitions: i32,
     segment: Option<Duration>,
 ) -> anyhow::Result<()> {
-    create_topic(brokers, topic, partitions, Some(Compacted { segment })).await
-}
-
-/// How a compacted topic is created.
-struct Compacted {
-    segment: Option<Duration>,
+    let mut configs = vec![("cleanup.policy", "compact".to_string())];
+    if let Some(segment) = segment {
+        configs.push(("segment.ms", segment.as_millis().to_string()));
+    }
+    create_topic(brokers, topic, partitions, &configs).await
 }
 
 /// The next message and whatever else is ready at once, up to `max`;
@@ -76,7 +75,7 @@ async fn create_topic(
     brokers: &str,
     topic: &str,
     partitions: i32,
-    compacted: Option<Compacted>,
+    configs: &[(&str, String)],
 ) -> anyhow::Result<()> {
     let probe: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -97,17 +96,10 @@ async fn create_topic(
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()?;
-    let segment_ms = compacted
-        .as_ref()
-        .and_then(|c| c.segment)
-        .map(|d| d.as_millis().to_string());
-    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    if compacted.is_some() {
-        new = new.set("cleanup.policy", "compact");
-    }
-    if let Some(ms) = &segment_ms {
-        new = new.set("segment.ms", ms);
-    }
+    let new = configs.iter().fold(
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        |new, (key, value)| new.set(key, value),
+    );
     let results = admin
         .create_topics(
             &[new],

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::Store;
 use crate::engine::HistoryBatch;
-use crate::telemetry::{HistoryWriteFailed, HistoryWritten, Signal};
+use crate::telemetry::{HistoryWriteFailed, HistoryWritten, Signal, Told};
 use crate::wire::IntervalRow;
 
 /// The shards' rounds: per tenant, changed rows (and on a first look, the
@@ -36,7 +36,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
     let mut pending = Pending::default();
     let mut failures = 0u32;
-    let mut last_told: Option<Instant> = None;
+    let mut told = Told::default();
     let mut next_prune = Instant::now();
     let mut open = true;
     loop {
@@ -86,13 +86,12 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
             Err(e) => {
                 HistoryWriteFailed.emit();
                 failures += 1;
-                if last_told.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                if told.due().is_some() {
                     tracing::warn!(
                         error = %e,
                         rows = rows.len(),
                         "history: write failed; the rows are kept and written again (told once a minute)"
                     );
-                    last_told = Some(Instant::now());
                 }
                 pending.put_back(restates, rows);
                 if !open && failures >= 3 {

@@ -38,10 +38,7 @@ impl Published {
         if let Some(m) = views.get(service) {
             return m.clone();
         }
-        let view = self.snapshot.for_service(service);
-        let json = serde_json::to_vec(&view)
-            .expect("a snapshot is plain strings and numbers, which always serialise");
-        let m = envelope(self.seq, &json);
+        let m = envelope(self.seq, &to_json(&self.snapshot.for_service(service)));
         // Bounded by the snapshot's services plus the names clients made up.
         if views.len() < 256 {
             views.insert(service.to_string(), m.clone());
@@ -50,14 +47,40 @@ impl Published {
     }
 }
 
+/// What a snapshot's websocket message starts with; the snapshot's JSON
+/// and a closing `}` follow.
+fn head(seq: u64) -> String {
+    format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":"#)
+}
+
+impl Published {
+    /// A snapshot and its websocket message (`head(seq)`, the JSON, `}`):
+    /// the REST body is a slice of the message.
+    fn new(seq: u64, snapshot: Snapshot, message: Bytes) -> Arc<Published> {
+        let json = message.slice(head(seq).len()..message.len() - 1);
+        Arc::new(Published {
+            seq,
+            snapshot,
+            json,
+            message,
+            views: Default::default(),
+        })
+    }
+}
+
 /// The websocket envelope of a snapshot's JSON.
 pub fn envelope(seq: u64, json: &[u8]) -> Bytes {
-    let head = format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":"#);
+    let head = head(seq);
     let mut v = Vec::with_capacity(head.len() + json.len() + 1);
     v.extend_from_slice(head.as_bytes());
     v.extend_from_slice(json);
     v.push(b'}');
     Bytes::from(v)
+}
+
+fn to_json(snapshot: &Snapshot) -> Vec<u8> {
+    serde_json::to_vec(snapshot)
+        .expect("a snapshot is plain strings and numbers, which always serialise")
 }
 
 type Slot = watch::Sender<Option<Arc<Published>>>;
@@ -160,21 +183,12 @@ impl Hub {
         };
         // The websocket message is serialised once, straight into a buffer
         // of the last one's size, and the REST body is a slice of it.
-        let head = format!(r#"{{"type":"snapshot","seq":{seq},"snapshot":"#);
         let mut buf = Vec::with_capacity(size + size / 8 + 64);
-        buf.extend_from_slice(head.as_bytes());
+        buf.extend_from_slice(head(seq).as_bytes());
         serde_json::to_writer(&mut buf, &snapshot)
             .expect("a snapshot is plain strings and numbers, which always serialise");
         buf.push(b'}');
-        let message = Bytes::from(buf);
-        let json = message.slice(head.len()..message.len() - 1);
-        let published = Arc::new(Published {
-            seq,
-            snapshot,
-            json,
-            message,
-            views: Default::default(),
-        });
+        let published = Published::new(seq, snapshot, Bytes::from(buf));
         if let Some(out) = self.outbox.get()
             && out.try_send(published.clone()).is_err()
         {
@@ -213,26 +227,14 @@ impl Hub {
             return Ok(ignored);
         }
         e.heard = std::time::Instant::now();
-        let head = format!(r#"{{"type":"snapshot","seq":{},"snapshot":"#, env.seq);
-        let (message, json) = if message.starts_with(head.as_bytes()) && message.ends_with(b"}") {
-            let json = message.slice(head.len()..message.len() - 1);
-            (message, json)
+        let message = if message.starts_with(head(env.seq).as_bytes()) && message.ends_with(b"}") {
+            message
         } else {
             // Another spelling of the same envelope: ours is rebuilt.
-            let json = Bytes::from(
-                serde_json::to_vec(&env.snapshot)
-                    .expect("a snapshot is plain strings and numbers, which always serialise"),
-            );
-            (envelope(env.seq, &json), json)
+            envelope(env.seq, &to_json(&env.snapshot))
         };
         let at = env.snapshot.at.0;
-        e.tx.send_replace(Some(Arc::new(Published {
-            seq: env.seq,
-            snapshot: env.snapshot,
-            json,
-            message,
-            views: Default::default(),
-        })));
+        e.tx.send_replace(Some(Published::new(env.seq, env.snapshot, message)));
         Ok(Received { taken: true, at })
     }
 
@@ -253,17 +255,8 @@ impl Hub {
             }
             let mut snapshot = p.snapshot.clone();
             snapshot.status = Status::Stale;
-            let json = Bytes::from(
-                serde_json::to_vec(&snapshot)
-                    .expect("a snapshot is plain strings and numbers, which always serialise"),
-            );
-            e.tx.send_replace(Some(Arc::new(Published {
-                seq: p.seq,
-                message: envelope(p.seq, &json),
-                json,
-                snapshot,
-                views: Default::default(),
-            })));
+            let message = envelope(p.seq, &to_json(&snapshot));
+            e.tx.send_replace(Some(Published::new(p.seq, snapshot, message)));
             marked += 1;
         }
         marked

@@ -18,7 +18,7 @@ use crate::engine::{Engine, HistoryBatch, Limit, Outcome};
 use crate::event::{Event, Source};
 use crate::telemetry::{
     CallsExpired, EventsApplied, EventsRejected, HistoryRoundDeferred, PublishRound, Recovering,
-    Signal, SnapshotPublished,
+    Signal, SnapshotPublished, Told,
 };
 use crate::time::Millis;
 use crate::wire::{Standing, Status};
@@ -215,24 +215,13 @@ pub fn start(
 /// Limits reached, told in the log at most once a minute each (not once an
 /// event: a flood would flood the log too).
 #[derive(Default)]
-struct LimitsHit {
-    last_told: std::collections::HashMap<Limit, Instant>,
-    since_told: std::collections::HashMap<Limit, u64>,
-}
+struct LimitsHit(std::collections::HashMap<Limit, Told>);
 
 impl LimitsHit {
     fn note(&mut self, limit: Limit, tenant: &str) {
-        *self.since_told.entry(limit).or_default() += 1;
-        let now = Instant::now();
-        if self
-            .last_told
-            .get(&limit)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
-        {
+        let Some(refused) = self.0.entry(limit).or_default().due() else {
             return;
-        }
-        let refused = self.since_told.remove(&limit).unwrap_or(0);
-        self.last_told.insert(limit, now);
+        };
         tracing::warn!(
             limit = limit.as_str(),
             tenant,

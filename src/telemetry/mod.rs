@@ -20,6 +20,31 @@ use crate::wire::{AgentCounts, ByState, QueueStats, Snapshot};
 
 pub mod names;
 
+/// A warning told in the log at most once a minute, with how often it
+/// happened since it was last told: a flood of the same failure must not
+/// flood the log too. (Counting is the metrics' job; this is the log's.)
+#[derive(Debug, Default)]
+pub struct Told {
+    last: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl Told {
+    /// Counts one occurrence; `Some(n)` when it is to be told now, `n`
+    /// occurrences since it was last told (this one included).
+    pub fn due(&mut self) -> Option<u64> {
+        self.since += 1;
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return None;
+        }
+        self.last = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut self.since))
+    }
+}
+
 /// Something that happened, told to the metrics.
 pub trait Signal {
     fn emit(self);

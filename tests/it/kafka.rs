@@ -25,20 +25,26 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The events topic `callboard.events` read by `group`, without a state or
+/// a snapshot topic.
+fn options(brokers: &str, group: &str) -> KafkaOptions {
+    KafkaOptions {
+        brokers: brokers.to_string(),
+        topic: "callboard.events".into(),
+        group: group.into(),
+        dlq_topic: "callboard.events.dlq".into(),
+        max_event_bytes: 65536,
+        max_clock_skew_ms: 300_000,
+        state_topic: None,
+        snapshot_topic: None,
+        rebuild_margin_ms: 0,
+    }
+}
+
 async fn serve(brokers: &str, config: Arc<Config>) -> Server {
     let settings = ServeSettings {
         engine: engine(2, 50),
-        kafka: Some(KafkaOptions {
-            brokers: brokers.to_string(),
-            topic: "callboard.events".into(),
-            group: "callboard-test".into(),
-            dlq_topic: "callboard.events.dlq".into(),
-            max_event_bytes: 65536,
-            max_clock_skew_ms: 300_000,
-            state_topic: None,
-            snapshot_topic: None,
-            rebuild_margin_ms: 0,
-        }),
+        kafka: Some(options(brokers, "callboard-test")),
         ..ServeSettings::default()
     };
     Server::start(Config::clone(&config), settings).await
@@ -562,15 +568,11 @@ async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
         let settings = ServeSettings {
             engine: engine(2, 50),
             kafka: Some(KafkaOptions {
-                brokers: brokers.clone(),
                 topic: topic.into(),
-                group: group.into(),
                 dlq_topic: "standing.events.dlq".into(),
-                max_event_bytes: 65536,
-                max_clock_skew_ms: 300_000,
                 state_topic: Some("standing.events.state".into()),
-                snapshot_topic: None,
                 rebuild_margin_ms: config.longest_max_wait_ms() + 300_000,
+                ..options(&brokers, group)
             }),
             ..ServeSettings::default()
         };
@@ -696,15 +698,8 @@ async fn a_start_reads_only_the_last_minute_of_the_snapshot_topic() {
     let settings = ServeSettings {
         engine: engine(1, 50),
         kafka: Some(KafkaOptions {
-            brokers: brokers.clone(),
-            topic: "callboard.events".into(),
-            group: "callboard-read-back".into(),
-            dlq_topic: "callboard.events.dlq".into(),
-            max_event_bytes: 65536,
-            max_clock_skew_ms: 300_000,
-            state_topic: None,
             snapshot_topic: Some("callboard.snapshots".into()),
-            rebuild_margin_ms: 0,
+            ..options(&brokers, "callboard-read-back")
         }),
         ..ServeSettings::default()
     };
@@ -756,28 +751,15 @@ async fn snapshots_the_broker_does_not_take_are_counted() {
     let settings = ServeSettings {
         engine: engine(1, 50),
         kafka: Some(KafkaOptions {
-            brokers: brokers.clone(),
-            topic: "callboard.events".into(),
-            group: "callboard-not-shared".into(),
-            dlq_topic: "callboard.events.dlq".into(),
-            max_event_bytes: 65536,
-            max_clock_skew_ms: 300_000,
-            state_topic: None,
             snapshot_topic: Some("callboard.shared".into()),
-            rebuild_margin_ms: 0,
+            ..options(&brokers, "callboard-not-shared")
         }),
         ..ServeSettings::default()
     };
     let server = Server::start(Config::default(), settings).await;
     let not_shared = || async {
         let (_, text) = get(server.addr, "/metrics").await;
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix("callboard_snapshots_not_shared_total ")?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0)
+        metric(&text, "callboard_snapshots_not_shared_total")
     };
     for _ in 0..600 {
         if get(server.addr, "/api/v1/tenants/acme/snapshot").await.0 == 200 {

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::kafka::{ensure_compacted_topic, offset_at_time, partition_count, recv_batch};
 use crate::service::hub::{Hub, Published, STALE_AFTER};
 use crate::service::shard::{Router, now_ms};
-use crate::telemetry::{Signal, SnapshotNotShared, SnapshotReceived};
+use crate::telemetry::{Signal, SnapshotNotShared, SnapshotReceived, Told};
 use crate::wire::Status;
 
 /// The name under which the reader's catching up holds readiness.
@@ -244,30 +244,20 @@ async fn write(
     }
 }
 
-/// Snapshots not shared, told once a minute.
+/// Snapshots not shared: counted each, told once a minute.
 #[derive(Default)]
-struct Failures {
-    since_told: u64,
-    told: Option<std::time::Instant>,
-}
+struct Failures(Told);
 
 impl Failures {
     fn note(&mut self, tenant: &str, error: &str) {
         SnapshotNotShared.emit();
-        self.since_told += 1;
-        if self
-            .told
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
-        {
-            return;
+        if let Some(not_shared) = self.0.due() {
+            tracing::warn!(
+                tenant,
+                error,
+                not_shared,
+                "snapshot topic: snapshots not written; other instances serve these tenants stale (told once a minute)"
+            );
         }
-        tracing::warn!(
-            tenant,
-            error,
-            not_shared = self.since_told,
-            "snapshot topic: snapshots not written; other instances serve these tenants stale (told once a minute)"
-        );
-        self.told = Some(std::time::Instant::now());
-        self.since_told = 0;
     }
 }
