@@ -148,6 +148,45 @@ fn callback_stats(d: &super::tenant::CallbackDay) -> CallbackStats {
 /// The key of away time with no reason given.
 static NO_REASON: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
 
+/// The states an agent's logged-in time is made of.
+const STATES: [AgentState; 7] = [
+    AgentState::Ready,
+    AgentState::Away,
+    AgentState::Ringing,
+    AgentState::Talking,
+    AgentState::Dialing,
+    AgentState::Outbound,
+    AgentState::WrapUp,
+];
+
+/// Milliseconds to whole seconds, rounded once: the total is rounded down,
+/// and each part is its own rounded-down seconds or one more (the largest
+/// remainders first), so the parts sum to the rounded total.
+pub fn whole_seconds(ms: &[u64]) -> Vec<u64> {
+    share_out(ms, ms.iter().sum::<u64>() / 1000)
+}
+
+/// `total` whole seconds shared out in proportion to `ms` (which sum to
+/// within a second of it): each part gets its rounded-down seconds, and the
+/// seconds left go to the parts with the largest remainders (the earlier
+/// part on a tie).
+fn share_out(ms: &[u64], total: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = ms.iter().map(|&v| v / 1000).collect();
+    let mut left = total.saturating_sub(out.iter().sum());
+    let mut order: Vec<usize> = (0..ms.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ms[i] % 1000));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        if ms[i] % 1000 > 0 {
+            out[i] += 1;
+            left -= 1;
+        }
+    }
+    out
+}
+
 /// An agent's time figures of today, up to "now".
 struct AgentToday {
     time: StateSeconds,
@@ -187,7 +226,11 @@ impl Tenant {
                 }
             }
         }
-        let s = |st: AgentState| ms[st as usize] / 1000;
+        // Rounded once: the day's logged-in milliseconds to whole seconds,
+        // shared out between the states (and the away time between its
+        // reasons) so that the parts sum to the whole.
+        let secs = whole_seconds(&STATES.map(|st| ms[st as usize]));
+        let s = |st: AgentState| secs[STATES.iter().position(|&x| x == st).unwrap_or(0)];
         let time = StateSeconds {
             ready: s(AgentState::Ready),
             away: s(AgentState::Away),
@@ -197,15 +240,11 @@ impl Tenant {
             outbound: s(AgentState::Outbound),
             wrap_up: s(AgentState::WrapUp),
         };
-        let login_s = time.ready
-            + time.away
-            + time.ringing
-            + time.talking
-            + time.dialing
-            + time.outbound
-            + time.wrap_up;
-        for v in away_ms.values_mut() {
-            *v /= 1000;
+        let login_s = secs.iter().sum();
+        let reasons: Vec<u64> = away_ms.values().copied().collect();
+        let shares = share_out(&reasons, time.away);
+        for (v, share) in away_ms.values_mut().zip(shares) {
+            *v = share;
         }
         let busy_ms = [
             AgentState::Ringing,

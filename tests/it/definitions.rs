@@ -692,6 +692,56 @@ fn agent_time_today_per_state_away_by_reason_and_occupancy() {
 }
 
 #[test]
+fn agent_seconds_are_rounded_once_from_milliseconds() {
+    let mut h = Harness::new();
+    // Seven states of 1.7 s each, then away for two reasons of 0.6 s each:
+    // 13.1 s logged in, which each state rounded down on its own would give
+    // as 7 s.
+    let mut t = 0u64;
+    let at = |ms: u64| format!("2026-11-21T09:00:{:02}.{:03}Z", ms / 1000, ms % 1000);
+    for st in [
+        "ready", "ringing", "talking", "wrap_up", "dialing", "outbound", "ready",
+    ] {
+        state(&mut h, &at(t), "a1", st, None);
+        t += 1700;
+    }
+    state(&mut h, &at(t), "a1", "away", Some("meal"));
+    t += 600;
+    state(&mut h, &at(t), "a1", "away", Some("coffee"));
+    t += 600;
+    state(&mut h, &at(t), "a1", "logged_out", None);
+    let s = h.snap("2026-11-21T09:01:00Z");
+    let a = Harness::agent(&s, "a1");
+    assert_eq!(a.login_s, 13, "13.1 s logged in, rounded once");
+    let ts = &a.time_today_s;
+    let parts = [
+        ts.ready,
+        ts.away,
+        ts.ringing,
+        ts.talking,
+        ts.dialing,
+        ts.outbound,
+        ts.wrap_up,
+    ];
+    assert_eq!(
+        parts.iter().sum::<u64>(),
+        a.login_s,
+        "the states sum to the login time: {parts:?}"
+    );
+    assert!(
+        parts.iter().all(|&p| p <= 4),
+        "each state within a second of its time: {parts:?}"
+    );
+    assert_eq!(ts.ready, 3, "ready 3.4 s");
+    let away: u64 = a.away_today_s.values().sum();
+    assert_eq!(
+        away, ts.away,
+        "the reasons sum to the away time: {:?}",
+        a.away_today_s
+    );
+}
+
+#[test]
 fn missed_calls_handled_on_the_answer_day_and_agent_aht() {
     let mut h = Harness::with_config("[tenants.acme]\ntz = \"Asia/Seoul\"\n");
     // c1 rings at a1, who does not answer; a2 answers it.
