@@ -219,8 +219,10 @@ pub fn replay_engine<R: BufRead>(
         .or_else(|| engine.as_of())
         .or_else(|| queue_log.as_ref().and_then(QueueLogDecoder::latest))
         .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
-    let expired = engine.expire(now);
-    summary.expired = expired.waiting + expired.answered;
+    // Calls let go by later events, and those overdue at "now" (which the
+    // snapshots count as exited).
+    let expired = engine.take_expired();
+    summary.expired = expired.waiting + expired.answered + engine.overdue_count(now);
     Ok(Replayed {
         engine,
         now,

@@ -223,23 +223,32 @@ impl Engine {
     }
 
     /// Lets go of calls, in every tenant, whose end event is overdue at
-    /// `now` (see [`Tenant::expire`]); returns how many were let go since
-    /// the last call, by this one or by events whose time passed a deadline.
+    /// `now` (see [`Tenant::expire`]). Figures built at `now` count them so
+    /// already (see `Tenant::overdue`), so this changes no figure; the
+    /// service never calls it: only events let calls go.
     pub fn expire(&mut self, now: Millis) -> Expired {
-        self.expire_where(now, |_| true)
+        for t in &mut self.tenants {
+            t.expire(now);
+        }
+        self.take_expired()
     }
 
-    /// [`Engine::expire`] in the tenants `which` names only (not in those
-    /// being rebuilt, whose end events may not have been read yet).
-    pub fn expire_where(&mut self, now: Millis, which: impl Fn(&str) -> bool) -> Expired {
+    /// Calls let go since the last call, in every tenant, because an event
+    /// passed their deadline (or [`Engine::expire`] did).
+    pub fn take_expired(&mut self) -> Expired {
         let mut total = Expired::default();
-        for t in self.tenants.iter_mut().filter(|t| which(&t.name)) {
-            t.expire(now);
+        for t in &mut self.tenants {
             let e = std::mem::take(&mut t.expired);
             total.waiting += e.waiting;
             total.answered += e.answered;
         }
         total
+    }
+
+    /// Calls, in every tenant, whose end is overdue at `now` and that the
+    /// state still follows (no later event has let them go).
+    pub fn overdue_count(&self, now: Millis) -> u64 {
+        self.tenants.iter().map(|t| t.overdue_count(now)).sum()
     }
 
     /// Every tenant's interval rows changed since the last call (see

@@ -279,9 +279,24 @@ impl Tenant {
         let nq = self.queue_data.len();
         let mut waiting = vec![0u64; nq];
         let mut oldest: Vec<Option<Millis>> = vec![None; nq];
+        // Calls whose end is overdue at `now` count as exited, not waiting
+        // (see `Tenant::overdue`); and as missed by the agent they rang at.
+        let mut overdue = vec![0u32; nq];
+        let mut missed_now: Vec<u32> = Vec::new();
         for call in self.calls.values() {
             if let (Phase::Waiting, Target::Queue(q)) = (call.phase, call.target) {
                 let q = q as usize;
+                if self.deadline_of(call).is_some_and(|d| d <= now) {
+                    if call.day == today {
+                        overdue[q] += 1;
+                    }
+                    if let Some((agent, at)) = call.ringing
+                        && self.cal.day_of(at) == today
+                    {
+                        missed_now.push(agent);
+                    }
+                    continue;
+                }
                 waiting[q] += 1;
                 oldest[q] = Some(oldest[q].map_or(call.start, |o| o.min(call.start)));
             }
@@ -295,7 +310,9 @@ impl Tenant {
             let q = &self.queue_data[qi as usize];
             let day = q.days.get(today);
             let (w, o) = (waiting[qi as usize], oldest[qi as usize]);
-            let counters = day.map(|d| d.c.clone()).unwrap_or_default();
+            let mut counters = day.map(|d| d.c.clone()).unwrap_or_default();
+            let exited_now = overdue[qi as usize];
+            counters.exited += exited_now;
             let stats = stats(
                 &counters,
                 w,
@@ -307,8 +324,10 @@ impl Tenant {
             let s = &mut svc[q.service as usize];
             s.add_day(day);
             s.add_waiting(w, o);
+            s.c.exited += exited_now;
             total.add_day(day);
             total.add_waiting(w, o);
+            total.c.exited += exited_now;
             queues.push(QueueRow {
                 queue: self.queues.name(qi).clone(),
                 service: self.services.name(q.service).clone(),
@@ -360,6 +379,8 @@ impl Tenant {
             let name = self.agents.name(ai);
             let day = a.days.get(today).unwrap_or(&empty);
             let figures = self.agent_today(a, day, today_start, now);
+            let missed =
+                day.missed as u64 + missed_now.iter().filter(|&&agent| agent == ai).count() as u64;
             if a.open_callbacks > 0 {
                 open_by_agent.push(OpenByAgent {
                     agent: name.clone(),
@@ -378,7 +399,7 @@ impl Tenant {
                 talk_s: day.talk_ms / 1000,
                 outbound: day.outbound as u64,
                 callbacks_open: a.open_callbacks as u64,
-                missed: day.missed as u64,
+                missed,
                 aht_s: figures.aht_s,
                 occupancy: figures.occupancy,
                 login_s: figures.login_s,

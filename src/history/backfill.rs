@@ -81,7 +81,6 @@ pub fn simulate_day(
     while let Some(ev) = sim.next_until(last) {
         engine.apply(&ev);
     }
-    engine.expire(last);
     engine
         .tenant(&tenant)
         .map(|t| t.intervals(last))

@@ -400,11 +400,10 @@ impl Shard {
         let started = Instant::now();
         let now = now_ms();
         let steady = &self.steady.tenants;
-        // Calls whose end event is overdue leave before anyone looks (not
-        // in a tenant being rebuilt: its end events may be still unread).
-        let expired = self
-            .engine
-            .expire_where(now, |t| !recovering || steady.contains(t));
+        // Calls whose end event is overdue are counted as exited by the
+        // snapshots built at `now`, never let go by the clock: only a
+        // tenant's own events do that, so a backlog counts as replay does.
+        let expired = self.engine.take_expired();
         CallsExpired {
             waiting: expired.waiting,
             answered: expired.answered,

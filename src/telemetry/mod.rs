@@ -386,7 +386,7 @@ pub fn describe() {
     describe_counter!(
         names::EXPIRED_CALLS,
         Unit::Count,
-        "Calls let go because their end event never came: waiting past the queue's max_wait_s (counted as exited), or answered and never ended a day later."
+        "Calls let go because their end event never came, when a later event of the tenant passed their deadline: waiting past the queue's max_wait_s (counted as exited), or answered and never ended a day later."
     );
     describe_counter!(
         names::EVENTS_REJECTED,

@@ -828,13 +828,11 @@ fn a_call_waiting_past_max_wait_is_taken_out_as_exited_on_its_day() {
     );
     let s = h.snap("2026-11-21T08:00:30+09:00");
     assert_eq!((s.totals.waiting, s.totals.exited), (3, 0));
-    // Any later event lets c2 go; so does the clock (the service's tick).
+    // Any later event lets c2 go; a snapshot at a later time counts it so.
     h.send("2026-11-21T08:01:30+09:00", "call.queued", q("c4"));
     let s = h.snap("2026-11-21T08:01:30+09:00");
     assert_eq!(Harness::queue(&s, "short").stats.exited, 1);
     assert_eq!(s.totals.waiting, 3, "c1, c3 and c4");
-    h.engine
-        .expire(crate::support::at("2026-11-21T12:00:00+09:00"));
     let s = h.snap("2026-11-21T12:00:00+09:00");
     assert_eq!(
         Harness::queue(&s, "q1").stats.exited,
@@ -850,9 +848,45 @@ fn a_call_waiting_past_max_wait_is_taken_out_as_exited_on_its_day() {
         t.inbound,
         t.answered + t.abandoned + t.callbacks + t.transferred + t.exited + t.waiting
     );
-    // A late end event for an expired call changes nothing.
+    // An end event dated after the deadline comes too late: the call left
+    // at its deadline.
     let out = h.send("2026-11-21T12:00:05+09:00", "call.answered", qa("c1", "a1"));
     assert_eq!(out, Outcome::NoEffect(NoEffect::CallNotWaiting));
+}
+
+#[test]
+fn a_backlog_brings_the_end_of_a_call_the_clock_had_counted_as_exited() {
+    // A call queued at 08:00 whose answer (at 08:00:30) is posted after
+    // 12:00: in between, every figure counts it as exited; the answer then
+    // counts it as answered, as replay of the three events does.
+    let mut h = Harness::new();
+    h.send("2026-11-21T08:00:00Z", "call.queued", q("c1"));
+    h.send("2026-11-21T08:00:10Z", "call.ringing", qa("c1", "a1"));
+    let s = h.snap("2026-11-21T12:30:00Z");
+    assert_eq!((s.totals.waiting, s.totals.exited), (0, 1));
+    assert_eq!(Harness::agent(&s, "a1").missed, 1, "it rang at a1");
+    let rows = h
+        .engine
+        .tenant("acme")
+        .unwrap()
+        .intervals(crate::support::at("2026-11-21T12:30:00Z"));
+    let exited: u64 = rows
+        .iter()
+        .map(|r| match r {
+            callboard::wire::IntervalRow::Queue(q) => q.exited,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(exited, 1, "the interval rows count it too");
+
+    let out = h.send("2026-11-21T08:00:30Z", "call.answered", qa("c1", "a1"));
+    assert_eq!(out, Outcome::Applied, "the clock let nothing go");
+    h.send("2026-11-21T08:05:30Z", "call.ended", json!({"call": "c1"}));
+    let s = h.snap("2026-11-21T12:30:00Z");
+    let t = &s.totals;
+    assert_eq!((t.answered, t.exited, t.waiting), (1, 0, 0));
+    let a = Harness::agent(&s, "a1");
+    assert_eq!((a.handled, a.missed), (1, 0));
 }
 
 #[test]

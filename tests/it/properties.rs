@@ -649,6 +649,95 @@ proptest! {
     }
 }
 
+/// Gives the store the rows changed since the last round, as the history
+/// writer does: an emptied row is deleted.
+fn give_rows(
+    e: &mut Engine,
+    at: Millis,
+    store: &mut std::collections::BTreeMap<(String, String, String), IntervalRow>,
+) {
+    for r in e.take_changed_intervals(at) {
+        if r.is_empty() {
+            store.remove(&row_key(&r));
+        } else {
+            store.insert(row_key(&r), r);
+        }
+    }
+}
+
+proptest! {
+    /// Arrival does not matter: the stream cut into any batches, with the
+    /// clock anywhere at or past the newest event between them (pauses of
+    /// up to ten hours, so calls waiting across a pause are overdue by the
+    /// clock), snapshots built and changed rows given to the store at each
+    /// pause as the service does: the final snapshot and the stored rows
+    /// equal replay's of the whole stream at the final time.
+    #[test]
+    fn neither_batches_nor_pauses_change_the_figures(
+        ops in stream(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        pauses in proptest::collection::vec(prop_oneof![0u32..5, 0u32..36_000], 9),
+    ) {
+        let events = to_events(&ops);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(events.len() + 1)).collect();
+        cuts.push(events.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut e = engine();
+        let mut store = Default::default();
+        let (mut from, mut clock) = (0, Millis::MIN);
+        for (i, cut) in cuts.into_iter().enumerate() {
+            apply_all(&mut e, &events[from..cut]);
+            from = cut;
+            let newest = now_of(&events[..cut.max(1)]);
+            clock = clock.max(newest) + pauses[i] as Millis * 1000;
+            let _ = e.snapshot("acme", clock, Status::Live);
+            give_rows(&mut e, clock, &mut store);
+        }
+        prop_assert_eq!(e.snapshot("acme", clock, Status::Live).unwrap(), final_snapshot(&events, clock));
+
+        let mut replayed = engine();
+        apply_all(&mut replayed, &events);
+        let all: std::collections::BTreeMap<_, _> = replayed
+            .tenant("acme")
+            .unwrap()
+            .intervals(clock)
+            .into_iter()
+            .map(|r| (row_key(&r), r))
+            .collect();
+        let seoul = callboard::time::zone("Asia/Seoul").unwrap();
+        let days = [clock, clock - 86_400_000].map(|t| callboard::time::format_local(t, &seoul)[..10].to_string());
+        let stored: std::collections::BTreeMap<_, _> = store
+            .into_iter()
+            .filter(|(k, _)| days.iter().any(|d| k.2.starts_with(d.as_str())))
+            .collect();
+        let differ: Vec<_> = all
+            .iter()
+            .filter(|(k, v)| stored.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k:?}: {v:?} but stored {:?}", stored.get(k)))
+            .chain(stored.keys().filter(|k| !all.contains_key(*k)).map(|k| format!("{k:?} only stored")))
+            .take(3)
+            .collect();
+        prop_assert!(differ.is_empty(), "{}", differ.join("\n"));
+    }
+
+    /// Letting overdue calls go at "now" changes no figure built at "now":
+    /// the clock's expiry is a view, and replay's figures are the same
+    /// whether or not it lets them go first.
+    #[test]
+    fn letting_overdue_calls_go_changes_no_figure(ops in stream(), later in 0u32..36_000) {
+        let events = to_events(&ops);
+        let now = now_of(&events) + later as Millis * 1000;
+        let mut e = engine();
+        apply_all(&mut e, &events);
+        let before = e.snapshot("acme", now, Status::Live).unwrap();
+        let rows_before = e.tenant("acme").unwrap().intervals(now);
+        e.expire(now);
+        prop_assert_eq!(e.snapshot("acme", now, Status::Live).unwrap(), before);
+        prop_assert_eq!(e.tenant("acme").unwrap().intervals(now), rows_before);
+    }
+}
+
 /// A reader that hands out at most `chunk` bytes per read.
 struct Chunked<'a> {
     data: &'a [u8],

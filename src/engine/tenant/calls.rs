@@ -190,11 +190,14 @@ impl Tenant {
         let Some((agent, at)) = live.ringing.take() else {
             return;
         };
-        if answered_by != Some(agent) {
-            let (day, _, slot) = self.when(at);
-            if let Some(d) = self.agent_day(Some(agent), day) {
+        let (day, _, slot) = self.when(at);
+        if let Some(d) = self.agent_day(Some(agent), day) {
+            // Marked as changed either way: a figure built while the call
+            // was overdue counted a miss there (see `Tenant::overdue`).
+            let in_slot = d.slots.at(slot);
+            if answered_by != Some(agent) {
+                AgentSlot::bump(&mut in_slot.missed);
                 d.missed += 1;
-                AgentSlot::bump(&mut d.slots.at(slot).missed);
             }
         }
     }
@@ -284,6 +287,13 @@ impl Tenant {
                     Some(call) if call.phase == Phase::Waiting => {
                         call.agent = agent;
                         call.ringing = agent.map(|a| (a, ts));
+                        // The interval of the ringing is marked changed: a
+                        // figure built while the call is overdue counts a
+                        // miss there (see `Tenant::overdue`).
+                        let (day, _, slot) = self.when(ts);
+                        if let Some(d) = self.agent_day(agent, day) {
+                            d.slots.at(slot);
+                        }
                         Outcome::Applied
                     }
                     Some(_) => Outcome::NoEffect(NoEffect::CallNotWaiting),
@@ -463,6 +473,43 @@ impl Tenant {
         }
         self.finish(key, ts);
         Outcome::Applied
+    }
+
+    /// When a waiting call's end is overdue: its queue's `max_wait_s` after
+    /// it was queued (`None`: not waiting, or a queue that waits forever).
+    pub(crate) fn deadline_of(&self, call: &Call) -> Option<Millis> {
+        match (call.phase, call.target) {
+            (Phase::Waiting, Target::Queue(q)) => {
+                let max_wait = self.queue_data[q as usize].settings.max_wait_s;
+                (max_wait > 0).then(|| call.start.saturating_add(max_wait as Millis * 1000))
+            }
+            _ => None,
+        }
+    }
+
+    /// The waiting calls whose end is overdue at `now`, with their
+    /// deadlines. Every figure built at `now` counts each as `exited` on its
+    /// queued day (and a miss for the agent it was ringing at), as
+    /// [`Tenant::expire`] at `now` would; the state lets it go only when an
+    /// event of the tenant passes its deadline. So what the wall clock does
+    /// is a view, never a change: a backlog that brings the call's real end
+    /// afterwards still counts it as replay does.
+    pub(crate) fn overdue(&self, now: Millis) -> impl Iterator<Item = (&Call, Millis)> + '_ {
+        self.calls
+            .values()
+            .filter_map(move |c| self.deadline_of(c).filter(|&d| d <= now).map(|d| (c, d)))
+    }
+
+    /// Calls the engine would let go at `now`, of those it still follows:
+    /// waiting past their deadline, and answered a day ago and never ended.
+    pub fn overdue_count(&self, now: Millis) -> u64 {
+        self.calls
+            .values()
+            .filter(|c| match c.phase {
+                Phase::Answered { at } => at.saturating_add(ANSWERED_FOR_MS) <= now,
+                _ => self.deadline_of(c).is_some_and(|d| d <= now),
+            })
+            .count() as u64
     }
 
     /// Calls waiting now that were queued on `day`, in `queue` or in any

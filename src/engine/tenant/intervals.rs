@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{AgentDay, Counters, Tenant};
+use super::{AgentDay, Counters, Target, Tenant};
 use crate::event::AgentState;
 use crate::time::{DayNo, Millis};
 use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval, StateTimes};
@@ -258,6 +258,27 @@ impl Tenant {
         let tenant = self.name.clone();
         let mut rows = Vec::new();
 
+        // Calls whose end is overdue at `now` count as exited in their
+        // interval, and as missed by the agent they rang at, as in the
+        // snapshot; an interval is given again when one became overdue
+        // since the store was last given rows.
+        let given_before = |deadline: Millis| changed_since.is_some_and(|since| deadline <= since);
+        let mut overdue_exits: BTreeMap<(u32, DayNo, u16), (u32, bool)> = BTreeMap::new();
+        let mut overdue_misses: Vec<(u32, DayNo, u16, bool)> = Vec::new();
+        for (call, deadline) in self.overdue(now) {
+            let Target::Queue(q) = call.target else {
+                continue;
+            };
+            let e = overdue_exits.entry((q, call.day, call.slot)).or_default();
+            e.0 += 1;
+            e.1 |= !given_before(deadline);
+            if let Some((agent, at)) = call.ringing {
+                let (day, start, _) = self.cal.span_of(at);
+                let slot = ((at - start) / slot_ms) as u16;
+                overdue_misses.push((agent, day, slot, !given_before(deadline)));
+            }
+        }
+
         // Agents: finished states from the store, the current one to now.
         let reason = |r: Option<u32>| -> Arc<str> {
             r.map_or_else(|| Arc::from(""), |r| self.reasons.name(r).clone())
@@ -284,6 +305,18 @@ impl Tenant {
                         by_start.insert(ms, (text, s.clone(), away_of(d, slot), true));
                     }
                 }
+            }
+            for &(_, day, slot, new) in overdue_misses.iter().filter(|m| m.0 == a) {
+                let Some(ds) = day_start(day) else { continue };
+                let (ms, text) = start_of(ds, slot);
+                let entry = by_start.entry(ms).or_insert_with(|| {
+                    let d = ag.days.get(day);
+                    let stored = d.and_then(|d| d.slots.get(slot)).cloned();
+                    let away = d.map(|d| away_of(d, slot)).unwrap_or_default();
+                    (text, stored.unwrap_or_default(), away, false)
+                });
+                AgentSlot::bump(&mut entry.1.missed);
+                entry.3 |= new;
             }
             if let Some(since) = ag.since {
                 let logged_in = ag.state != AgentState::LoggedOut;
@@ -408,13 +441,17 @@ impl Tenant {
         let mut queue_rows =
             |queue: Option<Arc<str>>,
              service: Option<Arc<str>>,
-             days: &crate::engine::ring::DayRing<super::QueueDay>| {
-                let mut all: Vec<(Millis, String, &Counters)> = Vec::new();
+             days: &crate::engine::ring::DayRing<super::QueueDay>,
+             overdue: &dyn Fn(DayNo, u16) -> (u32, bool)| {
+                let mut all: Vec<(Millis, String, Counters)> = Vec::new();
                 for (day, d) in days.iter() {
                     let Some(ds) = day_start(day) else { continue };
                     for (slot, c, changed) in d.slots.iter() {
-                        if wanted(changed) {
+                        let (exits, new) = overdue(day, slot);
+                        if wanted(changed || new) {
                             let (ms, text) = start_of(ds, slot);
+                            let mut c = c.clone();
+                            c.exited += exits;
                             all.push((ms, text, c));
                         }
                     }
@@ -449,20 +486,29 @@ impl Tenant {
             };
         for q in self.queues.sorted() {
             let data = &self.queue_data[q as usize];
+            let overdue = |day: DayNo, slot: u16| {
+                overdue_exits
+                    .get(&(q, day, slot))
+                    .copied()
+                    .unwrap_or_default()
+            };
             queue_rows(
                 Some(self.queues.name(q).clone()),
                 Some(self.services.name(data.service).clone()),
                 &data.days,
+                &overdue,
             );
         }
+        let none = |_: DayNo, _: u16| (0, false);
         for s in self.services.sorted() {
             queue_rows(
                 None,
                 Some(self.services.name(s).clone()),
                 &self.service_data[s as usize].scope.days,
+                &none,
             );
         }
-        queue_rows(None, None, &self.unscoped.days);
+        queue_rows(None, None, &self.unscoped.days, &none);
         rows
     }
 }
