@@ -134,7 +134,7 @@ pub fn replay_engine<R: BufRead>(
     opts: &ReplayOptions,
     mut on_reject: impl FnMut(u64, &Reject),
 ) -> anyhow::Result<Replayed> {
-    let mut engine = Engine::new(config.clone());
+    let mut engine = Engine::new(config.clone()).keeping_closed_days();
     let mut summary = Summary::default();
     let mut reader = LineReader::new(input, config.max_event_bytes);
     if opts.format == Format::QueueLog {

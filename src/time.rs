@@ -273,6 +273,28 @@ impl Calendar {
         (s.day, s.start, s.end)
     }
 
+    /// The instants a local day spans, `[start, end)`.
+    pub fn day_span(&self, day: DayNo) -> (Millis, Millis) {
+        for span in self.cache.iter().flatten() {
+            if span.day == day {
+                return (span.start, span.end);
+            }
+        }
+        // Noon UTC of the date is on that local date in every zone within
+        // 12 hours of UTC; the day found from it is checked, and corrected by
+        // the difference otherwise (zones of +13 and +14 hours).
+        let mut probe = day as Millis * MS_PER_DAY + MS_PER_DAY / 2;
+        for _ in 0..3 {
+            let s = self.compute_span(probe);
+            if s.day == day {
+                return (s.start, s.end);
+            }
+            probe += (day - s.day) as Millis * MS_PER_DAY;
+        }
+        let s = self.compute_span(probe);
+        (s.start, s.end)
+    }
+
     /// Local day of an instant, without touching the cache (for readers).
     pub fn day_of(&self, ms: Millis) -> DayNo {
         for span in self.cache.iter().flatten() {

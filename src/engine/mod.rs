@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashbrown::HashMap;
 
-pub use tenant::{Expired, Tenant};
+pub use tenant::{Expired, Tenant, Whole};
 
 use crate::config::Config;
 use crate::event::Event;
@@ -112,6 +112,11 @@ pub struct Engine {
     /// Tenant name -> index into `tenants`.
     index: HashMap<Arc<str>, usize>,
     tenants: Vec<Tenant>,
+    /// What the source promises of the tenants it creates (see [`Whole`]).
+    whole: Whole,
+    /// Whether tenants keep the rows of the days that close for the owner
+    /// (the history store, `replay --intervals`).
+    keep_closed: bool,
 }
 
 impl Engine {
@@ -126,7 +131,22 @@ impl Engine {
             tenant_count,
             index: HashMap::new(),
             tenants: Vec::new(),
+            whole: Whole::Everything,
+            keep_closed: false,
         }
+    }
+
+    /// Tenants keep the rows of the days that close until they are taken
+    /// ([`Engine::take_history`]) or read ([`Tenant::intervals`]).
+    pub fn keeping_closed_days(mut self) -> Engine {
+        self.keep_closed = true;
+        self
+    }
+
+    /// What the events applied from now on promise of the tenants they
+    /// create (see [`Whole`]).
+    pub fn set_whole(&mut self, whole: Whole) {
+        self.whole = whole;
     }
 
     /// Applies one decoded event to its tenant. An event that would take a
@@ -162,7 +182,8 @@ impl Engine {
         let i = match self.index.get(name) {
             Some(&i) => i,
             None => {
-                let t = Tenant::new(name, self.config.tenant(name), self.config.limits);
+                let mut t = Tenant::new(name, self.config.tenant(name), self.config.limits);
+                t.begin(self.whole, self.keep_closed);
                 self.tenant_count.fetch_add(1, Ordering::Relaxed);
                 self.index.insert(t.name.clone(), self.tenants.len());
                 self.tenants.push(t);
@@ -260,7 +281,7 @@ impl Engine {
         self.tenants
             .iter_mut()
             .filter_map(|t| {
-                let restate_agents_from = t.restates_agents_from(now);
+                let restate_agents_from = t.restates_agents_from();
                 let rows = t.take_changed_intervals(now);
                 (!rows.is_empty() || restate_agents_from.is_some()).then(|| HistoryBatch {
                     tenant: t.name.clone(),

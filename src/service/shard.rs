@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::hub::Hub;
 use crate::config::Config;
 use crate::decode::Reason;
-use crate::engine::{Engine, HistoryBatch, Limit, Outcome};
+use crate::engine::{Engine, HistoryBatch, Limit, Outcome, Whole};
 use crate::event::{Event, Source};
 use crate::telemetry::{
     CallsExpired, EventsApplied, EventsRejected, HistoryRoundDeferred, PublishRound, Recovering,
@@ -29,6 +29,9 @@ pub enum Input {
     Events {
         source: Source,
         events: Vec<Event<'static>>,
+        /// What the source promises of the tenants these events create
+        /// (during a rebuild, the shard knows better: see `Whole`).
+        whole: Whole,
     },
     /// While recovering, the shard applies but does not publish.
     Status(Status),
@@ -99,10 +102,25 @@ impl Router {
 
     /// Routes events to their shards, keeping each tenant's order.
     pub async fn send(&self, source: Source, events: Vec<Event<'static>>) -> Result<(), Closed> {
+        self.send_whole(source, events, Whole::Everything).await
+    }
+
+    /// [`Router::send`], from a source that promises `whole` of the
+    /// tenants it brings (see [`Whole`]).
+    pub async fn send_whole(
+        &self,
+        source: Source,
+        events: Vec<Event<'static>>,
+        whole: Whole,
+    ) -> Result<(), Closed> {
         self.to_shards(
             events,
             |ev| &ev.tenant,
-            |events| Input::Events { source, events },
+            |events| Input::Events {
+                source,
+                events,
+                whole,
+            },
         )
         .await
     }
@@ -179,7 +197,14 @@ pub fn start(
             let (tx, rx) = mpsc::channel(1024);
             let shard = Shard {
                 id,
-                engine: Engine::sharing(config.clone(), tenants.clone()),
+                engine: {
+                    let engine = Engine::sharing(config.clone(), tenants.clone());
+                    if history.is_some() {
+                        engine.keeping_closed_days()
+                    } else {
+                        engine
+                    }
+                },
                 limits_hit: LimitsHit::default(),
                 hub: hub.clone(),
                 status: Status::Live,
@@ -336,7 +361,18 @@ impl Shard {
 
     fn handle(&mut self, msg: Input) {
         match msg {
-            Input::Events { source, events } => {
+            Input::Events {
+                source,
+                events,
+                whole,
+            } => {
+                // A tenant a rebuild brings holds every event from the start
+                // of yesterday on: the rebuild reads no further back.
+                self.engine.set_whole(if self.status == Status::Recovering {
+                    Whole::FromYesterday(now_ms())
+                } else {
+                    whole
+                });
                 let mut applied = EventsApplied::new(source);
                 for ev in &events {
                     match self.engine.apply(ev) {

@@ -96,7 +96,16 @@ async fn ingest(
     let (events, report) = decoded
         .map_err(|e| ApiError::Internal(format!("decoding stopped: {e}")))?
         .map_err(ApiError::BadRequest)?;
-    if !events.is_empty() && st.router.send(Source::Http, events).await.is_err() {
+    // The events are kept in memory only: a tenant first seen after a start
+    // holds nothing of what came before it.
+    let whole = crate::engine::Whole::AfterFirstEvent;
+    if !events.is_empty()
+        && st
+            .router
+            .send_whole(Source::Http, events, whole)
+            .await
+            .is_err()
+    {
         return Err(ApiError::ShuttingDown);
     }
     let status = if report.accepted == 0 && report.rejected > 0 {

@@ -16,6 +16,10 @@ use crate::event::AgentState;
 use crate::time::{DayNo, Millis};
 use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval, StateTimes};
 
+/// The most days whose rows are open at once: a tenant silent for longer
+/// has its agents' current states written for its last days only.
+pub(crate) const MAX_OPEN_DAYS: DayNo = 62;
+
 /// Values by interval of one day, only those with activity, in order; each
 /// marked when it changes, until the history store has been given it.
 #[derive(Debug, Clone)]
@@ -182,11 +186,67 @@ impl Tenant {
         (day, hour, ((ts - start) / self.slot_ms()) as u16)
     }
 
-    /// The interval rows of today and yesterday as of `now` (the current
-    /// state of each agent counts up to `now`), sorted by kind, key and
-    /// start.
+    /// The days whose rows are open at `now`: from the day before the
+    /// latest day any event fell on (older days are closed: their events
+    /// are refused) to the later of that day and `now`'s, whose agents'
+    /// current states run on. At most [`MAX_OPEN_DAYS`].
+    pub(crate) fn open_days(&self, now: Millis) -> Vec<(DayNo, Millis, Millis)> {
+        let now_day = self.cal.day_of(now);
+        let (first, last) = if self.latest_day == DayNo::MIN {
+            (now_day - 1, now_day)
+        } else {
+            (self.latest_day - 1, self.latest_day.max(now_day))
+        };
+        self.spans(first.max(last - MAX_OPEN_DAYS + 1), last)
+    }
+
+    /// Each day from `first` to `last`, with its start and end.
+    fn spans(&self, first: DayNo, last: DayNo) -> Vec<(DayNo, Millis, Millis)> {
+        (first..=last)
+            .map(|d| {
+                let (start, end) = self.cal.day_span(d);
+                (d, start, end)
+            })
+            .collect()
+    }
+
+    /// Events have reached local day `day`, after `latest_day`: the days
+    /// before the day before it close (their events are refused from now
+    /// on, and their figures are about to be overwritten by newer days).
+    /// When the owner keeps closed days' rows, their last changes (and the
+    /// time agents' current states ran through them) are kept for it, as of
+    /// `at`, before anything of the new day is written.
+    pub(super) fn close_days(&mut self, day: DayNo, at: Millis) {
+        if self.latest_day == DayNo::MIN || self.closed.is_none() {
+            return;
+        }
+        let (first, last) = (self.latest_day - 1, day - 2);
+        if first > last {
+            return;
+        }
+        let days = self.spans(first.max(last - MAX_OPEN_DAYS + 1), last);
+        let since = self.history_at.unwrap_or(Millis::MIN);
+        let rows = self.rows(at, Some(since), &days);
+        if let Some(closed) = &mut self.closed {
+            closed.extend(rows);
+        }
+    }
+
+    /// Every row of this state as of `now` (the current state of each
+    /// agent counts up to `now`): those of the days that closed since the
+    /// state began, if kept (see [`Tenant::close_days`]), then those of the
+    /// open days, each part sorted by kind, key and start. What `callboard
+    /// replay --intervals` prints and the history store holds at the end.
     pub fn intervals(&self, now: Millis) -> Vec<IntervalRow> {
-        self.rows(now, None)
+        let mut rows: Vec<IntervalRow> = self
+            .closed
+            .iter()
+            .flatten()
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .collect();
+        rows.extend(self.rows(now, None, &self.open_days(now)));
+        rows
     }
 
     /// Before the first [`Tenant::take_changed_intervals`] of this state
@@ -195,24 +255,25 @@ impl Tenant {
     /// rows from there on that they do not contain. Those are rows an
     /// earlier process wrote while an agent's state ran on to its clock,
     /// which events it never saw (a logout dated before its end) ended
-    /// earlier. From the later of the first event applied and yesterday's
-    /// start: before that this state knows nothing.
-    pub fn restates_agents_from(&self, now: Millis) -> Option<Millis> {
-        if self.history_at.is_some() {
+    /// earlier. From the later of the first event applied and the instant
+    /// from which the state is whole; never for a state that is not whole
+    /// from any instant it can name (see [`Whole`]).
+    pub fn restates_agents_from(&self) -> Option<Millis> {
+        if self.history_at.is_some() || !self.restates {
             return None;
         }
-        let today_start = self.cal.span_of(now).1;
-        let yesterday_start = self.cal.span_of(today_start - 1).1;
-        Some(self.first_ts?.max(yesterday_start))
+        Some(self.first_ts?.max(self.whole_from))
     }
 
     /// The rows that changed since the last call (all of them the first
-    /// time), for the history store: intervals changed by events, those an
+    /// time), for the history store: the rows of days that closed since,
+    /// then of the open days: intervals changed by events, those an
     /// agent's current state has run through since, and the callback rows
     /// if any callback changed.
     pub fn take_changed_intervals(&mut self, now: Millis) -> Vec<IntervalRow> {
         let since = self.history_at.unwrap_or(Millis::MIN);
-        let rows = self.rows(now, Some(since));
+        let mut rows = self.closed.as_mut().map(std::mem::take).unwrap_or_default();
+        rows.extend(self.rows(now, Some(since), &self.open_days(now)));
         for q in &mut self.queue_data {
             q.days.iter_mut().for_each(|(_, d)| d.slots.settle());
         }
@@ -233,24 +294,28 @@ impl Tenant {
         rows
     }
 
-    /// The rows as of `now`; with `changed_since`, only those changed by
-    /// events since the last settling, or run through by a current state
-    /// after that time.
-    fn rows(&self, now: Millis, changed_since: Option<Millis>) -> Vec<IntervalRow> {
+    /// The rows of `days` as of `now`; with `changed_since`, only those
+    /// changed by events since the last settling, or run through by a
+    /// current state after that time. Intervals that start before the
+    /// instant the state is whole from are left out: the state holds only
+    /// part of them.
+    fn rows(
+        &self,
+        now: Millis,
+        changed_since: Option<Millis>,
+        days: &[(DayNo, Millis, Millis)],
+    ) -> Vec<IntervalRow> {
         let wanted = |changed: bool| changed_since.is_none() || changed;
         let minutes = self.settings.interval_minutes;
         let slot_ms = self.slot_ms();
-        let (today, today_start, _) = self.cal.span_of(now);
-        let yesterday_start = self.cal.span_of(today_start - 1).1;
-        let before_start = self.cal.span_of(yesterday_start - 1).1;
-        // The day before yesterday is still held until its first event of
-        // a new day rotates it: its last changes go to the store too.
-        let day_start = |day: DayNo| match day {
-            d if d == today => Some(today_start),
-            d if d == today - 1 => Some(yesterday_start),
-            d if d == today - 2 && changed_since.is_some() => Some(before_start),
-            _ => None,
+        let whole_from = self.whole_from;
+        let day_start = |day: DayNo| {
+            days.iter()
+                .find(|(d, _, _)| *d == day)
+                .map(|(_, start, _)| *start)
         };
+        let whole =
+            |day_start: Millis, slot: u16| day_start + slot as Millis * slot_ms >= whole_from;
         let start_of = |day_start: Millis, slot: u16| {
             let ms = day_start + slot as Millis * slot_ms;
             (ms, crate::time::format_local(ms, &self.settings.tz))
@@ -300,14 +365,16 @@ impl Tenant {
             for (day, d) in ag.days.iter() {
                 let Some(ds) = day_start(day) else { continue };
                 for (slot, s, changed) in d.slots.iter() {
-                    if wanted(changed) {
+                    if wanted(changed) && whole(ds, slot) {
                         let (ms, text) = start_of(ds, slot);
                         by_start.insert(ms, (text, s.clone(), away_of(d, slot), true));
                     }
                 }
             }
             for &(_, day, slot, new) in overdue_misses.iter().filter(|m| m.0 == a) {
-                let Some(ds) = day_start(day) else { continue };
+                let Some(ds) = day_start(day).filter(|&ds| whole(ds, slot)) else {
+                    continue;
+                };
                 let (ms, text) = start_of(ds, slot);
                 let entry = by_start.entry(ms).or_insert_with(|| {
                     let d = ag.days.get(day);
@@ -333,12 +400,8 @@ impl Tenant {
                     (Some(_), Some(given)) if ag.restated => since.min(given),
                     _ => since,
                 };
-                let days = [
-                    (today - 1, yesterday_start, today_start),
-                    (today, today_start, Millis::MAX),
-                ];
-                for (day, ds, day_end) in days {
-                    let (a, b) = (from.max(ds), end.min(day_end));
+                for &(day, ds, day_end) in days {
+                    let (a, b) = (from.max(ds).max(whole_from), end.min(day_end));
                     for (slot, t, upto) in slices(a, b, ds, slot_ms) {
                         let (ms, text) = start_of(ds, slot);
                         // What events wrote into the interval, unless
@@ -401,7 +464,10 @@ impl Tenant {
         // Callbacks, per request day.
         let callbacks_changed = self.callbacks_changed;
         let mut callback_row = |service: Option<Arc<str>>, day: DayNo, d: &super::CallbackDay| {
-            if day_start(day).is_none() || d.requested == 0 || !wanted(callbacks_changed) {
+            if day_start(day).is_none_or(|ds| ds < whole_from)
+                || d.requested == 0
+                || !wanted(callbacks_changed)
+            {
                 return;
             }
             rows.push(IntervalRow::Callback(CallbackInterval {
@@ -448,7 +514,7 @@ impl Tenant {
                     let Some(ds) = day_start(day) else { continue };
                     for (slot, c, changed) in d.slots.iter() {
                         let (exits, new) = overdue(day, slot);
-                        if wanted(changed || new) {
+                        if wanted(changed || new) && whole(ds, slot) {
                             let (ms, text) = start_of(ds, slot);
                             let mut c = c.clone();
                             c.exited += exits;

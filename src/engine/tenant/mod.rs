@@ -179,6 +179,34 @@ pub struct Tenant {
     /// of today (`standing.rs`), and when the next day starts.
     marks: [standing::Mark; 2],
     next_mark: Millis,
+    /// Rows of the days that closed since the owner last took them, kept
+    /// for it (`None`: the owner keeps no history).
+    pub(crate) closed: Option<Vec<crate::wire::IntervalRow>>,
+    /// What the source of the tenant's first event promised (see
+    /// [`Whole`]), and the instant from which the state holds every event
+    /// of the tenant: rows of earlier intervals are never given, the state
+    /// holds only part of them.
+    whole: Whole,
+    pub(crate) whole_from: Millis,
+    /// Whether the first rows given restate the agents' rows (see
+    /// `Tenant::restates_agents_from`).
+    pub(crate) restates: bool,
+}
+
+/// From when a new tenant's state holds every one of its events: what the
+/// source that brings it can promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whole {
+    /// Every event (a replay; a tenant first seen live on a source that
+    /// keeps a log, which a start reads whole).
+    Everything,
+    /// Every event from the start of yesterday, local time, as of the
+    /// instant given: a rebuild that reads the last two days.
+    FromYesterday(Millis),
+    /// Nothing before its first event (a source with no log, after a
+    /// start): whole from the next interval after it, and its rows never
+    /// restate what the store holds.
+    AfterFirstEvent,
 }
 
 impl Tenant {
@@ -214,6 +242,10 @@ impl Tenant {
             callbacks_changed: false,
             marks: Default::default(),
             next_mark: Millis::MIN,
+            closed: None,
+            whole: Whole::Everything,
+            whole_from: Millis::MIN,
+            restates: true,
         };
         // Queues the config names exist from the start, so a board shows
         // them before their first call.
@@ -232,9 +264,40 @@ impl Tenant {
         self.as_of
     }
 
+    /// Sets what the state promises (see [`Whole`]) and whether the rows
+    /// of closing days are kept for the owner. For a new tenant, before its
+    /// first event.
+    pub fn begin(&mut self, whole: Whole, keep_closed: bool) {
+        self.whole = whole;
+        (self.whole_from, self.restates) = match whole {
+            Whole::Everything => (Millis::MIN, true),
+            Whole::FromYesterday(now) => {
+                let today = self.cal.day_of(now);
+                (self.cal.day_span(today - 1).0, true)
+            }
+            // Set at the first event.
+            Whole::AfterFirstEvent => (Millis::MAX, false),
+        };
+        if keep_closed && self.closed.is_none() {
+            self.closed = Some(Vec::new());
+        }
+    }
+
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
         if ev.ts >= self.next_mark {
             self.roll_marks(ev.ts);
+        }
+        if self.first_ts.is_none() && self.whole == Whole::AfterFirstEvent {
+            let slot_ms = self.slot_ms();
+            let (_, _, start) = self.cal.day_hour_start(ev.ts);
+            self.whole_from = start + ((ev.ts - start) / slot_ms + 1) * slot_ms;
+        }
+        let day = self.cal.day_of(ev.ts);
+        if day > self.latest_day {
+            // Days that close leave their last rows before anything of the
+            // new day is written.
+            self.close_days(day, ev.ts);
+            self.advance(day);
         }
         let out = match &ev.body {
             // Agent events need no id memory: their versions tell a repeat.
