@@ -172,12 +172,16 @@ pub fn replay_engine<R: BufRead>(
             summary.other_tenants += 1;
             return Ok(());
         }
-        match engine.apply(ev) {
+        let outcome = engine.apply(ev);
+        if let Some(refused) = decode::refusal(outcome) {
+            return Err(refused);
+        }
+        match outcome {
             Outcome::Applied => summary.applied += 1,
             Outcome::Duplicate => summary.duplicates += 1,
             Outcome::Late => summary.late += 1,
             Outcome::NoEffect(r) => *summary.no_effect.entry(r.as_str()).or_default() += 1,
-            Outcome::OverLimit(l) => return Err(decode::over_limit(l)),
+            Outcome::OverLimit(_) => {}
         }
         Ok(())
     };

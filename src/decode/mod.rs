@@ -42,11 +42,14 @@ pub enum Reason {
     /// The event names a new tenant, service, queue, agent or reason past a
     /// configured limit.
     OverLimit,
+    /// A call or callback event of a local day before yesterday (of the
+    /// tenant's newest event): that day is closed.
+    TooOld,
 }
 
 impl Reason {
     /// Every reason, for series that should exist before the first one.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::TooLarge,
         Reason::InvalidJson,
         Reason::NotAnObject,
@@ -59,6 +62,7 @@ impl Reason {
         Reason::MalformedLine,
         Reason::FutureTs,
         Reason::OverLimit,
+        Reason::TooOld,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +79,7 @@ impl Reason {
             Reason::MalformedLine => "malformed_line",
             Reason::FutureTs => "future_ts",
             Reason::OverLimit => "over_limit",
+            Reason::TooOld => "too_old",
         }
     }
 }
@@ -132,6 +137,22 @@ pub fn over_limit(limit: crate::engine::Limit) -> Reject {
             limit.as_str()
         ),
     )
+}
+
+/// The rejection of an event the engine refused: past a bound, or of a
+/// closed day. `None` for every other outcome (applied, a duplicate, or a
+/// valid event that changes nothing).
+pub fn refusal(outcome: crate::engine::Outcome) -> Option<Reject> {
+    use crate::engine::{NoEffect, Outcome};
+    match outcome {
+        Outcome::OverLimit(limit) => Some(over_limit(limit)),
+        Outcome::NoEffect(NoEffect::TooOld) => Some(Reject::new(
+            Reason::TooOld,
+            "its local day is before yesterday of the tenant's newest event: that day is closed \
+             (`callboard history rebuild` recomputes past days from a log)",
+        )),
+        _ => None,
+    }
 }
 
 /// Input formats a byte stream can be in.

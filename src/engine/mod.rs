@@ -153,10 +153,25 @@ impl Engine {
     /// new tenant or name past a configured bound changes nothing.
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
         if !self.index.contains_key(&*ev.tenant)
-            && self.tenant_count.load(Ordering::Relaxed) >= self.config.limits.tenants
             && !self.config.tenant_names().any(|t| t == ev.tenant)
         {
-            return Outcome::OverLimit(Limit::Tenants);
+            // A place among the deployment's tenants is taken in one step,
+            // so shards creating tenants at once cannot pass the bound
+            // together.
+            let limit = self.config.limits.tenants;
+            let taken = self
+                .tenant_count
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < limit).then_some(n + 1)
+                });
+            if taken.is_err() {
+                return Outcome::OverLimit(Limit::Tenants);
+            }
+            let t = self.create(&ev.tenant);
+            return match t.over_limit(ev) {
+                Some(limit) => Outcome::OverLimit(limit),
+                None => t.apply(ev),
+            };
         }
         let t = self.tenant_mut(&ev.tenant);
         match t.over_limit(ev) {
@@ -179,18 +194,22 @@ impl Engine {
     /// The tenant's state, created (empty, with its configured settings) if
     /// new.
     pub fn tenant_mut(&mut self, name: &str) -> &mut Tenant {
-        let i = match self.index.get(name) {
-            Some(&i) => i,
+        match self.index.get(name) {
+            Some(&i) => &mut self.tenants[i],
             None => {
-                let mut t = Tenant::new(name, self.config.tenant(name), self.config.limits);
-                t.begin(self.whole, self.keep_closed);
                 self.tenant_count.fetch_add(1, Ordering::Relaxed);
-                self.index.insert(t.name.clone(), self.tenants.len());
-                self.tenants.push(t);
-                self.tenants.len() - 1
+                self.create(name)
             }
-        };
-        &mut self.tenants[i]
+        }
+    }
+
+    /// A new tenant, already counted.
+    fn create(&mut self, name: &str) -> &mut Tenant {
+        let mut t = Tenant::new(name, self.config.tenant(name), self.config.limits);
+        t.begin(self.whole, self.keep_closed);
+        self.index.insert(t.name.clone(), self.tenants.len());
+        self.tenants.push(t);
+        self.tenants.last_mut().expect("just pushed")
     }
 
     /// Drops a tenant's state; true if it was there.

@@ -13,7 +13,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::hub::Hub;
 use crate::config::Config;
-use crate::decode::Reason;
+use crate::decode::{Reject, refusal};
 use crate::engine::{Engine, HistoryBatch, Limit, Outcome, Whole};
 use crate::event::{Event, Source};
 use crate::telemetry::{
@@ -32,6 +32,8 @@ pub enum Input {
         /// What the source promises of the tenants these events create
         /// (during a rebuild, the shard knows better: see `Whole`).
         whole: Whole,
+        /// Told the events the engine refused, by their place in `events`.
+        reply: Option<tokio::sync::oneshot::Sender<Vec<Refused>>>,
     },
     /// While recovering, the shard applies but does not publish.
     Status(Status),
@@ -52,6 +54,38 @@ pub enum Input {
 pub struct Router {
     shards: Vec<mpsc::Sender<Input>>,
     hub: Arc<Hub>,
+}
+
+/// An event the engine refused (past a bound, or of a closed day): it
+/// changed nothing.
+#[derive(Debug)]
+pub struct Refused {
+    /// Its place among the events sent.
+    pub index: usize,
+    pub reject: Reject,
+    pub event: Event<'static>,
+}
+
+/// Events handed to their shards, whose answers are still to come.
+#[derive(Debug)]
+pub struct Pending {
+    /// Per shard: the places of its events among those sent, and its answer.
+    answers: Vec<(Vec<usize>, tokio::sync::oneshot::Receiver<Vec<Refused>>)>,
+}
+
+impl Pending {
+    /// The events the engine refused, by their place among those sent.
+    pub async fn refused(self) -> Result<Vec<Refused>, Closed> {
+        let mut refused = Vec::new();
+        for (places, answer) in self.answers {
+            for mut r in answer.await.map_err(|_| Closed)? {
+                r.index = places[r.index];
+                refused.push(r);
+            }
+        }
+        refused.sort_by_key(|r| r.index);
+        Ok(refused)
+    }
 }
 
 /// The shard task is gone (the service is stopping).
@@ -120,9 +154,50 @@ impl Router {
                 source,
                 events,
                 whole,
+                reply: None,
             },
         )
         .await
+    }
+
+    /// [`Router::send_whole`], answered once the engine has applied them:
+    /// the events it refused (past a bound, of a closed day), by their
+    /// place in `events`. The caller counts them (`EventsRejected`).
+    pub async fn apply(
+        &self,
+        source: Source,
+        events: Vec<Event<'static>>,
+        whole: Whole,
+    ) -> Result<Vec<Refused>, Closed> {
+        self.submit(source, events, whole).await?.refused().await
+    }
+
+    /// [`Router::apply`] in two steps: the events are handed to their
+    /// shards now, and the answer is awaited when the caller wants it (a
+    /// reader goes on reading meanwhile).
+    pub async fn submit(
+        &self,
+        source: Source,
+        events: Vec<Event<'static>>,
+        whole: Whole,
+    ) -> Result<Pending, Closed> {
+        let indexed: Vec<(usize, Event<'static>)> = events.into_iter().enumerate().collect();
+        let mut answers = Vec::new();
+        for (i, items) in self.per_shard(indexed, |(_, ev)| &ev.tenant) {
+            let (places, events): (Vec<usize>, Vec<Event<'static>>) = items.into_iter().unzip();
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.shards[i]
+                .send(Input::Events {
+                    source,
+                    events,
+                    whole,
+                    reply: Some(reply),
+                })
+                .await
+                .map_err(|_| Closed)?;
+            answers.push((places, answer));
+        }
+        Ok(Pending { answers })
     }
 
     /// A source's status changed: the one path by which readiness, the
@@ -365,6 +440,7 @@ impl Shard {
                 source,
                 events,
                 whole,
+                reply,
             } => {
                 // A tenant a rebuild brings holds every event from the start
                 // of yesterday on: the rebuild reads no further back.
@@ -374,19 +450,33 @@ impl Shard {
                     whole
                 });
                 let mut applied = EventsApplied::new(source);
-                for ev in &events {
-                    match self.engine.apply(ev) {
+                let mut refused = Vec::new();
+                for (index, ev) in events.into_iter().enumerate() {
+                    let outcome = self.engine.apply(&ev);
+                    match outcome {
                         Outcome::Applied => applied.applied += 1,
                         Outcome::Duplicate => applied.duplicate += 1,
                         Outcome::Late => applied.late += 1,
-                        Outcome::NoEffect(_) => applied.no_effect += 1,
-                        Outcome::OverLimit(limit) => {
-                            EventsRejected::one(source, Reason::OverLimit).emit();
-                            self.limits_hit.note(limit, &ev.tenant);
-                        }
+                        Outcome::OverLimit(limit) => self.limits_hit.note(limit, &ev.tenant),
+                        Outcome::NoEffect(_) => {}
+                    }
+                    match refusal(outcome) {
+                        // Told to the sender, which counts it (or knows it
+                        // counted it before: a message read again).
+                        Some(reject) if reply.is_some() => refused.push(Refused {
+                            index,
+                            reject,
+                            event: ev,
+                        }),
+                        Some(reject) => EventsRejected::one(source, reject.reason).emit(),
+                        None if matches!(outcome, Outcome::NoEffect(_)) => applied.no_effect += 1,
+                        None => {}
                     }
                 }
                 applied.emit();
+                if let Some(reply) = reply {
+                    let _ = reply.send(refused);
+                }
             }
             Input::Status(status) => {
                 let was = self.status;

@@ -53,9 +53,9 @@ const MAX_REPORTED_ERRORS: usize = 20;
 
 impl IngestReport {
     fn reject(&mut self, index: usize, r: Reject) {
+        EventsRejected::one(Source::Http, r.reason).emit();
         self.rejected += 1;
         *self.reasons.entry(r.reason.as_str()).or_default() += 1;
-        EventsRejected::one(Source::Http, r.reason).emit();
         if self.errors.len() < MAX_REPORTED_ERRORS {
             self.errors.push(IngestError {
                 index,
@@ -93,20 +93,30 @@ async fn ingest(
     let (max, skew) = (st.config.max_event_bytes, st.config.max_clock_skew_ms);
     let decoded =
         tokio::task::spawn_blocking(move || decode_body(&body, max, now_ms(), skew)).await;
-    let (events, report) = decoded
+    let (events, places, mut report) = decoded
         .map_err(|e| ApiError::Internal(format!("decoding stopped: {e}")))?
         .map_err(ApiError::BadRequest)?;
+    if events.is_empty() && report.rejected == 0 {
+        return Err(ApiError::BadRequest(
+            "empty: the body holds no event (NDJSON lines, or a JSON array of events)".into(),
+        ));
+    }
     // The events are kept in memory only: a tenant first seen after a start
     // holds nothing of what came before it.
     let whole = crate::engine::Whole::AfterFirstEvent;
-    if !events.is_empty()
-        && st
+    if !events.is_empty() {
+        // Answered once the engine has applied them: what it refused is
+        // counted as rejected, with its reason.
+        let refused = st
             .router
-            .send_whole(Source::Http, events, whole)
+            .apply(Source::Http, events, whole)
             .await
-            .is_err()
-    {
-        return Err(ApiError::ShuttingDown);
+            .map_err(|_| ApiError::ShuttingDown)?;
+        report.accepted -= refused.len();
+        for r in refused {
+            report.reject(places[r.index], r.reject);
+        }
+        report.errors.sort_by_key(|e| e.index);
     }
     let status = if report.accepted == 0 && report.rejected > 0 {
         StatusCode::BAD_REQUEST
@@ -124,13 +134,18 @@ fn decode_body(
     max: usize,
     now: crate::time::Millis,
     skew: crate::time::Millis,
-) -> Result<(Vec<Event<'static>>, IngestReport), String> {
+) -> Result<(Vec<Event<'static>>, Vec<usize>, IngestReport), String> {
     let mut report = IngestReport::default();
     let mut events: Vec<Event<'static>> = Vec::new();
+    // Each event's place in the body (line or element).
+    let mut places: Vec<usize> = Vec::new();
     let mut take = |i: usize, bytes: &[u8], report: &mut IngestReport| match decode_json(bytes, max)
         .and_then(|ev| check_not_ahead(ev.ts, now, skew).map(|()| ev))
     {
-        Ok(ev) => events.push(ev.into_owned()),
+        Ok(ev) => {
+            events.push(ev.into_owned());
+            places.push(i);
+        }
         Err(r) => report.reject(i, r),
     };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -154,7 +169,7 @@ fn decode_body(
         }
     }
     report.accepted = events.len();
-    Ok((events, report))
+    Ok((events, places, report))
 }
 
 /// A visitor of a JSON array that hands each element (unparsed) to a

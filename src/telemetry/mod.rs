@@ -391,7 +391,7 @@ pub fn describe() {
     describe_counter!(
         names::EVENTS_REJECTED,
         Unit::Count,
-        "Inputs rejected by the decoder, by source and reason."
+        "Inputs rejected, by source and reason: by the decoder, or by the engine (past a limit, of a closed day)."
     );
     describe_histogram!(
         names::PUBLISH_DURATION,

@@ -18,6 +18,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::support::metric;
 use crate::support::server::{Server, engine, now_ms};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -96,14 +97,6 @@ async fn produce_stamped(brokers: &str, topic: &str, messages: &[(String, String
     }
 }
 
-/// The value of one series in a `/metrics` text.
-fn metric(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{series} in /metrics"))
-}
-
 fn replay_at(ndjson: &str, config: Arc<Config>, at: i64) -> Snapshot {
     crate::support::replayed(ndjson, config, Format::Ndjson, "demo", Some(at))
 }
@@ -157,6 +150,13 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
     send(r#"{"v":1,"id":"ahead","ts":"9999-12-31T00:00:00Z","tenant":"demo","type":"call.queued","call":"x","queue":"q"}"#).await;
     // Keyed by one tenant, about another: its owner is not this partition's.
     send(r#"{"v":1,"id":"stray","ts":0,"tenant":"elsewhere","type":"call.ivr","call":"x"}"#).await;
+    // A call of three days ago, after today's: the engine refuses it (its
+    // day is closed), and it is dead-lettered as well.
+    let old = format!(
+        r#"{{"v":1,"id":"old","ts":{},"tenant":"demo","type":"call.queued","call":"old","queue":"q"}}"#,
+        now_ms() - 3 * 86_400_000
+    );
+    send(Box::leak(old.into_boxed_str())).await;
 
     let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
     let expected_inbound = replay_at(&ndjson, config.clone(), end).totals.inbound;
@@ -209,7 +209,7 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
     reasons.sort();
     assert_eq!(
         reasons,
-        ["future_ts", "invalid_field", "invalid_json"],
+        ["future_ts", "invalid_field", "invalid_json", "too_old"],
         "dead-letter messages"
     );
     let (status, _) = get(second.addr, "/api/v1/tenants/elsewhere/snapshot").await;

@@ -193,6 +193,99 @@ async fn ingest_reports_rejections_by_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ingest_answer_counts_what_the_engine_refused() {
+    let config = format!("{CONFIG}\n[limits]\nmax_tenants = 3\n");
+    let srv = Server::start(
+        Config::parse(&config, None, None).unwrap(),
+        ServeSettings {
+            engine: engine(2, 20),
+            ..ServeSettings::default()
+        },
+    )
+    .await;
+    // acme and waiting-room are configured and held; one more tenant
+    // fits, the other four do not, whichever shard each lands on.
+    let now = now_ms() - 1_000;
+    for t in ["acme", "waiting-room"] {
+        let line = format!(
+            r#"{{"v":1,"id":"{t}","ts":{now},"tenant":"{t}","type":"agent.state","agent":"a","state":"ready"}}"#
+        );
+        let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", &line).await;
+        assert_eq!(status, 200, "{report}");
+    }
+    let body: String = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"v":1,"id":"x{i}","ts":{now},"tenant":"new-{i}","type":"call.queued","call":"c","queue":"q"}}"#
+            ) + "\n"
+        })
+        .collect();
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", &body).await;
+    assert_eq!(status, 200, "{report}");
+    let r: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["rejected"].as_u64()),
+        (Some(1), Some(4)),
+        "{report}"
+    );
+    assert_eq!(r["reasons"]["over_limit"], 4);
+    let places: Vec<u64> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    // Which one fits depends on the shards' order; each refusal names its
+    // line.
+    assert!(
+        places.len() == 4 && places.windows(2).all(|w| w[0] < w[1]) && places[3] <= 4,
+        "{report}"
+    );
+
+    // A call of three days ago, after today's: its day is closed.
+    let today = format_rfc3339(now);
+    let old = format_rfc3339(now - 3 * 86_400_000);
+    let body = format!(
+        "{}\n{}\n",
+        format_args!(
+            r#"{{"v":1,"id":"t1","ts":"{today}","tenant":"acme","type":"call.queued","call":"c1","queue":"q1"}}"#
+        ),
+        format_args!(
+            r#"{{"v":1,"id":"t2","ts":"{old}","tenant":"acme","type":"call.queued","call":"c2","queue":"q1"}}"#
+        ),
+    );
+    let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", &body).await;
+    assert_eq!(status, 200, "{report}");
+    let r: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(r["reasons"]["too_old"], 1, "{report}");
+    assert_eq!(r["errors"][0]["index"], 1);
+    let (_, _, metrics) = http(srv.addr, "GET", "/metrics", "").await;
+    // (Other tests of this process count into the same series.)
+    let rejected = |reason: &str| {
+        let series =
+            format!(r#"callboard_events_rejected_total{{source="http",reason="{reason}"}}"#);
+        crate::support::metric(&metrics, &series)
+    };
+    assert!(
+        rejected("too_old") >= 1.0 && rejected("over_limit") >= 4.0,
+        "{metrics}"
+    );
+
+    // An empty body holds no event: a 400 that says so.
+    for empty in ["", "\n\n", "[]"] {
+        let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", empty).await;
+        assert_eq!(status, 400, "{empty:?}: {report}");
+    }
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_dated_ahead_of_the_clock_is_rejected_and_freezes_nothing() {
     let srv = start().await;
     let ahead = r#"{"v":1,"id":"f1","ts":"9999-12-31T00:00:00Z","tenant":"acme","type":"call.queued","call":"f","queue":"q1"}"#;

@@ -14,8 +14,9 @@
 //! repeated ids and older agent states). Committed offsets only feed lag
 //! monitoring.
 //!
-//! A message that does not decode is copied to the dead-letter topic with
-//! its error, and counted. When no broker is reachable, snapshots keep
+//! A message that does not decode, or whose event the engine refuses (past
+//! a bound, of a closed day), is copied to the dead-letter topic with its
+//! error, and counted. When no broker is reachable, snapshots keep
 //! being served marked `stale` until a broker is back.
 
 pub mod snapshots;
@@ -40,6 +41,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
+use crate::engine::Whole;
 use crate::event::Event;
 use crate::event::Source;
 use crate::kafka::{ensure_compacted_topic, ensure_topic, partition_count, recv_batch};
@@ -332,6 +334,8 @@ impl Member {
     /// dead-letters what does not decode; tracks the rebuild.
     async fn messages(&mut self, msgs: Vec<BorrowedMessage<'_>>) -> Result<(), Closed> {
         let mut batch: Vec<Event<'static>> = Vec::new();
+        // Where each event of the batch was read, for a dead letter.
+        let mut origins: Vec<Origin> = Vec::new();
         for m in msgs {
             let p = m.partition();
             if !self.assigned.contains(&p) || self.start_at.get(&p).is_some_and(|&o| m.offset() < o)
@@ -358,6 +362,15 @@ impl Member {
                             .insert(Arc::from(&*ev.tenant));
                     }
                     batch.push(ev);
+                    origins.push(Origin {
+                        partition: p,
+                        offset: m.offset(),
+                        read_before: self
+                            .recovery
+                            .committed
+                            .get(&p)
+                            .is_some_and(|&c| m.offset() < c),
+                    });
                 }
                 // Below the group's committed offset the message was read
                 // (and dead-lettered) before: a rebuild re-reads it and must
@@ -368,7 +381,15 @@ impl Member {
                         .committed
                         .get(&p)
                         .is_some_and(|&c| m.offset() < c) => {}
-                Err(r) => dead_letter(&self.dlq, &self.opts, &m, r),
+                Err(r) => {
+                    let dead = DeadLetter {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key(),
+                        payload: m.payload().unwrap_or_default(),
+                    };
+                    dead_letter(&self.dlq, &self.opts, m.topic(), dead, r)
+                }
             }
             if let Some(&end) = self.recovery.pending.get(&p) {
                 self.recovery.events += 1;
@@ -379,7 +400,35 @@ impl Member {
             }
         }
         if !batch.is_empty() {
-            self.router.send(Source::Kafka, batch).await?;
+            // What the engine refuses (past a bound, of a closed day) is
+            // dead-lettered too, once its answer comes; meanwhile the member
+            // reads on.
+            let pending = self
+                .router
+                .submit(Source::Kafka, batch, Whole::Everything)
+                .await?;
+            let (dlq, opts) = (self.dlq.clone(), self.opts.clone());
+            tokio::spawn(async move {
+                let Ok(refused) = pending.refused().await else {
+                    return;
+                };
+                for r in refused {
+                    let o = &origins[r.index];
+                    // Read and dead-lettered before: a rebuild re-reads it.
+                    if o.read_before {
+                        continue;
+                    }
+                    let payload = serde_json::to_vec(&crate::wire::WireEvent::from(&r.event))
+                        .unwrap_or_default();
+                    let dead = DeadLetter {
+                        partition: o.partition,
+                        offset: o.offset,
+                        key: Some(r.event.tenant.as_bytes()),
+                        payload: &payload,
+                    };
+                    dead_letter(&dlq, &opts, &opts.topic, dead, r.reject);
+                }
+            });
         }
         Ok(())
     }
@@ -557,11 +606,31 @@ fn keyed_by_tenant<'a>(key: Option<&[u8]>, ev: Event<'a>) -> Result<Event<'a>, R
     }
 }
 
-/// Copies an undecodable message to the dead-letter topic, with its error.
+/// Where an event of a batch was read.
+struct Origin {
+    partition: i32,
+    offset: i64,
+    /// Below the group's committed offset at assignment: read (and
+    /// dead-lettered if refused) before.
+    read_before: bool,
+}
+
+/// A rejected message, as it is copied.
+struct DeadLetter<'a> {
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+}
+
+/// Copies a rejected message to the dead-letter topic, with its error: one
+/// that does not decode as it came, one the engine refused as the event it
+/// decoded to (contract JSON).
 fn dead_letter(
     producer: &FutureProducer,
     opts: &KafkaOptions,
-    m: &rdkafka::message::BorrowedMessage<'_>,
+    topic: &str,
+    m: DeadLetter<'_>,
     r: Reject,
 ) {
     EventsRejected::one(Source::Kafka, r.reason).emit();
@@ -576,20 +645,20 @@ fn dead_letter(
         })
         .insert(Header {
             key: "callboard-source-topic",
-            value: Some(m.topic()),
+            value: Some(topic),
         })
         .insert(Header {
             key: "callboard-source-partition",
-            value: Some(&m.partition().to_string()),
+            value: Some(&m.partition.to_string()),
         })
         .insert(Header {
             key: "callboard-source-offset",
-            value: Some(&m.offset().to_string()),
+            value: Some(&m.offset.to_string()),
         });
     let mut record = FutureRecord::<[u8], [u8]>::to(&opts.dlq_topic)
-        .payload(m.payload().unwrap_or_default())
+        .payload(m.payload)
         .headers(headers);
-    if let Some(k) = m.key() {
+    if let Some(k) = m.key {
         record = record.key(k);
     }
     // Handed to librdkafka now; its delivery report is not awaited (a

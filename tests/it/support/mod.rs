@@ -162,3 +162,11 @@ pub fn replayed(
         .0
         .remove(0)
 }
+
+/// The value of one series in a `/metrics` text.
+pub fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} in /metrics"))
+}
