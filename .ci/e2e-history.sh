@@ -12,7 +12,7 @@ WORK=$(mktemp -d)
 cargo build --release --locked
 # A clean database: the dashboard must find what this run wrote.
 PGOPTIONS=--client-min-messages=warning psql "$URL" -q -c "DROP TABLE IF EXISTS queue_intervals, agent_intervals, agent_away_intervals, callback_days, queue_days, agent_days, agent_away_days, _sqlx_migrations"
-target/release/callboard serve --listen "127.0.0.1:$HTTP" --history "$URL" --log warn > "$WORK/serve.log" 2>&1 &
+target/release/callboard serve --listen "127.0.0.1:$HTTP" --history "$URL" --event-log "$WORK/events" --log warn > "$WORK/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
 # The back-fill writes past days at once; today's rows come with the

@@ -251,6 +251,23 @@ pub struct ServeLayer {
     /// [default: 400]
     #[arg(long, value_name = "DAYS", env = "CALLBOARD_HISTORY_RETENTION_DAYS")]
     pub history_retention_days: Option<u32>,
+    /// Folder of HTTP ingest's event log: every accepted event is written
+    /// there before the request is answered, and a start reads it back, so
+    /// nothing acknowledged is lost; `none` keeps ingest's state in memory
+    /// only. [default: callboard-events; none with Kafka, whose topic is the
+    /// log]
+    #[arg(long, value_name = "PATH|none", env = "CALLBOARD_EVENT_LOG")]
+    pub event_log: Option<String>,
+    /// When an acknowledged event is durable: `always` syncs each batch of
+    /// requests to disk before answering (survives a power loss); `never`
+    /// leaves it to the kernel (survives the process being killed).
+    /// [default: always]
+    #[arg(long, value_name = "WHEN", env = "CALLBOARD_EVENT_LOG_FSYNC")]
+    pub event_log_fsync: Option<Fsync>,
+    /// Days of events the event log keeps (a start reads them all back).
+    /// [default: 8]
+    #[arg(long, value_name = "DAYS", env = "CALLBOARD_EVENT_LOG_RETENTION_DAYS")]
+    pub event_log_retention_days: Option<u32>,
     /// Agents of each simulated tenant. [default: 24]
     #[arg(long, value_name = "N")]
     pub simulate_agents: Option<usize>,
@@ -258,6 +275,27 @@ pub struct ServeLayer {
     /// [default: 360]
     #[arg(long, value_name = "N")]
     pub simulate_peak_calls_per_hour: Option<f64>,
+}
+
+/// When an appended record is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// `fdatasync` before the requests of a batch are answered: an
+    /// acknowledged event survives a power loss.
+    Always,
+    /// Written to the kernel before the answer: an acknowledged event
+    /// survives the process being killed, not a power loss.
+    Never,
+}
+
+impl Fsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Never => "never",
+        }
+    }
 }
 
 /// `[[serve.queue_logs]]`: an Asterisk queue_log to follow, and its tenant.

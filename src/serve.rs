@@ -32,11 +32,11 @@ use crate::wire::Status;
 
 /// Every route of the main listener: those that hold data behind access
 /// control, the rest open.
-pub fn routes(state: AppState) -> Routes {
+pub fn routes(state: AppState, intake: ingest::Intake) -> Routes {
     let authenticate = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
     rest::routes()
         .merge(ws::routes())
-        .merge(ingest::routes())
+        .merge(ingest::routes(intake))
         .layer(authenticate)
         .merge(rest::public_routes())
         .merge(web::routes())
@@ -84,6 +84,17 @@ pub async fn bind_and_run(
     }
     for q in &settings.queue_logs {
         tracing::info!(path = %q.path.display(), tenant = %q.tenant, "following queue_log");
+    }
+    match &settings.event_log {
+        Some(log) => tracing::info!(
+            dir = %log.dir.display(),
+            fsync = log.fsync.as_str(),
+            retention_days = log.retention_days,
+            "HTTP ingest: events logged before they are acknowledged, read back at start"
+        ),
+        None => tracing::warn!(
+            "HTTP ingest keeps its state in memory only (--event-log none): a restart forgets what it was sent, and history is written only from the interval after each tenant's next event"
+        ),
     }
     if !settings.simulate.is_empty() {
         tracing::info!(
@@ -215,6 +226,24 @@ pub async fn run_with_metrics_listener(
             }
         });
     }
+    // HTTP ingest: through its event log (read back first), or in memory.
+    let intake = match settings.event_log.clone() {
+        Some(log) => {
+            router
+                .status(ingest::LOG_SOURCE, Status::Recovering)
+                .await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(ingest::APPEND_QUEUE);
+            let (router, stop) = (router.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                if let Err(e) = ingest::run_log(log, router, rx, stop.clone()).await {
+                    tracing::error!(error = %format!("{e:#}"), "event log stopped: HTTP ingest is refused");
+                    stop.cancel();
+                }
+            });
+            ingest::Intake::Logged(tx)
+        }
+        None => ingest::Intake::Memory,
+    };
     if !settings.simulate.is_empty() {
         router
             .status(Source::Simulator.as_str(), Status::Recovering)
@@ -272,7 +301,7 @@ pub async fn run_with_metrics_listener(
             }
         });
     }
-    let app = routes(state);
+    let app = routes(state, intake);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     let listener = Bounded::new(

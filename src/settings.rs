@@ -11,6 +11,7 @@ use crate::config::{Config, ServeLayer};
 use crate::history::Location;
 use crate::http::listener::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use crate::sim::SimConfig;
+use crate::sources::event_log::{self, EventLogSettings, Fsync};
 use crate::sources::kafka::KafkaOptions;
 use crate::sources::queue_log::QueueLogSource;
 use crate::sources::sim::demo_tenants;
@@ -39,6 +40,10 @@ pub const DEFAULT_PEAK_CALLS_PER_HOUR: f64 = 360.0;
 pub const DEFAULT_HISTORY: &str = "callboard-history.sqlite";
 /// Days of history kept.
 pub const DEFAULT_HISTORY_RETENTION_DAYS: u32 = 400;
+/// Where HTTP ingest's event log is kept when nothing says otherwise (and
+/// no Kafka topic is the log): a folder in the working directory, beside
+/// the default history file.
+pub const DEFAULT_EVENT_LOG: &str = "callboard-events";
 
 /// The history store: where, and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +113,8 @@ pub struct ServeSettings {
     pub queue_logs: Vec<QueueLogSource>,
     /// The history store (`None`: interval statistics are not kept).
     pub history: Option<HistorySettings>,
+    /// HTTP ingest's event log (`None`: its state is memory only).
+    pub event_log: Option<EventLogSettings>,
 }
 
 impl ServeSettings {
@@ -265,6 +272,32 @@ impl ServeSettings {
             retention_days,
         });
 
+        // With Kafka the topic is the log; HTTP ingest keeps one of its own
+        // otherwise, unless told `none`.
+        let event_log = match pick(&flags.event_log, &file.event_log) {
+            Some(p) if p == "none" => None,
+            Some(p) if p.is_empty() => anyhow::bail!("event_log: give a folder, or `none`"),
+            Some(p) => Some(std::path::PathBuf::from(p)),
+            None if kafka.is_some() => None,
+            None => Some(std::path::PathBuf::from(DEFAULT_EVENT_LOG)),
+        };
+        let log_retention = flags
+            .event_log_retention_days
+            .or(file.event_log_retention_days)
+            .unwrap_or(event_log::DEFAULT_RETENTION_DAYS);
+        anyhow::ensure!(
+            (2..=3_650).contains(&log_retention),
+            "event_log_retention_days must be 2 to 3650 (a start reads back two days), got {log_retention}"
+        );
+        let event_log = event_log.map(|dir| EventLogSettings {
+            dir,
+            fsync: flags
+                .event_log_fsync
+                .or(file.event_log_fsync)
+                .unwrap_or(Fsync::Always),
+            retention_days: log_retention,
+        });
+
         let simulate = demo_tenants(now, tenants, agents, peak);
         for sim in &simulate {
             config.default_tenant_tz(&sim.tenant, &sim.tz);
@@ -276,6 +309,7 @@ impl ServeSettings {
             simulate,
             queue_logs,
             history,
+            event_log,
         })
     }
 }

@@ -65,6 +65,10 @@ pub enum ApiError {
     /// The engine is stopping and takes no more events: 503.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// Something the request needs cannot be used now (the event log
+    /// cannot be written): 503, nothing of the request was accepted.
+    #[error("{0}")]
+    Unavailable(String),
     /// Work handed to a blocking thread did not finish: 500.
     #[error("{0}")]
     Internal(String),
@@ -84,7 +88,7 @@ impl ApiError {
             ApiError::NoTenant(_) | ApiError::NoHistory => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -29,9 +29,10 @@ pub enum Input {
     Events {
         source: Source,
         events: Vec<Event<'static>>,
-        /// What the source promises of the tenants these events create
-        /// (during a rebuild, the shard knows better: see `Whole`).
-        whole: Whole,
+        /// What the source promises of the tenants these events create;
+        /// `None`: the shard decides (see `Whole`): from yesterday during
+        /// a rebuild, everything otherwise.
+        whole: Option<Whole>,
         /// Told the events the engine refused, by their place in `events`.
         reply: Option<tokio::sync::oneshot::Sender<Vec<Refused>>>,
     },
@@ -136,16 +137,16 @@ impl Router {
 
     /// Routes events to their shards, keeping each tenant's order.
     pub async fn send(&self, source: Source, events: Vec<Event<'static>>) -> Result<(), Closed> {
-        self.send_whole(source, events, Whole::Everything).await
+        self.send_whole(source, events, None).await
     }
 
     /// [`Router::send`], from a source that promises `whole` of the
-    /// tenants it brings (see [`Whole`]).
+    /// tenants it brings (see [`Whole`]; `None`: the shard decides).
     pub async fn send_whole(
         &self,
         source: Source,
         events: Vec<Event<'static>>,
-        whole: Whole,
+        whole: Option<Whole>,
     ) -> Result<(), Closed> {
         self.to_shards(
             events,
@@ -167,7 +168,7 @@ impl Router {
         &self,
         source: Source,
         events: Vec<Event<'static>>,
-        whole: Whole,
+        whole: Option<Whole>,
     ) -> Result<Vec<Refused>, Closed> {
         self.submit(source, events, whole).await?.refused().await
     }
@@ -179,7 +180,7 @@ impl Router {
         &self,
         source: Source,
         events: Vec<Event<'static>>,
-        whole: Whole,
+        whole: Option<Whole>,
     ) -> Result<Pending, Closed> {
         let indexed: Vec<(usize, Event<'static>)> = events.into_iter().enumerate().collect();
         let mut answers = Vec::new();
@@ -444,10 +445,10 @@ impl Shard {
             } => {
                 // A tenant a rebuild brings holds every event from the start
                 // of yesterday on: the rebuild reads no further back.
-                self.engine.set_whole(if self.status == Status::Recovering {
-                    Whole::FromYesterday(now_ms())
-                } else {
-                    whole
+                self.engine.set_whole(match whole {
+                    Some(whole) => whole,
+                    None if self.status == Status::Recovering => Whole::FromYesterday(now_ms()),
+                    None => Whole::Everything,
                 });
                 let mut applied = EventsApplied::new(source);
                 let mut refused = Vec::new();

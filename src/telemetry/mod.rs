@@ -177,6 +177,28 @@ impl Signal for HistoryWriteFailed {
     }
 }
 
+/// HTTP ingest could not write its event log: the request was refused.
+pub struct LogWriteFailed;
+
+impl Signal for LogWriteFailed {
+    fn emit(self) {
+        counter!(names::EVENT_LOG_WRITE_ERRORS).increment(1);
+    }
+}
+
+/// The event log was read at start: how many events, and how long it took.
+pub struct LogRebuilt {
+    pub events: u64,
+    pub took: Duration,
+}
+
+impl Signal for LogRebuilt {
+    fn emit(self) {
+        gauge!(names::EVENT_LOG_REBUILD_EVENTS).set(self.events as f64);
+        gauge!(names::EVENT_LOG_REBUILD_DURATION).set(self.took.as_secs_f64());
+    }
+}
+
 /// A shard found the history writer's queue full and kept its changed rows
 /// for a later round (they are coalesced, not lost).
 pub struct HistoryRoundDeferred;
@@ -296,6 +318,7 @@ impl Signal for ProcessSeries {
         }
         counter!(names::DEAD_LETTERS_DROPPED).increment(0);
         counter!(names::SNAPSHOTS_NOT_SHARED).increment(0);
+        counter!(names::EVENT_LOG_WRITE_ERRORS).increment(0);
         WebsocketClients {
             open: self.websocket_clients,
         }
@@ -407,6 +430,21 @@ pub fn describe() {
         names::HISTORY_WRITE_DURATION,
         Unit::Seconds,
         "Time to write one transaction of interval rows to the history store."
+    );
+    describe_counter!(
+        names::EVENT_LOG_WRITE_ERRORS,
+        Unit::Count,
+        "Ingest requests refused (503) because the event log could not be written; nothing of them was accepted."
+    );
+    describe_gauge!(
+        names::EVENT_LOG_REBUILD_EVENTS,
+        Unit::Count,
+        "Events the last start read back from HTTP ingest's event log."
+    );
+    describe_gauge!(
+        names::EVENT_LOG_REBUILD_DURATION,
+        Unit::Seconds,
+        "How long the last start took to read HTTP ingest's event log and apply it."
     );
     describe_counter!(
         names::HISTORY_WRITE_ERRORS,

@@ -35,3 +35,6 @@ pub const HISTORY_ROUNDS_DEFERRED: &str = "callboard_history_rounds_deferred_tot
 pub const SNAPSHOTS_NOT_SHARED: &str = "callboard_snapshots_not_shared_total";
 pub const SNAPSHOTS_RECEIVED: &str = "callboard_snapshots_received_total";
 pub const SNAPSHOT_FANOUT: &str = "callboard_snapshot_fanout_seconds";
+pub const EVENT_LOG_WRITE_ERRORS: &str = "callboard_event_log_write_errors_total";
+pub const EVENT_LOG_REBUILD_EVENTS: &str = "callboard_event_log_rebuild_events";
+pub const EVENT_LOG_REBUILD_DURATION: &str = "callboard_event_log_rebuild_duration_seconds";

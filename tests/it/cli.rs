@@ -11,6 +11,7 @@ fn callboard(args: &[&str], stdin: Option<&str>) -> Output {
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CALLBOARD_HISTORY", "none")
+        .env("CALLBOARD_EVENT_LOG", "none")
         .env_remove("CALLBOARD_TZ")
         .env_remove("CALLBOARD_CONFIG")
         .stdin(Stdio::piped())
@@ -195,6 +196,7 @@ fn an_open_metrics_listener_beyond_loopback_is_warned_about() {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
         .env("CALLBOARD_HISTORY", "none")
+        .env("CALLBOARD_EVENT_LOG", "none")
         .args([
             "serve",
             "--listen",
@@ -293,7 +295,8 @@ fn serve_settings_come_from_flag_then_environment_then_file() {
     std::fs::write(&cfg, "[serve]\nlisten = \"10.1.1.1:80\"\n").unwrap();
     let run = |env: Option<&str>, flag: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_callboard"));
-        cmd.env("CALLBOARD_HISTORY", "none");
+        cmd.env("CALLBOARD_HISTORY", "none")
+            .env("CALLBOARD_EVENT_LOG", "none");
         cmd.args([
             "serve",
             "--config",

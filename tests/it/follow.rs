@@ -36,6 +36,7 @@ pub fn start(path: &Path, port: u16, extra: &[&str]) -> Child {
     };
     Command::new(env!("CARGO_BIN_EXE_callboard"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--event-log", "none"])
         .args(["--queue-log", path.to_str().unwrap(), "--tenant", "pbx"])
         .args(["--publish-interval-ms", "50", "--log", "warn"])
         .args(history)

@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod cli;
 mod definitions;
+mod durability;
 mod follow;
 mod history;
 mod kafka;

@@ -76,9 +76,9 @@ fn ms(s: f64) -> i64 {
 }
 
 /// Queue rows by (start, service, queue): counts, then durations in ms.
-type Queues = BTreeMap<(String, Option<String>, Option<String>), Vec<i64>>;
+pub(crate) type Queues = BTreeMap<(String, Option<String>, Option<String>), Vec<i64>>;
 /// Agent rows by (start, agent): times, counts, away by reason, in ms.
-type Agents = BTreeMap<(String, String), (Vec<i64>, BTreeMap<String, i64>)>;
+pub(crate) type Agents = BTreeMap<(String, String), (Vec<i64>, BTreeMap<String, i64>)>;
 
 fn queue_figures(counts: [u64; 12], durations: [f64; 5]) -> Vec<i64> {
     counts
@@ -88,7 +88,7 @@ fn queue_figures(counts: [u64; 12], durations: [f64; 5]) -> Vec<i64> {
         .collect()
 }
 
-fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
+pub(crate) fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
     let (mut queues, mut agents) = (Queues::new(), Agents::new());
     for r in rows {
         match r {
@@ -215,20 +215,33 @@ fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) -> (Queues, A
 }
 
 async fn report(addr: SocketAddr, query: &str) -> Option<Report> {
-    match try_get(addr, &format!("/api/v1/tenants/pbx/history?{query}")).await {
+    report_of(addr, "pbx", query).await
+}
+
+async fn report_of(addr: SocketAddr, tenant: &str, query: &str) -> Option<Report> {
+    match try_get(addr, &format!("/api/v1/tenants/{tenant}/history?{query}")).await {
         Ok((200, _, body)) => Some(serde_json::from_str(&body).unwrap()),
         _ => None,
     }
 }
 
-/// The served history, by queue and by agent, per interval.
-async fn served_history(addr: SocketAddr) -> Option<(Queues, Agents)> {
+/// The range of yesterday and today, UTC, as report parameters.
+fn yesterday_and_today() -> String {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
-    let range = format!("from={}&to={today}", today.yesterday().unwrap());
-    let q = report(addr, &format!("{range}&by=queue&step=interval")).await?;
-    let a = report(addr, &format!("{range}&by=agent&step=interval")).await?;
+    format!("from={}&to={today}", today.yesterday().unwrap())
+}
+
+/// The served history of `tenant` over `range` (report parameters), by
+/// queue and by agent, per interval.
+pub(crate) async fn served_history_of(
+    addr: SocketAddr,
+    tenant: &str,
+    range: &str,
+) -> Option<(Queues, Agents)> {
+    let q = report_of(addr, tenant, &format!("{range}&by=queue&step=interval")).await?;
+    let a = report_of(addr, tenant, &format!("{range}&by=agent&step=interval")).await?;
     match (q.rows, a.rows) {
         (callboard::wire::ReportRows::Queue(q), callboard::wire::ReportRows::Agent(a)) => {
             Some(from_report(&q, &a))
@@ -249,9 +262,20 @@ async fn history_becomes(
     want: &(Queues, Agents),
     queues_only: bool,
 ) -> Result<(), String> {
+    history_of_becomes(addr, "pbx", &yesterday_and_today(), want, queues_only).await
+}
+
+/// [`history_becomes`], of `tenant` over `range`.
+pub(crate) async fn history_of_becomes(
+    addr: SocketAddr,
+    tenant: &str,
+    range: &str,
+    want: &(Queues, Agents),
+    queues_only: bool,
+) -> Result<(), String> {
     let mut last = String::from("no history served");
     for _ in 0..150 {
-        if let Some(got) = served_history(addr).await {
+        if let Some(got) = served_history_of(addr, tenant, range).await {
             if got.0 == want.0 && (queues_only || got.1 == want.1) {
                 return Ok(());
             }
@@ -278,7 +302,7 @@ async fn history_becomes(
     Err(last)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

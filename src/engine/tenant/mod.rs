@@ -203,6 +203,10 @@ pub enum Whole {
     /// Every event from the start of yesterday, local time, as of the
     /// instant given: a rebuild that reads the last two days.
     FromYesterday(Millis),
+    /// Every event from the start of the local day after that of the
+    /// instant given: a log whose older records were deleted, the newest
+    /// of them dated then.
+    FromDayAfter(Millis),
     /// Nothing before its first event (a source with no log, after a
     /// start): whole from the next interval after it, and its rows never
     /// restate what the store holds.
@@ -275,6 +279,7 @@ impl Tenant {
                 let today = self.cal.day_of(now);
                 (self.cal.day_span(today - 1).0, true)
             }
+            Whole::FromDayAfter(t) => (self.cal.span_of(t).2, true),
             // Set at the first event.
             Whole::AfterFirstEvent => (Millis::MAX, false),
         };

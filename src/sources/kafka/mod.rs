@@ -41,7 +41,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
-use crate::engine::Whole;
 use crate::event::Event;
 use crate::event::Source;
 use crate::kafka::{ensure_compacted_topic, ensure_topic, partition_count, recv_batch};
@@ -403,10 +402,7 @@ impl Member {
             // What the engine refuses (past a bound, of a closed day) is
             // dead-lettered too, once its answer comes; meanwhile the member
             // reads on.
-            let pending = self
-                .router
-                .submit(Source::Kafka, batch, Whole::Everything)
-                .await?;
+            let pending = self.router.submit(Source::Kafka, batch, None).await?;
             let (dlq, opts) = (self.dlq.clone(), self.opts.clone());
             tokio::spawn(async move {
                 let Ok(refused) = pending.refused().await else {

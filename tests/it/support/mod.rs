@@ -92,6 +92,20 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
+    try_http(addr, method, path, headers, body)
+        .await
+        .expect("the server answers")
+}
+
+/// [`http`], or the error when the server does not answer (it is down, or
+/// stopped in the middle of the request).
+pub async fn try_http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), String> {
     use http_body_util::{BodyExt, Full};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
@@ -105,7 +119,7 @@ pub async fn http(
     let req = req
         .body(Full::new(bytes::Bytes::from(body.to_string())))
         .expect("a test request is well formed");
-    let resp = client.request(req).await.expect("the server answers");
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let mut head = format!("HTTP/1.1 {status}");
     for (k, v) in resp.headers() {
@@ -115,9 +129,9 @@ pub async fn http(
         .into_body()
         .collect()
         .await
-        .expect("the body arrives whole")
+        .map_err(|e| e.to_string())?
         .to_bytes();
-    (status, head, String::from_utf8_lossy(&body).into_owned())
+    Ok((status, head, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// The shipped sample, moved in time so that its last line is a minute ago.
