@@ -12,6 +12,7 @@
 //! - [`config`]: the TOML file of tenants, time zones and queue settings.
 //! - [`time`]: timestamps and the tenants' local calendars.
 //! - [`replay`]: `callboard replay`, the engine run over a file.
+//! - [`rebuild`]: `callboard history rebuild`, stored days recomputed from a log.
 //! - [`service`]: `callboard serve`: engine shards, the snapshot hub.
 //! - [`outputs`]: HTTP (REST, ingest, health), websocket, Prometheus.
 //! - [`sim`]: a simulated contact center producing contract events.
@@ -25,6 +26,7 @@ pub mod history;
 pub mod http;
 pub mod kafka;
 pub mod outputs;
+pub mod rebuild;
 pub mod replay;
 pub mod serve;
 pub mod service;

@@ -63,6 +63,9 @@ enum Command {
     /// Make and hash access tokens for the config file.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The history store: days recomputed from a log.
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Exit 0 if an HTTP GET of URL answers 2xx within 3 s (a container
     /// healthcheck that needs no curl).
     Probe {
@@ -128,6 +131,69 @@ enum TokenCommand {
     },
     /// Print the SHA-256 of a token read from standard input.
     Hash,
+}
+
+#[derive(Subcommand, Debug)]
+enum HistoryCommand {
+    /// Recompute stored days from a log, through the same engine as
+    /// `replay`: the rows of the days from --from to --to replace, each day
+    /// in one transaction, what the store holds of them (days the source
+    /// holds events of but no rows are emptied); other days and tenants are
+    /// untouched. The source should begin a day before --from, so that the
+    /// first day's calls and agents that began the evening before are read.
+    #[command(
+        after_help = "Example: a year of an Asterisk site's queue_log into the reports\n  \
+        callboard history rebuild --from 2025-12-01 --to 2026-11-30 \\\n    \
+        --input /var/log/asterisk/queue_log --format queue_log --tenant pbx"
+    )]
+    Rebuild(RebuildArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "event_log", "kafka_brokers"])))]
+struct RebuildArgs {
+    /// The first local day to rebuild (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    from: jiff::civil::Date,
+    /// The last local day to rebuild (YYYY-MM-DD). [default: --from]
+    #[arg(long, value_name = "DATE")]
+    to: Option<jiff::civil::Date>,
+    /// Files of events, read in the order given (`.gz` ones decompressed;
+    /// `-` is standard input). One queue_log is read after its rotated
+    /// predecessors beside it (`queue_log.2.gz`, `queue_log.1`, ...), oldest
+    /// first.
+    #[arg(long, short = 'i', value_name = "FILE", num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Format of the files: contract events as NDJSON, or Asterisk
+    /// queue_log lines.
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "ndjson",
+        requires = "input"
+    )]
+    format: Format,
+    /// Tenant of queue_log lines (required there); with NDJSON, rebuild
+    /// only this tenant.
+    #[arg(long, short = 't', value_name = "NAME")]
+    tenant: Option<String>,
+    /// HTTP ingest's event log (the folder `serve --event-log` writes).
+    #[arg(long, value_name = "DIR")]
+    event_log: Option<PathBuf>,
+    /// Read the events from Kafka: every partition of --topic from two days
+    /// before --from (by the messages' times) to its end.
+    #[arg(long, value_name = "HOSTS")]
+    kafka_brokers: Option<String>,
+    /// Topic of contract events.
+    #[arg(long, value_name = "TOPIC", default_value = DEFAULT_TOPIC, requires = "kafka_brokers")]
+    topic: String,
+    /// The history store: an SQLite file or a `postgres://` URL.
+    /// [default: callboard-history.sqlite]
+    #[arg(long, value_name = "PATH|URL", env = "CALLBOARD_HISTORY")]
+    history: Option<String>,
+    #[command(flatten)]
+    base: Base,
 }
 
 #[derive(clap::Args, Debug)]
@@ -255,6 +321,7 @@ fn main() -> ExitCode {
         Some(Command::Simulate(args)) => run_simulate(args),
         Some(Command::Forward(args)) => run_forward(args),
         Some(Command::Token(cmd)) => run_token(cmd),
+        Some(Command::History(HistoryCommand::Rebuild(args))) => run_rebuild(args),
         Some(Command::Probe { url }) => run_probe(&url),
     };
     match result {
@@ -288,6 +355,73 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(callboard::serve::stop_on_signal(shutdown.clone()));
         callboard::serve::bind_and_run(config.shared(), settings, shutdown).await
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_rebuild(args: RebuildArgs) -> anyhow::Result<ExitCode> {
+    use callboard::rebuild::{RebuildOptions, RebuildSource, rebuild};
+    let config = args.base.start()?;
+    let source = if let Some(dir) = args.event_log {
+        RebuildSource::EventLog(dir)
+    } else if let Some(brokers) = args.kafka_brokers {
+        RebuildSource::Kafka {
+            brokers,
+            topic: args.topic,
+        }
+    } else {
+        if args.format == Format::QueueLog {
+            let tenant = args
+                .tenant
+                .as_deref()
+                .context("queue_log lines name no tenant: give --tenant")?;
+            callboard::config::check_name(tenant).context("--tenant")?;
+        }
+        RebuildSource::Files {
+            paths: args.input,
+            format: args.format,
+            tenant: args.tenant,
+        }
+    };
+    let location = callboard::history::Location::parse(
+        args.history
+            .as_deref()
+            .unwrap_or(callboard::settings::DEFAULT_HISTORY),
+    )
+    .map_err(anyhow::Error::msg)?
+    .context("--history none: there is no store to rebuild")?;
+    let opts = RebuildOptions {
+        from: args.from,
+        to: args.to.unwrap_or(args.from),
+        source,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let done = runtime.block_on(async move {
+        let store = callboard::history::Store::open(&location)
+            .await
+            .with_context(|| format!("history: cannot open {}", location.describe()))?;
+        let done = rebuild(&store, config.shared(), opts).await;
+        store.close().await;
+        done
+    })?;
+    for (tenant, day) in &done.starts_within {
+        eprintln!(
+            "callboard history rebuild: warning: {tenant}'s events begin on {day}: that day's rows hold only what the source holds (calls and agents' states from the evening before are not in it)"
+        );
+    }
+    let days: usize = done.days.values().map(|d| d.len()).sum();
+    eprintln!(
+        "callboard history rebuild: {days} days of {} tenant{} replaced ({}), {} rows written in {:.1} s; input: {}",
+        done.days.len(),
+        if done.days.len() == 1 { "" } else { "s" },
+        done.days
+            .iter()
+            .map(|(t, d)| format!("{t}: {}", d.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        done.rows,
+        done.took.as_secs_f64(),
+        done.summary
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -132,7 +132,24 @@ pub fn replay_engine<R: BufRead>(
     input: R,
     config: Arc<Config>,
     opts: &ReplayOptions,
+    on_reject: impl FnMut(u64, &Reject),
+) -> anyhow::Result<Replayed> {
+    replay_with(input, config, opts, on_reject, |_| {})
+}
+
+/// Lines between two looks of [`replay_with`]'s `every`.
+const LOOK_EVERY: u64 = 4096;
+
+/// [`replay_engine`], handing the engine to `every` every few thousand
+/// lines and once at the end of the input (before "now" is known): a caller
+/// that takes the rows of days as they close (`callboard history rebuild`)
+/// holds a day at a time, not the whole input's.
+pub fn replay_with<R: BufRead>(
+    input: R,
+    config: Arc<Config>,
+    opts: &ReplayOptions,
     mut on_reject: impl FnMut(u64, &Reject),
+    mut every: impl FnMut(&mut Engine),
 ) -> anyhow::Result<Replayed> {
     let mut engine = Engine::new(config.clone()).keeping_closed_days();
     let mut summary = Summary::default();
@@ -206,6 +223,9 @@ pub fn replay_engine<R: BufRead>(
             *summary.rejected.entry(rej.reason).or_default() += 1;
             on_reject(line_no, &rej);
         }
+        if line_no % LOOK_EVERY == 0 {
+            every(&mut engine);
+        }
     }
 
     // ADDMEMBER lines held for the rest of their second, at the end of the
@@ -218,6 +238,7 @@ pub fn replay_engine<R: BufRead>(
         }
     }
 
+    every(&mut engine);
     let now = opts
         .at
         .or_else(|| engine.as_of())

@@ -311,6 +311,17 @@ impl Engine {
             .collect()
     }
 
+    /// Every tenant's rows of the days that closed since the last call
+    /// (kept only by an engine [`Engine::keeping_closed_days`]).
+    pub fn take_closed_days(&mut self) -> Vec<crate::wire::IntervalRow> {
+        self.tenants
+            .iter_mut()
+            .filter_map(|t| t.closed.as_mut().map(std::mem::take))
+            .flatten()
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
     pub fn take_changed_intervals(&mut self, now: Millis) -> Vec<crate::wire::IntervalRow> {
         self.tenants
             .iter_mut()

@@ -83,6 +83,17 @@ pub enum StoreError {
     Other(String),
 }
 
+/// Every table of the store, each with `tenant` and `day` columns.
+const TABLES: [&str; 7] = [
+    "queue_intervals",
+    "agent_intervals",
+    "agent_away_intervals",
+    "callback_days",
+    "queue_days",
+    "agent_days",
+    "agent_away_days",
+];
+
 /// An open store.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -203,18 +214,42 @@ impl Store {
         Ok(n)
     }
 
+    /// Replaces a tenant's rows of the local days `first..=last`
+    /// (`YYYY-MM-DD`) with `rows` (which should hold only rows of those
+    /// days), in one transaction: every row of those days goes first, so a
+    /// row the new ones lack does not stay.
+    pub async fn replace_days(
+        &self,
+        tenant: &str,
+        first: &str,
+        last: &str,
+        rows: &[IntervalRow],
+    ) -> Result<Written, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for table in TABLES {
+            deleted += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE tenant = $1 AND day >= $2 AND day <= $3"
+            ))
+            .bind(tenant)
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        let done = batch::write(&mut tx, &[], rows).await?;
+        tx.commit().await?;
+        Ok(Written {
+            upserted: done.upserted,
+            deleted: done.deleted + deleted,
+        })
+    }
+
     /// Deletes every row of a tenant; returns how many.
     pub async fn delete_tenant(&self, tenant: &str) -> Result<u64, StoreError> {
         let mut n = 0;
-        for table in [
-            "queue_intervals",
-            "agent_intervals",
-            "agent_away_intervals",
-            "callback_days",
-            "queue_days",
-            "agent_days",
-            "agent_away_days",
-        ] {
+        for table in TABLES {
             n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1"))
                 .bind(tenant)
                 .execute(&self.pool)

@@ -13,6 +13,7 @@ mod history;
 mod kafka;
 mod properties;
 mod queue_log;
+mod rebuild;
 mod schemas;
 mod serve;
 mod standing;

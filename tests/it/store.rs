@@ -151,7 +151,7 @@ pub(crate) fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
     (queues, agents)
 }
 
-fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) -> (Queues, Agents) {
+pub(crate) fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) -> (Queues, Agents) {
     let queues = queue
         .iter()
         .map(|q| {

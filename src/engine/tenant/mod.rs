@@ -268,6 +268,11 @@ impl Tenant {
         self.as_of
     }
 
+    /// The earliest event time applied.
+    pub fn first_ts(&self) -> Option<Millis> {
+        self.first_ts
+    }
+
     /// Sets what the state promises (see [`Whole`]) and whether the rows
     /// of closing days are kept for the owner. For a new tenant, before its
     /// first event.
