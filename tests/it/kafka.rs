@@ -785,3 +785,172 @@ async fn snapshots_the_broker_does_not_take_are_counted() {
     server.stop.cancel();
     server.task.await.unwrap().unwrap();
 }
+
+/// A site's forwarder is down while six hours of its queue_log are written,
+/// then comes back: the central engine, live all along, reads the burst of
+/// old events in many batches with publications between them (a call
+/// queued five hours ago and answered a few seconds later may sit in two),
+/// and its snapshot and history equal replay of the lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarder_back_after_six_hours_of_log_gives_replays_figures() {
+    use crate::follow::append;
+    use callboard::forward::{ForwardSettings, run as forward};
+    use callboard::settings::HistorySettings;
+    use callboard::sources::queue_log::QueueLogSource;
+    use tokio_util::sync::CancellationToken;
+
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 1, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    let dir = std::env::temp_dir().join(format!("callboard-six-hours-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("queue_log");
+    let settings = ForwardSettings {
+        source: QueueLogSource {
+            path: log.clone(),
+            tenant: "pbx".into(),
+        },
+        brokers: brokers.clone(),
+        topic: "callboard.events".into(),
+        state: ForwardSettings::default_state(&log),
+    };
+    let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
+    // Seven hours of a small queue, a call every 20 s: answered after 5 to
+    // 44 s and talked 2 minutes, or abandoned; one lost its end 5 h ago.
+    let now = now_ms() / 1000;
+    let start = now - 7 * 3600;
+    let mut lines = vec![
+        format!("{start}|MANAGER|sales|PJSIP/201|ADDMEMBER|\n"),
+        format!("{start}|MANAGER|sales|PJSIP/202|ADDMEMBER|\n"),
+    ];
+    let mut k = 0;
+    let mut t = start + 10;
+    while t < now - 300 {
+        let id = format!("c{k}");
+        let wait = 5 + (k * 7) % 40;
+        lines.push(format!("{t}|{id}|sales|NONE|ENTERQUEUE||0105550{k}|1\n"));
+        if k % 9 == 4 {
+            lines.push(format!("{}|{id}|sales|NONE|ABANDON|1|1|{wait}\n", t + wait));
+        } else if t == start + 10 + 2 * 3600 {
+            // Lost: no end ever comes.
+        } else {
+            let agent = if k % 2 == 0 { "PJSIP/201" } else { "PJSIP/202" };
+            lines.push(format!(
+                "{}|{id}|sales|{agent}|CONNECT|{wait}|b{k}|2\n",
+                t + wait
+            ));
+            lines.push(format!(
+                "{}|{id}|sales|{agent}|COMPLETECALLER|{wait}|120|1\n",
+                t + wait + 120
+            ));
+        }
+        k += 1;
+        t += 20;
+    }
+    // Asterisk writes lines in time order.
+    lines.sort_by_key(|l| l.split('|').next().unwrap().parse::<i64>().unwrap());
+    let hour_one = lines
+        .iter()
+        .position(|l| l.split('|').next().unwrap().parse::<i64>().unwrap() > start + 3600)
+        .unwrap();
+
+    let srv = Server::start(
+        Config::clone(&config),
+        ServeSettings {
+            engine: engine(2, 50),
+            kafka: Some(options(&brokers, "six-hours")),
+            history: Some(HistorySettings {
+                location: callboard::history::Location::Sqlite(dir.join("h.sqlite")),
+                retention_days: 400,
+            }),
+            ..ServeSettings::default()
+        },
+    )
+    .await;
+    // The first hour goes as it is written.
+    for l in &lines[..hour_one] {
+        append(&log, l);
+    }
+    let stop = CancellationToken::new();
+    let first = tokio::spawn(forward(settings.clone(), config.clone(), stop.clone()));
+    let hour = crate::support::replayed(
+        &lines[..hour_one].concat(),
+        config.clone(),
+        Format::QueueLog,
+        "pbx",
+        None,
+    );
+    let _ = served_as_of(srv.addr, "pbx", hour.as_of).await;
+    stop.cancel();
+    first.await.unwrap().unwrap();
+    // Down for six hours of log, then back.
+    for l in &lines[hour_one..] {
+        append(&log, l);
+    }
+    let stop = CancellationToken::new();
+    let second = tokio::spawn(forward(settings.clone(), config.clone(), stop.clone()));
+
+    let all = lines.concat();
+    let as_of = crate::support::replayed(&all, config.clone(), Format::QueueLog, "pbx", None).as_of;
+    let s = served_as_of(srv.addr, "pbx", as_of).await;
+    let expected =
+        crate::support::replayed(&all, config.clone(), Format::QueueLog, "pbx", Some(s.at.0));
+    assert_eq!(s, expected, "served = replay");
+    let opts = callboard::replay::ReplayOptions {
+        format: Format::QueueLog,
+        tenant: Some("pbx".into()),
+        at: Some(now_ms()),
+    };
+    let rows = callboard::replay::replay_engine(all.as_bytes(), config.clone(), &opts, |_, _| {})
+        .unwrap()
+        .intervals(&opts);
+    let exited: u64 = rows
+        .iter()
+        .map(|r| match r {
+            callboard::wire::IntervalRow::Queue(q) => q.exited,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(exited, 1, "the lost call, and only it");
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let range = format!("from={}&to={today}", today.yesterday().unwrap());
+    crate::store::history_of_becomes(
+        srv.addr,
+        "pbx",
+        &range,
+        &crate::store::expected(&rows),
+        true,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the central history after the burst: {e}"));
+    stop.cancel();
+    second.await.unwrap().unwrap();
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Waits for `tenant`'s snapshot to be live with `as_of` (its newest event
+/// applied) at `as_of`.
+async fn served_as_of(
+    addr: std::net::SocketAddr,
+    tenant: &str,
+    as_of: Option<callboard::wire::Instant>,
+) -> Snapshot {
+    let path = format!("/api/v1/tenants/{tenant}/snapshot");
+    for _ in 0..1200 {
+        let (status, body) = get(addr, &path).await;
+        if status == 200 {
+            let s: Snapshot = serde_json::from_str(&body).unwrap();
+            if s.as_of == as_of && s.status == callboard::wire::Status::Live {
+                return s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{tenant} never showed its events up to {as_of:?}");
+}
