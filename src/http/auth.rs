@@ -40,6 +40,12 @@ impl Access {
         }
     }
 
+    /// Whether the token reads tenants' data at all (a metrics token does
+    /// not: `/metrics` only).
+    pub fn reads_tenants(&self) -> bool {
+        !matches!(self, Access::Metrics)
+    }
+
     pub fn can_ingest(&self) -> bool {
         matches!(self, Access::Open | Access::Admin)
     }

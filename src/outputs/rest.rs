@@ -128,6 +128,9 @@ struct TenantEntry<'a> {
 }
 
 async fn tenants(State(st): State<AppState>, Extension(access): Extension<Access>) -> Response {
+    if !access.reads_tenants() {
+        return ApiError::Forbidden("a metrics token reads /metrics only".into()).into_response();
+    }
     let published = st.hub.tenants();
     let list: Vec<TenantEntry<'_>> = published
         .iter()
