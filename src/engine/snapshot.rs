@@ -148,17 +148,6 @@ fn callback_stats(d: &super::tenant::CallbackDay) -> CallbackStats {
 /// The key of away time with no reason given.
 static NO_REASON: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
 
-/// The states an agent's logged-in time is made of.
-const STATES: [AgentState; 7] = [
-    AgentState::Ready,
-    AgentState::Away,
-    AgentState::Ringing,
-    AgentState::Talking,
-    AgentState::Dialing,
-    AgentState::Outbound,
-    AgentState::WrapUp,
-];
-
 /// Milliseconds to whole seconds, rounded once: the total is rounded down,
 /// and each part is its own rounded-down seconds or one more (the largest
 /// remainders first), so the parts sum to the rounded total.
@@ -229,8 +218,9 @@ impl Tenant {
         // Rounded once: the day's logged-in milliseconds to whole seconds,
         // shared out between the states (and the away time between its
         // reasons) so that the parts sum to the whole.
-        let secs = whole_seconds(&STATES.map(|st| ms[st as usize]));
-        let s = |st: AgentState| secs[STATES.iter().position(|&x| x == st).unwrap_or(0)];
+        // Every state but `logged_out` (index 0), in `AgentState` order.
+        let secs = whole_seconds(&ms[1..]);
+        let s = |st: AgentState| secs[st as usize - 1];
         let time = StateSeconds {
             ready: s(AgentState::Ready),
             away: s(AgentState::Away),

@@ -870,13 +870,7 @@ fn a_backlog_brings_the_end_of_a_call_the_clock_had_counted_as_exited() {
         .tenant("acme")
         .unwrap()
         .intervals(crate::support::at("2026-11-21T12:30:00Z"));
-    let exited: u64 = rows
-        .iter()
-        .map(|r| match r {
-            callboard::wire::IntervalRow::Queue(q) => q.exited,
-            _ => 0,
-        })
-        .sum();
+    let exited = crate::support::exited(&rows);
     assert_eq!(exited, 1, "the interval rows count it too");
 
     let out = h.send("2026-11-21T08:00:30Z", "call.answered", qa("c1", "a1"));

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use callboard::sim::{SimConfig, Simulator};
 use callboard::time::{Millis, format_rfc3339};
 use callboard::wire::{IntervalRow, Snapshot, encode_event};
 
-use crate::store::{expected, free_port, history_of_becomes, served_history_of};
+use crate::store::{expected, history_of_becomes, served_history_of};
 use crate::support::server::now_ms;
 use crate::support::try_http;
 
@@ -35,20 +35,15 @@ fn workdir(name: &str) -> PathBuf {
 }
 
 /// `callboard serve` fed by HTTP ingest only, its event log and SQLite
-/// history in `dir` (`extra` may name others).
-fn start(dir: &Path, port: u16, extra: &[&str]) -> Child {
+/// history in `dir` (`extra` may name others): the child and its port.
+fn start(dir: &Path, extra: &[&str]) -> (Child, u16) {
     let mut args: Vec<String> = [
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
         "--config",
         dir.join("c.toml").to_str().unwrap(),
         "--simulate-tenants",
         "0",
         "--publish-interval-ms",
         "50",
-        "--log",
-        "warn",
     ]
     .map(String::from)
     .to_vec();
@@ -65,14 +60,8 @@ fn start(dir: &Path, port: u16, extra: &[&str]) -> Child {
         ]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    Command::new(env!("CARGO_BIN_EXE_callboard"))
-        .args(&args)
-        .env_remove("CALLBOARD_CONFIG")
-        .env_remove("CALLBOARD_LISTEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start callboard serve")
+    let (child, addr) = crate::support::spawn_serve(&args);
+    (child, addr.port())
 }
 
 fn addr(port: u16) -> SocketAddr {
@@ -194,7 +183,6 @@ fn three_hours() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_event_counts_once_through_kills() {
     let dir = workdir("kills");
-    let port = free_port();
     let lines = three_hours();
     // Requests of 1 to 150 events.
     let mut rng = fastrand::Rng::with_seed(20);
@@ -207,7 +195,7 @@ async fn every_acknowledged_event_counts_once_through_kills() {
     }
     let mut next = 0;
     for round in 0..4 {
-        let child = start(&dir, port, &[]);
+        let (child, port) = start(&dir, &[]);
         ready(port).await;
         let from = next;
         let poster = {
@@ -263,8 +251,7 @@ fn event(id: &str, ts: Millis, tenant: &str, ty: &str, fields: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_whose_end_comes_after_its_deadline_by_the_clock_counts_as_replay_counts_it() {
     let dir = workdir("catch-up");
-    let port = free_port();
-    let child = start(&dir, port, &[]);
+    let (child, port) = start(&dir, &[]);
     ready(port).await;
     let t = now_ms() - 10_000;
     let queued = event("q", t, "late", "call.queued", r#""call":"c1","queue":"q1""#);
@@ -351,7 +338,6 @@ fn a_busy_interval(t0: Millis) -> Vec<String> {
 /// still never writes part of an interval over what is stored.
 async fn a_restart_keeps_today_and_the_stored_rows(history: Option<&str>, log: bool) {
     let dir = workdir(if log { "restart" } else { "restart-memory" });
-    let port = free_port();
     let mut extra: Vec<&str> = Vec::new();
     if let Some(h) = history {
         extra.extend(["--history", h]);
@@ -403,7 +389,7 @@ async fn a_restart_keeps_today_and_the_stored_rows(history: Option<&str>, log: b
         .map(|l| format!("{l}\n"))
         .collect();
     let late: String = late.iter().map(|l| format!("{l}\n")).collect();
-    let child = start(&dir, port, &extra);
+    let (child, port) = start(&dir, &extra);
     ready(port).await;
     let (status, answer) = post(port, &body).await.unwrap();
     assert_eq!(status, 200, "{answer}");
@@ -416,7 +402,7 @@ async fn a_restart_keeps_today_and_the_stored_rows(history: Option<&str>, log: b
         .unwrap_or_else(|e| panic!("stored rows before the kill: {e}"));
     kill(child);
 
-    let child = start(&dir, port, &extra);
+    let (child, port) = start(&dir, &extra);
     ready(port).await;
     if log {
         served_equals_replay(port, "acme", &body).await;
@@ -464,19 +450,8 @@ async fn a_restart_with_no_event_log_writes_nothing_over_the_stored_rows() {
 /// sets one up); required when `CI` is set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_today_and_the_stored_rows_on_postgres() {
-    let Ok(url) = std::env::var("CALLBOARD_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs this test: set CALLBOARD_TEST_POSTGRES to a postgres:// URL"
-        );
-        eprintln!("skipped: CALLBOARD_TEST_POSTGRES is not set");
+    let Some(url) = crate::support::postgres_for("acme").await else {
         return;
     };
-    let store =
-        callboard::history::Store::open(&callboard::history::Location::Postgres(url.clone()))
-            .await
-            .expect("the test database opens");
-    store.delete_tenant("acme").await.unwrap();
-    store.close().await;
     a_restart_keeps_today_and_the_stored_rows(Some(&url), true).await;
 }

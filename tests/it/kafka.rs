@@ -279,23 +279,24 @@ async fn with_the_broker_down_snapshots_are_served_stale_then_live_again() {
     srv.task.await.unwrap().unwrap();
 }
 
-/// `callboard forward`: a site's queue_log produced to the topic through a
-/// broker outage, a restart of the forwarder (with lines written while it
-/// was down) and a SIGKILL of it, then served by the engine: the snapshot
-/// equals replay of the lines, and a clean restart sends nothing but the
-/// lines of the resume second twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() {
-    use crate::follow::append;
-    use callboard::forward::{ForwardSettings, run as forward};
-    use callboard::sources::queue_log::QueueLogSource;
-    use tokio_util::sync::CancellationToken;
+/// A mock cluster with the events topic, and `callboard forward`'s settings
+/// for a queue_log of tenant `pbx` in a folder of its own.
+struct Forwarding {
+    mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    brokers: String,
+    dir: std::path::PathBuf,
+    log: std::path::PathBuf,
+    settings: callboard::forward::ForwardSettings,
+}
 
+fn forwarding(name: &str) -> Forwarding {
+    use callboard::forward::ForwardSettings;
+    use callboard::sources::queue_log::QueueLogSource;
     let mock = MockCluster::new(1).unwrap();
     let brokers = mock.bootstrap_servers();
     mock.create_topic("callboard.events", 1, 1).unwrap();
     mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
-    let dir = std::env::temp_dir().join(format!("callboard-forward-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("callboard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("queue_log");
@@ -308,6 +309,33 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
         topic: "callboard.events".into(),
         state: ForwardSettings::default_state(&log),
     };
+    Forwarding {
+        mock,
+        brokers,
+        dir,
+        log,
+        settings,
+    }
+}
+
+/// `callboard forward`: a site's queue_log produced to the topic through a
+/// broker outage, a restart of the forwarder (with lines written while it
+/// was down) and a SIGKILL of it, then served by the engine: the snapshot
+/// equals replay of the lines, and a clean restart sends nothing but the
+/// lines of the resume second twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() {
+    use crate::follow::append;
+    use callboard::forward::run as forward;
+    use tokio_util::sync::CancellationToken;
+
+    let Forwarding {
+        mock,
+        brokers,
+        dir,
+        log,
+        settings,
+    } = forwarding("forward");
     let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
     let lines = crate::support::sample_lines();
     let parts: Vec<&[String]> = lines.chunks(lines.len().div_ceil(4)).collect();
@@ -794,28 +822,17 @@ async fn snapshots_the_broker_does_not_take_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarder_back_after_six_hours_of_log_gives_replays_figures() {
     use crate::follow::append;
-    use callboard::forward::{ForwardSettings, run as forward};
+    use callboard::forward::run as forward;
     use callboard::settings::HistorySettings;
-    use callboard::sources::queue_log::QueueLogSource;
     use tokio_util::sync::CancellationToken;
 
-    let mock = MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
-    mock.create_topic("callboard.events", 1, 1).unwrap();
-    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
-    let dir = std::env::temp_dir().join(format!("callboard-six-hours-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("queue_log");
-    let settings = ForwardSettings {
-        source: QueueLogSource {
-            path: log.clone(),
-            tenant: "pbx".into(),
-        },
-        brokers: brokers.clone(),
-        topic: "callboard.events".into(),
-        state: ForwardSettings::default_state(&log),
-    };
+    let Forwarding {
+        mock: _mock,
+        brokers,
+        dir,
+        log,
+        settings,
+    } = forwarding("six-hours");
     let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
     // Seven hours of a small queue, a call every 20 s: answered after 5 to
     // 44 s and talked 2 minutes, or abandoned; one lost its end 5 h ago.
@@ -906,13 +923,7 @@ async fn a_forwarder_back_after_six_hours_of_log_gives_replays_figures() {
     let rows = callboard::replay::replay_engine(all.as_bytes(), config.clone(), &opts, |_, _| {})
         .unwrap()
         .intervals(&opts);
-    let exited: u64 = rows
-        .iter()
-        .map(|r| match r {
-            callboard::wire::IntervalRow::Queue(q) => q.exited,
-            _ => 0,
-        })
-        .sum();
+    let exited = crate::support::exited(&rows);
     assert_eq!(exited, 1, "the lost call, and only it");
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)

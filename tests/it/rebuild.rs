@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -78,6 +78,27 @@ fn replayed_days(
         .collect()
 }
 
+/// `callboard history rebuild` of the days `from..=to` from one file.
+async fn rebuild_files(
+    store: &Store,
+    (from, to): (&str, &str),
+    path: PathBuf,
+    format: Format,
+    tenant: Option<String>,
+) -> callboard::rebuild::Rebuilt {
+    let source = RebuildSource::Files {
+        paths: vec![path],
+        format,
+        tenant,
+    };
+    let opts = RebuildOptions {
+        from: date(from),
+        to: date(to),
+        source,
+    };
+    rebuild(store, config(), opts).await.unwrap()
+}
+
 /// What the store holds of `tenant` from `from` to `to`, by queue and by
 /// agent, per interval.
 async fn stored(store: &Store, tenant: &str, from: &str, to: &str) -> (Queues, Agents) {
@@ -136,21 +157,14 @@ async fn rebuilt_days_equal_replay_and_nothing_else_moves() {
     let fifth_before = stored(&store, "demo", "2026-11-05", "2026-11-05").await;
     let other_before = stored(&store, "other", "2026-11-03", "2026-11-03").await;
 
-    let done = rebuild(
+    let done = rebuild_files(
         &store,
-        config(),
-        RebuildOptions {
-            from: date("2026-11-02"),
-            to: date("2026-11-04"),
-            source: RebuildSource::Files {
-                paths: vec![dir.join("five.ndjson")],
-                format: Format::Ndjson,
-                tenant: None,
-            },
-        },
+        ("2026-11-02", "2026-11-04"),
+        dir.join("five.ndjson"),
+        Format::Ndjson,
+        None,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(done.days["demo"].len(), 3, "{done:?}");
     assert!(
         done.starts_within.is_empty(),
@@ -178,21 +192,14 @@ async fn rebuilt_days_equal_replay_and_nothing_else_moves() {
     );
 
     // Rebuilt again: the same rows (a rebuild is repeatable).
-    rebuild(
+    rebuild_files(
         &store,
-        config(),
-        RebuildOptions {
-            from: date("2026-11-02"),
-            to: date("2026-11-04"),
-            source: RebuildSource::Files {
-                paths: vec![dir.join("five.ndjson")],
-                format: Format::Ndjson,
-                tenant: Some("demo".into()),
-            },
-        },
+        ("2026-11-02", "2026-11-04"),
+        dir.join("five.ndjson"),
+        Format::Ndjson,
+        Some("demo".into()),
     )
-    .await
-    .unwrap();
+    .await;
     assert_same(
         stored(&store, "demo", "2026-11-02", "2026-11-04").await,
         want.clone(),
@@ -244,21 +251,14 @@ async fn a_queue_log_is_read_after_its_rotated_predecessors() {
     f.set_modified(now - Duration::from_secs(3600)).unwrap();
     std::fs::write(dir.join("queue_log"), &c).unwrap();
 
-    rebuild(
+    rebuild_files(
         &store,
-        config(),
-        RebuildOptions {
-            from: date("2026-11-10"),
-            to: date("2026-11-12"),
-            source: RebuildSource::Files {
-                paths: vec![dir.join("queue_log")],
-                format: Format::QueueLog,
-                tenant: Some("pbx".into()),
-            },
-        },
+        ("2026-11-10", "2026-11-12"),
+        dir.join("queue_log"),
+        Format::QueueLog,
+        Some("pbx".into()),
     )
-    .await
-    .unwrap();
+    .await;
     let all = format!("{a}{b}{c}");
     let want = expected(&replayed_days(
         &all,
@@ -284,25 +284,19 @@ async fn the_event_log_rebuilds_the_days_it_holds() {
     let dir = workdir("event-log");
     std::fs::write(dir.join("c.toml"), CONFIG).unwrap();
     let text = five_days("demo", 3);
-    let port = crate::store::free_port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_callboard"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--config", dir.join("c.toml").to_str().unwrap()])
-        .args([
-            "--simulate-tenants",
-            "0",
-            "--history",
-            "none",
-            "--log",
-            "warn",
-        ])
-        .args(["--event-log", dir.join("events").to_str().unwrap()])
-        .env_remove("CALLBOARD_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = ([127, 0, 0, 1], port).into();
+    let args: Vec<String> = [
+        "--config",
+        dir.join("c.toml").to_str().unwrap(),
+        "--simulate-tenants",
+        "0",
+        "--history",
+        "none",
+        "--event-log",
+        dir.join("events").to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let (mut serve, addr) = crate::support::spawn_serve(&args);
     for _ in 0..200 {
         if let Ok((200, _, _)) = crate::support::try_http(addr, "GET", "/readyz", &[], "").await {
             break;

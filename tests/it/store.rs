@@ -441,21 +441,9 @@ async fn served_history_equals_replay_after_a_kill_on_sqlite() {
 /// (`.ci/run` sets one up); required when `CI` is set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_history_equals_replay_after_a_kill_on_postgres() {
-    let Ok(url) = std::env::var("CALLBOARD_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs this test: set CALLBOARD_TEST_POSTGRES to a postgres:// URL"
-        );
-        eprintln!("skipped: CALLBOARD_TEST_POSTGRES is not set");
+    let Some(url) = crate::support::postgres_for("pbx").await else {
         return;
     };
-    // A clean slate: this tenant's rows from an earlier run go first.
-    let store =
-        callboard::history::Store::open(&callboard::history::Location::Postgres(url.clone()))
-            .await
-            .expect("the test database opens");
-    store.delete_tenant("pbx").await.unwrap();
-    store.close().await;
     let dir = std::env::temp_dir().join(format!("callboard-store-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -184,3 +184,83 @@ pub fn metric(metrics: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("{series} in /metrics"))
 }
+
+/// `callboard serve` with `args`, as a process of its own, listening on a
+/// port the system picks (so tests running at once never share one): the
+/// child and its address, read from its log.
+pub fn spawn_serve(args: &[String]) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .arg("serve")
+        .args(args)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn,callboard::serve=info",
+        ])
+        .env_remove("CALLBOARD_CONFIG")
+        .env_remove("CALLBOARD_LISTEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start callboard serve");
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut told = false;
+        // Read to the end, so the child never blocks on a full pipe.
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !told
+                && line.contains(" listening")
+                && let Some(addr) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+            {
+                told = tx.send(addr.parse::<std::net::SocketAddr>().ok()).is_ok();
+            }
+        }
+        let _ = tx.send(None);
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(Some(addr)) => (child, addr),
+        other => {
+            let _ = child.kill();
+            panic!("callboard serve {args:?} did not say where it listens: {other:?}");
+        }
+    }
+}
+
+/// The calls counted `exited` in interval rows.
+pub fn exited(rows: &[callboard::wire::IntervalRow]) -> u64 {
+    rows.iter()
+        .map(|r| match r {
+            callboard::wire::IntervalRow::Queue(q) => q.exited,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The PostgreSQL database of the tests (`CALLBOARD_TEST_POSTGRES`, which
+/// `.ci/run` sets up; required when `CI` is set), with `tenant`'s rows of an
+/// earlier run deleted; `None` (the test is skipped) without it.
+pub async fn postgres_for(tenant: &str) -> Option<String> {
+    let Ok(url) = std::env::var("CALLBOARD_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs this test: set CALLBOARD_TEST_POSTGRES to a postgres:// URL"
+        );
+        eprintln!("skipped: CALLBOARD_TEST_POSTGRES is not set");
+        return None;
+    };
+    let store =
+        callboard::history::Store::open(&callboard::history::Location::Postgres(url.clone()))
+            .await
+            .expect("the test database opens");
+    store.delete_tenant(tenant).await.unwrap();
+    store.close().await;
+    Some(url)
+}
