@@ -248,10 +248,14 @@ fn event(id: &str, ts: Millis, tenant: &str, ty: &str, fields: &str) -> String {
 /// 5 s at most; the default is 4 hours), and it still counts as answered,
 /// as replay of the three events counts it, on the board and in the
 /// history.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_whose_end_comes_after_its_deadline_by_the_clock_counts_as_replay_counts_it() {
-    let dir = workdir("catch-up");
-    let (child, port) = start(&dir, &[]);
+async fn a_call_whose_end_comes_after_its_deadline(history: Option<&str>) {
+    let dir = workdir(if history.is_some() {
+        "catch-up-postgres"
+    } else {
+        "catch-up"
+    });
+    let extra: Vec<&str> = history.map(|h| vec!["--history", h]).unwrap_or_default();
+    let (child, port) = start(&dir, &extra);
     ready(port).await;
     let t = now_ms() - 10_000;
     let queued = event("q", t, "late", "call.queued", r#""call":"c1","queue":"q1""#);
@@ -283,6 +287,18 @@ async fn a_call_whose_end_comes_after_its_deadline_by_the_clock_counts_as_replay
         .unwrap_or_else(|e| panic!("stored rows: {e}"));
     kill(child);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_end_comes_after_its_deadline_by_the_clock_counts_as_replay_counts_it() {
+    a_call_whose_end_comes_after_its_deadline(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_end_comes_after_its_deadline_counts_as_replay_counts_it_on_postgres() {
+    if let Some(url) = crate::support::postgres_for("late").await {
+        a_call_whose_end_comes_after_its_deadline(Some(&url)).await;
+    }
 }
 
 /// A day's worth of a small contact center: 100 calls in one queue and
@@ -337,7 +353,12 @@ fn a_busy_interval(t0: Millis) -> Vec<String> {
 /// rows). With `--event-log none` the state is memory only, but a restart
 /// still never writes part of an interval over what is stored.
 async fn a_restart_keeps_today_and_the_stored_rows(history: Option<&str>, log: bool) {
-    let dir = workdir(if log { "restart" } else { "restart-memory" });
+    // A folder of its own for each variant: they run at once.
+    let dir = workdir(match (history.is_some(), log) {
+        (true, _) => "restart-postgres",
+        (false, true) => "restart",
+        (false, false) => "restart-memory",
+    });
     let mut extra: Vec<&str> = Vec::new();
     if let Some(h) = history {
         extra.extend(["--history", h]);
