@@ -716,12 +716,10 @@ impl Config {
     }
 }
 
-/// Names are 1 to 128 bytes of UTF-8, as in the event contract.
+/// Names are 1 to 128 bytes of UTF-8 with no control character, as every
+/// entrance checks them (see [`crate::event::check_text`]).
 pub fn check_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name.len() > 128 {
-        bail!("names must be 1 to 128 bytes, got {} bytes", name.len());
-    }
-    Ok(())
+    crate::event::check_text("name", name, true).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]
@@ -743,6 +741,19 @@ mod tests {
         [tenants.globex]
         tz = "Europe/Berlin"
     "#;
+
+    #[test]
+    fn a_name_with_a_control_character_is_refused() {
+        let e = Config::parse("[tenants.\"ac\\u0000me\"]\n", None, None).unwrap_err();
+        assert!(format!("{e:#}").contains("control characters"), "{e:#}");
+        let e = Config::parse(
+            "[tenants.acme.queues.\"q\\nline\"]\nservice = \"sales\"\n",
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("control characters"), "{e:#}");
+    }
 
     #[test]
     fn queue_overrides_tenant_overrides_defaults() {

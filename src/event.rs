@@ -306,3 +306,28 @@ impl Source {
         }
     }
 }
+
+/// Longest name or free text, in bytes (the contract's bound on names).
+pub const MAX_TEXT: usize = 128;
+
+/// Checks a text the engine keeps, from any entrance (JSON, Kafka,
+/// queue_log, the config): at most [`MAX_TEXT`] bytes, not empty when it
+/// is a name (`name`), and no control character: a NUL is refused by
+/// PostgreSQL (one such row would stop every write of the history), and a
+/// line break breaks logs, labels and CSV. The error says what is wrong.
+pub fn check_text(field: &str, s: &str, name: bool) -> Result<(), String> {
+    if s.len() > MAX_TEXT || (name && s.is_empty()) {
+        let least = if name { 1 } else { 0 };
+        return Err(format!(
+            "`{field}` must be {least} to {MAX_TEXT} bytes, got {}",
+            s.len()
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "`{field}` must not contain control characters, got {:?} in {s:?}",
+            c
+        ));
+    }
+    Ok(())
+}

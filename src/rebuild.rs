@@ -78,14 +78,6 @@ fn day_of(row: &IntervalRow) -> &str {
     }
 }
 
-fn tenant_of(row: &IntervalRow) -> &str {
-    match row {
-        IntervalRow::Queue(q) => &q.tenant,
-        IntervalRow::Agent(a) => &a.tenant,
-        IntervalRow::Callback(c) => &c.tenant,
-    }
-}
-
 /// Recomputes the days `opts` asks for from its source and replaces them in
 /// `store`.
 pub async fn rebuild(
@@ -116,7 +108,7 @@ pub async fn rebuild(
             let d = day_of(r);
             d >= from.as_str()
                 && d <= to.as_str()
-                && (format == Format::QueueLog || only.as_deref().is_none_or(|t| t == tenant_of(r)))
+                && (format == Format::QueueLog || only.as_deref().is_none_or(|t| t == r.tenant()))
         }
     };
     // The engine runs on a blocking thread; its rows come here a few days
@@ -169,7 +161,7 @@ pub async fn rebuild(
         let mut by_day: BTreeMap<(String, String), Vec<IntervalRow>> = BTreeMap::new();
         for r in rows {
             by_day
-                .entry((tenant_of(&r).to_string(), day_of(&r).to_string()))
+                .entry((r.tenant().to_string(), day_of(&r).to_string()))
                 .or_default()
                 .push(r);
         }

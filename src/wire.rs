@@ -478,6 +478,15 @@ pub enum IntervalRow {
 }
 
 impl IntervalRow {
+    /// The tenant the row is of.
+    pub fn tenant(&self) -> &str {
+        match self {
+            IntervalRow::Queue(q) => &q.tenant,
+            IntervalRow::Agent(a) => &a.tenant,
+            IntervalRow::Callback(c) => &c.tenant,
+        }
+    }
+
     /// A row with nothing in it: what a late event left of an interval an
     /// agent's state was once thought to run through. The store deletes it.
     pub fn is_empty(&self) -> bool {

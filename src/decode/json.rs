@@ -7,7 +7,7 @@ use serde_json::error::Category;
 use super::{Reason, Reject};
 use crate::event::{
     AgentEvent, AgentState, Body, CallEvent, CallKind, CallbackEvent, CallbackKind, Direction,
-    Event,
+    Event, check_text,
 };
 use crate::wire::{Str, TsValue, WireEvent};
 
@@ -111,17 +111,20 @@ fn missing(field: &str, ty: &str) -> Reject {
 /// control characters (a NUL or a line break in a name breaks logs, labels
 /// and CSV).
 fn name<'a>(field: &str, v: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, Reject> {
-    match v {
-        Some(s) if s.is_empty() || s.len() > 128 => Err(Reject::new(
-            Reason::InvalidField,
-            format!("`{field}` must be 1 to 128 bytes, got {}", s.len()),
-        )),
-        Some(s) if s.chars().any(char::is_control) => Err(Reject::new(
-            Reason::InvalidField,
-            format!("`{field}` must not contain control characters, got {s:?}"),
-        )),
-        v => Ok(v),
+    text(field, v, true)
+}
+
+/// Checks a name, or with `name` false a free text (a reason), as every
+/// entrance does (see [`check_text`]).
+fn text<'a>(
+    field: &str,
+    v: Option<Cow<'a, str>>,
+    name: bool,
+) -> Result<Option<Cow<'a, str>>, Reject> {
+    if let Some(s) = &v {
+        check_text(field, s, name).map_err(|e| Reject::new(Reason::InvalidField, e))?;
     }
+    Ok(v)
 }
 
 fn required<'a>(field: &str, ty: &str, v: Option<Cow<'a, str>>) -> Result<Cow<'a, str>, Reject> {
@@ -210,7 +213,7 @@ fn validate<'a>(w: &mut WireEvent<'a>) -> Result<Event<'a>, Reject> {
             agent,
             direction,
             to_queue,
-            reason: cow(w.reason.take()),
+            reason: text("reason", cow(w.reason.take()), false)?,
             queued_ts,
         })
     } else if kind == "agent.state" {
@@ -233,15 +236,7 @@ fn validate<'a>(w: &mut WireEvent<'a>) -> Result<Event<'a>, Reject> {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        let reason = match cow(w.reason.take()) {
-            Some(r) if r.len() > 128 => {
-                return Err(Reject::new(
-                    Reason::InvalidField,
-                    "`reason` must be at most 128 bytes",
-                ));
-            }
-            r => r.filter(|r| !r.is_empty()),
-        };
+        let reason = text("reason", cow(w.reason.take()), false)?.filter(|r| !r.is_empty());
         Body::Agent(AgentEvent {
             agent,
             state,

@@ -118,12 +118,20 @@ fn is_none(s: &str) -> bool {
 }
 
 fn check_name<'a>(what: &str, s: &'a str) -> Result<&'a str, Reject> {
-    if is_none(s) || s.len() > 128 {
+    if is_none(s) {
         return Err(Reject::new(
             Reason::InvalidField,
-            format!("{what} must be 1 to 128 bytes and not NONE, got `{s}`"),
+            format!("{what} must be given (not empty, not NONE)"),
         ));
     }
+    crate::event::check_text(what, s, true).map_err(|e| Reject::new(Reason::InvalidField, e))?;
+    Ok(s)
+}
+
+/// A free text of a line (a pause reason, a member's name), checked as
+/// every entrance checks it.
+fn check_free<'a>(what: &str, s: &'a str) -> Result<&'a str, Reject> {
+    crate::event::check_text(what, s, false).map_err(|e| Reject::new(Reason::InvalidField, e))?;
     Ok(s)
 }
 
@@ -233,7 +241,10 @@ impl QueueLogDecoder {
             match named_in_data {
                 // A dialplan that writes the member's name in ADDMEMBER's
                 // data ties them on the spot.
-                Some(name) if self.untied_name(&name) && name.len() <= 128 => {
+                Some(name)
+                    if self.untied_name(&name)
+                        && crate::event::check_text("member name", &name, true).is_ok() =>
+                {
                     self.ties.insert(agent.to_string(), name);
                 }
                 _ => {
@@ -465,13 +476,12 @@ impl QueueLogDecoder {
             }
             "PAUSE" | "PAUSEALL" => {
                 let agent = check_name("agent", line.agent)?;
-                let reason = line
-                    .data
-                    .first()
-                    .filter(|r| !r.is_empty())
-                    .map_or("paused", |r| r);
+                let reason = match line.data.first().filter(|r| !r.is_empty()) {
+                    Some(r) => check_free("pause reason", r)?,
+                    None => "paused",
+                };
                 let m = self.member(agent);
-                m.paused = Some(reason.chars().take(128).collect());
+                m.paused = Some(reason.to_string());
                 m.logged_in = true;
                 if !is_none(line.queue) {
                     m.queues.insert(line.queue.to_string());

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::Store;
+use super::{Store, StoreError};
 use crate::engine::HistoryBatch;
-use crate::telemetry::{HistoryWriteFailed, HistoryWritten, Signal, Told};
+use crate::telemetry::{HistoryRowRefused, HistoryWriteFailed, HistoryWritten, Signal, Told};
 use crate::wire::IntervalRow;
 
 /// The shards' rounds: per tenant, changed rows (and on a first look, the
@@ -37,6 +37,7 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
     let mut pending = Pending::default();
     let mut failures = 0u32;
     let mut told = Told::default();
+    let mut told_refused = Told::default();
     let mut next_prune = Instant::now();
     let mut open = true;
     loop {
@@ -70,7 +71,16 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
         }
         let (restates, rows) = pending.take(MAX_TRANSACTION);
         let started = Instant::now();
-        match store.write(&restates, &rows).await {
+        let mut written = store.write(&restates, &rows).await;
+        // The database refused a row (one it cannot store): the rows are
+        // written tenant by tenant, and a refused tenant's in halves, down
+        // to the rows it refuses alone, which are set aside.
+        if let Err(e) = &written
+            && refused(e)
+        {
+            written = isolate(&store, &restates, &rows, &mut told_refused).await;
+        }
+        match written {
             Ok(done) => {
                 HistoryWritten {
                     upserted: done.upserted,
@@ -107,6 +117,84 @@ pub async fn run(store: Store, mut rx: Batches, retention_days: u32) {
         }
     }
     store.close().await;
+}
+
+/// Whether a failed write failed on what it wrote (a value the database
+/// cannot store, a constraint), which writing it again cannot mend; not on
+/// the database being away, busy or out of space.
+fn refused(e: &StoreError) -> bool {
+    let StoreError::Db(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    let code = db.code();
+    let code = code.as_deref().unwrap_or("");
+    // PostgreSQL: data exceptions (a NUL in a text, a value out of range)
+    // and integrity constraints. SQLite: a constraint, a value too big, a
+    // type mismatch.
+    code.starts_with("22") || code.starts_with("23") || matches!(code, "18" | "19" | "20")
+}
+
+/// Writes `rows` tenant by tenant, each with its restate; a tenant the
+/// database refuses is written in halves, down to the single rows it
+/// refuses, which are counted, told once a minute, and not written again.
+/// Any other failure ends it with that error (everything is written again
+/// later: rows are upserts and restates repeatable).
+async fn isolate(
+    store: &Store,
+    restates: &[(std::sync::Arc<str>, i64)],
+    rows: &[IntervalRow],
+    told: &mut Told,
+) -> Result<super::Written, StoreError> {
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<IntervalRow>> = Default::default();
+    for r in rows {
+        by_tenant.entry(r.tenant()).or_default().push(r.clone());
+    }
+    for (t, _) in restates {
+        by_tenant.entry(t).or_default();
+    }
+    let mut done = super::Written::default();
+    for (tenant, rows) in by_tenant {
+        let restate: Vec<_> = restates
+            .iter()
+            .filter(|(t, _)| &**t == tenant)
+            .cloned()
+            .collect();
+        let mut stack = vec![(restate, rows)];
+        while let Some((restate, rows)) = stack.pop() {
+            match store.write(&restate, &rows).await {
+                Ok(w) => {
+                    done.upserted += w.upserted;
+                    done.deleted += w.deleted;
+                }
+                Err(e) if !refused(&e) => return Err(e),
+                Err(e) if rows.len() <= 1 => {
+                    if let Some(row) = rows.first() {
+                        HistoryRowRefused.emit();
+                        if let Some(more) = told.due() {
+                            tracing::error!(
+                                error = %e,
+                                tenant,
+                                row = %serde_json::to_string(row).unwrap_or_default(),
+                                refused_since_last_told = more,
+                                "history: the database refuses a row; it is set aside, the others are written (told once a minute)"
+                            );
+                        }
+                    }
+                    // The restate goes on without the row.
+                    if !restate.is_empty() {
+                        stack.push((restate, Vec::new()));
+                    }
+                }
+                Err(_) => {
+                    let mut first = rows;
+                    let second = first.split_off(first.len() / 2);
+                    stack.push((Vec::new(), second));
+                    stack.push((restate, first));
+                }
+            }
+        }
+    }
+    Ok(done)
 }
 
 async fn prune(store: &Store, retention_days: u32) {

@@ -177,6 +177,15 @@ impl Signal for HistoryWriteFailed {
     }
 }
 
+/// The history store refused a row (it cannot store it): set aside.
+pub struct HistoryRowRefused;
+
+impl Signal for HistoryRowRefused {
+    fn emit(self) {
+        counter!(names::HISTORY_ROWS_REFUSED).increment(1);
+    }
+}
+
 /// HTTP ingest could not write its event log: the request was refused.
 pub struct LogWriteFailed;
 
@@ -319,6 +328,7 @@ impl Signal for ProcessSeries {
         counter!(names::DEAD_LETTERS_DROPPED).increment(0);
         counter!(names::SNAPSHOTS_NOT_SHARED).increment(0);
         counter!(names::EVENT_LOG_WRITE_ERRORS).increment(0);
+        counter!(names::HISTORY_ROWS_REFUSED).increment(0);
         WebsocketClients {
             open: self.websocket_clients,
         }
@@ -430,6 +440,11 @@ pub fn describe() {
         names::HISTORY_WRITE_DURATION,
         Unit::Seconds,
         "Time to write one transaction of interval rows to the history store."
+    );
+    describe_counter!(
+        names::HISTORY_ROWS_REFUSED,
+        Unit::Count,
+        "Interval rows the history store refused (a value it cannot store): set aside and told in the log, the other rows written."
     );
     describe_counter!(
         names::EVENT_LOG_WRITE_ERRORS,

@@ -38,3 +38,4 @@ pub const SNAPSHOT_FANOUT: &str = "callboard_snapshot_fanout_seconds";
 pub const EVENT_LOG_WRITE_ERRORS: &str = "callboard_event_log_write_errors_total";
 pub const EVENT_LOG_REBUILD_EVENTS: &str = "callboard_event_log_rebuild_events";
 pub const EVENT_LOG_REBUILD_DURATION: &str = "callboard_event_log_rebuild_duration_seconds";
+pub const HISTORY_ROWS_REFUSED: &str = "callboard_history_rows_refused_total";

@@ -249,6 +249,17 @@ fn malformed_lines_are_rejected_with_a_reason() {
     );
     let (_, summary) = run("garbage\n\n1|c|q|NONE|ENTERQUEUE||1\n", None);
     assert_eq!((summary.lines, summary.rejected_total()), (2, 1));
+    // A control character in a queue, an interface or a pause reason is
+    // refused as every entrance refuses it (a NUL stops PostgreSQL).
+    for line in [
+        "5|c|sa\u{0}les|NONE|ENTERQUEUE||1",
+        "5|NONE|sales|PJSIP/2\u{7}01|ADDMEMBER|",
+        "5|NONE|sales|PJSIP/201|PAUSE|lunch\u{0}|",
+        "5|NONE|sales|PJSIP/201|PAUSE|lunch\rbreak|",
+    ] {
+        assert_eq!(reason(&mut d, line), Reason::InvalidField, "{line:?}");
+    }
+    assert!(d.decode_line("5|NONE|sales|PJSIP/201|PAUSE|점심|").is_ok());
 }
 
 #[test]

@@ -11,15 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use callboard::config::Config;
 use callboard::decode::Format;
-use callboard::history::report::{By, Query, Step, run};
 use callboard::history::{Location, Store};
 use callboard::rebuild::{RebuildOptions, RebuildSource, rebuild};
 use callboard::replay::{ReplayOptions, replay_engine};
 use callboard::sim::{SimConfig, Simulator};
-use callboard::wire::{IntervalRow, ReportRows, encode_event};
+use callboard::wire::{IntervalRow, encode_event};
 use jiff::civil::Date;
 
-use crate::store::{Agents, Queues, expected, from_report};
+use crate::store::{assert_same, expected, stored};
 
 const CONFIG: &str = "[tenants.demo]\ntz = \"Asia/Seoul\"\n[tenants.other]\ntz = \"Asia/Seoul\"\n";
 
@@ -97,30 +96,6 @@ async fn rebuild_files(
         source,
     };
     rebuild(store, config(), opts).await.unwrap()
-}
-
-/// What the store holds of `tenant` from `from` to `to`, by queue and by
-/// agent, per interval.
-async fn stored(store: &Store, tenant: &str, from: &str, to: &str) -> (Queues, Agents) {
-    let read = |by: By| {
-        let q = Query {
-            tenant: tenant.into(),
-            from: date(from),
-            to: date(to),
-            by,
-            step: Step::Interval,
-            csv: false,
-        };
-        async move { run(store, &q, &config().tenant(tenant)).await.unwrap().rows }
-    };
-    let (ReportRows::Queue(q), a) = (read(By::Queue).await, read(By::Agent).await) else {
-        panic!("a queue report");
-    };
-    let a = match a {
-        ReportRows::Agent(a) => a,
-        _ => Vec::new(),
-    };
-    from_report(&q, &a)
 }
 
 async fn sqlite(dir: &Path) -> Store {
@@ -444,44 +419,4 @@ async fn a_kafka_topic_rebuilds_the_days_it_holds() {
     );
     store.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// The stored rows are the wanted ones; the first differences if not.
-fn assert_same(got: (Queues, Agents), want: (Queues, Agents)) {
-    let queues: Vec<String> = want
-        .0
-        .iter()
-        .filter(|(k, v)| got.0.get(*k) != Some(*v))
-        .map(|(k, v)| format!("{k:?}: want {v:?}, stored {:?}", got.0.get(k)))
-        .chain(
-            got.0
-                .keys()
-                .filter(|k| !want.0.contains_key(*k))
-                .map(|k| format!("{k:?} only stored")),
-        )
-        .take(3)
-        .collect();
-    let agents: Vec<String> = want
-        .1
-        .iter()
-        .filter(|(k, v)| got.1.get(*k) != Some(*v))
-        .map(|(k, v)| format!("{k:?}: want {v:?}, stored {:?}", got.1.get(k)))
-        .chain(
-            got.1
-                .keys()
-                .filter(|k| !want.1.contains_key(*k))
-                .map(|k| format!("{k:?} only stored")),
-        )
-        .take(3)
-        .collect();
-    assert!(
-        queues.is_empty() && agents.is_empty(),
-        "{} queue and {} agent rows wanted, {} and {} stored:\n{}\n{}",
-        want.0.len(),
-        want.1.len(),
-        got.0.len(),
-        got.1.len(),
-        queues.join("\n"),
-        agents.join("\n")
-    );
 }

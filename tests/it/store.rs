@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::decode::Format;
+use callboard::history::Store;
 use callboard::replay::{ReplayOptions, replay_engine};
 use callboard::wire::{AgentReportRow, IntervalRow, QueueReportRow, Report};
 
@@ -731,4 +732,154 @@ async fn the_demo_starts_with_a_week_of_history_written_once() {
     );
     store.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What the store holds of `tenant` from `from` to `to`, by queue and by
+/// agent, per interval.
+pub(crate) async fn stored(
+    store: &callboard::history::Store,
+    tenant: &str,
+    from: &str,
+    to: &str,
+) -> (Queues, Agents) {
+    let read = |by: callboard::history::report::By| {
+        let q = callboard::history::report::Query {
+            tenant: tenant.into(),
+            from: from.parse().unwrap(),
+            to: to.parse().unwrap(),
+            by,
+            step: callboard::history::report::Step::Interval,
+            csv: false,
+        };
+        async move {
+            callboard::history::report::run(store, &q, &Config::default().tenant(tenant))
+                .await
+                .unwrap()
+                .rows
+        }
+    };
+    let (callboard::wire::ReportRows::Queue(q), a) = (
+        read(callboard::history::report::By::Queue).await,
+        read(callboard::history::report::By::Agent).await,
+    ) else {
+        panic!("a queue report");
+    };
+    let a = match a {
+        callboard::wire::ReportRows::Agent(a) => a,
+        _ => Vec::new(),
+    };
+    from_report(&q, &a)
+}
+
+/// The stored rows are the wanted ones; the first differences if not.
+pub(crate) fn assert_same(got: (Queues, Agents), want: (Queues, Agents)) {
+    let queues: Vec<String> = want
+        .0
+        .iter()
+        .filter(|(k, v)| got.0.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k:?}: want {v:?}, stored {:?}", got.0.get(k)))
+        .chain(
+            got.0
+                .keys()
+                .filter(|k| !want.0.contains_key(*k))
+                .map(|k| format!("{k:?} only stored")),
+        )
+        .take(3)
+        .collect();
+    let agents: Vec<String> = want
+        .1
+        .iter()
+        .filter(|(k, v)| got.1.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k:?}: want {v:?}, stored {:?}", got.1.get(k)))
+        .chain(
+            got.1
+                .keys()
+                .filter(|k| !want.1.contains_key(*k))
+                .map(|k| format!("{k:?} only stored")),
+        )
+        .take(3)
+        .collect();
+    assert!(
+        queues.is_empty() && agents.is_empty(),
+        "{} queue and {} agent rows wanted, {} and {} stored:\n{}\n{}",
+        want.0.len(),
+        want.1.len(),
+        got.0.len(),
+        got.1.len(),
+        queues.join("\n"),
+        agents.join("\n")
+    );
+}
+
+/// A row the database refuses (a NUL in a text: PostgreSQL stores none,
+/// and every entrance refuses one now; here it is handed to the writer
+/// straight) stops nothing: the writer sets that row aside and writes every
+/// other, of its tenant and of the others, in later rounds too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_the_database_refuses_is_set_aside_and_the_others_written() {
+    use callboard::engine::HistoryBatch;
+    let Some(url) = crate::support::postgres_for("poisoned").await else {
+        return;
+    };
+    crate::support::postgres_for("clean").await;
+    let (_, opts, replayed) = demo_day();
+    let rows = replayed.intervals(&opts);
+    let of = |tenant: &str| -> Vec<IntervalRow> {
+        rows.iter()
+            .cloned()
+            .map(|mut r| {
+                match &mut r {
+                    IntervalRow::Queue(q) => q.tenant = tenant.into(),
+                    IntervalRow::Agent(a) => a.tenant = tenant.into(),
+                    IntervalRow::Callback(c) => c.tenant = tenant.into(),
+                }
+                r
+            })
+            .collect()
+    };
+    let (clean, mut poisoned) = (of("clean"), of("poisoned"));
+    let bad = poisoned
+        .iter()
+        .position(|r| matches!(r, IntervalRow::Agent(_)))
+        .unwrap();
+    if let IntervalRow::Agent(a) = &mut poisoned[bad] {
+        a.away_s.insert("meal\u{0}".into(), 60.0);
+    }
+    let store = Store::open(&callboard::history::Location::Postgres(url))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let writer = tokio::spawn(callboard::history::writer::run(store.clone(), rx, 400));
+    let batch = |tenant: &str, rows: Vec<IntervalRow>| HistoryBatch {
+        tenant: tenant.into(),
+        restate_agents_from: None,
+        rows,
+    };
+    tx.send(vec![
+        batch("poisoned", poisoned.clone()),
+        batch("clean", clean.clone()),
+    ])
+    .await
+    .unwrap();
+    // A later round of the same tenant is written too.
+    tx.send(vec![batch("poisoned", poisoned[..3].to_vec())])
+        .await
+        .unwrap();
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .expect("the writer ends, with nothing left retried forever")
+        .unwrap();
+    let store = Store::open(store.location()).await.unwrap();
+    let day = |rows: &[IntervalRow]| match &rows[0] {
+        IntervalRow::Queue(q) => q.start[..10].to_string(),
+        IntervalRow::Agent(a) => a.start[..10].to_string(),
+        IntervalRow::Callback(c) => c.day.clone(),
+    };
+    let d = day(&rows);
+    assert_same(stored(&store, "clean", &d, &d).await, expected(&clean));
+    let mut want = poisoned.clone();
+    want.remove(bad);
+    assert_same(stored(&store, "poisoned", &d, &d).await, expected(&want));
+    store.close().await;
 }
