@@ -552,7 +552,11 @@ impl Config {
         let default_queue = merge(builtin, &file.defaults);
         let mut tokens = Vec::new();
         for (i, t) in file.tokens.iter().enumerate() {
-            let at = format!("tokens[{i}] (`{}`)", t.name);
+            let at = format!("tokens[{i}] ({:?})", t.name);
+            check_name(&t.name).with_context(|| format!("{at}: name"))?;
+            if let Some(tenant) = &t.tenant {
+                check_name(tenant).with_context(|| format!("{at}: tenant"))?;
+            }
             let sha256 = parse_sha256(&t.sha256)
                 .with_context(|| format!("{at}: sha256 must be 64 hex digits"))?;
             if tokens.iter().any(|o: &Token| o.sha256 == sha256) {

@@ -171,7 +171,13 @@ pub async fn run_with_metrics_listener(
         history_sink,
         &tracker,
         engine_stop.clone(),
-    );
+    )
+    .with_context(|| {
+        format!(
+            "cannot start {} engine shards (a thread each): give fewer with --shards",
+            settings.engine.shards
+        )
+    })?;
 
     // Not ready until every configured source has rebuilt its state: each
     // is recovering from the start, and says so itself when it is done.
@@ -338,9 +344,21 @@ pub async fn run_with_metrics_listener(
     Ok(())
 }
 
-/// Cancels `token` on SIGINT or SIGTERM.
+/// Cancels `token` on SIGINT or SIGTERM. SIGHUP (a closed terminal, or a
+/// reload some supervisors send) is ignored and said so: the service reads
+/// its config at start only.
 pub async fn stop_on_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::warn!(
+                    "SIGHUP ignored: the config (tokens included) is read at start; restart the service to apply a change"
+                );
+            }
+        });
+    }
     #[cfg(unix)]
     {
         let mut term =

@@ -35,6 +35,12 @@ pub const DEFAULT_SIMULATED_AGENTS: usize = 24;
 /// Calls per hour of each simulated tenant at its busiest hour.
 pub const DEFAULT_PEAK_CALLS_PER_HOUR: f64 = 360.0;
 
+/// Most open connections one may ask for (each holds a file descriptor and
+/// a task).
+pub const MAX_CONNECTIONS_BOUND: usize = 1_000_000;
+/// Most shards one may ask for (each is a thread).
+pub const MAX_SHARDS: usize = 256;
+
 /// Where history is kept when nothing says otherwise: a file in the
 /// working directory.
 pub const DEFAULT_HISTORY: &str = "callboard-history.sqlite";
@@ -151,21 +157,33 @@ impl ServeSettings {
         };
         let limits = config.limits();
         if let Some(n) = limits.max_connections {
-            anyhow::ensure!(n > 0, "limits.max_connections must be at least 1");
+            anyhow::ensure!(
+                (1..=MAX_CONNECTIONS_BOUND).contains(&n),
+                "limits.max_connections must be 1 to {MAX_CONNECTIONS_BOUND}, got {n}"
+            );
             http.max_connections = n;
         }
         if let Some(s) = limits.idle_timeout_s {
-            anyhow::ensure!(s > 0, "limits.idle_timeout_s must be at least 1");
+            anyhow::ensure!(
+                (1..=86_400).contains(&s),
+                "limits.idle_timeout_s must be 1 to 86400 (a day), got {s}"
+            );
             http.idle_timeout = Duration::from_secs(s);
         }
 
         let mut engine = EngineSettings::default();
         if let Some(ms) = flags.publish_interval_ms.or(file.publish_interval_ms) {
-            anyhow::ensure!(ms > 0, "publish_interval_ms must be at least 1");
+            anyhow::ensure!(
+                (1..=60_000).contains(&ms),
+                "publish_interval_ms must be 1 to 60000 (a minute), got {ms}"
+            );
             engine.publish_interval = Duration::from_millis(ms);
         }
         if let Some(n) = flags.shards.or(file.shards) {
-            anyhow::ensure!(n > 0, "shards must be at least 1");
+            anyhow::ensure!(
+                (1..=MAX_SHARDS).contains(&n),
+                "shards must be 1 to {MAX_SHARDS} (a thread each), got {n}"
+            );
             engine.shards = n;
         }
 
@@ -403,6 +421,21 @@ mod tests {
                 ServeLayer::default(),
                 "[serve]\npublish_interval_ms = 0",
                 "publish_interval_ms",
+            ),
+            (
+                ServeLayer::default(),
+                "[serve]\nshards = 1000",
+                "shards must be 1 to 256",
+            ),
+            (
+                ServeLayer::default(),
+                "[limits]\nmax_connections = 3000000000000000000",
+                "limits.max_connections must be 1 to 1000000",
+            ),
+            (
+                ServeLayer::default(),
+                "[limits]\nidle_timeout_s = 9223372036854775807",
+                "limits.idle_timeout_s must be 1 to 86400",
             ),
             (
                 ServeLayer::default(),

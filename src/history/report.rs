@@ -483,12 +483,22 @@ async fn callbacks(store: &Store, q: &Query) -> Result<Vec<CallbackReportRow>, S
 /// The report as CSV: a header row, one line per row, UTF-8 with a
 /// byte-order mark (so that Excel reads Korean names right); a ratio with
 /// no denominator is an empty cell.
+/// A name as a CSV cell a spreadsheet shows as text: one that begins as a
+/// formula would (`=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's
+/// rule) gets a leading `'`, which Excel and LibreOffice read as "text".
+fn text_cell(name: &str) -> String {
+    match name.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{name}"),
+        _ => name.to_string(),
+    }
+}
+
 pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     {
         let mut w = csv::Writer::from_writer(&mut out);
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-        let name = |v: &Option<Arc<str>>| v.as_deref().unwrap_or("").to_string();
+        let name = |v: &Option<Arc<str>>| text_cell(v.as_deref().unwrap_or(""));
         match &report.rows {
             ReportRows::Queue(rows) => {
                 let mut head = vec!["period"];
@@ -582,6 +592,7 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                 ]
                 .map(String::from)
                 .to_vec();
+                // A heading begins with `away_s:`, so never as a formula.
                 head.extend(reasons.iter().map(|r| {
                     if r.is_empty() {
                         "away_s:(none)".to_string()
@@ -592,7 +603,7 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                 w.write_record(&head)?;
                 for r in rows {
                     let t = &r.time_s;
-                    let mut rec = vec![r.period.clone(), r.agent.to_string()];
+                    let mut rec = vec![r.period.clone(), text_cell(&r.agent)];
                     rec.extend(
                         [
                             r.login_s, t.ready, t.away, t.ringing, t.talking, t.dialing,
@@ -664,6 +675,59 @@ mod tests {
             .into_owned()
             .collect();
         Query::parse("t", &params, "2026-11-21".parse().unwrap())
+    }
+
+    #[test]
+    fn names_that_would_be_formulas_are_text_in_the_csv() {
+        let names = [
+            "=HYPERLINK(\"http://evil\",\"x\")",
+            "=cmd|' /C calc'!A0",
+            "+1+1",
+            "-2+3",
+            "@SUM(1+1)",
+            "\tx",
+            "\rx",
+            "김민준",
+            "sales",
+        ];
+        let row = |agent: &str| AgentReportRow {
+            period: "2026-11-21".into(),
+            agent: agent.into(),
+            time_s: Default::default(),
+            away_s: [(Arc::from("=1+1"), 60.0)].into_iter().collect(),
+            login_s: 0.0,
+            handled: 0,
+            missed: 0,
+            talk_s: 0.0,
+            outbound: 0,
+            occupancy: None,
+        };
+        let report = Report {
+            tenant: "t".into(),
+            from: "2026-11-21".into(),
+            to: "2026-11-21".into(),
+            by: "agent".into(),
+            step: "day".into(),
+            rows: ReportRows::Agent(names.iter().map(|n| row(n)).collect()),
+        };
+        let csv = to_csv(&report).unwrap();
+        // Read back as a spreadsheet reads it: every cell of every record.
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&csv[3..]);
+        let records: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        for rec in &records {
+            for cell in rec {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "a cell a spreadsheet would run: {cell:?}"
+                );
+            }
+        }
+        let agents: Vec<&str> = records[1..].iter().map(|r| &r[1]).collect();
+        assert_eq!(agents[0], "'=HYPERLINK(\"http://evil\",\"x\")");
+        assert_eq!(agents[3], "'-2+3");
+        assert_eq!(&agents[7..], ["김민준", "sales"], "other names as they are");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -86,6 +87,12 @@ pub fn new_token(name: &str, role: Role, tenant: Option<&str>) -> anyhow::Result
         (role == Role::Tenant) == tenant.is_some(),
         "a tenant token needs the tenant it reads; other roles name none"
     );
+    // What the config loader takes, in a form it reads back.
+    crate::config::check_name(name).context("--name")?;
+    if let Some(t) = tenant {
+        crate::config::check_name(t).context("--tenant")?;
+    }
+    let toml_string = |s: &str| toml::Value::String(s.to_string()).to_string();
     let mut raw = [0u8; 24];
     getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
     let token = hex(&raw);
@@ -95,11 +102,12 @@ pub fn new_token(name: &str, role: Role, tenant: Option<&str>) -> anyhow::Result
         Role::Metrics => "metrics",
     };
     let mut entry = format!(
-        "[[tokens]]\nname = {name:?}\nsha256 = \"{}\"\nrole = \"{role_name}\"\n",
+        "[[tokens]]\nname = {}\nsha256 = \"{}\"\nrole = \"{role_name}\"\n",
+        toml_string(name),
         hex(&hash_token(&token))
     );
     if let Some(t) = tenant {
-        entry.push_str(&format!("tenant = {t:?}\n"));
+        entry.push_str(&format!("tenant = {}\n", toml_string(t)));
     }
     Ok(NewToken { token, entry })
 }

@@ -255,7 +255,8 @@ pub type HistorySink = mpsc::Sender<Vec<HistoryBatch>>;
 pub const HISTORY_EVERY: Duration = Duration::from_secs(5);
 
 /// Starts `n` shards, each on a thread of its own; returns the router that
-/// feeds them. The tracker waits for each to publish its last state.
+/// feeds them, or why a thread could not be started. The tracker waits for
+/// each to publish its last state.
 pub fn start(
     n: usize,
     config: Arc<Config>,
@@ -264,7 +265,7 @@ pub fn start(
     history: Option<HistorySink>,
     tracker: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
-) -> Router {
+) -> std::io::Result<Router> {
     // The deployment's bound on tenants holds across shards.
     let tenants = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let shards = (0..n.max(1))
@@ -296,21 +297,22 @@ pub fn start(
             std::thread::Builder::new()
                 .name(format!("shard-{id}"))
                 .spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
+                    match tokio::runtime::Builder::new_current_thread()
                         .enable_time()
                         .build()
-                        .expect("a current-thread runtime with a timer can be built");
-                    rt.block_on(shard.run(rx, shutdown));
+                    {
+                        Ok(rt) => rt.block_on(shard.run(rx, shutdown)),
+                        Err(e) => tracing::error!(error = %e, shard = id, "a shard's runtime cannot be built"),
+                    }
                     let _ = done.send(());
-                })
-                .expect("the shard's thread can be started");
+                })?;
             tracker.spawn(async move {
                 let _ = stopped.await;
             });
-            tx
+            Ok(tx)
         })
-        .collect();
-    Router { shards, hub }
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(Router { shards, hub })
 }
 
 /// Limits reached, told in the log at most once a minute each (not once an
@@ -606,7 +608,8 @@ mod tests {
             None,
             &tracker,
             shutdown.clone(),
-        );
+        )
+        .unwrap();
         router.status("kafka", Status::Recovering).await.unwrap();
         router
             .send(Source::Kafka, vec![queued("a", "a1")])

@@ -27,7 +27,7 @@ use crate::event::{Event, Source};
 use crate::http::auth::Access;
 use crate::http::{ApiError, AppState};
 use crate::service::shard::{Pending, Router, now_ms};
-use crate::telemetry::{EventsRejected, LogRebuilt, LogWriteFailed, Signal};
+use crate::telemetry::{EventsRejected, IngestIncomplete, LogRebuilt, LogWriteFailed, Signal};
 use crate::wire::Status;
 
 /// Largest accepted ingest body.
@@ -262,11 +262,20 @@ async fn ingest(
     }
     let body = match axum::body::to_bytes(body, MAX_INGEST_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(e) if over_the_limit(&e) => {
             EventsRejected::one(Source::Http, Reason::TooLarge).emit();
             return Err(ApiError::TooLarge(format!(
                 "too_large: a request body holds at most {MAX_INGEST_BYTES} bytes"
             )));
+        }
+        // The client stopped sending (or was silent past the idle
+        // timeout): no event of it was read, none is rejected.
+        Err(_) => {
+            IngestIncomplete.emit();
+            return Err(ApiError::BadRequest(
+                "incomplete: the body ended before the length it announced; nothing of it was accepted"
+                    .into(),
+            ));
         }
     };
     let (max, skew) = (st.config.max_event_bytes, st.config.max_clock_skew_ms);
@@ -334,6 +343,19 @@ async fn ingest(
 struct Decoded {
     events: Vec<Event<'static>>,
     framed: Vec<u8>,
+}
+
+/// Whether reading a body failed for its size, not for the client going
+/// away.
+fn over_the_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Decodes an ingest body: NDJSON line by line, or a JSON array element by

@@ -177,6 +177,17 @@ impl Signal for HistoryWriteFailed {
     }
 }
 
+/// An ingest request whose body ended before its announced length (the
+/// client stopped, or was silent past the idle timeout): not input
+/// rejected, a request that never arrived whole.
+pub struct IngestIncomplete;
+
+impl Signal for IngestIncomplete {
+    fn emit(self) {
+        counter!(names::INGEST_INCOMPLETE).increment(1);
+    }
+}
+
 /// The history store refused a row (it cannot store it): set aside.
 pub struct HistoryRowRefused;
 
@@ -329,6 +340,7 @@ impl Signal for ProcessSeries {
         counter!(names::SNAPSHOTS_NOT_SHARED).increment(0);
         counter!(names::EVENT_LOG_WRITE_ERRORS).increment(0);
         counter!(names::HISTORY_ROWS_REFUSED).increment(0);
+        counter!(names::INGEST_INCOMPLETE).increment(0);
         WebsocketClients {
             open: self.websocket_clients,
         }
@@ -440,6 +452,11 @@ pub fn describe() {
         names::HISTORY_WRITE_DURATION,
         Unit::Seconds,
         "Time to write one transaction of interval rows to the history store."
+    );
+    describe_counter!(
+        names::INGEST_INCOMPLETE,
+        Unit::Count,
+        "Ingest requests whose body ended before its announced length (the client stopped or fell silent): nothing of them was read."
     );
     describe_counter!(
         names::HISTORY_ROWS_REFUSED,

@@ -355,4 +355,30 @@ fn a_new_token_comes_with_a_config_entry_that_stores_only_its_hash() {
     let o = callboard(&["token", "new", "--role", "root"], None);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("possible values"), "{}", stderr(&o));
+
+    // Any name the config takes comes back from the entry as it was given;
+    // one it would refuse is refused here.
+    for name in ["wall \"lobby\" \\ 2", "로비 월보드"] {
+        let o = callboard(&["token", "new", "--name", name], None);
+        assert_eq!(o.status.code(), Some(2), "a tenant token needs its tenant");
+        let o = callboard(&["token", "new", "--name", name, "--tenant", "acme"], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8(o.stdout).unwrap();
+        let entry = &out[out.find("[[tokens]]").unwrap()..];
+        let config = callboard::config::Config::parse(entry, None, None).unwrap();
+        assert_eq!(config.tokens[0].name, name);
+    }
+    for (args, says) in [
+        (
+            vec!["--name", "wall\u{1b}[31m", "--tenant", "acme"],
+            "--name",
+        ),
+        (vec!["--name", "", "--tenant", "acme"], "--name"),
+        (vec!["--tenant", ""], "--tenant"),
+        (vec!["--tenant", "ac\nme"], "--tenant"),
+    ] {
+        let o = callboard(&[&["token", "new"][..], &args].concat(), None);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -475,4 +475,36 @@ async fn a_restart_keeps_today_and_the_stored_rows_on_postgres() {
         return;
     };
     a_restart_keeps_today_and_the_stored_rows(Some(&url), true).await;
+}
+
+/// SIGHUP (a closed terminal, a supervisor's reload) neither stops the
+/// service nor loses what it holds: it is ignored, and said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_is_ignored() {
+    let dir = workdir("sighup");
+    let (child, port) = start(&dir, &[]);
+    ready(port).await;
+    let line = event(
+        "h1",
+        now_ms() - 1_000,
+        "acme",
+        "call.queued",
+        r#""call":"c","queue":"q1""#,
+    );
+    assert_eq!(post(port, &line).await.unwrap().0, 200);
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the service"
+    );
+    let s = snapshot_when(port, "acme", |s| s.totals.inbound == 1).await;
+    assert_eq!(s.status, callboard::wire::Status::Live);
+    kill(child);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

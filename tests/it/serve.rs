@@ -285,6 +285,50 @@ async fn the_ingest_answer_counts_what_the_engine_refused() {
     srv.task.await.unwrap().unwrap();
 }
 
+/// A body over the limit is `too_large`; one the client stops sending
+/// before its announced length is `incomplete`, a failed request and not
+/// rejected input (it does not feed the rejecting-input alert).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_short_is_incomplete_not_too_large() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = start().await;
+    // A series not yet in /metrics counts 0.
+    let metric = |m: &str, series: &str| {
+        m.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    let too_large = r#"callboard_events_rejected_total{source="http",reason="too_large"}"#;
+    let incomplete = "callboard_ingest_incomplete_total";
+    let (_, _, before) = http(srv.addr, "GET", "/metrics", "").await;
+
+    let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = "POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(br#"{"v":1,"id":"x","#).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("incomplete"), "{answer}");
+
+    let big = "x".repeat(callboard::sources::ingest::MAX_INGEST_BYTES + 10);
+    let (status, _, body) = http(srv.addr, "POST", "/api/v1/events", &big).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("too_large"), "{body}");
+
+    let (_, _, after) = http(srv.addr, "GET", "/metrics", "").await;
+    assert_eq!(metric(&after, too_large) - metric(&before, too_large), 1.0);
+    assert!(metric(&after, incomplete) - metric(&before, incomplete) >= 1.0);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_dated_ahead_of_the_clock_is_rejected_and_freezes_nothing() {
     let srv = start().await;
