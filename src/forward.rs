@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::event::Event;
 use crate::kafka::{Deliveries, delivery_ok, enqueue, ensure_topic};
-use crate::sources::queue_log::{Follower, KEPT, QueueLogSource, Wake};
+use crate::sources::queue_log::{Follower, KEPT, QueueLogSource, Wake, look};
 use crate::time::Millis;
 
 /// Where and what to forward.
@@ -115,20 +115,27 @@ pub async fn run(
         events = delivered,
         "forward: caught up, following"
     );
-    let mut wake = Wake::new(&settings.source.path)?;
+    let mut wake = Wake::new(&settings.source.path);
+    let mut told = crate::telemetry::Told::default();
+    let mut more = false;
     loop {
-        tokio::select! {
-            _ = wake.next(follower.holding()) => {}
-            _ = shutdown.cancelled() => break,
+        if !more {
+            tokio::select! {
+                _ = wake.next(follower.holding()) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        } else if shutdown.is_cancelled() {
+            break;
         }
-        match follower.poll() {
-            Ok(events) => {
-                let upto = follower.latest();
-                delivered += send(&producer, &settings, events, upto, &mut state).await?;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, path = %settings.source.path.display(), "forward: cannot read")
-            }
+        let (back, looked) = look(follower).await;
+        follower = back;
+        more = looked.more;
+        let upto = follower.latest();
+        delivered += send(&producer, &settings, looked.events, upto, &mut state).await?;
+        if let Some(e) = looked.error
+            && told.due().is_some()
+        {
+            tracing::warn!(error = %e, path = %settings.source.path.display(), "forward: cannot read; trying again (told once a minute)")
         }
     }
     Ok(delivered)

@@ -126,6 +126,9 @@ pub async fn run_with_metrics_listener(
 ) -> anyhow::Result<()> {
     let metrics = prometheus::install();
     WebsocketClients { open: 0 }.emit();
+    // A task that cannot go on says why here before it stops the service,
+    // which then ends with that error (a non-zero exit).
+    let fatal: Arc<std::sync::OnceLock<String>> = Arc::default();
     let hub = Hub::new();
     let tracker = TaskTracker::new();
     let engine_stop = CancellationToken::new();
@@ -190,6 +193,7 @@ pub async fn run_with_metrics_listener(
                 .status(sources::kafka::snapshots::SOURCE, Status::Recovering)
                 .await?;
             let (router, stop, hub) = (router.clone(), shutdown.clone(), hub.clone());
+            let fatal = fatal.clone();
             let (brokers, events) = (kafka.brokers.clone(), kafka.topic.clone());
             tracker.spawn(async move {
                 // As many partitions as the events, for as many readers.
@@ -209,14 +213,16 @@ pub async fn run_with_metrics_listener(
                 );
                 if let Err(e) = run.await {
                     tracing::error!(error = %e, "snapshot topic stopped");
+                    let _ = fatal.set(format!("the snapshot topic stopped: {e:#}"));
                     stop.cancel();
                 }
             });
         }
-        let (router, stop) = (router.clone(), shutdown.clone());
+        let (router, stop, fatal) = (router.clone(), shutdown.clone(), fatal.clone());
         tracker.spawn(async move {
             if let Err(e) = sources::kafka::run(kafka, router, stop.clone()).await {
                 tracing::error!(error = %e, "kafka source stopped");
+                let _ = fatal.set(format!("the kafka source stopped: {e:#}"));
                 stop.cancel();
             }
         });
@@ -224,12 +230,10 @@ pub async fn run_with_metrics_listener(
     for src in settings.queue_logs.clone() {
         router.status(&src.id(), Status::Recovering).await?;
         let (router, stop, config) = (router.clone(), shutdown.clone(), config.clone());
+        // It ends only with the service: a file it cannot read is its
+        // tenant's problem (stale, retried), not the service's.
         tracker.spawn(async move {
-            let path = src.path.clone();
-            if let Err(e) = sources::queue_log::run(src, config, router, stop.clone()).await {
-                tracing::error!(error = %e, path = %path.display(), "queue_log source stopped");
-                stop.cancel();
-            }
+            let _ = sources::queue_log::run(src, config, router, stop).await;
         });
     }
     // HTTP ingest: through its event log (read back first), or in memory.
@@ -239,10 +243,11 @@ pub async fn run_with_metrics_listener(
                 .status(ingest::LOG_SOURCE, Status::Recovering)
                 .await?;
             let (tx, rx) = tokio::sync::mpsc::channel(ingest::APPEND_QUEUE);
-            let (router, stop) = (router.clone(), shutdown.clone());
+            let (router, stop, fatal) = (router.clone(), shutdown.clone(), fatal.clone());
             tracker.spawn(async move {
                 if let Err(e) = ingest::run_log(log, router, rx, stop.clone()).await {
                     tracing::error!(error = %format!("{e:#}"), "event log stopped: HTTP ingest is refused");
+                    let _ = fatal.set(format!("the event log stopped: {e:#}"));
                     stop.cancel();
                 }
             });
@@ -340,8 +345,13 @@ pub async fn run_with_metrics_listener(
     {
         tracing::warn!("some tasks did not stop within the grace period");
     }
-    tracing::info!("stopped");
-    Ok(())
+    match fatal.get() {
+        Some(why) => anyhow::bail!("stopped: {why}"),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM. SIGHUP (a closed terminal, or a

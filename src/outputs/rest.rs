@@ -80,7 +80,19 @@ async fn healthz() -> Response {
 
 async fn readyz(State(st): State<AppState>) -> Response {
     if st.hub.is_ready() {
-        axum::Json(json!({ "ready": true })).into_response()
+        // Ready, and what fails: a source of one tenant (a site's
+        // queue_log) failing holds no one else's boards.
+        let failing: serde_json::Map<String, serde_json::Value> = st
+            .hub
+            .failures()
+            .into_iter()
+            .map(|(source, error)| (source, json!(error)))
+            .collect();
+        if failing.is_empty() {
+            axum::Json(json!({ "ready": true })).into_response()
+        } else {
+            axum::Json(json!({ "ready": true, "failing": failing })).into_response()
+        }
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

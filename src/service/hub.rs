@@ -329,6 +329,34 @@ impl Hub {
         overall(sources.values().map(|s| s.status))
     }
 
+    /// Records that a source failed (its error), or works again (`None`).
+    /// A failing source holds no one's readiness: the instance serves what
+    /// it has, and the tenants of that source are shown stale.
+    /// Returns the service's status, as [`Hub::set_status`] does.
+    pub fn set_failure(&self, source: &str, error: Option<String>) -> Status {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let s = sources.entry(source.to_string()).or_default();
+        if error.is_some() {
+            s.rebuilt_once = true;
+            if s.status == Status::Recovering {
+                s.status = Status::Live;
+            }
+        }
+        s.error = error;
+        overall(sources.values().map(|s| s.status))
+    }
+
+    /// The sources failing now, with their errors, by name.
+    pub fn failures(&self) -> Vec<(String, String)> {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(String, String)> = sources
+            .iter()
+            .filter_map(|(name, s)| s.error.clone().map(|e| (name.clone(), e)))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Ready once every source has finished its first rebuild. A later
     /// rebuild (partitions a rebalance gives) keeps the instance ready: it
     /// serves what it had all along, and the new tenants' last snapshots
@@ -350,6 +378,8 @@ impl Hub {
 struct SourceState {
     status: Status,
     rebuilt_once: bool,
+    /// Why it fails now, if it does.
+    error: Option<String>,
 }
 
 impl Default for SourceState {
@@ -357,6 +387,7 @@ impl Default for SourceState {
         SourceState {
             status: Status::Recovering,
             rebuilt_once: false,
+            error: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::engine::{Engine, HistoryBatch, Limit, Outcome, Whole};
 use crate::event::{Event, Source};
 use crate::telemetry::{
     CallsExpired, EventsApplied, EventsRejected, HistoryRoundDeferred, PublishRound, Recovering,
-    Signal, SnapshotPublished, Told,
+    Signal, SnapshotPublished, SourceFailing, Told,
 };
 use crate::time::Millis;
 use crate::wire::{Standing, Status};
@@ -43,6 +43,9 @@ pub enum Input {
     /// Tenants' standing facts, before the events of a rebuild that reads
     /// only the last two days.
     Restore(Vec<Standing>),
+    /// A tenant's own source fails (`true`: it is shown stale, whatever the
+    /// service's status; its state is kept) or works again.
+    TenantFailing { tenant: Arc<str>, failing: bool },
     /// The standing facts of these tenants now (those this shard holds).
     Standings {
         tenants: Vec<Arc<str>>,
@@ -235,6 +238,32 @@ impl Router {
         Ok(out)
     }
 
+    /// A source that feeds one tenant (a site's queue_log) fails, with its
+    /// error, or works again (`None`): the hub tells it (readiness,
+    /// `/metrics`), and the tenant is shown stale while it fails, with
+    /// the state it has (created empty if it has none, so its board says
+    /// stale, not unknown). Other tenants are not touched.
+    pub async fn source_failing(
+        &self,
+        source: &str,
+        tenant: &str,
+        error: Option<String>,
+    ) -> Result<(), Closed> {
+        let failing = error.is_some();
+        let all = self.hub.set_failure(source, error);
+        SourceFailing { source, failing }.emit();
+        Recovering(all == Status::Recovering).emit();
+        // A source that failed in its rebuild rebuilds no more.
+        for s in &self.shards {
+            s.send(Input::Status(all)).await.map_err(|_| Closed)?;
+        }
+        let tenant: Arc<str> = Arc::from(tenant);
+        self.shards[self.shard_of(&tenant)]
+            .send(Input::TenantFailing { tenant, failing })
+            .await
+            .map_err(|_| Closed)
+    }
+
     /// Drops tenants' state; their snapshots are released (see
     /// [`Hub::release`]).
     pub async fn forget(&self, tenants: Vec<Arc<str>>) -> Result<(), Closed> {
@@ -274,6 +303,7 @@ pub fn start(
             let (tx, rx) = mpsc::channel(1024);
             let shard = Shard {
                 id,
+                failing: HashSet::new(),
                 engine: {
                     let engine = Engine::sharing(config.clone(), tenants.clone());
                     if history.is_some() {
@@ -357,6 +387,8 @@ impl Default for Steady {
 struct Shard {
     id: usize,
     engine: Engine,
+    /// Tenants whose own source fails: shown stale.
+    failing: HashSet<Arc<str>>,
     limits_hit: LimitsHit,
     hub: Arc<Hub>,
     status: Status,
@@ -508,6 +540,14 @@ impl Shard {
                     self.engine.restore(s);
                 }
             }
+            Input::TenantFailing { tenant, failing } => {
+                self.engine.tenant_mut(&tenant).dirty = true;
+                if failing {
+                    self.failing.insert(tenant);
+                } else {
+                    self.failing.remove(&tenant);
+                }
+            }
             Input::Standings { tenants, reply } => {
                 let now = now_ms();
                 let out = tenants
@@ -551,6 +591,11 @@ impl Shard {
             self.status
         };
         for name in &names {
+            let status = if self.failing.contains(name) {
+                Status::Stale
+            } else {
+                status
+            };
             if let Some(s) = self.engine.snapshot(name, now, status) {
                 SnapshotPublished(&s).emit();
                 self.hub.publish(s);

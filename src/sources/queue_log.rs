@@ -103,28 +103,91 @@ pub fn predecessors(path: &Path, since: SystemTime) -> io::Result<Vec<PathBuf>> 
     Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Follows `src` until `shutdown`.
+/// Follows `src` until `shutdown`. Whatever fails (the path is a
+/// directory or a device, a file cannot be read, a rotated `.gz` is cut
+/// short while logrotate writes it) is this source's failure only: its
+/// tenant is shown stale with the state it has, `/readyz` and `/metrics`
+/// say so, and the source is tried again, with a growing pause, until it
+/// works. Only the service stopping ends it.
 pub async fn run(
     src: QueueLogSource,
     config: Arc<Config>,
     router: Router,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), Closed> {
+    let id = src.id();
+    let mut pause = RETRY_FIRST;
+    let mut told = crate::telemetry::Told::default();
+    loop {
+        let failure = match follow(&src, &config, &router, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(Stop::Closed(c)) => return Err(c),
+            Err(Stop::Failed(e)) => e,
+        };
+        if told.due().is_some() {
+            tracing::error!(
+                error = %failure,
+                path = %src.path.display(),
+                tenant = %src.tenant,
+                retry_in_s = pause.as_secs(),
+                "queue_log: cannot rebuild from the file; its tenant is shown stale and the file tried again (told once a minute)"
+            );
+        }
+        router
+            .source_failing(&id, &src.tenant, Some(failure))
+            .await?;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.cancelled() => return Ok(()),
+        }
+        pause = (pause * 2).min(RETRY_MOST);
+    }
+}
+
+/// The first pause before a failed source is tried again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MOST: Duration = Duration::from_secs(60);
+
+/// Why following stopped.
+enum Stop {
+    /// The engine is gone: the service is stopping.
+    Closed(Closed),
+    /// The file could not be read at the start: tried again.
+    Failed(String),
+}
+
+impl From<Closed> for Stop {
+    fn from(c: Closed) -> Stop {
+        Stop::Closed(c)
+    }
+}
+
+/// Rebuilds the tenant from the rotated predecessors and the file, then
+/// follows the file until `shutdown`. A look at the file that fails while
+/// following makes the source failing until a look works again.
+async fn follow(
+    src: &QueueLogSource,
+    config: &Config,
+    router: &Router,
+    shutdown: &CancellationToken,
+) -> Result<(), Stop> {
     let id = src.id();
     router.status(&id, Status::Recovering).await?;
     // The past, off the async workers: rotated predecessors, then the file
     // as it is now.
-    let mut follower = Follower::new(&src, &config);
+    let mut follower = Follower::new(src, config);
     let since = SystemTime::now() - KEPT;
     let (mut follower, past) = tokio::task::spawn_blocking(move || {
         let past = follower.read_past(since);
         (follower, past)
     })
-    .await?;
-    let (rotated, events) = past?;
+    .await
+    .map_err(|e| Stop::Failed(format!("reading stopped: {e}")))?;
+    let (rotated, events) = past.map_err(|e| Stop::Failed(e.to_string()))?;
     let rebuilt = events.len();
-    send(&router, events).await?;
+    send(router, events).await?;
     router.status(&id, Status::Live).await?;
+    router.source_failing(&id, &src.tenant, None).await?;
     tracing::info!(
         path = %src.path.display(),
         tenant = %src.tenant,
@@ -133,48 +196,88 @@ pub async fn run(
         "queue_log: rebuilt, following"
     );
 
-    let mut wake = Wake::new(&src.path)?;
+    let mut wake = Wake::new(&src.path);
+    let mut failing = false;
+    let mut told = crate::telemetry::Told::default();
+    let mut more = false;
     loop {
-        tokio::select! {
-            _ = wake.next(follower.holding()) => {}
-            _ = shutdown.cancelled() => break,
-        }
-        match follower.poll() {
-            Ok(events) => send(&router, events).await?,
-            Err(e) => {
-                tracing::warn!(error = %e, path = %src.path.display(), "queue_log: cannot read")
+        if !more {
+            tokio::select! {
+                _ = wake.next(follower.holding()) => {}
+                _ = shutdown.cancelled() => break,
             }
+        } else if shutdown.is_cancelled() {
+            break;
+        }
+        let (back, looked) = look(follower).await;
+        follower = back;
+        more = looked.more;
+        send(router, looked.events).await?;
+        match looked.error {
+            Some(e) => {
+                if told.due().is_some() {
+                    tracing::warn!(error = %e, path = %src.path.display(), "queue_log: cannot read; its tenant is shown stale until it can (told once a minute)");
+                }
+                if !failing {
+                    failing = true;
+                    router
+                        .source_failing(&id, &src.tenant, Some(e.to_string()))
+                        .await?;
+                }
+            }
+            None if failing => {
+                failing = false;
+                tracing::info!(path = %src.path.display(), "queue_log: readable again");
+                router.source_failing(&id, &src.tenant, None).await?;
+            }
+            None => {}
         }
     }
     Ok(())
 }
 
+/// One look at the file, off the async workers (a file system can block).
+pub(crate) async fn look(mut follower: Follower) -> (Follower, Looked) {
+    match tokio::task::spawn_blocking(move || {
+        let looked = follower.poll();
+        (follower, looked)
+    })
+    .await
+    {
+        Ok(done) => done,
+        // The blocking task panicked: nothing here does, but the follower
+        // is gone with it, and a new one starts from the file's start.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// Wakes a follower when the file's directory changes (a write, a rename,
 /// a new file), and every [`SAFETY_NET`] in case the watch sees nothing.
 pub(crate) struct Wake {
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Option<notify::RecommendedWatcher>,
     woken: tokio::sync::mpsc::Receiver<()>,
     net: tokio::time::Interval,
 }
 
 impl Wake {
-    pub(crate) fn new(path: &Path) -> anyhow::Result<Wake> {
+    pub(crate) fn new(path: &Path) -> Wake {
         let (tx, woken) = tokio::sync::mpsc::channel::<()>(1);
-        let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
-            let _ = tx.try_send(());
-        })?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+        let watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+            let _ = tx.try_send(());
+        })
+        .and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|()| w));
+        if let Err(e) = &watcher {
             tracing::warn!(error = %e, dir = %dir.display(), "queue_log: cannot watch the directory; looking every few seconds");
         }
-        Ok(Wake {
-            _watcher: watcher,
+        Wake {
+            _watcher: watcher.ok(),
             woken,
             net: tokio::time::interval(SAFETY_NET),
-        })
+        }
     }
 
     /// Until something may have changed, or shortly when `soon` (lines
@@ -201,6 +304,7 @@ fn read_file(
     lines: &mut LineDecoder,
     events: &mut Vec<Event<'static>>,
 ) -> io::Result<()> {
+    regular(path)?;
     let file = File::open(path)?;
     let input: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
@@ -209,10 +313,60 @@ fn read_file(
     };
     let mut reader = LineReader::new(input, lines.max).skipping_nul();
     let now = now_ms();
-    while let Some(line) = reader.next_line()? {
+    while let Some(line) = reader
+        .next_line()
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?
+    {
         lines.take(line, now, events);
     }
     Ok(())
+}
+
+/// The file at `path`, if there is one: only a regular file is followed (a
+/// directory, a device such as `/dev/zero` or a named pipe is an error that
+/// says so, and is never opened: a pipe would block the open).
+fn regular(path: &Path) -> io::Result<Option<fs::Metadata>> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(m)),
+        Ok(m) => {
+            let ft = m.file_type();
+            let what = if ft.is_dir() {
+                "a directory"
+            } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
+                "a named pipe"
+            } else if std::os::unix::fs::FileTypeExt::is_char_device(&ft)
+                || std::os::unix::fs::FileTypeExt::is_block_device(&ft)
+            {
+                "a device"
+            } else {
+                "not a regular file"
+            };
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is {what}: only regular files are followed",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Most bytes one look reads: a file written faster than that (or a huge
+/// one found at once) is read on at the next look, which comes at once.
+const LOOK_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What one look at the followed file gave.
+pub(crate) struct Looked {
+    /// The events of the lines read.
+    pub events: Vec<Event<'static>>,
+    /// The look stopped at [`LOOK_BYTES`]: there is more to read now.
+    pub more: bool,
+    /// Why the file could not be read (what was read before is in
+    /// `events`).
+    pub error: Option<io::Error>,
 }
 
 /// A tenant's queue_log decoder with the bounds its lines are held to.
@@ -313,7 +467,16 @@ impl Follower {
         for f in &files {
             read_file(f, &mut self.lines, &mut events)?;
         }
-        events.extend(self.poll()?);
+        loop {
+            let looked = self.poll();
+            events.extend(looked.events);
+            if let Some(e) = looked.error {
+                return Err(e);
+            }
+            if !looked.more {
+                break;
+            }
+        }
         Ok((files.len(), events))
     }
 
@@ -328,21 +491,46 @@ impl Follower {
         self.lines.decoder.latest()
     }
 
-    /// Reads what was written since the last look, following a rotation
-    /// or a truncation; returns the events of the complete lines.
-    pub(crate) fn poll(&mut self) -> io::Result<Vec<Event<'static>>> {
-        let mut events = Vec::new();
-        let meta = match fs::metadata(&self.path) {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
+    /// Reads what was written since the last look (at most
+    /// [`LOOK_BYTES`]), following a rotation or a truncation; the events of
+    /// the complete lines, and why the file could not be read, if so. Only
+    /// a regular file is opened: a path that became a directory, a device
+    /// or a pipe is an error until it is a file again, and the file it was
+    /// is finished first.
+    pub(crate) fn poll(&mut self) -> Looked {
+        let mut looked = Looked {
+            events: Vec::new(),
+            more: false,
+            error: None,
+        };
+        if let Err(e) = self.poll_into(&mut looked) {
+            looked.error = Some(e);
+        }
+        self.lines.release_due(now_ms(), &mut looked.events);
+        looked
+    }
+
+    fn poll_into(&mut self, looked: &mut Looked) -> io::Result<()> {
+        let events = &mut looked.events;
+        let meta = match regular(&self.path) {
+            Ok(m) => m,
+            Err(e) => {
+                // What the file it was still holds is read, then let go.
+                if self.file.is_some() {
+                    let _ = self.read_on(events);
+                    self.finish_partial(events);
+                    self.file = None;
+                }
+                return Err(e);
+            }
         };
         match &meta {
             // Renamed away (and perhaps not yet created again): what the old
             // file still gets is read through the open handle.
             Some(m) if self.file.is_some() && m.ino() != self.inode => {
-                self.read_on(&mut events)?;
-                self.finish_partial(&mut events);
+                let _ = self.read_on(events);
+                self.finish_partial(events);
+                self.file = None;
                 self.open(m.ino())?;
             }
             // Truncated in place (copytruncate): start again at its start.
@@ -356,32 +544,39 @@ impl Follower {
             Some(m) if self.file.is_none() => self.open(m.ino())?,
             _ => {}
         }
-        self.read_on(&mut events)?;
-        self.lines.release_due(now_ms(), &mut events);
-        Ok(events)
+        looked.more = self.read_on(events)?;
+        Ok(())
     }
 
     fn open(&mut self, inode: u64) -> io::Result<()> {
-        self.file = Some(File::open(&self.path)?);
+        let file = File::open(&self.path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
+        self.file = Some(file);
         self.inode = inode;
         self.offset = 0;
         self.partial.clear();
         Ok(())
     }
 
-    /// Reads the open file from where reading got to up to its end.
-    fn read_on(&mut self, events: &mut Vec<Event<'static>>) -> io::Result<()> {
+    /// Reads the open file from where reading got to, up to its end or
+    /// [`LOOK_BYTES`]; true when it stopped at the bound.
+    fn read_on(&mut self, events: &mut Vec<Event<'static>>) -> io::Result<bool> {
         let max = self.lines.max;
         let Some(file) = &mut self.file else {
-            return Ok(());
+            return Ok(false);
         };
         let mut buf = vec![0u8; 64 * 1024];
         let now = now_ms();
+        let mut read = 0u64;
         loop {
+            if read >= LOOK_BYTES {
+                return Ok(true);
+            }
             let n = file.read(&mut buf)?;
             if n == 0 {
-                return Ok(());
+                return Ok(false);
             }
+            read += n as u64;
             self.offset += n as u64;
             for &b in &buf[..n] {
                 match b {
@@ -445,7 +640,9 @@ mod tests {
             tenant: "pbx".into(),
         };
         let mut f = Follower::new(&src, &Config::default());
-        let events = f.poll().unwrap();
+        let looked = f.poll();
+        assert!(looked.error.is_none());
+        let events = looked.events;
         assert!(events.is_empty() && f.holding(), "{events:?}");
         let mut events = Vec::new();
         f.lines.release_due(now / 1000 * 1000 + 1000, &mut events);

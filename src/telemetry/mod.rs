@@ -177,6 +177,22 @@ impl Signal for HistoryWriteFailed {
     }
 }
 
+/// A source that feeds one tenant fails (1) or works again (0).
+pub struct SourceFailing<'a> {
+    pub source: &'a str,
+    pub failing: bool,
+}
+
+impl Signal for SourceFailing<'_> {
+    fn emit(self) {
+        gauge!(names::SOURCE_FAILING, "source" => self.source.to_string()).set(if self.failing {
+            1.0
+        } else {
+            0.0
+        });
+    }
+}
+
 /// An ingest request whose body ended before its announced length (the
 /// client stopped, or was silent past the idle timeout): not input
 /// rejected, a request that never arrived whole.
@@ -452,6 +468,11 @@ pub fn describe() {
         names::HISTORY_WRITE_DURATION,
         Unit::Seconds,
         "Time to write one transaction of interval rows to the history store."
+    );
+    describe_gauge!(
+        names::SOURCE_FAILING,
+        Unit::Count,
+        "1 while a source that feeds one tenant (a queue_log) fails: its tenant is shown stale and the source is tried again; see /readyz for the error."
     );
     describe_counter!(
         names::INGEST_INCOMPLETE,

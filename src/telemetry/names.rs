@@ -40,3 +40,4 @@ pub const EVENT_LOG_REBUILD_EVENTS: &str = "callboard_event_log_rebuild_events";
 pub const EVENT_LOG_REBUILD_DURATION: &str = "callboard_event_log_rebuild_duration_seconds";
 pub const HISTORY_ROWS_REFUSED: &str = "callboard_history_rows_refused_total";
 pub const INGEST_INCOMPLETE: &str = "callboard_ingest_incomplete_total";
+pub const SOURCE_FAILING: &str = "callboard_source_failing";

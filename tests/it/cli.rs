@@ -382,3 +382,40 @@ fn a_new_token_comes_with_a_config_entry_that_stores_only_its_hash() {
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// A part the service cannot do without (here the event log, given a path
+/// that is a file) stops it with its reason and a non-zero exit, so a
+/// supervisor restarts it and says why.
+#[test]
+fn a_fatal_error_exits_non_zero_with_its_reason() {
+    let dir = std::env::temp_dir().join(format!("callboard-fatal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--simulate-tenants",
+            "0",
+        ])
+        .args(["--history", "none", "--event-log", file.to_str().unwrap()])
+        .env_remove("CALLBOARD_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let due = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < due, "the service did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(!status.success(), "{status:?}: {err}");
+    assert!(err.contains("the event log stopped"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
