@@ -74,9 +74,21 @@ pub struct LimitsFile {
     /// How far ahead of the clock an event's `ts` may be, in seconds
     /// (producers' clocks drift). Default 300.
     pub max_clock_skew_s: Option<u64>,
-    /// Open HTTP connections at most; more wait in the kernel's backlog.
-    /// Default 4096 (keep it under the process's file descriptor limit).
+    /// Authenticated HTTP connections (boards, API clients) open at once;
+    /// one more is refused with a 503. Default 4096 (keep the sum with
+    /// `max_pending_connections` under the process's file descriptor
+    /// limit).
     pub max_connections: Option<usize>,
+    /// Connections not yet authenticated (every new one, health checks and
+    /// the board's files) open at once; more wait in the kernel's backlog.
+    /// Default 1024.
+    pub max_pending_connections: Option<usize>,
+    /// Of those, from one client address; past it, its new connections are
+    /// closed at once. Default 64.
+    pub max_pending_per_address: Option<usize>,
+    /// Seconds a new connection has to be authenticated, however steadily
+    /// it trickles its request. Default 10.
+    pub request_timeout_s: Option<u64>,
     /// Seconds a connection may send nothing before it is closed (a
     /// half-sent request, an idle keep-alive). Default 30.
     pub idle_timeout_s: Option<u64>,

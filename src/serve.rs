@@ -21,7 +21,7 @@ use crate::event::Source;
 use crate::history::{Store, backfill, writer};
 use crate::http::AppState;
 use crate::http::auth::{self, Tokens};
-use crate::http::listener::{Bounded, Peer};
+use crate::http::listener::{Bounded, ConnectionLimits, Peer};
 use crate::outputs::{prometheus, rest, web, ws};
 use crate::service::hub::Hub;
 use crate::service::shard;
@@ -303,8 +303,19 @@ pub async fn run_with_metrics_listener(
         let app = rest::metrics_routes(state.clone());
         tracing::info!(addr = %ml.local_addr()?, "metrics listening");
         let stop = shutdown.clone();
+        // Its own small bounds: scrapers and probes only, never
+        // authenticated, each connection at most the request timeout.
+        let ml = Bounded::new(
+            ml,
+            "metrics",
+            ConnectionLimits {
+                max_pending: 256,
+                max_pending_per_address: 64,
+                ..settings.http.connections
+            },
+        );
         tracker.spawn(async move {
-            if let Err(e) = axum::serve(ml, app)
+            if let Err(e) = axum::serve(ml, app.into_make_service_with_connect_info::<Peer>())
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
             {
@@ -315,11 +326,7 @@ pub async fn run_with_metrics_listener(
     let app = routes(state, intake);
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    let listener = Bounded::new(
-        listener,
-        settings.http.max_connections,
-        settings.http.idle_timeout,
-    );
+    let listener = Bounded::new(listener, "main", settings.http.connections);
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();

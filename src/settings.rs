@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ServeLayer};
 use crate::history::Location;
-use crate::http::listener::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+use crate::http::listener::ConnectionLimits;
 use crate::sim::SimConfig;
 use crate::sources::event_log::{self, EventLogSettings, Fsync};
 use crate::sources::kafka::KafkaOptions;
@@ -67,10 +67,9 @@ pub struct HttpSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Origins allowed to open websockets besides the service's own.
     pub allowed_origins: Vec<String>,
-    /// Open connections at most (more wait in the kernel's backlog).
-    pub max_connections: usize,
-    /// A connection that sends nothing for this long is closed.
-    pub idle_timeout: Duration,
+    /// The listener's bounds on connections (pending and authenticated),
+    /// and their timeouts.
+    pub connections: ConnectionLimits,
     /// Longest wait for connections and tasks once shutdown is asked.
     pub shutdown_grace: Duration,
 }
@@ -81,8 +80,7 @@ impl Default for HttpSettings {
             listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
             metrics_listen: None,
             allowed_origins: Vec::new(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            connections: ConnectionLimits::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -156,20 +154,52 @@ impl ServeSettings {
             flags.allowed_origins.clone()
         };
         let limits = config.limits();
-        if let Some(n) = limits.max_connections {
-            anyhow::ensure!(
-                (1..=MAX_CONNECTIONS_BOUND).contains(&n),
-                "limits.max_connections must be 1 to {MAX_CONNECTIONS_BOUND}, got {n}"
-            );
-            http.max_connections = n;
-        }
-        if let Some(s) = limits.idle_timeout_s {
-            anyhow::ensure!(
-                (1..=86_400).contains(&s),
-                "limits.idle_timeout_s must be 1 to 86400 (a day), got {s}"
-            );
-            http.idle_timeout = Duration::from_secs(s);
-        }
+        let conns = &mut http.connections;
+        let count = |name: &str, v: Option<usize>, into: &mut usize| -> anyhow::Result<()> {
+            if let Some(n) = v {
+                anyhow::ensure!(
+                    (1..=MAX_CONNECTIONS_BOUND).contains(&n),
+                    "limits.{name} must be 1 to {MAX_CONNECTIONS_BOUND}, got {n}"
+                );
+                *into = n;
+            }
+            Ok(())
+        };
+        count(
+            "max_connections",
+            limits.max_connections,
+            &mut conns.max_connections,
+        )?;
+        count(
+            "max_pending_connections",
+            limits.max_pending_connections,
+            &mut conns.max_pending,
+        )?;
+        count(
+            "max_pending_per_address",
+            limits.max_pending_per_address,
+            &mut conns.max_pending_per_address,
+        )?;
+        let seconds = |name: &str, v: Option<u64>, into: &mut Duration| -> anyhow::Result<()> {
+            if let Some(s) = v {
+                anyhow::ensure!(
+                    (1..=86_400).contains(&s),
+                    "limits.{name} must be 1 to 86400 (a day), got {s}"
+                );
+                *into = Duration::from_secs(s);
+            }
+            Ok(())
+        };
+        seconds(
+            "idle_timeout_s",
+            limits.idle_timeout_s,
+            &mut conns.idle_timeout,
+        )?;
+        seconds(
+            "request_timeout_s",
+            limits.request_timeout_s,
+            &mut conns.request_timeout,
+        )?;
 
         let mut engine = EngineSettings::default();
         if let Some(ms) = flags.publish_interval_ms.or(file.publish_interval_ms) {
@@ -397,8 +427,8 @@ mod tests {
             "[limits]\nmax_connections = 10\nidle_timeout_s = 3",
         )
         .unwrap();
-        assert_eq!(s.http.max_connections, 10);
-        assert_eq!(s.http.idle_timeout, Duration::from_secs(3));
+        assert_eq!(s.http.connections.max_connections, 10);
+        assert_eq!(s.http.connections.idle_timeout, Duration::from_secs(3));
     }
 
     #[test]

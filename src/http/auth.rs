@@ -186,10 +186,11 @@ fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a s
 /// (health, readiness, the board's files, the API's description) are not
 /// behind it.
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
+    let conn = req
         .extensions()
         .get::<ConnectInfo<super::listener::Peer>>()
-        .map(|c| c.0.0.ip());
+        .map(|c| c.0.clone());
+    let peer = conn.as_ref().map(|p| p.0.ip());
     let access = match st
         .tokens
         .check(presented(req.headers(), req.uri().query()), peer)
@@ -201,6 +202,17 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
         && let Some(refused) = open_mode_refusal(&req, &st.allowed_origins)
     {
         return refused.into_response();
+    }
+    // The connection proved itself: it leaves the pending pool for the
+    // authenticated one, if that has a place (see `listener`).
+    if let Some(p) = &conn
+        && p.1.promote().is_err()
+    {
+        crate::telemetry::Signal::emit(crate::telemetry::ConnectionClosed("main", "full"));
+        return ApiError::Unavailable(
+            "every place for an authenticated connection is taken (limits.max_connections): try again shortly".into(),
+        )
+        .into_response();
     }
     req.extensions_mut().insert(access);
     next.run(req).await

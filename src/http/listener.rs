@@ -1,19 +1,35 @@
-//! The HTTP listener's own limits, below axum: how many connections are open
-//! at once, and how long a connection may go without sending a byte.
+//! The HTTP listener's own limits, below axum: how many connections are
+//! open, how long a connection may take to prove itself, and how long it
+//! may go without sending a byte.
 //!
-//! A client that opens a connection and sends nothing, or half a request
-//! (one byte, `G`), would otherwise hold a file descriptor forever and keep
-//! a graceful shutdown waiting for it. Here every connection holds a permit
-//! of a bounded pool (new ones wait in the kernel's backlog while the pool
-//! is empty), and one whose reads stay pending longer than the idle limit is
-//! closed. Websocket clients answer the service's pings every 20 s, so a
-//! live board is never idle that long.
+//! A client that opens connections and trickles half a request (one header
+//! line every few seconds) must not lock anyone out, and needs no token to
+//! try. So connections come in two kinds, each with a bounded pool:
+//!
+//! - *pending*: every new connection, until one of its requests passes
+//!   authentication (or, in open mode, reaches a data route). A pending
+//!   connection has a deadline for that (`request_timeout`), however
+//!   steadily it trickles, and one client address holds at most
+//!   `max_pending_per_address` of them; past that its new connections are
+//!   closed at once. Health checks, the board's files and the API's
+//!   documents are served to pending connections.
+//! - *authenticated*: a connection that proved itself moves to the other
+//!   pool (`max_connections`) and keeps its place for as long as it is
+//!   open and not silent past the idle limit. Boards answer the service's
+//!   pings every 20 s, so a live board is never idle that long.
+//!
+//! So boards cannot crowd out health checks (those come in as pending
+//! connections), and unauthenticated clients cannot crowd out boards (they
+//! never leave the pending pool). New connections wait in the kernel's
+//! backlog while the pending pool is empty.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,24 +40,88 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
-/// Default bound on open connections.
+use crate::telemetry::{ConnectionClosed, Connections, Signal};
+
+/// Default bound on authenticated connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default bound on connections not yet authenticated.
+pub const DEFAULT_MAX_PENDING: usize = 1024;
+/// Default bound on one address's connections not yet authenticated.
+pub const DEFAULT_MAX_PENDING_PER_ADDRESS: usize = 64;
+/// Default time a connection has to prove itself.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a connection may stay silent (no byte received).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A TCP listener that bounds open connections and closes silent ones.
+/// The listener's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Authenticated connections open at once.
+    pub max_connections: usize,
+    /// Connections not yet authenticated, open at once.
+    pub max_pending: usize,
+    /// Of those, from one client address.
+    pub max_pending_per_address: usize,
+    /// How long a connection has, from its accept, to be authenticated.
+    pub request_timeout: Duration,
+    /// How long any connection may send nothing.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_pending: DEFAULT_MAX_PENDING,
+            max_pending_per_address: DEFAULT_MAX_PENDING_PER_ADDRESS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// The pools and the count of pending connections per address.
+#[derive(Debug)]
+struct Pools {
+    /// The listener's name in `/metrics` (`main`, `metrics`).
+    name: &'static str,
+    pending: Arc<Semaphore>,
+    authenticated: Arc<Semaphore>,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    limits: ConnectionLimits,
+}
+
+impl Pools {
+    /// Tells `/metrics` how full the pools are.
+    fn emit(&self) {
+        Connections {
+            listener: self.name,
+            pending: self.limits.max_pending - self.pending.available_permits(),
+            authenticated: self.limits.max_connections - self.authenticated.available_permits(),
+        }
+        .emit();
+    }
+}
+
+/// A TCP listener with the two pools of connections.
 pub struct Bounded {
     inner: TcpListener,
-    permits: Arc<Semaphore>,
-    idle: Duration,
+    pools: Arc<Pools>,
 }
 
 impl Bounded {
-    pub fn new(inner: TcpListener, max_connections: usize, idle: Duration) -> Bounded {
+    /// `name` tells this listener's series apart in `/metrics`.
+    pub fn new(inner: TcpListener, name: &'static str, limits: ConnectionLimits) -> Bounded {
+        let pools = Pools {
+            name,
+            pending: Arc::new(Semaphore::new(limits.max_pending.max(1))),
+            authenticated: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            per_address: Mutex::new(HashMap::new()),
+            limits,
+        };
         Bounded {
             inner,
-            permits: Arc::new(Semaphore::new(max_connections.max(1))),
-            idle,
+            pools: Arc::new(pools),
         }
     }
 }
@@ -51,25 +131,41 @@ impl axum::serve::Listener for Bounded {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
         loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (Guarded::new(stream, permit, self.idle), addr);
+            let permit = self
+                .pools
+                .pending
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (stream, addr) = loop {
+                match self.inner.accept().await {
+                    Ok(accepted) => break accepted,
+                    // Out of descriptors, or a connection reset before it
+                    // was accepted: wait a little rather than spin.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
-                // Out of descriptors, or a connection reset before it was
-                // accepted: wait a little rather than spin.
-                Err(e) => {
-                    tracing::debug!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+            };
+            let Some(slot) = PendingSlot::take(&self.pools, addr.ip(), permit) else {
+                // Too many from that address: closed at once (dropped).
+                ConnectionClosed(self.pools.name, "per_address").emit();
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = Arc::new(Conn {
+                promoted: AtomicBool::new(false),
+                slots: Mutex::new(Slots {
+                    pending: Some(slot),
+                    authenticated: None,
+                }),
+                pools: self.pools.clone(),
+            });
+            self.pools.emit();
+            return (Guarded::new(stream, conn, self.pools.limits), addr);
         }
     }
 
@@ -78,32 +174,141 @@ impl axum::serve::Listener for Bounded {
     }
 }
 
-/// The client's address, for handlers (`ConnectInfo<Peer>`).
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
+/// A pending connection's place: its permit, and its count against its
+/// address (given back when the place is).
+#[derive(Debug)]
+struct PendingSlot {
+    _permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    pools: Arc<Pools>,
+}
 
-impl Connected<IncomingStream<'_, Bounded>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, Bounded>) -> Self {
-        Peer(*stream.remote_addr())
+impl PendingSlot {
+    /// A place for a connection from `ip`, unless that address holds its
+    /// share of pending connections already.
+    fn take(pools: &Arc<Pools>, ip: IpAddr, permit: OwnedSemaphorePermit) -> Option<PendingSlot> {
+        let mut per = pools.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per.entry(ip).or_default();
+        if *n >= pools.limits.max_pending_per_address {
+            return None;
+        }
+        *n += 1;
+        Some(PendingSlot {
+            _permit: permit,
+            ip,
+            pools: pools.clone(),
+        })
     }
 }
 
-/// A connection holding its permit, closed when its reads stay pending past
-/// the idle limit.
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut per = self
+            .pools
+            .per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slots {
+    pending: Option<PendingSlot>,
+    authenticated: Option<OwnedSemaphorePermit>,
+}
+
+/// One connection's standing, shared by its stream and its requests.
+#[derive(Debug)]
+pub struct Conn {
+    promoted: AtomicBool,
+    slots: Mutex<Slots>,
+    pools: Arc<Pools>,
+}
+
+/// Every authenticated connection's place is taken.
+#[derive(Debug)]
+pub struct Full;
+
+impl Conn {
+    /// The connection proved itself (a request passed authentication): it
+    /// moves to the authenticated pool, and its deadline is lifted. `Full`
+    /// when that pool has no place: the request is refused, and the
+    /// connection stays pending (and goes at its deadline).
+    pub fn promote(&self) -> Result<(), Full> {
+        if self.promoted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let permit = self
+            .pools
+            .authenticated
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Full)?;
+        {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.authenticated = Some(permit);
+            slots.pending = None;
+        }
+        self.promoted.store(true, Ordering::Release);
+        self.pools.emit();
+        Ok(())
+    }
+
+    fn promoted(&self) -> bool {
+        self.promoted.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The permits go with the slots; the gauges follow.
+        let slots = std::mem::replace(
+            self.slots.get_mut().unwrap_or_else(|e| e.into_inner()),
+            Slots {
+                pending: None,
+                authenticated: None,
+            },
+        );
+        drop(slots);
+        self.pools.emit();
+    }
+}
+
+/// The client's address and its connection's standing, for handlers
+/// (`ConnectInfo<Peer>`).
+#[derive(Clone, Debug)]
+pub struct Peer(pub SocketAddr, pub Arc<Conn>);
+
+impl Connected<IncomingStream<'_, Bounded>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, Bounded>) -> Self {
+        Peer(*stream.remote_addr(), stream.io().conn.clone())
+    }
+}
+
+/// A connection holding its place, closed when it is still pending at its
+/// deadline, or when its reads stay pending past the idle limit.
 pub struct Guarded {
     stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
+    conn: Arc<Conn>,
     idle: Duration,
-    deadline: Pin<Box<Sleep>>,
+    idle_deadline: Pin<Box<Sleep>>,
+    request_deadline: Pin<Box<Sleep>>,
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, idle: Duration) -> Guarded {
+    fn new(stream: TcpStream, conn: Arc<Conn>, limits: ConnectionLimits) -> Guarded {
         Guarded {
             stream,
-            _permit: permit,
-            idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            conn,
+            idle: limits.idle_timeout,
+            idle_deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+            request_deadline: Box::pin(tokio::time::sleep(limits.request_timeout)),
         }
     }
 }
@@ -115,17 +320,29 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        // However steadily a pending connection sends, it has until its
+        // deadline to prove itself.
+        if !this.conn.promoted() && this.request_deadline.as_mut().poll(cx).is_ready() {
+            ConnectionClosed(this.conn.pools.name, "request_timeout").emit();
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no request authenticated within the time a new connection has",
+            )));
+        }
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 let idle = this.idle;
-                this.deadline.as_mut().reset(Instant::now() + idle);
+                this.idle_deadline.as_mut().reset(Instant::now() + idle);
                 Poll::Ready(r)
             }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the client sent nothing for too long",
-                ))),
+            Poll::Pending => match this.idle_deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    ConnectionClosed(this.conn.pools.name, "idle").emit();
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client sent nothing for too long",
+                    )))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }

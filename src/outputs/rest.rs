@@ -53,6 +53,9 @@ pub fn public_routes() -> Routes<AppState> {
 pub fn metrics_routes(state: AppState) -> Routes {
     Routes::new()
         .route("/metrics", get(open_metrics))
+        // Probes here are never held up by the main listener's clients.
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .with_state(state)
 }
 

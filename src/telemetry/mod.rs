@@ -177,6 +177,35 @@ impl Signal for HistoryWriteFailed {
     }
 }
 
+/// How full the listener's pools of connections are.
+pub struct Connections {
+    /// Which listener (`main`, `metrics`).
+    pub listener: &'static str,
+    /// Not yet authenticated.
+    pub pending: usize,
+    pub authenticated: usize,
+}
+
+impl Signal for Connections {
+    fn emit(self) {
+        gauge!(names::HTTP_CONNECTIONS, "listener" => self.listener, "state" => "pending")
+            .set(self.pending as f64);
+        gauge!(names::HTTP_CONNECTIONS, "listener" => self.listener, "state" => "authenticated")
+            .set(self.authenticated as f64);
+    }
+}
+
+/// A connection a listener closed or refused, and why (`per_address`,
+/// `request_timeout`, `idle`, `full`).
+pub struct ConnectionClosed(pub &'static str, pub &'static str);
+
+impl Signal for ConnectionClosed {
+    fn emit(self) {
+        counter!(names::HTTP_CONNECTIONS_CLOSED, "listener" => self.0, "reason" => self.1)
+            .increment(1);
+    }
+}
+
 /// A source that feeds one tenant fails (1) or works again (0).
 pub struct SourceFailing<'a> {
     pub source: &'a str,
@@ -357,6 +386,10 @@ impl Signal for ProcessSeries {
         counter!(names::EVENT_LOG_WRITE_ERRORS).increment(0);
         counter!(names::HISTORY_ROWS_REFUSED).increment(0);
         counter!(names::INGEST_INCOMPLETE).increment(0);
+        for reason in ["per_address", "request_timeout", "idle", "full"] {
+            counter!(names::HTTP_CONNECTIONS_CLOSED, "listener" => "main", "reason" => reason)
+                .increment(0);
+        }
         WebsocketClients {
             open: self.websocket_clients,
         }
@@ -468,6 +501,16 @@ pub fn describe() {
         names::HISTORY_WRITE_DURATION,
         Unit::Seconds,
         "Time to write one transaction of interval rows to the history store."
+    );
+    describe_gauge!(
+        names::HTTP_CONNECTIONS,
+        Unit::Count,
+        "Open HTTP connections: pending (not yet authenticated, bounded by limits.max_pending_connections) and authenticated (limits.max_connections)."
+    );
+    describe_counter!(
+        names::HTTP_CONNECTIONS_CLOSED,
+        Unit::Count,
+        "HTTP connections closed or refused by the listener's bounds: per_address (too many pending from one address), request_timeout (not authenticated in time), idle, full (no authenticated place left)."
     );
     describe_gauge!(
         names::SOURCE_FAILING,

@@ -41,3 +41,5 @@ pub const EVENT_LOG_REBUILD_DURATION: &str = "callboard_event_log_rebuild_durati
 pub const HISTORY_ROWS_REFUSED: &str = "callboard_history_rows_refused_total";
 pub const INGEST_INCOMPLETE: &str = "callboard_ingest_incomplete_total";
 pub const SOURCE_FAILING: &str = "callboard_source_failing";
+pub const HTTP_CONNECTIONS: &str = "callboard_http_connections";
+pub const HTTP_CONNECTIONS_CLOSED: &str = "callboard_http_connections_closed_total";

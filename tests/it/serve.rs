@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use callboard::config::Config;
 use callboard::decode::Format;
+use callboard::http::listener::ConnectionLimits;
 use callboard::replay::{ReplayOptions, replay};
 use callboard::settings::{HttpSettings, ServeSettings};
 
@@ -576,24 +577,32 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
 }
 
 /// A server with small connection limits, for the tests below.
-async fn start_limited(max_connections: usize, idle: Duration) -> Server {
-    start_with(ServeSettings {
-        engine: engine(1, 20),
-        http: HttpSettings {
-            max_connections,
-            idle_timeout: idle,
-            shutdown_grace: Duration::from_secs(1),
-            ..HttpSettings::default()
+async fn start_limited(connections: ConnectionLimits) -> Server {
+    Server::start_with_metrics(
+        Config::parse(CONFIG, None, None).unwrap(),
+        ServeSettings {
+            engine: engine(1, 20),
+            http: HttpSettings {
+                connections,
+                shutdown_grace: Duration::from_secs(1),
+                ..HttpSettings::default()
+            },
+            ..ServeSettings::default()
         },
-        ..ServeSettings::default()
-    })
+    )
     .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_sent_request_does_not_hold_up_shutdown() {
     use tokio::io::AsyncWriteExt;
-    let srv = start_limited(64, Duration::from_secs(3600)).await;
+    let srv = start_limited(ConnectionLimits {
+        max_connections: 64,
+        idle_timeout: Duration::from_secs(3600),
+        request_timeout: Duration::from_secs(3600),
+        ..ConnectionLimits::default()
+    })
+    .await;
     let one = events("acme", now_ms() - 5_000);
     let (status, _, _) = http(
         srv.addr,
@@ -617,11 +626,28 @@ async fn a_half_sent_request_does_not_hold_up_shutdown() {
     drop(slow);
 }
 
+/// Reads until the server closes the connection (0), or the error.
+async fn closed(s: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_bounded_and_silent_ones_closed() {
-    use tokio::io::AsyncReadExt;
-    let srv = start_limited(2, Duration::from_secs(1)).await;
-    // Two clients take the two places and send nothing.
+    let srv = start_limited(ConnectionLimits {
+        max_pending: 2,
+        idle_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
+    })
+    .await;
+    // Two clients take the two places of new connections, send nothing.
     let mut idle = Vec::new();
     for _ in 0..2 {
         idle.push(tokio::net::TcpStream::connect(srv.addr).await.unwrap());
@@ -630,10 +656,124 @@ async fn connections_are_bounded_and_silent_ones_closed() {
     let (status, _, _) = http(srv.addr, "GET", "/healthz", "").await;
     assert_eq!(status, 200);
     for mut s in idle {
-        let mut buf = [0u8; 16];
-        let n = s.read(&mut buf).await.unwrap_or(0);
-        assert_eq!(n, 0, "a silent connection is closed");
+        assert!(closed(&mut s).await, "a silent connection is closed");
     }
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+/// Clients that trickle half a request (a header line at a time, never
+/// the end) hold no place past the request timeout, however steadily they
+/// send; boards already in keep theirs; the metrics listener answers
+/// probes all along; and /metrics tells the pressure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_clients_lock_no_one_out() {
+    use tokio::io::AsyncWriteExt;
+    let srv = start_limited(ConnectionLimits {
+        max_connections: 8,
+        max_pending: 4,
+        max_pending_per_address: 64,
+        request_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(30),
+    })
+    .await;
+    // A board, connected first (authenticated: its place is its own).
+    let url = format!("ws://{}/api/v1/ws?tenant=acme", srv.addr);
+    let (mut board, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut tricklers = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        s.write_all(b"GET /api/v1/tenants HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        tricklers.push(s);
+    }
+    let trickle = tokio::spawn(async move {
+        let mut cut = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for s in &mut tricklers {
+                if s.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                    cut += 1;
+                }
+            }
+            if cut >= tricklers.len() {
+                break;
+            }
+        }
+        tricklers
+    });
+    // The pending places are all taken: probes go to the metrics listener.
+    let metrics = srv.metrics.unwrap();
+    let (status, _, _) = http(metrics, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+
+    // The board is still served, though the tricklers keep sending.
+    board.send(Message::Ping(vec![1].into())).await.unwrap();
+    // Within the request timeout every trickler is cut, and new
+    // connections are served again.
+    let mut tricklers = trickle.await.unwrap();
+    for s in &mut tricklers {
+        assert!(
+            closed(s).await,
+            "a trickling connection is closed at its deadline"
+        );
+    }
+    let (status, _, _) = http(srv.addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+    let (_, _, text) = http(metrics, "GET", "/metrics", "").await;
+    assert!(
+        crate::support::metric(
+            &text,
+            r#"callboard_http_connections_closed_total{listener="main",reason="request_timeout"}"#
+        ) >= 4.0,
+        "{text}"
+    );
+    let got = tokio::time::timeout(Duration::from_secs(5), board.next()).await;
+    assert!(
+        matches!(got, Ok(Some(Ok(_)))),
+        "the board is served: {got:?}"
+    );
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+/// Authenticated connections have a bound of their own: past it a data
+/// request is refused with a 503, while health checks (new connections)
+/// are still served; one address holds at most its share of new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticated_and_per_address_bounds() {
+    let srv = start_limited(ConnectionLimits {
+        max_connections: 2,
+        max_pending: 16,
+        max_pending_per_address: 3,
+        ..ConnectionLimits::default()
+    })
+    .await;
+    let url = format!("ws://{}/api/v1/ws?tenant=acme", srv.addr);
+    let mut boards = Vec::new();
+    for _ in 0..2 {
+        boards.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
+    }
+    let third = tokio_tungstenite::connect_async(&url).await;
+    match third {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("a third board: {other:?}"),
+    }
+    let (status, _, _) = http(srv.addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200, "health checks are not held up by boards");
+    drop(boards);
+
+    // Three silent new connections from 127.0.0.1 are its share: a fourth
+    // is closed at once.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(srv.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    assert!(closed(&mut fourth).await, "the fourth is closed");
+    drop(silent);
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
