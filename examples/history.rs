@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example history -- engine STORE [AGENTS] [QUEUES] [HOURS]
 //! cargo run --release --example history -- month  STORE [QUEUES] [AGENTS]   (500 and 500)
+//! cargo run --release --example history -- fill   STORE [QUEUES] [DAYS]     (100 and 31)
 //! ```
 //!
 //! STORE is an SQLite file path, a `postgres://` URL, or `none`.
@@ -18,6 +19,10 @@
 //!   to an empty store in the writer's transactions (rows/s), then the
 //!   reports a supervisor asks for over that month, each timed five times
 //!   (median and worst).
+//! - `fill`: tenant `big`, QUEUES queues with a row in each 15-minute
+//!   interval of DAYS days from 2026-11-01 (UTC), written to the store:
+//!   the largest report a tenant token may ask for (`by=queue&step=interval`
+//!   over 31 days), for measuring the service while it streams it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -217,6 +222,59 @@ async fn month(loc: Location, queues: usize, agents: usize) {
     store.close().await;
 }
 
+async fn fill(loc: Location, queues: usize, days: i64) {
+    let store = Store::open(&loc).await.expect("the store opens");
+    store.delete_tenant("big").await.unwrap();
+    let day0 = jiff::civil::date(2026, 11, 1);
+    let started = Instant::now();
+    let mut n = 0;
+    for d in 0..days {
+        let day = day0.checked_add(jiff::Span::new().days(d)).unwrap();
+        let mut rows = Vec::new();
+        for q in 0..queues {
+            for i in 0..96 {
+                let start = day
+                    .at((i / 4) as i8, (i % 4 * 15) as i8, 0, 0)
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .unwrap();
+                rows.push(IntervalRow::Queue(callboard::wire::QueueInterval {
+                    tenant: "big".into(),
+                    queue: Some(format!("queue-{q:03}").into()),
+                    service: Some(format!("service-{}", q % 10).into()),
+                    start: start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                    minutes: 15,
+                    inbound: 30,
+                    answered: 27,
+                    abandoned: 3,
+                    short_abandoned: 1,
+                    callbacks: 0,
+                    transferred: 0,
+                    exited: 0,
+                    answered_in_sl: 24,
+                    ivr: 31,
+                    ended: 26,
+                    wait_answered_sum_s: 312.5,
+                    wait_answered_max_s: 41.0,
+                    wait_abandoned_sum_s: 90.0,
+                    talk_sum_s: 4800.0,
+                    wrap_sum_s: 620.0,
+                    outbound_attempts: 2,
+                    outbound_connected: 1,
+                }));
+            }
+        }
+        for chunk in rows.chunks(20_000) {
+            store.write(&[], chunk).await.unwrap();
+        }
+        n += rows.len();
+    }
+    println!(
+        "fill: {n} queue rows of tenant big ({queues} queues, {days} days) written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    store.close().await;
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -237,8 +295,13 @@ fn main() {
             num(2, 500),
             num(3, 500),
         )),
+        (Some("fill"), Some(store)) => rt.block_on(fill(
+            location(store).expect("a store to write to"),
+            num(2, 100),
+            num(3, 31) as i64,
+        )),
         _ => eprintln!(
-            "usage: history engine STORE [AGENTS] [QUEUES] [HOURS] | history month STORE [QUEUES] [AGENTS]"
+            "usage: history engine STORE [AGENTS] [QUEUES] [HOURS] | history month STORE [QUEUES] [AGENTS] | history fill STORE [QUEUES] [DAYS]"
         ),
     }
 }

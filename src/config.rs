@@ -92,6 +92,9 @@ pub struct LimitsFile {
     /// Seconds a connection may send nothing before it is closed (a
     /// half-sent request, an idle keep-alive). Default 30.
     pub idle_timeout_s: Option<u64>,
+    /// History reports made at once (each streams its rows, holding a
+    /// database connection while it runs); one more gets a 503. Default 2.
+    pub max_reports: Option<usize>,
     /// Tenants in the whole deployment (configured ones always fit).
     /// Default 10000.
     pub max_tenants: Option<usize>,

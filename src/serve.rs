@@ -298,6 +298,7 @@ pub async fn run_with_metrics_listener(
         ws_clients,
         shutdown: shutdown.clone(),
         history: store,
+        reports: Arc::new(tokio::sync::Semaphore::new(settings.http.max_reports)),
     };
     if let Some(ml) = metrics_listener {
         let app = rest::metrics_routes(state.clone());

@@ -38,6 +38,9 @@ pub const DEFAULT_PEAK_CALLS_PER_HOUR: f64 = 360.0;
 /// Most open connections one may ask for (each holds a file descriptor and
 /// a task).
 pub const MAX_CONNECTIONS_BOUND: usize = 1_000_000;
+/// History reports made at once by default (each holds a database
+/// connection and a core while it runs).
+pub const DEFAULT_MAX_REPORTS: usize = 2;
 /// Most shards one may ask for (each is a thread).
 pub const MAX_SHARDS: usize = 256;
 
@@ -70,6 +73,8 @@ pub struct HttpSettings {
     /// The listener's bounds on connections (pending and authenticated),
     /// and their timeouts.
     pub connections: ConnectionLimits,
+    /// History reports made at once; one more is answered 503.
+    pub max_reports: usize,
     /// Longest wait for connections and tasks once shutdown is asked.
     pub shutdown_grace: Duration,
 }
@@ -81,6 +86,7 @@ impl Default for HttpSettings {
             metrics_listen: None,
             allowed_origins: Vec::new(),
             connections: ConnectionLimits::default(),
+            max_reports: DEFAULT_MAX_REPORTS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -195,6 +201,13 @@ impl ServeSettings {
             limits.idle_timeout_s,
             &mut conns.idle_timeout,
         )?;
+        if let Some(n) = limits.max_reports {
+            anyhow::ensure!(
+                (1..=64).contains(&n),
+                "limits.max_reports must be 1 to 64, got {n}"
+            );
+            http.max_reports = n;
+        }
         seconds(
             "request_timeout_s",
             limits.request_timeout_s,

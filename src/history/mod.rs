@@ -9,6 +9,7 @@
 
 pub mod backfill;
 mod batch;
+pub mod export;
 pub mod report;
 pub mod schema;
 pub mod writer;
@@ -16,7 +17,7 @@ pub mod writer;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::time::Millis;
 use crate::wire::IntervalRow;
@@ -132,8 +133,12 @@ impl Store {
             Location::Postgres(url) => url.clone(),
         };
         let options: AnyConnectOptions = url
-            .parse()
-            .map_err(|e| StoreError::Other(format!("history: {e}")))?;
+            .parse::<AnyConnectOptions>()
+            .map_err(|e| StoreError::Other(format!("history: {e}")))?
+            // A streamed report's statement lasts as long as its client
+            // reads: not a slow statement to log whole; the writer's own
+            // metrics time the writes.
+            .disable_statement_logging();
         let sqlite = matches!(location, Location::Sqlite(_));
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time anyway; readers use the rest.

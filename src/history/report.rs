@@ -1,11 +1,13 @@
 //! Reports: interval rows summed in the database by period (interval, hour,
 //! day, month of the tenant's local time) and grouping (tenant, service,
 //! queue, agent, callbacks by service); ratios computed here from the sums,
-//! never averaged. As JSON ([`Report`]) or CSV ([`to_csv`]).
+//! never averaged. Rows are read as the database gives them, into a
+//! [`RowSink`]; `export` writes them out as JSON or CSV.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -187,27 +189,86 @@ impl Query {
     }
 }
 
-/// Runs a report; `settings` are the tenant's (its queues' SL formulas).
+/// One row of a report, as it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportRow {
+    Queue(QueueReportRow),
+    Agent(AgentReportRow),
+    Callback(CallbackReportRow),
+}
+
+/// Where a report's rows go as they are read from the database (never all
+/// held at once).
+pub trait RowSink: Send {
+    /// Takes one row; `false` stops the reading (the client went away).
+    fn row(&mut self, row: ReportRow) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// Reads a report's rows into `sink`, in order; `settings` are the
+/// tenant's (its queues' SL formulas).
+pub async fn read(
+    store: &Store,
+    q: &Query,
+    settings: &TenantSettings,
+    sink: &mut impl RowSink,
+) -> Result<(), StoreError> {
+    match q.by {
+        By::Tenant | By::Service | By::Queue => queues(store, q, settings, sink).await,
+        By::Agent => agents(store, q, sink).await,
+        By::Callback => callbacks(store, q, sink).await,
+    }
+}
+
+/// Runs a report whole; `settings` are the tenant's. (The service streams
+/// its reports instead: see `export`.)
 pub async fn run(
     store: &Store,
     q: &Query,
     settings: &TenantSettings,
 ) -> Result<Report, StoreError> {
-    let rows = match q.by {
-        By::Tenant | By::Service | By::Queue => {
-            ReportRows::Queue(queues(store, q, settings).await?)
+    struct Collect(ReportRows);
+    impl RowSink for Collect {
+        async fn row(&mut self, row: ReportRow) -> bool {
+            match (&mut self.0, row) {
+                (ReportRows::Queue(v), ReportRow::Queue(r)) => v.push(r),
+                (ReportRows::Agent(v), ReportRow::Agent(r)) => v.push(r),
+                (ReportRows::Callback(v), ReportRow::Callback(r)) => v.push(r),
+                _ => {}
+            }
+            true
         }
-        By::Agent => ReportRows::Agent(agents(store, q).await?),
-        By::Callback => ReportRows::Callback(callbacks(store, q).await?),
-    };
+    }
+    let mut rows = Collect(match q.by {
+        By::Tenant | By::Service | By::Queue => ReportRows::Queue(Vec::new()),
+        By::Agent => ReportRows::Agent(Vec::new()),
+        By::Callback => ReportRows::Callback(Vec::new()),
+    });
+    read(store, q, settings, &mut rows).await?;
     Ok(Report {
         tenant: q.tenant.clone(),
         from: q.from.to_string(),
         to: q.to.to_string(),
         by: q.by.as_str().to_string(),
         step: q.step.as_str().to_string(),
-        rows,
+        rows: rows.0,
     })
+}
+
+/// The away reasons of `q`'s range, sorted: the agent CSV's columns.
+pub async fn away_reasons(store: &Store, q: &Query) -> Result<Vec<Arc<str>>, StoreError> {
+    let table = if q.step.daily() {
+        "agent_away_days"
+    } else {
+        "agent_away_intervals"
+    };
+    let sql = format!(
+        "SELECT DISTINCT reason FROM {table} WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY reason"
+    );
+    let mut out = Vec::new();
+    for r in fetch(store, &sql, q).await? {
+        out.push(Arc::from(r.try_get::<String, _>(0)?));
+    }
+    Ok(out)
 }
 
 /// Whether the store holds any row of `tenant`.
@@ -245,11 +306,25 @@ async fn fetch(store: &Store, sql: &str, q: &Query) -> Result<Vec<AnyRow>, Store
         .await?)
 }
 
+/// `sql`'s rows for `q`'s tenant and range, as the database gives them.
+fn fetch_each<'a>(
+    store: &'a Store,
+    sql: &'a str,
+    q: &Query,
+) -> impl futures_util::Stream<Item = Result<AnyRow, sqlx::Error>> + Send + 'a {
+    sqlx::query(sql)
+        .bind(q.tenant.clone())
+        .bind(q.from.to_string())
+        .bind(q.to.to_string())
+        .fetch(store.pool())
+}
+
 async fn queues(
     store: &Store,
     q: &Query,
     settings: &TenantSettings,
-) -> Result<Vec<QueueReportRow>, StoreError> {
+    sink: &mut impl RowSink,
+) -> Result<(), StoreError> {
     let group = match q.by {
         By::Service => ", service",
         By::Queue => ", service, queue",
@@ -293,8 +368,8 @@ async fn queues(
         )
     };
     let tenant_formula = settings.queue_defaults.sl_formula;
-    let mut out = Vec::new();
-    for r in fetch(store, &sql, q).await? {
+    let mut rows = std::pin::pin!(fetch_each(store, &sql, q));
+    while let Some(r) = rows.try_next().await? {
         let mut i = 2;
         let mut next_text = || -> Result<String, sqlx::Error> {
             let v = r.try_get::<String, _>(i);
@@ -344,7 +419,7 @@ async fn queues(
         let formula = queue
             .as_deref()
             .map_or(tenant_formula, |name| formula_of(settings, name));
-        out.push(QueueReportRow {
+        let row = QueueReportRow {
             period: r.try_get::<String, _>(0)?,
             service,
             queue,
@@ -372,9 +447,12 @@ async fn queues(
             ),
             asa_s: mean_s(u(wait_sum), answered),
             aht_s: mean_s(u(talk + wrap), ended),
-        });
+        };
+        if !sink.row(ReportRow::Queue(row)).await {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The state columns of `agent_intervals`, in `StateTimes` order.
@@ -388,7 +466,7 @@ const STATE_COLUMNS: [&str; 7] = [
     "wrap_up_ms",
 ];
 
-async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreError> {
+async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(), StoreError> {
     let period = q.step.sql();
     let sums: Vec<String> = STATE_COLUMNS
         .iter()
@@ -415,8 +493,8 @@ async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreEr
             .or_default()
             .insert(Arc::from(r.try_get::<String, _>(2)?), secs(r.try_get(3)?));
     }
-    let mut out = Vec::new();
-    for r in fetch(store, &sql, q).await? {
+    let mut rows = std::pin::pin!(fetch_each(store, &sql, q));
+    while let Some(r) = rows.try_next().await? {
         let period: String = r.try_get(0)?;
         let agent: String = r.try_get(2)?;
         let v =
@@ -432,7 +510,7 @@ async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreEr
             outbound: secs(ms[5]),
             wrap_up: secs(ms[6]),
         };
-        out.push(AgentReportRow {
+        let row = AgentReportRow {
             away_s: away
                 .remove(&(period.clone(), agent.clone()))
                 .unwrap_or_default(),
@@ -445,12 +523,15 @@ async fn agents(store: &Store, q: &Query) -> Result<Vec<AgentReportRow>, StoreEr
             talk_s: secs(v(9)?),
             outbound: u(v(10)?),
             occupancy: ratio(u(busy), u(busy + ms[0])),
-        });
+        };
+        if !sink.row(ReportRow::Agent(row)).await {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
-async fn callbacks(store: &Store, q: &Query) -> Result<Vec<CallbackReportRow>, StoreError> {
+async fn callbacks(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(), StoreError> {
     let period = match q.step {
         Step::Month => "substr(day, 1, 7)",
         _ => "day",
@@ -461,11 +542,11 @@ async fn callbacks(store: &Store, q: &Query) -> Result<Vec<CallbackReportRow>, S
          CAST(SUM(open) AS BIGINT) FROM callback_days WHERE tenant = $1 AND day >= $2 AND day <= $3 \
          GROUP BY {period}, service ORDER BY period, service"
     );
-    let mut out = Vec::new();
-    for r in fetch(store, &sql, q).await? {
+    let mut rows = std::pin::pin!(fetch_each(store, &sql, q));
+    while let Some(r) = rows.try_next().await? {
         let v = |k: usize| -> Result<u64, sqlx::Error> { r.try_get::<i64, _>(k).map(u) };
         let (assigned, completed) = (v(3)?, v(4)?);
-        out.push(CallbackReportRow {
+        let row = CallbackReportRow {
             period: r.try_get(0)?,
             service: none_if_empty(r.try_get(1)?),
             requested: v(2)?,
@@ -475,187 +556,12 @@ async fn callbacks(store: &Store, q: &Query) -> Result<Vec<CallbackReportRow>, S
             deleted: v(6)?,
             open: v(7)?,
             processing_rate: ratio(completed, assigned),
-        });
-    }
-    Ok(out)
-}
-
-/// The report as CSV: a header row, one line per row, UTF-8 with a
-/// byte-order mark (so that Excel reads Korean names right); a ratio with
-/// no denominator is an empty cell.
-/// A name as a CSV cell a spreadsheet shows as text: one that begins as a
-/// formula would (`=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's
-/// rule) gets a leading `'`, which Excel and LibreOffice read as "text".
-fn text_cell(name: &str) -> String {
-    match name.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{name}"),
-        _ => name.to_string(),
-    }
-}
-
-pub fn to_csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
-    let mut out = "\u{feff}".as_bytes().to_vec();
-    {
-        let mut w = csv::Writer::from_writer(&mut out);
-        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-        let name = |v: &Option<Arc<str>>| text_cell(v.as_deref().unwrap_or(""));
-        match &report.rows {
-            ReportRows::Queue(rows) => {
-                let mut head = vec!["period"];
-                match report.by.as_str() {
-                    "service" => head.push("service"),
-                    "queue" => head.extend(["service", "queue"]),
-                    _ => {}
-                }
-                head.extend([
-                    "inbound",
-                    "answered",
-                    "abandoned",
-                    "short_abandoned",
-                    "callbacks",
-                    "transferred",
-                    "exited",
-                    "answered_in_sl",
-                    "ivr",
-                    "ended",
-                    "outbound_attempts",
-                    "outbound_connected",
-                    "wait_answered_sum_s",
-                    "wait_answered_max_s",
-                    "wait_abandoned_sum_s",
-                    "talk_sum_s",
-                    "wrap_sum_s",
-                    "answer_rate",
-                    "service_level",
-                    "asa_s",
-                    "aht_s",
-                ]);
-                w.write_record(&head)?;
-                for r in rows {
-                    let mut rec = vec![r.period.clone()];
-                    match report.by.as_str() {
-                        "service" => rec.push(name(&r.service)),
-                        "queue" => rec.extend([name(&r.service), name(&r.queue)]),
-                        _ => {}
-                    }
-                    rec.extend(
-                        [
-                            r.inbound,
-                            r.answered,
-                            r.abandoned,
-                            r.short_abandoned,
-                            r.callbacks,
-                            r.transferred,
-                            r.exited,
-                            r.answered_in_sl,
-                            r.ivr,
-                            r.ended,
-                            r.outbound_attempts,
-                            r.outbound_connected,
-                        ]
-                        .map(|v| v.to_string()),
-                    );
-                    rec.extend(
-                        [
-                            r.wait_answered_sum_s,
-                            r.wait_answered_max_s,
-                            r.wait_abandoned_sum_s,
-                            r.talk_sum_s,
-                            r.wrap_sum_s,
-                        ]
-                        .map(|v| v.to_string()),
-                    );
-                    rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s].map(opt));
-                    w.write_record(&rec)?;
-                }
-            }
-            ReportRows::Agent(rows) => {
-                // Away reasons as columns of their own, in name order.
-                let reasons: std::collections::BTreeSet<&Arc<str>> =
-                    rows.iter().flat_map(|r| r.away_s.keys()).collect();
-                let mut head: Vec<String> = [
-                    "period",
-                    "agent",
-                    "login_s",
-                    "ready_s",
-                    "away_s",
-                    "ringing_s",
-                    "talking_s",
-                    "dialing_s",
-                    "outbound_call_s",
-                    "wrap_up_s",
-                    "handled",
-                    "missed",
-                    "talk_s",
-                    "outbound",
-                    "occupancy",
-                ]
-                .map(String::from)
-                .to_vec();
-                // A heading begins with `away_s:`, so never as a formula.
-                head.extend(reasons.iter().map(|r| {
-                    if r.is_empty() {
-                        "away_s:(none)".to_string()
-                    } else {
-                        format!("away_s:{r}")
-                    }
-                }));
-                w.write_record(&head)?;
-                for r in rows {
-                    let t = &r.time_s;
-                    let mut rec = vec![r.period.clone(), text_cell(&r.agent)];
-                    rec.extend(
-                        [
-                            r.login_s, t.ready, t.away, t.ringing, t.talking, t.dialing,
-                            t.outbound, t.wrap_up,
-                        ]
-                        .map(|v| v.to_string()),
-                    );
-                    rec.extend([r.handled, r.missed].map(|v| v.to_string()));
-                    rec.push(r.talk_s.to_string());
-                    rec.push(r.outbound.to_string());
-                    rec.push(opt(r.occupancy));
-                    rec.extend(
-                        reasons
-                            .iter()
-                            .map(|k| r.away_s.get(*k).copied().unwrap_or(0.0).to_string()),
-                    );
-                    w.write_record(&rec)?;
-                }
-            }
-            ReportRows::Callback(rows) => {
-                w.write_record([
-                    "period",
-                    "service",
-                    "requested",
-                    "assigned",
-                    "completed",
-                    "failed",
-                    "deleted",
-                    "open",
-                    "processing_rate",
-                ])?;
-                for r in rows {
-                    let mut rec = vec![r.period.clone(), name(&r.service)];
-                    rec.extend(
-                        [
-                            r.requested,
-                            r.assigned,
-                            r.completed,
-                            r.failed,
-                            r.deleted,
-                            r.open,
-                        ]
-                        .map(|v| v.to_string()),
-                    );
-                    rec.push(opt(r.processing_rate));
-                    w.write_record(&rec)?;
-                }
-            }
+        };
+        if !sink.row(ReportRow::Callback(row)).await {
+            break;
         }
-        w.flush()?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The SL formula of a queue.
@@ -675,59 +581,6 @@ mod tests {
             .into_owned()
             .collect();
         Query::parse("t", &params, "2026-11-21".parse().unwrap())
-    }
-
-    #[test]
-    fn names_that_would_be_formulas_are_text_in_the_csv() {
-        let names = [
-            "=HYPERLINK(\"http://evil\",\"x\")",
-            "=cmd|' /C calc'!A0",
-            "+1+1",
-            "-2+3",
-            "@SUM(1+1)",
-            "\tx",
-            "\rx",
-            "김민준",
-            "sales",
-        ];
-        let row = |agent: &str| AgentReportRow {
-            period: "2026-11-21".into(),
-            agent: agent.into(),
-            time_s: Default::default(),
-            away_s: [(Arc::from("=1+1"), 60.0)].into_iter().collect(),
-            login_s: 0.0,
-            handled: 0,
-            missed: 0,
-            talk_s: 0.0,
-            outbound: 0,
-            occupancy: None,
-        };
-        let report = Report {
-            tenant: "t".into(),
-            from: "2026-11-21".into(),
-            to: "2026-11-21".into(),
-            by: "agent".into(),
-            step: "day".into(),
-            rows: ReportRows::Agent(names.iter().map(|n| row(n)).collect()),
-        };
-        let csv = to_csv(&report).unwrap();
-        // Read back as a spreadsheet reads it: every cell of every record.
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(&csv[3..]);
-        let records: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
-        for rec in &records {
-            for cell in rec {
-                assert!(
-                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
-                    "a cell a spreadsheet would run: {cell:?}"
-                );
-            }
-        }
-        let agents: Vec<&str> = records[1..].iter().map(|r| &r[1]).collect();
-        assert_eq!(agents[0], "'=HYPERLINK(\"http://evil\",\"x\")");
-        assert_eq!(agents[3], "'-2+3");
-        assert_eq!(&agents[7..], ["김민준", "sales"], "other names as they are");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct AppState {
     pub allowed_origins: Arc<Vec<String>>,
     /// The history store reports read (`None`: history is off).
     pub history: Option<crate::history::Store>,
+    /// Reports that may run at once (`limits.max_reports`).
+    pub reports: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why a request failed. Each kind has its status; the body is

@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::history::report;
+use crate::history::{export, report};
 use crate::http::auth::Access;
 use crate::http::{ApiError, AppState};
 
@@ -211,11 +211,7 @@ async fn history(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/csv"));
-    let report = report::run(store, &query, &settings)
-        .await
-        .map_err(|e| ApiError::Internal(format!("history: {e}")))?;
-    if report.rows.is_empty()
-        && st.hub.latest(&tenant).is_none()
+    if st.hub.latest(&tenant).is_none()
         && !st.config.tenant_names().any(|t| t == tenant)
         && !report::has_tenant(store, &tenant)
             .await
@@ -223,18 +219,40 @@ async fn history(
     {
         return Err(ApiError::NoTenant(tenant));
     }
+    // A few reports at once: each holds a database connection and a
+    // core while it runs.
+    let Ok(permit) = st.reports.clone().try_acquire_owned() else {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+            axum::Json(json!({
+                "error": "too many reports are being made at once (limits.max_reports): try again in a few seconds"
+            })),
+        )
+            .into_response());
+    };
+    // Streamed: rows go out as they are read, never all held.
+    let chunks = export::stream(store.clone(), query.clone(), settings, wants_csv, permit);
+    let body = axum::body::Body::from_stream(tokio_stream_of(chunks));
     if !wants_csv {
-        return Ok(axum::Json(report).into_response());
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response());
     }
-    let body = report::to_csv(&report).map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    let report = &query;
     let file = format!(
         "attachment; filename=\"callboard-{}-{}-{}-{}-{}.csv\"",
         tenant.replace(
             |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
             "_"
         ),
-        report.by,
-        report.step,
+        report.by.as_str(),
+        report.step.as_str(),
         report.from,
         report.to
     );
@@ -252,4 +270,11 @@ async fn history(
         body,
     )
         .into_response())
+}
+
+/// A channel's items as a stream (for a streamed body).
+fn tokio_stream_of<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

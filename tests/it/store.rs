@@ -883,3 +883,135 @@ async fn a_row_the_database_refuses_is_set_aside_and_the_others_written() {
     assert_same(stored(&store, "poisoned", &d, &d).await, expected(&want));
     store.close().await;
 }
+
+/// Reports are streamed: a large one (100 queues × 96 intervals × 5 days)
+/// comes out as the rows are read and equals the report made whole, as JSON
+/// and as CSV; reports at once are bounded (one more gets a 503 with
+/// Retry-After while two hold their places), and health checks answer
+/// meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_streamed_and_bounded() {
+    use callboard::history::report::{Query, run};
+    use callboard::settings::{HistorySettings, HttpSettings, ServeSettings};
+    use callboard::wire::{QueueInterval, Report};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (dir, store) = sqlite_store("big-reports").await;
+    let day0 = jiff::civil::date(2026, 11, 1);
+    let mut rows = Vec::new();
+    for d in 0..5 {
+        let day = day0.checked_add(jiff::Span::new().days(d)).unwrap();
+        for q in 0..100 {
+            for i in 0..96 {
+                let start = day
+                    .at((i / 4) as i8, (i % 4 * 15) as i8, 0, 0)
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .unwrap();
+                rows.push(IntervalRow::Queue(QueueInterval {
+                    tenant: "big".into(),
+                    queue: Some(format!("q{q:03}").into()),
+                    service: Some(format!("s{}", q % 10).into()),
+                    start: start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                    minutes: 15,
+                    inbound: 3,
+                    answered: 2,
+                    abandoned: 1,
+                    short_abandoned: 0,
+                    callbacks: 0,
+                    transferred: 0,
+                    exited: 0,
+                    answered_in_sl: 2,
+                    ivr: 3,
+                    ended: 2,
+                    wait_answered_sum_s: 12.5,
+                    wait_answered_max_s: 9.0,
+                    wait_abandoned_sum_s: 30.0,
+                    talk_sum_s: 400.0,
+                    wrap_sum_s: 60.0,
+                    outbound_attempts: 0,
+                    outbound_connected: 0,
+                }));
+            }
+        }
+    }
+    for chunk in rows.chunks(20_000) {
+        store.write(&[], chunk).await.unwrap();
+    }
+    let config = Config::parse("[tenants.big]\ntz = \"UTC\"\n", None, None).unwrap();
+    let srv = crate::support::server::Server::start(
+        config.clone(),
+        ServeSettings {
+            engine: crate::support::server::engine(1, 50),
+            history: Some(HistorySettings {
+                location: callboard::history::Location::Sqlite(dir.join("h.sqlite")),
+                retention_days: 36_500,
+            }),
+            http: HttpSettings {
+                max_reports: 2,
+                ..HttpSettings::default()
+            },
+            ..ServeSettings::default()
+        },
+    )
+    .await;
+    let path = "/api/v1/tenants/big/history?from=2026-11-01&to=2026-11-05&by=queue&step=interval";
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    let q = Query::parse("big", &params, day0).unwrap();
+    let whole = run(&store, &q, &config.tenant("big")).await.unwrap();
+    let callboard::wire::ReportRows::Queue(whole_rows) = &whole.rows else {
+        panic!("a queue report");
+    };
+    assert_eq!(whole_rows.len(), 48_000);
+
+    // Two reports whose bodies nobody reads hold the two places.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    let (status, head, body) = crate::support::http(srv.addr, "GET", path, &[], "").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 5"),
+        "{head}"
+    );
+    let started = std::time::Instant::now();
+    let (status, _, _) = crate::support::http(srv.addr, "GET", "/healthz", &[], "").await;
+    assert_eq!(status, 200);
+    eprintln!(
+        "healthz while two reports are held: {:?}",
+        started.elapsed()
+    );
+    drop(held);
+
+    // Once they are gone, a report streams whole: the same as made whole.
+    let mut got = None;
+    for _ in 0..100 {
+        let (status, _, body) = crate::support::http(srv.addr, "GET", path, &[], "").await;
+        if status == 200 {
+            got = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let streamed: Report =
+        serde_json::from_str(&got.expect("a report once the places are free")).unwrap();
+    assert_eq!(streamed, whole);
+    let (status, _, csv) =
+        crate::support::http(srv.addr, "GET", &format!("{path}&format=csv"), &[], "").await;
+    assert_eq!(status, 200);
+    let want = String::from_utf8(callboard::history::export::to_csv(&whole)).unwrap();
+    assert_eq!(csv, want);
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+    store.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,441 @@
+//! A report on its way out: JSON (the [`Report`] object) or CSV (UTF-8 with
+//! a byte-order mark, so that Excel reads Korean names right), written a row
+//! at a time as the database gives the rows. The service streams it: rows
+//! are serialised into chunks of a bounded channel that the response body
+//! drains, so a month of a large tenant's intervals costs a few chunks of
+//! memory, however many rows it has and however slowly the client reads.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use super::Store;
+use super::report::{By, Query, ReportRow, RowSink, away_reasons, read};
+use crate::config::TenantSettings;
+use crate::wire::{Report, ReportRows};
+
+/// A chunk is sent once it holds this many bytes.
+const CHUNK: usize = 64 * 1024;
+/// Chunks waiting for the client at most.
+const CHUNKS: usize = 4;
+/// A client that takes no chunk for this long is let go (the report stops
+/// and frees its database connection).
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows between two yields to the other tasks of the worker.
+const YIELD_EVERY: u32 = 512;
+
+/// The report's rows as JSON or CSV, chunk by chunk, made by a task of its
+/// own that holds `permit` (one of the reports that may run at once) until
+/// it is done. A failure half way ends the stream with an error (the
+/// client sees the body cut off).
+pub fn stream(
+    store: Store,
+    q: Query,
+    settings: TenantSettings,
+    csv: bool,
+    permit: OwnedSemaphorePermit,
+) -> mpsc::Receiver<io::Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(CHUNKS);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut out = Chunks {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+            format: Format::Json { first: true },
+            rows: 0,
+            gone: false,
+        };
+        let done = async {
+            if csv {
+                let reasons = match q.by {
+                    By::Agent => away_reasons(&store, &q).await?,
+                    _ => Vec::new(),
+                };
+                let w = CsvRows::new(q.by, reasons);
+                out.buf.extend_from_slice("\u{feff}".as_bytes());
+                let head = w.head();
+                w.write(&mut out.buf, &head);
+                out.format = Format::Csv(w);
+            } else {
+                out.buf.extend_from_slice(&json_head(&q));
+            }
+            read(&store, &q, &settings, &mut out).await
+        }
+        .await;
+        match done {
+            Ok(()) => {
+                if matches!(out.format, Format::Json { .. }) {
+                    out.buf.extend_from_slice(b"]}");
+                }
+                out.flush().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, tenant = %q.tenant, "history: a report stopped half way");
+                out.flush().await;
+                let _ = out.tx.send(Err(io::Error::other(e.to_string()))).await;
+            }
+        }
+    });
+    rx
+}
+
+/// A report as JSON up to its first row: `{"tenant":...,"rows":[`.
+fn json_head(q: &Query) -> Vec<u8> {
+    let head = Report {
+        tenant: q.tenant.clone(),
+        from: q.from.to_string(),
+        to: q.to.to_string(),
+        by: q.by.as_str().to_string(),
+        step: q.step.as_str().to_string(),
+        rows: ReportRows::Queue(Vec::new()),
+    };
+    // The object with no rows, `...,"rows":[]}`, less its `]}`.
+    let mut text = serde_json::to_vec(&head).unwrap_or_default();
+    text.truncate(text.len().saturating_sub(2));
+    text
+}
+
+enum Format {
+    Json { first: bool },
+    Csv(CsvRows),
+}
+
+/// Rows serialised into chunks of a channel.
+struct Chunks {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+    format: Format,
+    rows: u32,
+    /// The client went away (or took nothing for too long).
+    gone: bool,
+}
+
+impl Chunks {
+    async fn flush(&mut self) {
+        if self.buf.is_empty() || self.gone {
+            return;
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        match tokio::time::timeout(SEND_TIMEOUT, self.tx.send(Ok(chunk))).await {
+            Ok(Ok(())) => {}
+            _ => self.gone = true,
+        }
+    }
+}
+
+impl RowSink for Chunks {
+    async fn row(&mut self, row: ReportRow) -> bool {
+        match &mut self.format {
+            Format::Json { first } => {
+                if !*first {
+                    self.buf.push(b',');
+                }
+                *first = false;
+                let _ = match &row {
+                    ReportRow::Queue(r) => serde_json::to_writer(&mut self.buf, r),
+                    ReportRow::Agent(r) => serde_json::to_writer(&mut self.buf, r),
+                    ReportRow::Callback(r) => serde_json::to_writer(&mut self.buf, r),
+                };
+            }
+            Format::Csv(w) => {
+                let record = w.record(&row);
+                w.write(&mut self.buf, &record);
+            }
+        }
+        if self.buf.len() >= CHUNK {
+            self.flush().await;
+        }
+        self.rows += 1;
+        if self.rows % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
+        !self.gone
+    }
+}
+
+/// A name as a CSV cell a spreadsheet shows as text: one that begins as a
+/// formula would (`=`, `+`, `-`, `@`, a tab or a carriage return: OWASP's
+/// rule) gets a leading `'`, which Excel and LibreOffice read as "text".
+fn text_cell(name: &str) -> String {
+    match name.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The CSV of a report: its header, and a record per row; a ratio with no
+/// denominator is an empty cell.
+pub struct CsvRows {
+    by: By,
+    /// The agent report's away reasons, each a column of its own.
+    reasons: Vec<Arc<str>>,
+}
+
+impl CsvRows {
+    pub fn new(by: By, reasons: Vec<Arc<str>>) -> CsvRows {
+        CsvRows { by, reasons }
+    }
+
+    /// The header row.
+    pub fn head(&self) -> Vec<String> {
+        let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        match self.by {
+            By::Agent => {
+                let mut head = s(&[
+                    "period",
+                    "agent",
+                    "login_s",
+                    "ready_s",
+                    "away_s",
+                    "ringing_s",
+                    "talking_s",
+                    "dialing_s",
+                    "outbound_call_s",
+                    "wrap_up_s",
+                    "handled",
+                    "missed",
+                    "talk_s",
+                    "outbound",
+                    "occupancy",
+                ]);
+                // A heading begins with `away_s:`, so never as a formula.
+                head.extend(self.reasons.iter().map(|r| {
+                    if r.is_empty() {
+                        "away_s:(none)".to_string()
+                    } else {
+                        format!("away_s:{r}")
+                    }
+                }));
+                head
+            }
+            By::Callback => s(&[
+                "period",
+                "service",
+                "requested",
+                "assigned",
+                "completed",
+                "failed",
+                "deleted",
+                "open",
+                "processing_rate",
+            ]),
+            By::Tenant | By::Service | By::Queue => {
+                let mut head = s(&["period"]);
+                match self.by {
+                    By::Service => head.push("service".into()),
+                    By::Queue => head.extend(s(&["service", "queue"])),
+                    _ => {}
+                }
+                head.extend(s(&[
+                    "inbound",
+                    "answered",
+                    "abandoned",
+                    "short_abandoned",
+                    "callbacks",
+                    "transferred",
+                    "exited",
+                    "answered_in_sl",
+                    "ivr",
+                    "ended",
+                    "outbound_attempts",
+                    "outbound_connected",
+                    "wait_answered_sum_s",
+                    "wait_answered_max_s",
+                    "wait_abandoned_sum_s",
+                    "talk_sum_s",
+                    "wrap_sum_s",
+                    "answer_rate",
+                    "service_level",
+                    "asa_s",
+                    "aht_s",
+                ]));
+                head
+            }
+        }
+    }
+
+    /// One row's record.
+    pub fn record(&self, row: &ReportRow) -> Vec<String> {
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        let name = |v: &Option<Arc<str>>| text_cell(v.as_deref().unwrap_or(""));
+        match row {
+            ReportRow::Queue(r) => {
+                let mut rec = vec![r.period.clone()];
+                match self.by {
+                    By::Service => rec.push(name(&r.service)),
+                    By::Queue => rec.extend([name(&r.service), name(&r.queue)]),
+                    _ => {}
+                }
+                rec.extend(
+                    [
+                        r.inbound,
+                        r.answered,
+                        r.abandoned,
+                        r.short_abandoned,
+                        r.callbacks,
+                        r.transferred,
+                        r.exited,
+                        r.answered_in_sl,
+                        r.ivr,
+                        r.ended,
+                        r.outbound_attempts,
+                        r.outbound_connected,
+                    ]
+                    .map(|v| v.to_string()),
+                );
+                rec.extend(
+                    [
+                        r.wait_answered_sum_s,
+                        r.wait_answered_max_s,
+                        r.wait_abandoned_sum_s,
+                        r.talk_sum_s,
+                        r.wrap_sum_s,
+                    ]
+                    .map(|v| v.to_string()),
+                );
+                rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s].map(opt));
+                rec
+            }
+            ReportRow::Agent(r) => {
+                let t = &r.time_s;
+                let mut rec = vec![r.period.clone(), text_cell(&r.agent)];
+                rec.extend(
+                    [
+                        r.login_s, t.ready, t.away, t.ringing, t.talking, t.dialing, t.outbound,
+                        t.wrap_up,
+                    ]
+                    .map(|v| v.to_string()),
+                );
+                rec.extend([r.handled, r.missed].map(|v| v.to_string()));
+                rec.push(r.talk_s.to_string());
+                rec.push(r.outbound.to_string());
+                rec.push(opt(r.occupancy));
+                rec.extend(
+                    self.reasons
+                        .iter()
+                        .map(|k| r.away_s.get(k).copied().unwrap_or(0.0).to_string()),
+                );
+                rec
+            }
+            ReportRow::Callback(r) => {
+                let mut rec = vec![r.period.clone(), name(&r.service)];
+                rec.extend(
+                    [
+                        r.requested,
+                        r.assigned,
+                        r.completed,
+                        r.failed,
+                        r.deleted,
+                        r.open,
+                    ]
+                    .map(|v| v.to_string()),
+                );
+                rec.push(opt(r.processing_rate));
+                rec
+            }
+        }
+    }
+
+    /// Appends a record to `out`, quoted as CSV needs (names with commas,
+    /// quotes or line breaks).
+    pub fn write(&self, out: &mut Vec<u8>, record: &[String]) {
+        let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+        let _ = w.write_record(record);
+        if let Ok(bytes) = w.into_inner() {
+            out.extend_from_slice(&bytes);
+        }
+    }
+}
+
+/// A whole report as CSV (UTF-8 with a byte-order mark).
+pub fn to_csv(report: &Report) -> Vec<u8> {
+    let by = match report.by.as_str() {
+        "service" => By::Service,
+        "queue" => By::Queue,
+        "agent" => By::Agent,
+        "callback" => By::Callback,
+        _ => By::Tenant,
+    };
+    let rows: Vec<ReportRow> = match &report.rows {
+        ReportRows::Queue(v) => v.iter().cloned().map(ReportRow::Queue).collect(),
+        ReportRows::Agent(v) => v.iter().cloned().map(ReportRow::Agent).collect(),
+        ReportRows::Callback(v) => v.iter().cloned().map(ReportRow::Callback).collect(),
+    };
+    let reasons: std::collections::BTreeSet<Arc<str>> = rows
+        .iter()
+        .filter_map(|r| match r {
+            ReportRow::Agent(a) => Some(a.away_s.keys().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let w = CsvRows::new(by, reasons.into_iter().collect());
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    w.write(&mut out, &w.head());
+    for r in &rows {
+        w.write(&mut out, &w.record(r));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::AgentReportRow;
+
+    #[test]
+    fn names_that_would_be_formulas_are_text_in_the_csv() {
+        let names = [
+            "=HYPERLINK(\"http://evil\",\"x\")",
+            "=cmd|' /C calc'!A0",
+            "+1+1",
+            "-2+3",
+            "@SUM(1+1)",
+            "\tx",
+            "\rx",
+            "김민준",
+            "sales",
+        ];
+        let row = |agent: &str| AgentReportRow {
+            period: "2026-11-21".into(),
+            agent: agent.into(),
+            time_s: Default::default(),
+            away_s: [(Arc::from("=1+1"), 60.0)].into_iter().collect(),
+            login_s: 0.0,
+            handled: 0,
+            missed: 0,
+            talk_s: 0.0,
+            outbound: 0,
+            occupancy: None,
+        };
+        let report = Report {
+            tenant: "t".into(),
+            from: "2026-11-21".into(),
+            to: "2026-11-21".into(),
+            by: "agent".into(),
+            step: "day".into(),
+            rows: ReportRows::Agent(names.iter().map(|n| row(n)).collect()),
+        };
+        let csv = to_csv(&report);
+        // Read back as a spreadsheet reads it: every cell of every record.
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&csv[3..]);
+        let records: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        for rec in &records {
+            for cell in rec {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "a cell a spreadsheet would run: {cell:?}"
+                );
+            }
+        }
+        let agents: Vec<&str> = records[1..].iter().map(|r| &r[1]).collect();
+        assert_eq!(agents[0], "'=HYPERLINK(\"http://evil\",\"x\")");
+        assert_eq!(agents[3], "'-2+3");
+        assert_eq!(&agents[7..], ["김민준", "sales"], "other names as they are");
+    }
+}
