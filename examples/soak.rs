@@ -20,6 +20,19 @@
 //! against the default limits and reports the server's RSS and the series
 //! count, size and render time of `/metrics`.
 //!
+//! `soak hard STORE [SECONDS] [TRICKLERS]` (defaults 600 s, 4,000) runs the
+//! hardening soak against a history STORE (an SQLite path or a `postgres://`
+//! URL; `cargo run --release --example history -- fill STORE` first puts the
+//! largest report a token may ask for in it): the traffic above, and
+//! TRICKLERS clients from 127.0.0.1 each sending a header line every 10 s
+//! and never the end (reconnecting a second after being cut), poisoned
+//! events (a NUL in a reason, control characters in names, a line break in
+//! a queue_log pause reason) on HTTP ingest and on a followed queue_log,
+//! and the 297,600-row report asked for every 5 s. From 127.0.0.2: a board
+//! (largest snapshot gap) and `/healthz` ten times a second, on the main
+//! listener and on the metrics listener. At the end, every clean tenant's
+//! stored day must equal its snapshot (inbound, answered).
+//!
 //! It prints the figures the README quotes: RSS after the first fifth of the
 //! run (warm-up) from lowest to highest, `/healthz` p50/p99, the largest
 //! snapshot gap of a reading client, events sent and refused.
@@ -219,12 +232,330 @@ async fn tenants(n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connection from a loopback address of its own (the server tells
+/// clients apart by address).
+async fn connect_from(from: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(format!("{from}:0").parse().expect("an address"))?;
+    sock.connect(([127, 0, 0, 1], port).into()).await
+}
+
+/// [`exchange`], from `from`.
+async fn exchange_from(
+    from: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let Ok(mut s) = connect_from(from, port).await else {
+        return (0, Vec::new());
+    };
+    // HTTP/1.0: a streamed body comes whole, not in chunks.
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if s.write_all(head.as_bytes()).await.is_err() || s.write_all(body).await.is_err() {
+        return (0, Vec::new());
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp).await;
+    let status = String::from_utf8_lossy(&resp[..resp.len().min(64)])
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, resp)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Poisoned input of every kind ingest sees, each refused.
+fn poisoned(k: u64) -> Vec<u8> {
+    let ts = now_ms();
+    [
+        format!(r#"{{"v":1,"id":"p{k}a","ts":{ts},"tenant":"soak-0","type":"agent.state","agent":"a1","state":"away","reason":"meal\u0000"}}"#),
+        format!(r#"{{"v":1,"id":"p{k}b","ts":{ts},"tenant":"soak-1","type":"call.queued","call":"c","queue":"q\u0007"}}"#),
+        format!(r#"{{"v":1,"id":"p{k}c","ts":{ts},"tenant":"soak-2","type":"call.exited","call":"c","queue":"q1","reason":"a\nb"}}"#),
+        format!(r#"{{"v":1,"id":"p{k}d","ts":{ts},"tenant":"soak-3","type":"agent.state","agent":"a1","state":"ready","name":"\u001b[31m"}}"#),
+    ]
+    .join("\n")
+    .into_bytes()
+}
+
+/// `soak hard`: the hardening soak (see the file's head).
+async fn hard(store: String, seconds: u64, tricklers: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("callboard-soak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("c.toml"), "[tenants.big]\ntz = \"UTC\"\n")?;
+    let log = dir.join("queue_log");
+    std::fs::write(&log, "")?;
+    let (port, metrics) = (free_port(), free_port());
+    let bin = std::env::var("CALLBOARD_BIN").unwrap_or("target/release/callboard".into());
+    let mut server = Command::new(&bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        .args(["--simulate-tenants", "0", "--log", "warn"])
+        .args(["--config", dir.join("c.toml").to_str().unwrap_or_default()])
+        .args(["--history", &store])
+        .args([
+            "--event-log",
+            dir.join("events").to_str().unwrap_or_default(),
+        ])
+        .args([
+            "--queue-log",
+            log.to_str().unwrap_or_default(),
+            "--tenant",
+            "pbx",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {bin} (cargo build --release first): {e}"))?;
+    let pid = server.id();
+    for _ in 0..100 {
+        if http(metrics, "GET", "/readyz", b"").await == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut seq = 0;
+    http(port, "POST", "/api/v1/events", &batch(40, &mut seq)).await;
+    for _ in 0..50 {
+        if http(port, "GET", "/api/v1/tenants/soak-0/snapshot", b"").await == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Clean traffic, 2,000 events a second, and poisoned input beside it.
+    let traffic = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut k = 0;
+        while Instant::now() < end {
+            tick.tick().await;
+            exchange_from(
+                "127.0.0.3",
+                port,
+                "POST",
+                "/api/v1/events",
+                &batch(200, &mut seq),
+            )
+            .await;
+            k += 1;
+            if k % 10 == 0 {
+                exchange_from("127.0.0.3", port, "POST", "/api/v1/events", &poisoned(k)).await;
+            }
+        }
+    });
+    // A site's queue_log: a call a second, and a poisoned line beside it.
+    let site = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut k = 0u64;
+            while Instant::now() < end {
+                let t = now_ms() / 1000;
+                let lines = format!(
+                    "{t}|s{k}|sales|NONE|ENTERQUEUE||0105550|1\n{t}|s{k}|sales|PJSIP/201|CONNECT|1|b{k}|1\n\
+                     {t}|NONE|sales|PJSIP/202|PAUSE|lunch\rbreak|\n{t}|s{k}x|sa\x07les|NONE|ENTERQUEUE||1|1\n"
+                );
+                let _ = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&log)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, lines.as_bytes()));
+                k += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    // Tricklers: a header line every 10 s, never the end; back a second
+    // after being cut or refused.
+    let cut = Arc::new(AtomicU64::new(0));
+    for _ in 0..tricklers {
+        let cut = cut.clone();
+        tokio::spawn(async move {
+            while Instant::now() < end {
+                if let Ok(mut s) = connect_from("127.0.0.1", port).await {
+                    let _ = s.write_all(b"GET /api/v1/tenants HTTP/1.1\r\n").await;
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                        if Instant::now() >= end || s.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                            break;
+                        }
+                        let mut b = [0u8; 1];
+                        if let Ok(Ok(0)) =
+                            tokio::time::timeout(Duration::from_millis(1), s.read(&mut b)).await
+                        {
+                            break;
+                        }
+                    }
+                    cut.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+    // The largest report, every 5 s.
+    let reports = tokio::spawn(async move {
+        let (mut ok, mut busy, mut bytes) = (0u64, 0u64, 0usize);
+        let path =
+            "/api/v1/tenants/big/history?from=2026-11-01&to=2026-12-01&by=queue&step=interval";
+        while Instant::now() < end {
+            let (status, body) = exchange_from("127.0.0.4", port, "GET", path, b"").await;
+            match status {
+                200 => {
+                    ok += 1;
+                    bytes = bytes.max(body.len());
+                }
+                503 => busy += 1,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        (ok, busy, bytes)
+    });
+    // A board from its own address, connected before the tricklers fill up.
+    let board = tokio::spawn(async move {
+        let stream = connect_from("127.0.0.2", port).await.ok()?;
+        let url = format!("ws://127.0.0.1:{port}/api/v1/ws?tenant=soak-0");
+        let (ws, _) = tokio_tungstenite::client_async(url, stream).await.ok()?;
+        let (_, mut rx) = ws.split();
+        let (mut last, mut worst, mut n) = (Instant::now(), Duration::ZERO, 0u64);
+        let warm = Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(end.into(), rx.next()).await {
+            let now = Instant::now();
+            if now > warm {
+                worst = worst.max(now - last);
+            }
+            last = now;
+            n += 1;
+        }
+        Some((worst.as_secs_f64(), n))
+    });
+    // Probes.
+    let (mut main_probe, mut metrics_probe, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let mut next_rss = Instant::now();
+    while Instant::now() < end {
+        for (to, into) in [(port, &mut main_probe), (metrics, &mut metrics_probe)] {
+            let t = Instant::now();
+            let (code, _) = exchange_from("127.0.0.2", to, "GET", "/healthz", b"").await;
+            into.push(if code == 200 {
+                t.elapsed().as_secs_f64() * 1000.0
+            } else {
+                f64::INFINITY
+            });
+        }
+        if Instant::now() >= next_rss {
+            rss.push(rss_mib(pid));
+            next_rss += Duration::from_secs(5);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    traffic.await?;
+    site.await?;
+    let (ok, busy, bytes) = reports.await?;
+    let board = board.await?;
+    // The history: every clean tenant's stored day equals its snapshot.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mut complete = Vec::new();
+    for t in (0..10)
+        .map(|k| format!("soak-{k}"))
+        .chain(["pbx".to_string()])
+    {
+        let (_, snap) = exchange_from(
+            "127.0.0.2",
+            port,
+            "GET",
+            &format!("/api/v1/tenants/{t}/snapshot"),
+            b"",
+        )
+        .await;
+        let (_, report) = exchange_from(
+            "127.0.0.2",
+            port,
+            "GET",
+            &format!("/api/v1/tenants/{t}/history?by=tenant&step=day"),
+            b"",
+        )
+        .await;
+        let body = |r: &[u8]| -> serde_json::Value {
+            let text = String::from_utf8_lossy(r);
+            serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("null"))
+                .unwrap_or_default()
+        };
+        let (snap, report) = (body(&snap), body(&report));
+        let row = &report["rows"][0];
+        let same = snap["totals"]["inbound"] == row["inbound"]
+            && snap["totals"]["answered"] == row["answered"];
+        complete.push(format!(
+            "{t}: {} / {} inbound{}",
+            row["inbound"],
+            snap["totals"]["inbound"],
+            if same {
+                String::new()
+            } else {
+                format!(" DIFFERS ({report})")
+            }
+        ));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exited = server.wait()?;
+    println!(
+        "hard: {seconds} s against {store}, {tricklers} tricklers (cut or refused {} times)",
+        cut.load(Ordering::Relaxed)
+    );
+    println!(
+        "hard: /healthz on the main listener p50 {:.1} ms p99 {:.1} ms worst {:.1} ms; on the metrics listener p50 {:.1} ms p99 {:.1} ms worst {:.1} ms",
+        percentile(&mut main_probe.clone(), 0.5),
+        percentile(&mut main_probe.clone(), 0.99),
+        percentile(&mut main_probe, 1.0),
+        percentile(&mut metrics_probe.clone(), 0.5),
+        percentile(&mut metrics_probe.clone(), 0.99),
+        percentile(&mut metrics_probe, 1.0),
+    );
+    match board {
+        Some((gap, n)) => println!("hard: the board got {n} snapshots, the largest gap {gap:.2} s"),
+        None => println!("hard: the board could not connect"),
+    }
+    println!(
+        "hard: the big report: {ok} streamed (up to {bytes} bytes), {busy} refused while two ran"
+    );
+    println!(
+        "hard: server RSS {:.0} to {:.0} MiB",
+        rss.iter().cloned().fold(f64::MAX, f64::min),
+        rss.iter().cloned().fold(0.0, f64::max)
+    );
+    println!(
+        "hard: history of the clean tenants: {}",
+        complete.join("; ")
+    );
+    println!("hard: server exit on SIGTERM: {exited}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     if args.first().map(String::as_str) == Some("tenants") {
         return tenants(arg(1, 20_000)).await;
+    }
+    if args.first().map(String::as_str) == Some("hard") {
+        let store = args
+            .get(1)
+            .cloned()
+            .unwrap_or("/tmp/soak-history.sqlite".into());
+        return hard(store, arg(2, 600), arg(3, 4000) as usize).await;
     }
     let (seconds, rate, clients) = (arg(0, 600), arg(1, 2000), arg(2, 200) as usize);
     let (mut server, port) = start_server().await?;
