@@ -24,9 +24,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callboard::cmd::serve::run;
+use callboard::cmd::serve::settings::{EngineSettings, ServeSettings};
 use callboard::config::Config;
-use callboard::serve::run;
-use callboard::settings::{EngineSettings, ServeSettings};
 use callboard::sim::{SimConfig, Simulator};
 use callboard::sources::event_log::{EventLog, EventLogSettings, Fsync, frame};
 use callboard::wire::encode_event;

@@ -29,12 +29,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use callboard::cmd::serve::run;
+use callboard::cmd::serve::settings::{EngineSettings, ServeSettings};
 use callboard::config::Config;
+use callboard::kafka::KafkaOptions;
 use callboard::kafka::{ensure_topic, produce};
-use callboard::serve::run;
-use callboard::settings::{EngineSettings, ServeSettings};
 use callboard::sim::{SimConfig, Simulator};
-use callboard::sources::kafka::KafkaOptions;
 use futures_util::StreamExt;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
@@ -314,7 +314,7 @@ async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<(
 
 async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
     let mut sim = SimConfig::demo(0, 5);
-    sim.start = callboard::sources::sim::start_of_today(&sim.tz, now_ms());
+    sim.start = callboard::sources::simulated::start_of_today(&sim.tz, now_ms());
     let (addr, stop, task) = serve(ServeSettings {
         simulate: vec![sim],
         engine: EngineSettings {

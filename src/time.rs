@@ -11,6 +11,12 @@ use jiff::{Timestamp, civil::Date};
 /// Unix epoch milliseconds, the engine's one representation of an instant.
 pub type Millis = i64;
 
+/// The wall clock, in the engine's unit. The engine itself reads no clock:
+/// the service, its sources and its outputs do, through this.
+pub fn now_ms() -> Millis {
+    jiff::Timestamp::now().as_millisecond()
+}
+
 /// A local calendar day, counted in days since 1970-01-01 (a civil date, not
 /// an instant: its length depends on the zone).
 pub type DayNo = i32;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::tenant::{Agent, AgentDay, Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
 use crate::config::SlFormula;
 use crate::event::AgentState;
-use crate::time::{self, Millis};
+use crate::time::{self, DayNo, Millis};
 use crate::wire::{
     AgentCounts, AgentRow, ByState, CallbackStats, Hourly, Instant, OpenByAgent, QueueRow,
     QueueStats, ServiceRow, Snapshot, StateSeconds, Status,
@@ -265,44 +265,94 @@ impl Tenant {
         let today = self.cal.day_of(now);
         let yesterday = today - 1;
         let tenant_formula = self.settings.queue_defaults.sl_formula;
+        let live = self.live_calls(now, today);
+        let mut tallies = Tallies {
+            services: vec![Tally::default(); self.service_data.len()],
+            total: Tally::default(),
+        };
+        let queues = self.snapshot_queues(now, today, &live, &mut tallies);
+        let (services, cb_total) = self.snapshot_services(now, today, &mut tallies);
+        let (agent_list, open_by_agent) = self.snapshot_agents(now, today, &live.missed);
 
+        let hours = |h: Option<&[u32; 24]>| -> Vec<u64> {
+            h.map_or_else(|| vec![0; 24], |h| h.iter().map(|&v| v as u64).collect())
+        };
+        let mut callbacks = callback_stats(&cb_total);
+        callbacks.open_by_agent = open_by_agent;
+
+        Snapshot {
+            v: 1,
+            tenant: self.name.clone(),
+            tz: self.cal.tz_name(),
+            day: time::format_day(today),
+            as_of: self.as_of.map(Instant),
+            at: Instant(now),
+            status,
+            totals: tallies.total.stats(tenant_formula, now),
+            services,
+            queues,
+            agents: agent_counts(&self.by_state),
+            agent_list,
+            hourly: Hourly {
+                today: hours(self.hourly.get(today).map(|h| &h.inbound)),
+                yesterday: hours(self.hourly.get(yesterday).map(|h| &h.inbound)),
+                ivr_today: hours(self.hourly.get(today).map(|h| &h.ivr)),
+                ivr_yesterday: hours(self.hourly.get(yesterday).map(|h| &h.ivr)),
+            },
+            callbacks,
+            thresholds: self.settings.thresholds,
+        }
+    }
+
+    /// The calls waiting at `now` per queue, and those whose end is overdue
+    /// then: counted as exited, not waiting (see `Tenant::overdue`), and as
+    /// missed by the agent they rang at.
+    fn live_calls(&self, now: Millis, today: DayNo) -> LiveCalls {
         let nq = self.queue_data.len();
-        let mut waiting = vec![0u64; nq];
-        let mut oldest: Vec<Option<Millis>> = vec![None; nq];
-        // Calls whose end is overdue at `now` count as exited, not waiting
-        // (see `Tenant::overdue`); and as missed by the agent they rang at.
-        let mut overdue = vec![0u32; nq];
-        let mut missed_now: Vec<u32> = Vec::new();
+        let mut live = LiveCalls {
+            waiting: vec![0; nq],
+            oldest: vec![None; nq],
+            overdue: vec![0; nq],
+            missed: Vec::new(),
+        };
         for call in self.calls.values() {
             if let (Phase::Waiting, Target::Queue(q)) = (call.phase, call.target) {
                 let q = q as usize;
                 if self.deadline_of(call).is_some_and(|d| d <= now) {
                     if call.day == today {
-                        overdue[q] += 1;
+                        live.overdue[q] += 1;
                     }
                     if let Some((agent, at)) = call.ringing
                         && self.cal.day_of(at) == today
                     {
-                        missed_now.push(agent);
+                        live.missed.push(agent);
                     }
                     continue;
                 }
-                waiting[q] += 1;
-                oldest[q] = Some(oldest[q].map_or(call.start, |o| o.min(call.start)));
+                live.waiting[q] += 1;
+                live.oldest[q] = Some(live.oldest[q].map_or(call.start, |o| o.min(call.start)));
             }
         }
+        live
+    }
 
-        let ns = self.service_data.len();
-        let mut svc: Vec<Tally> = vec![Tally::default(); ns];
-        let mut total = Tally::default();
-        let mut queues = Vec::with_capacity(nq);
+    /// Each queue's row of today, its figures added to its service's and
+    /// the tenant's tallies (with what has no queue).
+    fn snapshot_queues(
+        &self,
+        now: Millis,
+        today: DayNo,
+        live: &LiveCalls,
+        tallies: &mut Tallies,
+    ) -> Vec<QueueRow> {
+        let mut queues = Vec::with_capacity(self.queue_data.len());
         for qi in self.queues.sorted() {
             let q = &self.queue_data[qi as usize];
+            let i = qi as usize;
             let day = q.days.get(today);
-            let (w, o) = (waiting[qi as usize], oldest[qi as usize]);
+            let (w, o) = (live.waiting[i], live.oldest[i]);
             let mut counters = day.map(|d| d.c.clone()).unwrap_or_default();
-            let exited_now = overdue[qi as usize];
-            counters.exited += exited_now;
+            counters.exited += live.overdue[i];
             let stats = stats(
                 &counters,
                 w,
@@ -311,13 +361,14 @@ impl Tenant {
                 q.settings.sl_formula,
                 now,
             );
-            let s = &mut svc[q.service as usize];
-            s.add_day(day);
-            s.add_waiting(w, o);
-            s.c.exited += exited_now;
-            total.add_day(day);
-            total.add_waiting(w, o);
-            total.c.exited += exited_now;
+            for t in [
+                &mut tallies.services[q.service as usize],
+                &mut tallies.total,
+            ] {
+                t.add_day(day);
+                t.add_waiting(w, o);
+                t.c.exited += live.overdue[i];
+            }
             queues.push(QueueRow {
                 queue: self.queues.name(qi).clone(),
                 service: self.services.name(q.service).clone(),
@@ -326,18 +377,29 @@ impl Tenant {
                 sl_formula: q.settings.sl_formula,
             });
         }
-        total.add_day(self.unscoped.days.get(today));
+        tallies.total.add_day(self.unscoped.days.get(today));
+        queues
+    }
 
+    /// The rows of the services in use today (or yesterday, for what has no
+    /// queue), and the tenant's callbacks of today.
+    fn snapshot_services(
+        &self,
+        now: Millis,
+        today: DayNo,
+        tallies: &mut Tallies,
+    ) -> (Vec<ServiceRow>, super::tenant::CallbackDay) {
+        let tenant_formula = self.settings.queue_defaults.sl_formula;
         let mut cb_total = super::tenant::CallbackDay::default();
         if let Some(d) = self.unscoped.callbacks.get(today) {
             cb_total.add(d);
         }
-        let mut services = Vec::with_capacity(ns);
+        let mut services = Vec::with_capacity(self.service_data.len());
         for si in self.services.sorted() {
             let s = &self.service_data[si as usize];
-            let tally = &mut svc[si as usize];
+            let tally = &mut tallies.services[si as usize];
             tally.add_day(s.scope.days.get(today));
-            total.add_day(s.scope.days.get(today));
+            tallies.total.add_day(s.scope.days.get(today));
             let cb = s.scope.callbacks.get(today);
             if let Some(d) = cb {
                 cb_total.add(d);
@@ -348,7 +410,7 @@ impl Tenant {
                 || s.by_state.iter().any(|&n| n > 0)
                 || cb.is_some()
                 || touched(s.scope.days.get(today))
-                || touched(s.scope.days.get(yesterday));
+                || touched(s.scope.days.get(today - 1));
             if !in_use {
                 continue;
             }
@@ -359,7 +421,16 @@ impl Tenant {
                 callback_processing: cb.map(callback_stats).unwrap_or_default(),
             });
         }
+        (services, cb_total)
+    }
 
+    /// Every agent's row of today, and the agents with callbacks open.
+    fn snapshot_agents(
+        &self,
+        now: Millis,
+        today: DayNo,
+        missed_now: &[u32],
+    ) -> (Vec<AgentRow>, Vec<OpenByAgent>) {
         let mut agent_list = Vec::with_capacity(self.agent_data.len());
         let mut open_by_agent = Vec::new();
         let today_start = self.cal.span_of(now).1;
@@ -397,34 +468,22 @@ impl Tenant {
                 away_today_s: figures.away,
             });
         }
-
-        let hours = |h: Option<&[u32; 24]>| -> Vec<u64> {
-            h.map_or_else(|| vec![0; 24], |h| h.iter().map(|&v| v as u64).collect())
-        };
-        let mut callbacks = callback_stats(&cb_total);
-        callbacks.open_by_agent = open_by_agent;
-
-        Snapshot {
-            v: 1,
-            tenant: self.name.clone(),
-            tz: self.cal.tz_name(),
-            day: time::format_day(today),
-            as_of: self.as_of.map(Instant),
-            at: Instant(now),
-            status,
-            totals: total.stats(tenant_formula, now),
-            services,
-            queues,
-            agents: agent_counts(&self.by_state),
-            agent_list,
-            hourly: Hourly {
-                today: hours(self.hourly.get(today).map(|h| &h.inbound)),
-                yesterday: hours(self.hourly.get(yesterday).map(|h| &h.inbound)),
-                ivr_today: hours(self.hourly.get(today).map(|h| &h.ivr)),
-                ivr_yesterday: hours(self.hourly.get(yesterday).map(|h| &h.ivr)),
-            },
-            callbacks,
-            thresholds: self.settings.thresholds,
-        }
+        (agent_list, open_by_agent)
     }
+}
+
+/// Calls live at a snapshot's `now`, per queue (by index).
+struct LiveCalls {
+    waiting: Vec<u64>,
+    oldest: Vec<Option<Millis>>,
+    /// Today's calls whose end is overdue: exited.
+    overdue: Vec<u32>,
+    /// The agents that overdue calls rang at (one entry a call).
+    missed: Vec<u32>,
+}
+
+/// Today's figures summed per service and for the tenant.
+struct Tallies {
+    services: Vec<Tally>,
+    total: Tally,
 }

@@ -13,9 +13,9 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::Store;
-use super::report::{By, Query, ReportRow, RowSink, away_reasons, read};
+use super::report::{Query, ReportRow, RowSink, away_reasons, read};
 use crate::config::TenantSettings;
-use crate::wire::{Report, ReportRows};
+use crate::wire::{By, Report, ReportRows};
 
 /// A chunk is sent once it holds this many bytes.
 const CHUNK: usize = 64 * 1024;
@@ -88,8 +88,8 @@ fn json_head(q: &Query) -> Vec<u8> {
         tenant: q.tenant.clone(),
         from: q.from.to_string(),
         to: q.to.to_string(),
-        by: q.by.as_str().to_string(),
-        step: q.step.as_str().to_string(),
+        by: q.by,
+        step: q.step,
         rows: ReportRows::Queue(Vec::new()),
     };
     // The object with no rows, `...,"rows":[]}`, less its `]}`.
@@ -352,13 +352,7 @@ impl CsvRows {
 
 /// A whole report as CSV (UTF-8 with a byte-order mark).
 pub fn to_csv(report: &Report) -> Vec<u8> {
-    let by = match report.by.as_str() {
-        "service" => By::Service,
-        "queue" => By::Queue,
-        "agent" => By::Agent,
-        "callback" => By::Callback,
-        _ => By::Tenant,
-    };
+    let by = report.by;
     let rows: Vec<ReportRow> = match &report.rows {
         ReportRows::Queue(v) => v.iter().cloned().map(ReportRow::Queue).collect(),
         ReportRows::Agent(v) => v.iter().cloned().map(ReportRow::Agent).collect(),
@@ -415,8 +409,8 @@ mod tests {
             tenant: "t".into(),
             from: "2026-11-21".into(),
             to: "2026-11-21".into(),
-            by: "agent".into(),
-            step: "day".into(),
+            by: By::Agent,
+            step: crate::wire::Step::Day,
             rows: ReportRows::Agent(names.iter().map(|n| row(n)).collect()),
         };
         let csv = to_csv(&report);

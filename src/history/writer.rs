@@ -198,7 +198,7 @@ async fn isolate(
 }
 
 async fn prune(store: &Store, retention_days: u32) {
-    let cutoff = crate::service::shard::now_ms() - retention_days as i64 * 86_400_000;
+    let cutoff = crate::time::now_ms() - retention_days as i64 * 86_400_000;
     match store.prune(cutoff).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, retention_days, "history: old rows pruned"),

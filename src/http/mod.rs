@@ -5,7 +5,6 @@
 
 pub mod auth;
 pub mod listener;
-pub mod probe;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::telemetry::{self, names};
+use crate::telemetry;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -29,22 +29,16 @@ fn builder(idle: Duration) -> PrometheusBuilder {
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = builder(IDLE_SERIES)
-                .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Full(names::PUBLISH_DURATION.into()),
-                    &[
-                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                    ],
-                )
-                .expect("buckets are not empty")
-                .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Full(names::SNAPSHOT_FANOUT.into()),
-                    &[
-                        0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
-                    ],
-                )
-                .expect("buckets are not empty")
-                .build_recorder();
+            let mut builder = builder(IDLE_SERIES);
+            for (name, buckets) in telemetry::histogram_buckets() {
+                builder = builder
+                    .set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(name.into()),
+                        buckets,
+                    )
+                    .expect("buckets are not empty");
+            }
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // A recorder set earlier (tests) keeps working; ours renders.
             let _ = metrics::set_global_recorder(recorder);

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{mpsc, watch};
 
+use crate::service::feed::SourceId;
 use crate::telemetry::{Signal, SnapshotNotShared};
 use crate::wire::{Snapshot, Status};
 
@@ -142,7 +143,7 @@ pub struct Hub {
     tenants: DashMap<Arc<str>, Entry>,
     /// Each source's status, by the source's name, and whether it has
     /// finished its first rebuild.
-    sources: Mutex<BTreeMap<String, SourceState>>,
+    sources: Mutex<BTreeMap<SourceId, SourceState>>,
     /// Where local publications go to be written to the snapshot topic;
     /// set when snapshots are shared, and then tenants that leave keep
     /// being served from the topic instead of being removed.
@@ -321,9 +322,9 @@ impl Hub {
 
     /// Records a source's status; returns the service's: recovering while
     /// any source is, else stale while any source is, else live.
-    pub fn set_status(&self, source: &str, status: Status) -> Status {
+    pub fn set_status(&self, source: &SourceId, status: Status) -> Status {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let s = sources.entry(source.to_string()).or_default();
+        let s = sources.entry(source.clone()).or_default();
         s.status = status;
         s.rebuilt_once |= status != Status::Recovering;
         overall(sources.values().map(|s| s.status))
@@ -333,9 +334,9 @@ impl Hub {
     /// A failing source holds no one's readiness: the instance serves what
     /// it has, and the tenants of that source are shown stale.
     /// Returns the service's status, as [`Hub::set_status`] does.
-    pub fn set_failure(&self, source: &str, error: Option<String>) -> Status {
+    pub fn set_failure(&self, source: &SourceId, error: Option<String>) -> Status {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let s = sources.entry(source.to_string()).or_default();
+        let s = sources.entry(source.clone()).or_default();
         if error.is_some() {
             s.rebuilt_once = true;
             if s.status == Status::Recovering {
@@ -351,7 +352,7 @@ impl Hub {
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<(String, String)> = sources
             .iter()
-            .filter_map(|(name, s)| s.error.clone().map(|e| (name.clone(), e)))
+            .filter_map(|(id, s)| s.error.clone().map(|e| (id.to_string(), e)))
             .collect();
         v.sort();
         v
@@ -408,19 +409,22 @@ mod tests {
     fn ready_only_when_every_source_has_recovered() {
         let hub = Hub::new();
         assert!(hub.is_ready(), "no source: ready");
-        hub.set_status("kafka", Status::Recovering);
-        hub.set_status("simulator", Status::Recovering);
+        hub.set_status(&SourceId::Kafka, Status::Recovering);
+        hub.set_status(&SourceId::Simulator, Status::Recovering);
         // The simulator going live must not make a recovering Kafka ready.
-        let all = hub.set_status("simulator", Status::Live);
+        let all = hub.set_status(&SourceId::Simulator, Status::Live);
         assert_eq!(all, Status::Recovering);
         assert!(!hub.is_ready());
-        assert_eq!(hub.set_status("kafka", Status::Stale), Status::Stale);
+        assert_eq!(
+            hub.set_status(&SourceId::Kafka, Status::Stale),
+            Status::Stale
+        );
         assert!(hub.is_ready(), "stale serves what it has");
-        assert_eq!(hub.set_status("kafka", Status::Live), Status::Live);
-        hub.set_status("kafka", Status::Recovering);
+        assert_eq!(hub.set_status(&SourceId::Kafka, Status::Live), Status::Live);
+        hub.set_status(&SourceId::Kafka, Status::Recovering);
         assert!(hub.is_rebuilding(), "a rebalance rebuilds what it gives");
         assert!(hub.is_ready(), "and what was served goes on being served");
-        hub.set_status("queue_log:acme", Status::Recovering);
+        hub.set_status(&SourceId::QueueLog("acme".into()), Status::Recovering);
         assert!(!hub.is_ready(), "a source not yet rebuilt once");
     }
 

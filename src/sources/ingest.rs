@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -26,8 +27,10 @@ use crate::engine::Whole;
 use crate::event::{Event, Source};
 use crate::http::auth::Access;
 use crate::http::{ApiError, AppState};
-use crate::service::shard::{Pending, Router, now_ms};
+use crate::service::feed::{Feed, FeedContext, SourceId};
+use crate::service::shard::{Pending, Router};
 use crate::telemetry::{EventsRejected, IngestIncomplete, LogRebuilt, LogWriteFailed, Signal};
+use crate::time::now_ms;
 use crate::wire::Status;
 
 /// Largest accepted ingest body.
@@ -73,8 +76,36 @@ const GROUP: usize = 64;
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Events per batch handed to the shards while the log is read at start.
 const REBUILD_BATCH: usize = 4096;
-/// The source's name in readiness and the `recovering` gauge.
-pub const LOG_SOURCE: &str = "event_log";
+
+/// HTTP ingest's event log as a feed of the service: what ingest accepted
+/// comes through `requests` (the [`Intake::Logged`] side). Vital: without
+/// its log, ingest would acknowledge what a restart forgets.
+pub struct LogFeed {
+    pub settings: EventLogSettings,
+    pub requests: mpsc::Receiver<Append>,
+}
+
+impl LogFeed {
+    /// The feed, and the intake the ingest route hands requests to.
+    pub fn new(settings: EventLogSettings) -> (LogFeed, Intake) {
+        let (tx, requests) = mpsc::channel(APPEND_QUEUE);
+        (LogFeed { settings, requests }, Intake::Logged(tx))
+    }
+}
+
+impl Feed for LogFeed {
+    fn id(&self) -> SourceId {
+        SourceId::EventLog
+    }
+
+    fn vital(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, ctx: FeedContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(run_log(self.settings, ctx.router, self.requests, ctx.stop))
+    }
+}
 
 /// Opens the event log and rebuilds the tenants it holds (publishing held,
 /// `/readyz` 503 until done), then appends what ingest accepts, one batch of
@@ -87,7 +118,9 @@ pub async fn run_log(
     mut requests: mpsc::Receiver<Append>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    router.status(LOG_SOURCE, Status::Recovering).await?;
+    router
+        .status(&SourceId::EventLog, Status::Recovering)
+        .await?;
     let started = std::time::Instant::now();
     // What the log promises of the tenants it brings back: every event,
     // unless retention deleted some (then from the day after the newest).
@@ -123,7 +156,7 @@ pub async fn run_log(
     let (opened, undecodable) = reading.await?;
     let (mut log, read) =
         opened.with_context(|| format!("event log: cannot open {}", dir.display()))?;
-    router.status(LOG_SOURCE, Status::Live).await?;
+    router.status(&SourceId::EventLog, Status::Live).await?;
     LogRebuilt {
         events: events as u64,
         took: started.elapsed(),

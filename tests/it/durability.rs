@@ -11,9 +11,9 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
+use callboard::cmd::replay::{ReplayOptions, replay_engine};
 use callboard::config::Config;
 use callboard::decode::Format;
-use callboard::replay::{ReplayOptions, replay_engine};
 use callboard::sim::{SimConfig, Simulator};
 use callboard::time::{Millis, format_rfc3339};
 use callboard::wire::{IntervalRow, Snapshot, encode_event};
@@ -91,7 +91,7 @@ async fn post(port: u16, body: &str) -> Result<(u16, String), String> {
 }
 
 /// `callboard replay` of `ndjson` at `at`.
-fn replayed(ndjson: &str, at: Millis) -> callboard::replay::Replayed {
+fn replayed(ndjson: &str, at: Millis) -> callboard::cmd::replay::Replayed {
     let opts = ReplayOptions {
         format: Format::Ndjson,
         tenant: None,

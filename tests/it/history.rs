@@ -5,9 +5,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use callboard::cmd::replay::{ReplayOptions, replay_engine};
 use callboard::config::Config;
 use callboard::decode::Format;
-use callboard::replay::{ReplayOptions, replay_engine};
 use callboard::wire::{IntervalRow, QueueInterval};
 
 fn rows(config: &str, ndjson: &str) -> Vec<IntervalRow> {

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use callboard::cmd::serve::settings::ServeSettings;
 use callboard::config::Config;
 use callboard::decode::Format;
+use callboard::kafka::KafkaOptions;
 use callboard::kafka::produce;
-use callboard::settings::ServeSettings;
 use callboard::sim::{SimConfig, Simulator};
-use callboard::sources::kafka::KafkaOptions;
 use callboard::wire::{Snapshot, encode_event};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -286,11 +286,11 @@ struct Forwarding {
     brokers: String,
     dir: std::path::PathBuf,
     log: std::path::PathBuf,
-    settings: callboard::forward::ForwardSettings,
+    settings: callboard::cmd::forward::ForwardSettings,
 }
 
 fn forwarding(name: &str) -> Forwarding {
-    use callboard::forward::ForwardSettings;
+    use callboard::cmd::forward::ForwardSettings;
     use callboard::sources::queue_log::QueueLogSource;
     let mock = MockCluster::new(1).unwrap();
     let brokers = mock.bootstrap_servers();
@@ -326,7 +326,7 @@ fn forwarding(name: &str) -> Forwarding {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() {
     use crate::follow::append;
-    use callboard::forward::run as forward;
+    use callboard::cmd::forward::run as forward;
     use tokio_util::sync::CancellationToken;
 
     let Forwarding {
@@ -822,8 +822,8 @@ async fn snapshots_the_broker_does_not_take_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarder_back_after_six_hours_of_log_gives_replays_figures() {
     use crate::follow::append;
-    use callboard::forward::run as forward;
-    use callboard::settings::HistorySettings;
+    use callboard::cmd::forward::run as forward;
+    use callboard::cmd::serve::settings::HistorySettings;
     use tokio_util::sync::CancellationToken;
 
     let Forwarding {
@@ -915,14 +915,15 @@ async fn a_forwarder_back_after_six_hours_of_log_gives_replays_figures() {
     let expected =
         crate::support::replayed(&all, config.clone(), Format::QueueLog, "pbx", Some(s.at.0));
     assert_eq!(s, expected, "served = replay");
-    let opts = callboard::replay::ReplayOptions {
+    let opts = callboard::cmd::replay::ReplayOptions {
         format: Format::QueueLog,
         tenant: Some("pbx".into()),
         at: Some(now_ms()),
     };
-    let rows = callboard::replay::replay_engine(all.as_bytes(), config.clone(), &opts, |_, _| {})
-        .unwrap()
-        .intervals(&opts);
+    let rows =
+        callboard::cmd::replay::replay_engine(all.as_bytes(), config.clone(), &opts, |_, _| {})
+            .unwrap()
+            .intervals(&opts);
     let exited = crate::support::exited(&rows);
     assert_eq!(exited, 1, "the lost call, and only it");
     let today = jiff::Timestamp::now()

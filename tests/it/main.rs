@@ -18,3 +18,4 @@ mod schemas;
 mod serve;
 mod standing;
 mod store;
+mod tidy;

@@ -3,10 +3,10 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use callboard::cmd::replay::{ReplayOptions, replay};
 use callboard::config::Config;
 use callboard::decode::{Format, decode_json};
 use callboard::engine::Engine;
-use callboard::replay::{ReplayOptions, replay};
 use callboard::time::{Millis, parse_rfc3339};
 use callboard::wire::{
     AgentInterval, CallbackInterval, IntervalRow, QueueInterval, Snapshot, Status,

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use callboard::cmd::replay::{ReplayOptions, Summary, replay};
 use callboard::config::Config;
 use callboard::decode::{Format, QueueLogDecoder, Reason};
 use callboard::event::{AgentState, Body, CallKind};
-use callboard::replay::{ReplayOptions, Summary, replay};
 use callboard::time::parse_rfc3339;
 use callboard::wire::Snapshot;
 

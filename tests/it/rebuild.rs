@@ -9,11 +9,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use callboard::cmd::rebuild::{RebuildOptions, RebuildSource, rebuild};
+use callboard::cmd::replay::{ReplayOptions, replay_engine};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::history::{Location, Store};
-use callboard::rebuild::{RebuildOptions, RebuildSource, rebuild};
-use callboard::replay::{ReplayOptions, replay_engine};
 use callboard::sim::{SimConfig, Simulator};
 use callboard::wire::{IntervalRow, encode_event};
 use jiff::civil::Date;
@@ -84,7 +84,7 @@ async fn rebuild_files(
     path: PathBuf,
     format: Format,
     tenant: Option<String>,
-) -> callboard::rebuild::Rebuilt {
+) -> callboard::cmd::rebuild::Rebuilt {
     let source = RebuildSource::Files {
         paths: vec![path],
         format,

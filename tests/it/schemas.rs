@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use callboard::cmd::replay::{ReplayOptions, replay};
 use callboard::config::Config;
 use callboard::decode::{Format, decode_json};
-use callboard::replay::{ReplayOptions, replay};
 use callboard::wire::Snapshot;
 use serde_json::Value;
 

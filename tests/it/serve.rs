@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use callboard::cmd::replay::{ReplayOptions, replay};
+use callboard::cmd::serve::settings::{HttpSettings, ServeSettings};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::http::listener::ConnectionLimits;
-use callboard::replay::{ReplayOptions, replay};
-use callboard::settings::{HttpSettings, ServeSettings};
 
 use crate::support::server::{Server, engine, now_ms};
 use callboard::time::{Millis, format_rfc3339};

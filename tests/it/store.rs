@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use callboard::cmd::replay::{ReplayOptions, replay_engine};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::history::Store;
-use callboard::replay::{ReplayOptions, replay_engine};
 use callboard::wire::{AgentReportRow, IntervalRow, QueueReportRow, Report};
 
 use crate::follow::{append, served, start, try_get};
@@ -325,7 +325,7 @@ async fn served_history_equals_replay(history: &str, dir: &Path) {
         append(&log, l);
     }
     let first = replay_rows(&a.concat());
-    let inbound_a = callboard::replay::replay(
+    let inbound_a = callboard::cmd::replay::replay(
         a.concat().as_bytes(),
         Arc::new(Config::default()),
         &ReplayOptions {
@@ -453,7 +453,7 @@ async fn served_history_equals_replay_after_a_kill_on_postgres() {
 }
 
 /// The demo day replayed: its config, options and engine.
-fn demo_day() -> (Arc<Config>, ReplayOptions, callboard::replay::Replayed) {
+fn demo_day() -> (Arc<Config>, ReplayOptions, callboard::cmd::replay::Replayed) {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo-day.ndjson"),
     )
@@ -742,13 +742,13 @@ pub(crate) async fn stored(
     from: &str,
     to: &str,
 ) -> (Queues, Agents) {
-    let read = |by: callboard::history::report::By| {
+    let read = |by: callboard::wire::By| {
         let q = callboard::history::report::Query {
             tenant: tenant.into(),
             from: from.parse().unwrap(),
             to: to.parse().unwrap(),
             by,
-            step: callboard::history::report::Step::Interval,
+            step: callboard::wire::Step::Interval,
             csv: false,
         };
         async move {
@@ -759,8 +759,8 @@ pub(crate) async fn stored(
         }
     };
     let (callboard::wire::ReportRows::Queue(q), a) = (
-        read(callboard::history::report::By::Queue).await,
-        read(callboard::history::report::By::Agent).await,
+        read(callboard::wire::By::Queue).await,
+        read(callboard::wire::By::Agent).await,
     ) else {
         panic!("a queue report");
     };
@@ -891,8 +891,8 @@ async fn a_row_the_database_refuses_is_set_aside_and_the_others_written() {
 /// meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_are_streamed_and_bounded() {
+    use callboard::cmd::serve::settings::{HistorySettings, HttpSettings, ServeSettings};
     use callboard::history::report::{Query, run};
-    use callboard::settings::{HistorySettings, HttpSettings, ServeSettings};
     use callboard::wire::{QueueInterval, Report};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

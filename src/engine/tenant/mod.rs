@@ -24,6 +24,7 @@ mod agents;
 mod callbacks;
 mod calls;
 mod intervals;
+mod rows;
 mod standing;
 
 pub(crate) use agents::{Agent, AgentDay};

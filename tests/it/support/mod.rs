@@ -166,12 +166,12 @@ pub fn replayed(
     tenant: &str,
     at: Option<Millis>,
 ) -> Snapshot {
-    let opts = callboard::replay::ReplayOptions {
+    let opts = callboard::cmd::replay::ReplayOptions {
         format,
         tenant: Some(tenant.into()),
         at,
     };
-    callboard::replay::replay(text.as_bytes(), config, &opts, |_, _| {})
+    callboard::cmd::replay::replay(text.as_bytes(), config, &opts, |_, _| {})
         .unwrap()
         .0
         .remove(0)
@@ -197,7 +197,7 @@ pub fn spawn_serve(args: &[String]) -> (std::process::Child, std::net::SocketAdd
             "--listen",
             "127.0.0.1:0",
             "--log",
-            "warn,callboard::serve=info",
+            "warn,callboard::cmd::serve=info",
         ])
         .env_remove("CALLBOARD_CONFIG")
         .env_remove("CALLBOARD_LISTEN")

@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use callboard::cmd::serve::run_with_metrics_listener;
+use callboard::cmd::serve::settings::{EngineSettings, ServeSettings};
 use callboard::config::Config;
-use callboard::serve::run_with_metrics_listener;
-use callboard::settings::{EngineSettings, ServeSettings};
 use callboard::time::Millis;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

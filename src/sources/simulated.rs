@@ -6,12 +6,15 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::Event;
 use crate::event::Source;
-use crate::service::shard::{Closed, Router, now_ms};
+use crate::service::feed::{Feed, FeedContext, SourceId};
+use crate::service::shard::{Closed, Router};
 use crate::sim::{SimConfig, Simulator};
+use crate::time::now_ms;
 use crate::time::{self, Millis};
 use crate::wire::Status;
 
@@ -66,7 +69,7 @@ pub async fn run(
 ) -> Result<(), Closed> {
     let mut sims: Vec<Simulator> = tenants.into_iter().map(Simulator::new).collect();
     router
-        .status(Source::Simulator.as_str(), Status::Recovering)
+        .status(&SourceId::Simulator, Status::Recovering)
         .await?;
     let backfill_to = now_ms();
     let mut total = 0usize;
@@ -80,9 +83,7 @@ pub async fn run(
             router.send(Source::Simulator, batch).await?;
         }
     }
-    router
-        .status(Source::Simulator.as_str(), Status::Live)
-        .await?;
+    router.status(&SourceId::Simulator, Status::Live).await?;
     tracing::info!(
         events = total,
         tenants = sims.len(),
@@ -115,6 +116,24 @@ fn take_due(sim: &mut Simulator, until: Millis, max: usize) -> Vec<Event<'static
         }
     }
     out
+}
+
+/// The simulated tenants as a feed of the service. Not vital: the rest of
+/// the service goes on without them.
+pub struct SimulatedFeed(pub Vec<SimConfig>);
+
+impl Feed for SimulatedFeed {
+    fn id(&self) -> SourceId {
+        SourceId::Simulator
+    }
+
+    fn vital(&self) -> bool {
+        false
+    }
+
+    fn run(self: Box<Self>, ctx: FeedContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(async move { Ok(run(self.0, ctx.router, ctx.stop).await?) })
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ use std::time::Duration;
 use crate::config::{Config, ServeLayer};
 use crate::history::Location;
 use crate::http::listener::ConnectionLimits;
+use crate::kafka::KafkaOptions;
 use crate::sim::SimConfig;
 use crate::sources::event_log::{self, EventLogSettings, Fsync};
-use crate::sources::kafka::KafkaOptions;
 use crate::sources::queue_log::QueueLogSource;
-use crate::sources::sim::demo_tenants;
+use crate::sources::simulated::demo_tenants;
 use crate::time::Millis;
 use anyhow::Context;
 
@@ -127,15 +127,55 @@ pub struct ServeSettings {
     pub event_log: Option<EventLogSettings>,
 }
 
+/// A setting given as text, from the flags, else the file.
+fn pick(flag: &Option<String>, file: &Option<String>) -> Option<String> {
+    flag.clone().or(file.clone())
+}
+
+/// A topic setting: `none` turns it off, nothing gives the default.
+fn topic_or_none(given: Option<String>, default: String) -> Option<String> {
+    match given {
+        Some(t) if t == "none" => None,
+        Some(t) => Some(t),
+        None => Some(default),
+    }
+}
+
 impl ServeSettings {
     /// Resolves the service's settings: each from the flags (or their
     /// environment variables), else the config file's `[serve]`, else its
     /// default; bounds from `[limits]`. Simulated tenants start at
-    /// yesterday's local midnight of `now`, and their zones become their
-    /// tenants' unless the file names them. Errors name the setting.
-    pub fn resolve(flags: &ServeLayer, config: &mut Config, now: Millis) -> anyhow::Result<Self> {
-        let file = config.serve().clone();
-        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or(file.clone());
+    /// yesterday's local midnight of `now`. Errors name the setting. The
+    /// config is read, not changed: [`ServeSettings::name_zones`] gives the
+    /// simulated tenants their zones.
+    pub fn resolve(flags: &ServeLayer, config: &Config, now: Millis) -> anyhow::Result<Self> {
+        let file = config.serve();
+        let kafka = kafka_options(flags, file, config);
+        let queue_logs = queue_logs(flags, file)?;
+        // The simulator feeds the engine when nothing else does.
+        let simulate = simulated(flags, file, kafka.is_none() && queue_logs.is_empty(), now)?;
+        Ok(ServeSettings {
+            http: HttpSettings::resolve(flags, file, config)?,
+            engine: EngineSettings::resolve(flags, file)?,
+            event_log: event_log(flags, file, kafka.is_some())?,
+            history: history(flags, file)?,
+            kafka,
+            simulate,
+            queue_logs,
+        })
+    }
+
+    /// Gives each simulated tenant the zone its traffic follows, unless the
+    /// config file names the tenant.
+    pub fn name_zones(&self, config: &mut Config) {
+        for sim in &self.simulate {
+            config.default_tenant_tz(&sim.tenant, &sim.tz);
+        }
+    }
+}
+
+impl HttpSettings {
+    fn resolve(flags: &ServeLayer, file: &ServeLayer, config: &Config) -> anyhow::Result<Self> {
         let mut http = HttpSettings::default();
         if let Some(listen) = pick(&flags.listen, &file.listen) {
             http.listen = listen
@@ -161,45 +201,30 @@ impl ServeSettings {
         };
         let limits = config.limits();
         let conns = &mut http.connections;
-        let count = |name: &str, v: Option<usize>, into: &mut usize| -> anyhow::Result<()> {
-            if let Some(n) = v {
-                anyhow::ensure!(
-                    (1..=MAX_CONNECTIONS_BOUND).contains(&n),
-                    "limits.{name} must be 1 to {MAX_CONNECTIONS_BOUND}, got {n}"
-                );
-                *into = n;
-            }
-            Ok(())
-        };
-        count(
+        bounded_count(
             "max_connections",
             limits.max_connections,
             &mut conns.max_connections,
         )?;
-        count(
+        bounded_count(
             "max_pending_connections",
             limits.max_pending_connections,
             &mut conns.max_pending,
         )?;
-        count(
+        bounded_count(
             "max_pending_per_address",
             limits.max_pending_per_address,
             &mut conns.max_pending_per_address,
         )?;
-        let seconds = |name: &str, v: Option<u64>, into: &mut Duration| -> anyhow::Result<()> {
-            if let Some(s) = v {
-                anyhow::ensure!(
-                    (1..=86_400).contains(&s),
-                    "limits.{name} must be 1 to 86400 (a day), got {s}"
-                );
-                *into = Duration::from_secs(s);
-            }
-            Ok(())
-        };
-        seconds(
+        bounded_seconds(
             "idle_timeout_s",
             limits.idle_timeout_s,
             &mut conns.idle_timeout,
+        )?;
+        bounded_seconds(
+            "request_timeout_s",
+            limits.request_timeout_s,
+            &mut conns.request_timeout,
         )?;
         if let Some(n) = limits.max_reports {
             anyhow::ensure!(
@@ -208,12 +233,36 @@ impl ServeSettings {
             );
             http.max_reports = n;
         }
-        seconds(
-            "request_timeout_s",
-            limits.request_timeout_s,
-            &mut conns.request_timeout,
-        )?;
+        Ok(http)
+    }
+}
 
+/// A `[limits]` count of connections, if given, within its bounds.
+fn bounded_count(name: &str, given: Option<usize>, into: &mut usize) -> anyhow::Result<()> {
+    if let Some(n) = given {
+        anyhow::ensure!(
+            (1..=MAX_CONNECTIONS_BOUND).contains(&n),
+            "limits.{name} must be 1 to {MAX_CONNECTIONS_BOUND}, got {n}"
+        );
+        *into = n;
+    }
+    Ok(())
+}
+
+/// A `[limits]` duration in seconds, if given: a second to a day.
+fn bounded_seconds(name: &str, given: Option<u64>, into: &mut Duration) -> anyhow::Result<()> {
+    if let Some(s) = given {
+        anyhow::ensure!(
+            (1..=86_400).contains(&s),
+            "limits.{name} must be 1 to 86400 (a day), got {s}"
+        );
+        *into = Duration::from_secs(s);
+    }
+    Ok(())
+}
+
+impl EngineSettings {
+    fn resolve(flags: &ServeLayer, file: &ServeLayer) -> anyhow::Result<Self> {
         let mut engine = EngineSettings::default();
         if let Some(ms) = flags.publish_interval_ms.or(file.publish_interval_ms) {
             anyhow::ensure!(
@@ -229,150 +278,151 @@ impl ServeSettings {
             );
             engine.shards = n;
         }
-
-        let kafka = pick(&flags.kafka_brokers, &file.kafka_brokers).map(|brokers| {
-            let topic = pick(&flags.topic, &file.topic).unwrap_or_else(|| DEFAULT_TOPIC.into());
-            let state_topic = match pick(&flags.state_topic, &file.state_topic) {
-                Some(t) if t == "none" => None,
-                Some(t) => Some(t),
-                None => Some(format!("{topic}.state")),
-            };
-            let snapshot_topic = match pick(&flags.snapshot_topic, &file.snapshot_topic) {
-                Some(t) if t == "none" => None,
-                Some(t) => Some(t),
-                None => Some(DEFAULT_SNAPSHOT_TOPIC.into()),
-            };
-            KafkaOptions {
-                brokers,
-                state_topic,
-                snapshot_topic,
-                dlq_topic: pick(&flags.dlq_topic, &file.dlq_topic)
-                    .unwrap_or_else(|| format!("{topic}.dlq")),
-                topic,
-                group: pick(&flags.group, &file.group).unwrap_or_else(|| DEFAULT_GROUP.into()),
-
-                rebuild_margin_ms: config.longest_max_wait_ms() + config.max_clock_skew_ms,
-                max_event_bytes: config.max_event_bytes,
-                max_clock_skew_ms: config.max_clock_skew_ms,
-            }
-        });
-
-        // The command line's files, else the config file's; a tenant is
-        // followed once.
-        anyhow::ensure!(
-            flags.queue_log.len() == flags.queue_log_tenant.len(),
-            "each queue_log needs its tenant: {} files for {} tenants",
-            flags.queue_log.len(),
-            flags.queue_log_tenant.len()
-        );
-        let queue_logs: Vec<QueueLogSource> = if flags.queue_log.is_empty() {
-            file.queue_logs
-                .iter()
-                .map(|q| QueueLogSource {
-                    path: q.path.clone(),
-                    tenant: q.tenant.clone(),
-                })
-                .collect()
-        } else {
-            flags
-                .queue_log
-                .iter()
-                .zip(&flags.queue_log_tenant)
-                .map(|(path, tenant)| QueueLogSource {
-                    path: path.clone(),
-                    tenant: tenant.clone(),
-                })
-                .collect()
-        };
-        for (i, q) in queue_logs.iter().enumerate() {
-            crate::config::check_name(&q.tenant)
-                .with_context(|| format!("queue_logs: tenant `{}`", q.tenant))?;
-            anyhow::ensure!(
-                !queue_logs[..i].iter().any(|o| o.tenant == q.tenant),
-                "queue_logs: tenant `{}` is followed twice; one file per tenant",
-                q.tenant
-            );
-        }
-
-        // The simulator feeds the engine when nothing else does.
-        let default_tenants = if kafka.is_some() || !queue_logs.is_empty() {
-            0
-        } else {
-            1
-        };
-        let tenants = flags
-            .simulate_tenants
-            .or(file.simulate_tenants)
-            .unwrap_or(default_tenants);
-        let agents = flags
-            .simulate_agents
-            .or(file.simulate_agents)
-            .unwrap_or(DEFAULT_SIMULATED_AGENTS);
-        let peak = flags
-            .simulate_peak_calls_per_hour
-            .or(file.simulate_peak_calls_per_hour)
-            .unwrap_or(DEFAULT_PEAK_CALLS_PER_HOUR);
-        anyhow::ensure!(
-            peak.is_finite() && peak >= 0.0,
-            "simulate_peak_calls_per_hour must be a number of calls, got {peak}"
-        );
-        let history = Location::parse(
-            &pick(&flags.history, &file.history).unwrap_or_else(|| DEFAULT_HISTORY.into()),
-        )
-        .map_err(anyhow::Error::msg)?;
-        let retention_days = flags
-            .history_retention_days
-            .or(file.history_retention_days)
-            .unwrap_or(DEFAULT_HISTORY_RETENTION_DAYS);
-        anyhow::ensure!(
-            (1..=36_500).contains(&retention_days),
-            "history_retention_days must be 1 to 36500, got {retention_days}"
-        );
-        let history = history.map(|location| HistorySettings {
-            location,
-            retention_days,
-        });
-
-        // With Kafka the topic is the log; HTTP ingest keeps one of its own
-        // otherwise, unless told `none`.
-        let event_log = match pick(&flags.event_log, &file.event_log) {
-            Some(p) if p == "none" => None,
-            Some(p) if p.is_empty() => anyhow::bail!("event_log: give a folder, or `none`"),
-            Some(p) => Some(std::path::PathBuf::from(p)),
-            None if kafka.is_some() => None,
-            None => Some(std::path::PathBuf::from(DEFAULT_EVENT_LOG)),
-        };
-        let log_retention = flags
-            .event_log_retention_days
-            .or(file.event_log_retention_days)
-            .unwrap_or(event_log::DEFAULT_RETENTION_DAYS);
-        anyhow::ensure!(
-            (2..=3_650).contains(&log_retention),
-            "event_log_retention_days must be 2 to 3650 (a start reads back two days), got {log_retention}"
-        );
-        let event_log = event_log.map(|dir| EventLogSettings {
-            dir,
-            fsync: flags
-                .event_log_fsync
-                .or(file.event_log_fsync)
-                .unwrap_or(Fsync::Always),
-            retention_days: log_retention,
-        });
-
-        let simulate = demo_tenants(now, tenants, agents, peak);
-        for sim in &simulate {
-            config.default_tenant_tz(&sim.tenant, &sim.tz);
-        }
-        Ok(ServeSettings {
-            http,
-            engine,
-            kafka,
-            simulate,
-            queue_logs,
-            history,
-            event_log,
-        })
+        Ok(engine)
     }
+}
+
+/// The Kafka source, if brokers are given.
+fn kafka_options(flags: &ServeLayer, file: &ServeLayer, config: &Config) -> Option<KafkaOptions> {
+    let brokers = pick(&flags.kafka_brokers, &file.kafka_brokers)?;
+    let topic = pick(&flags.topic, &file.topic).unwrap_or_else(|| DEFAULT_TOPIC.into());
+    Some(KafkaOptions {
+        brokers,
+        state_topic: topic_or_none(
+            pick(&flags.state_topic, &file.state_topic),
+            format!("{topic}.state"),
+        ),
+        snapshot_topic: topic_or_none(
+            pick(&flags.snapshot_topic, &file.snapshot_topic),
+            DEFAULT_SNAPSHOT_TOPIC.into(),
+        ),
+        dlq_topic: pick(&flags.dlq_topic, &file.dlq_topic)
+            .unwrap_or_else(|| format!("{topic}.dlq")),
+        group: pick(&flags.group, &file.group).unwrap_or_else(|| DEFAULT_GROUP.into()),
+        topic,
+        rebuild_margin_ms: config.longest_max_wait_ms() + config.max_clock_skew_ms,
+        max_event_bytes: config.max_event_bytes,
+        max_clock_skew_ms: config.max_clock_skew_ms,
+    })
+}
+
+/// The queue_logs followed: the command line's, else the config file's;
+/// a tenant is followed once.
+fn queue_logs(flags: &ServeLayer, file: &ServeLayer) -> anyhow::Result<Vec<QueueLogSource>> {
+    anyhow::ensure!(
+        flags.queue_log.len() == flags.queue_log_tenant.len(),
+        "each queue_log needs its tenant: {} files for {} tenants",
+        flags.queue_log.len(),
+        flags.queue_log_tenant.len()
+    );
+    let queue_logs: Vec<QueueLogSource> = if flags.queue_log.is_empty() {
+        file.queue_logs
+            .iter()
+            .map(|q| QueueLogSource {
+                path: q.path.clone(),
+                tenant: q.tenant.clone(),
+            })
+            .collect()
+    } else {
+        flags
+            .queue_log
+            .iter()
+            .zip(&flags.queue_log_tenant)
+            .map(|(path, tenant)| QueueLogSource {
+                path: path.clone(),
+                tenant: tenant.clone(),
+            })
+            .collect()
+    };
+    for (i, q) in queue_logs.iter().enumerate() {
+        crate::config::check_name(&q.tenant)
+            .with_context(|| format!("queue_logs: tenant `{}`", q.tenant))?;
+        anyhow::ensure!(
+            !queue_logs[..i].iter().any(|o| o.tenant == q.tenant),
+            "queue_logs: tenant `{}` is followed twice; one file per tenant",
+            q.tenant
+        );
+    }
+    Ok(queue_logs)
+}
+
+/// The simulated tenants: one by default when `alone` (no other source),
+/// none otherwise, unless told how many.
+fn simulated(
+    flags: &ServeLayer,
+    file: &ServeLayer,
+    alone: bool,
+    now: Millis,
+) -> anyhow::Result<Vec<SimConfig>> {
+    let tenants = flags
+        .simulate_tenants
+        .or(file.simulate_tenants)
+        .unwrap_or(usize::from(alone));
+    let agents = flags
+        .simulate_agents
+        .or(file.simulate_agents)
+        .unwrap_or(DEFAULT_SIMULATED_AGENTS);
+    let peak = flags
+        .simulate_peak_calls_per_hour
+        .or(file.simulate_peak_calls_per_hour)
+        .unwrap_or(DEFAULT_PEAK_CALLS_PER_HOUR);
+    anyhow::ensure!(
+        peak.is_finite() && peak >= 0.0,
+        "simulate_peak_calls_per_hour must be a number of calls, got {peak}"
+    );
+    Ok(demo_tenants(now, tenants, agents, peak))
+}
+
+/// The history store, unless `none`.
+fn history(flags: &ServeLayer, file: &ServeLayer) -> anyhow::Result<Option<HistorySettings>> {
+    let location = Location::parse(
+        &pick(&flags.history, &file.history).unwrap_or_else(|| DEFAULT_HISTORY.into()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let retention_days = flags
+        .history_retention_days
+        .or(file.history_retention_days)
+        .unwrap_or(DEFAULT_HISTORY_RETENTION_DAYS);
+    anyhow::ensure!(
+        (1..=36_500).contains(&retention_days),
+        "history_retention_days must be 1 to 36500, got {retention_days}"
+    );
+    Ok(location.map(|location| HistorySettings {
+        location,
+        retention_days,
+    }))
+}
+
+/// HTTP ingest's event log. With Kafka the topic is the log; HTTP ingest
+/// keeps one of its own otherwise, unless told `none`.
+fn event_log(
+    flags: &ServeLayer,
+    file: &ServeLayer,
+    kafka: bool,
+) -> anyhow::Result<Option<EventLogSettings>> {
+    let dir = match pick(&flags.event_log, &file.event_log) {
+        Some(p) if p == "none" => None,
+        Some(p) if p.is_empty() => anyhow::bail!("event_log: give a folder, or `none`"),
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None if kafka => None,
+        None => Some(std::path::PathBuf::from(DEFAULT_EVENT_LOG)),
+    };
+    let retention_days = flags
+        .event_log_retention_days
+        .or(file.event_log_retention_days)
+        .unwrap_or(event_log::DEFAULT_RETENTION_DAYS);
+    anyhow::ensure!(
+        (2..=3_650).contains(&retention_days),
+        "event_log_retention_days must be 2 to 3650 (a start reads back two days), got {retention_days}"
+    );
+    Ok(dir.map(|dir| EventLogSettings {
+        dir,
+        fsync: flags
+            .event_log_fsync
+            .or(file.event_log_fsync)
+            .unwrap_or(Fsync::Always),
+        retention_days,
+    }))
 }
 
 #[cfg(test)]
@@ -380,8 +430,8 @@ mod tests {
     use super::*;
 
     fn resolve(flags: ServeLayer, file: &str) -> anyhow::Result<ServeSettings> {
-        let mut config = Config::parse(file, None, None)?;
-        ServeSettings::resolve(&flags, &mut config, 0)
+        let config = Config::parse(file, None, None)?;
+        ServeSettings::resolve(&flags, &config, 0)
     }
 
     #[test]
@@ -503,7 +553,8 @@ mod tests {
             simulate_tenants: Some(2),
             ..ServeLayer::default()
         };
-        let s = ServeSettings::resolve(&flags, &mut config, 0).unwrap();
+        let s = ServeSettings::resolve(&flags, &config, 0).unwrap();
+        s.name_zones(&mut config);
         assert_eq!(s.simulate.len(), 2);
         assert_eq!(config.tenant("demo").tz.iana_name(), Some("UTC"));
         assert_eq!(

@@ -18,105 +18,12 @@ use crate::event::{
 };
 use crate::time::{self, Calendar, Millis};
 
-/// What to simulate.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    pub tenant: String,
-    /// IANA zone whose local hours shape the arrivals.
-    pub tz: String,
-    /// Services and their queues.
-    pub services: Vec<(String, Vec<String>)>,
-    pub agents: usize,
-    /// Calls per hour for the whole tenant at the busiest hour.
-    pub peak_calls_per_hour: f64,
-    /// How arrivals follow the local hour.
-    pub profile: Profile,
-    pub start: Millis,
-    pub seed: u64,
-}
+mod config;
+#[cfg(test)]
+mod tests;
 
-/// How the arrival rate follows the local hour of the day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Profile {
-    /// A 24-hour contact center: busiest mid-morning and mid-afternoon,
-    /// never below half the peak, so a demo is alive at any hour.
-    #[default]
-    AllDay,
-    /// Office hours: near silence at night, peaks at 10:00 and 15:00.
-    Business,
-}
-
-impl Profile {
-    /// Relative arrival rate in a local hour (1.0 = the busiest hour).
-    fn rate(self, hour: usize) -> f64 {
-        match self {
-            Profile::AllDay => ALL_DAY[hour],
-            Profile::Business => BUSINESS[hour],
-        }
-    }
-}
-
-impl SimConfig {
-    /// The demo tenant: three services, five queues.
-    pub fn demo(start: Millis, seed: u64) -> SimConfig {
-        let s = |name: &str, qs: &[&str]| {
-            (name.to_string(), qs.iter().map(|q| q.to_string()).collect())
-        };
-        SimConfig {
-            tenant: "demo".into(),
-            tz: "Asia/Seoul".into(),
-            services: vec![
-                s("sales", &["sales-new", "sales-upgrade"]),
-                s("support", &["support-general", "support-tech"]),
-                s("billing", &["billing"]),
-            ],
-            agents: 24,
-            peak_calls_per_hour: 360.0,
-            profile: Profile::default(),
-            start,
-            seed,
-        }
-    }
-
-    /// A large tenant for load: `queues` queues in services of ten.
-    pub fn large(agents: usize, queues: usize, start: Millis, seed: u64) -> SimConfig {
-        let services = (0..queues.div_ceil(10))
-            .map(|s| {
-                let qs = (s * 10..((s + 1) * 10).min(queues))
-                    .map(|q| format!("q{q:03}"))
-                    .collect();
-                (format!("svc{s:02}"), qs)
-            })
-            .collect();
-        SimConfig {
-            tenant: "large".into(),
-            tz: "Asia/Seoul".into(),
-            services,
-            agents,
-            peak_calls_per_hour: agents as f64 * 12.0,
-            profile: Profile::default(),
-            start,
-            seed,
-        }
-    }
-}
-
-/// Relative arrival rate per local hour of an office-hours center.
-const BUSINESS: [f64; 24] = [
-    0.02, 0.01, 0.01, 0.01, 0.01, 0.02, 0.05, 0.2, 0.6, 0.95, 1.0, 0.9, 0.6, 0.8, 0.95, 1.0, 0.9,
-    0.75, 0.5, 0.3, 0.2, 0.1, 0.05, 0.03,
-];
-
-/// Relative arrival rate per local hour of a 24-hour center.
-const ALL_DAY: [f64; 24] = [
-    0.8, 0.75, 0.7, 0.7, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 0.95, 0.85, 0.9, 0.95, 1.0, 0.95,
-    0.9, 0.85, 0.85, 0.8, 0.8, 0.8, 0.8,
-];
-
-const SURNAMES: [&str; 10] = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임"];
-const GIVEN: [&str; 12] = [
-    "민준", "서연", "도윤", "지우", "하준", "서윤", "시우", "지민", "주원", "하은", "예준", "수아",
-];
+use config::{GIVEN, SURNAMES};
+pub use config::{Profile, SimConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
@@ -638,7 +545,7 @@ pub fn write_ndjson(
     let mut out = std::io::BufWriter::new(out);
     for ev in events {
         if realtime {
-            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
+            let wait = ev.ts - time::now_ms();
             if wait > 0 {
                 out.flush()?;
                 std::thread::sleep(std::time::Duration::from_millis(wait as u64));
@@ -647,44 +554,4 @@ pub fn write_ndjson(
         writeln!(out, "{}", crate::wire::encode_event(&ev))?;
     }
     out.flush()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::engine::Engine;
-    use crate::wire::Status;
-    use std::sync::Arc;
-
-    #[test]
-    fn a_simulated_day_is_deterministic_ordered_and_plausible() {
-        let start = time::parse_rfc3339("2026-11-21T08:00:00+09:00").unwrap();
-        let end = start + 10 * 3_600_000;
-        let run = || -> Vec<Event<'static>> {
-            Simulator::new(SimConfig::demo(start, 7))
-                .take_while(|e| e.ts < end)
-                .collect()
-        };
-        let a = run();
-        assert_eq!(a, run(), "same seed, same events");
-        // In time order, but for an agent's state nudged a millisecond on.
-        assert!(a.windows(2).all(|w| w[0].ts <= w[1].ts + 5), "time order");
-        let mut engine = Engine::new(Arc::new(Config::default()));
-        for ev in &a {
-            let out = engine.apply(ev);
-            assert_eq!(out, crate::engine::Outcome::Applied, "{ev:?}");
-        }
-        let s = engine.snapshot("demo", end, Status::Live).unwrap();
-        let t = &s.totals;
-        assert!(t.inbound > 500, "{t:?}");
-        let rate = t.answer_rate.unwrap();
-        assert!((50.0..100.0).contains(&rate), "answer rate {rate}");
-        assert!(
-            t.abandoned > 0 && t.callbacks > 0 && t.outbound_attempts > 0,
-            "{t:?}"
-        );
-        assert_eq!(s.agents.login, 24);
-        assert!(s.callbacks.completed > 0);
-    }
 }

@@ -12,6 +12,7 @@
 //! only when they are delivered.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -21,6 +22,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::Base;
+use crate::cmd::serve::settings::DEFAULT_TOPIC;
 use crate::config::Config;
 use crate::event::Event;
 use crate::kafka::{Deliveries, delivery_ok, enqueue, ensure_topic};
@@ -168,4 +171,50 @@ async fn send(
         *state = Some(next);
     }
     Ok(n)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ForwardArgs {
+    /// The queue_log to follow.
+    #[arg(long = "queue-log", value_name = "PATH")]
+    queue_log: PathBuf,
+    /// The tenant its lines belong to.
+    #[arg(long, value_name = "NAME")]
+    tenant: String,
+    /// Kafka bootstrap servers (`host:port,...`).
+    #[arg(long, value_name = "HOSTS", env = "CALLBOARD_KAFKA_BROKERS")]
+    kafka_brokers: String,
+    /// Topic of contract events (created if missing).
+    #[arg(long, value_name = "TOPIC", env = "CALLBOARD_TOPIC", default_value = DEFAULT_TOPIC)]
+    topic: String,
+    /// Where to remember how far it got. [default: <queue-log>.callboard-forward]
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    #[command(flatten)]
+    base: Base,
+}
+
+/// `callboard forward`: runs until SIGINT or SIGTERM.
+pub fn execute(args: ForwardArgs) -> anyhow::Result<ExitCode> {
+    let config = args.base.start()?;
+    crate::config::check_name(&args.tenant).context("--tenant")?;
+    let settings = ForwardSettings {
+        state: args
+            .state
+            .unwrap_or_else(|| ForwardSettings::default_state(&args.queue_log)),
+        source: QueueLogSource {
+            path: args.queue_log,
+            tenant: args.tenant,
+        },
+        brokers: args.kafka_brokers,
+        topic: args.topic,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let n = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(crate::cmd::serve::stop_on_signal(shutdown.clone()));
+        run(settings, config.shared(), shutdown).await
+    })?;
+    eprintln!("callboard forward: {n} events delivered");
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,4 +29,18 @@ pub fn probe(url: &str, timeout: Duration) -> anyhow::Result<bool> {
     let mut head = [0u8; 12];
     s.read_exact(&mut head)?;
     Ok(head.starts_with(b"HTTP/1.1 2") || head.starts_with(b"HTTP/1.0 2"))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ProbeArgs {
+    /// e.g. http://127.0.0.1:8080/healthz
+    pub url: String,
+}
+
+pub fn execute(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    Ok(if probe(&args.url, Duration::from_secs(3))? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

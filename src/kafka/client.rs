@@ -142,7 +142,7 @@ pub async fn produce(
             delivered += settle_until(&mut pending, due).await?;
         }
         if realtime {
-            let wait = ev.ts - jiff::Timestamp::now().as_millisecond();
+            let wait = ev.ts - crate::time::now_ms();
             if wait > 0 {
                 let due = Instant::now() + Duration::from_millis(wait as u64);
                 delivered += settle_until(&mut pending, due).await?;

@@ -13,16 +13,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use jiff::civil::Date;
 
+use crate::cmd::Base;
+use crate::cmd::replay::{ReplayOptions, Summary, replay_with};
+use crate::cmd::serve::settings::{DEFAULT_HISTORY, DEFAULT_TOPIC};
 use crate::config::Config;
 use crate::decode::Format;
 use crate::history::Store;
-use crate::replay::{ReplayOptions, Summary, replay_with};
 use crate::sources::{event_log, queue_log};
 use crate::time::Millis;
 use crate::wire::IntervalRow;
@@ -389,4 +392,115 @@ impl Read for Chunks {
         self.at += n;
         Ok(n)
     }
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "event_log", "kafka_brokers"])))]
+pub struct RebuildArgs {
+    /// The first local day to rebuild (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    from: jiff::civil::Date,
+    /// The last local day to rebuild (YYYY-MM-DD). [default: --from]
+    #[arg(long, value_name = "DATE")]
+    to: Option<jiff::civil::Date>,
+    /// Files of events, read in the order given (`.gz` ones decompressed;
+    /// `-` is standard input). One queue_log is read after its rotated
+    /// predecessors beside it (`queue_log.2.gz`, `queue_log.1`, ...), oldest
+    /// first.
+    #[arg(long, short = 'i', value_name = "FILE", num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Format of the files: contract events as NDJSON, or Asterisk
+    /// queue_log lines.
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "ndjson",
+        requires = "input"
+    )]
+    format: Format,
+    /// Tenant of queue_log lines (required there); with NDJSON, rebuild
+    /// only this tenant.
+    #[arg(long, short = 't', value_name = "NAME")]
+    tenant: Option<String>,
+    /// HTTP ingest's event log (the folder `serve --event-log` writes).
+    #[arg(long, value_name = "DIR")]
+    event_log: Option<PathBuf>,
+    /// Read the events from Kafka: every partition of --topic from two days
+    /// before --from (by the messages' times) to its end.
+    #[arg(long, value_name = "HOSTS")]
+    kafka_brokers: Option<String>,
+    /// Topic of contract events.
+    #[arg(long, value_name = "TOPIC", default_value = DEFAULT_TOPIC, requires = "kafka_brokers")]
+    topic: String,
+    /// The history store: an SQLite file or a `postgres://` URL.
+    /// [default: callboard-history.sqlite]
+    #[arg(long, value_name = "PATH|URL", env = "CALLBOARD_HISTORY")]
+    history: Option<String>,
+    #[command(flatten)]
+    base: Base,
+}
+
+/// `callboard history rebuild`: the days replaced, a summary on stderr.
+pub fn execute(args: RebuildArgs) -> anyhow::Result<ExitCode> {
+    let config = args.base.start()?;
+    let source = if let Some(dir) = args.event_log {
+        RebuildSource::EventLog(dir)
+    } else if let Some(brokers) = args.kafka_brokers {
+        RebuildSource::Kafka {
+            brokers,
+            topic: args.topic,
+        }
+    } else {
+        if args.format == Format::QueueLog {
+            let tenant = args
+                .tenant
+                .as_deref()
+                .context("queue_log lines name no tenant: give --tenant")?;
+            crate::config::check_name(tenant).context("--tenant")?;
+        }
+        RebuildSource::Files {
+            paths: args.input,
+            format: args.format,
+            tenant: args.tenant,
+        }
+    };
+    let location =
+        crate::history::Location::parse(args.history.as_deref().unwrap_or(DEFAULT_HISTORY))
+            .map_err(anyhow::Error::msg)?
+            .context("--history none: there is no store to rebuild")?;
+    let opts = RebuildOptions {
+        from: args.from,
+        to: args.to.unwrap_or(args.from),
+        source,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let done = runtime.block_on(async move {
+        let store = Store::open(&location)
+            .await
+            .with_context(|| format!("history: cannot open {}", location.describe()))?;
+        let done = rebuild(&store, config.shared(), opts).await;
+        store.close().await;
+        done
+    })?;
+    for (tenant, day) in &done.starts_within {
+        eprintln!(
+            "callboard history rebuild: warning: {tenant}'s events begin on {day}: that day's rows hold only what the source holds (calls and agents' states from the evening before are not in it)"
+        );
+    }
+    let days: usize = done.days.values().map(|d| d.len()).sum();
+    eprintln!(
+        "callboard history rebuild: {days} days of {} tenant{} replaced ({}), {} rows written in {:.1} s; input: {}",
+        done.days.len(),
+        if done.days.len() == 1 { "" } else { "s" },
+        done.days
+            .iter()
+            .map(|(t, d)| format!("{t}: {}", d.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        done.rows,
+        done.took.as_secs_f64(),
+        done.summary
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,10 @@
 //! `run` takes a bound listener and a shutdown token, so tests drive the
 //! whole service in-process over real sockets.
 
+pub mod settings;
+
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -16,19 +19,46 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
-use crate::event::Source;
+use crate::cmd::Base;
+use crate::config::{Config, ServeLayer};
 use crate::history::{Store, backfill, writer};
 use crate::http::AppState;
 use crate::http::auth::{self, Tokens};
 use crate::http::listener::{Bounded, ConnectionLimits, Peer};
+use crate::kafka::snapshots::SnapshotFeed;
+use crate::kafka::source::KafkaFeed;
 use crate::outputs::{prometheus, rest, web, ws};
+use crate::service::feed::{Feed, FeedContext, Feeds};
 use crate::service::hub::Hub;
 use crate::service::shard;
-use crate::settings::ServeSettings;
-use crate::sources::{self, ingest};
+use crate::sources::ingest::{self, LogFeed};
+use crate::sources::simulated::SimulatedFeed;
 use crate::telemetry::{ProcessSeries, Recovering, Signal, WebsocketClients};
-use crate::wire::Status;
+use settings::ServeSettings;
+
+/// `callboard serve`'s arguments: what every command reads, and the
+/// `[serve]` settings as flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub base: Base,
+    #[command(flatten)]
+    pub settings: ServeLayer,
+}
+
+/// `callboard serve`: runs until SIGINT or SIGTERM.
+pub fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = args.base.start()?;
+    let settings = ServeSettings::resolve(&args.settings, &config, crate::time::now_ms())?;
+    settings.name_zones(&mut config);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        bind_and_run(config.shared(), settings, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Every route of the main listener: those that hold data behind access
 /// control, the rest open.
@@ -126,9 +156,9 @@ pub async fn run_with_metrics_listener(
 ) -> anyhow::Result<()> {
     let metrics = prometheus::install();
     WebsocketClients { open: 0 }.emit();
-    // A task that cannot go on says why here before it stops the service,
-    // which then ends with that error (a non-zero exit).
-    let fatal: Arc<std::sync::OnceLock<String>> = Arc::default();
+    // A source that cannot go on says why here before it stops the
+    // service, which then ends with that error (a non-zero exit).
+    let sources = Feeds::new();
     let hub = Hub::new();
     let tracker = TaskTracker::new();
     let engine_stop = CancellationToken::new();
@@ -155,7 +185,7 @@ pub async fn run_with_metrics_listener(
     {
         let (store, config, tenants) = (store.clone(), config.clone(), settings.simulate.clone());
         tracker.spawn(async move {
-            match backfill::simulated_past(&store, config, &tenants, shard::now_ms()).await {
+            match backfill::simulated_past(&store, config, &tenants, crate::time::now_ms()).await {
                 Ok(0) => {}
                 Ok(days) => {
                     tracing::info!(days, "history: the demo's past days simulated and written")
@@ -182,91 +212,15 @@ pub async fn run_with_metrics_listener(
         )
     })?;
 
-    // Not ready until every configured source has rebuilt its state: each
-    // is recovering from the start, and says so itself when it is done.
-    if let Some(kafka) = settings.kafka.clone() {
-        router
-            .status(Source::Kafka.as_str(), Status::Recovering)
-            .await?;
-        if let Some(topic) = kafka.snapshot_topic.clone() {
-            router
-                .status(sources::kafka::snapshots::SOURCE, Status::Recovering)
-                .await?;
-            let (router, stop, hub) = (router.clone(), shutdown.clone(), hub.clone());
-            let fatal = fatal.clone();
-            let (brokers, events) = (kafka.brokers.clone(), kafka.topic.clone());
-            tracker.spawn(async move {
-                // As many partitions as the events, for as many readers.
-                let partitions = tokio::task::block_in_place(|| {
-                    crate::kafka::partition_count(&brokers, &events)
-                })
-                .ok()
-                .flatten()
-                .unwrap_or(1);
-                let run = sources::kafka::snapshots::run(
-                    brokers,
-                    topic,
-                    partitions,
-                    hub,
-                    router,
-                    stop.clone(),
-                );
-                if let Err(e) = run.await {
-                    tracing::error!(error = %e, "snapshot topic stopped");
-                    let _ = fatal.set(format!("the snapshot topic stopped: {e:#}"));
-                    stop.cancel();
-                }
-            });
-        }
-        let (router, stop, fatal) = (router.clone(), shutdown.clone(), fatal.clone());
-        tracker.spawn(async move {
-            if let Err(e) = sources::kafka::run(kafka, router, stop.clone()).await {
-                tracing::error!(error = %e, "kafka source stopped");
-                let _ = fatal.set(format!("the kafka source stopped: {e:#}"));
-                stop.cancel();
-            }
-        });
-    }
-    for src in settings.queue_logs.clone() {
-        router.status(&src.id(), Status::Recovering).await?;
-        let (router, stop, config) = (router.clone(), shutdown.clone(), config.clone());
-        // It ends only with the service: a file it cannot read is its
-        // tenant's problem (stale, retried), not the service's.
-        tracker.spawn(async move {
-            let _ = sources::queue_log::run(src, config, router, stop).await;
-        });
-    }
-    // HTTP ingest: through its event log (read back first), or in memory.
-    let intake = match settings.event_log.clone() {
-        Some(log) => {
-            router
-                .status(ingest::LOG_SOURCE, Status::Recovering)
-                .await?;
-            let (tx, rx) = tokio::sync::mpsc::channel(ingest::APPEND_QUEUE);
-            let (router, stop, fatal) = (router.clone(), shutdown.clone(), fatal.clone());
-            tracker.spawn(async move {
-                if let Err(e) = ingest::run_log(log, router, rx, stop.clone()).await {
-                    tracing::error!(error = %format!("{e:#}"), "event log stopped: HTTP ingest is refused");
-                    let _ = fatal.set(format!("the event log stopped: {e:#}"));
-                    stop.cancel();
-                }
-            });
-            ingest::Intake::Logged(tx)
-        }
-        None => ingest::Intake::Memory,
+    // Every source started alike; not ready until each has rebuilt.
+    let (list, intake) = feeds(&settings);
+    let ctx = FeedContext {
+        router: router.clone(),
+        hub: hub.clone(),
+        config: config.clone(),
+        stop: shutdown.clone(),
     };
-    if !settings.simulate.is_empty() {
-        router
-            .status(Source::Simulator.as_str(), Status::Recovering)
-            .await?;
-        let (router, stop) = (router.clone(), shutdown.clone());
-        let tenants = settings.simulate.clone();
-        tracker.spawn(async move {
-            if let Err(e) = sources::sim::run(tenants, router, stop).await {
-                tracing::warn!(error = %e, "simulator stopped");
-            }
-        });
-    }
+    sources.start(list, &ctx, &tracker).await?;
     Recovering(hub.is_rebuilding()).emit();
 
     // The process's own series stay on /metrics while tenants' series that
@@ -353,13 +307,46 @@ pub async fn run_with_metrics_listener(
     {
         tracing::warn!("some tasks did not stop within the grace period");
     }
-    match fatal.get() {
+    match sources.fatal.get() {
         Some(why) => anyhow::bail!("stopped: {why}"),
         None => {
             tracing::info!("stopped");
             Ok(())
         }
     }
+}
+
+/// The service's sources, in the order they start (the snapshot topic
+/// before the consumer, so remote tenants are there when local ones move),
+/// and where HTTP ingest hands what it accepts.
+fn feeds(settings: &ServeSettings) -> (Vec<Box<dyn Feed>>, ingest::Intake) {
+    let mut feeds: Vec<Box<dyn Feed>> = Vec::new();
+    if let Some(kafka) = &settings.kafka {
+        if let Some(topic) = &kafka.snapshot_topic {
+            feeds.push(Box::new(SnapshotFeed {
+                brokers: kafka.brokers.clone(),
+                topic: topic.clone(),
+                events_topic: kafka.topic.clone(),
+            }));
+        }
+        feeds.push(Box::new(KafkaFeed(kafka.clone())));
+    }
+    for queue_log in &settings.queue_logs {
+        feeds.push(Box::new(queue_log.clone()));
+    }
+    // HTTP ingest: through its event log (read back first), or in memory.
+    let intake = match settings.event_log.clone() {
+        Some(log) => {
+            let (feed, intake) = LogFeed::new(log);
+            feeds.push(Box::new(feed));
+            intake
+        }
+        None => ingest::Intake::Memory,
+    };
+    if !settings.simulate.is_empty() {
+        feeds.push(Box::new(SimulatedFeed(settings.simulate.clone())));
+    }
+    (feeds, intake)
 }
 
 /// Cancels `token` on SIGINT or SIGTERM. SIGHUP (a closed terminal, or a

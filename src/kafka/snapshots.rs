@@ -24,6 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -34,13 +35,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::kafka::{ensure_compacted_topic, offset_at_time, partition_count, recv_batch};
+use crate::service::feed::{Feed, FeedContext, SourceId};
 use crate::service::hub::{Hub, Published, STALE_AFTER};
-use crate::service::shard::{Router, now_ms};
+use crate::service::shard::Router;
 use crate::telemetry::{Signal, SnapshotNotShared, SnapshotReceived, Told};
+use crate::time::now_ms;
 use crate::wire::Status;
-
-/// The name under which the reader's catching up holds readiness.
-pub const SOURCE: &str = "snapshots";
 
 /// How many local publications may wait for the writer.
 const OUTBOX: usize = 8192;
@@ -64,7 +64,9 @@ pub async fn run(
     router: Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    router.status(SOURCE, Status::Recovering).await?;
+    router
+        .status(&SourceId::Snapshots, Status::Recovering)
+        .await?;
     if let Err(e) = ensure_compacted_topic(&brokers, &topic, partitions, Some(SEGMENT)).await {
         tracing::warn!(error = %e, %topic, "snapshot topic not created");
     }
@@ -148,7 +150,7 @@ pub async fn run(
     let mut caught_up = pending.is_empty();
     if caught_up {
         tracing::info!(%topic, "snapshot topic read: nothing recent in it");
-        router.status(SOURCE, Status::Live).await?;
+        router.status(&SourceId::Snapshots, Status::Live).await?;
     }
     tracing::info!(%topic, partitions = count, "snapshot topic: sharing this instance's tenants, serving the others'");
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
@@ -169,7 +171,7 @@ pub async fn run(
                 if !caught_up && pending.is_empty() {
                     caught_up = true;
                     tracing::info!(%topic, tenants = hub.tenants().len(), "snapshot topic read: serving every tenant");
-                    router.status(SOURCE, Status::Live).await?;
+                    router.status(&SourceId::Snapshots, Status::Live).await?;
                 }
             }
             _ = sweep.tick() => {
@@ -259,5 +261,43 @@ impl Failures {
                 "snapshot topic: snapshots not written; other instances serve these tenants stale (told once a minute)"
             );
         }
+    }
+}
+
+/// The snapshot topic as a feed of the service: as many partitions as the
+/// events' topic (as many readers), read from [`READ_BACK`] ago.
+pub struct SnapshotFeed {
+    pub brokers: String,
+    pub topic: String,
+    /// The topic of contract events, whose partition count it takes.
+    pub events_topic: String,
+}
+
+impl Feed for SnapshotFeed {
+    fn id(&self) -> SourceId {
+        SourceId::Snapshots
+    }
+
+    fn vital(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, ctx: FeedContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(async move {
+            let (brokers, events) = (self.brokers.clone(), self.events_topic.clone());
+            let partitions = tokio::task::block_in_place(|| partition_count(&brokers, &events))
+                .ok()
+                .flatten()
+                .unwrap_or(1);
+            run(
+                self.brokers,
+                self.topic,
+                partitions,
+                ctx.hub,
+                ctx.router,
+                ctx.stop,
+            )
+            .await
+        })
     }
 }

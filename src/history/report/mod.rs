@@ -15,60 +15,10 @@ use super::{Store, StoreError};
 use crate::config::{SlFormula, TenantSettings};
 use crate::engine::{mean_s, ratio, sl_base};
 use crate::wire::{
-    AgentReportRow, CallbackReportRow, QueueReportRow, Report, ReportRows, StateTimes,
+    AgentReportRow, By, CallbackReportRow, QueueReportRow, Report, ReportRows, StateTimes, Step,
 };
 
-/// What a report is grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum By {
-    Tenant,
-    Service,
-    Queue,
-    Agent,
-    Callback,
-}
-
-/// The length of a report's periods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Interval,
-    Hour,
-    Day,
-    Month,
-}
-
-impl By {
-    const ALL: [(&'static str, By); 5] = [
-        ("tenant", By::Tenant),
-        ("service", By::Service),
-        ("queue", By::Queue),
-        ("agent", By::Agent),
-        ("callback", By::Callback),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        By::ALL
-            .iter()
-            .find(|(_, b)| *b == self)
-            .map_or("", |(s, _)| s)
-    }
-}
-
 impl Step {
-    const ALL: [(&'static str, Step); 4] = [
-        ("interval", Step::Interval),
-        ("hour", Step::Hour),
-        ("day", Step::Day),
-        ("month", Step::Month),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Step::ALL
-            .iter()
-            .find(|(_, s)| *s == self)
-            .map_or("", |(s, _)| s)
-    }
-
     /// The longest range a report of this step may span, in days: enough
     /// for what a person reads, bounded so one request cannot ask for
     /// millions of rows.
@@ -248,8 +198,8 @@ pub async fn run(
         tenant: q.tenant.clone(),
         from: q.from.to_string(),
         to: q.to.to_string(),
-        by: q.by.as_str().to_string(),
-        step: q.step.as_str().to_string(),
+        by: q.by,
+        step: q.step,
         rows: rows.0,
     })
 }
@@ -573,58 +523,4 @@ fn formula_of(settings: &TenantSettings, queue: &str) -> SlFormula {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(qs: &str) -> Result<Query, String> {
-        let params: Vec<(String, String)> = url::form_urlencoded::parse(qs.as_bytes())
-            .into_owned()
-            .collect();
-        Query::parse("t", &params, "2026-11-21".parse().unwrap())
-    }
-
-    #[test]
-    fn defaults_are_today_by_tenant_and_day() {
-        let q = parse("").unwrap();
-        assert_eq!(
-            (q.from.to_string(), q.to.to_string()),
-            ("2026-11-21".into(), "2026-11-21".into())
-        );
-        assert_eq!((q.by, q.step, q.csv), (By::Tenant, Step::Day, false));
-        let q = parse("from=2026-11-01&by=queue&step=hour&format=csv").unwrap();
-        assert_eq!(q.to.to_string(), "2026-11-01", "`to` defaults to `from`");
-        assert_eq!((q.by, q.step, q.csv), (By::Queue, Step::Hour, true));
-    }
-
-    #[test]
-    fn bad_parameters_say_what_is_wrong() {
-        for (qs, says) in [
-            (
-                "step=week",
-                "`step` must be one of interval, hour, day, month, got `week`",
-            ),
-            (
-                "by=team",
-                "`by` must be one of tenant, service, queue, agent, callback",
-            ),
-            (
-                "from=2026-11-21&to=2026-11-01",
-                "`from` (2026-11-21) is after `to` (2026-11-01)",
-            ),
-            ("from=2016-01-01&to=2026-01-01", "spans at most 400 days"),
-            (
-                "from=2026-10-01&to=2026-11-21&step=interval",
-                "a report by interval spans at most 31 days",
-            ),
-            ("from=21.11.2026", "`from` must be a date as YYYY-MM-DD"),
-            ("from=2026-02-30", "`from` must be a date"),
-            ("by=callback&step=hour", "step must be day or month"),
-            ("form=2026-11-01", "unknown parameter `form`"),
-            ("by=queue&by=agent", "`by` is given twice"),
-            ("format=xlsx", "`format` must be one of json, csv"),
-        ] {
-            let e = parse(qs).unwrap_err();
-            assert!(e.contains(says), "{qs}: {e}");
-        }
-    }
-}
+mod tests;

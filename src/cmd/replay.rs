@@ -3,8 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::BufRead;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
+
+use anyhow::Context;
 
 use crate::config::Config;
 use crate::decode::{self, Format, QueueLogDecoder, Reason, Reject};
@@ -243,7 +247,7 @@ pub fn replay_with<R: BufRead>(
         .at
         .or_else(|| engine.as_of())
         .or_else(|| queue_log.as_ref().and_then(QueueLogDecoder::latest))
-        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
+        .unwrap_or_else(crate::time::now_ms);
     // Calls let go by later events, and those overdue at "now" (which the
     // snapshots count as exited).
     let expired = engine.take_expired();
@@ -271,4 +275,91 @@ pub fn write_json_lines<T: serde::Serialize>(
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Input file, or `-` for standard input.
+    #[arg(long, short = 'i', value_name = "FILE|-")]
+    input: PathBuf,
+    /// Input format: contract events as NDJSON, or Asterisk queue_log lines.
+    #[arg(long, short = 'f', value_enum, default_value = "ndjson")]
+    format: Format,
+    /// Tenant of queue_log input (required there); with NDJSON, report only
+    /// this tenant.
+    #[arg(long, short = 't', value_name = "NAME")]
+    tenant: Option<String>,
+    /// Time zone of tenants the config file does not name (IANA name).
+    #[arg(long, value_name = "ZONE", env = "CALLBOARD_TZ")]
+    tz: Option<String>,
+    /// Seconds within which an answer counts as in service level, for queues
+    /// the config file gives no threshold [default: 20].
+    #[arg(long, value_name = "SECONDS")]
+    sl_threshold: Option<u32>,
+    /// Evaluation time ("now": which day is today, waiting ages), RFC 3339.
+    /// Default: the latest event time in the input.
+    #[arg(long, value_name = "RFC3339", value_parser = super::parse_at)]
+    at: Option<Millis>,
+    /// Configuration file (TOML): tenants, time zones, queue settings.
+    #[arg(long, short = 'c', value_name = "FILE", env = "CALLBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Also print each rejected line's number and reason on stderr.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Indent the JSON for reading (then a snapshot spans many lines).
+    #[arg(long)]
+    pretty: bool,
+    /// Print the interval statistics (queue, agent and callback rows, as
+    /// the history store keeps them) instead of the snapshots.
+    #[arg(long)]
+    intervals: bool,
+}
+
+/// `callboard replay`: prints each tenant's final snapshot (or intervals),
+/// the summary on stderr; exit 1 when every line was rejected.
+pub fn execute(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::load(path, args.tz.as_deref(), args.sl_threshold)?,
+        None => Config::from_file(Default::default(), args.tz.as_deref(), args.sl_threshold)?,
+    };
+    anyhow::ensure!(
+        args.format != Format::QueueLog || args.tenant.is_some(),
+        "queue_log lines name no tenant: give it with --tenant NAME"
+    );
+    let opts = ReplayOptions {
+        format: args.format,
+        tenant: args.tenant,
+        at: args.at,
+    };
+    let verbose = args.verbose;
+    let on_reject = |line: u64, r: &Reject| {
+        if verbose {
+            eprintln!("line {line}: {r}");
+        }
+    };
+    let done = if args.input.as_os_str() == "-" {
+        replay_engine(io::stdin().lock(), config.shared(), &opts, on_reject)?
+    } else {
+        let file = std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot open {}", args.input.display()))?;
+        replay_engine(BufReader::new(file), config.shared(), &opts, on_reject)?
+    };
+    if args.intervals {
+        write_json_lines(io::stdout().lock(), &done.intervals(&opts), args.pretty)?;
+    } else {
+        write_json_lines(io::stdout().lock(), &done.snapshots(&opts), args.pretty)?;
+    }
+    let summary = done.summary;
+    eprintln!("callboard replay: {summary}");
+    if summary.all_rejected() {
+        if opts.format == Format::Ndjson && summary.rejected.contains_key(&Reason::InvalidJson) {
+            eprintln!(
+                "callboard replay: every line was rejected (is this queue_log? then add --format queue_log --tenant NAME)"
+            );
+        } else {
+            eprintln!("callboard replay: every line was rejected");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }

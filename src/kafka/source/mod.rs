@@ -19,33 +19,33 @@
 //! error, and counted. When no broker is reachable, snapshots keep
 //! being served marked `stale` until a broker is back.
 
-pub mod snapshots;
+mod context;
+mod dead_letter;
 mod standing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
+use futures_util::future::BoxFuture;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
-};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::decode::{Reason, Reject, check_not_ahead, decode_json};
-use crate::event::Event;
-use crate::event::Source;
+use context::{Ctx, Note};
+use dead_letter::{DeadLetter, Origin, dead_letter, keyed_by_tenant};
+
+use crate::decode::{check_not_ahead, decode_json};
+use crate::event::{Event, Source};
 use crate::kafka::{ensure_compacted_topic, ensure_topic, partition_count, recv_batch};
-use crate::service::shard::{Closed, Router, now_ms};
-use crate::telemetry::{ConsumerLag, DeadLetterDropped, EventsRejected, RebuildFinished, Signal};
+use crate::service::feed::{Feed, FeedContext, SourceId};
+use crate::service::shard::{Closed, Router};
+use crate::telemetry::{RebuildFinished, Signal};
+use crate::time::now_ms;
 use crate::wire::Status;
 
 /// Where and how to consume.
@@ -73,103 +73,6 @@ pub struct KafkaOptions {
     /// reading: the longest a call may wait plus the clock skew, so that
     /// calls still waiting then and events sent early are read.
     pub rebuild_margin_ms: i64,
-}
-
-/// What the client's callbacks tell the consuming task.
-#[derive(Debug)]
-enum Note {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
-    /// Whether at least one broker is up (from the statistics callback).
-    Brokers {
-        up: bool,
-    },
-}
-
-struct Ctx {
-    notes: mpsc::UnboundedSender<Note>,
-    topic: String,
-    /// Assigned partitions wait (paused) until the consuming task has
-    /// restored their tenants' standing facts and positioned them.
-    positioned: bool,
-}
-
-impl ClientContext for Ctx {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            let _ = self.notes.send(Note::Brokers { up: false });
-        }
-        tracing::warn!(%error, reason, "kafka client error");
-    }
-
-    fn stats(&self, stats: Statistics) {
-        let up = stats.brokers.values().any(|b| b.state == "UP");
-        let _ = self.notes.send(Note::Brokers { up });
-        if let Some(t) = stats.topics.get(&self.topic) {
-            for (p, part) in &t.partitions {
-                if *p >= 0 && part.consumer_lag >= 0 {
-                    ConsumerLag {
-                        topic: &self.topic,
-                        partition: *p,
-                        lag: part.consumer_lag,
-                    }
-                    .emit();
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for Ctx {
-    /// Every assignment starts at the beginning of the retained log (the
-    /// state of the partitions' tenants is rebuilt from it), or, with a
-    /// state topic, paused there until the consuming task positions it.
-    fn rebalance(
-        &self,
-        base: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        // Cooperative: `tpl` is what changes, the rest of the assignment
-        // keeps being read. Eager (a group with an older member): it is the
-        // whole assignment, given and taken back whole.
-        let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(e) = tpl.set_all_offsets(Offset::Beginning) {
-                    tracing::warn!(error = %e, "cannot set the assignment to the log's start");
-                }
-                // The note goes first: the consuming task must know of the
-                // assignment before any of its messages.
-                let _ = self.notes.send(Note::Assigned(parts));
-                let assigned = if cooperative {
-                    base.incremental_assign(tpl)
-                } else {
-                    base.assign(tpl)
-                };
-                if let Err(e) = assigned {
-                    tracing::error!(error = %e, "kafka assign failed");
-                } else if self.positioned
-                    && let Err(e) = base.pause(tpl)
-                {
-                    tracing::warn!(error = %e, "cannot hold the assignment until it is positioned");
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let _ = self.notes.send(Note::Revoked(parts));
-                let revoked = if cooperative {
-                    base.incremental_unassign(tpl)
-                } else {
-                    base.unassign()
-                };
-                if let Err(e) = revoked {
-                    tracing::error!(error = %e, "kafka unassign failed");
-                }
-            }
-            other => tracing::warn!(?other, "kafka rebalance error"),
-        }
-    }
 }
 
 /// Progress of rebuilding the assigned partitions.
@@ -275,9 +178,7 @@ pub async fn run(
             tracing::warn!(error = %e, topic = %state_topic, "state topic not created");
         }
     }
-    router
-        .status(Source::Kafka.as_str(), Status::Recovering)
-        .await?;
+    router.status(&SourceId::Kafka, Status::Recovering).await?;
     let mut member = Member {
         consumer: consumer.clone(),
         dlq,
@@ -434,7 +335,7 @@ impl Member {
         let next = next_status(&self.recovery, self.brokers_up);
         if next != self.status {
             self.status = next;
-            self.router.status(Source::Kafka.as_str(), next).await?;
+            self.router.status(&SourceId::Kafka, next).await?;
             if next == Status::Live && !self.recovery.reported {
                 self.recovery.reported = true;
                 let took = self.recovery.since.map_or(Duration::ZERO, |s| s.elapsed());
@@ -465,7 +366,7 @@ impl Member {
             Note::Assigned(parts) if parts.is_empty() && self.recovery.assigned_once => {}
             Note::Assigned(parts) => {
                 self.router
-                    .status(Source::Kafka.as_str(), Status::Recovering)
+                    .status(&SourceId::Kafka, Status::Recovering)
                     .await?;
                 self.status = Status::Recovering;
                 let mut tpl = TopicPartitionList::new();
@@ -583,86 +484,19 @@ fn log_progress(recovery: &mut Recovery, opts: &KafkaOptions) {
     );
 }
 
-/// The contract keys each message by its tenant: that is what puts a
-/// tenant's events on one partition, hence with one owner. An event whose
-/// key names another tenant would be counted by a member that does not own
-/// that tenant, so it is refused. (A message without a key is read by its
-/// body.)
-fn keyed_by_tenant<'a>(key: Option<&[u8]>, ev: Event<'a>) -> Result<Event<'a>, Reject> {
-    match key {
-        Some(k) if k != ev.tenant.as_bytes() => Err(Reject::new(
-            Reason::InvalidField,
-            format!(
-                "the message key `{}` is not the event's tenant `{}`: key each event by its tenant",
-                String::from_utf8_lossy(k),
-                ev.tenant
-            ),
-        )),
-        _ => Ok(ev),
+/// The consumer group's member as a feed of the service.
+pub struct KafkaFeed(pub KafkaOptions);
+
+impl Feed for KafkaFeed {
+    fn id(&self) -> SourceId {
+        SourceId::Kafka
     }
-}
 
-/// Where an event of a batch was read.
-struct Origin {
-    partition: i32,
-    offset: i64,
-    /// Below the group's committed offset at assignment: read (and
-    /// dead-lettered if refused) before.
-    read_before: bool,
-}
-
-/// A rejected message, as it is copied.
-struct DeadLetter<'a> {
-    partition: i32,
-    offset: i64,
-    key: Option<&'a [u8]>,
-    payload: &'a [u8],
-}
-
-/// Copies a rejected message to the dead-letter topic, with its error: one
-/// that does not decode as it came, one the engine refused as the event it
-/// decoded to (contract JSON).
-fn dead_letter(
-    producer: &FutureProducer,
-    opts: &KafkaOptions,
-    topic: &str,
-    m: DeadLetter<'_>,
-    r: Reject,
-) {
-    EventsRejected::one(Source::Kafka, r.reason).emit();
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "callboard-error-reason",
-            value: Some(r.reason.as_str()),
-        })
-        .insert(Header {
-            key: "callboard-error",
-            value: Some(&r.to_string()),
-        })
-        .insert(Header {
-            key: "callboard-source-topic",
-            value: Some(topic),
-        })
-        .insert(Header {
-            key: "callboard-source-partition",
-            value: Some(&m.partition.to_string()),
-        })
-        .insert(Header {
-            key: "callboard-source-offset",
-            value: Some(&m.offset.to_string()),
-        });
-    let mut record = FutureRecord::<[u8], [u8]>::to(&opts.dlq_topic)
-        .payload(m.payload)
-        .headers(headers);
-    if let Some(k) = m.key {
-        record = record.key(k);
+    fn vital(&self) -> bool {
+        true
     }
-    // Handed to librdkafka now; its delivery report is not awaited (a
-    // failed copy is logged by librdkafka).
-    if let Err((e, _)) = producer.send_result(record) {
-        // The queue is full (a flood of bad input, or the broker is away):
-        // the copy is dropped, the rejection is still counted.
-        DeadLetterDropped.emit();
-        tracing::debug!(error = %e, "dead-letter copy dropped");
+
+    fn run(self: Box<Self>, ctx: FeedContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(run(self.0, ctx.router, ctx.stop))
     }
 }

@@ -1,0 +1,99 @@
+use super::*;
+
+const SAMPLE: &str = r#"
+    [defaults]
+    tz = "Asia/Seoul"
+    sl_threshold_s = 30
+
+    [tenants.acme]
+    short_abandon_s = 5
+    [tenants.acme.queues.vip]
+    service = "sales"
+    sl_threshold_s = 10
+    sl_formula = "answered"
+
+    [tenants.globex]
+    tz = "Europe/Berlin"
+"#;
+
+#[test]
+fn a_name_with_a_control_character_is_refused() {
+    let e = Config::parse("[tenants.\"ac\\u0000me\"]\n", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("control characters"), "{e:#}");
+    let e = Config::parse(
+        "[tenants.acme.queues.\"q\\nline\"]\nservice = \"sales\"\n",
+        None,
+        None,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("control characters"), "{e:#}");
+}
+
+#[test]
+fn queue_overrides_tenant_overrides_defaults() {
+    let c = Config::parse(SAMPLE, None, None).unwrap();
+    let acme = c.tenant("acme");
+    assert_eq!(acme.tz.iana_name(), Some("Asia/Seoul"));
+    assert_eq!(acme.queue_defaults.sl_threshold_s, 30);
+    assert_eq!(acme.queue_defaults.short_abandon_s, 5);
+    let (svc, vip) = &acme.queues["vip"];
+    assert_eq!(svc.as_deref(), Some("sales"));
+    assert_eq!(
+        *vip,
+        QueueSettings {
+            sl_threshold_s: 10,
+            short_abandon_s: 5,
+            sl_formula: SlFormula::Answered,
+            max_wait_s: DEFAULT_MAX_WAIT_S,
+        }
+    );
+    assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));
+    assert_eq!(c.tenant("unnamed").tz.iana_name(), Some("Asia/Seoul"));
+}
+
+#[test]
+fn command_line_overrides_replace_defaults_only() {
+    let c = Config::parse(SAMPLE, Some("UTC"), Some(15)).unwrap();
+    assert_eq!(c.tenant("unnamed").tz.iana_name(), Some("UTC"));
+    assert_eq!(c.tenant("unnamed").queue_defaults.sl_threshold_s, 15);
+    assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));
+    assert_eq!(c.tenant("acme").queues["vip"].1.sl_threshold_s, 10);
+}
+
+#[test]
+fn tokens_are_validated() {
+    let hash = "a".repeat(64);
+    let ok = format!(
+        "[[tokens]]\nname = \"wall\"\nsha256 = \"{hash}\"\nrole = \"tenant\"\ntenant = \"acme\"\nallow = [\"10.0.0.0/8\", \"127.0.0.1\"]"
+    );
+    let c = Config::parse(&ok, None, None).unwrap();
+    assert_eq!(c.tokens.len(), 1);
+    assert_eq!(c.tokens[0].allow.len(), 2);
+    for (bad, says) in [
+        ("sha256 = \"abc\"\nrole = \"admin\"", "64 hex"),
+        (
+            &*format!("sha256 = \"{hash}\"\nrole = \"tenant\""),
+            "needs `tenant",
+        ),
+        (
+            &*format!("sha256 = \"{hash}\"\nrole = \"admin\"\nallow = [\"nowhere\"]"),
+            "not an IP",
+        ),
+    ] {
+        let e = Config::parse(&format!("[[tokens]]\nname = \"x\"\n{bad}"), None, None).unwrap_err();
+        assert!(format!("{e:#}").contains(says), "{e:#}");
+    }
+}
+
+#[test]
+fn errors_name_the_bad_setting() {
+    let e = Config::parse("[tenants.a]\ntz = \"Mars/Olympus\"", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("tenants.a.tz"), "{e:#}");
+    assert!(format!("{e:#}").contains("Mars/Olympus"), "{e:#}");
+    let e = Config::parse("[defaults]\nsl_treshold_s = 3", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("sl_treshold_s"), "{e:#}");
+    let e = Config::parse("[tenants.a.queues.q]\nsl_formula = \"x\"", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("sl_formula"), "{e:#}");
+    let e = Config::parse("[defaults.queues.q]\nsl_threshold_s = 3", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("per tenant"), "{e:#}");
+}

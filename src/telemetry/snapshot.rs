@@ -1,0 +1,97 @@
+//! A published snapshot told to the metrics: the day's figures per queue,
+//! service and tenant, the agents by state.
+
+use metrics::{counter, gauge};
+
+use super::names;
+
+use super::Signal;
+use crate::wire::{AgentCounts, ByState, QueueStats, Snapshot};
+
+fn ratio(r: Option<f64>) -> f64 {
+    r.map_or(f64::NAN, |v| v / 100.0)
+}
+
+fn queue_metrics(tenant: &str, service: &str, queue: &str, s: &QueueStats) {
+    let labels = [
+        ("tenant", tenant.to_string()),
+        ("service", service.to_string()),
+        ("queue", queue.to_string()),
+    ];
+    counter!(names::INBOUND_CALLS, &labels).absolute(s.inbound);
+    counter!(names::ANSWERED_CALLS, &labels).absolute(s.answered);
+    counter!(names::ABANDONED_CALLS, &labels).absolute(s.abandoned);
+    counter!(names::ANSWERED_IN_SL_CALLS, &labels).absolute(s.answered_in_sl);
+    counter!(names::CALLBACK_CALLS, &labels).absolute(s.callbacks);
+    gauge!(names::WAITING_CALLS, &labels).set(s.waiting as f64);
+    gauge!(names::LONGEST_WAIT, &labels).set(s.longest_wait_s as f64);
+    gauge!(names::ANSWER_RATIO, &labels).set(ratio(s.answer_rate));
+    gauge!(names::SERVICE_LEVEL_RATIO, &labels).set(ratio(s.service_level));
+}
+
+/// Agents by state. Where no agent is known (a tenant or service of queues
+/// only) just `ready` is exported, at 0: the alert on customers waiting
+/// with no agent ready needs it, and the seven other zeros would be most of
+/// a small tenant's series.
+fn agent_metrics(name: &'static str, labels: &[(&'static str, String)], a: &AgentCounts) {
+    let b = &a.by_state;
+    let none = *b == ByState::default();
+    for (state, n) in [
+        ("logged_out", b.logged_out),
+        ("ready", b.ready),
+        ("away", b.away),
+        ("ringing", b.ringing),
+        ("talking", b.talking),
+        ("dialing", b.dialing),
+        ("outbound", b.outbound),
+        ("wrap_up", b.wrap_up),
+    ] {
+        if none && state != "ready" {
+            continue;
+        }
+        let mut l = labels.to_vec();
+        l.push(("state", state.to_string()));
+        gauge!(name, &l).set(n as f64);
+    }
+}
+
+/// A tenant's snapshot was published: its figures become its series.
+pub struct SnapshotPublished<'a>(pub &'a Snapshot);
+
+impl Signal for SnapshotPublished<'_> {
+    fn emit(self) {
+        let s = self.0;
+        let tenant: &str = &s.tenant;
+        for q in &s.queues {
+            queue_metrics(tenant, &q.service, &q.queue, &q.stats);
+        }
+        for svc in &s.services {
+            let labels = [
+                ("tenant", tenant.to_string()),
+                ("service", svc.service.to_string()),
+            ];
+            agent_metrics(names::AGENTS, &labels, &svc.agents);
+        }
+        let t = [("tenant", tenant.to_string())];
+        agent_metrics(names::TENANT_AGENTS, &t, &s.agents);
+        gauge!(names::TENANT_ANSWER_RATIO, &t).set(ratio(s.totals.answer_rate));
+        gauge!(names::TENANT_SERVICE_LEVEL_RATIO, &t).set(ratio(s.totals.service_level));
+        gauge!(names::TENANT_WAITING_CALLS, &t).set(s.totals.waiting as f64);
+        gauge!(names::TENANT_LONGEST_WAIT, &t).set(s.totals.longest_wait_s as f64);
+        // Agent figures of today, summed over the tenant's agents: per agent
+        // they would cost a series each. A tenant without agents has none.
+        if s.agent_list.is_empty() {
+            return;
+        }
+        let (mut missed, mut busy, mut ready) = (0, 0, 0);
+        for a in &s.agent_list {
+            let t = &a.time_today_s;
+            missed += a.missed;
+            busy += t.ringing + t.talking + t.dialing + t.outbound + t.wrap_up;
+            ready += t.ready;
+        }
+        counter!(names::TENANT_AGENT_MISSED_CALLS, &t).absolute(missed);
+        counter!(names::TENANT_AGENT_BUSY_SECONDS, &t).absolute(busy);
+        counter!(names::TENANT_AGENT_READY_SECONDS, &t).absolute(ready);
+    }
+}

@@ -1,0 +1,17 @@
+//! The wire types: everything callboard reads or writes as JSON. They match
+//! `schemas/event.schema.json` and `schemas/snapshot.schema.json`, and a test
+//! validates real output against those schemas.
+//!
+//! One file per face: `event` (input), `snapshot` (output),
+//! `history` (interval rows and reports), `standing` (the state
+//! topic's facts). Their types are all here, at `crate::wire::*`.
+
+mod event;
+mod history;
+mod snapshot;
+mod standing;
+
+pub use event::*;
+pub use history::*;
+pub use snapshot::*;
+pub use standing::*;
