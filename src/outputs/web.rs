@@ -9,7 +9,7 @@ use axum::routing::get;
 
 /// Path, content type and content of each file. uPlot (MIT), the charting
 /// library, is vendored with its licence.
-const FILES: [(&str, &str, &str); 6] = [
+const FILES: [(&str, &str, &str); 17] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -19,6 +19,61 @@ const FILES: [(&str, &str, &str); 6] = [
         "/assets/app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/app.js"),
+    ),
+    (
+        "/assets/i18n.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/i18n.js"),
+    ),
+    (
+        "/assets/format.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/format.js"),
+    ),
+    (
+        "/assets/socket.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/socket.js"),
+    ),
+    (
+        "/assets/views/common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/common.js"),
+    ),
+    (
+        "/assets/views/overview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/overview.js"),
+    ),
+    (
+        "/assets/views/services.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/services.js"),
+    ),
+    (
+        "/assets/views/agents.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/agents.js"),
+    ),
+    (
+        "/assets/views/dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/dashboard.js"),
+    ),
+    (
+        "/assets/views/agent-list.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/agent-list.js"),
+    ),
+    (
+        "/assets/views/agent-stats.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/agent-stats.js"),
+    ),
+    (
+        "/assets/views/reports.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/views/reports.js"),
     ),
     (
         "/assets/app.css",

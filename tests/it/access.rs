@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use callboard::cmd::serve::settings::ServeSettings;
 use callboard::config::Config;
 use callboard::http::auth::{hash_token, hex};
-use callboard::settings::ServeSettings;
 
 use crate::support::http;
 use crate::support::server::{Server, engine};
@@ -89,7 +89,12 @@ async fn tokens_decide_who_reads_what() {
     // (which hold no data) answer.
     assert_eq!(get(&srv, "/healthz", None).await.0, 200);
     assert_eq!(get(&srv, "/readyz", None).await.0, 200);
-    for path in ["/", "/assets/app.js", "/assets/app.css"] {
+    for path in [
+        "/",
+        "/assets/app.js",
+        "/assets/views/overview.js",
+        "/assets/app.css",
+    ] {
         assert_eq!(get(&srv, path, None).await.0, 200, "{path}");
     }
     // The API's description and the schemas it refers to hold no data:

@@ -1,0 +1,63 @@
+// The board's words, in Korean and in English. t() looks a word up in the
+// language the board shows; a key without a word shows as itself.
+
+export const I18N = {
+  ko: {
+    overview: "종합 현황", services: "매체별 현황", agents: "상담원별 현황", "agent-list": "상담원 목록",
+    service: "서비스명", waiting: "대기 고객", longest: "최장 대기", inbound: "인입", answered: "응대",
+    abandoned: "포기", answer_rate: "응대율", service_level: "서비스 레벨", login: "LOGIN",
+    ready: "대기중", talking: "상담중", outbound: "O/B", break_work: "휴식/업무처리", total: "합계",
+    agent: "상담원", state: "상태", reason: "사유", in_state: "경과", handled: "처리",
+    st_logged_out: "로그아웃", st_ready: "수신대기", st_away: "자리비움", st_ringing: "벨울림중",
+    st_talking: "통화중", st_dialing: "다이얼링중", st_outbound: "발신통화중", st_wrap_up: "후처리",
+    lost: "연결 끊김: {since}부터, 다시 연결하는 중", recovering: "데이터 복구 중", stale: "데이터 지연: 원본 연결 끊김",
+    thresholds: "기준", sl: "서비스 레벨", ar: "응대율", wait: "대기 고객", lw: "최장 대기",
+    warn: "주의", alert: "경고", popout: "새 창", fullscreen: "전체 화면", lang: "English",
+    pick: "테넌트를 고르세요", token: "토큰을 입력하세요", ok: "확인", none: "-",
+    dashboard: "통합대시보드", ivr_inflow: "총인입", consult: "상담요청", callback_conv: "콜백전환",
+    ivr_trend: "IVR 콜 인입 추이", today: "오늘", yesterday: "어제", agent_states: "상담사 상태",
+    queue_info: "상담큐 정보", queue: "상담큐", cb_box: "콜백 처리 현황", requested: "요청", assigned: "할당",
+    completed: "완료", open: "미완료", processing_rate: "처리율", open_by_agent: "상담원별 미완료", hour: "시",
+    "agent-stats": "상담원 통계", missed: "미응답", aht: "평균처리시간", occupancy: "점유율",
+    login_time: "로그인 시간", away_time: "휴식 시간", no_reason: "사유 없음",
+    reports: "통계", rep_from: "시작일", rep_to: "종료일", rep_step: "단위", rep_by: "구분", rep_csv: "CSV 다운로드",
+    rep_period: "기간", rep_loading: "불러오는 중…", rep_empty: "이 기간의 통계가 없습니다",
+    step_interval: "구간별", step_hour: "시간별", step_day: "일별", step_month: "월별",
+    by_tenant: "전체", by_service: "서비스별", by_queue: "상담큐별", by_agent: "상담원별", by_callback: "콜백 처리현황",
+    callbacks: "콜백", failed: "실패", deleted: "삭제", asa: "평균 대기",
+  },
+  en: {
+    overview: "Overview", services: "Services", agents: "Agent board", "agent-list": "Agents",
+    service: "Service", waiting: "Waiting", longest: "Longest wait", inbound: "Inbound", answered: "Answered",
+    abandoned: "Abandoned", answer_rate: "Answer rate", service_level: "Service level", login: "LOGIN",
+    ready: "Ready", talking: "Talking", outbound: "O/B", break_work: "Break/Work", total: "Total",
+    agent: "Agent", state: "State", reason: "Reason", in_state: "In state", handled: "Handled",
+    st_logged_out: "Logged out", st_ready: "Ready", st_away: "Away", st_ringing: "Ringing",
+    st_talking: "On a call", st_dialing: "Dialing", st_outbound: "Outbound call", st_wrap_up: "Wrap-up",
+    lost: "Connection lost since {since}; reconnecting", recovering: "Recovering data", stale: "Data delayed: source disconnected",
+    thresholds: "Thresholds", sl: "SL", ar: "Answer rate", wait: "Waiting", lw: "Longest wait",
+    warn: "amber", alert: "red", popout: "Pop out", fullscreen: "Full screen", lang: "한국어",
+    pick: "Choose a tenant", token: "Enter your access token", ok: "OK", none: "-",
+    dashboard: "Dashboard", ivr_inflow: "IVR inflow", consult: "Queued", callback_conv: "Callback conversions",
+    ivr_trend: "IVR inflow per hour", today: "Today", yesterday: "Yesterday", agent_states: "Agent states",
+    queue_info: "Queues", queue: "Queue", cb_box: "Callbacks", requested: "Requested", assigned: "Assigned",
+    completed: "Completed", open: "Open", processing_rate: "Processing rate", open_by_agent: "Open per agent", hour: "h",
+    "agent-stats": "Agent statistics", missed: "Missed", aht: "AHT", occupancy: "Occupancy",
+    login_time: "Login time", away_time: "Away time", no_reason: "no reason",
+    reports: "Reports", rep_from: "From", rep_to: "To", rep_step: "Step", rep_by: "By", rep_csv: "Download CSV",
+    rep_period: "Period", rep_loading: "Loading…", rep_empty: "No history for this period",
+    step_interval: "Interval", step_hour: "Hourly", step_day: "Daily", step_month: "Monthly",
+    by_tenant: "Tenant", by_service: "Service", by_queue: "Queue", by_agent: "Agent", by_callback: "Callback status",
+    callbacks: "Callbacks", failed: "Failed", deleted: "Deleted", asa: "ASA",
+  },
+};
+
+// The language is state.lang, kept in app.js; it hands over a getter so
+// that there is one place the language is kept, whoever changes it.
+let lang = () => "en";
+export function bindLang(get) {
+  lang = get;
+}
+
+export const t = (k) => I18N[lang()][k] ?? k;
+export const locale = () => (lang() === "ko" ? "ko-KR" : "en-GB");

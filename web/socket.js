@@ -1,0 +1,50 @@
+// The connection to the service: one tenant's snapshots over the websocket,
+// a resync over REST when some were skipped, reconnection with a growing
+// pause, and the lost state (state.lostSince, body.lost) the banner shows.
+//
+// connect(state, on) reads and keeps state.tenant, token, seq, ws, backoff
+// and lostSince, and calls back:
+//   on.snapshot(snap, seq)  a snapshot newer than the one shown
+//   on.lost()               the connection just went (draw the banner)
+//   on.login()              the service wants a token
+
+// The token as a request header, for fetch.
+export function auth(token) {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function resync(state, on) {
+  const r = await fetch(`/api/v1/tenants/${encodeURIComponent(state.tenant)}/snapshot`, { headers: auth(state.token) });
+  if (!r.ok) return;
+  const seq = Number(r.headers.get("x-callboard-seq")) || 0;
+  if (seq >= state.seq) on.snapshot(await r.json(), seq);
+}
+
+export function connect(state, on) {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const q = new URLSearchParams({ tenant: state.tenant });
+  if (state.token) q.set("token", state.token);
+  const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws?${q}`);
+  state.ws = ws;
+  ws.onopen = () => { state.backoff = 1000; };
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type !== "snapshot") return;
+    const gap = state.seq && msg.seq > state.seq + 1;
+    if (state.lostSince) { state.lostSince = null; document.body.classList.remove("lost"); }
+    on.snapshot(msg.snapshot, msg.seq);
+    // Snapshots were skipped: make sure nothing newer is missing.
+    if (gap) resync(state, on).catch(() => {});
+  };
+  ws.onclose = async (ev) => {
+    if (!state.lostSince) { state.lostSince = new Date(); document.body.classList.add("lost"); on.lost(); }
+    if (ev.code === 1008 || ev.code === 1006) {
+      // Refused upgrades surface as 1006: ask whether a token is needed.
+      const probe = await fetch(`/api/v1/tenants`, { headers: auth(state.token) }).catch(() => null);
+      if (probe && probe.status === 401) return on.login();
+    }
+    const wait = Math.min(state.backoff, 30000) * (0.8 + Math.random() * 0.4);
+    state.backoff = Math.min(state.backoff * 2, 30000);
+    setTimeout(() => connect(state, on), wait);
+  };
+}

@@ -1,0 +1,95 @@
+// The integrated dashboard (통합대시보드): laid out once per view and
+// language, then its figures and charts are updated in place on each
+// snapshot. The charts are uPlot's (the vendored classic script,
+// window.uPlot).
+import { t } from "../i18n.js";
+import { esc, num, pct } from "../format.js";
+import { $, low, waitingCell } from "./common.js";
+
+// The guide's order of agent states on the dashboard chart.
+const CHART_STATES = ["wrap_up", "dialing", "ringing", "talking", "ready", "away"];
+
+const charts = { key: "", ivr: null, states: null };
+
+function dashboardLayout() {
+  return `<div class="dash">
+    <div class="tiles">${["answer_rate", "service_level", "ivr_inflow", "consult", "callback_conv"]
+      .map((k) => `<div class="tile"><div class="k">${esc(t(k))}</div><div class="v" id="tile-${k}"></div></div>`).join("")}</div>
+    <div class="box"><h2>${esc(t("ivr_trend"))}</h2><div class="chart" id="chart-ivr"></div></div>
+    <div class="box"><h2>${esc(t("agent_states"))}</h2><div class="chart" id="chart-states"></div></div>
+    <div class="box"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
+    <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div></div></div>`;
+}
+
+function makeCharts() {
+  const size = (el) => ({ width: el.clientWidth, height: Math.max(120, el.clientHeight) });
+  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" } };
+  const hours = Array.from({ length: 24 }, (_, i) => i);
+  const ivrEl = $("chart-ivr");
+  charts.ivr = new uPlot({
+    ...size(ivrEl), legend: { show: true },
+    scales: { x: { time: false } },
+    axes: [{ ...axis, values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, axis],
+    series: [{ label: t("hour") }, { label: t("yesterday"), stroke: "#8a9bb0", width: 2 },
+             { label: t("today"), stroke: "#4da3ff", width: 3, fill: "rgba(77,163,255,.15)" }],
+  }, [hours, hours.map(() => 0), hours.map(() => 0)], ivrEl);
+  const stEl = $("chart-states");
+  charts.states = new uPlot({
+    ...size(stEl), legend: { show: false },
+    scales: { x: { time: false, range: [-0.5, CHART_STATES.length - 0.5] } },
+    axes: [{ ...axis, splits: () => CHART_STATES.map((_, i) => i), values: () => CHART_STATES.map((s) => t("st_" + s)) }, axis],
+    series: [{}, { label: t("agent_states"), fill: "#4da3ff", stroke: "#4da3ff", paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false } }],
+  }, [CHART_STATES.map((_, i) => i), CHART_STATES.map(() => 0)], stEl);
+}
+
+function updateDashboard(snap) {
+  const th = snap.thresholds || {};
+  const tile = (k, html, cls) => { const el = $("tile-" + k); el.innerHTML = html; el.className = "v " + (cls || ""); };
+  tile("answer_rate", pct(snap.totals.answer_rate), low(snap.totals.answer_rate, th.answer_rate_warn, th.answer_rate_alert));
+  tile("service_level", pct(snap.totals.service_level), low(snap.totals.service_level, th.service_level_warn, th.service_level_alert));
+  tile("ivr_inflow", num(snap.totals.ivr));
+  tile("consult", num(snap.totals.inbound));
+  tile("callback_conv", num(snap.totals.callbacks));
+  // Hours still to come in the tenant's day (its zone, not the browser's) stay empty.
+  const now = Number(new Date(snap.at).toLocaleString("en-US", { timeZone: snap.tz, hour: "numeric", hourCycle: "h23" }));
+  const today = snap.hourly.ivr_today.map((v, h) => (h <= now ? v : null));
+  charts.ivr.setData([charts.ivr.data[0], snap.hourly.ivr_yesterday, today]);
+  const by = snap.agents.by_state;
+  charts.states.setData([charts.states.data[0], CHART_STATES.map((s) => by[s])]);
+  $("queues").innerHTML = `<table><thead><tr><th>${t("queue")}</th><th>${t("waiting")}</th><th>${t("answer_rate")}</th>` +
+    `<th>${t("service_level")}</th><th>${t("inbound")}</th><th>${t("answered")}</th><th>${t("abandoned")}</th></tr></thead><tbody>` +
+    snap.queues.map((q) => `<tr><td>${esc(q.queue)}</td>${waitingCell(q, th)}` +
+      `<td class="${low(q.answer_rate, th.answer_rate_warn, th.answer_rate_alert)}">${pct(q.answer_rate)}</td>` +
+      `<td class="${low(q.service_level, th.service_level_warn, th.service_level_alert)}">${pct(q.service_level)}</td>` +
+      `<td>${num(q.inbound)}</td><td>${num(q.answered)}</td><td>${num(q.abandoned)}</td></tr>`).join("") + "</tbody></table>";
+  const cb = snap.callbacks;
+  $("callbacks").innerHTML = `<div class="cbs">` +
+    [["requested", num(cb.requested)], ["assigned", num(cb.assigned)], ["completed", num(cb.completed)],
+     ["open", num(cb.open)], ["processing_rate", pct(cb.processing_rate)]]
+      .map(([k, v]) => `<div>${esc(t(k))}<b>${v}</b></div>`).join("") + "</div>" +
+    (cb.open_by_agent && cb.open_by_agent.length
+      ? `<table><thead><tr><th>${t("open_by_agent")}</th><th>${t("open")}</th></tr></thead><tbody>` +
+        cb.open_by_agent.slice(0, 8).map((a) => `<tr><td>${esc(a.agent)}</td><td>${a.open}</td></tr>`).join("") + "</tbody></table>"
+      : "");
+}
+
+let root = null;
+
+export default {
+  id: "dashboard",
+  mount(el) { root = el; },
+  update(snap, ctx) {
+    if (!snap) return;
+    const key = `dashboard/${ctx.state.lang}`;
+    if (charts.key !== key) {
+      root.innerHTML = dashboardLayout();
+      makeCharts();
+      charts.key = key;
+    }
+    updateDashboard(snap);
+  },
+  unmount() {
+    charts.key = "";
+    root = null;
+  },
+};

@@ -1,0 +1,217 @@
+// The reports page (통계): the history store's sums by period and grouping
+// as a table and a chart, and the same report as CSV. Not a wall view: it
+// is laid out once and reloads when its form changes, not on snapshots.
+// The chart is uPlot's (the vendored classic script, window.uPlot).
+import { t } from "../i18n.js";
+import { dur, esc, num, pct } from "../format.js";
+import { auth } from "../socket.js";
+import { $ } from "./common.js";
+
+const REPORT_BY = ["tenant", "service", "queue", "agent", "callback"];
+const REPORT_STEP = ["interval", "hour", "day", "month"];
+// The form starts from the URL the page was opened with (from, to, by,
+// step) and is kept while other views are shown.
+const params = new URLSearchParams(location.search);
+const rep = {
+  key: "", plot: null, data: null, error: null, loading: false,
+  from: params.get("from") || "", to: params.get("to") || "",
+  by: REPORT_BY.includes(params.get("by")) ? params.get("by") : "tenant",
+  step: REPORT_STEP.includes(params.get("step")) ? params.get("step") : "day",
+};
+
+// Today in the tenant's zone (tz, from the snapshot), as YYYY-MM-DD.
+function tenantToday(tz) {
+  try {
+    return new Date().toLocaleDateString("en-CA", tz ? { timeZone: tz } : {});
+  } catch {
+    return new Date().toLocaleDateString("en-CA");
+  }
+}
+
+function shiftDay(day, n) {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+function reportUrl(csv, state) {
+  const q = new URLSearchParams({ from: rep.from, to: rep.to, by: rep.by, step: rep.step });
+  // A download link cannot send a header: it carries the token.
+  if (csv) { q.set("format", "csv"); if (state.token) q.set("token", state.token); }
+  return `/api/v1/tenants/${encodeURIComponent(state.tenant)}/history?${q}`;
+}
+
+function reportsLayout() {
+  const opt = (list, cur, prefix) => list.map((v) =>
+    `<option value="${v}"${v === cur ? " selected" : ""}>${esc(t(prefix + v))}</option>`).join("");
+  return `<div class="reports"><form id="rep-form" class="rep-form">` +
+    `<label>${esc(t("rep_from"))} <input type="date" name="from" value="${esc(rep.from)}"></label>` +
+    `<label>${esc(t("rep_to"))} <input type="date" name="to" value="${esc(rep.to)}"></label>` +
+    `<label>${esc(t("rep_step"))} <select name="step">${opt(REPORT_STEP, rep.step, "step_")}</select></label>` +
+    `<label>${esc(t("rep_by"))} <select name="by">${opt(REPORT_BY, rep.by, "by_")}</select></label>` +
+    `<a id="rep-csv" download>${esc(t("rep_csv"))}</a></form>` +
+    `<div class="box rep-chart"><div class="chart" id="rep-chart"></div></div>` +
+    `<div id="rep-status"></div><div class="rep-table" id="rep-table"></div></div>`;
+}
+
+function reports(board, ctx) {
+  const state = ctx.state;
+  if (!rep.to) rep.to = tenantToday(state.snapshot?.tz);
+  if (!rep.from) rep.from = shiftDay(rep.to, -6);
+  const key = `reports/${state.lang}`;
+  if (rep.key === key) return;
+  rep.key = key;
+  board.innerHTML = reportsLayout();
+  $("rep-form").onchange = (e) => {
+    const f = e.currentTarget.elements;
+    Object.assign(rep, { from: f.from.value, to: f.to.value, step: f.step.value, by: f.by.value });
+    history.replaceState(null, "", ctx.url({ from: rep.from, to: rep.to, step: rep.step, by: rep.by }));
+    loadReport(ctx);
+  };
+  $("rep-form").onsubmit = (e) => e.preventDefault();
+  loadReport(ctx);
+}
+
+async function loadReport(ctx) {
+  const state = ctx.state;
+  rep.loading = true; rep.error = null;
+  $("rep-csv").href = reportUrl(true, state);
+  $("rep-status").textContent = t("rep_loading");
+  try {
+    const r = await fetch(reportUrl(false, state), { headers: auth(state.token) });
+    const body = await r.json().catch(() => ({}));
+    if (r.status === 401) return ctx.login();
+    if (r.ok) rep.data = body; else { rep.data = null; rep.error = body.error || r.statusText; }
+  } catch (e) {
+    rep.data = null; rep.error = String(e);
+  }
+  rep.loading = false;
+  drawReport();
+}
+
+const sumOf = (rows, k) => rows.reduce((s, r) => s + (r[k] || 0), 0);
+const ratioOf = (n, d) => (d > 0 ? Math.round((n * 10000) / d) / 100 : null);
+const meanOf = (sumS, n) => (n > 0 ? Math.round((sumS / n) * 10) / 10 : null);
+
+// A period's label: the date, or the local time of an hour or interval.
+function periodLabel(p) {
+  return p.length > 10 ? `${p.slice(5, 10)} ${p.slice(11, 16)}` : p;
+}
+
+// Sums of the rows of each period (of every group), in order.
+function perPeriod(rows) {
+  const by = new Map();
+  for (const r of rows) {
+    if (!by.has(r.period)) by.set(r.period, []);
+    by.get(r.period).push(r);
+  }
+  return [...by.entries()];
+}
+
+function callsTotals(rows) {
+  const s = (k) => sumOf(rows, k);
+  return {
+    inbound: s("inbound"), answered: s("answered"), abandoned: s("abandoned"), callbacks: s("callbacks"),
+    answer_rate: ratioOf(s("answered"), s("inbound")), service_level: ratioOf(s("answered_in_sl"), s("inbound")),
+    asa_s: meanOf(s("wait_answered_sum_s"), s("answered")), aht_s: meanOf(s("talk_sum_s") + s("wrap_sum_s"), s("ended")),
+    wait_answered_max_s: Math.max(0, ...rows.map((r) => r.wait_answered_max_s)),
+  };
+}
+
+function reportTable(d) {
+  const rows = d.rows;
+  const sec = (v) => (v === null || v === undefined ? `<span class="null">${t("none")}</span>` : dur(v));
+  if (d.by === "agent") {
+    const head = ["rep_period", "agent", "login_time", "st_ready", "st_talking", "outbound", "st_wrap_up", "st_away", "handled", "missed", "occupancy"];
+    return `<table><thead><tr>${head.map((k) => `<th>${esc(t(k))}</th>`).join("")}</tr></thead><tbody>` +
+      rows.map((r) => `<tr><td>${esc(periodLabel(r.period))}</td><td>${esc(r.agent)}</td><td>${dur(r.login_s)}</td>` +
+        `<td>${dur(r.time_s.ready)}</td><td>${dur(r.time_s.ringing + r.time_s.talking)}</td>` +
+        `<td>${dur(r.time_s.dialing + r.time_s.outbound)}</td><td>${dur(r.time_s.wrap_up)}</td><td>${dur(r.time_s.away)}</td>` +
+        `<td>${num(r.handled)}</td><td>${num(r.missed)}</td><td>${pct(r.occupancy)}</td></tr>`).join("") + "</tbody></table>";
+  }
+  if (d.by === "callback") {
+    const keys = ["requested", "assigned", "completed", "failed", "deleted", "open"];
+    const row = (label, service, r, cls) => `<tr class="${cls}"><td>${esc(label)}</td><td>${esc(service ?? t("none"))}</td>` +
+      keys.map((k) => `<td>${num(r[k])}</td>`).join("") + `<td>${pct(r.processing_rate)}</td></tr>`;
+    const total = Object.fromEntries(keys.map((k) => [k, sumOf(rows, k)]));
+    total.processing_rate = ratioOf(total.completed, total.assigned);
+    return `<table><thead><tr><th>${esc(t("rep_period"))}</th><th>${esc(t("service"))}</th>` +
+      keys.map((k) => `<th>${esc(t(k))}</th>`).join("") + `<th>${esc(t("processing_rate"))}</th></tr></thead><tbody>` +
+      rows.map((r) => row(periodLabel(r.period), r.service, r, "")).join("") +
+      row(t("total"), "", total, "total") + "</tbody></table>";
+  }
+  const groups = d.by === "service" ? ["service"] : d.by === "queue" ? ["service", "queue"] : [];
+  const head = ["rep_period", ...groups, "inbound", "answered", "abandoned", "callbacks", "answer_rate", "service_level", "asa", "aht", "longest"];
+  const row = (label, r, names, cls) => `<tr class="${cls}"><td>${esc(label)}</td>` +
+    names.map((n) => `<td>${esc(n ?? t("none"))}</td>`).join("") +
+    `<td>${num(r.inbound)}</td><td>${num(r.answered)}</td><td>${num(r.abandoned)}</td><td>${num(r.callbacks)}</td>` +
+    `<td>${pct(r.answer_rate)}</td><td>${pct(r.service_level)}</td><td>${sec(r.asa_s)}</td><td>${sec(r.aht_s)}</td>` +
+    `<td>${sec(r.wait_answered_max_s)}</td></tr>`;
+  return `<table><thead><tr>${head.map((k) => `<th>${esc(t(k))}</th>`).join("")}</tr></thead><tbody>` +
+    rows.map((r) => row(periodLabel(r.period), r, groups.map((g) => r[g]), "")).join("") +
+    row(t("total"), callsTotals(rows), groups.map(() => ""), "total") + "</tbody></table>";
+}
+
+// The chart: the report's figures summed per period, with a ratio on a
+// second axis.
+function reportSeries(d) {
+  const periods = perPeriod(d.rows);
+  const col = (f) => periods.map(([, rs]) => f(rs));
+  if (d.by === "agent") {
+    return [[["handled", "#4da3ff", col((rs) => sumOf(rs, "handled"))], ["missed", "#ff4d4f", col((rs) => sumOf(rs, "missed"))]],
+      ["occupancy", col((rs) => {
+        const busy = rs.reduce((s, r) => s + r.time_s.ringing + r.time_s.talking + r.time_s.dialing + r.time_s.outbound + r.time_s.wrap_up, 0);
+        return ratioOf(busy, busy + rs.reduce((s, r) => s + r.time_s.ready, 0));
+      })], periods];
+  }
+  if (d.by === "callback") {
+    return [[["requested", "#4da3ff", col((rs) => sumOf(rs, "requested"))], ["completed", "#3ddc84", col((rs) => sumOf(rs, "completed"))],
+      ["open", "#ffb020", col((rs) => sumOf(rs, "open"))]],
+      ["processing_rate", col((rs) => ratioOf(sumOf(rs, "completed"), sumOf(rs, "assigned")))], periods];
+  }
+  return [[["inbound", "#4da3ff", col((rs) => sumOf(rs, "inbound"))], ["answered", "#3ddc84", col((rs) => sumOf(rs, "answered"))],
+    ["abandoned", "#ff4d4f", col((rs) => sumOf(rs, "abandoned"))]],
+    ["answer_rate", col((rs) => ratioOf(sumOf(rs, "answered"), sumOf(rs, "inbound")))], periods];
+}
+
+// Drawn when a report arrives; by then another view may be shown, and
+// then there is nothing to draw into.
+function drawReport() {
+  const status = $("rep-status");
+  if (!status) return;
+  const d = rep.data;
+  status.textContent = rep.error ? rep.error : d && !d.rows.length ? t("rep_empty") : "";
+  status.className = rep.error ? "alert" : "";
+  $("rep-table").innerHTML = d && d.rows.length ? reportTable(d) : "";
+  if (rep.plot) { rep.plot.destroy(); rep.plot = null; }
+  if (!d || !d.rows.length) return;
+  const [counts, [ratioKey, ratio], periods] = reportSeries(d);
+  const labels = periods.map(([p]) => periodLabel(p));
+  const el = $("rep-chart");
+  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" } };
+  rep.plot = new uPlot({
+    width: el.clientWidth, height: Math.max(160, el.clientHeight), legend: { show: true },
+    scales: { x: { time: false }, pct: { range: [0, 100] } },
+    axes: [{ ...axis, values: (u, v) => v.map((i) => labels[i] ?? "") }, axis,
+      { ...axis, scale: "pct", side: 1, grid: { show: false }, values: (u, v) => v.map((x) => `${x}%`) }],
+    series: [{ label: t("rep_period"), value: (u, i) => labels[i] ?? "" },
+      ...counts.map(([k, color]) => ({ label: t(k), stroke: color, width: 2, points: { show: labels.length < 60 } })),
+      { label: t(ratioKey), stroke: "#e8eef5", width: 2, dash: [6, 4], scale: "pct" }],
+  }, [labels.map((_, i) => i), ...counts.map(([, , v]) => v), ratio], el);
+  window.callboard.reportRows = d.rows.length;
+}
+
+let root = null;
+
+export default {
+  id: "reports",
+  mount(el) { root = el; },
+  // Laid out on the first render, with or without a snapshot (the first
+  // one only brings the tenant's zone), and again when the language
+  // changes; snapshots change nothing on it.
+  update(snap, ctx) { reports(root, ctx); },
+  unmount() {
+    rep.key = "";
+    root = null;
+  },
+};
