@@ -1,7 +1,7 @@
 //! The engine's hot paths: applying decoded events, decoding and applying
 //! NDJSON, and building + serialising a large tenant's snapshot.
 //!
-//! `cargo bench --bench engine`; the README quotes the figures.
+//! `cargo bench --bench engine`; docs/performance.md quotes the figures.
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -33,7 +33,7 @@
 //! listener and on the metrics listener. At the end, every clean tenant's
 //! stored day must equal its snapshot (inbound, answered).
 //!
-//! It prints the figures the README quotes: RSS after the first fifth of the
+//! It prints the figures README.md and docs/performance.md quote: RSS after the first fifth of the
 //! run (warm-up) from lowest to highest, `/healthz` p50/p99, the largest
 //! snapshot gap of a reading client, events sent and refused.
 

@@ -80,7 +80,12 @@ fn layers() -> BTreeMap<String, u32> {
 /// The top-level module a file of `src/` belongs to.
 fn module_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 
@@ -205,7 +210,10 @@ fn the_rule_reader_sees_what_it_checks() {
     let found = imports(&product_code(code), "crate::");
     assert_eq!(
         found,
-        ["engine", "time", "wire"].map(String::from).into_iter().collect()
+        ["engine", "time", "wire"]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
     assert!(imports(&product_code("// crate::serve\n"), "crate::").is_empty());
     assert!(imports("mycrate::x", "crate::").is_empty());
