@@ -8,6 +8,34 @@ use std::borrow::Cow;
 
 use crate::time::Millis;
 
+/// Gives an enum whose variants have fixed names (on the wire, in metric
+/// labels, in the config) `ALL`, `as_str` and `parse`, from one list of
+/// `Variant => "name"`.
+macro_rules! names {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// Every variant, in the list's order.
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            /// The variant's name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The variant of a name.
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use names;
+
 /// One contract event (`../schemas/event.schema.json`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event<'a> {
@@ -67,6 +95,12 @@ pub enum Direction {
     Internal,
 }
 
+names!(Direction {
+    Inbound => "inbound",
+    Outbound => "outbound",
+    Internal => "internal",
+});
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct AgentEvent<'a> {
     pub agent: Cow<'a, str>,
@@ -93,6 +127,17 @@ pub enum AgentState {
     Outbound = 6,
     WrapUp = 7,
 }
+
+names!(AgentState {
+    LoggedOut => "logged_out",
+    Ready => "ready",
+    Away => "away",
+    Ringing => "ringing",
+    Talking => "talking",
+    Dialing => "dialing",
+    Outbound => "outbound",
+    WrapUp => "wrap_up",
+});
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallbackEvent<'a> {
@@ -176,54 +221,9 @@ impl CallbackKind {
     }
 }
 
-impl AgentState {
-    pub const ALL: [AgentState; 8] = [
-        AgentState::LoggedOut,
-        AgentState::Ready,
-        AgentState::Away,
-        AgentState::Ringing,
-        AgentState::Talking,
-        AgentState::Dialing,
-        AgentState::Outbound,
-        AgentState::WrapUp,
-    ];
+impl AgentState {}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::LoggedOut => "logged_out",
-            AgentState::Ready => "ready",
-            AgentState::Away => "away",
-            AgentState::Ringing => "ringing",
-            AgentState::Talking => "talking",
-            AgentState::Dialing => "dialing",
-            AgentState::Outbound => "outbound",
-            AgentState::WrapUp => "wrap_up",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AgentState> {
-        AgentState::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-            Direction::Internal => "internal",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Direction> {
-        match s {
-            "inbound" => Some(Direction::Inbound),
-            "outbound" => Some(Direction::Outbound),
-            "internal" => Some(Direction::Internal),
-            _ => None,
-        }
-    }
-}
+impl Direction {}
 
 fn own(c: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(c.into_owned())
@@ -289,23 +289,14 @@ pub enum Source {
     QueueLog,
 }
 
-impl Source {
-    pub const ALL: [Source; 4] = [
-        Source::Simulator,
-        Source::Http,
-        Source::Kafka,
-        Source::QueueLog,
-    ];
+names!(Source {
+    Simulator => "simulator",
+    Http => "http",
+    Kafka => "kafka",
+    QueueLog => "queue_log",
+});
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Simulator => "simulator",
-            Source::Http => "http",
-            Source::Kafka => "kafka",
-            Source::QueueLog => "queue_log",
-        }
-    }
-}
+impl Source {}
 
 /// Longest name or free text, in bytes (the contract's bound on names).
 pub const MAX_TEXT: usize = 128;

@@ -122,14 +122,12 @@ pub enum Fsync {
     Never,
 }
 
-impl Fsync {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fsync::Always => "always",
-            Fsync::Never => "never",
-        }
-    }
-}
+crate::event::names!(Fsync {
+    Always => "always",
+    Never => "never",
+});
+
+impl Fsync {}
 
 /// `[[serve.queue_logs]]`: an Asterisk queue_log to follow, and its tenant.
 #[derive(Deserialize, Debug, Clone)]

@@ -47,42 +47,23 @@ pub enum Reason {
     TooOld,
 }
 
-impl Reason {
-    /// Every reason, for series that should exist before the first one.
-    pub const ALL: [Reason; 13] = [
-        Reason::TooLarge,
-        Reason::InvalidJson,
-        Reason::NotAnObject,
-        Reason::MissingField,
-        Reason::InvalidField,
-        Reason::UnsupportedVersion,
-        Reason::UnknownType,
-        Reason::UnknownState,
-        Reason::BadTs,
-        Reason::MalformedLine,
-        Reason::FutureTs,
-        Reason::OverLimit,
-        Reason::TooOld,
-    ];
+crate::event::names!(Reason {
+    TooLarge => "too_large",
+    InvalidJson => "invalid_json",
+    NotAnObject => "not_an_object",
+    MissingField => "missing_field",
+    InvalidField => "invalid_field",
+    UnsupportedVersion => "unsupported_version",
+    UnknownType => "unknown_type",
+    UnknownState => "unknown_state",
+    BadTs => "bad_ts",
+    MalformedLine => "malformed_line",
+    FutureTs => "future_ts",
+    OverLimit => "over_limit",
+    TooOld => "too_old",
+});
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::TooLarge => "too_large",
-            Reason::InvalidJson => "invalid_json",
-            Reason::NotAnObject => "not_an_object",
-            Reason::MissingField => "missing_field",
-            Reason::InvalidField => "invalid_field",
-            Reason::UnsupportedVersion => "unsupported_version",
-            Reason::UnknownType => "unknown_type",
-            Reason::UnknownState => "unknown_state",
-            Reason::BadTs => "bad_ts",
-            Reason::MalformedLine => "malformed_line",
-            Reason::FutureTs => "future_ts",
-            Reason::OverLimit => "over_limit",
-            Reason::TooOld => "too_old",
-        }
-    }
-}
+impl Reason {}
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -57,6 +57,16 @@ pub enum NoEffect {
     TooOld,
 }
 
+crate::event::names!(NoEffect {
+    UnknownCall => "unknown_call",
+    CallNotWaiting => "call_not_waiting",
+    CallAlreadyLive => "call_already_live",
+    UnknownCallback => "unknown_callback",
+    CallbackKnown => "callback_known",
+    CallbackClosed => "callback_closed",
+    TooOld => "too_old",
+});
+
 /// Which bound an event would have crossed (`[limits]` in the config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Limit {
@@ -67,31 +77,17 @@ pub enum Limit {
     Reasons,
 }
 
-impl Limit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Limit::Tenants => "tenants",
-            Limit::Services => "services",
-            Limit::Queues => "queues",
-            Limit::Agents => "agents",
-            Limit::Reasons => "reasons",
-        }
-    }
-}
+crate::event::names!(Limit {
+    Tenants => "tenants",
+    Services => "services",
+    Queues => "queues",
+    Agents => "agents",
+    Reasons => "reasons",
+});
 
-impl NoEffect {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoEffect::UnknownCall => "unknown_call",
-            NoEffect::CallNotWaiting => "call_not_waiting",
-            NoEffect::CallAlreadyLive => "call_already_live",
-            NoEffect::UnknownCallback => "unknown_callback",
-            NoEffect::CallbackKnown => "callback_known",
-            NoEffect::CallbackClosed => "callback_closed",
-            NoEffect::TooOld => "too_old",
-        }
-    }
-}
+impl Limit {}
+
+impl NoEffect {}
 
 /// A tenant's rows for the history store, from one look.
 #[derive(Debug, Clone)]

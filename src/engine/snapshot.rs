@@ -118,16 +118,7 @@ fn agent_counts(by: &[u32; 8]) -> AgentCounts {
         talking: s(AgentState::Talking) + s(AgentState::Ringing),
         outbound: s(AgentState::Outbound) + s(AgentState::Dialing),
         break_work: s(AgentState::Away) + s(AgentState::WrapUp),
-        by_state: ByState {
-            logged_out: s(AgentState::LoggedOut),
-            ready: s(AgentState::Ready),
-            away: s(AgentState::Away),
-            ringing: s(AgentState::Ringing),
-            talking: s(AgentState::Talking),
-            dialing: s(AgentState::Dialing),
-            outbound: s(AgentState::Outbound),
-            wrap_up: s(AgentState::WrapUp),
-        },
+        by_state: ByState::from_states(s),
     }
 }
 
@@ -221,15 +212,7 @@ impl Tenant {
         // Every state but `logged_out` (index 0), in `AgentState` order.
         let secs = whole_seconds(&ms[1..]);
         let s = |st: AgentState| secs[st as usize - 1];
-        let time = StateSeconds {
-            ready: s(AgentState::Ready),
-            away: s(AgentState::Away),
-            ringing: s(AgentState::Ringing),
-            talking: s(AgentState::Talking),
-            dialing: s(AgentState::Dialing),
-            outbound: s(AgentState::Outbound),
-            wrap_up: s(AgentState::WrapUp),
-        };
+        let time = StateSeconds::from_states(s);
         let login_s = secs.iter().sum();
         let reasons: Vec<u64> = away_ms.values().copied().collect();
         let shares = share_out(&reasons, time.away);

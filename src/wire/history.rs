@@ -219,6 +219,14 @@ pub enum By {
     Callback,
 }
 
+crate::event::names!(By {
+    Tenant => "tenant",
+    Service => "service",
+    Queue => "queue",
+    Agent => "agent",
+    Callback => "callback",
+});
+
 /// The length of a report's periods.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -229,35 +237,13 @@ pub enum Step {
     Month,
 }
 
-impl By {
-    pub const ALL: [(&'static str, By); 5] = [
-        ("tenant", By::Tenant),
-        ("service", By::Service),
-        ("queue", By::Queue),
-        ("agent", By::Agent),
-        ("callback", By::Callback),
-    ];
+crate::event::names!(Step {
+    Interval => "interval",
+    Hour => "hour",
+    Day => "day",
+    Month => "month",
+});
 
-    pub fn as_str(self) -> &'static str {
-        By::ALL
-            .iter()
-            .find(|(_, b)| *b == self)
-            .map_or("", |(s, _)| s)
-    }
-}
+impl By {}
 
-impl Step {
-    pub const ALL: [(&'static str, Step); 4] = [
-        ("interval", Step::Interval),
-        ("hour", Step::Hour),
-        ("day", Step::Day),
-        ("month", Step::Month),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Step::ALL
-            .iter()
-            .find(|(_, s)| *s == self)
-            .map_or("", |(s, _)| s)
-    }
-}
+impl Step {}

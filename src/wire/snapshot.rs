@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::event::AgentState;
 use crate::time::{self, Millis};
 
 /// An instant on the wire: RFC 3339 in UTC with milliseconds. Kept as
@@ -183,6 +184,50 @@ pub struct StateSeconds<T = u64> {
 
 /// Seconds per state but `logged_out`, to the millisecond.
 pub type StateTimes = StateSeconds<f64>;
+
+impl ByState {
+    /// Each state's count from `f`: the one place a state meets its field.
+    pub fn from_states(mut f: impl FnMut(AgentState) -> u64) -> ByState {
+        ByState {
+            logged_out: f(AgentState::LoggedOut),
+            ready: f(AgentState::Ready),
+            away: f(AgentState::Away),
+            ringing: f(AgentState::Ringing),
+            talking: f(AgentState::Talking),
+            dialing: f(AgentState::Dialing),
+            outbound: f(AgentState::Outbound),
+            wrap_up: f(AgentState::WrapUp),
+        }
+    }
+}
+
+impl<T> StateSeconds<T> {
+    /// The states that have a time, in `AgentState` order (all but
+    /// `logged_out`).
+    pub const STATES: [AgentState; 7] = [
+        AgentState::Ready,
+        AgentState::Away,
+        AgentState::Ringing,
+        AgentState::Talking,
+        AgentState::Dialing,
+        AgentState::Outbound,
+        AgentState::WrapUp,
+    ];
+
+    /// Each state's time from `f` (never asked for `logged_out`): the one
+    /// place a state meets its field.
+    pub fn from_states(mut f: impl FnMut(AgentState) -> T) -> Self {
+        StateSeconds {
+            ready: f(AgentState::Ready),
+            away: f(AgentState::Away),
+            ringing: f(AgentState::Ringing),
+            talking: f(AgentState::Talking),
+            dialing: f(AgentState::Dialing),
+            outbound: f(AgentState::Outbound),
+            wrap_up: f(AgentState::WrapUp),
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Hourly {

@@ -245,3 +245,30 @@ fn no_module_but_telemetry_names_a_metric() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn an_enum_has_one_name_on_the_wire_and_in_labels() {
+    // `names!` gives `as_str` and `parse`; serde names the same variants
+    // on its own: the two must agree, and `parse` must undo `as_str`.
+    fn same<T: serde::Serialize + Copy + PartialEq + std::fmt::Debug>(
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) {
+        for &v in all {
+            assert_eq!(
+                serde_json::to_string(&v).unwrap(),
+                format!("\"{}\"", as_str(v))
+            );
+            assert_eq!(parse(as_str(v)), Some(v));
+        }
+    }
+    use callboard::event::{AgentState, Direction};
+    use callboard::wire::{By, Step};
+    same(&AgentState::ALL, AgentState::as_str, AgentState::parse);
+    same(&By::ALL, By::as_str, By::parse);
+    same(&Step::ALL, Step::as_str, Step::parse);
+    for d in Direction::ALL {
+        assert_eq!(Direction::parse(d.as_str()), Some(d));
+    }
+}

@@ -104,8 +104,8 @@ impl Query {
                 })
                 .transpose()
         };
-        let by = pick("by", &By::ALL.map(|(s, _)| s))?.map_or(By::Tenant, |i| By::ALL[i].1);
-        let step = pick("step", &Step::ALL.map(|(s, _)| s))?.map_or(Step::Day, |i| Step::ALL[i].1);
+        let by = pick("by", &By::ALL.map(By::as_str))?.map_or(By::Tenant, |i| By::ALL[i]);
+        let step = pick("step", &Step::ALL.map(Step::as_str))?.map_or(Step::Day, |i| Step::ALL[i]);
         let csv = pick("format", &["json", "csv"])? == Some(1);
         if from > to {
             return Err(format!("`from` ({from}) is after `to` ({to})"));
@@ -451,15 +451,9 @@ async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(),
             |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(3 + k).map(|x| x.max(0)) };
         let ms = [v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?];
         let busy: i64 = ms[2..].iter().sum();
-        let time_s = StateTimes {
-            ready: secs(ms[0]),
-            away: secs(ms[1]),
-            ringing: secs(ms[2]),
-            talking: secs(ms[3]),
-            dialing: secs(ms[4]),
-            outbound: secs(ms[5]),
-            wrap_up: secs(ms[6]),
-        };
+        // STATE_COLUMNS are in `StateTimes::STATES` order.
+        let mut times = ms.iter();
+        let time_s = StateTimes::from_states(|_| secs(times.next().copied().unwrap_or(0)));
         let row = AgentReportRow {
             away_s: away
                 .remove(&(period.clone(), agent.clone()))
