@@ -222,7 +222,8 @@ pub const QUEUE_DAY_SUMS: [&str; 17] = [
     "wrap_sum_ms",
 ];
 
-/// The summed columns of `agent_days`.
+/// The summed columns of `agent_days` (and of a report by agent): the
+/// states' times in `StateTimes::STATES` order, then the calls.
 pub const AGENT_DAY_SUMS: [&str; 11] = [
     "ready_ms",
     "away_ms",

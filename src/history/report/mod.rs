@@ -405,22 +405,12 @@ async fn queues(
     Ok(())
 }
 
-/// The state columns of `agent_intervals`, in `StateTimes` order.
-const STATE_COLUMNS: [&str; 7] = [
-    "ready_ms",
-    "away_ms",
-    "ringing_ms",
-    "talking_ms",
-    "dialing_ms",
-    "outbound_call_ms",
-    "wrap_up_ms",
-];
-
 async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(), StoreError> {
     let period = q.step.sql();
-    let sums: Vec<String> = STATE_COLUMNS
+    // The state columns first, in `StateTimes::STATES` order, then the
+    // calls.
+    let sums: Vec<String> = super::schema::AGENT_DAY_SUMS
         .iter()
-        .chain(["handled", "missed", "talk_ms", "outbound"].iter())
         .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
         .collect();
     let (table, away_table, first) = if q.step.daily() {
@@ -451,7 +441,6 @@ async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(),
             |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(3 + k).map(|x| x.max(0)) };
         let ms = [v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?];
         let busy: i64 = ms[2..].iter().sum();
-        // STATE_COLUMNS are in `StateTimes::STATES` order.
         let mut times = ms.iter();
         let time_s = StateTimes::from_states(|_| secs(times.next().copied().unwrap_or(0)));
         let row = AgentReportRow {
