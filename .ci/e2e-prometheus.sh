@@ -229,9 +229,9 @@ if snapshots in topics and "cleanup.policy=compact" not in topics[snapshots][1]:
     problems.append("the snapshot topic is not created compacted")
 # ... with the segments the service gives the topic when it creates it.
 segment_s = re.search(r"pub const SEGMENT: Duration = Duration::from_secs\((\d+)\)",
-                      open("src/sources/kafka/snapshots.rs").read())
+                      open("src/kafka/snapshots.rs").read())
 if not segment_s:
-    problems.append("src/sources/kafka/snapshots.rs has no SEGMENT to compare with")
+    problems.append("src/kafka/snapshots.rs has no SEGMENT to compare with")
 elif snapshots in topics and f"segment.ms={int(segment_s[1]) * 1000}" not in topics[snapshots][1]:
     problems.append(f"the snapshot topic is not created with segment.ms={int(segment_s[1]) * 1000}, as the service creates it")
 if f"{events}.state" in topics:
