@@ -9,13 +9,23 @@ millisecond).
 Prints the rows compared, or the differences and exits 1.
 """
 import json
+import os
 import sys
 from datetime import datetime, timezone
 
-COUNTS = ["inbound", "answered", "abandoned", "short_abandoned", "callbacks", "transferred",
-          "exited", "answered_in_sl", "ivr", "ended", "outbound_attempts", "outbound_connected"]
-SECONDS = ["wait_answered_sum_s", "wait_answered_max_s", "wait_abandoned_sum_s", "talk_sum_s",
-           "wrap_sum_s"]
+
+def queue_figures():
+    """The counts and the summed seconds of a queue row, as the interval
+    schema lists them (it is kept in step with the counter table)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    schema = json.load(open(os.path.join(here, "..", "schemas", "interval.schema.json")))
+    props = schema["$defs"]["queue"]["properties"]
+    counts = [k for k, v in props.items() if v.get("type") == "integer"]
+    seconds = [k for k, v in props.items() if v.get("type") == "number"]
+    return counts, seconds
+
+
+COUNTS, SECONDS = queue_figures()
 
 
 def instant(text):

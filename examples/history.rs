@@ -34,6 +34,7 @@ use callboard::history::{Location, Store, writer};
 use callboard::sim::{SimConfig, Simulator};
 use callboard::time::Millis;
 use callboard::wire::IntervalRow;
+use callboard::wire::{CallCounts, CallTimes};
 
 const DAY: Millis = 86_400_000;
 
@@ -243,23 +244,25 @@ async fn fill(loc: Location, queues: usize, days: i64) {
                     service: Some(format!("service-{}", q % 10).into()),
                     start: start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
                     minutes: 15,
-                    inbound: 30,
-                    answered: 27,
-                    abandoned: 3,
-                    short_abandoned: 1,
-                    callbacks: 0,
-                    transferred: 0,
-                    exited: 0,
-                    answered_in_sl: 24,
-                    ivr: 31,
-                    ended: 26,
-                    wait_answered_sum_s: 312.5,
-                    wait_answered_max_s: 41.0,
-                    wait_abandoned_sum_s: 90.0,
-                    talk_sum_s: 4800.0,
-                    wrap_sum_s: 620.0,
-                    outbound_attempts: 2,
-                    outbound_connected: 1,
+                    calls: CallCounts {
+                        inbound: 30,
+                        answered: 27,
+                        abandoned: 3,
+                        short_abandoned: 1,
+                        answered_in_sl: 24,
+                        ivr: 31,
+                        ended: 26,
+                        outbound_attempts: 2,
+                        outbound_connected: 1,
+                        ..Default::default()
+                    },
+                    times: CallTimes {
+                        wait_answered_sum_s: 312.5,
+                        wait_answered_max_s: 41.0,
+                        wait_abandoned_sum_s: 90.0,
+                        talk_sum_s: 4800.0,
+                        wrap_sum_s: 620.0,
+                    },
                 }));
             }
         }

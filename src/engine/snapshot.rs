@@ -89,24 +89,14 @@ fn stats(
     QueueStats {
         waiting,
         longest_wait_s: oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64),
-        inbound: n(c.inbound),
-        answered: n(c.answered),
-        abandoned: n(c.abandoned),
-        short_abandoned: n(c.short_abandoned),
-        callbacks: n(c.callbacks),
-        transferred: n(c.transferred),
-        exited: n(c.exited),
-        answered_in_sl: n(c.answered_in_sl),
+        calls: c.calls(),
         answer_rate: ratio(n(c.answered), n(c.inbound)),
         service_level: ratio(n(c.answered_in_sl), sl_base),
-        asa_s: mean_s(c.wait_sum_ms, n(c.answered)),
+        asa_s: mean_s(c.wait_answered_sum_ms, n(c.answered)),
         wait_p90_s: waits
             .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(0.9) as f64),
         aht_s: mean_s(c.talk_sum_ms + c.wrap_sum_ms, n(c.ended)),
-        outbound_attempts: n(c.outbound_attempts),
-        outbound_connected: n(c.outbound_connected),
-        ivr: n(c.ivr),
     }
 }
 

@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::schema::{AGENT_DAY_SUMS, QUEUE_DAY_SUMS};
+use super::schema::AGENT_DAY_SUMS;
 use super::{Written, schema};
 use crate::time::Millis;
-use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval};
+use crate::wire::{
+    AgentInterval, CallCounts, CallTimes, CallbackInterval, IntervalRow, QueueInterval,
+};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -208,7 +210,7 @@ async fn upsert_queues(
     rows: &[&QueueInterval],
     touched: &mut Touched,
 ) -> Result<(), sqlx::Error> {
-    let cols = 8 + schema::QUEUE_COUNTS.len() + schema::QUEUE_DURATIONS.len();
+    let cols = 8 + CallCounts::NAMES.len() + CallTimes::COLUMNS.len();
     let mut values = Vec::with_capacity(rows.len() * cols);
     for q in rows {
         values.extend([
@@ -221,8 +223,8 @@ async fn upsert_queues(
             V::S(local_day(&q.start)),
             V::I(q.minutes as i64),
         ]);
-        values.extend(schema::queue_counts(q).map(|v| V::I(n(v))));
-        values.extend(schema::queue_durations(q).map(|v| V::I(ms(v))));
+        values.extend(q.calls.values().map(|v| V::I(n(v))));
+        values.extend(q.times.values_ms().map(|v| V::I(n(v))));
         touched
             .queues
             .entry((q.tenant.to_string(), local_day(&q.start)))
@@ -421,18 +423,12 @@ pub const LATEST_SERVICE: &str = "SELECT l.service FROM queue_intervals l WHERE 
     AND l.day = i.day AND l.queue = i.queue AND l.scope = i.scope ORDER BY l.start_ms DESC LIMIT 1";
 
 fn queue_day_sql(which: &str) -> String {
-    let sums: Vec<String> = QUEUE_DAY_SUMS
-        .iter()
-        .map(|c| match *c {
-            "wait_answered_max_ms" => format!("MAX({c})"),
-            c => format!("CAST(SUM({c}) AS BIGINT)"),
-        })
-        .collect();
+    let (columns, sums) = schema::queue_figures();
     format!(
         "INSERT INTO queue_days (tenant, queue, scope, day, service, {}) \
          SELECT tenant, queue, scope, day, ({LATEST_SERVICE}), {} FROM queue_intervals i \
          WHERE {which} GROUP BY tenant, queue, scope, day",
-        QUEUE_DAY_SUMS.join(", "),
+        columns.join(", "),
         sums.join(", ")
     )
 }

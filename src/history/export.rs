@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use super::Store;
 use super::report::{Query, ReportRow, RowSink, away_reasons, read};
 use crate::config::TenantSettings;
-use crate::wire::{By, Report, ReportRows};
+use crate::wire::{By, CallCounts, CallTimes, Report, ReportRows, to_s};
 
 /// A chunk is sent once it holds this many bytes.
 const CHUNK: usize = 64 * 1024;
@@ -229,29 +229,9 @@ impl CsvRows {
                     By::Queue => head.extend(s(&["service", "queue"])),
                     _ => {}
                 }
-                head.extend(s(&[
-                    "inbound",
-                    "answered",
-                    "abandoned",
-                    "short_abandoned",
-                    "callbacks",
-                    "transferred",
-                    "exited",
-                    "answered_in_sl",
-                    "ivr",
-                    "ended",
-                    "outbound_attempts",
-                    "outbound_connected",
-                    "wait_answered_sum_s",
-                    "wait_answered_max_s",
-                    "wait_abandoned_sum_s",
-                    "talk_sum_s",
-                    "wrap_sum_s",
-                    "answer_rate",
-                    "service_level",
-                    "asa_s",
-                    "aht_s",
-                ]));
+                head.extend(s(CallCounts::NAMES));
+                head.extend(CallTimes::COLUMNS.iter().map(|c| c.wire.to_string()));
+                head.extend(s(&["answer_rate", "service_level", "asa_s", "aht_s"]));
                 head
             }
         }
@@ -269,33 +249,8 @@ impl CsvRows {
                     By::Queue => rec.extend([name(&r.service), name(&r.queue)]),
                     _ => {}
                 }
-                rec.extend(
-                    [
-                        r.inbound,
-                        r.answered,
-                        r.abandoned,
-                        r.short_abandoned,
-                        r.callbacks,
-                        r.transferred,
-                        r.exited,
-                        r.answered_in_sl,
-                        r.ivr,
-                        r.ended,
-                        r.outbound_attempts,
-                        r.outbound_connected,
-                    ]
-                    .map(|v| v.to_string()),
-                );
-                rec.extend(
-                    [
-                        r.wait_answered_sum_s,
-                        r.wait_answered_max_s,
-                        r.wait_abandoned_sum_s,
-                        r.talk_sum_s,
-                        r.wrap_sum_s,
-                    ]
-                    .map(|v| v.to_string()),
-                );
+                rec.extend(r.calls.values().map(|v| v.to_string()));
+                rec.extend(r.times.values_ms().map(|v| to_s(v).to_string()));
                 rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s].map(opt));
                 rec
             }

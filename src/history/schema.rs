@@ -9,19 +9,48 @@
 //! by local dates and Grafana plots by instants.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use sqlx::AnyPool;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-use crate::wire::QueueInterval;
+use crate::wire::{CallCounts, CallTimes, Fold};
 
 /// The migrations, in order. Never edit one that has shipped: add the
-/// next.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "interval tables", V1),
-    (2, "day tables", V2),
-    (3, "a queue's day under its latest service", V3),
+/// next. A new call counter (`wire::counts`) is one more line:
+/// `(N, "a queue counter: NAME", Step::AddQueueColumn("NAME"))`.
+const MIGRATIONS: &[(i64, &str, Step)] = &[
+    (1, "interval tables", Step::Sql(V1)),
+    (2, "day tables", Step::Sql(V2)),
+    (3, "a queue's day under its latest service", Step::Sql(V3)),
 ];
+
+/// What a migration does.
+// No counter has been added since the first tables: the tests use the
+// column step.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Clone, Copy)]
+enum Step {
+    Sql(&'static str),
+    /// Adds a call counter's column (stored name) to both queue tables;
+    /// rows written before it hold 0.
+    AddQueueColumn(&'static str),
+}
+
+impl Step {
+    fn sql(&self) -> Cow<'static, str> {
+        match self {
+            Step::Sql(sql) => Cow::Borrowed(sql),
+            Step::AddQueueColumn(column) => Cow::Owned(
+                ["queue_intervals", "queue_days"]
+                    .map(|t| {
+                        format!("ALTER TABLE {t} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0;")
+                    })
+                    .join("\n"),
+            ),
+        }
+    }
+}
 
 const V1: &str = r#"
 CREATE TABLE queue_intervals (
@@ -182,14 +211,21 @@ UPDATE queue_days SET service = COALESCE((SELECT l.service FROM queue_intervals 
 /// Creates the tables, or brings an older schema up to date. Safe to run
 /// from several instances at once (the migrator takes a lock).
 pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> {
-    let migrations = MIGRATIONS
+    migrate_with(pool, MIGRATIONS).await
+}
+
+async fn migrate_with(
+    pool: &AnyPool,
+    steps: &[(i64, &'static str, Step)],
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let migrations = steps
         .iter()
-        .map(|(version, description, sql)| {
+        .map(|(version, description, step)| {
             Migration::new(
                 *version,
                 Cow::Borrowed(*description),
                 MigrationType::Simple,
-                Cow::Borrowed(*sql),
+                step.sql(),
                 false,
             )
         })
@@ -200,27 +236,6 @@ pub async fn migrate(pool: &AnyPool) -> Result<(), sqlx::migrate::MigrateError> 
     };
     migrator.run(pool).await
 }
-
-/// The summed columns of `queue_days`.
-pub const QUEUE_DAY_SUMS: [&str; 17] = [
-    "inbound",
-    "answered",
-    "abandoned",
-    "short_abandoned",
-    "callbacks",
-    "transferred",
-    "exited",
-    "answered_in_sl",
-    "ivr",
-    "ended",
-    "outbound_attempts",
-    "outbound_connected",
-    "wait_answered_sum_ms",
-    "wait_answered_max_ms",
-    "wait_abandoned_sum_ms",
-    "talk_sum_ms",
-    "wrap_sum_ms",
-];
 
 /// The summed columns of `agent_days` (and of a report by agent): the
 /// states' times in `StateTimes::STATES` order, then the calls.
@@ -238,73 +253,35 @@ pub const AGENT_DAY_SUMS: [&str; 11] = [
     "outbound",
 ];
 
-/// The count columns of `queue_intervals`, in order.
-pub const QUEUE_COUNTS: [&str; 12] = [
-    "inbound",
-    "answered",
-    "abandoned",
-    "short_abandoned",
-    "callbacks",
-    "transferred",
-    "exited",
-    "answered_in_sl",
-    "ivr",
-    "ended",
-    "outbound_attempts",
-    "outbound_connected",
-];
-
-/// The duration columns of `queue_intervals` (milliseconds), in order.
-pub const QUEUE_DURATIONS: [&str; 5] = [
-    "wait_answered_sum_ms",
-    "wait_answered_max_ms",
-    "wait_abandoned_sum_ms",
-    "talk_sum_ms",
-    "wrap_sum_ms",
-];
-
-/// A queue row's counts in [`QUEUE_COUNTS`] order.
-pub fn queue_counts(q: &QueueInterval) -> [u64; 12] {
-    [
-        q.inbound,
-        q.answered,
-        q.abandoned,
-        q.short_abandoned,
-        q.callbacks,
-        q.transferred,
-        q.exited,
-        q.answered_in_sl,
-        q.ivr,
-        q.ended,
-        q.outbound_attempts,
-        q.outbound_connected,
-    ]
+/// The stored figures of a queue row, in the table's order (counts, then
+/// times in milliseconds), and the aggregate that folds each over rows.
+pub fn queue_figures() -> (Vec<&'static str>, Vec<String>) {
+    let counts = CallCounts::NAMES.iter().map(|c| (*c, Fold::Sum));
+    let times = CallTimes::COLUMNS.iter().map(|c| (c.stored, c.fold));
+    counts
+        .chain(times)
+        .map(|(c, fold)| (c, fold.sql(c)))
+        .unzip()
 }
 
-/// A queue row's durations (seconds) in [`QUEUE_DURATIONS`] order.
-pub fn queue_durations(q: &QueueInterval) -> [f64; 5] {
-    [
-        q.wait_answered_sum_s,
-        q.wait_answered_max_s,
-        q.wait_abandoned_sum_s,
-        q.talk_sum_s,
-        q.wrap_sum_s,
-    ]
-}
-
-pub const UPSERT_QUEUE: &str = "INSERT INTO queue_intervals (tenant, queue, scope, start_ms, service, start, day, minutes, \
-    inbound, answered, abandoned, short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, \
-    outbound_attempts, outbound_connected, \
-    wait_answered_sum_ms, wait_answered_max_ms, wait_abandoned_sum_ms, talk_sum_ms, wrap_sum_ms) \
-    VALUES {values} \
-    ON CONFLICT (tenant, queue, scope, start_ms) DO UPDATE SET service = excluded.service, start = excluded.start, \
-    day = excluded.day, minutes = excluded.minutes, inbound = excluded.inbound, answered = excluded.answered, \
-    abandoned = excluded.abandoned, short_abandoned = excluded.short_abandoned, callbacks = excluded.callbacks, \
-    transferred = excluded.transferred, exited = excluded.exited, answered_in_sl = excluded.answered_in_sl, \
-    ivr = excluded.ivr, ended = excluded.ended, outbound_attempts = excluded.outbound_attempts, \
-    outbound_connected = excluded.outbound_connected, wait_answered_sum_ms = excluded.wait_answered_sum_ms, \
-    wait_answered_max_ms = excluded.wait_answered_max_ms, wait_abandoned_sum_ms = excluded.wait_abandoned_sum_ms, \
-    talk_sum_ms = excluded.talk_sum_ms, wrap_sum_ms = excluded.wrap_sum_ms";
+/// The upsert of `queue_intervals` rows; `{values}` stands for the rows'
+/// placeholders.
+pub static UPSERT_QUEUE: LazyLock<String> = LazyLock::new(|| {
+    let (figures, _) = queue_figures();
+    let key = ["tenant", "queue", "scope", "start_ms"];
+    let rest: Vec<&str> = ["service", "start", "day", "minutes"]
+        .into_iter()
+        .chain(figures)
+        .collect();
+    let set: Vec<String> = rest.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(
+        "INSERT INTO queue_intervals ({}, {}) VALUES {{values}} ON CONFLICT ({}) DO UPDATE SET {}",
+        key.join(", "),
+        rest.join(", "),
+        key.join(", "),
+        set.join(", ")
+    )
+});
 
 pub const UPSERT_AGENT: &str = "INSERT INTO agent_intervals (tenant, agent, start_ms, start, day, minutes, \
     ready_ms, away_ms, ringing_ms, talking_ms, dialing_ms, outbound_call_ms, wrap_up_ms, handled, missed, talk_ms, outbound) \
@@ -332,3 +309,88 @@ pub const RESTATE_AGENTS: &str = "DELETE FROM agent_intervals WHERE tenant = $1 
 
 pub const RESTATE_AWAY: &str =
     "DELETE FROM agent_away_intervals WHERE tenant = $1 AND start_ms >= $2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pool() -> AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    }
+
+    async fn columns(pool: &AnyPool, table: &str) -> Vec<String> {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect()
+    }
+
+    /// A counter declared in `wire::counts` without its migration fails
+    /// here, not at the first write of a user's store.
+    #[tokio::test]
+    async fn both_queue_tables_have_a_column_for_every_counter() {
+        let pool = pool().await;
+        migrate(&pool).await.unwrap();
+        let (figures, _) = queue_figures();
+        for table in ["queue_intervals", "queue_days"] {
+            let have = columns(&pool, table).await;
+            let missing: Vec<_> = figures
+                .iter()
+                .filter(|c| !have.contains(&c.to_string()))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{table} lacks {missing:?}: add a migration"
+            );
+        }
+    }
+
+    /// The step a new counter takes: both tables gain the column, rows
+    /// already there read 0, and the day sums still run.
+    #[tokio::test]
+    async fn a_counter_column_added_later_reads_zero_in_old_rows() {
+        let pool = pool().await;
+        migrate(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO queue_days (tenant, queue, scope, day, service, inbound, answered, abandoned, \
+             short_abandoned, callbacks, transferred, exited, answered_in_sl, ivr, ended, \
+             outbound_attempts, outbound_connected, wait_answered_sum_ms, wait_answered_max_ms, \
+             wait_abandoned_sum_ms, talk_sum_ms, wrap_sum_ms) \
+             VALUES ('t', 'q', '', '2026-12-06', 's', 1, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 5, 5, 0, 9, 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let mut steps = MIGRATIONS.to_vec();
+        let next = steps.len() as i64 + 1;
+        steps.push((
+            next,
+            "a queue counter: answered_within_20",
+            Step::AddQueueColumn("answered_within_20"),
+        ));
+        migrate_with(&pool, &steps).await.unwrap();
+        for table in ["queue_intervals", "queue_days"] {
+            assert!(
+                columns(&pool, table)
+                    .await
+                    .contains(&"answered_within_20".to_string()),
+                "{table}"
+            );
+        }
+        use sqlx::Row;
+        let row = sqlx::query("SELECT answered_within_20, inbound FROM queue_days")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!((row.get::<i64, _>(0), row.get::<i64, _>(1)), (0, 1));
+    }
+}

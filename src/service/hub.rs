@@ -452,7 +452,7 @@ mod tests {
             assert!(b.publish_remote(p.message.clone()).unwrap().taken);
         }
         let seen = b.latest("t").unwrap();
-        assert_eq!((seen.seq, seen.snapshot.totals.inbound), (2, 2));
+        assert_eq!((seen.seq, seen.snapshot.totals.calls.inbound), (2, 2));
         assert!(!b.is_local("t") && a.is_local("t"));
         // A message read twice, or an older one, changes nothing.
         let first = a.latest("t").unwrap().message.clone();
@@ -474,7 +474,7 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         let live = b.latest("t").unwrap();
         assert_eq!(
-            (live.snapshot.status, live.snapshot.totals.inbound),
+            (live.snapshot.status, live.snapshot.totals.calls.inbound),
             (Status::Live, 3)
         );
         assert_eq!(

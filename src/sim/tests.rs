@@ -24,11 +24,11 @@ fn a_simulated_day_is_deterministic_ordered_and_plausible() {
     }
     let s = engine.snapshot("demo", end, Status::Live).unwrap();
     let t = &s.totals;
-    assert!(t.inbound > 500, "{t:?}");
+    assert!(t.calls.inbound > 500, "{t:?}");
     let rate = t.answer_rate.unwrap();
     assert!((50.0..100.0).contains(&rate), "answer rate {rate}");
     assert!(
-        t.abandoned > 0 && t.callbacks > 0 && t.outbound_attempts > 0,
+        t.calls.abandoned > 0 && t.calls.callbacks > 0 && t.calls.outbound_attempts > 0,
         "{t:?}"
     );
     assert_eq!(s.agents.login, 24);

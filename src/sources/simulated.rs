@@ -179,7 +179,7 @@ mod tests {
             "yesterday is filled: {:?}",
             s.hourly.yesterday
         );
-        assert!(s.totals.inbound > 100, "today so far: {:?}", s.totals);
+        assert!(s.totals.calls.inbound > 100, "today so far: {:?}", s.totals);
         assert_eq!(s.as_of.map(|t| t.0 <= now), Some(true));
 
         // The next ten minutes, looked at every 15 s as a board would.

@@ -18,11 +18,11 @@ fn queue_metrics(tenant: &str, service: &str, queue: &str, s: &QueueStats) {
         ("service", service.to_string()),
         ("queue", queue.to_string()),
     ];
-    counter!(names::INBOUND_CALLS, &labels).absolute(s.inbound);
-    counter!(names::ANSWERED_CALLS, &labels).absolute(s.answered);
-    counter!(names::ABANDONED_CALLS, &labels).absolute(s.abandoned);
-    counter!(names::ANSWERED_IN_SL_CALLS, &labels).absolute(s.answered_in_sl);
-    counter!(names::CALLBACK_CALLS, &labels).absolute(s.callbacks);
+    counter!(names::INBOUND_CALLS, &labels).absolute(s.calls.inbound);
+    counter!(names::ANSWERED_CALLS, &labels).absolute(s.calls.answered);
+    counter!(names::ABANDONED_CALLS, &labels).absolute(s.calls.abandoned);
+    counter!(names::ANSWERED_IN_SL_CALLS, &labels).absolute(s.calls.answered_in_sl);
+    counter!(names::CALLBACK_CALLS, &labels).absolute(s.calls.callbacks);
     gauge!(names::WAITING_CALLS, &labels).set(s.waiting as f64);
     gauge!(names::LONGEST_WAIT, &labels).set(s.longest_wait_s as f64);
     gauge!(names::ANSWER_RATIO, &labels).set(ratio(s.answer_rate));

@@ -59,25 +59,10 @@ pub struct QueueInterval {
     /// Start of the interval, RFC 3339 with the tenant's local offset.
     pub start: String,
     pub minutes: u32,
-    pub inbound: u64,
-    pub answered: u64,
-    pub abandoned: u64,
-    pub short_abandoned: u64,
-    pub callbacks: u64,
-    pub transferred: u64,
-    pub exited: u64,
-    pub answered_in_sl: u64,
-    /// Calls that reached the IVR (`call.ivr`), in the interval they did.
-    pub ivr: u64,
-    /// Answered calls that ended: the denominator of AHT.
-    pub ended: u64,
-    pub wait_answered_sum_s: f64,
-    pub wait_answered_max_s: f64,
-    pub wait_abandoned_sum_s: f64,
-    pub talk_sum_s: f64,
-    pub wrap_sum_s: f64,
-    pub outbound_attempts: u64,
-    pub outbound_connected: u64,
+    #[serde(flatten)]
+    pub calls: CallCounts,
+    #[serde(flatten)]
+    pub times: CallTimes,
 }
 
 /// An agent's interval, by the agent's own clock.
@@ -153,23 +138,10 @@ pub struct QueueReportRow {
     pub service: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<Arc<str>>,
-    pub inbound: u64,
-    pub answered: u64,
-    pub abandoned: u64,
-    pub short_abandoned: u64,
-    pub callbacks: u64,
-    pub transferred: u64,
-    pub exited: u64,
-    pub answered_in_sl: u64,
-    pub ivr: u64,
-    pub ended: u64,
-    pub outbound_attempts: u64,
-    pub outbound_connected: u64,
-    pub wait_answered_sum_s: f64,
-    pub wait_answered_max_s: f64,
-    pub wait_abandoned_sum_s: f64,
-    pub talk_sum_s: f64,
-    pub wrap_sum_s: f64,
+    #[serde(flatten)]
+    pub calls: CallCounts,
+    #[serde(flatten)]
+    pub times: CallTimes,
     pub answer_rate: Option<f64>,
     pub service_level: Option<f64>,
     pub asa_s: Option<f64>,

@@ -3,14 +3,17 @@
 //! validates real output against those schemas.
 //!
 //! One file per face: `event` (input), `snapshot` (output),
+//! `counts` (a queue's call counters, declared once),
 //! `history` (interval rows and reports), `standing` (the state
 //! topic's facts). Their types are all here, at `crate::wire::*`.
 
+mod counts;
 mod event;
 mod history;
 mod snapshot;
 mod standing;
 
+pub use counts::*;
 pub use event::*;
 pub use history::*;
 pub use snapshot::*;

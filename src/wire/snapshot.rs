@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::CallCounts;
 use crate::event::AgentState;
 use crate::time::{self, Millis};
 
@@ -73,23 +74,13 @@ pub enum Status {
 pub struct QueueStats {
     pub waiting: u64,
     pub longest_wait_s: u64,
-    pub inbound: u64,
-    pub answered: u64,
-    pub abandoned: u64,
-    pub short_abandoned: u64,
-    pub callbacks: u64,
-    pub transferred: u64,
-    pub exited: u64,
-    pub answered_in_sl: u64,
+    #[serde(flatten)]
+    pub calls: CallCounts,
     pub answer_rate: Option<f64>,
     pub service_level: Option<f64>,
     pub asa_s: Option<f64>,
     pub wait_p90_s: Option<f64>,
     pub aht_s: Option<f64>,
-    pub outbound_attempts: u64,
-    pub outbound_connected: u64,
-    /// Calls that reached the IVR today (`call.ivr`).
-    pub ivr: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -62,7 +62,7 @@ fn the_readme_command_prints_the_demo_tenants_snapshot() {
         (&*s[0].tenant, s[0].tz.as_str(), s[0].day.as_str()),
         ("demo", "Asia/Seoul", "2026-11-21")
     );
-    assert!(s[0].totals.inbound > 100);
+    assert!(s[0].totals.calls.inbound > 100);
     let err = stderr(&o);
     assert!(err.starts_with("callboard replay: "), "{err}");
     assert!(err.contains("; 0 rejected"), "{err}");
@@ -108,7 +108,7 @@ fn at_sets_today_and_waiting_ages() {
     };
     let (s, _) = at("2026-11-21T15:05:00Z");
     assert_eq!(
-        (s.day.as_str(), s.totals.inbound, s.totals.waiting),
+        (s.day.as_str(), s.totals.calls.inbound, s.totals.waiting),
         ("2026-11-22", 0, 1)
     );
     let (s, err) = at("2026-11-21T18:00:00Z");
@@ -185,7 +185,10 @@ fn replay_at_rejects_events_dated_past_it() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s = snapshots(&o);
     // 4 minutes ahead is within the 5-minute skew; 6 minutes and 9999 are not.
-    assert_eq!((s[0].day.as_str(), s[0].totals.inbound), ("2026-11-21", 2));
+    assert_eq!(
+        (s[0].day.as_str(), s[0].totals.calls.inbound),
+        ("2026-11-21", 2)
+    );
     let err = stderr(&o);
     assert!(err.contains("2 rejected (future_ts: 2)"), "{err}");
     assert!(err.contains("line 4: future_ts"), "{err}");

@@ -27,11 +27,16 @@ fn answer_rate_service_level_and_asa() {
     let s = h.snap("2026-11-21T10:00:00Z");
     let t = &s.totals;
     assert_eq!(
-        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (
+            t.calls.inbound,
+            t.calls.answered,
+            t.calls.abandoned,
+            t.waiting
+        ),
         (3, 2, 1, 0)
     );
     assert_eq!(
-        t.answered_in_sl, 1,
+        t.calls.answered_in_sl, 1,
         "10 s is within the default 20 s, 30 s is not"
     );
     assert_eq!(t.answer_rate, Some(66.67));
@@ -41,7 +46,7 @@ fn answer_rate_service_level_and_asa() {
     // The service row and the queue row say the same for a one-queue service.
     let svc = Harness::service(&s, "sales");
     assert_eq!(svc.stats.answer_rate, Some(66.67));
-    assert_eq!(Harness::queue(&s, "q1").stats.inbound, 3);
+    assert_eq!(Harness::queue(&s, "q1").stats.calls.inbound, 3);
 }
 
 #[test]
@@ -127,7 +132,7 @@ fn short_abandons_and_the_three_sl_formulas() {
     let s = h.snap("2026-11-21T09:05:00Z");
     let q1 = Harness::queue(&s, "q1");
     assert_eq!(
-        q1.stats.short_abandoned, 1,
+        q1.stats.calls.short_abandoned, 1,
         "3 s < 5 s is short, 5 s is not"
     );
     // 1 in SL / (3 inbound - 1 short abandon)
@@ -167,7 +172,10 @@ fn a_repeated_id_changes_nothing() {
         Outcome::Duplicate
     );
     assert_eq!(h.snap("2026-11-21T09:10:00Z"), after_abandon);
-    assert_eq!(before.totals.inbound, after_abandon.totals.inbound);
+    assert_eq!(
+        before.totals.calls.inbound,
+        after_abandon.totals.calls.inbound
+    );
     assert_eq!(after_abandon.totals.waiting, 0);
 }
 
@@ -211,11 +219,16 @@ fn a_call_answered_before_its_queued_event_still_balances() {
     let s = h.snap("2026-11-21T09:05:00Z");
     let t = &s.totals;
     assert_eq!(
-        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (
+            t.calls.inbound,
+            t.calls.answered,
+            t.calls.abandoned,
+            t.waiting
+        ),
         (2, 1, 1, 0)
     );
     assert_eq!(t.asa_s, Some(30.0));
-    assert_eq!(t.answered_in_sl, 0);
+    assert_eq!(t.calls.answered_in_sl, 0);
 }
 
 #[test]
@@ -282,19 +295,19 @@ fn transfers_count_in_both_queues_and_services_sum_their_queues() {
         json!({"call": "c2", "reason": "timeout"}),
     );
     let s = h.snap("2026-11-21T09:10:00Z");
-    assert_eq!(Harness::queue(&s, "q1").stats.transferred, 1);
-    assert_eq!(Harness::queue(&s, "q2").stats.answered, 1);
+    assert_eq!(Harness::queue(&s, "q1").stats.calls.transferred, 1);
+    assert_eq!(Harness::queue(&s, "q2").stats.calls.answered, 1);
     let sales = Harness::service(&s, "sales");
     assert_eq!(
         (
-            sales.stats.inbound,
-            sales.stats.answered,
-            sales.stats.transferred
+            sales.stats.calls.inbound,
+            sales.stats.calls.answered,
+            sales.stats.calls.transferred
         ),
         (2, 1, 1)
     );
-    assert_eq!(Harness::service(&s, "support").stats.exited, 1);
-    assert_eq!(s.totals.inbound, 3);
+    assert_eq!(Harness::service(&s, "support").stats.calls.exited, 1);
+    assert_eq!(s.totals.calls.inbound, 3);
     // Config-named queues are listed even before their first call, sorted.
     let names: Vec<&str> = s.queues.iter().map(|q| &*q.queue).collect();
     assert_eq!(names, ["q1", "q2", "q3"]);
@@ -311,8 +324,11 @@ fn counters_belong_to_the_local_day_the_call_was_queued() {
     let s = h.snap("2026-11-21T00:05:00+09:00");
     assert_eq!(s.day, "2026-11-21");
     assert_eq!(s.tz, "Asia/Seoul");
-    assert_eq!(s.totals.inbound, 1, "only c3 was queued today");
-    assert_eq!(s.totals.answered, 0, "c1's answer belongs to yesterday");
+    assert_eq!(s.totals.calls.inbound, 1, "only c3 was queued today");
+    assert_eq!(
+        s.totals.calls.answered, 0,
+        "c1's answer belongs to yesterday"
+    );
     assert_eq!(s.totals.waiting, 2, "waiting counts c2 from yesterday too");
     assert_eq!(s.hourly.yesterday[23], 2);
     assert_eq!(s.hourly.today[0], 1);
@@ -323,7 +339,7 @@ fn counters_belong_to_the_local_day_the_call_was_queued() {
     );
     // A day later everything of the 20th is gone and the 21st is yesterday.
     let s = h.snap("2026-11-22T12:00:00+09:00");
-    assert_eq!(s.totals.inbound, 0);
+    assert_eq!(s.totals.calls.inbound, 0);
     assert_eq!(s.hourly.yesterday[0], 1);
     assert_eq!(s.hourly.yesterday[23], 0);
 }
@@ -340,13 +356,13 @@ fn a_23_hour_day_in_new_york() {
     h.send("2026-03-09T00:10:00-04:00", "call.queued", q("next_day"));
     let s = h.snap("2026-03-08T23:59:59-04:00");
     assert_eq!(s.day, "2026-03-08");
-    assert_eq!(s.totals.inbound, 3);
+    assert_eq!(s.totals.calls.inbound, 3);
     assert_eq!(s.hourly.today[0], 1);
     assert_eq!(s.hourly.today[2], 0, "02:00-03:00 does not exist that day");
     assert_eq!(s.hourly.today[3], 1);
     assert_eq!(s.hourly.today[23], 1);
     let s = h.snap("2026-03-09T08:00:00-04:00");
-    assert_eq!((s.day.as_str(), s.totals.inbound), ("2026-03-09", 1));
+    assert_eq!((s.day.as_str(), s.totals.calls.inbound), ("2026-03-09", 1));
     assert_eq!(s.hourly.yesterday.iter().sum::<u64>(), 3);
 }
 
@@ -432,10 +448,13 @@ fn per_agent_handled_talk_and_outbound_today() {
     let a1 = Harness::agent(&s, "a1");
     assert_eq!((a1.handled, a1.talk_s, a1.outbound), (1, 180, 2));
     assert_eq!(
-        (s.totals.outbound_attempts, s.totals.outbound_connected),
+        (
+            s.totals.calls.outbound_attempts,
+            s.totals.calls.outbound_connected
+        ),
         (2, 1)
     );
-    assert_eq!(Harness::queue(&s, "q1").stats.outbound_attempts, 1);
+    assert_eq!(Harness::queue(&s, "q1").stats.calls.outbound_attempts, 1);
 }
 
 #[test]
@@ -522,7 +541,11 @@ fn calls_to_callback_leave_the_queue_as_callbacks() {
     h.send("2026-11-21T09:00:30Z", "call.callback", q("c1"));
     let s = h.snap("2026-11-21T09:10:00Z");
     assert_eq!(
-        (s.totals.inbound, s.totals.callbacks, s.totals.waiting),
+        (
+            s.totals.calls.inbound,
+            s.totals.calls.callbacks,
+            s.totals.waiting
+        ),
         (1, 1, 0)
     );
 }
@@ -533,7 +556,7 @@ fn a_call_ended_while_waiting_is_an_abandon() {
     h.send(T0, "call.queued", q("c1"));
     h.send("2026-11-21T09:00:30Z", "call.ended", json!({"call": "c1"}));
     let s = h.snap("2026-11-21T09:10:00Z");
-    assert_eq!((s.totals.abandoned, s.totals.waiting), (1, 0));
+    assert_eq!((s.totals.calls.abandoned, s.totals.waiting), (1, 0));
 }
 
 #[test]
@@ -545,7 +568,7 @@ fn ivr_inflow_per_hour() {
     let s = h.snap("2026-11-21T10:00:00Z");
     assert_eq!(s.hourly.ivr_today[9], 2);
     assert_eq!(s.hourly.ivr_yesterday[9], 1);
-    assert_eq!(s.totals.ivr, 2);
+    assert_eq!(s.totals.calls.ivr, 2);
 }
 
 #[test]
@@ -553,10 +576,10 @@ fn building_a_snapshot_changes_nothing() {
     let mut h = Harness::new();
     h.send(T0, "call.queued", q("c1"));
     let a = h.snap("2026-11-23T09:00:00Z"); // two days later: nothing is today
-    assert_eq!(a.totals.inbound, 0);
+    assert_eq!(a.totals.calls.inbound, 0);
     let b = h.snap("2026-11-21T09:00:00Z");
     assert_eq!(
-        b.totals.inbound, 1,
+        b.totals.calls.inbound, 1,
         "a look at a later day must not rotate anything"
     );
     assert_eq!(h.snap("2026-11-21T09:00:00Z"), b);
@@ -777,11 +800,11 @@ fn missed_calls_handled_on_the_answer_day_and_agent_aht() {
     h.send("2026-11-21T23:59:50+09:00", "call.queued", q("c4"));
     h.send("2026-11-22T00:00:05+09:00", "call.answered", qa("c4", "a3"));
     let s = h.snap("2026-11-22T00:10:00+09:00");
-    assert_eq!(s.totals.answered, 0);
+    assert_eq!(s.totals.calls.answered, 0);
     assert_eq!(Harness::agent(&s, "a3").handled, 1);
     let s = h.snap("2026-11-21T23:59:59+09:00");
     assert_eq!(
-        s.totals.answered, 3,
+        s.totals.calls.answered, 3,
         "c1, c3 and c4, by the day they were queued"
     );
 }
@@ -827,15 +850,15 @@ fn a_call_waiting_past_max_wait_is_taken_out_as_exited_on_its_day() {
         json!({"call": "c3", "queue": "forever"}),
     );
     let s = h.snap("2026-11-21T08:00:30+09:00");
-    assert_eq!((s.totals.waiting, s.totals.exited), (3, 0));
+    assert_eq!((s.totals.waiting, s.totals.calls.exited), (3, 0));
     // Any later event lets c2 go; a snapshot at a later time counts it so.
     h.send("2026-11-21T08:01:30+09:00", "call.queued", q("c4"));
     let s = h.snap("2026-11-21T08:01:30+09:00");
-    assert_eq!(Harness::queue(&s, "short").stats.exited, 1);
+    assert_eq!(Harness::queue(&s, "short").stats.calls.exited, 1);
     assert_eq!(s.totals.waiting, 3, "c1, c3 and c4");
     let s = h.snap("2026-11-21T12:00:00+09:00");
     assert_eq!(
-        Harness::queue(&s, "q1").stats.exited,
+        Harness::queue(&s, "q1").stats.calls.exited,
         1,
         "c1, after 4 hours"
     );
@@ -845,8 +868,13 @@ fn a_call_waiting_past_max_wait_is_taken_out_as_exited_on_its_day() {
     // Conservation still holds on the queued day.
     let t = &s.totals;
     assert_eq!(
-        t.inbound,
-        t.answered + t.abandoned + t.callbacks + t.transferred + t.exited + t.waiting
+        t.calls.inbound,
+        t.calls.answered
+            + t.calls.abandoned
+            + t.calls.callbacks
+            + t.calls.transferred
+            + t.calls.exited
+            + t.waiting
     );
     // An end event dated after the deadline comes too late: the call left
     // at its deadline.
@@ -863,7 +891,7 @@ fn a_backlog_brings_the_end_of_a_call_the_clock_had_counted_as_exited() {
     h.send("2026-11-21T08:00:00Z", "call.queued", q("c1"));
     h.send("2026-11-21T08:00:10Z", "call.ringing", qa("c1", "a1"));
     let s = h.snap("2026-11-21T12:30:00Z");
-    assert_eq!((s.totals.waiting, s.totals.exited), (0, 1));
+    assert_eq!((s.totals.waiting, s.totals.calls.exited), (0, 1));
     assert_eq!(Harness::agent(&s, "a1").missed, 1, "it rang at a1");
     let rows = h
         .engine
@@ -878,7 +906,7 @@ fn a_backlog_brings_the_end_of_a_call_the_clock_had_counted_as_exited() {
     h.send("2026-11-21T08:05:30Z", "call.ended", json!({"call": "c1"}));
     let s = h.snap("2026-11-21T12:30:00Z");
     let t = &s.totals;
-    assert_eq!((t.answered, t.exited, t.waiting), (1, 0, 0));
+    assert_eq!((t.calls.answered, t.calls.exited, t.waiting), (1, 0, 0));
     let a = Harness::agent(&s, "a1");
     assert_eq!((a.handled, a.missed), (1, 0));
 }
@@ -903,7 +931,7 @@ fn an_answered_call_never_ended_is_let_go_a_day_later() {
     // Its late end changes nothing; the answer still counts on its day.
     let out = h.send("2026-11-22T09:05:00Z", "call.ended", json!({"call": "c1"}));
     assert_eq!(out, Outcome::NoEffect(NoEffect::UnknownCall));
-    assert_eq!(h.snap("2026-11-21T23:00:00Z").totals.answered, 1);
+    assert_eq!(h.snap("2026-11-21T23:00:00Z").totals.calls.answered, 1);
 }
 
 #[test]
@@ -944,7 +972,7 @@ fn names_past_the_configured_limits_are_refused_and_change_nothing() {
         );
     }
     let s = h.snap("2026-11-21T10:00:00Z");
-    assert_eq!((s.agent_list.len(), s.totals.inbound), (2, 2));
+    assert_eq!((s.agent_list.len(), s.totals.calls.inbound), (2, 2));
     // A second tenant fits, a third does not; a configured one always does.
     h.tenant = "beta".into();
     assert_eq!(agent(&mut h, "b1", None), Outcome::Applied);
@@ -992,7 +1020,7 @@ fn an_interval_saturates_and_the_day_still_counts_everything() {
     let s = e
         .snapshot("acme", now, callboard::wire::Status::Live)
         .unwrap();
-    assert_eq!(s.totals.answered, n as u64);
+    assert_eq!(s.totals.calls.answered, n as u64);
     let a1 = s.agent_list.iter().find(|a| &*a.agent == "a1").unwrap();
     assert_eq!(a1.handled, n as u64, "the day counts every call");
     let handled: Vec<u64> = e

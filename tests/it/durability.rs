@@ -140,9 +140,10 @@ async fn served_equals_replay(port: u16, tenant: &str, ndjson: &str) {
             at: None,
         })[0]
             .totals
+            .calls
             .inbound
     };
-    let s = snapshot_when(port, tenant, |s| s.totals.inbound == inbound).await;
+    let s = snapshot_when(port, tenant, |s| s.totals.calls.inbound == inbound).await;
     let opts = ReplayOptions {
         format: Format::Ndjson,
         tenant: Some(tenant.into()),
@@ -271,15 +272,15 @@ async fn a_call_whose_end_comes_after_its_deadline(history: Option<&str>) {
     // The board shows it exited (overdue by the clock), and a history
     // round may write that: neither is final.
     snapshot_when(port, "late", |s| {
-        s.totals.exited == 1 && s.totals.waiting == 0
+        s.totals.calls.exited == 1 && s.totals.waiting == 0
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, _) = post(port, &format!("{answered}\n{ended}\n")).await.unwrap();
     assert_eq!(status, 200);
     let ndjson = format!("{queued}\n{answered}\n{ended}\n");
-    let s = snapshot_when(port, "late", |s| s.totals.answered == 1).await;
-    assert_eq!((s.totals.exited, s.totals.waiting), (0, 0));
+    let s = snapshot_when(port, "late", |s| s.totals.calls.answered == 1).await;
+    assert_eq!((s.totals.calls.exited, s.totals.waiting), (0, 0));
     served_equals_replay(port, "late", &ndjson).await;
     let want = expected(&rows_of(&ndjson, "late", now_ms()));
     history_of_becomes(addr(port), "late", &yesterday_and_today(), &want, false)
@@ -503,7 +504,7 @@ async fn a_sighup_is_ignored() {
         child.try_wait().unwrap().is_none(),
         "SIGHUP stopped the service"
     );
-    let s = snapshot_when(port, "acme", |s| s.totals.inbound == 1).await;
+    let s = snapshot_when(port, "acme", |s| s.totals.calls.inbound == 1).await;
     assert_eq!(s.status, callboard::wire::Status::Live);
     kill(child);
     std::fs::remove_dir_all(&dir).unwrap();

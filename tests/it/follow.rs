@@ -61,10 +61,10 @@ pub async fn served(port: u16, inbound: u64) -> Snapshot {
         .await;
         if let Ok(Ok((200, _, body))) = got {
             let s: Snapshot = serde_json::from_str(&body).unwrap();
-            if s.totals.inbound == inbound {
+            if s.totals.calls.inbound == inbound {
                 return s;
             }
-            last = format!("inbound {}", s.totals.inbound);
+            last = format!("inbound {}", s.totals.calls.inbound);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -111,7 +111,7 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
     for l in a {
         append(&log, l);
     }
-    let inbound_a = replayed(&a.concat()).totals.inbound;
+    let inbound_a = replayed(&a.concat()).totals.calls.inbound;
     served(port, inbound_a).await;
 
     // Rotation by rename, then a new file that starts with a NUL run (an
@@ -122,13 +122,13 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
         append(&log, l);
     }
     let ab = format!("{}{}", a.concat(), b.concat());
-    served(port, replayed(&ab).totals.inbound).await;
+    served(port, replayed(&ab).totals.calls.inbound).await;
 
     // Killed, restarted: it rebuilds from queue_log.1 and queue_log.
     serve.kill().unwrap();
     serve.wait().unwrap();
     let mut serve = start(&log, port, &[]);
-    served(port, replayed(&ab).totals.inbound).await;
+    served(port, replayed(&ab).totals.calls.inbound).await;
 
     // copytruncate: the file copied away and emptied in place.
     std::fs::copy(&log, dir.join("queue_log-20261122")).unwrap();
@@ -141,7 +141,7 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
         append(&log, l);
     }
     let expected = replayed(&all);
-    let got = served(port, expected.totals.inbound).await;
+    let got = served(port, expected.totals.calls.inbound).await;
     serve.kill().unwrap();
     serve.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -149,18 +149,18 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
     let t = (&got.totals, &expected.totals);
     assert_eq!(
         (
-            t.0.inbound,
-            t.0.answered,
-            t.0.abandoned,
-            t.0.exited,
-            t.0.callbacks
+            t.0.calls.inbound,
+            t.0.calls.answered,
+            t.0.calls.abandoned,
+            t.0.calls.exited,
+            t.0.calls.callbacks
         ),
         (
-            t.1.inbound,
-            t.1.answered,
-            t.1.abandoned,
-            t.1.exited,
-            t.1.callbacks
+            t.1.calls.inbound,
+            t.1.calls.answered,
+            t.1.calls.abandoned,
+            t.1.calls.exited,
+            t.1.calls.callbacks
         )
     );
     assert_eq!(got.totals.waiting, expected.totals.waiting);
@@ -168,8 +168,8 @@ async fn a_followed_queue_log_ends_as_replay_of_its_lines_through_rotations_and_
     assert_eq!(got.queues.len(), expected.queues.len());
     for (g, e) in got.queues.iter().zip(&expected.queues) {
         assert_eq!(
-            (&g.queue, g.stats.inbound, g.stats.answered),
-            (&e.queue, e.stats.inbound, e.stats.answered)
+            (&g.queue, g.stats.calls.inbound, g.stats.calls.answered),
+            (&e.queue, e.stats.calls.inbound, e.stats.calls.answered)
         );
     }
 }
@@ -273,7 +273,7 @@ async fn a_path_that_is_a_directory_is_its_tenants_failure_only() {
     let (status, ready) = readyz(addr).await;
     assert_eq!(status, 200, "{ready}");
     let stale = pbx_when(addr, |s| s.status == callboard::wire::Status::Stale).await;
-    assert_eq!(stale.totals.inbound, 0);
+    assert_eq!(stale.totals.calls.inbound, 0);
     for _ in 0..100 {
         if readyz(addr).await.1["failing"]["queue_log:pbx"].is_string() {
             break;
@@ -312,10 +312,11 @@ async fn a_path_that_is_a_directory_is_its_tenants_failure_only() {
     }
     let want = replayed(&a.concat());
     let s = pbx_when(addr, |s| {
-        s.status == callboard::wire::Status::Live && s.totals.inbound == want.totals.inbound
+        s.status == callboard::wire::Status::Live
+            && s.totals.calls.inbound == want.totals.calls.inbound
     })
     .await;
-    assert_eq!(s.totals.answered, want.totals.answered);
+    assert_eq!(s.totals.calls.answered, want.totals.calls.answered);
     let (_, ready) = readyz(addr).await;
     assert!(ready.get("failing").is_none(), "{ready}");
 
@@ -329,12 +330,13 @@ async fn a_path_that_is_a_directory_is_its_tenants_failure_only() {
     }
     let want = replayed(&lines.concat());
     let s = pbx_when(addr, |s| {
-        s.status == callboard::wire::Status::Live && s.totals.inbound == want.totals.inbound
+        s.status == callboard::wire::Status::Live
+            && s.totals.calls.inbound == want.totals.calls.inbound
     })
     .await;
     assert_eq!(
-        (s.totals.answered, s.totals.abandoned),
-        (want.totals.answered, want.totals.abandoned)
+        (s.totals.calls.answered, s.totals.calls.abandoned),
+        (want.totals.calls.answered, want.totals.calls.abandoned)
     );
     assert!(terminate(child, Duration::from_secs(10)).success());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -406,10 +408,11 @@ async fn a_rotated_file_cut_short_is_read_again_once_whole() {
     std::fs::write(&rotated, &whole).unwrap();
     let want = replayed(&lines.concat());
     let s = pbx_when(addr, |s| {
-        s.status == callboard::wire::Status::Live && s.totals.inbound == want.totals.inbound
+        s.status == callboard::wire::Status::Live
+            && s.totals.calls.inbound == want.totals.calls.inbound
     })
     .await;
-    assert_eq!(s.totals.answered, want.totals.answered);
+    assert_eq!(s.totals.calls.answered, want.totals.calls.answered);
     assert!(terminate(child, Duration::from_secs(10)).success());
     std::fs::remove_dir_all(&dir).unwrap();
 }

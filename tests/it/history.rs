@@ -86,10 +86,13 @@ fn a_call_counts_in_the_interval_it_was_queued_in() {
     let q = queue[0];
     assert_eq!(q.start, "2026-11-20T09:00:00+09:00");
     assert_eq!(q.minutes, 15);
-    assert_eq!((q.inbound, q.answered, q.answered_in_sl), (1, 1, 0));
-    assert_eq!(q.wait_answered_sum_s, 30.0);
-    assert_eq!(q.wait_answered_max_s, 30.0);
-    assert_eq!((q.ended, q.talk_sum_s), (1, 60.0));
+    assert_eq!(
+        (q.calls.inbound, q.calls.answered, q.calls.answered_in_sl),
+        (1, 1, 0)
+    );
+    assert_eq!(q.times.wait_answered_sum_s, 30.0);
+    assert_eq!(q.times.wait_answered_max_s, 30.0);
+    assert_eq!((q.calls.ended, q.times.talk_sum_s), (1, 60.0));
     assert_eq!(q.queue.as_deref(), Some("sales"));
 
     let agent: Vec<_> = rows

@@ -60,7 +60,7 @@ async fn served(addr: std::net::SocketAddr, inbound: u64) -> Snapshot {
             last = format!("{status} {}", &body[..body.len().min(300)]);
             if status == 200 {
                 let s: Snapshot = serde_json::from_str(&body).unwrap();
-                if s.totals.inbound == inbound && s.status == callboard::wire::Status::Live {
+                if s.totals.calls.inbound == inbound && s.status == callboard::wire::Status::Live {
                     return s;
                 }
             }
@@ -159,7 +159,7 @@ async fn kafka_trace_is_served_as_replay_computes_it_and_restarts_count_nothing_
     send(Box::leak(old.into_boxed_str())).await;
 
     let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
-    let expected_inbound = replay_at(&ndjson, config.clone(), end).totals.inbound;
+    let expected_inbound = replay_at(&ndjson, config.clone(), end).totals.calls.inbound;
     let first = serve(&brokers, config.clone()).await;
     let s = served(first.addr, expected_inbound).await;
     assert_eq!(
@@ -476,7 +476,7 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
         let (code, body) = get(srv.addr, "/api/v1/tenants/pbx/snapshot").await;
         if code == 200 {
             let s: Snapshot = serde_json::from_str(&body).unwrap();
-            if s.totals.inbound == expected.totals.inbound
+            if s.totals.calls.inbound == expected.totals.calls.inbound
                 && s.status == callboard::wire::Status::Live
             {
                 got = Some(s);
@@ -488,8 +488,20 @@ async fn forwarded_queue_log_lines_count_once_through_an_outage_and_a_restart() 
     let got = got.expect("the forwarded lines were never served");
     let (g, e) = (&got.totals, &expected.totals);
     assert_eq!(
-        (g.inbound, g.answered, g.abandoned, g.exited, g.waiting),
-        (e.inbound, e.answered, e.abandoned, e.exited, e.waiting)
+        (
+            g.calls.inbound,
+            g.calls.answered,
+            g.calls.abandoned,
+            g.calls.exited,
+            g.waiting
+        ),
+        (
+            e.calls.inbound,
+            e.calls.answered,
+            e.calls.abandoned,
+            e.calls.exited,
+            e.waiting
+        )
     );
     assert_eq!(got.agents, expected.agents);
     srv.stop.cancel();
@@ -612,7 +624,7 @@ async fn a_restart_reads_two_of_four_days_and_keeps_what_is_older() {
             &format!("callboard_kafka_rebuild_events{{topic=\"{topic}\"}}"),
         )
     };
-    let expected_inbound = replay_at(&ndjson, config.clone(), now).totals.inbound;
+    let expected_inbound = replay_at(&ndjson, config.clone(), now).totals.calls.inbound;
 
     // The first start finds no standing facts: it reads the whole log,
     // then writes them.

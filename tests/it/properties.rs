@@ -9,7 +9,8 @@ use callboard::decode::{Format, decode_json};
 use callboard::engine::Engine;
 use callboard::time::{Millis, parse_rfc3339};
 use callboard::wire::{
-    AgentInterval, CallbackInterval, IntervalRow, QueueInterval, Snapshot, Status,
+    AgentInterval, CallCounts, CallTimes, CallbackInterval, IntervalRow, QueueInterval, Snapshot,
+    Status,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -249,15 +250,15 @@ proptest! {
         for (queue, st) in rows {
             let waiting_today = t.waiting_queued_on(today, queue);
             prop_assert_eq!(
-                st.inbound,
-                st.answered + st.abandoned + st.callbacks + st.transferred + st.exited + waiting_today,
+                st.calls.inbound,
+                st.calls.answered + st.calls.abandoned + st.calls.callbacks + st.calls.transferred + st.calls.exited + waiting_today,
                 "queue {:?}: {:?}", queue, st
             );
             for r in [st.answer_rate, st.service_level].into_iter().flatten() {
                 prop_assert!((0.0..=100.0).contains(&r), "ratio {} in {:?}", r, st);
             }
-            prop_assert!(st.short_abandoned <= st.abandoned);
-            prop_assert!(st.answered_in_sl <= st.answered);
+            prop_assert!(st.calls.short_abandoned <= st.calls.abandoned);
+            prop_assert!(st.calls.answered_in_sl <= st.calls.answered);
         }
         let c = &s.callbacks;
         prop_assert_eq!(c.requested, c.completed + c.failed + c.deleted + c.open);
@@ -409,56 +410,33 @@ fn ms(s: f64) -> u64 {
 /// The figures a set of queue rows sums to, as the snapshot states them.
 #[derive(Debug, Default, PartialEq)]
 struct QueueSums {
-    counts: [u64; 10],
+    calls: CallCounts,
     asa_s: Option<f64>,
     aht_s: Option<f64>,
 }
 
 fn queue_sums<'a>(rows: impl Iterator<Item = &'a QueueInterval>) -> QueueSums {
-    let (mut c, mut wait, mut handle, mut ended) = ([0u64; 10], 0, 0, 0);
+    let (mut calls, mut times) = (CallCounts::default(), CallTimes::default());
     for r in rows {
-        let add = [
-            r.inbound,
-            r.answered,
-            r.abandoned,
-            r.short_abandoned,
-            r.callbacks,
-            r.transferred,
-            r.exited,
-            r.answered_in_sl,
-            r.outbound_attempts,
-            r.outbound_connected,
-        ];
-        for (a, b) in c.iter_mut().zip(add) {
-            *a += b;
-        }
-        wait += ms(r.wait_answered_sum_s);
-        handle += ms(r.talk_sum_s) + ms(r.wrap_sum_s);
-        ended += r.ended;
+        calls.add(&r.calls);
+        times.add(&r.times);
     }
+    let (wait, handle) = (
+        ms(times.wait_answered_sum_s),
+        ms(times.talk_sum_s) + ms(times.wrap_sum_s),
+    );
     // As the snapshot rounds a mean: to a tenth of a second.
     let mean = |sum: u64, n: u64| (n > 0).then(|| (sum as f64 / n as f64 / 100.0).round() / 10.0);
     QueueSums {
-        counts: c,
-        asa_s: mean(wait, c[1]),
-        aht_s: mean(handle, ended),
+        asa_s: mean(wait, calls.answered),
+        aht_s: mean(handle, calls.ended),
+        calls,
     }
 }
 
 fn stats_sums(s: &callboard::wire::QueueStats) -> QueueSums {
     QueueSums {
-        counts: [
-            s.inbound,
-            s.answered,
-            s.abandoned,
-            s.short_abandoned,
-            s.callbacks,
-            s.transferred,
-            s.exited,
-            s.answered_in_sl,
-            s.outbound_attempts,
-            s.outbound_connected,
-        ],
+        calls: s.calls,
         asa_s: s.asa_s,
         aht_s: s.aht_s,
     }
@@ -516,7 +494,7 @@ proptest! {
         for r in &rows {
             if let IntervalRow::Queue(q) = r && q.queue.is_some() {
                 let hour: usize = q.start[11..13].parse().unwrap();
-                hourly[usize::from(!today(&q.start))][hour] += q.inbound;
+                hourly[usize::from(!today(&q.start))][hour] += q.calls.inbound;
             }
         }
         prop_assert_eq!(&hourly[0][..], &s.hourly.today[..]);

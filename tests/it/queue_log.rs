@@ -52,17 +52,23 @@ fn the_shipped_sample_gives_the_known_answers() {
     );
     let t = &s.totals;
     assert_eq!(
-        (t.inbound, t.answered, t.abandoned, t.exited, t.waiting),
+        (
+            t.calls.inbound,
+            t.calls.answered,
+            t.calls.abandoned,
+            t.calls.exited,
+            t.waiting
+        ),
         (10, 4, 2, 3, 1)
     );
-    assert_eq!(t.ivr, 1, "DID counts as IVR inflow");
+    assert_eq!(t.calls.ivr, 1, "DID counts as IVR inflow");
     assert_eq!(t.longest_wait_s, 45);
     let support = s.queues.iter().find(|q| &*q.queue == "support").unwrap();
     assert_eq!(
         (
-            support.stats.answered,
-            support.stats.abandoned,
-            support.stats.exited
+            support.stats.calls.answered,
+            support.stats.calls.abandoned,
+            support.stats.calls.exited
         ),
         (2, 2, 1),
         "WITHDRAW is an abandon"
@@ -223,7 +229,10 @@ fn a_restart_closes_calls_left_open() {
 ";
     let (s, _) = run(text, None);
     let t = &s.totals;
-    assert_eq!((t.inbound, t.answered, t.exited, t.waiting), (2, 1, 1, 0));
+    assert_eq!(
+        (t.calls.inbound, t.calls.answered, t.calls.exited, t.waiting),
+        (2, 1, 1, 0)
+    );
     assert_eq!(s.agent_list[0].state.as_str(), "ready");
     assert_eq!(s.agent_list[0].talk_s, 95);
 }
@@ -273,7 +282,12 @@ fn absurd_durations_do_not_overflow() {
     // Their waits put them on a day ten years back: nothing counts today.
     let t = &s.totals;
     assert_eq!(
-        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (
+            t.calls.inbound,
+            t.calls.answered,
+            t.calls.abandoned,
+            t.waiting
+        ),
         (0, 0, 0, 0)
     );
 }
@@ -302,7 +316,12 @@ fn real_log_from_asterisk_1_4_balances() {
     assert_eq!(summary.rejected_total(), 0);
     let t = &s.totals;
     assert_eq!(
-        (t.inbound, t.answered, t.abandoned, t.waiting),
+        (
+            t.calls.inbound,
+            t.calls.answered,
+            t.calls.abandoned,
+            t.waiting
+        ),
         (21, 8, 12, 1)
     );
     let talking: Vec<&str> = s
@@ -325,7 +344,7 @@ fn real_log_with_only_restarts_gives_zeros() {
         (summary.lines, summary.rejected_total(), summary.events),
         (19, 0, 0)
     );
-    assert_eq!(s.totals.inbound, 0);
+    assert_eq!(s.totals.calls.inbound, 0);
     assert_eq!(s.totals.answer_rate, None);
     assert_eq!(s.day, "2025-11-03");
 }
@@ -340,8 +359,8 @@ fn real_hand_edited_log_counts_repeated_lines_once() {
     assert!(summary.duplicates >= 6, "{summary}");
     let t = &s.totals;
     // Two calls have their ENTERQUEUE; two more appear only answered.
-    assert_eq!((t.inbound, t.answered), (4, 4));
-    assert_eq!(t.ivr, 1);
+    assert_eq!((t.calls.inbound, t.calls.answered), (4, 4));
+    assert_eq!(t.calls.ivr, 1);
 }
 
 #[test]
@@ -361,8 +380,11 @@ fn a_connect_whose_hold_time_equals_the_threshold_is_within_sl() {
     let (s, summary) = run(text, Some("2026-11-21T10:00:00Z"));
     assert_eq!(summary.rejected_total(), 0);
     let t = &s.totals;
-    assert_eq!((t.inbound, t.answered), (3, 3));
-    assert_eq!(t.answered_in_sl, 2, "20 s and 20 s are in SL, 21 s is not");
+    assert_eq!((t.calls.inbound, t.calls.answered), (3, 3));
+    assert_eq!(
+        t.calls.answered_in_sl, 2,
+        "20 s and 20 s are in SL, 21 s is not"
+    );
     assert_eq!(t.asa_s, Some(20.3));
 }
 

@@ -152,3 +152,123 @@ fn a_bad_ts_is_described_as_it_was_sent() {
         );
     }
 }
+
+/// A JSON document that keeps its keys in the order written, so a schema
+/// file can be rewritten as it was with only what is added.
+#[derive(serde::Deserialize, serde::Serialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+enum Ordered {
+    Object(indexmap::IndexMap<String, Ordered>),
+    Array(Vec<Ordered>),
+    Other(Value),
+}
+
+impl Ordered {
+    fn object(&mut self) -> &mut indexmap::IndexMap<String, Ordered> {
+        match self {
+            Ordered::Object(m) => m,
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    fn at(&mut self, key: &str) -> &mut Ordered {
+        self.object()
+            .get_mut(key)
+            .unwrap_or_else(|| panic!("no `{key}`"))
+    }
+}
+
+/// Adds each of `names` missing from a schema's object definition, as
+/// `property`, after the last of them present (or at the end), to its
+/// properties and its required list. Says which it added.
+fn add_missing(def: &mut Ordered, names: &[(&str, &str)]) -> Vec<String> {
+    let mut added = Vec::new();
+    let required = match def.at("required") {
+        Ordered::Array(a) => a,
+        other => panic!("`required` is not a list: {other:?}"),
+    };
+    let mut after = None;
+    for (name, _) in names {
+        let item = Ordered::Other(Value::String(name.to_string()));
+        match required.iter().position(|r| *r == item) {
+            Some(i) => after = Some(i),
+            None => {
+                let i = after.map_or(required.len(), |i| i + 1);
+                required.insert(i, item);
+                after = Some(i);
+                added.push(format!("required {name}"));
+            }
+        }
+    }
+    let properties = def.at("properties").object();
+    let mut after = None;
+    for (name, property) in names {
+        match properties.get_index_of(*name) {
+            Some(i) => after = Some(i),
+            None => {
+                let i = after.map_or(properties.len(), |i| i + 1);
+                // As written: `type` first.
+                let property: Ordered = serde_json::from_str(property).unwrap();
+                properties.shift_insert(i, name.to_string(), property);
+                after = Some(i);
+                added.push(format!("property {name}"));
+            }
+        }
+    }
+    added
+}
+
+/// The call counters are declared once (`wire::counts`); the schemas of
+/// the objects that carry them are kept in step from that table: a counter
+/// missing from one is written into it (run the tests again and commit).
+#[test]
+fn the_schemas_carry_every_call_counter() {
+    use callboard::wire::{CallCounts, CallTimes};
+    let count = r#"{"type": "integer", "minimum": 0}"#;
+    let time = r#"{"type": "number", "minimum": 0}"#;
+    let counts: Vec<(&str, &str)> = CallCounts::NAMES.iter().map(|n| (*n, count)).collect();
+    let figures: Vec<(&str, &str)> = counts
+        .iter()
+        .copied()
+        .chain(CallTimes::COLUMNS.iter().map(|c| (c.wire, time)))
+        .collect();
+    let mut changed = Vec::new();
+    for (file, def, names) in [
+        ("snapshot.schema.json", "queue_stats", &counts),
+        ("interval.schema.json", "queue", &figures),
+        ("report.schema.json", "calls", &figures),
+    ] {
+        let path = root(&format!("schemas/{file}"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut schema: Ordered = serde_json::from_str(&text).unwrap();
+        let added = add_missing(schema.at("$defs").at(def), names);
+        if !added.is_empty() {
+            let mut out = serde_json::to_string_pretty(&schema).unwrap();
+            out.push('\n');
+            std::fs::write(&path, out).unwrap();
+            changed.push(format!("{file} ({def}): {}", added.join(", ")));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "the schemas lacked call counters and were written; review and commit them:\n{}",
+        changed.join("\n")
+    );
+}
+
+/// Rewriting a schema that lacks nothing gives back its text byte for
+/// byte: the generator above changes only what it adds.
+#[test]
+fn a_schema_rewritten_unchanged_is_the_same_text() {
+    for file in [
+        "snapshot.schema.json",
+        "interval.schema.json",
+        "report.schema.json",
+    ] {
+        let text = std::fs::read_to_string(root(&format!("schemas/{file}"))).unwrap();
+        let schema: Ordered = serde_json::from_str(&text).unwrap();
+        let mut out = serde_json::to_string_pretty(&schema).unwrap();
+        out.push('\n');
+        assert_eq!(out, text, "{file}");
+    }
+}

@@ -110,7 +110,7 @@ async fn wait_for(addr: std::net::SocketAddr, tenant: &str, inbound: u64) -> Sna
         .await;
         if status == 200 {
             let s: Snapshot = serde_json::from_str(&body).unwrap();
-            if s.totals.inbound >= inbound {
+            if s.totals.calls.inbound >= inbound {
                 return s;
             }
         }
@@ -357,7 +357,7 @@ async fn an_event_dated_ahead_of_the_clock_is_rejected_and_freezes_nothing() {
     let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", queued).await;
     assert_eq!(status, 200, "{report}");
     let s = wait_for(srv.addr, "acme", 1).await;
-    assert_eq!(s.totals.inbound, 1);
+    assert_eq!(s.totals.calls.inbound, 1);
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
@@ -398,7 +398,7 @@ async fn open_mode_refuses_foreign_hosts_and_cross_site_writes() {
     }
     let (status, _, _) = http(srv.addr, "POST", "/api/v1/events", one).await;
     assert_eq!(status, 200);
-    assert_eq!(wait_for(srv.addr, "acme", 1).await.totals.inbound, 1);
+    assert_eq!(wait_for(srv.addr, "acme", 1).await.totals.calls.inbound, 1);
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }

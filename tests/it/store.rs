@@ -14,7 +14,7 @@ use callboard::cmd::replay::{ReplayOptions, replay_engine};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::history::Store;
-use callboard::wire::{AgentReportRow, IntervalRow, QueueReportRow, Report};
+use callboard::wire::{AgentReportRow, CallCounts, CallTimes, IntervalRow, QueueReportRow, Report};
 
 use crate::follow::{append, served, start, try_get};
 use crate::support::server::now_ms;
@@ -81,11 +81,13 @@ pub(crate) type Queues = BTreeMap<(String, Option<String>, Option<String>), Vec<
 /// Agent rows by (start, agent): times, counts, away by reason, in ms.
 pub(crate) type Agents = BTreeMap<(String, String), (Vec<i64>, BTreeMap<String, i64>)>;
 
-fn queue_figures(counts: [u64; 12], durations: [f64; 5]) -> Vec<i64> {
-    counts
-        .iter()
-        .map(|v| *v as i64)
-        .chain(durations.iter().map(|v| ms(*v)))
+/// A queue row's stored figures, in the table's order: counts, then
+/// times in milliseconds.
+fn queue_figures(calls: &CallCounts, times: &CallTimes) -> Vec<i64> {
+    calls
+        .values()
+        .chain(times.values_ms())
+        .map(|v| v as i64)
         .collect()
 }
 
@@ -94,29 +96,7 @@ pub(crate) fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
     for r in rows {
         match r {
             IntervalRow::Queue(q) => {
-                let figures = queue_figures(
-                    [
-                        q.inbound,
-                        q.answered,
-                        q.abandoned,
-                        q.short_abandoned,
-                        q.callbacks,
-                        q.transferred,
-                        q.exited,
-                        q.answered_in_sl,
-                        q.ivr,
-                        q.ended,
-                        q.outbound_attempts,
-                        q.outbound_connected,
-                    ],
-                    [
-                        q.wait_answered_sum_s,
-                        q.wait_answered_max_s,
-                        q.wait_abandoned_sum_s,
-                        q.talk_sum_s,
-                        q.wrap_sum_s,
-                    ],
-                );
+                let figures = queue_figures(&q.calls, &q.times);
                 let key = (
                     q.start.clone(),
                     q.service.as_deref().map(String::from),
@@ -161,29 +141,7 @@ pub(crate) fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) ->
                 q.service.as_deref().map(String::from),
                 q.queue.as_deref().map(String::from),
             );
-            let figures = queue_figures(
-                [
-                    q.inbound,
-                    q.answered,
-                    q.abandoned,
-                    q.short_abandoned,
-                    q.callbacks,
-                    q.transferred,
-                    q.exited,
-                    q.answered_in_sl,
-                    q.ivr,
-                    q.ended,
-                    q.outbound_attempts,
-                    q.outbound_connected,
-                ],
-                [
-                    q.wait_answered_sum_s,
-                    q.wait_answered_max_s,
-                    q.wait_abandoned_sum_s,
-                    q.talk_sum_s,
-                    q.wrap_sum_s,
-                ],
-            );
+            let figures = queue_figures(&q.calls, &q.times);
             (key, figures)
         })
         .collect();
@@ -338,6 +296,7 @@ async fn served_history_equals_replay(history: &str, dir: &Path) {
     .unwrap()
     .0[0]
         .totals
+        .calls
         .inbound;
     served(port, inbound_a).await;
     // The first half is in the store (written within seconds)...
@@ -547,12 +506,17 @@ async fn reports_sum_the_day_and_match_their_schemas() {
                     let sum = |f: fn(&QueueReportRow) -> u64| r.iter().map(f).sum::<u64>();
                     assert_eq!(
                         [
-                            sum(|r| r.inbound),
-                            sum(|r| r.answered),
-                            sum(|r| r.abandoned),
-                            sum(|r| r.answered_in_sl)
+                            sum(|r| r.calls.inbound),
+                            sum(|r| r.calls.answered),
+                            sum(|r| r.calls.abandoned),
+                            sum(|r| r.calls.answered_in_sl)
                         ],
-                        [t.inbound, t.answered, t.abandoned, t.answered_in_sl],
+                        [
+                            t.calls.inbound,
+                            t.calls.answered,
+                            t.calls.abandoned,
+                            t.calls.answered_in_sl
+                        ],
                         "{by}/{step}"
                     );
                     if by == "tenant" && step == "day" {
@@ -601,7 +565,7 @@ async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
             && let Some(name) = &q.queue
         {
             let e = inbound.entry(name.clone()).or_default();
-            e.0 += q.inbound;
+            e.0 += q.calls.inbound;
             e.1 = e.1.clone().max(q.start.clone());
         }
     }
@@ -649,7 +613,7 @@ async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
         .find(|r| r.queue.as_ref() == Some(&queue))
         .unwrap();
     assert_eq!(row.service.as_deref(), Some("moved"));
-    assert_eq!(row.inbound, day_inbound);
+    assert_eq!(row.calls.inbound, day_inbound);
     let ReportRows::Queue(by_service) = run(&store, &report("service", "day"), &settings)
         .await
         .unwrap()
@@ -661,7 +625,7 @@ async fn a_queue_moved_to_another_service_takes_its_day_with_it() {
         .iter()
         .find(|r| r.service.as_deref() == Some("moved"))
         .unwrap();
-    assert_eq!(moved.inbound, day_inbound, "the queue's whole day");
+    assert_eq!(moved.calls.inbound, day_inbound, "the queue's whole day");
     // By interval, each row stays under the service it was written with.
     let ReportRows::Queue(by_interval) = run(&store, &report("service", "interval"), &settings)
         .await
@@ -727,7 +691,7 @@ async fn the_demo_starts_with_a_week_of_history_written_once() {
     assert_eq!(days.len() as i64, DAYS - 1, "{days:?}");
     assert!(
         days.iter()
-            .all(|d| d.inbound > 100 && d.answer_rate.is_some()),
+            .all(|d| d.calls.inbound > 100 && d.answer_rate.is_some()),
         "{days:?}"
     );
     store.close().await;
@@ -913,23 +877,22 @@ async fn reports_are_streamed_and_bounded() {
                     service: Some(format!("s{}", q % 10).into()),
                     start: start.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
                     minutes: 15,
-                    inbound: 3,
-                    answered: 2,
-                    abandoned: 1,
-                    short_abandoned: 0,
-                    callbacks: 0,
-                    transferred: 0,
-                    exited: 0,
-                    answered_in_sl: 2,
-                    ivr: 3,
-                    ended: 2,
-                    wait_answered_sum_s: 12.5,
-                    wait_answered_max_s: 9.0,
-                    wait_abandoned_sum_s: 30.0,
-                    talk_sum_s: 400.0,
-                    wrap_sum_s: 60.0,
-                    outbound_attempts: 0,
-                    outbound_connected: 0,
+                    calls: CallCounts {
+                        inbound: 3,
+                        answered: 2,
+                        abandoned: 1,
+                        answered_in_sl: 2,
+                        ivr: 3,
+                        ended: 2,
+                        ..Default::default()
+                    },
+                    times: CallTimes {
+                        wait_answered_sum_s: 12.5,
+                        wait_answered_max_s: 9.0,
+                        wait_abandoned_sum_s: 30.0,
+                        talk_sum_s: 400.0,
+                        wrap_sum_s: 60.0,
+                    },
                 }));
             }
         }

@@ -12,53 +12,42 @@ use crate::engine::ring::Reset;
 use crate::engine::{NoEffect, Outcome};
 use crate::event::{CallEvent, CallKind};
 use crate::time::{DayNo, Millis};
+use crate::wire::{CallCounts, CallTimes, Fold, call_counters, to_s};
 
-/// Counters of one day for a queue (or for a service or the tenant, for
-/// outbound calls and IVR inflow that name no queue).
-#[derive(Default, Debug, Clone)]
-pub(crate) struct Counters {
-    pub inbound: u32,
-    pub answered: u32,
-    pub abandoned: u32,
-    pub short_abandoned: u32,
-    pub callbacks: u32,
-    pub transferred: u32,
-    pub exited: u32,
-    pub answered_in_sl: u32,
-    pub outbound_attempts: u32,
-    pub outbound_connected: u32,
-    pub ivr: u32,
-    /// Answered calls that ended (the AHT denominator).
-    pub ended: u32,
-    pub wait_sum_ms: u64,
-    /// Longest wait of an answered call.
-    pub wait_max_ms: u64,
-    pub abandoned_wait_sum_ms: u64,
-    pub talk_sum_ms: u64,
-    pub wrap_sum_ms: u64,
-}
+macro_rules! engine_counters {
+    (
+        counts { $( $(#[$cm:meta])* $count:ident, )* }
+        times { $( $(#[$tm:meta])* $ms:ident => $s:ident : $fold:ident, )* }
+    ) => {
+        /// Counters of one day (or interval) for a queue, or for a service
+        /// or the tenant for outbound calls and IVR inflow that name no
+        /// queue: the table of `wire::counts`, counts in 32 bits and times
+        /// in milliseconds.
+        #[derive(Default, Debug, Clone)]
+        pub(crate) struct Counters {
+            $( $(#[$cm])* pub $count: u32, )*
+            $( $(#[$tm])* pub $ms: u64, )*
+        }
 
-impl Counters {
-    pub(crate) fn add(&mut self, o: &Counters) {
-        self.inbound += o.inbound;
-        self.answered += o.answered;
-        self.abandoned += o.abandoned;
-        self.short_abandoned += o.short_abandoned;
-        self.callbacks += o.callbacks;
-        self.transferred += o.transferred;
-        self.exited += o.exited;
-        self.answered_in_sl += o.answered_in_sl;
-        self.outbound_attempts += o.outbound_attempts;
-        self.outbound_connected += o.outbound_connected;
-        self.ivr += o.ivr;
-        self.ended += o.ended;
-        self.wait_sum_ms += o.wait_sum_ms;
-        self.wait_max_ms = self.wait_max_ms.max(o.wait_max_ms);
-        self.abandoned_wait_sum_ms += o.abandoned_wait_sum_ms;
-        self.talk_sum_ms += o.talk_sum_ms;
-        self.wrap_sum_ms += o.wrap_sum_ms;
-    }
+        impl Counters {
+            pub(crate) fn add(&mut self, o: &Counters) {
+                $( self.$count = self.$count.saturating_add(o.$count); )*
+                $( self.$ms = Fold::$fold.apply(self.$ms, o.$ms); )*
+            }
+
+            /// The counts, as they travel.
+            pub(crate) fn calls(&self) -> CallCounts {
+                CallCounts { $( $count: self.$count as u64, )* }
+            }
+
+            /// The times, in seconds.
+            pub(crate) fn times(&self) -> CallTimes {
+                CallTimes { $( $s: to_s(self.$ms), )* }
+            }
+        }
+    };
 }
+call_counters!(engine_counters);
 
 /// Wait times are recorded in whole seconds: exact up to 255 s, 1 % above.
 pub(crate) type WaitHistogram = Histogram<u32>;
@@ -385,13 +374,13 @@ impl Tenant {
             d.count(call.slot, |c| match kind {
                 CallKind::Answered => {
                     c.answered += 1;
-                    c.wait_sum_ms += wait_ms;
-                    c.wait_max_ms = c.wait_max_ms.max(wait_ms);
+                    c.wait_answered_sum_ms += wait_ms;
+                    c.wait_answered_max_ms = c.wait_answered_max_ms.max(wait_ms);
                     c.answered_in_sl += in_sl as u32;
                 }
                 CallKind::Abandoned => {
                     c.abandoned += 1;
-                    c.abandoned_wait_sum_ms += wait_ms;
+                    c.wait_abandoned_sum_ms += wait_ms;
                     c.short_abandoned += short as u32;
                 }
                 CallKind::Callback => c.callbacks += 1,

@@ -15,7 +15,8 @@ use super::{Store, StoreError};
 use crate::config::{SlFormula, TenantSettings};
 use crate::engine::{mean_s, ratio, sl_base};
 use crate::wire::{
-    AgentReportRow, By, CallbackReportRow, QueueReportRow, Report, ReportRows, StateTimes, Step,
+    AgentReportRow, By, CallCounts, CallTimes, CallbackReportRow, QueueReportRow, Report,
+    ReportRows, StateTimes, Step, to_ms,
 };
 
 impl Step {
@@ -280,19 +281,7 @@ async fn queues(
         By::Queue => ", service, queue",
         _ => "",
     };
-    let columns: Vec<&str> = super::schema::QUEUE_COUNTS
-        .iter()
-        .chain(super::schema::QUEUE_DURATIONS.iter())
-        .copied()
-        .collect();
-    let sums: Vec<String> = columns
-        .iter()
-        .map(|c| match *c {
-            "wait_answered_max_ms" => format!("MAX({c})"),
-            // PostgreSQL sums BIGINTs as NUMERIC: back to BIGINT.
-            c => format!("CAST(SUM({c}) AS BIGINT)"),
-        })
-        .collect();
+    let (columns, sums) = super::schema::queue_figures();
     let period = q.step.sql();
     // Days and months from the day rows, hours and intervals from the
     // intervals; in time order either way.
@@ -339,31 +328,15 @@ async fn queues(
             By::Queue => 2,
             _ => 0,
         };
-        let v = |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(first + k) };
-        let [
-            inbound,
-            answered,
-            abandoned,
-            short_abandoned,
-            callbacks,
-            transferred,
-            exited,
-            answered_in_sl,
-            ivr,
-            ended,
-            outbound_attempts,
-            outbound_connected,
-        ] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(|k| v(k).map(u));
-        let [wait_sum, wait_max, abandoned_wait, talk, wrap] =
-            [12, 13, 14, 15, 16].map(|k| v(k).map(|x| x.max(0)));
-        let (inbound, answered, short_abandoned, answered_in_sl, ended) = (
-            inbound?,
-            answered?,
-            short_abandoned?,
-            answered_in_sl?,
-            ended?,
-        );
-        let (wait_sum, talk, wrap) = (wait_sum?, talk?, wrap?);
+        let mut k = first;
+        let mut next = |_: &str| -> Result<u64, sqlx::Error> {
+            let v = r.try_get::<i64, _>(k);
+            k += 1;
+            v.map(u)
+        };
+        let calls = CallCounts::try_from_values(&mut next)?;
+        let times = CallTimes::try_from_ms(&mut next)?;
+        let c = &calls;
         // A queue's own formula; the tenant's for services and the tenant,
         // as on the board.
         let formula = queue
@@ -373,30 +346,15 @@ async fn queues(
             period: r.try_get::<String, _>(0)?,
             service,
             queue,
-            inbound,
-            answered,
-            abandoned: abandoned?,
-            short_abandoned,
-            callbacks: callbacks?,
-            transferred: transferred?,
-            exited: exited?,
-            answered_in_sl,
-            ivr: ivr?,
-            ended,
-            outbound_attempts: outbound_attempts?,
-            outbound_connected: outbound_connected?,
-            wait_answered_sum_s: secs(wait_sum),
-            wait_answered_max_s: secs(wait_max?),
-            wait_abandoned_sum_s: secs(abandoned_wait?),
-            talk_sum_s: secs(talk),
-            wrap_sum_s: secs(wrap),
-            answer_rate: ratio(answered, inbound),
+            answer_rate: ratio(c.answered, c.inbound),
             service_level: ratio(
-                answered_in_sl,
-                sl_base(formula, inbound, answered, short_abandoned),
+                c.answered_in_sl,
+                sl_base(formula, c.inbound, c.answered, c.short_abandoned),
             ),
-            asa_s: mean_s(u(wait_sum), answered),
-            aht_s: mean_s(u(talk + wrap), ended),
+            asa_s: mean_s(to_ms(times.wait_answered_sum_s), c.answered),
+            aht_s: mean_s(to_ms(times.talk_sum_s) + to_ms(times.wrap_sum_s), c.ended),
+            calls,
+            times,
         };
         if !sink.row(ReportRow::Queue(row)).await {
             break;

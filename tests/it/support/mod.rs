@@ -238,7 +238,7 @@ pub fn spawn_serve(args: &[String]) -> (std::process::Child, std::net::SocketAdd
 pub fn exited(rows: &[callboard::wire::IntervalRow]) -> u64 {
     rows.iter()
         .map(|r| match r {
-            callboard::wire::IntervalRow::Queue(q) => q.exited,
+            callboard::wire::IntervalRow::Queue(q) => q.calls.exited,
             _ => 0,
         })
         .sum()
