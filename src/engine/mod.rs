@@ -5,6 +5,7 @@
 //! says what "now" is when it asks for a snapshot. The same engine runs under
 //! `callboard replay` and the service.
 
+pub mod erlang;
 mod ring;
 mod snapshot;
 pub use snapshot::{mean_s, ratio, sl_base};
