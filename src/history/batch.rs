@@ -423,7 +423,7 @@ pub const LATEST_SERVICE: &str = "SELECT l.service FROM queue_intervals l WHERE 
     AND l.day = i.day AND l.queue = i.queue AND l.scope = i.scope ORDER BY l.start_ms DESC LIMIT 1";
 
 fn queue_day_sql(which: &str) -> String {
-    let (columns, sums) = schema::queue_figures();
+    let (columns, sums) = &*schema::QUEUE_FIGURES;
     format!(
         "INSERT INTO queue_days (tenant, queue, scope, day, service, {}) \
          SELECT tenant, queue, scope, day, ({LATEST_SERVICE}), {} FROM queue_intervals i \

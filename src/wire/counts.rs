@@ -204,16 +204,15 @@ mod tests {
             (1..=CallCounts::NAMES.len() as u64).collect::<Vec<_>>()
         );
         let json = serde_json::to_value(c).unwrap();
-        let keys: Vec<&str> = json
+        let mut keys: Vec<&str> = json
             .as_object()
             .unwrap()
             .keys()
             .map(|k| k.as_str())
             .collect();
         let mut names = CallCounts::NAMES.to_vec();
-        names.sort();
-        let mut keys = keys;
         keys.sort();
+        names.sort();
         assert_eq!(keys, names);
     }
 

@@ -281,7 +281,7 @@ async fn queues(
         By::Queue => ", service, queue",
         _ => "",
     };
-    let (columns, sums) = super::schema::queue_figures();
+    let (columns, sums) = &*super::schema::QUEUE_FIGURES;
     let period = q.step.sql();
     // Days and months from the day rows, hours and intervals from the
     // intervals; in time order either way.
