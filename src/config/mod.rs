@@ -30,6 +30,16 @@ pub const DEFAULT_SL_THRESHOLD_S: u32 = 20;
 /// History intervals, in minutes: the default and the lengths allowed.
 pub const DEFAULT_INTERVAL_MINUTES: u32 = 15;
 pub const INTERVAL_MINUTES: [u32; 3] = [15, 30, 60];
+/// Built-in recent windows, in minutes: the last 15 and the last 60.
+pub const DEFAULT_RECENT_WINDOWS_MIN: [u32; 2] = [15, 60];
+/// Longest recent window, in minutes (a queue keeps one bucket a minute).
+pub const MAX_WINDOW_MIN: u32 = 240;
+/// Built-in staffing target: 80 % answered within the primary threshold.
+pub const DEFAULT_SL_TARGET: f64 = 80.0;
+/// Built-in staffing window: arrivals and handle time of the last 30 minutes.
+pub const DEFAULT_STAFFING_WINDOW_MIN: u32 = 30;
+/// Minutes over which the estimated wait's accuracy is measured.
+pub const EWT_ACCURACY_MIN: u32 = 60;
 /// Built-in short-abandon threshold: 0, so no abandon is "short".
 pub const DEFAULT_SHORT_ABANDON_S: u32 = 0;
 /// Built-in longest wait: a call still waiting 4 hours after it was queued
@@ -51,6 +61,72 @@ pub enum SlFormula {
     Answered,
     /// answered_in_sl / (inbound - short_abandoned).
     OfferedMinusShortAbandons,
+}
+
+/// A short sorted list of distinct whole numbers (thresholds in seconds,
+/// windows in minutes), kept inline so that settings stay `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Few {
+    len: u8,
+    v: [u32; Few::CAP],
+}
+
+impl Few {
+    /// The most values a list holds.
+    pub const CAP: usize = 8;
+
+    /// `values` sorted and deduplicated; `None` when more than [`Few::CAP`]
+    /// distinct values remain.
+    pub fn new(values: &[u32]) -> Option<Few> {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() > Few::CAP {
+            return None;
+        }
+        let mut v = [0; Few::CAP];
+        v[..sorted.len()].copy_from_slice(&sorted);
+        Some(Few {
+            len: sorted.len() as u8,
+            v,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        &self.v[..self.len as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.as_slice().iter().copied()
+    }
+
+    /// Where `value` is in the list.
+    pub fn position(&self, value: u32) -> Option<usize> {
+        self.as_slice().iter().position(|&x| x == value)
+    }
+
+    /// The values of both lists (`None` past [`Few::CAP`]).
+    pub fn union(&self, other: &Few) -> Option<Few> {
+        let mut all = self.as_slice().to_vec();
+        all.extend_from_slice(other.as_slice());
+        Few::new(&all)
+    }
+
+    pub fn max(&self) -> Option<u32> {
+        self.as_slice().last().copied()
+    }
+}
+
+/// How a queue's wait is estimated (`ewt_method`).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EwtMethod {
+    /// Calls ahead, less the agents ready, times the recent handle time,
+    /// over the agents serving the queue.
+    #[default]
+    Position,
+    /// A moving mean of the waits of the queue's recent answered calls.
+    RecentWaits,
 }
 
 /// The file as written.
@@ -94,9 +170,26 @@ pub struct Settings {
     pub thresholds: Option<Thresholds>,
     /// Length of the history's intervals in minutes: 15 (default), 30 or 60.
     pub interval_minutes: Option<u32>,
+    /// Several service-level thresholds in seconds (`answered_within`);
+    /// default: just `sl_threshold_s`.
+    pub sl_thresholds_s: Option<Vec<u32>>,
+    /// Lengths of the recent windows in minutes; default `[15, 60]`.
+    pub recent_windows_min: Option<Vec<u32>>,
+    /// How the estimated wait is computed: `position` (default) or
+    /// `recent_waits`.
+    pub ewt_method: Option<EwtMethod>,
+    /// Staffing: the service level to reach, in percent (default 80).
+    pub sl_target: Option<f64>,
+    /// Staffing: minutes of arrivals and handle time used (default 30).
+    pub staffing_window_min: Option<u32>,
+    /// Staffing: the highest occupancy planned for, in percent (default none).
+    pub max_occupancy: Option<f64>,
     /// Per-queue settings, keyed by queue name (tenants only).
     #[serde(default)]
     pub queues: BTreeMap<String, QueueFile>,
+    /// Per-service staffing settings, keyed by service name (tenants only).
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceFile>,
     /// queue_log members by interface (`"PJSIP/1001" = "alice"`, or
     /// `{ agent = "alice", name = "Alice Kim" }`): one person, named one
     /// way (tenants only).
@@ -173,6 +266,18 @@ pub struct QueueFile {
     pub short_abandon_s: Option<u32>,
     pub sl_formula: Option<SlFormula>,
     pub max_wait_s: Option<u32>,
+    pub sl_thresholds_s: Option<Vec<u32>>,
+    pub recent_windows_min: Option<Vec<u32>>,
+    pub ewt_method: Option<EwtMethod>,
+}
+
+/// A service's section (`[tenants.NAME.services.SERVICE]`): its staffing.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    pub sl_target: Option<f64>,
+    pub staffing_window_min: Option<u32>,
+    pub max_occupancy: Option<f64>,
 }
 
 /// A queue's resolved settings, in the units the engine uses.
@@ -183,6 +288,21 @@ pub struct QueueSettings {
     pub sl_formula: SlFormula,
     /// 0: a waiting call never expires.
     pub max_wait_s: u32,
+    /// The thresholds of `answered_within`, in seconds.
+    pub sl_thresholds_s: Few,
+    /// The recent windows, in minutes.
+    pub recent_windows_min: Few,
+    pub ewt_method: EwtMethod,
+}
+
+/// A service's resolved staffing settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServiceSettings {
+    /// Percent.
+    pub sl_target: f64,
+    pub staffing_window_min: u32,
+    /// Percent.
+    pub max_occupancy: Option<f64>,
 }
 
 /// Resolved settings of one tenant.
@@ -201,6 +321,60 @@ pub struct TenantSettings {
     pub members: BTreeMap<String, (String, Option<String>)>,
     /// Length of the history's intervals, in minutes (15, 30 or 60).
     pub interval_minutes: u32,
+    /// Staffing of services the config does not name.
+    pub service_defaults: ServiceSettings,
+    /// Services the config names.
+    pub services: BTreeMap<String, ServiceSettings>,
+}
+
+impl TenantSettings {
+    /// A service's staffing settings.
+    pub fn service(&self, name: &str) -> ServiceSettings {
+        self.services
+            .get(name)
+            .copied()
+            .unwrap_or(self.service_defaults)
+    }
+
+    /// Every threshold of `answered_within` any queue of the tenant uses:
+    /// the keys of the service and tenant rows (at most [`Few::CAP`],
+    /// checked when the config is read).
+    pub fn all_thresholds(&self) -> Few {
+        self.queues
+            .values()
+            .fold(self.queue_defaults.sl_thresholds_s, |all, (_, q)| {
+                all.union(&q.sl_thresholds_s).unwrap_or(all)
+            })
+    }
+
+    /// Every window length a snapshot of the tenant sums (its queues'
+    /// recent windows and its services' staffing windows), sorted.
+    pub fn window_lengths(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.queue_defaults.recent_windows_min.iter().collect();
+        all.push(self.service_defaults.staffing_window_min);
+        for (_, q) in self.queues.values() {
+            all.extend(q.recent_windows_min.iter());
+        }
+        all.extend(self.services.values().map(|s| s.staffing_window_min));
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Minutes a queue's recent buckets must reach back: the longest
+    /// window, staffing window or accuracy window of the tenant.
+    pub fn recent_minutes(&self) -> u32 {
+        let mut most = EWT_ACCURACY_MIN
+            .max(self.service_defaults.staffing_window_min)
+            .max(self.queue_defaults.recent_windows_min.max().unwrap_or(0));
+        for (_, q) in self.queues.values() {
+            most = most.max(q.recent_windows_min.max().unwrap_or(0));
+        }
+        for s in self.services.values() {
+            most = most.max(s.staffing_window_min);
+        }
+        most
+    }
 }
 
 /// The whole configuration, validated and resolved: what the engine reads.
@@ -211,6 +385,7 @@ pub struct Config {
     pub tokens: Vec<Token>,
     default_tz: TimeZone,
     default_queue: QueueSettings,
+    default_service: ServiceSettings,
     /// Largest accepted event in bytes.
     pub max_event_bytes: usize,
     /// Largest accepted lead of an event's time over the clock, in ms.
@@ -225,13 +400,133 @@ impl Default for Config {
     }
 }
 
-fn merge(base: QueueSettings, s: &Settings) -> QueueSettings {
+/// The parts of a queue's settings every level may give.
+struct QueueLayer<'a> {
+    sl_threshold_s: Option<u32>,
+    short_abandon_s: Option<u32>,
+    sl_formula: Option<SlFormula>,
+    max_wait_s: Option<u32>,
+    sl_thresholds_s: Option<&'a [u32]>,
+    recent_windows_min: Option<&'a [u32]>,
+    ewt_method: Option<EwtMethod>,
+}
+
+impl<'a> From<&'a Settings> for QueueLayer<'a> {
+    fn from(s: &'a Settings) -> Self {
+        QueueLayer {
+            sl_threshold_s: s.sl_threshold_s,
+            short_abandon_s: s.short_abandon_s,
+            sl_formula: s.sl_formula,
+            max_wait_s: s.max_wait_s,
+            sl_thresholds_s: s.sl_thresholds_s.as_deref(),
+            recent_windows_min: s.recent_windows_min.as_deref(),
+            ewt_method: s.ewt_method,
+        }
+    }
+}
+
+impl<'a> From<&'a QueueFile> for QueueLayer<'a> {
+    fn from(s: &'a QueueFile) -> Self {
+        QueueLayer {
+            sl_threshold_s: s.sl_threshold_s,
+            short_abandon_s: s.short_abandon_s,
+            sl_formula: s.sl_formula,
+            max_wait_s: s.max_wait_s,
+            sl_thresholds_s: s.sl_thresholds_s.as_deref(),
+            recent_windows_min: s.recent_windows_min.as_deref(),
+            ewt_method: s.ewt_method,
+        }
+    }
+}
+
+/// `s` over `base`. A level that changes the primary threshold and lists
+/// no thresholds of its own lists just the new primary one. The lists were
+/// checked when the file was read.
+fn merge(base: QueueSettings, s: QueueLayer<'_>) -> QueueSettings {
+    let sl_threshold_s = s.sl_threshold_s.unwrap_or(base.sl_threshold_s);
+    let sl_thresholds_s = match (s.sl_thresholds_s, s.sl_threshold_s) {
+        (Some(list), _) => Few::new(list).unwrap_or(base.sl_thresholds_s),
+        (None, Some(primary)) if base.sl_thresholds_s.as_slice() == [base.sl_threshold_s] => {
+            Few::new(&[primary]).expect("one value fits")
+        }
+        (None, _) => base.sl_thresholds_s,
+    };
     QueueSettings {
-        sl_threshold_s: s.sl_threshold_s.unwrap_or(base.sl_threshold_s),
+        sl_threshold_s,
         short_abandon_s: s.short_abandon_s.unwrap_or(base.short_abandon_s),
         sl_formula: s.sl_formula.unwrap_or(base.sl_formula),
         max_wait_s: s.max_wait_s.unwrap_or(base.max_wait_s),
+        sl_thresholds_s,
+        recent_windows_min: s
+            .recent_windows_min
+            .and_then(Few::new)
+            .unwrap_or(base.recent_windows_min),
+        ewt_method: s.ewt_method.unwrap_or(base.ewt_method),
     }
+}
+
+fn merge_service(
+    base: ServiceSettings,
+    sl_target: Option<f64>,
+    window: Option<u32>,
+    occupancy: Option<f64>,
+) -> ServiceSettings {
+    ServiceSettings {
+        sl_target: sl_target.unwrap_or(base.sl_target),
+        staffing_window_min: window.unwrap_or(base.staffing_window_min),
+        max_occupancy: occupancy.or(base.max_occupancy),
+    }
+}
+
+/// Checks the lists and staffing settings of one level (`at` names it).
+fn check_lists(
+    at: &str,
+    thresholds: Option<&[u32]>,
+    windows: Option<&[u32]>,
+    sl_target: Option<f64>,
+    staffing_window: Option<u32>,
+    occupancy: Option<f64>,
+) -> anyhow::Result<()> {
+    if let Some(t) = thresholds {
+        if t.is_empty() || Few::new(t).is_none() {
+            bail!(
+                "{at}.sl_thresholds_s must list 1 to {} thresholds, got {}",
+                Few::CAP,
+                t.len()
+            );
+        }
+        if let Some(bad) = t.iter().find(|&&v| v > 86_400) {
+            bail!("{at}.sl_thresholds_s: {bad} is more than a day (86400 s)");
+        }
+    }
+    if let Some(w) = windows {
+        if w.is_empty() || Few::new(w).is_none() {
+            bail!(
+                "{at}.recent_windows_min must list 1 to {} windows, got {}",
+                Few::CAP,
+                w.len()
+            );
+        }
+        if let Some(bad) = w.iter().find(|&&v| v == 0 || v > MAX_WINDOW_MIN) {
+            bail!("{at}.recent_windows_min: {bad} must be between 1 and {MAX_WINDOW_MIN} minutes");
+        }
+    }
+    if let Some(t) = sl_target
+        && !(t > 0.0 && t < 100.0)
+    {
+        bail!("{at}.sl_target must be a percentage above 0 and under 100, got {t}");
+    }
+    if let Some(w) = staffing_window
+        && !(1..=MAX_WINDOW_MIN).contains(&w)
+    {
+        bail!("{at}.staffing_window_min must be between 1 and {MAX_WINDOW_MIN}, got {w}");
+    }
+    if let Some(o) = occupancy
+        && !(o > 0.0 && o <= 100.0)
+    {
+        bail!("{at}.max_occupancy must be a percentage above 0 and at most 100, got {o}");
+    }
+    Ok(())
 }
 
 impl Config {
@@ -287,6 +582,48 @@ impl Config {
         for (name, t) in &file.tenants {
             interval_ok(&format!("tenants.{name}"), t.interval_minutes)?;
         }
+        if let Some(s) = file.defaults.services.keys().next() {
+            bail!(
+                "defaults.services.{s}: services are set per tenant, in [tenants.NAME.services.{s}]"
+            );
+        }
+        let level = |at: &str, s: &Settings| {
+            check_lists(
+                at,
+                s.sl_thresholds_s.as_deref(),
+                s.recent_windows_min.as_deref(),
+                s.sl_target,
+                s.staffing_window_min,
+                s.max_occupancy,
+            )
+        };
+        level("defaults", &file.defaults)?;
+        for (name, t) in &file.tenants {
+            level(&format!("tenants.{name}"), t)?;
+            for (q, qf) in &t.queues {
+                let at = format!("tenants.{name}.queues.{q}");
+                check_lists(
+                    &at,
+                    qf.sl_thresholds_s.as_deref(),
+                    qf.recent_windows_min.as_deref(),
+                    None,
+                    None,
+                    None,
+                )?;
+            }
+            for (sv, sf) in &t.services {
+                let at = format!("tenants.{name}.services.{sv}");
+                check_name(sv).with_context(|| at.clone())?;
+                check_lists(
+                    &at,
+                    None,
+                    None,
+                    sf.sl_target,
+                    sf.staffing_window_min,
+                    sf.max_occupancy,
+                )?;
+            }
+        }
         let default_tz = time::zone(file.defaults.tz.as_deref().unwrap_or("UTC"))
             .map_err(anyhow::Error::msg)
             .context("defaults.tz")?;
@@ -317,8 +654,22 @@ impl Config {
             short_abandon_s: DEFAULT_SHORT_ABANDON_S,
             sl_formula: SlFormula::Offered,
             max_wait_s: DEFAULT_MAX_WAIT_S,
+            sl_thresholds_s: Few::new(&[DEFAULT_SL_THRESHOLD_S]).expect("one value fits"),
+            recent_windows_min: Few::new(&DEFAULT_RECENT_WINDOWS_MIN).expect("two values fit"),
+            ewt_method: EwtMethod::default(),
         };
-        let default_queue = merge(builtin, &file.defaults);
+        let default_queue = merge(builtin, (&file.defaults).into());
+        let d = &file.defaults;
+        let default_service = merge_service(
+            ServiceSettings {
+                sl_target: DEFAULT_SL_TARGET,
+                staffing_window_min: DEFAULT_STAFFING_WINDOW_MIN,
+                max_occupancy: None,
+            },
+            d.sl_target,
+            d.staffing_window_min,
+            d.max_occupancy,
+        );
         let mut tokens = Vec::new();
         for (i, t) in file.tokens.iter().enumerate() {
             let at = format!("tokens[{i}] ({:?})", t.name);
@@ -372,15 +723,30 @@ impl Config {
             agents: limits.max_agents.unwrap_or(d.agents),
             reasons: limits.max_reasons.unwrap_or(d.reasons),
         };
-        Ok(Config {
+        let config = Config {
             tokens,
             file,
             default_tz,
             default_queue,
+            default_service,
             max_event_bytes,
             max_clock_skew_ms,
             limits,
-        })
+        };
+        for name in config.file.tenants.keys() {
+            let t = config.tenant(name);
+            let mut all = t.queue_defaults.sl_thresholds_s.as_slice().to_vec();
+            for (_, q) in t.queues.values() {
+                all.extend(q.sl_thresholds_s.iter());
+            }
+            if Few::new(&all).is_none() {
+                bail!(
+                    "tenants.{name}: its queues list more than {} different sl_thresholds_s in all",
+                    Few::CAP
+                );
+            }
+        }
+        Ok(config)
     }
 
     /// The `[limits]` section as written.
@@ -399,24 +765,42 @@ impl Config {
                 queues: BTreeMap::new(),
                 members: BTreeMap::new(),
                 interval_minutes: self.default_interval(),
+                service_defaults: self.default_service,
+                services: BTreeMap::new(),
             };
         };
         let tz =
             t.tz.as_deref()
                 .and_then(|z| time::zone(z).ok())
                 .unwrap_or_else(|| self.default_tz.clone());
-        let queue_defaults = merge(self.default_queue, t);
+        let queue_defaults = merge(self.default_queue, t.into());
         let queues = t
             .queues
             .iter()
             .map(|(q, qf)| {
-                let s = QueueSettings {
-                    sl_threshold_s: qf.sl_threshold_s.unwrap_or(queue_defaults.sl_threshold_s),
-                    short_abandon_s: qf.short_abandon_s.unwrap_or(queue_defaults.short_abandon_s),
-                    sl_formula: qf.sl_formula.unwrap_or(queue_defaults.sl_formula),
-                    max_wait_s: qf.max_wait_s.unwrap_or(queue_defaults.max_wait_s),
-                };
-                (q.clone(), (qf.service.clone(), s))
+                (
+                    q.clone(),
+                    (qf.service.clone(), merge(queue_defaults, qf.into())),
+                )
+            })
+            .collect();
+        let service_defaults = merge_service(
+            self.default_service,
+            t.sl_target,
+            t.staffing_window_min,
+            t.max_occupancy,
+        );
+        let services = t
+            .services
+            .iter()
+            .map(|(name, sf)| {
+                let s = merge_service(
+                    service_defaults,
+                    sf.sl_target,
+                    sf.staffing_window_min,
+                    sf.max_occupancy,
+                );
+                (name.clone(), s)
             })
             .collect();
         TenantSettings {
@@ -430,6 +814,8 @@ impl Config {
                 .map(|(m, f)| (m.clone(), f.resolved()))
                 .collect(),
             interval_minutes: t.interval_minutes.unwrap_or(self.default_interval()),
+            service_defaults,
+            services,
         }
     }
 

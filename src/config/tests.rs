@@ -45,6 +45,9 @@ fn queue_overrides_tenant_overrides_defaults() {
             short_abandon_s: 5,
             sl_formula: SlFormula::Answered,
             max_wait_s: DEFAULT_MAX_WAIT_S,
+            sl_thresholds_s: Few::new(&[10]).unwrap(),
+            recent_windows_min: Few::new(&[15, 60]).unwrap(),
+            ewt_method: EwtMethod::Position,
         }
     );
     assert_eq!(c.tenant("globex").tz.iana_name(), Some("Europe/Berlin"));

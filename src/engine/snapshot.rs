@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::erlang;
+use super::tenant::minute_of;
 use super::tenant::{Agent, AgentDay, Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
-use crate::config::SlFormula;
+use crate::config::{EWT_ACCURACY_MIN, Few, ServiceSettings, SlFormula};
 use crate::event::AgentState;
 use crate::time::{self, DayNo, Millis};
 use crate::wire::{
-    AgentCounts, AgentRow, ByState, CallbackStats, Hourly, Instant, OpenByAgent, QueueRow,
-    QueueStats, ServiceRow, Snapshot, StateSeconds, Status,
+    AgentCounts, AgentRow, ByState, CallbackStats, EwtError, Hourly, Instant, OpenByAgent,
+    QueueRow, QueueStats, RecentStats, ServiceRow, Snapshot, StateSeconds, Status, Within,
 };
 
 /// Sums of counters over queues, with their merged wait histogram.
@@ -20,9 +22,21 @@ struct Tally {
     waiting: u64,
     oldest: Option<Millis>,
     waits: Option<WaitHistogram>,
+    /// The counters of each window length (`Tenant::window_lengths`).
+    recent: Vec<Counters>,
 }
 
 impl Tally {
+    fn add_recent(&mut self, sums: &[Counters]) {
+        if self.recent.is_empty() {
+            self.recent = sums.to_vec();
+        } else {
+            for (mine, theirs) in self.recent.iter_mut().zip(sums) {
+                mine.add(theirs);
+            }
+        }
+    }
+
     fn add_day(&mut self, day: Option<&QueueDay>) {
         let Some(d) = day else { return };
         self.c.add(&d.c);
@@ -45,15 +59,106 @@ impl Tally {
         };
     }
 
-    fn stats(&self, formula: SlFormula, now: Millis) -> QueueStats {
-        stats(
+    fn stats(&self, formula: SlFormula, now: Millis, with: &Windows<'_>) -> QueueStats {
+        let mut s = stats(
             &self.c,
             self.waiting,
             self.oldest,
             self.waits.as_ref(),
             formula,
             now,
+        );
+        with.add_to(&mut s, &self.c, &self.recent, formula);
+        s
+    }
+}
+
+/// What the recent figures of a row show: which windows and thresholds.
+struct Windows<'a> {
+    /// The window lengths summed (`Tenant::window_lengths`).
+    lengths: &'a [u32],
+    /// The row's windows.
+    windows: Few,
+    /// The row's thresholds.
+    thresholds: Few,
+    /// The tenant's thresholds: the order of `Counters::within`.
+    all: Few,
+}
+
+impl Windows<'_> {
+    fn within(&self, c: &Counters) -> Within {
+        Within(
+            self.thresholds
+                .iter()
+                .filter_map(|t| Some((t, c.within[self.all.position(t)?] as u64)))
+                .collect(),
         )
+    }
+
+    /// Adds `answered_within` of today and the recent windows to `s`.
+    fn add_to(&self, s: &mut QueueStats, today: &Counters, sums: &[Counters], formula: SlFormula) {
+        s.answered_within = self.within(today);
+        let empty = Counters::default();
+        s.recent = self
+            .windows
+            .iter()
+            .map(|minutes| {
+                let c = self
+                    .lengths
+                    .iter()
+                    .position(|&l| l == minutes)
+                    .and_then(|i| sums.get(i))
+                    .unwrap_or(&empty);
+                self.recent(minutes, c, formula)
+            })
+            .collect();
+    }
+
+    fn recent(&self, minutes: u32, c: &Counters, formula: SlFormula) -> RecentStats {
+        let n = |v: u32| v as u64;
+        let offered =
+            n(c.answered) + n(c.abandoned) + n(c.callbacks) + n(c.transferred) + n(c.exited);
+        RecentStats {
+            minutes,
+            inbound: n(c.inbound),
+            offered,
+            answered: n(c.answered),
+            abandoned: n(c.abandoned),
+            short_abandoned: n(c.short_abandoned),
+            callbacks: n(c.callbacks),
+            transferred: n(c.transferred),
+            exited: n(c.exited),
+            answered_in_sl: n(c.answered_in_sl),
+            answered_within: self.within(c),
+            answer_rate: ratio(n(c.answered), offered),
+            service_level: ratio(
+                n(c.answered_in_sl),
+                sl_base(formula, offered, n(c.answered), n(c.short_abandoned)),
+            ),
+            asa_s: mean_s(c.wait_answered_sum_ms, n(c.answered)),
+            aht_s: mean_s(c.talk_sum_ms + c.wrap_sum_ms, n(c.ended)),
+        }
+    }
+}
+
+/// Milliseconds to seconds rounded to 1 decimal.
+fn tenths_s(ms: f64) -> f64 {
+    (ms / 100.0).round() / 10.0
+}
+
+/// `n`, the mean and the 90th percentile (nearest rank) of errors in ms.
+fn ewt_error(mut errors: Vec<u32>) -> EwtError {
+    if errors.is_empty() {
+        return EwtError::default();
+    }
+    errors.sort_unstable();
+    let n = errors.len();
+    let sum: u64 = errors.iter().map(|&e| e as u64).sum();
+    let rank = (n * 9).div_ceil(10).max(1);
+    EwtError {
+        n: n as u64,
+        mae: Some(tenths_s(sum as f64 / n as f64)),
+        p90: Some(tenths_s(errors[rank - 1] as f64)),
     }
 }
 
@@ -97,6 +202,8 @@ fn stats(
             .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(0.9) as f64),
         aht_s: mean_s(c.talk_sum_ms + c.wrap_sum_ms, n(c.ended)),
+        answered_within: Within::default(),
+        recent: Vec::new(),
     }
 }
 
@@ -166,7 +273,47 @@ struct AgentToday {
     occupancy: Option<f64>,
 }
 
+/// Handle times ended in the staffing window fewer than this: today's are used.
+const FEW_ENDED: u32 = 10;
+
 impl Tenant {
+    fn windows_of(&self, windows: Few, thresholds: Few) -> Windows<'_> {
+        Windows {
+            lengths: &self.window_lengths,
+            windows,
+            thresholds,
+            all: self.thresholds,
+        }
+    }
+
+    /// A service's staffing need from its tally: Erlang C at the arrival
+    /// rate of its staffing window and the mean handle time of the calls
+    /// ended in it (today's when fewer than ten ended). `None` with no
+    /// traffic.
+    fn agents_required(&self, tally: &Tally, s: ServiceSettings) -> Option<u32> {
+        let minutes = s.staffing_window_min;
+        let i = self.window_lengths.iter().position(|&l| l == minutes)?;
+        let window = tally.recent.get(i)?;
+        let handled = if window.ended >= FEW_ENDED {
+            window
+        } else {
+            &tally.c
+        };
+        if handled.ended == 0 || window.inbound == 0 {
+            return None;
+        }
+        let handle_s =
+            (handled.talk_sum_ms + handled.wrap_sum_ms) as f64 / 1000.0 / handled.ended as f64;
+        let rate = window.inbound as f64 / (minutes as f64 * 60.0);
+        erlang::agents_required(
+            rate * handle_s,
+            handle_s,
+            self.settings.queue_defaults.sl_threshold_s as f64,
+            s.sl_target / 100.0,
+            s.max_occupancy.map(|o| o / 100.0),
+        )
+    }
+
     /// Today's time figures of an agent: what its finished states left in
     /// `day`, plus its current state from `since` (or midnight) to `now`.
     fn agent_today(
@@ -245,6 +392,10 @@ impl Tenant {
         };
         let queues = self.snapshot_queues(now, today, &live, &mut tallies);
         let (services, cb_total) = self.snapshot_services(now, today, &mut tallies);
+        let totals_with = self.windows_of(
+            self.settings.queue_defaults.recent_windows_min,
+            self.thresholds,
+        );
         let (agent_list, open_by_agent) = self.snapshot_agents(now, today, &live.missed);
 
         let hours = |h: Option<&[u32; 24]>| -> Vec<u64> {
@@ -261,7 +412,7 @@ impl Tenant {
             as_of: self.as_of.map(Instant),
             at: Instant(now),
             status,
-            totals: tallies.total.stats(tenant_formula, now),
+            totals: tallies.total.stats(tenant_formula, now, &totals_with),
             services,
             queues,
             agents: agent_counts(&self.by_state),
@@ -286,15 +437,17 @@ impl Tenant {
             waiting: vec![0; nq],
             oldest: vec![None; nq],
             overdue: vec![0; nq],
+            overdue_at: Vec::new(),
             missed: Vec::new(),
         };
         for call in self.calls.values() {
             if let (Phase::Waiting, Target::Queue(q)) = (call.phase, call.target) {
                 let q = q as usize;
-                if self.deadline_of(call).is_some_and(|d| d <= now) {
+                if let Some(d) = self.deadline_of(call).filter(|&d| d <= now) {
                     if call.day == today {
                         live.overdue[q] += 1;
                     }
+                    live.overdue_at.push((q as u32, d));
                     if let Some((agent, at)) = call.ringing
                         && self.cal.day_of(at) == today
                     {
@@ -319,6 +472,8 @@ impl Tenant {
         tallies: &mut Tallies,
     ) -> Vec<QueueRow> {
         let mut queues = Vec::with_capacity(self.queue_data.len());
+        let lengths = &self.window_lengths;
+        let now_minute = minute_of(now);
         for qi in self.queues.sorted() {
             let q = &self.queue_data[qi as usize];
             let i = qi as usize;
@@ -326,7 +481,21 @@ impl Tenant {
             let (w, o) = (live.waiting[i], live.oldest[i]);
             let mut counters = day.map(|d| d.c.clone()).unwrap_or_default();
             counters.exited += live.overdue[i];
-            let stats = stats(
+            let mut sums = vec![Counters::default(); lengths.len()];
+            if let Some(r) = &q.recent {
+                r.sums(now, lengths, &mut sums);
+            }
+            // Overdue calls leave as `exited` at their deadline (see
+            // `Tenant::overdue`), in the windows that hold it.
+            for &(_, at) in live.overdue_at.iter().filter(|(oq, _)| *oq == qi) {
+                let age = now_minute - minute_of(at);
+                for (sum, &len) in sums.iter_mut().zip(lengths) {
+                    if age < len as i64 {
+                        sum.exited += 1;
+                    }
+                }
+            }
+            let mut stats = stats(
                 &counters,
                 w,
                 o,
@@ -334,6 +503,8 @@ impl Tenant {
                 q.settings.sl_formula,
                 now,
             );
+            let with = self.windows_of(q.settings.recent_windows_min, q.settings.sl_thresholds_s);
+            with.add_to(&mut stats, &counters, &sums, q.settings.sl_formula);
             for t in [
                 &mut tallies.services[q.service as usize],
                 &mut tallies.total,
@@ -341,13 +512,21 @@ impl Tenant {
                 t.add_day(day);
                 t.add_waiting(w, o);
                 t.c.exited += live.overdue[i];
+                t.add_recent(&sums);
             }
+            let errors = q
+                .recent
+                .as_ref()
+                .map(|r| r.errors(now, EWT_ACCURACY_MIN))
+                .unwrap_or_default();
             queues.push(QueueRow {
                 queue: self.queues.name(qi).clone(),
                 service: self.services.name(q.service).clone(),
                 stats,
                 sl_threshold_s: q.settings.sl_threshold_s,
                 sl_formula: q.settings.sl_formula,
+                ewt_s: self.estimate_ms(qi, w as u32, now).map(tenths_s),
+                ewt_error_s: ewt_error(errors),
             });
         }
         tallies.total.add_day(self.unscoped.days.get(today));
@@ -387,11 +566,22 @@ impl Tenant {
             if !in_use {
                 continue;
             }
+            let name = self.services.name(si);
+            let staffing = self.settings.service(name);
+            let with = self.windows_of(
+                self.settings.queue_defaults.recent_windows_min,
+                self.thresholds,
+            );
+            let agents_available = self.serving(si).0 as u64;
+            let agents_required = self.agents_required(tally, staffing);
             services.push(ServiceRow {
-                service: self.services.name(si).clone(),
-                stats: tally.stats(tenant_formula, now),
+                service: name.clone(),
+                stats: tally.stats(tenant_formula, now, &with),
                 agents: agent_counts(&s.by_state),
                 callback_processing: cb.map(callback_stats).unwrap_or_default(),
+                agents_required,
+                agents_available,
+                staffing_gap: agents_required.map(|n| n as i64 - agents_available as i64),
             });
         }
         (services, cb_total)
@@ -451,6 +641,8 @@ struct LiveCalls {
     oldest: Vec<Option<Millis>>,
     /// Today's calls whose end is overdue: exited.
     overdue: Vec<u32>,
+    /// Every overdue call's queue and deadline (when it leaves).
+    overdue_at: Vec<(u32, Millis)>,
     /// The agents that overdue calls rang at (one entry a call).
     missed: Vec<u32>,
 }

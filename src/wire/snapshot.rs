@@ -1,6 +1,7 @@
 //! A tenant's published state: the snapshot and its rows.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::de::{self, Deserializer};
@@ -81,6 +82,72 @@ pub struct QueueStats {
     pub asa_s: Option<f64>,
     pub wait_p90_s: Option<f64>,
     pub aht_s: Option<f64>,
+    /// Answered calls whose wait was within each threshold (key: seconds).
+    pub answered_within: Within,
+    /// The same figures over the last minutes, one per window, shortest first.
+    pub recent: Vec<RecentStats>,
+}
+
+/// Answered calls by threshold: seconds -> calls answered within them. On
+/// the wire an object keyed by the seconds as text (`{"10": 4, "20": 7}`),
+/// read back whether or not it sits in a flattened row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Within(pub BTreeMap<u32, u64>);
+
+impl Serialize for Within {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k.to_string(), v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Within {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = BTreeMap::<Cow<'de, str>, u64>::deserialize(d)?;
+        text.into_iter()
+            .map(|(k, v)| {
+                k.parse::<u32>()
+                    .map(|k| (k, v))
+                    .map_err(|_| de::Error::custom(format!("`{k}` is not a number of seconds")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Within)
+    }
+}
+
+/// A queue's (or a service's, or the tenant's) figures over the window of
+/// `minutes` ending at the snapshot's `at`: `inbound` by the time calls
+/// were queued, outcomes and waits by the time the wait ended, `aht_s` of
+/// the calls that ended in it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct RecentStats {
+    pub minutes: u32,
+    pub inbound: u64,
+    /// Calls whose wait ended in the window, whatever the outcome.
+    pub offered: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub short_abandoned: u64,
+    pub callbacks: u64,
+    pub transferred: u64,
+    pub exited: u64,
+    pub answered_in_sl: u64,
+    pub answered_within: Within,
+    pub answer_rate: Option<f64>,
+    pub service_level: Option<f64>,
+    pub asa_s: Option<f64>,
+    pub aht_s: Option<f64>,
+}
+
+/// How far the estimated waits of a queue's calls answered in the last 60
+/// minutes were from their real waits, in seconds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct EwtError {
+    /// Calls measured (answered, and estimated when they were queued).
+    pub n: u64,
+    /// Mean absolute error; `null` when `n` is 0.
+    pub mae: Option<f64>,
+    /// 90th percentile of the absolute errors; `null` when `n` is 0.
+    pub p90: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -92,6 +159,13 @@ pub struct ServiceRow {
     /// Callback processing of the service (콜백 처리현황). Named apart from
     /// `callbacks`, the count of calls that left a queue as a callback.
     pub callback_processing: CallbackStats,
+    /// Agents the service needs to reach its `sl_target` at the traffic of
+    /// its staffing window (Erlang C); `null` with no traffic.
+    pub agents_required: Option<u32>,
+    /// Its agents logged in and not away.
+    pub agents_available: u64,
+    /// `agents_required - agents_available`; `null` with no traffic.
+    pub staffing_gap: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -103,6 +177,11 @@ pub struct QueueRow {
     /// The queue's settings, so a board can say what "in SL" means.
     pub sl_threshold_s: u32,
     pub sl_formula: crate::config::SlFormula,
+    /// The wait a call joining the queue now is expected to have, in
+    /// seconds; `null` when no agent serves the queue.
+    pub ewt_s: Option<f64>,
+    /// The accuracy of the estimate over the last 60 minutes.
+    pub ewt_error_s: EwtError,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]

@@ -176,16 +176,29 @@ fn final_snapshot(events: &[Value], now: Millis) -> Snapshot {
 /// What a reordering of agent events may move: wrap-up time (AHT) and the
 /// agent's time figures are measured from the states in the order the
 /// engine accepts them (a late state is ignored, as the contract says), and
-/// on equal times the state delivered later wins. The call, queue and
-/// callback figures must not move.
+/// on equal times the state delivered later wins. So may what rests on
+/// them: the agents serving a queue when a call joined it (its estimated
+/// wait, and so the estimate's error) and the staffing need (from the
+/// handle time). The call, queue and callback figures must not move.
 fn without_agent_order(mut s: Snapshot) -> Snapshot {
-    s.totals.aht_s = None;
+    let no_aht = |stats: &mut callboard::wire::QueueStats| {
+        stats.aht_s = None;
+        for w in &mut stats.recent {
+            w.aht_s = None;
+        }
+    };
+    no_aht(&mut s.totals);
     for r in &mut s.services {
-        r.stats.aht_s = None;
+        no_aht(&mut r.stats);
         r.agents = Default::default();
+        r.agents_required = None;
+        r.agents_available = 0;
+        r.staffing_gap = None;
     }
     for r in &mut s.queues {
-        r.stats.aht_s = None;
+        no_aht(&mut r.stats);
+        r.ewt_s = None;
+        r.ewt_error_s = Default::default();
     }
     s.agents = Default::default();
     // A service that only agents name is listed while it has a member,

@@ -288,10 +288,13 @@ impl Tenant {
             ag.ver.set(ts, id);
         }
         self.count_agent(idx, 1);
-        if let Some((q, day, slot, ms)) = wrap
-            && let Some(d) = self.queue_data[q as usize].days.get_mut(day)
-        {
-            d.count(slot, |c| c.wrap_sum_ms += ms as u64);
+        if let Some((q, day, slot, ms)) = wrap {
+            if let Some(d) = self.queue_data[q as usize].days.get_mut(day) {
+                d.count(slot, |c| c.wrap_sum_ms += ms as u64);
+            }
+            if let Some(b) = self.recent_at(q, ev.ts) {
+                b.c.wrap_sum_ms += ms as u64;
+            }
         }
         Outcome::Applied
     }

@@ -8,9 +8,11 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::Tenant;
 use super::intervals::{AgentSlot, Slots};
+use super::recent::{Bucket, Recent};
+use crate::config::{EwtMethod, Few};
 use crate::engine::ring::Reset;
 use crate::engine::{NoEffect, Outcome};
-use crate::event::{CallEvent, CallKind};
+use crate::event::{AgentState, CallEvent, CallKind};
 use crate::time::{DayNo, Millis};
 use crate::wire::{CallCounts, CallTimes, Fold, call_counters, to_s};
 
@@ -27,12 +29,18 @@ macro_rules! engine_counters {
         pub(crate) struct Counters {
             $( $(#[$cm])* pub $count: u32, )*
             $( $(#[$tm])* pub $ms: u64, )*
+            /// Answered calls with a wait within each of the tenant's
+            /// thresholds (`Tenant::thresholds`, in its order).
+            pub within: [u32; Few::CAP],
         }
 
         impl Counters {
             pub(crate) fn add(&mut self, o: &Counters) {
                 $( self.$count = self.$count.saturating_add(o.$count); )*
                 $( self.$ms = Fold::$fold.apply(self.$ms, o.$ms); )*
+                for (mine, theirs) in self.within.iter_mut().zip(&o.within) {
+                    *mine = mine.saturating_add(*theirs);
+                }
             }
 
             /// The counts, as they travel.
@@ -116,6 +124,8 @@ pub(crate) struct Call {
     /// The agent the call is ringing at, and since when: if the call's next
     /// event is not that agent's answer, the agent missed it.
     pub ringing: Option<(u32, Millis)>,
+    /// The wait estimated for it when it was queued (ms).
+    pub ewt_ms: Option<u32>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -149,6 +159,11 @@ pub struct Expired {
     /// Answered and never ended a day later: forgotten.
     pub answered: u64,
 }
+
+/// Minutes of ended calls whose mean handle time the `position` estimate uses.
+const EWT_HANDLE_MIN: u32 = 60;
+/// Minutes of answered calls whose mean wait the `recent_waits` estimate uses.
+const EWT_WAITS_MIN: u32 = 15;
 
 /// A day, the time after which an answered call that never ended is let go.
 pub(super) const ANSWERED_FOR_MS: Millis = 86_400_000;
@@ -204,8 +219,66 @@ impl Tenant {
         }
     }
 
+    /// The bucket of queue `q` for the minute `t` is in (`None`: older than
+    /// the queue's recent minutes reach).
+    pub(super) fn recent_at(&mut self, q: u32, t: Millis) -> Option<&mut Bucket> {
+        let minutes = self.recent_minutes;
+        self.queue_data[q as usize]
+            .recent
+            .get_or_insert_with(|| Box::new(Recent::new(minutes)))
+            .at(t)
+    }
+
+    /// Agents of service `s` serving now (logged in and not away), and
+    /// those of them ready.
+    pub(crate) fn serving(&self, s: u32) -> (u32, u32) {
+        let by = &self.service_data[s as usize].by_state;
+        let serving = by.iter().sum::<u32>()
+            - by[AgentState::LoggedOut as usize]
+            - by[AgentState::Away as usize];
+        (serving, by[AgentState::Ready as usize])
+    }
+
+    /// The wait (ms) of a call joining queue `q` at `now` behind `ahead`
+    /// calls, by the queue's `ewt_method` (see `docs/definitions.md`).
+    /// `None` when no agent serves the queue, or its last hour tells
+    /// nothing of how long calls take.
+    pub(crate) fn estimate_ms(&self, q: u32, ahead: u32, now: Millis) -> Option<f64> {
+        let queue = &self.queue_data[q as usize];
+        let (serving, ready) = self.serving(queue.service);
+        if serving == 0 {
+            return None;
+        }
+        if queue.settings.ewt_method == EwtMethod::Position && ahead < ready {
+            return Some(0.0);
+        }
+        let means = queue
+            .recent
+            .as_ref()?
+            .means(now, EWT_HANDLE_MIN, EWT_WAITS_MIN);
+        match queue.settings.ewt_method {
+            EwtMethod::Position => {
+                Some((ahead - ready + 1) as f64 * means.handle_ms? / serving as f64)
+            }
+            EwtMethod::RecentWaits => means.wait_ms,
+        }
+    }
+
     /// Starts a waiting call in queue `q` at `at`; counts it as inbound.
-    pub(super) fn enqueue(&mut self, call: &str, q: u32, at: Millis) {
+    /// With `estimate`, the wait it is expected to have is kept with it
+    /// (a call first seen at its end was never estimated).
+    pub(super) fn enqueue(&mut self, call: &str, q: u32, at: Millis, estimate: bool) {
+        let ewt_ms = if estimate {
+            let ahead = self.queue_data[q as usize].waiting;
+            self.estimate_ms(q, ahead, at)
+                .map(|ms| ms.round().min(u32::MAX as f64) as u32)
+        } else {
+            None
+        };
+        self.queue_data[q as usize].waiting += 1;
+        if let Some(b) = self.recent_at(q, at) {
+            b.c.inbound += 1;
+        }
         let max_wait = self.queue_data[q as usize].settings.max_wait_s;
         if max_wait > 0 {
             self.deadlines.push(Reverse(Deadline {
@@ -233,6 +306,7 @@ impl Tenant {
                 phase: Phase::Waiting,
                 agent: None,
                 ringing: None,
+                ewt_ms,
             },
         );
     }
@@ -260,7 +334,7 @@ impl Tenant {
                 if self.calls.contains_key(key) {
                     return Outcome::NoEffect(NoEffect::CallAlreadyLive);
                 }
-                self.enqueue(key, q, ts);
+                self.enqueue(key, q, ts, true);
                 Outcome::Applied
             }
             CallKind::Ringing => {
@@ -319,6 +393,7 @@ impl Tenant {
                         phase: Phase::Dialing,
                         agent,
                         ringing: None,
+                        ewt_ms: None,
                     },
                 );
                 Outcome::Applied
@@ -358,7 +433,7 @@ impl Tenant {
                     return Outcome::NoEffect(NoEffect::UnknownCall);
                 };
                 let q = self.queue(queue, c.service.as_deref());
-                self.enqueue(key, q, c.queued_ts.unwrap_or(ts).min(ts));
+                self.enqueue(key, q, c.queued_ts.unwrap_or(ts).min(ts), false);
                 self.calls[key]
             }
         };
@@ -367,28 +442,42 @@ impl Tenant {
         };
         let wait = (ts - call.start).max(0);
         let settings = self.queue_data[q as usize].settings;
+        let in_sl = wait <= settings.sl_threshold_s as i64 * 1000;
+        let short = wait < settings.short_abandon_s as i64 * 1000;
+        let wait_ms = wait as u64;
+        let thresholds = self.thresholds;
+        let count = |c: &mut Counters| match kind {
+            CallKind::Answered => {
+                c.answered += 1;
+                c.wait_answered_sum_ms += wait_ms;
+                c.wait_answered_max_ms = c.wait_answered_max_ms.max(wait_ms);
+                c.answered_in_sl += in_sl as u32;
+                for (n, t) in c.within.iter_mut().zip(thresholds.iter()) {
+                    *n += (wait_ms <= t as u64 * 1000) as u32;
+                }
+            }
+            CallKind::Abandoned => {
+                c.abandoned += 1;
+                c.wait_abandoned_sum_ms += wait_ms;
+                c.short_abandoned += short as u32;
+            }
+            CallKind::Callback => c.callbacks += 1,
+            CallKind::Transferred => c.transferred += 1,
+            _ => c.exited += 1,
+        };
         if let Some(d) = self.queue_data[q as usize].days.get_mut(call.day) {
-            let in_sl = wait <= settings.sl_threshold_s as i64 * 1000;
-            let short = wait < settings.short_abandon_s as i64 * 1000;
-            let wait_ms = wait as u64;
-            d.count(call.slot, |c| match kind {
-                CallKind::Answered => {
-                    c.answered += 1;
-                    c.wait_answered_sum_ms += wait_ms;
-                    c.wait_answered_max_ms = c.wait_answered_max_ms.max(wait_ms);
-                    c.answered_in_sl += in_sl as u32;
-                }
-                CallKind::Abandoned => {
-                    c.abandoned += 1;
-                    c.wait_abandoned_sum_ms += wait_ms;
-                    c.short_abandoned += short as u32;
-                }
-                CallKind::Callback => c.callbacks += 1,
-                CallKind::Transferred => c.transferred += 1,
-                _ => c.exited += 1,
-            });
+            d.count(call.slot, count);
             if kind == CallKind::Answered {
                 d.record_wait(wait);
+            }
+        }
+        let queue = &mut self.queue_data[q as usize];
+        queue.waiting = queue.waiting.saturating_sub(1);
+        if let Some(b) = self.recent_at(q, ts) {
+            count(&mut b.c);
+            if let (CallKind::Answered, Some(ewt)) = (kind, call.ewt_ms) {
+                let error = (wait_ms as i64 - ewt as i64).unsigned_abs();
+                b.ewt_errors_ms.push(error.min(u32::MAX as u64) as u32);
             }
         }
         let agent = match kind {
@@ -438,6 +527,12 @@ impl Tenant {
                         c.ended += 1;
                         c.talk_sum_ms += talk;
                     });
+                }
+                if let Target::Queue(q) = call.target {
+                    if let Some(b) = self.recent_at(q, ts) {
+                        b.c.ended += 1;
+                        b.c.talk_sum_ms += talk;
+                    }
                 }
                 let (answer_day, _, slot) = self.when(at);
                 if let Some(d) = self.agent_day(agent, answer_day) {
@@ -532,6 +627,11 @@ impl Tenant {
                 (true, Phase::Waiting, Target::Queue(q)) if call.start == d.since => {
                     if let Some(day) = self.queue_data[q as usize].days.get_mut(call.day) {
                         day.count(call.slot, |c| c.exited += 1);
+                    }
+                    let queue = &mut self.queue_data[q as usize];
+                    queue.waiting = queue.waiting.saturating_sub(1);
+                    if let Some(b) = self.recent_at(q, d.at) {
+                        b.c.exited += 1;
                     }
                     self.after_ringing(&d.call, None);
                     self.finish(&d.call, d.at);

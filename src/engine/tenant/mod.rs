@@ -24,6 +24,7 @@ mod agents;
 mod callbacks;
 mod calls;
 mod intervals;
+mod recent;
 mod rows;
 mod standing;
 
@@ -32,6 +33,7 @@ pub(crate) use callbacks::{CallbackDay, CallbackRec};
 use calls::Deadline;
 pub use calls::Expired;
 pub(crate) use calls::{Call, Counters, HourlyDay, Phase, QueueDay, Target, WaitHistogram};
+pub(crate) use recent::minute_of;
 
 /// A set of values that are hashes already (of ids, of call names): they
 /// are used as their own hash instead of being hashed again.
@@ -122,6 +124,10 @@ pub(crate) struct Queue {
     pub service_fixed: bool,
     pub settings: QueueSettings,
     pub days: DayRing<QueueDay>,
+    /// Calls waiting in it now (overdue ones included until let go).
+    pub waiting: u32,
+    /// Its last minutes; created on its first call.
+    pub recent: Option<Box<recent::Recent>>,
 }
 
 /// Names shared between the state and the snapshots built from it.
@@ -132,6 +138,13 @@ pub(crate) type SharedNames = Arc<[Arc<str>]>;
 pub struct Tenant {
     pub(crate) name: Arc<str>,
     pub(crate) settings: TenantSettings,
+    /// Every threshold of `answered_within` its queues use: the order of
+    /// `Counters::within`.
+    pub(crate) thresholds: crate::config::Few,
+    /// How many minutes a queue's recent buckets reach back.
+    pub(crate) recent_minutes: u32,
+    /// The window lengths a snapshot sums (`TenantSettings::window_lengths`).
+    pub(crate) window_lengths: Vec<u32>,
     pub(crate) cal: Calendar,
     /// Latest event time applied.
     pub(crate) as_of: Option<Millis>,
@@ -219,6 +232,9 @@ impl Tenant {
         let cal = Calendar::new(settings.tz.clone());
         let mut t = Tenant {
             name: Arc::from(name),
+            thresholds: settings.all_thresholds(),
+            recent_minutes: settings.recent_minutes(),
+            window_lengths: settings.window_lengths(),
             settings,
             cal,
             as_of: None,
@@ -460,6 +476,8 @@ impl Tenant {
                 service_fixed,
                 settings,
                 days: DayRing::default(),
+                waiting: 0,
+                recent: None,
             });
             return i;
         }
