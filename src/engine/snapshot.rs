@@ -314,6 +314,18 @@ impl Tenant {
         )
     }
 
+    /// The estimated waits' absolute errors (ms) of the calls answered in
+    /// the `EWT_ACCURACY_MIN` minutes up to `now`, every queue's: what each
+    /// queue's `ewt_error_s` is computed from, for tools that measure a
+    /// whole day.
+    pub fn ewt_errors_ms(&self, now: Millis) -> Vec<u32> {
+        self.queue_data
+            .iter()
+            .filter_map(|q| q.recent.as_ref())
+            .flat_map(|r| r.errors(now, EWT_ACCURACY_MIN))
+            .collect()
+    }
+
     /// Today's time figures of an agent: what its finished states left in
     /// `day`, plus its current state from `since` (or midnight) to `now`.
     fn agent_today(
