@@ -70,14 +70,24 @@ fn queue_log(path: &str, method: EwtMethod) -> anyhow::Result<Vec<u32>> {
         tenant: Some("pbx".into()),
         at,
     };
-    let whole = replay_engine(BufReader::new(&text[..]), config(method), &opts(None), |_, _| {})?;
+    let whole = replay_engine(
+        BufReader::new(&text[..]),
+        config(method),
+        &opts(None),
+        |_, _| {},
+    )?;
     let Some(first) = whole.engine.tenant("pbx").and_then(|t| t.first_ts()) else {
         return Ok(Vec::new());
     };
     let mut errors = Vec::new();
     let mut at = first - first.rem_euclid(HOUR) + HOUR - 1;
     loop {
-        let r = replay_engine(BufReader::new(&text[..]), config(method), &opts(Some(at)), |_, _| {})?;
+        let r = replay_engine(
+            BufReader::new(&text[..]),
+            config(method),
+            &opts(Some(at)),
+            |_, _| {},
+        )?;
         if let Some(t) = r.engine.tenant("pbx") {
             errors.extend(t.ewt_errors_ms(at));
         }
@@ -94,7 +104,10 @@ fn main() -> anyhow::Result<()> {
     let methods = [EwtMethod::Position, EwtMethod::RecentWaits];
     for method in methods {
         println!("{method:?}");
-        println!("  demo day (24 agents)       {}", score(simulated(SimConfig::demo(start, 7), method)));
+        println!(
+            "  demo day (24 agents)       {}",
+            score(simulated(SimConfig::demo(start, 7), method))
+        );
         println!(
             "  large day (400 agents)     {}",
             score(simulated(SimConfig::large(400, 40, start, 7), method))

@@ -14,6 +14,7 @@ mod kafka;
 mod properties;
 mod queue_log;
 mod rebuild;
+mod recent;
 mod schemas;
 mod serve;
 mod standing;
