@@ -16,11 +16,18 @@ pub fn wait_probability(agents: u32, traffic: f64) -> f64 {
     if n <= traffic {
         return 1.0;
     }
+    let b = blocking_probability(agents, traffic);
+    n * b / (n - traffic * (1.0 - b))
+}
+
+/// Erlang B: the probability that a call finds all `agents` busy when
+/// calls that find them so are lost, by the recursion.
+pub fn blocking_probability(agents: u32, traffic: f64) -> f64 {
     let mut b = 1.0;
     for k in 1..=agents {
         b = traffic * b / (k as f64 + traffic * b);
     }
-    n * b / (n - traffic * (1.0 - b))
+    b
 }
 
 /// The share of calls answered within `threshold_s`, as a fraction:
@@ -79,6 +86,43 @@ mod tests {
     }
 
     /// The closed form with factorials, for small N, against the recursion.
+    /// Published Erlang B table values: the traffic that `agents` lines
+    /// carry at a grade of service (the classic tables, to 3 decimals).
+    #[test]
+    fn erlang_b_matches_the_published_tables() {
+        for (agents, traffic, grade) in [
+            (1, 0.0101, 0.01),
+            (2, 0.153, 0.01),
+            (5, 1.361, 0.01),
+            (10, 4.461, 0.01),
+            (20, 12.031, 0.01),
+            (50, 37.901, 0.01),
+            (100, 84.064, 0.01),
+            (10, 6.216, 0.05),
+        ] {
+            let b = blocking_probability(agents, traffic);
+            // The tables round the traffic to 3 decimals.
+            assert!(close(b, grade, grade * 0.01), "B({agents}, {traffic}) = {b}, table {grade}");
+        }
+    }
+
+    /// Published Erlang C staffing cases: 100 calls in 30 minutes of 3
+    /// minutes each (10 erlangs), answered within 0.33 minutes (19.8 s),
+    /// as workforce tools give them (pyworkforce's reference results).
+    #[test]
+    fn erlang_c_matches_published_staffing_results() {
+        let (traffic, handle_s, threshold_s) = (10.0, 180.0, 19.8);
+        let round3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        assert_eq!(round3(wait_probability(14, traffic)), 0.174);
+        assert_eq!(round3(service_level(14, traffic, threshold_s, handle_s)), 0.888);
+        assert_eq!(round3(wait_probability(15, traffic)), 0.102);
+        assert_eq!(round3(service_level(15, traffic, threshold_s, handle_s)), 0.941);
+        assert_eq!(agents_required(traffic, handle_s, threshold_s, 0.8, Some(0.85)), Some(14));
+        assert_eq!(agents_required(traffic, handle_s, threshold_s, 0.9, Some(0.85)), Some(15));
+        // An occupancy ceiling of 70 % needs 10 / 0.7 = 14.3, so 15.
+        assert_eq!(agents_required(traffic, handle_s, threshold_s, 0.8, Some(0.7)), Some(15));
+    }
+
     #[test]
     fn the_recursion_equals_the_closed_form() {
         for a in [0.5, 1.0, 3.3, 7.0, 10.0, 15.5] {
