@@ -98,6 +98,54 @@ def main():
         else:
             sys.exit("board: never saw the REST snapshot's sequence number")
 
+        # The services board puts the last 15 minutes beside today and the
+        # estimated wait per service (최근 15분, 예상 대기시간); the dashboard
+        # adds each queue's estimate with its accuracy, and a staffing panel
+        # (필요 상담원): each equal to REST at the same sequence number.
+        from decimal import Decimal, ROUND_HALF_UP
+        def pct(v):  # as the board's toFixed(1) rounds the same double
+            return "-" if v is None else f"{Decimal(v).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+        for lang, words in (("en", ("Last 15 min", "Est. wait", "Agents needed", "Est. error (mean/p90)")),
+                            ("ko", ("최근 15분", "예상 대기시간", "필요 상담원", "예측 오차(평균/90%)"))):
+            d.get(f"{BASE}/?tenant=demo&view=services&lang={lang}&rotate=3600")
+            wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the services board")
+            heads = d.execute_script("return [...document.querySelectorAll('thead th')].map(c => c.innerText)")
+            assert words[0] in heads and words[1] in heads, heads
+            for _ in range(50):
+                seq, snap = rest("demo")
+                if d.execute_script("return window.callboard.seq") == seq:
+                    total = cells(d, "tr.total td")
+                    w = next(w for w in snap["totals"]["recent"] if w["minutes"] == 15)
+                    want = [pct(snap["totals"]["answer_rate"]), pct(w["answer_rate"]),
+                            pct(snap["totals"]["service_level"]), pct(w["service_level"])]
+                    assert total[5:9] == want, f"board {total[5:9]} != REST {want} at seq {seq}"
+                    ewts = [q["ewt_s"] for q in snap["queues"] if q["ewt_s"] is not None]
+                    assert (total[9] == "-") == (not ewts), (total[9], ewts)
+                    print(f"board ({lang}): today and last 15 min equal REST at seq {seq}: {want}, est. wait {total[9]}")
+                    break
+                time.sleep(0.05)
+            else:
+                sys.exit("board: never saw the REST snapshot's sequence number on the services board")
+            d.get(f"{BASE}/?tenant=demo&view=dashboard&lang={lang}")
+            wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the dashboard")
+            text = d.find_element("tag name", "body").text
+            assert words[2] in text and words[3] in text, f"dashboard lacks {words[2:]}"
+            for _ in range(50):
+                seq, snap = rest("demo")
+                if d.execute_script("return window.callboard.seq") == seq:
+                    rows = d.execute_script(
+                        "return [...document.querySelectorAll('#staffing tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+                    dash = lambda v: "-" if v is None else f"{v:,}"
+                    want = [[s["service"], dash(s["agents_required"]), dash(s["agents_available"]), dash(s["staffing_gap"])]
+                            for s in snap["services"]]
+                    assert rows == want, f"staffing {rows} != REST {want}"
+                    print(f"board ({lang}): staffing panel equals REST at seq {seq}: {want}")
+                    break
+                time.sleep(0.05)
+            else:
+                sys.exit("board: never saw the REST snapshot's sequence number on the dashboard")
+            d.save_screenshot(os.path.join("target", "board-screenshots", f"dashboard-staffing-{lang}.png"))
+
         # The clock shows the tenant's time (Seoul), not the browser's.
         from datetime import datetime
         from zoneinfo import ZoneInfo

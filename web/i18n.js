@@ -25,6 +25,8 @@ export const I18N = {
     step_interval: "구간별", step_hour: "시간별", step_day: "일별", step_month: "월별",
     by_tenant: "전체", by_service: "서비스별", by_queue: "상담큐별", by_agent: "상담원별", by_callback: "콜백 처리현황",
     callbacks: "콜백", failed: "실패", deleted: "삭제", asa: "평균 대기",
+    recent_min: "최근 {n}분", ewt: "예상 대기시간", ewt_error: "예측 오차(평균/90%)", staffing: "필요 상담원",
+    required: "필요", available: "가용", gap: "부족",
   },
   en: {
     overview: "Overview", services: "Services", agents: "Agent board", "agent-list": "Agents",
@@ -49,6 +51,8 @@ export const I18N = {
     step_interval: "Interval", step_hour: "Hourly", step_day: "Daily", step_month: "Monthly",
     by_tenant: "Tenant", by_service: "Service", by_queue: "Queue", by_agent: "Agent", by_callback: "Callback status",
     callbacks: "Callbacks", failed: "Failed", deleted: "Deleted", asa: "ASA",
+    recent_min: "Last {n} min", ewt: "Est. wait", ewt_error: "Est. error (mean/p90)", staffing: "Agents needed",
+    required: "Required", available: "Available", gap: "Short",
   },
 };
 

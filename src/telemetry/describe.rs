@@ -47,6 +47,66 @@ pub fn describe() {
         "Service level today, per queue (0..1; NaN with no calls)."
     );
     describe_gauge!(
+        names::RECENT_SERVICE_LEVEL_RATIO,
+        "Service level over the last `window` (15m, 60m, ...), per service: answered within SL / calls whose wait ended in it (0..1; NaN with none)."
+    );
+    describe_gauge!(
+        names::RECENT_ANSWER_RATIO,
+        "Answered / calls whose wait ended in the last `window`, per service (0..1; NaN with none)."
+    );
+    describe_gauge!(
+        names::RECENT_OFFERED_CALLS,
+        Unit::Count,
+        "Calls whose wait ended in the last `window`, per service."
+    );
+    describe_gauge!(
+        names::TENANT_RECENT_SERVICE_LEVEL_RATIO,
+        "Service level over the last `window` for the whole tenant (0..1; NaN with no calls)."
+    );
+    describe_gauge!(
+        names::TENANT_RECENT_ANSWER_RATIO,
+        "Answer rate over the last `window` for the whole tenant (0..1; NaN with no calls)."
+    );
+    describe_gauge!(
+        names::TENANT_RECENT_OFFERED_CALLS,
+        Unit::Count,
+        "Calls whose wait ended in the last `window`, whole tenant."
+    );
+    describe_gauge!(
+        names::AGENTS_REQUIRED,
+        Unit::Count,
+        "Agents the service needs for its SL target at the traffic of its staffing window (Erlang C; NaN with no traffic)."
+    );
+    describe_gauge!(
+        names::AGENTS_AVAILABLE,
+        Unit::Count,
+        "The service's agents logged in and not away."
+    );
+    describe_gauge!(
+        names::STAFFING_GAP,
+        "Agents required - agents available, per service (above 0: understaffed; NaN with no traffic)."
+    );
+    describe_gauge!(
+        names::ESTIMATED_WAIT,
+        Unit::Seconds,
+        "Expected wait of a call joining the queue now (NaN when no agent serves it)."
+    );
+    describe_gauge!(
+        names::ESTIMATED_WAIT_MAE,
+        Unit::Seconds,
+        "Mean absolute error of the estimated wait over the queue's calls answered in the last 60 minutes (NaN with none)."
+    );
+    describe_gauge!(
+        names::ESTIMATED_WAIT_P90_ERROR,
+        Unit::Seconds,
+        "90th percentile of the estimated wait's absolute error over the last 60 minutes, per queue (NaN with none)."
+    );
+    describe_gauge!(
+        names::ESTIMATED_WAIT_SCORED_CALLS,
+        Unit::Count,
+        "Calls answered in the last 60 minutes whose estimated wait was scored, per queue."
+    );
+    describe_gauge!(
         names::TENANT_ANSWER_RATIO,
         "Answered / inbound today for the whole tenant (0..1; NaN with no calls)."
     );

@@ -1,5 +1,7 @@
 //! A published snapshot told to the metrics: the day's figures per queue,
-//! service and tenant, the agents by state.
+//! service and tenant, the agents by state; the recent windows and the
+//! staffing need per service and tenant, the estimated wait per queue
+//! (never a series per call or per agent).
 
 use metrics::{counter, gauge};
 
@@ -27,6 +29,22 @@ fn queue_metrics(tenant: &str, service: &str, queue: &str, s: &QueueStats) {
     gauge!(names::LONGEST_WAIT, &labels).set(s.longest_wait_s as f64);
     gauge!(names::ANSWER_RATIO, &labels).set(ratio(s.answer_rate));
     gauge!(names::SERVICE_LEVEL_RATIO, &labels).set(ratio(s.service_level));
+}
+
+fn seconds(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}
+
+/// The recent windows of a service or the tenant, one series per window
+/// (`window="15m"`).
+fn recent_metrics(names: [&'static str; 3], labels: &[(&'static str, String)], s: &QueueStats) {
+    for w in &s.recent {
+        let mut l = labels.to_vec();
+        l.push(("window", format!("{}m", w.minutes)));
+        gauge!(names[0], &l).set(ratio(w.service_level));
+        gauge!(names[1], &l).set(ratio(w.answer_rate));
+        gauge!(names[2], &l).set(w.offered as f64);
+    }
 }
 
 /// Agents by state. Where no agent is known (a tenant or service of queues
@@ -64,6 +82,15 @@ impl Signal for SnapshotPublished<'_> {
         let tenant: &str = &s.tenant;
         for q in &s.queues {
             queue_metrics(tenant, &q.service, &q.queue, &q.stats);
+            let labels = [
+                ("tenant", tenant.to_string()),
+                ("service", q.service.to_string()),
+                ("queue", q.queue.to_string()),
+            ];
+            gauge!(names::ESTIMATED_WAIT, &labels).set(seconds(q.ewt_s));
+            gauge!(names::ESTIMATED_WAIT_MAE, &labels).set(seconds(q.ewt_error_s.mae));
+            gauge!(names::ESTIMATED_WAIT_P90_ERROR, &labels).set(seconds(q.ewt_error_s.p90));
+            gauge!(names::ESTIMATED_WAIT_SCORED_CALLS, &labels).set(q.ewt_error_s.n as f64);
         }
         for svc in &s.services {
             let labels = [
@@ -71,8 +98,30 @@ impl Signal for SnapshotPublished<'_> {
                 ("service", svc.service.to_string()),
             ];
             agent_metrics(names::AGENTS, &labels, &svc.agents);
+            recent_metrics(
+                [
+                    names::RECENT_SERVICE_LEVEL_RATIO,
+                    names::RECENT_ANSWER_RATIO,
+                    names::RECENT_OFFERED_CALLS,
+                ],
+                &labels,
+                &svc.stats,
+            );
+            let count = |v: Option<f64>| v.unwrap_or(f64::NAN);
+            gauge!(names::AGENTS_REQUIRED, &labels).set(count(svc.agents_required.map(f64::from)));
+            gauge!(names::AGENTS_AVAILABLE, &labels).set(svc.agents_available as f64);
+            gauge!(names::STAFFING_GAP, &labels).set(count(svc.staffing_gap.map(|g| g as f64)));
         }
         let t = [("tenant", tenant.to_string())];
+        recent_metrics(
+            [
+                names::TENANT_RECENT_SERVICE_LEVEL_RATIO,
+                names::TENANT_RECENT_ANSWER_RATIO,
+                names::TENANT_RECENT_OFFERED_CALLS,
+            ],
+            &t,
+            &s.totals,
+        );
         agent_metrics(names::TENANT_AGENTS, &t, &s.agents);
         gauge!(names::TENANT_ANSWER_RATIO, &t).set(ratio(s.totals.answer_rate));
         gauge!(names::TENANT_SERVICE_LEVEL_RATIO, &t).set(ratio(s.totals.service_level));

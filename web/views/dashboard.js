@@ -3,7 +3,7 @@
 // snapshot. The charts are uPlot's (the vendored classic script,
 // window.uPlot).
 import { t } from "../i18n.js";
-import { esc, num, pct } from "../format.js";
+import { dur, esc, num, pct } from "../format.js";
 import { $, low, waitingCell } from "./common.js";
 
 // The guide's order of agent states on the dashboard chart.
@@ -18,7 +18,8 @@ function dashboardLayout() {
     <div class="box"><h2>${esc(t("ivr_trend"))}</h2><div class="chart" id="chart-ivr"></div></div>
     <div class="box"><h2>${esc(t("agent_states"))}</h2><div class="chart" id="chart-states"></div></div>
     <div class="box"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
-    <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div></div></div>`;
+    <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div>
+      <h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
 }
 
 function makeCharts() {
@@ -56,12 +57,21 @@ function updateDashboard(snap) {
   charts.ivr.setData([charts.ivr.data[0], snap.hourly.ivr_yesterday, today]);
   const by = snap.agents.by_state;
   charts.states.setData([charts.states.data[0], CHART_STATES.map((s) => by[s])]);
+  const secs = (v) => (v === null || v === undefined ? num(null) : dur(v));
+  const accuracy = (e) => (e && e.n ? `${secs(e.mae)} / ${secs(e.p90)}<span class="sub">n=${num(e.n)}</span>` : num(null));
   $("queues").innerHTML = `<table><thead><tr><th>${t("queue")}</th><th>${t("waiting")}</th><th>${t("answer_rate")}</th>` +
-    `<th>${t("service_level")}</th><th>${t("inbound")}</th><th>${t("answered")}</th><th>${t("abandoned")}</th></tr></thead><tbody>` +
+    `<th>${t("service_level")}</th><th>${t("inbound")}</th><th>${t("answered")}</th><th>${t("abandoned")}</th>` +
+    `<th>${t("ewt")}</th><th>${t("ewt_error")}</th></tr></thead><tbody>` +
     snap.queues.map((q) => `<tr><td>${esc(q.queue)}</td>${waitingCell(q, th)}` +
       `<td class="${low(q.answer_rate, th.answer_rate_warn, th.answer_rate_alert)}">${pct(q.answer_rate)}</td>` +
       `<td class="${low(q.service_level, th.service_level_warn, th.service_level_alert)}">${pct(q.service_level)}</td>` +
-      `<td>${num(q.inbound)}</td><td>${num(q.answered)}</td><td>${num(q.abandoned)}</td></tr>`).join("") + "</tbody></table>";
+      `<td>${num(q.inbound)}</td><td>${num(q.answered)}</td><td>${num(q.abandoned)}</td>` +
+      `<td>${secs(q.ewt_s)}</td><td>${accuracy(q.ewt_error_s)}</td></tr>`).join("") + "</tbody></table>";
+  $("staffing").innerHTML = `<table><thead><tr><th>${t("service")}</th><th>${t("required")}</th><th>${t("available")}</th>` +
+    `<th>${t("gap")}</th></tr></thead><tbody>` +
+    snap.services.map((s) => `<tr><td>${esc(s.service)}</td><td>${num(s.agents_required)}</td>` +
+      `<td>${num(s.agents_available)}</td>` +
+      `<td class="${s.staffing_gap > 0 ? "alert" : ""}">${num(s.staffing_gap)}</td></tr>`).join("") + "</tbody></table>";
   const cb = snap.callbacks;
   $("callbacks").innerHTML = `<div class="cbs">` +
     [["requested", num(cb.requested)], ["assigned", num(cb.assigned)], ["completed", num(cb.completed)],
