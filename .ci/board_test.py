@@ -105,8 +105,9 @@ def main():
         from decimal import Decimal, ROUND_HALF_UP
         def pct(v):  # as the board's toFixed(1) rounds the same double
             return "-" if v is None else f"{Decimal(v).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
-        for lang, words in (("en", ("Last 15 min", "Est. wait", "Agents needed", "Est. error (mean/p90)")),
-                            ("ko", ("최근 15분", "예상 대기시간", "필요 상담원", "예측 오차(평균/90%)"))):
+        # (English last: the clock check below reads an English clock.)
+        for lang, words in (("ko", ("최근 15분", "예상 대기시간", "필요 상담원", "예측 오차(평균/90%)")),
+                            ("en", ("Last 15 min", "Est. wait", "Agents needed", "Est. error (mean/p90)"))):
             d.get(f"{BASE}/?tenant=demo&view=services&lang={lang}&rotate=3600")
             wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the services board")
             heads = d.execute_script("return [...document.querySelectorAll('thead th')].map(c => c.innerText)")

@@ -231,7 +231,7 @@ impl CsvRows {
                 }
                 head.extend(s(CallCounts::NAMES));
                 head.extend(CallTimes::COLUMNS.iter().map(|c| c.wire.to_string()));
-                head.extend(s(&["answer_rate", "service_level", "asa_s", "aht_s"]));
+                head.extend(s(&["answer_rate", "service_level", "asa_s", "aht_s", "ewt_mae_s"]));
                 head
             }
         }
@@ -251,7 +251,7 @@ impl CsvRows {
                 }
                 rec.extend(r.calls.values().map(|v| v.to_string()));
                 rec.extend(r.times.values_ms().map(|v| to_s(v).to_string()));
-                rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s].map(opt));
+                rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s, r.ewt_mae_s].map(opt));
                 rec
             }
             ReportRow::Agent(r) => {

@@ -51,6 +51,9 @@ macro_rules! call_counters {
                 outbound_attempts,
                 /// Outbound calls connected (`call.connected`).
                 outbound_connected,
+                /// Answered calls whose wait was estimated when they were
+                /// queued: the denominator of the estimate's mean error.
+                ewt_scored,
             }
             times {
                 /// Waits of answered calls, summed.
@@ -63,6 +66,8 @@ macro_rules! call_counters {
                 talk_sum_ms => talk_sum_s: Sum,
                 /// Wrap-up time after ended calls, summed.
                 wrap_sum_ms => wrap_sum_s: Sum,
+                /// |real wait - estimated wait| of the scored calls, summed.
+                ewt_error_sum_ms => ewt_error_sum_s: Sum,
             }
         }
     };

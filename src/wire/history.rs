@@ -146,6 +146,9 @@ pub struct QueueReportRow {
     pub service_level: Option<f64>,
     pub asa_s: Option<f64>,
     pub aht_s: Option<f64>,
+    /// The estimated wait's mean absolute error over the period's scored
+    /// calls (`ewt_error_sum_s / ewt_scored`).
+    pub ewt_mae_s: Option<f64>,
 }
 
 /// An agent's time and calls of one period.

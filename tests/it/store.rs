@@ -892,6 +892,7 @@ async fn reports_are_streamed_and_bounded() {
                         wait_abandoned_sum_s: 30.0,
                         talk_sum_s: 400.0,
                         wrap_sum_s: 60.0,
+                        ..Default::default()
                     },
                 }));
             }

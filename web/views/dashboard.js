@@ -17,9 +17,9 @@ function dashboardLayout() {
       .map((k) => `<div class="tile"><div class="k">${esc(t(k))}</div><div class="v" id="tile-${k}"></div></div>`).join("")}</div>
     <div class="box"><h2>${esc(t("ivr_trend"))}</h2><div class="chart" id="chart-ivr"></div></div>
     <div class="box"><h2>${esc(t("agent_states"))}</h2><div class="chart" id="chart-states"></div></div>
-    <div class="box"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
-    <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div>
-      <h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
+    <div class="box wide"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
+    <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div></div>
+    <div class="box"><h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
 }
 
 function makeCharts() {

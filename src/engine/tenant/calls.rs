@@ -446,9 +446,19 @@ impl Tenant {
         let short = wait < settings.short_abandon_s as i64 * 1000;
         let wait_ms = wait as u64;
         let thresholds = self.thresholds;
+        let ewt_error = match (kind, call.ewt_ms) {
+            (CallKind::Answered, Some(ewt)) => {
+                Some((wait_ms as i64 - ewt as i64).unsigned_abs().min(u32::MAX as u64) as u32)
+            }
+            _ => None,
+        };
         let count = |c: &mut Counters| match kind {
             CallKind::Answered => {
                 c.answered += 1;
+                if let Some(e) = ewt_error {
+                    c.ewt_scored += 1;
+                    c.ewt_error_sum_ms += e as u64;
+                }
                 c.wait_answered_sum_ms += wait_ms;
                 c.wait_answered_max_ms = c.wait_answered_max_ms.max(wait_ms);
                 c.answered_in_sl += in_sl as u32;
@@ -475,9 +485,8 @@ impl Tenant {
         queue.waiting = queue.waiting.saturating_sub(1);
         if let Some(b) = self.recent_at(q, ts) {
             count(&mut b.c);
-            if let (CallKind::Answered, Some(ewt)) = (kind, call.ewt_ms) {
-                let error = (wait_ms as i64 - ewt as i64).unsigned_abs();
-                b.ewt_errors_ms.push(error.min(u32::MAX as u64) as u32);
+            if let Some(e) = ewt_error {
+                b.ewt_errors_ms.push(e);
             }
         }
         let agent = match kind {

@@ -353,6 +353,7 @@ async fn queues(
             ),
             asa_s: mean_s(to_ms(times.wait_answered_sum_s), c.answered),
             aht_s: mean_s(to_ms(times.talk_sum_s) + to_ms(times.wrap_sum_s), c.ended),
+            ewt_mae_s: mean_s(to_ms(times.ewt_error_sum_s), c.ewt_scored),
             calls,
             times,
         };
