@@ -102,7 +102,10 @@ mod tests {
         ] {
             let b = blocking_probability(agents, traffic);
             // The tables round the traffic to 3 decimals.
-            assert!(close(b, grade, grade * 0.01), "B({agents}, {traffic}) = {b}, table {grade}");
+            assert!(
+                close(b, grade, grade * 0.01),
+                "B({agents}, {traffic}) = {b}, table {grade}"
+            );
         }
     }
 
@@ -114,13 +117,28 @@ mod tests {
         let (traffic, handle_s, threshold_s) = (10.0, 180.0, 19.8);
         let round3 = |v: f64| (v * 1000.0).round() / 1000.0;
         assert_eq!(round3(wait_probability(14, traffic)), 0.174);
-        assert_eq!(round3(service_level(14, traffic, threshold_s, handle_s)), 0.888);
+        assert_eq!(
+            round3(service_level(14, traffic, threshold_s, handle_s)),
+            0.888
+        );
         assert_eq!(round3(wait_probability(15, traffic)), 0.102);
-        assert_eq!(round3(service_level(15, traffic, threshold_s, handle_s)), 0.941);
-        assert_eq!(agents_required(traffic, handle_s, threshold_s, 0.8, Some(0.85)), Some(14));
-        assert_eq!(agents_required(traffic, handle_s, threshold_s, 0.9, Some(0.85)), Some(15));
+        assert_eq!(
+            round3(service_level(15, traffic, threshold_s, handle_s)),
+            0.941
+        );
+        assert_eq!(
+            agents_required(traffic, handle_s, threshold_s, 0.8, Some(0.85)),
+            Some(14)
+        );
+        assert_eq!(
+            agents_required(traffic, handle_s, threshold_s, 0.9, Some(0.85)),
+            Some(15)
+        );
         // An occupancy ceiling of 70 % needs 10 / 0.7 = 14.3, so 15.
-        assert_eq!(agents_required(traffic, handle_s, threshold_s, 0.8, Some(0.7)), Some(15));
+        assert_eq!(
+            agents_required(traffic, handle_s, threshold_s, 0.8, Some(0.7)),
+            Some(15)
+        );
     }
 
     #[test]

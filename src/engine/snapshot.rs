@@ -87,12 +87,7 @@ struct Windows<'a> {
 
 impl Windows<'_> {
     fn within(&self, c: &Counters) -> Within {
-        Within(
-            self.thresholds
-                .iter()
-                .filter_map(|t| Some((t, c.within[self.all.position(t)?] as u64)))
-                .collect(),
-        )
+        super::tenant::within(c, self.thresholds, self.all)
     }
 
     /// Adds `answered_within` of today and the recent windows to `s`.

@@ -233,6 +233,44 @@ async fn upsert_queues(
     }
     let sql = schema::UPSERT_QUEUE.replace("{values}", &placeholders(rows.len(), cols, 1));
     exec(tx, &sql, values).await?;
+    // Their answers within each threshold, replaced as a whole; per queue,
+    // by the primary key's prefix.
+    let mut by_queue: BTreeMap<(&str, String, String), Vec<i64>> = BTreeMap::new();
+    let mut within = Vec::new();
+    for q in rows {
+        let at = start_ms(&q.start)?;
+        by_queue
+            .entry((q.tenant.as_ref(), key(&q.queue), scope(q)))
+            .or_default()
+            .push(at);
+        for (&threshold, &answered) in &q.answered_within.0 {
+            within.extend([
+                V::S(q.tenant.to_string()),
+                V::S(key(&q.queue)),
+                V::S(scope(q)),
+                V::I(at),
+                V::I(threshold as i64),
+                V::S(key(&q.service)),
+                V::S(q.start.clone()),
+                V::S(local_day(&q.start)),
+                V::I(n(answered)),
+            ]);
+        }
+    }
+    for ((tenant, queue, scope), starts) in by_queue {
+        let mut keys = vec![V::S(tenant.to_string()), V::S(queue), V::S(scope)];
+        let list: Vec<String> = (0..starts.len()).map(|i| format!("${}", i + 4)).collect();
+        keys.extend(starts.into_iter().map(V::I));
+        let sql = format!(
+            "DELETE FROM queue_within_intervals WHERE tenant = $1 AND queue = $2 AND scope = $3 AND start_ms IN ({})",
+            list.join(", ")
+        );
+        exec(tx, &sql, keys).await?;
+    }
+    for chunk in within.chunks(9 * ROWS_PER_STATEMENT) {
+        let sql = schema::INSERT_WITHIN.replace("{values}", &placeholders(chunk.len() / 9, 9, 1));
+        exec(tx, &sql, chunk.to_vec()).await?;
+    }
     Ok(())
 }
 
@@ -350,13 +388,16 @@ async fn roll_up(tx: &mut Tx<'_>, touched: &Touched) -> Result<(), sqlx::Error> 
                     "tenant = $1 AND day = $2 AND {other} = '' AND {column} IN ({})",
                     list.join(", ")
                 );
-                exec(
-                    tx,
-                    &format!("DELETE FROM queue_days WHERE {which}"),
-                    values.clone(),
-                )
-                .await?;
-                exec(tx, &queue_day_sql(&which), values).await?;
+                for table in ["queue_days", "queue_within_days"] {
+                    exec(
+                        tx,
+                        &format!("DELETE FROM {table} WHERE {which}"),
+                        values.clone(),
+                    )
+                    .await?;
+                }
+                exec(tx, &queue_day_sql(&which), values.clone()).await?;
+                exec(tx, &within_day_sql(&which), values).await?;
             }
         }
     }
@@ -430,6 +471,16 @@ fn queue_day_sql(which: &str) -> String {
          WHERE {which} GROUP BY tenant, queue, scope, day",
         columns.join(", "),
         sums.join(", ")
+    )
+}
+
+/// A queue's day of answers within each threshold, from its intervals,
+/// under the day's latest service (as its day row).
+fn within_day_sql(which: &str) -> String {
+    format!(
+        "INSERT INTO queue_within_days (tenant, queue, scope, day, threshold_s, service, answered) \
+         SELECT tenant, queue, scope, day, threshold_s, ({LATEST_SERVICE}), CAST(SUM(answered) AS BIGINT) \
+         FROM queue_within_intervals i WHERE {which} GROUP BY tenant, queue, scope, day, threshold_s"
     )
 }
 

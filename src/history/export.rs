@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::Store;
-use super::report::{Query, ReportRow, RowSink, away_reasons, read};
+use super::report::{Query, ReportRow, RowSink, away_reasons, read, within_thresholds};
 use crate::config::TenantSettings;
 use crate::wire::{By, CallCounts, CallTimes, Report, ReportRows, to_s};
 
@@ -54,7 +54,11 @@ pub fn stream(
                     By::Agent => away_reasons(&store, &q).await?,
                     _ => Vec::new(),
                 };
-                let w = CsvRows::new(q.by, reasons);
+                let thresholds = match q.by {
+                    By::Tenant | By::Service | By::Queue => within_thresholds(&store, &q).await?,
+                    _ => Vec::new(),
+                };
+                let w = CsvRows::new(q.by, reasons).with_thresholds(thresholds);
                 out.buf.extend_from_slice("\u{feff}".as_bytes());
                 let head = w.head();
                 w.write(&mut out.buf, &head);
@@ -172,11 +176,23 @@ pub struct CsvRows {
     by: By,
     /// The agent report's away reasons, each a column of its own.
     reasons: Vec<Arc<str>>,
+    /// The queue report's thresholds of `answered_within`, each a column.
+    thresholds: Vec<u32>,
 }
 
 impl CsvRows {
     pub fn new(by: By, reasons: Vec<Arc<str>>) -> CsvRows {
-        CsvRows { by, reasons }
+        CsvRows {
+            by,
+            reasons,
+            thresholds: Vec::new(),
+        }
+    }
+
+    /// With a column `answered_within_N` for each threshold `N`.
+    pub fn with_thresholds(mut self, thresholds: Vec<u32>) -> CsvRows {
+        self.thresholds = thresholds;
+        self
     }
 
     /// The header row.
@@ -231,7 +247,18 @@ impl CsvRows {
                 }
                 head.extend(s(CallCounts::NAMES));
                 head.extend(CallTimes::COLUMNS.iter().map(|c| c.wire.to_string()));
-                head.extend(s(&["answer_rate", "service_level", "asa_s", "aht_s", "ewt_mae_s"]));
+                head.extend(s(&[
+                    "answer_rate",
+                    "service_level",
+                    "asa_s",
+                    "aht_s",
+                    "ewt_mae_s",
+                ]));
+                head.extend(
+                    self.thresholds
+                        .iter()
+                        .map(|t| format!("answered_within_{t}")),
+                );
                 head
             }
         }
@@ -251,7 +278,21 @@ impl CsvRows {
                 }
                 rec.extend(r.calls.values().map(|v| v.to_string()));
                 rec.extend(r.times.values_ms().map(|v| to_s(v).to_string()));
-                rec.extend([r.answer_rate, r.service_level, r.asa_s, r.aht_s, r.ewt_mae_s].map(opt));
+                rec.extend(
+                    [
+                        r.answer_rate,
+                        r.service_level,
+                        r.asa_s,
+                        r.aht_s,
+                        r.ewt_mae_s,
+                    ]
+                    .map(opt),
+                );
+                rec.extend(
+                    self.thresholds
+                        .iter()
+                        .map(|t| r.answered_within.0.get(t).copied().unwrap_or(0).to_string()),
+                );
                 rec
             }
             ReportRow::Agent(r) => {
@@ -321,7 +362,16 @@ pub fn to_csv(report: &Report) -> Vec<u8> {
         })
         .flatten()
         .collect();
-    let w = CsvRows::new(by, reasons.into_iter().collect());
+    let thresholds: std::collections::BTreeSet<u32> = rows
+        .iter()
+        .filter_map(|r| match r {
+            ReportRow::Queue(q) => Some(q.answered_within.0.keys().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let w = CsvRows::new(by, reasons.into_iter().collect())
+        .with_thresholds(thresholds.into_iter().collect());
     let mut out = "\u{feff}".as_bytes().to_vec();
     w.write(&mut out, &w.head());
     for r in &rows {

@@ -85,8 +85,10 @@ pub enum StoreError {
 }
 
 /// Every table of the store, each with `tenant` and `day` columns.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 9] = [
     "queue_intervals",
+    "queue_within_intervals",
+    "queue_within_days",
     "agent_intervals",
     "agent_away_intervals",
     "callback_days",
@@ -197,7 +199,12 @@ impl Store {
     pub async fn prune(&self, cutoff: Millis) -> Result<u64, StoreError> {
         let day = crate::time::format_day(cutoff.div_euclid(86_400_000) as crate::time::DayNo);
         let mut n = 0;
-        for table in ["queue_intervals", "agent_intervals", "agent_away_intervals"] {
+        for table in [
+            "queue_intervals",
+            "queue_within_intervals",
+            "agent_intervals",
+            "agent_away_intervals",
+        ] {
             n += sqlx::query(&format!("DELETE FROM {table} WHERE start_ms < $1"))
                 .bind(cutoff)
                 .execute(&self.pool)
@@ -206,6 +213,7 @@ impl Store {
         }
         for table in [
             "queue_days",
+            "queue_within_days",
             "agent_days",
             "agent_away_days",
             "callback_days",

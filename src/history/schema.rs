@@ -23,8 +23,17 @@ const MIGRATIONS: &[(i64, &str, Step)] = &[
     (1, "interval tables", Step::Sql(V1)),
     (2, "day tables", Step::Sql(V2)),
     (3, "a queue's day under its latest service", Step::Sql(V3)),
-    (4, "a queue counter: ewt_scored", Step::AddQueueColumn("ewt_scored")),
-    (5, "a queue counter: ewt_error_sum_ms", Step::AddQueueColumn("ewt_error_sum_ms")),
+    (
+        4,
+        "a queue counter: ewt_scored",
+        Step::AddQueueColumn("ewt_scored"),
+    ),
+    (
+        5,
+        "a queue counter: ewt_error_sum_ms",
+        Step::AddQueueColumn("ewt_error_sum_ms"),
+    ),
+    (6, "answered within each threshold", Step::Sql(V6)),
 ];
 
 /// What a migration does.
@@ -50,6 +59,35 @@ impl Step {
         }
     }
 }
+
+/// `answered_within`: one row per queue interval (or day) and threshold,
+/// as away time is per reason. A queue's thresholds may change; each row
+/// says which it counts.
+const V6: &str = r#"
+CREATE TABLE queue_within_intervals (
+    tenant TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    threshold_s BIGINT NOT NULL,
+    service TEXT NOT NULL,
+    start TEXT NOT NULL,
+    day TEXT NOT NULL,
+    answered BIGINT NOT NULL,
+    PRIMARY KEY (tenant, queue, scope, start_ms, threshold_s)
+);
+CREATE INDEX queue_within_intervals_by_day ON queue_within_intervals (tenant, day, queue, scope);
+CREATE TABLE queue_within_days (
+    tenant TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    day TEXT NOT NULL,
+    threshold_s BIGINT NOT NULL,
+    service TEXT NOT NULL,
+    answered BIGINT NOT NULL,
+    PRIMARY KEY (tenant, queue, scope, day, threshold_s)
+);
+"#;
 
 const V1: &str = r#"
 CREATE TABLE queue_intervals (
@@ -297,6 +335,7 @@ pub const DELETE_AGENT: &str =
 pub const DELETE_AWAY: &str =
     "DELETE FROM agent_away_intervals WHERE tenant = $1 AND agent = $2 AND start_ms = $3";
 
+pub const INSERT_WITHIN: &str = "INSERT INTO queue_within_intervals (tenant, queue, scope, start_ms, threshold_s, service, start, day, answered) VALUES {values}";
 pub const INSERT_AWAY: &str = "INSERT INTO agent_away_intervals (tenant, agent, start_ms, reason, start, day, away_ms) VALUES {values}";
 
 pub const UPSERT_CALLBACK: &str = "INSERT INTO callback_days (tenant, service, day, requested, assigned, completed, failed, deleted, open) \

@@ -63,6 +63,10 @@ pub struct QueueInterval {
     pub calls: CallCounts,
     #[serde(flatten)]
     pub times: CallTimes,
+    /// Answered calls within each of the queue's `sl_thresholds_s` (none
+    /// for rows of no queue).
+    #[serde(default)]
+    pub answered_within: super::Within,
 }
 
 /// An agent's interval, by the agent's own clock.
@@ -149,6 +153,9 @@ pub struct QueueReportRow {
     /// The estimated wait's mean absolute error over the period's scored
     /// calls (`ewt_error_sum_s / ewt_scored`).
     pub ewt_mae_s: Option<f64>,
+    /// Answered calls within each threshold the period's intervals count.
+    #[serde(default)]
+    pub answered_within: super::Within,
 }
 
 /// An agent's time and calls of one period.

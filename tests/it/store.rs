@@ -14,7 +14,9 @@ use callboard::cmd::replay::{ReplayOptions, replay_engine};
 use callboard::config::Config;
 use callboard::decode::Format;
 use callboard::history::Store;
-use callboard::wire::{AgentReportRow, CallCounts, CallTimes, IntervalRow, QueueReportRow, Report};
+use callboard::wire::{
+    AgentReportRow, CallCounts, CallTimes, IntervalRow, QueueReportRow, Report, Within,
+};
 
 use crate::follow::{append, served, start, try_get};
 use crate::support::server::now_ms;
@@ -82,11 +84,12 @@ pub(crate) type Queues = BTreeMap<(String, Option<String>, Option<String>), Vec<
 pub(crate) type Agents = BTreeMap<(String, String), (Vec<i64>, BTreeMap<String, i64>)>;
 
 /// A queue row's stored figures, in the table's order: counts, then
-/// times in milliseconds.
-fn queue_figures(calls: &CallCounts, times: &CallTimes) -> Vec<i64> {
+/// times in milliseconds, then each threshold and its answers within.
+fn queue_figures(calls: &CallCounts, times: &CallTimes, within: &Within) -> Vec<i64> {
     calls
         .values()
         .chain(times.values_ms())
+        .chain(within.0.iter().flat_map(|(&t, &n)| [t as u64, n]))
         .map(|v| v as i64)
         .collect()
 }
@@ -96,7 +99,7 @@ pub(crate) fn expected(rows: &[IntervalRow]) -> (Queues, Agents) {
     for r in rows {
         match r {
             IntervalRow::Queue(q) => {
-                let figures = queue_figures(&q.calls, &q.times);
+                let figures = queue_figures(&q.calls, &q.times, &q.answered_within);
                 let key = (
                     q.start.clone(),
                     q.service.as_deref().map(String::from),
@@ -141,7 +144,7 @@ pub(crate) fn from_report(queue: &[QueueReportRow], agent: &[AgentReportRow]) ->
                 q.service.as_deref().map(String::from),
                 q.queue.as_deref().map(String::from),
             );
-            let figures = queue_figures(&q.calls, &q.times);
+            let figures = queue_figures(&q.calls, &q.times, &q.answered_within);
             (key, figures)
         })
         .collect();
@@ -422,7 +425,15 @@ fn demo_day() -> (Arc<Config>, ReplayOptions, callboard::cmd::replay::Replayed) 
         tenant: None,
         at: None,
     };
-    let config = Arc::new(Config::default());
+    // Several thresholds: the reports carry each.
+    let config = Arc::new(
+        Config::parse(
+            "[defaults]\nsl_thresholds_s = [10, 20, 30, 60]\n",
+            None,
+            None,
+        )
+        .unwrap(),
+    );
     let replayed = replay_engine(text.as_bytes(), config.clone(), &opts, |_, _| {}).unwrap();
     (config, opts, replayed)
 }
@@ -519,6 +530,21 @@ async fn reports_sum_the_day_and_match_their_schemas() {
                         ],
                         "{by}/{step}"
                     );
+                    // Answers within each threshold sum to the day's, in
+                    // every grouping and step; the CSV has a column each.
+                    let mut within: BTreeMap<u32, u64> = BTreeMap::new();
+                    for row in r {
+                        for (&k, &n) in &row.answered_within.0 {
+                            *within.entry(k).or_default() += n;
+                        }
+                    }
+                    assert_eq!(within, t.answered_within.0, "{by}/{step}");
+                    assert_eq!(within.keys().copied().collect::<Vec<_>>(), [10, 20, 30, 60]);
+                    assert_eq!(within[&20], t.calls.answered_in_sl, "{by}/{step}");
+                    let csv =
+                        String::from_utf8(callboard::history::export::to_csv(&report)).unwrap();
+                    let head = csv.lines().next().unwrap();
+                    assert!(head.ends_with("answered_within_10,answered_within_20,answered_within_30,answered_within_60"), "{head}");
                     if by == "tenant" && step == "day" {
                         assert_eq!(r.len(), 1);
                         assert_eq!(
@@ -894,6 +920,7 @@ async fn reports_are_streamed_and_bounded() {
                         wrap_sum_s: 60.0,
                         ..Default::default()
                     },
+                    answered_within: Within([(20, 2)].into()),
                 }));
             }
         }

@@ -43,6 +43,14 @@ function makeCharts() {
   }, [CHART_STATES.map((_, i) => i), CHART_STATES.map(() => 0)], stEl);
 }
 
+// The services most short of agents first (those with no traffic last),
+// as many as the panel holds.
+const STAFFING_ROWS = 6;
+export function neediest(services) {
+  const gap = (s) => (s.staffing_gap === null || s.staffing_gap === undefined ? -Infinity : s.staffing_gap);
+  return [...services].sort((a, b) => gap(b) - gap(a) || (a.service < b.service ? -1 : 1)).slice(0, STAFFING_ROWS);
+}
+
 function updateDashboard(snap) {
   const th = snap.thresholds || {};
   const tile = (k, html, cls) => { const el = $("tile-" + k); el.innerHTML = html; el.className = "v " + (cls || ""); };
@@ -69,7 +77,7 @@ function updateDashboard(snap) {
       `<td>${secs(q.ewt_s)}</td><td>${accuracy(q.ewt_error_s)}</td></tr>`).join("") + "</tbody></table>";
   $("staffing").innerHTML = `<table><thead><tr><th>${t("service")}</th><th>${t("required")}</th><th>${t("available")}</th>` +
     `<th>${t("gap")}</th></tr></thead><tbody>` +
-    snap.services.map((s) => `<tr><td>${esc(s.service)}</td><td>${num(s.agents_required)}</td>` +
+    neediest(snap.services).map((s) => `<tr><td>${esc(s.service)}</td><td>${num(s.agents_required)}</td>` +
       `<td>${num(s.agents_available)}</td>` +
       `<td class="${s.staffing_gap > 0 ? "alert" : ""}">${num(s.staffing_gap)}</td></tr>`).join("") + "</tbody></table>";
   const cb = snap.callbacks;

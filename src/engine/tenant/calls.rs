@@ -14,7 +14,7 @@ use crate::engine::ring::Reset;
 use crate::engine::{NoEffect, Outcome};
 use crate::event::{AgentState, CallEvent, CallKind};
 use crate::time::{DayNo, Millis};
-use crate::wire::{CallCounts, CallTimes, Fold, call_counters, to_s};
+use crate::wire::{CallCounts, CallTimes, Fold, Within, call_counters, to_s};
 
 macro_rules! engine_counters {
     (
@@ -56,6 +56,17 @@ macro_rules! engine_counters {
     };
 }
 call_counters!(engine_counters);
+
+/// `answered_within` of `c` at `thresholds`, read from its counts at the
+/// tenant's thresholds `all` (the order of `Counters::within`).
+pub(crate) fn within(c: &Counters, thresholds: Few, all: Few) -> Within {
+    Within(
+        thresholds
+            .iter()
+            .filter_map(|t| Some((t, c.within[all.position(t)?] as u64)))
+            .collect(),
+    )
+}
 
 /// Wait times are recorded in whole seconds: exact up to 255 s, 1 % above.
 pub(crate) type WaitHistogram = Histogram<u32>;
@@ -447,9 +458,11 @@ impl Tenant {
         let wait_ms = wait as u64;
         let thresholds = self.thresholds;
         let ewt_error = match (kind, call.ewt_ms) {
-            (CallKind::Answered, Some(ewt)) => {
-                Some((wait_ms as i64 - ewt as i64).unsigned_abs().min(u32::MAX as u64) as u32)
-            }
+            (CallKind::Answered, Some(ewt)) => Some(
+                (wait_ms as i64 - ewt as i64)
+                    .unsigned_abs()
+                    .min(u32::MAX as u64) as u32,
+            ),
             _ => None,
         };
         let count = |c: &mut Counters| match kind {

@@ -32,6 +32,7 @@ pub(crate) use agents::{Agent, AgentDay};
 pub(crate) use callbacks::{CallbackDay, CallbackRec};
 use calls::Deadline;
 pub use calls::Expired;
+pub(crate) use calls::within;
 pub(crate) use calls::{Call, Counters, HourlyDay, Phase, QueueDay, Target, WaitHistogram};
 pub(crate) use recent::minute_of;
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::intervals::{AgentSlot, secs, slices};
 use super::{AgentDay, Counters, Target, Tenant};
+use crate::config::Few;
 use crate::event::AgentState;
 use crate::time::{DayNo, Millis};
 use crate::wire::{AgentInterval, CallbackInterval, IntervalRow, QueueInterval, StateTimes};
@@ -236,7 +237,7 @@ impl Tenant {
                     Some(self.queues.name(q).clone()),
                     Some(self.services.name(data.service).clone()),
                 ),
-                &data.days,
+                (&data.days, data.settings.sl_thresholds_s),
                 &overdue,
                 rows,
             );
@@ -246,12 +247,18 @@ impl Tenant {
             self.scope_rows(
                 view,
                 (None, Some(self.services.name(s).clone())),
-                &self.service_data[s as usize].scope.days,
+                (&self.service_data[s as usize].scope.days, Few::default()),
                 &none,
                 rows,
             );
         }
-        self.scope_rows(view, (None, None), &self.unscoped.days, &none, rows);
+        self.scope_rows(
+            view,
+            (None, None),
+            (&self.unscoped.days, Few::default()),
+            &none,
+            rows,
+        );
     }
 
     /// The rows of one queue (or of a service or the tenant with no queue),
@@ -260,7 +267,7 @@ impl Tenant {
         &self,
         view: &RowView<'_>,
         (queue, service): (Option<Arc<str>>, Option<Arc<str>>),
-        days: &crate::engine::ring::DayRing<super::QueueDay>,
+        (days, thresholds): (&crate::engine::ring::DayRing<super::QueueDay>, Few),
         overdue: &dyn Fn(DayNo, u16) -> (u32, bool),
         rows: &mut Vec<IntervalRow>,
     ) {
@@ -289,6 +296,7 @@ impl Tenant {
                 minutes: self.settings.interval_minutes,
                 calls: c.calls(),
                 times: c.times(),
+                answered_within: super::within(&c, thresholds, self.thresholds),
             }));
         }
     }

@@ -16,7 +16,7 @@ use crate::config::{SlFormula, TenantSettings};
 use crate::engine::{mean_s, ratio, sl_base};
 use crate::wire::{
     AgentReportRow, By, CallCounts, CallTimes, CallbackReportRow, QueueReportRow, Report,
-    ReportRows, StateTimes, Step, to_ms,
+    ReportRows, StateTimes, Step, Within, to_ms,
 };
 
 impl Step {
@@ -222,6 +222,62 @@ pub async fn away_reasons(store: &Store, q: &Query) -> Result<Vec<Arc<str>>, Sto
     Ok(out)
 }
 
+/// The thresholds of `answered_within` in `q`'s range, ascending: the
+/// queue CSV's columns.
+pub async fn within_thresholds(store: &Store, q: &Query) -> Result<Vec<u32>, StoreError> {
+    let table = if q.step.daily() {
+        "queue_within_days"
+    } else {
+        "queue_within_intervals"
+    };
+    let sql = format!(
+        "SELECT DISTINCT threshold_s FROM {table} WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY threshold_s"
+    );
+    let mut out = Vec::new();
+    for r in fetch(store, &sql, q).await? {
+        out.push(u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u32::MAX));
+    }
+    Ok(out)
+}
+
+/// A report row's key: period, service and queue (`""` where not grouped).
+type RowKey = (String, String, String);
+
+/// Answers within each threshold, summed by `q`'s period and grouping.
+async fn within_sums(store: &Store, q: &Query) -> Result<HashMap<RowKey, Within>, StoreError> {
+    let group = match q.by {
+        By::Service => ", service",
+        By::Queue => ", service, queue",
+        _ => "",
+    };
+    let table = if q.step.daily() {
+        "queue_within_days"
+    } else {
+        "queue_within_intervals"
+    };
+    let period = q.step.sql();
+    let sql = format!(
+        "SELECT {period} AS period{group}, threshold_s, CAST(SUM(answered) AS BIGINT) FROM {table} \
+         WHERE tenant = $1 AND day >= $2 AND day <= $3 GROUP BY {period}{group}, threshold_s"
+    );
+    let mut out: HashMap<RowKey, Within> = HashMap::new();
+    for r in fetch(store, &sql, q).await? {
+        let text = |i: usize| r.try_get::<String, _>(i);
+        let (service, queue, next) = match q.by {
+            By::Service => (text(1)?, String::new(), 2),
+            By::Queue => (text(1)?, text(2)?, 3),
+            _ => (String::new(), String::new(), 1),
+        };
+        let threshold = u32::try_from(r.try_get::<i64, _>(next)?).unwrap_or(u32::MAX);
+        let answered = u(r.try_get::<i64, _>(next + 1)?);
+        out.entry((text(0)?, service, queue))
+            .or_default()
+            .0
+            .insert(threshold, answered);
+    }
+    Ok(out)
+}
+
 /// Whether the store holds any row of `tenant`.
 pub async fn has_tenant(store: &Store, tenant: &str) -> Result<bool, StoreError> {
     for table in ["queue_intervals", "agent_intervals", "callback_days"] {
@@ -307,6 +363,7 @@ async fn queues(
         )
     };
     let tenant_formula = settings.queue_defaults.sl_formula;
+    let mut within = within_sums(store, q).await?;
     let mut rows = std::pin::pin!(fetch_each(store, &sql, q));
     while let Some(r) = rows.try_next().await? {
         let mut i = 2;
@@ -342,8 +399,15 @@ async fn queues(
         let formula = queue
             .as_deref()
             .map_or(tenant_formula, |name| formula_of(settings, name));
+        let period = r.try_get::<String, _>(0)?;
+        let key = (
+            period.clone(),
+            service.as_deref().unwrap_or("").to_string(),
+            queue.as_deref().unwrap_or("").to_string(),
+        );
         let row = QueueReportRow {
-            period: r.try_get::<String, _>(0)?,
+            answered_within: within.remove(&key).unwrap_or_default(),
+            period,
             service,
             queue,
             answer_rate: ratio(c.answered, c.inbound),
