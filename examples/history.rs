@@ -262,7 +262,9 @@ async fn fill(loc: Location, queues: usize, days: i64) {
                         wait_abandoned_sum_s: 90.0,
                         talk_sum_s: 4800.0,
                         wrap_sum_s: 620.0,
+                        ..Default::default()
                     },
+                    answered_within: callboard::wire::Within([(10, 14), (20, 17), (30, 18)].into()),
                 }));
             }
         }
