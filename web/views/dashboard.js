@@ -43,12 +43,18 @@ function makeCharts() {
   }, [CHART_STATES.map((_, i) => i), CHART_STATES.map(() => 0)], stEl);
 }
 
-// The services most short of agents first (those with no traffic last),
-// as many as the panel holds.
-const STAFFING_ROWS = 6;
+// The services most short of agents first (those with no traffic last);
+// the panel then keeps as many as it holds.
 export function neediest(services) {
   const gap = (s) => (s.staffing_gap === null || s.staffing_gap === undefined ? -Infinity : s.staffing_gap);
-  return [...services].sort((a, b) => gap(b) - gap(a) || (a.service < b.service ? -1 : 1)).slice(0, STAFFING_ROWS);
+  return [...services].sort((a, b) => gap(b) - gap(a) || (a.service < b.service ? -1 : 1));
+}
+
+// Drops a table's last rows while its box overflows.
+function keepWhatFits(table) {
+  const box = table.closest(".box");
+  const rows = [...table.querySelectorAll("tbody tr")];
+  while (rows.length > 1 && box.scrollHeight > box.clientHeight) rows.pop().remove();
 }
 
 function updateDashboard(snap) {
@@ -80,6 +86,7 @@ function updateDashboard(snap) {
     neediest(snap.services).map((s) => `<tr><td>${esc(s.service)}</td><td>${num(s.agents_required)}</td>` +
       `<td>${num(s.agents_available)}</td>` +
       `<td class="${s.staffing_gap > 0 ? "alert" : ""}">${num(s.staffing_gap)}</td></tr>`).join("") + "</tbody></table>";
+  keepWhatFits($("staffing"));
   const cb = snap.callbacks;
   $("callbacks").innerHTML = `<div class="cbs">` +
     [["requested", num(cb.requested)], ["assigned", num(cb.assigned)], ["completed", num(cb.completed)],
