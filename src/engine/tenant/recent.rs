@@ -73,16 +73,24 @@ impl Recent {
             .filter(move |b| b.minute >= first && b.minute <= last)
     }
 
-    /// The counters of each window in `lengths` (minutes), in that order.
+    /// The counters of each window in `lengths` (minutes, ascending), in
+    /// that order: one running sum from the newest minute back, copied out
+    /// as each length is reached, so each bucket is added once.
     pub(crate) fn sums(&self, now: Millis, lengths: &[u32], into: &mut [Counters]) {
         let last = minute_of(now);
-        for b in self.window(now, lengths.iter().copied().max().unwrap_or(0)) {
-            let age = (last - b.minute) as u32;
-            for (sum, &len) in into.iter_mut().zip(lengths) {
-                if age < len {
-                    sum.add(&b.c);
+        let n = self.buckets.len() as i64;
+        let mut running = Counters::default();
+        let mut age = 0u32;
+        for (sum, &len) in into.iter_mut().zip(lengths) {
+            while age < len && (age as i64) < n {
+                let m = last - age as i64;
+                let b = &self.buckets[m.rem_euclid(n) as usize];
+                if b.minute == m {
+                    running.add(&b.c);
                 }
+                age += 1;
             }
+            *sum = running.clone();
         }
     }
 
@@ -113,9 +121,12 @@ impl Recent {
 
     /// The estimate's errors of the calls answered in the last `minutes`.
     pub(crate) fn errors(&self, now: Millis, minutes: u32) -> Vec<u32> {
-        self.window(now, minutes)
-            .flat_map(|b| b.ewt_errors_ms.iter().copied())
-            .collect()
+        let n = self.window(now, minutes).map(|b| b.ewt_errors_ms.len()).sum();
+        let mut out = Vec::with_capacity(n);
+        for b in self.window(now, minutes) {
+            out.extend_from_slice(&b.ewt_errors_ms);
+        }
+        out
     }
 }
 
