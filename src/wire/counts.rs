@@ -203,7 +203,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.inbound, 1);
-        assert_eq!(c.outbound_connected, CallCounts::NAMES.len() as u64);
         assert_eq!(
             c.values().collect::<Vec<_>>(),
             (1..=CallCounts::NAMES.len() as u64).collect::<Vec<_>>()
@@ -238,10 +237,9 @@ mod tests {
             (sum.wait_answered_sum_s, sum.wait_answered_max_s),
             (3.0, 9.0)
         );
-        assert_eq!(
-            t.values_ms().collect::<Vec<_>>(),
-            vec![1_500, 9_000, 1_500, 1_500, 1_500]
-        );
+        let mut want = vec![1_500; CallTimes::COLUMNS.len()];
+        want[1] = 9_000;
+        assert_eq!(t.values_ms().collect::<Vec<_>>(), want);
         assert_eq!(CallTimes::COLUMNS[1].fold.sql("x"), "MAX(x)");
     }
 }
