@@ -12,7 +12,8 @@ use crate::event::AgentState;
 use crate::time::{self, DayNo, Millis};
 use crate::wire::{
     AgentCounts, AgentRow, ByState, CallbackStats, EwtError, Hourly, Instant, OpenByAgent,
-    QueueRow, QueueStats, RecentStats, ServiceRow, Snapshot, StateSeconds, Status, Within,
+    QueueRow, QueueStats, RecentStats, ServiceRow, Snapshot, StateSeconds, Status, WaitingCall,
+    Within,
 };
 
 /// Sums of counters over queues, with their merged wait histogram.
@@ -432,8 +433,44 @@ impl Tenant {
                 ivr_yesterday: hours(self.hourly.get(yesterday).map(|h| &h.ivr)),
             },
             callbacks,
+            waiting_calls: self.waiting_calls(now),
             thresholds: self.settings.thresholds,
         }
+    }
+
+    /// The calls waiting at `now` (those overdue have left), the longest
+    /// waiting first, each with its place in its queue and its estimate.
+    fn waiting_calls(&self, now: Millis) -> Vec<WaitingCall> {
+        let mut waiting: Vec<(u32, Millis, &str, Option<u32>)> = self
+            .calls
+            .iter()
+            .filter_map(|(key, c)| match (c.phase, c.target) {
+                (Phase::Waiting, Target::Queue(q))
+                    if !self.deadline_of(c).is_some_and(|d| d <= now) =>
+                {
+                    Some((q, c.start, &**key, c.ewt_ms))
+                }
+                _ => None,
+            })
+            .collect();
+        waiting.sort_unstable_by_key(|&(q, start, key, _)| (q, start, key));
+        let mut out = Vec::with_capacity(waiting.len());
+        let mut position = 0;
+        for (i, &(q, start, key, ewt_ms)) in waiting.iter().enumerate() {
+            position = if i > 0 && waiting[i - 1].0 == q { position + 1 } else { 1 };
+            let data = &self.queue_data[q as usize];
+            out.push(WaitingCall {
+                call: Arc::from(key),
+                queue: self.queues.name(q).clone(),
+                service: self.services.name(data.service).clone(),
+                since: Instant(start),
+                wait_s: ((now - start).max(0) / 1000) as u64,
+                position,
+                ewt_s: ewt_ms.map(|ms| tenths_s(ms as f64)),
+            });
+        }
+        out.sort_by(|a, b| (a.since, &a.queue, &a.call).cmp(&(b.since, &b.queue, &b.call)));
+        out
     }
 
     /// The calls waiting at `now` per queue, and those whose end is overdue

@@ -58,6 +58,9 @@ pub struct Snapshot {
     pub agent_list: Vec<AgentRow>,
     pub hourly: Hourly,
     pub callbacks: CallbackStats,
+    /// The calls waiting now, the longest waiting first.
+    #[serde(default)]
+    pub waiting_calls: Vec<WaitingCall>,
     /// When a board colours figures amber and red (from the config).
     pub thresholds: crate::config::Thresholds,
 }
@@ -324,6 +327,23 @@ pub struct CallbackStats {
     pub open_by_agent: Vec<OpenByAgent>,
 }
 
+/// A call waiting now.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WaitingCall {
+    pub call: Arc<str>,
+    pub queue: Arc<str>,
+    pub service: Arc<str>,
+    /// When it was queued.
+    pub since: Instant,
+    /// Seconds waited at the snapshot's `at`.
+    pub wait_s: u64,
+    /// Its place in its queue: 1 is the next answered.
+    pub position: u32,
+    /// The wait estimated for it when it was queued, in seconds (`null`:
+    /// none could be made then).
+    pub ewt_s: Option<f64>,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct OpenByAgent {
     pub agent: Arc<str>,
@@ -337,6 +357,7 @@ impl Snapshot {
         let mut s = self.clone();
         s.services.retain(|r| &*r.service == service);
         s.queues.retain(|q| &*q.service == service);
+        s.waiting_calls.retain(|c| &*c.service == service);
         s.agent_list
             .retain(|a| a.services.iter().any(|x| &**x == service));
         if let Some(row) = s.services.first() {

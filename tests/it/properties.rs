@@ -200,6 +200,9 @@ fn without_agent_order(mut s: Snapshot) -> Snapshot {
         r.ewt_s = None;
         r.ewt_error_s = Default::default();
     }
+    for c in &mut s.waiting_calls {
+        c.ewt_s = None;
+    }
     s.agents = Default::default();
     // A service that only agents name is listed while it has a member,
     // which a tie can decide.

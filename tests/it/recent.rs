@@ -424,6 +424,29 @@ proptest! {
             prop_assert_eq!(&row.ewt_error_s, &expected, "queue {}", row.queue);
         }
 
+        // Every call still waiting, the longest first, with its place in
+        // its queue and the estimate it was given when it was queued.
+        let mut still: Vec<(String, Millis, String)> = waiting
+            .iter()
+            .flat_map(|(q, calls)| calls.iter().map(move |c| (q.clone(), c.clone())))
+            .map(|(q, c)| (q, queued_at[&c].0, c))
+            .filter(|(_, at, _)| at + MAX_WAIT_MS > now)
+            .collect();
+        still.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
+        let mut want = Vec::new();
+        for (i, (q, at, c)) in still.iter().enumerate() {
+            let position = still[..i].iter().filter(|(o, _, _)| o == q).count() as u32 + 1;
+            let ewt = queued_at[c].1.map(|ms| (ms as f64 / 100.0).round() / 10.0);
+            want.push((*at, q.clone(), c.clone(), position, ewt));
+        }
+        want.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+        let got: Vec<_> = s
+            .waiting_calls
+            .iter()
+            .map(|w| (w.since.0, w.queue.to_string(), w.call.to_string(), w.position, w.ewt_s))
+            .collect();
+        prop_assert_eq!(got, want);
+
         // Staffing of `sales`: arrivals of the last 30 minutes, handle time
         // of the calls ended in them (today's when fewer than 10).
         let Some(sales) = s.services.iter().find(|r| &*r.service == "sales") else {
