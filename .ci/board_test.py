@@ -150,6 +150,42 @@ def main():
             else:
                 sys.exit("board: never saw the REST snapshot's sequence number on the dashboard")
             d.save_screenshot(os.path.join("target", "board-screenshots", f"dashboard-staffing-{lang}.png"))
+            # Callbacks add up on the screen (requested = completed + failed
+            # + deleted + open), and the open ones per agent show the
+            # agent's name as every other view does.
+            for _ in range(50):
+                seq, snap = rest("demo")
+                if d.execute_script("return window.callboard.seq") == seq:
+                    shown = d.execute_script(
+                        "return Object.fromEntries([...document.querySelectorAll('.cbs div[data-k]')]"
+                        ".map(e => [e.dataset.k, e.querySelector('b').innerText]))")
+                    nums = {k: int(v.replace(",", "")) for k, v in shown.items() if k != "processing_rate"}
+                    cb = snap["callbacks"]
+                    assert nums == {k: cb[k] for k in nums}, (nums, cb)
+                    assert nums["requested"] == nums["completed"] + nums["failed"] + nums["deleted"] + nums["open"], nums
+                    names = {a["agent"]: a["name"] or a["agent"] for a in snap["agent_list"]}
+                    listed = d.execute_script(
+                        "return [...document.querySelectorAll('#callbacks tbody tr')].map(r => r.cells[0].innerText)")
+                    want = [names.get(a["agent"], a["agent"]) for a in cb["open_by_agent"][:len(listed)]]
+                    assert listed == want, f"open per agent {listed} != {want}"
+                    print(f"board ({lang}): callbacks add up {nums}; open per agent by name {listed[:3]}")
+                    break
+                time.sleep(0.05)
+            else:
+                sys.exit("board: never saw the REST snapshot's sequence number for the callbacks")
+
+        # The navigation stays on one line in both languages, at 1280x720 too.
+        for size in ((1280, 720), (1920, 1080)):
+            d.set_window_size(*size)
+            for lang in ("ko", "en"):  # English last: the clock check reads an English clock
+                d.get(f"{BASE}/?tenant=demo&view=agents&lang={lang}&rotate=3600")
+                wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the agent board")
+                tops = d.execute_script("return [...document.querySelectorAll('#views a')].map(a => a.getBoundingClientRect().top)")
+                assert len(set(tops)) == 1, f"the {lang} navigation wraps at {size}: {tops}"
+                note = d.find_element("css selector", "p.note").text
+                assert note, "the agent board says how agents in several services count"
+        d.set_window_size(1920, 1080)
+        print("board: the navigation stays on one line in both languages at 1280x720 and 1920x1080")
 
         # The clock shows the tenant's time (Seoul), not the browser's.
         from datetime import datetime
@@ -285,6 +321,12 @@ def main():
                 return [...rows].every(r => r.getBoundingClientRect().bottom <= window.innerHeight
                                          && r.getBoundingClientRect().right <= window.innerWidth);""")
             assert fits, f"200 agents' statistics ({lang}) do not fit 1920x1080"
+            # Login time is a duration in hours and minutes, never a clock
+            # time: the desk's agents logged in an hour ago.
+            import re
+            logins = d.execute_script("return [...document.querySelectorAll('#board td.login')].map(c => c.innerText)")
+            pattern = r"^1시간 \d+분$" if lang == "ko" else r"^1 h \d+ min$"
+            assert logins and all(re.match(pattern, v) for v in logins), logins[:5]
             d.save_screenshot(os.path.join("target", "board-screenshots", f"agent-stats-{lang}.png"))
         # A click as a user makes it, in one script (the heading is redrawn too).
         d.execute_script("document.querySelector('th[data-sort=missed]').click()")

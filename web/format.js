@@ -13,6 +13,13 @@ export const dur = (s) => {
   return h ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
 };
 
+// A long duration (login time) in hours and minutes, so that it never
+// reads as a time of day: 8시간 46분, 8 h 46 min; under an hour 46분.
+export const span = (s) => {
+  const m = Math.floor(Math.max(0, s) / 60), h = Math.floor(m / 60);
+  return h ? t("h_m").replace("{h}", h).replace("{m}", m % 60) : t("m_only").replace("{m}", m);
+};
+
 // The clock shows the tenant's time (its zone, tz, is in the snapshot), not
 // the kiosk's: a screen whose system runs on UTC still shows Seoul's 04:04.
 export function tenantTime(date, tz) {

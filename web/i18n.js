@@ -19,14 +19,15 @@ export const I18N = {
     queue_info: "상담큐 정보", queue: "상담큐", cb_box: "콜백 처리 현황", requested: "요청", assigned: "할당",
     completed: "완료", open: "미완료", processing_rate: "처리율", open_by_agent: "상담원별 미완료", hour: "시",
     "agent-stats": "상담원 통계", missed: "미응답", aht: "평균처리시간", occupancy: "점유율",
-    login_time: "로그인 시간", away_time: "휴식 시간", no_reason: "사유 없음",
+    login_time: "로그인 시간", away_time: "자리비움 시간", no_reason: "사유 없음",
     reports: "통계", rep_from: "시작일", rep_to: "종료일", rep_step: "단위", rep_by: "구분", rep_csv: "CSV 다운로드",
     rep_period: "기간", rep_loading: "불러오는 중…", rep_empty: "이 기간의 통계가 없습니다",
     step_interval: "구간별", step_hour: "시간별", step_day: "일별", step_month: "월별",
     by_tenant: "전체", by_service: "서비스별", by_queue: "상담큐별", by_agent: "상담원별", by_callback: "콜백 처리현황",
     callbacks: "콜백", failed: "실패", deleted: "삭제", asa: "평균 대기",
     recent_min: "최근 {n}분", ewt: "예상 대기시간", ewt_error: "예측 오차(평균/90%)", staffing: "필요 상담원",
-    required: "필요", available: "가용", gap: "부족",
+    required: "필요", available: "가용", gap: "부족", h_m: "{h}시간 {m}분", m_only: "{m}분",
+    per_service_note: "여러 서비스에 속한 상담원은 서비스마다 셉니다. 합계는 상담원마다 한 번입니다.",
   },
   en: {
     overview: "Overview", services: "Services", agents: "Agent board", "agent-list": "Agents",
@@ -52,7 +53,8 @@ export const I18N = {
     by_tenant: "Tenant", by_service: "Service", by_queue: "Queue", by_agent: "Agent", by_callback: "Callback status",
     callbacks: "Callbacks", failed: "Failed", deleted: "Deleted", asa: "ASA",
     recent_min: "Last {n} min", ewt: "Est. wait", ewt_error: "Est. error (mean/p90)", staffing: "Agents needed",
-    required: "Required", available: "Available", gap: "Short",
+    required: "Required", available: "Available", gap: "Short", h_m: "{h} h {m} min", m_only: "{m} min",
+    per_service_note: "An agent in several services counts in each; the total counts each agent once.",
   },
 };
 

@@ -2,7 +2,7 @@
 // agent logged in today, sortable by any column, in up to three panels side
 // by side so that 200 agents fit one screen.
 import { t } from "../i18n.js";
-import { dur, esc, num, pct } from "../format.js";
+import { dur, esc, num, pct, span } from "../format.js";
 import { agentClass, countSince, fit } from "./common.js";
 
 const STAT_COLS = [
@@ -31,7 +31,7 @@ function agentStats(board, snap, state) {
     `<td class="st ${agentClass(a)}">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""} ` +
     `<span class="sub" data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span></td>` +
     `<td>${num(a.handled)}</td><td>${num(a.missed)}</td><td>${a.aht_s === null ? num(null) : dur(a.aht_s)}</td>` +
-    `<td>${pct(a.occupancy)}</td><td>${dur(a.login_s)}</td>` +
+    `<td>${pct(a.occupancy)}</td><td class="login">${span(a.login_s)}</td>` +
     `<td>${dur(a.time_today_s.away)}<span class="sub">${away(a)}</span></td></tr>`;
   const head = "<thead><tr>" + STAT_COLS.map(([k]) =>
     `<th data-sort="${k}" class="${k === state.sort ? (state.desc ? "desc" : "asc") : ""}">${esc(t(k === "agent" ? "agent" : k))}</th>`).join("") + "</tr></thead>";

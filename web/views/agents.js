@@ -11,7 +11,8 @@ function agentsTable(snap) {
     `<td class="${low(s.service_level, th.service_level_warn, th.service_level_alert)}">${pct(s.service_level)}</td></tr>`;
   return `<table><thead><tr><th>${t("service")}</th><th>${t("waiting")}</th><th>${t("login")}</th><th>${t("ready")}</th>` +
     `<th>${t("talking")}</th><th>${t("outbound")}</th><th>${t("break_work")}</th><th>${t("answer_rate")}</th><th>${t("service_level")}</th></tr></thead><tbody>` +
-    snap.services.map((r) => row(r.service, r, r.agents, "")).join("") + row(t("total"), snap.totals, snap.agents, "total") + "</tbody></table>";
+    snap.services.map((r) => row(r.service, r, r.agents, "")).join("") + row(t("total"), snap.totals, snap.agents, "total") + "</tbody></table>" +
+    `<p class="note">${esc(t("per_service_note"))}</p>`;
 }
 
 let root = null;

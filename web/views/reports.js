@@ -3,7 +3,7 @@
 // is laid out once and reloads when its form changes, not on snapshots.
 // The chart is uPlot's (the vendored classic script, window.uPlot).
 import { t } from "../i18n.js";
-import { dur, esc, num, pct } from "../format.js";
+import { dur, esc, num, pct, span } from "../format.js";
 import { auth } from "../socket.js";
 import { $ } from "./common.js";
 
@@ -124,7 +124,7 @@ function reportTable(d) {
   if (d.by === "agent") {
     const head = ["rep_period", "agent", "login_time", "st_ready", "st_talking", "outbound", "st_wrap_up", "st_away", "handled", "missed", "occupancy"];
     return `<table><thead><tr>${head.map((k) => `<th>${esc(t(k))}</th>`).join("")}</tr></thead><tbody>` +
-      rows.map((r) => `<tr><td>${esc(periodLabel(r.period))}</td><td>${esc(r.agent)}</td><td>${dur(r.login_s)}</td>` +
+      rows.map((r) => `<tr><td>${esc(periodLabel(r.period))}</td><td>${esc(r.agent)}</td><td>${span(r.login_s)}</td>` +
         `<td>${dur(r.time_s.ready)}</td><td>${dur(r.time_s.ringing + r.time_s.talking)}</td>` +
         `<td>${dur(r.time_s.dialing + r.time_s.outbound)}</td><td>${dur(r.time_s.wrap_up)}</td><td>${dur(r.time_s.away)}</td>` +
         `<td>${num(r.handled)}</td><td>${num(r.missed)}</td><td>${pct(r.occupancy)}</td></tr>`).join("") + "</tbody></table>";
