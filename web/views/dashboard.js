@@ -22,8 +22,18 @@ function dashboardLayout() {
     <div class="box"><h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
 }
 
+const size = (el) => ({ width: el.clientWidth, height: Math.max(120, el.clientHeight) });
+
+// The charts follow their boxes: the tables beside them settle the rows'
+// heights only once they are filled.
+function resizeCharts() {
+  for (const [chart, id] of [[charts.ivr, "chart-ivr"], [charts.states, "chart-states"]]) {
+    const want = size($(id));
+    if (chart.width !== want.width || chart.height !== want.height) chart.setSize(want);
+  }
+}
+
 function makeCharts() {
-  const size = (el) => ({ width: el.clientWidth, height: Math.max(120, el.clientHeight) });
   const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" } };
   const hours = Array.from({ length: 24 }, (_, i) => i);
   const ivrEl = $("chart-ivr");
@@ -117,6 +127,7 @@ export default {
       charts.key = key;
     }
     updateDashboard(snap);
+    resizeCharts();
   },
   unmount() {
     charts.key = "";
