@@ -411,33 +411,26 @@ struct QueueLayer<'a> {
     ewt_method: Option<EwtMethod>,
 }
 
-impl<'a> From<&'a Settings> for QueueLayer<'a> {
-    fn from(s: &'a Settings) -> Self {
-        QueueLayer {
-            sl_threshold_s: s.sl_threshold_s,
-            short_abandon_s: s.short_abandon_s,
-            sl_formula: s.sl_formula,
-            max_wait_s: s.max_wait_s,
-            sl_thresholds_s: s.sl_thresholds_s.as_deref(),
-            recent_windows_min: s.recent_windows_min.as_deref(),
-            ewt_method: s.ewt_method,
+/// A level's queue settings, from a file section that has them all
+/// (`[defaults]`, a tenant, a queue).
+macro_rules! queue_layer_from {
+    ($($section:ty),*) => {$(
+        impl<'a> From<&'a $section> for QueueLayer<'a> {
+            fn from(s: &'a $section) -> Self {
+                QueueLayer {
+                    sl_threshold_s: s.sl_threshold_s,
+                    short_abandon_s: s.short_abandon_s,
+                    sl_formula: s.sl_formula,
+                    max_wait_s: s.max_wait_s,
+                    sl_thresholds_s: s.sl_thresholds_s.as_deref(),
+                    recent_windows_min: s.recent_windows_min.as_deref(),
+                    ewt_method: s.ewt_method,
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl<'a> From<&'a QueueFile> for QueueLayer<'a> {
-    fn from(s: &'a QueueFile) -> Self {
-        QueueLayer {
-            sl_threshold_s: s.sl_threshold_s,
-            short_abandon_s: s.short_abandon_s,
-            sl_formula: s.sl_formula,
-            max_wait_s: s.max_wait_s,
-            sl_thresholds_s: s.sl_thresholds_s.as_deref(),
-            recent_windows_min: s.recent_windows_min.as_deref(),
-            ewt_method: s.ewt_method,
-        }
-    }
-}
+queue_layer_from!(Settings, QueueFile);
 
 /// `s` over `base`. A level that changes the primary threshold and lists
 /// no thresholds of its own lists just the new primary one. The lists were

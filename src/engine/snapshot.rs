@@ -446,7 +446,7 @@ impl Tenant {
             .iter()
             .filter_map(|(key, c)| match (c.phase, c.target) {
                 (Phase::Waiting, Target::Queue(q))
-                    if !self.deadline_of(c).is_some_and(|d| d <= now) =>
+                    if self.deadline_of(c).is_none_or(|d| d > now) =>
                 {
                     Some((q, c.start, &**key, c.ewt_ms))
                 }
@@ -457,7 +457,11 @@ impl Tenant {
         let mut out = Vec::with_capacity(waiting.len());
         let mut position = 0;
         for (i, &(q, start, key, ewt_ms)) in waiting.iter().enumerate() {
-            position = if i > 0 && waiting[i - 1].0 == q { position + 1 } else { 1 };
+            position = if i > 0 && waiting[i - 1].0 == q {
+                position + 1
+            } else {
+                1
+            };
             let data = &self.queue_data[q as usize];
             out.push(WaitingCall {
                 call: Arc::from(key),

@@ -257,21 +257,69 @@ async fn upsert_queues(
             ]);
         }
     }
-    for ((tenant, queue, scope), starts) in by_queue {
-        let mut keys = vec![V::S(tenant.to_string()), V::S(queue), V::S(scope)];
-        let list: Vec<String> = (0..starts.len()).map(|i| format!("${}", i + 4)).collect();
-        keys.extend(starts.into_iter().map(V::I));
-        let sql = format!(
-            "DELETE FROM queue_within_intervals WHERE tenant = $1 AND queue = $2 AND scope = $3 AND start_ms IN ({})",
-            list.join(", ")
-        );
-        exec(tx, &sql, keys).await?;
+    let by_queue = by_queue
+        .into_iter()
+        .map(|((t, q, s), starts)| (vec![t.to_string(), q, s], starts))
+        .collect();
+    let side = SideRows {
+        table: "queue_within_intervals",
+        key: &["tenant", "queue", "scope"],
+        insert: schema::INSERT_WITHIN,
+        width: 9,
+    };
+    side.replace(tx, by_queue, &within).await
+}
+
+/// Rows beside an interval row, one per reason or threshold, replaced as a
+/// whole with it: deleted by the primary key's prefix and the intervals'
+/// starts (a row-value `IN` would scan), then inserted.
+struct SideRows {
+    table: &'static str,
+    /// The key columns before `start_ms`.
+    key: &'static [&'static str],
+    /// The insert, `{values}` standing for the rows.
+    insert: &'static str,
+    /// Values per row.
+    width: usize,
+}
+
+impl SideRows {
+    async fn replace(
+        &self,
+        tx: &mut Tx<'_>,
+        starts: BTreeMap<Vec<String>, Vec<i64>>,
+        rows: &[V],
+    ) -> Result<(), sqlx::Error> {
+        for (key, starts) in starts {
+            let n = key.len();
+            let which: Vec<String> = self
+                .key
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            let list: Vec<String> = (0..starts.len())
+                .map(|i| format!("${}", i + n + 1))
+                .collect();
+            let mut values: Vec<V> = key.into_iter().map(V::S).collect();
+            values.extend(starts.into_iter().map(V::I));
+            let sql = format!(
+                "DELETE FROM {} WHERE {} AND start_ms IN ({})",
+                self.table,
+                which.join(" AND "),
+                list.join(", ")
+            );
+            exec(tx, &sql, values).await?;
+        }
+        for chunk in rows.chunks(self.width * ROWS_PER_STATEMENT) {
+            let sql = self.insert.replace(
+                "{values}",
+                &placeholders(chunk.len() / self.width, self.width, 1),
+            );
+            exec(tx, &sql, chunk.to_vec()).await?;
+        }
+        Ok(())
     }
-    for chunk in within.chunks(9 * ROWS_PER_STATEMENT) {
-        let sql = schema::INSERT_WITHIN.replace("{values}", &placeholders(chunk.len() / 9, 9, 1));
-        exec(tx, &sql, chunk.to_vec()).await?;
-    }
-    Ok(())
 }
 
 async fn upsert_agents(
@@ -321,30 +369,21 @@ async fn upsert_agents(
     }
     let sql = schema::UPSERT_AGENT.replace("{values}", &placeholders(rows.len(), 17, 1));
     exec(tx, &sql, values).await?;
-    // The intervals' away time by reason, replaced as a whole.
-    // Per agent, by the primary key's prefix (a row-value `IN` would scan).
-    let mut by_agent: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
+    // The intervals' away time by reason, replaced as a whole, per agent.
+    let mut by_agent: BTreeMap<Vec<String>, Vec<i64>> = BTreeMap::new();
     for a in rows {
         by_agent
-            .entry((a.tenant.as_ref(), a.agent.as_ref()))
+            .entry(vec![a.tenant.to_string(), a.agent.to_string()])
             .or_default()
             .push(start_ms(&a.start)?);
     }
-    for ((tenant, agent), starts) in by_agent {
-        let mut keys = vec![V::S(tenant.to_string()), V::S(agent.to_string())];
-        let list: Vec<String> = (0..starts.len()).map(|i| format!("${}", i + 3)).collect();
-        keys.extend(starts.into_iter().map(V::I));
-        let sql = format!(
-            "DELETE FROM agent_away_intervals WHERE tenant = $1 AND agent = $2 AND start_ms IN ({})",
-            list.join(", ")
-        );
-        exec(tx, &sql, keys).await?;
-    }
-    for chunk in away.chunks(7 * ROWS_PER_STATEMENT) {
-        let sql = schema::INSERT_AWAY.replace("{values}", &placeholders(chunk.len() / 7, 7, 1));
-        exec(tx, &sql, chunk.to_vec()).await?;
-    }
-    Ok(())
+    let side = SideRows {
+        table: "agent_away_intervals",
+        key: &["tenant", "agent"],
+        insert: schema::INSERT_AWAY,
+        width: 7,
+    };
+    side.replace(tx, by_agent, &away).await
 }
 
 async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sqlx::Error> {

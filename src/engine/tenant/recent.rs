@@ -121,7 +121,10 @@ impl Recent {
 
     /// The estimate's errors of the calls answered in the last `minutes`.
     pub(crate) fn errors(&self, now: Millis, minutes: u32) -> Vec<u32> {
-        let n = self.window(now, minutes).map(|b| b.ewt_errors_ms.len()).sum();
+        let n = self
+            .window(now, minutes)
+            .map(|b| b.ewt_errors_ms.len())
+            .sum();
         let mut out = Vec::with_capacity(n);
         for b in self.window(now, minutes) {
             out.extend_from_slice(&b.ewt_errors_ms);

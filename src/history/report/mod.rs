@@ -205,39 +205,41 @@ pub async fn run(
     })
 }
 
-/// The away reasons of `q`'s range, sorted: the agent CSV's columns.
-pub async fn away_reasons(store: &Store, q: &Query) -> Result<Vec<Arc<str>>, StoreError> {
+/// The distinct values of a side table's `column` (away reasons, answer
+/// thresholds) in `q`'s range, ascending: `{table}_days` for days and
+/// months, `{table}_intervals` else.
+async fn distinct(
+    store: &Store,
+    q: &Query,
+    table: &str,
+    column: &str,
+) -> Result<Vec<AnyRow>, StoreError> {
     let table = if q.step.daily() {
-        "agent_away_days"
+        format!("{table}_days")
     } else {
-        "agent_away_intervals"
+        format!("{table}_intervals")
     };
     let sql = format!(
-        "SELECT DISTINCT reason FROM {table} WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY reason"
+        "SELECT DISTINCT {column} FROM {table} WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY {column}"
     );
-    let mut out = Vec::new();
-    for r in fetch(store, &sql, q).await? {
-        out.push(Arc::from(r.try_get::<String, _>(0)?));
-    }
-    Ok(out)
+    fetch(store, &sql, q).await
+}
+
+/// The away reasons of `q`'s range, sorted: the agent CSV's columns.
+pub async fn away_reasons(store: &Store, q: &Query) -> Result<Vec<Arc<str>>, StoreError> {
+    let rows = distinct(store, q, "agent_away", "reason").await?;
+    rows.iter()
+        .map(|r| Ok(Arc::from(r.try_get::<String, _>(0)?)))
+        .collect()
 }
 
 /// The thresholds of `answered_within` in `q`'s range, ascending: the
 /// queue CSV's columns.
 pub async fn within_thresholds(store: &Store, q: &Query) -> Result<Vec<u32>, StoreError> {
-    let table = if q.step.daily() {
-        "queue_within_days"
-    } else {
-        "queue_within_intervals"
-    };
-    let sql = format!(
-        "SELECT DISTINCT threshold_s FROM {table} WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY threshold_s"
-    );
-    let mut out = Vec::new();
-    for r in fetch(store, &sql, q).await? {
-        out.push(u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u32::MAX));
-    }
-    Ok(out)
+    let rows = distinct(store, q, "queue_within", "threshold_s").await?;
+    rows.iter()
+        .map(|r| Ok(u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u32::MAX)))
+        .collect()
 }
 
 /// A report row's key: period, service and queue (`""` where not grouped).
