@@ -115,7 +115,10 @@ macro_rules! wire_counters {
     ) => {
         /// A queue's call counts (a day, a window, an interval or a
         /// report's period), flattened into the object that carries them.
+        /// A count missing from what is read (written before it existed:
+        /// an older instance's snapshot in a rolling upgrade) reads 0.
         #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+        #[serde(default)]
         pub struct CallCounts {
             $( $(#[$cm])* pub $count: u64, )*
         }
@@ -144,8 +147,10 @@ macro_rules! wire_counters {
             }
         }
 
-        /// A queue's summed call times, in seconds to the millisecond.
+        /// A queue's summed call times, in seconds to the millisecond (a
+        /// time missing from what is read reads 0).
         #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Default)]
+        #[serde(default)]
         pub struct CallTimes {
             $( $(#[$tm])* pub $s: f64, )*
         }

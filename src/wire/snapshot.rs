@@ -86,8 +86,11 @@ pub struct QueueStats {
     pub wait_p90_s: Option<f64>,
     pub aht_s: Option<f64>,
     /// Answered calls whose wait was within each threshold (key: seconds).
+    /// (Defaults: what an older instance's snapshot lacks reads empty.)
+    #[serde(default)]
     pub answered_within: Within,
     /// The same figures over the last minutes, one per window, shortest first.
+    #[serde(default)]
     pub recent: Vec<RecentStats>,
 }
 
@@ -166,6 +169,7 @@ pub struct ServiceRow {
     /// its staffing window (Erlang C); `null` with no traffic.
     pub agents_required: Option<u32>,
     /// Its agents logged in and not away.
+    #[serde(default)]
     pub agents_available: u64,
     /// `agents_required - agents_available`; `null` with no traffic.
     pub staffing_gap: Option<i64>,
@@ -184,6 +188,7 @@ pub struct QueueRow {
     /// seconds; `null` when no agent serves the queue.
     pub ewt_s: Option<f64>,
     /// The accuracy of the estimate over the last 60 minutes.
+    #[serde(default)]
     pub ewt_error_s: EwtError,
 }
 
