@@ -197,6 +197,15 @@ def main():
         shown = wait(clock_is_seoul, "the clock in Seoul time", 5)
         print(f"board: clock shows the tenant's time {shown} (Asia/Seoul)")
 
+        # An unknown tenant: a message that says so, and no clock in the
+        # screen's own zone (the tenant's zone is not known).
+        d.get(f"{BASE}/?tenant=no-such-tenant&view=services&lang=en")
+        wait(lambda: d.execute_script("return window.callboard.unknown === true"), "the unknown-tenant message", 15)
+        text = d.find_element("id", "board").text
+        assert "No data for tenant 'no-such-tenant'" in text, text
+        assert d.find_element("id", "clock").text == "--:--:--", d.find_element("id", "clock").text
+        print(f"board: an unknown tenant is named as such: {text.splitlines()[0]}")
+
         # Reports (통계): the demo's week of history, day by day, as a table
         # and a chart; the table's total is the REST report's; the CSV link
         # gives the same report for Excel.
@@ -246,7 +255,7 @@ def main():
         print("board: reconnected, banner gone")
 
         errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"
-                  and "api/v1/ws" not in e["message"]]
+                  and "api/v1/ws" not in e["message"] and "no-such-tenant" not in e["message"]]
         assert not errors, errors
         print("board: no console errors (besides the refused reconnections while the server was down)")
 

@@ -109,7 +109,9 @@ function render() {
 }
 
 function tick() {
-  $("clock").textContent = tenantTime(new Date(), state.snapshot?.tz);
+  // The tenant's time, once its first snapshot says its zone: never the
+  // screen's own zone, not even for the first second.
+  $("clock").textContent = state.snapshot ? tenantTime(new Date(), state.snapshot.tz) : "--:--:--";
   $("clock").title = state.snapshot?.tz || "";
   if (state.snapshot && mounted && mounted.tick) mounted.tick(ctx);
 }
@@ -141,9 +143,18 @@ async function pickTenant() {
     list.map((x) => `<a href="${esc(url({ tenant: x.tenant }))}">${esc(x.tenant)}</a>`).join("") + "</div>";
 }
 
+// The service has no such tenant: say so, and how to choose one.
+function unknown() {
+  if (state.snapshot) return;
+  chrome();
+  $("board").innerHTML = `<div class="picker unknown"><p>${esc(t("unknown_tenant").replace("{t}", state.tenant))}</p>` +
+    `<a href="${esc(url({ tenant: "" }).replace(/([?&])tenant=(&|$)/, "$1"))}">${esc(t("pick"))}</a></div>`;
+  window.callboard.unknown = true;
+}
+
 function start() {
   if (!state.tenant) { pickTenant(); return; }
-  connect(state, { snapshot: accept, lost: render, login });
+  connect(state, { snapshot: accept, lost: render, login, unknown });
   // Reports need no snapshot; the first one only brings the tenant's zone.
   if (state.view === "reports") setTimeout(() => { if (!state.snapshot) render(); }, 1500);
 }

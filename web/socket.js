@@ -7,6 +7,7 @@
 //   on.snapshot(snap, seq)  a snapshot newer than the one shown
 //   on.lost()               the connection just went (draw the banner)
 //   on.login()              the service wants a token
+//   on.unknown()            the service has no such tenant (yet)
 
 // The token as a request header, for fetch.
 export function auth(token) {
@@ -39,9 +40,16 @@ export function connect(state, on) {
   ws.onclose = async (ev) => {
     if (!state.lostSince) { state.lostSince = new Date(); document.body.classList.add("lost"); on.lost(); }
     if (ev.code === 1008 || ev.code === 1006) {
-      // Refused upgrades surface as 1006: ask whether a token is needed.
+      // Refused upgrades surface as 1006: ask whether a token is needed,
+      // or whether the tenant is unknown (it is retried, more slowly: its
+      // first event may yet come).
       const probe = await fetch(`/api/v1/tenants`, { headers: auth(state.token) }).catch(() => null);
       if (probe && probe.status === 401) return on.login();
+      if (!state.seq) {
+        const r = await fetch(`/api/v1/tenants/${encodeURIComponent(state.tenant)}/snapshot`,
+          { headers: auth(state.token) }).catch(() => null);
+        if (r && r.status === 404) { on.unknown(); state.backoff = Math.max(state.backoff, 15000); }
+      }
     }
     const wait = Math.min(state.backoff, 30000) * (0.8 + Math.random() * 0.4);
     state.backoff = Math.min(state.backoff * 2, 30000);
