@@ -150,6 +150,16 @@ def main():
             else:
                 sys.exit("board: never saw the REST snapshot's sequence number on the dashboard")
             d.save_screenshot(os.path.join("target", "board-screenshots", f"dashboard-staffing-{lang}.png"))
+            # The IVR chart counts from 0, says which line is which (no
+            # cursor values), and draws the hour under way dashed.
+            y_min = wait(lambda: d.execute_script(
+                "const c = window.callboard.ivr && window.callboard.ivr.chart;"
+                "return c && c.scales.y.min !== null && c.scales.y.min !== undefined ? [c.scales.y.min] : null"),
+                "the IVR chart's scale")[0]
+            assert y_min == 0, y_min
+            ivr = d.execute_script("return {legend: window.callboard.ivr.legend}")
+            assert "--" not in ivr["legend"] and ("So far" in ivr["legend"] or "This hour so far" in ivr["legend"]
+                                                   or "진행 중" in ivr["legend"]), ivr
             # Callbacks add up on the screen (requested = completed + failed
             # + deleted + open), and the open ones per agent show the
             # agent's name as every other view does.

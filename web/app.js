@@ -117,8 +117,10 @@ function tick() {
 }
 
 function accept(snap, seq) {
+  const first = !state.snapshot;
   state.snapshot = snap; state.seq = seq; state.receivedAt = Date.now();
   render();
+  if (first) tick(); // the clock, in the tenant's zone from the first snapshot on
 }
 
 function login() {

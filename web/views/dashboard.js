@@ -15,14 +15,20 @@ function dashboardLayout() {
   return `<div class="dash">
     <div class="tiles">${["answer_rate", "service_level", "ivr_inflow", "consult", "callback_conv"]
       .map((k) => `<div class="tile"><div class="k">${esc(t(k))}</div><div class="v" id="tile-${k}"></div></div>`).join("")}</div>
-    <div class="box"><h2>${esc(t("ivr_trend"))}</h2><div class="chart" id="chart-ivr"></div></div>
+    <div class="box"><h2>${esc(t("ivr_trend"))}<span class="legend" id="ivr-legend">` +
+      `<i class="yesterday"></i>${esc(t("yesterday"))}<i class="today"></i>${esc(t("today"))}` +
+      `<i class="so-far"></i>${esc(t("so_far"))}</span></h2><div class="chart" id="chart-ivr"></div></div>
     <div class="box"><h2>${esc(t("agent_states"))}</h2><div class="chart" id="chart-states"></div></div>
     <div class="box wide"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
     <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div></div>
     <div class="box"><h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
 }
 
-const size = (el) => ({ width: el.clientWidth, height: Math.max(120, el.clientHeight) });
+// A chart's plot fills its box, less its legend (drawn beneath it).
+const size = (el) => {
+  const legend = el.querySelector(".u-legend");
+  return { width: el.clientWidth, height: Math.max(80, el.clientHeight - (legend ? legend.offsetHeight : 0)) };
+};
 
 // The charts follow their boxes: the tables beside them settle the rows'
 // heights only once they are filled.
@@ -34,16 +40,24 @@ function resizeCharts() {
 }
 
 function makeCharts() {
-  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" } };
+  // Axis labels scale with the board (its root font size), not fixed pixels.
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  const font = `${Math.round(rem * 0.75)}px system-ui, sans-serif`;
+  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 2.4 };
   const hours = Array.from({ length: 24 }, (_, i) => i);
   const ivrEl = $("chart-ivr");
   charts.ivr = new uPlot({
-    ...size(ivrEl), legend: { show: true },
-    scales: { x: { time: false } },
-    axes: [{ ...axis, values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, axis],
+    // The lines are named in the box's heading (no cursor values, no
+    // room taken from the plot).
+    ...size(ivrEl), legend: { show: false },
+    // Counts from zero: a floor above it would exaggerate the hours' differences.
+    scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
+    axes: [{ ...axis, incrs: [1, 2, 3, 4, 6, 12], values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, axis],
     series: [{ label: t("hour") }, { label: t("yesterday"), stroke: "#8a9bb0", width: 2 },
-             { label: t("today"), stroke: "#4da3ff", width: 3, fill: "rgba(77,163,255,.15)" }],
-  }, [hours, hours.map(() => 0), hours.map(() => 0)], ivrEl);
+             { label: t("today"), stroke: "#4da3ff", width: 3, fill: "rgba(77,163,255,.15)" },
+             // The hour under way, dashed: it is not over, so it is not a dip.
+             { label: t("so_far"), stroke: "#4da3ff", width: 2, dash: [6, 6], points: { show: false } }],
+  }, [hours, hours.map(() => 0), hours.map(() => 0), hours.map(() => null)], ivrEl);
   const stEl = $("chart-states");
   charts.states = new uPlot({
     ...size(stEl), legend: { show: false },
@@ -77,8 +91,12 @@ function updateDashboard(snap) {
   tile("callback_conv", num(snap.totals.callbacks));
   // Hours still to come in the tenant's day (its zone, not the browser's) stay empty.
   const now = Number(new Date(snap.at).toLocaleString("en-US", { timeZone: snap.tz, hour: "numeric", hourCycle: "h23" }));
-  const today = snap.hourly.ivr_today.map((v, h) => (h <= now ? v : null));
-  charts.ivr.setData([charts.ivr.data[0], snap.hourly.ivr_yesterday, today]);
+  const today = snap.hourly.ivr_today.map((v, h) => (h < now ? v : null));
+  const soFar = snap.hourly.ivr_today.map((v, h) => (h === now || (h === now - 1 && now > 0) ? v : null));
+  charts.ivr.setData([charts.ivr.data[0], snap.hourly.ivr_yesterday, today, soFar]);
+  // For the browser test: the chart as drawn (its scales settle on the next frame).
+  window.callboard.ivr = { chart: charts.ivr, dashedHour: now,
+    legend: $("ivr-legend").innerText };
   const by = snap.agents.by_state;
   charts.states.setData([charts.states.data[0], CHART_STATES.map((s) => by[s])]);
   const secs = (v) => (v === null || v === undefined ? num(null) : dur(v));
