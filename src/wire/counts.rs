@@ -14,6 +14,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A counter added after the first release carries `#[serde(default)]`:
+/// what an older instance wrote (a snapshot read in a rolling upgrade)
+/// lacks it and reads 0. The others are required, so a row of another kind
+/// (an agent's) is never read as a queue's.
+///
 /// The table. `counts` are numbers of calls; `times` are summed
 /// durations, kept in milliseconds (`*_ms`, the engine's and the store's
 /// columns) and carried in seconds (`*_s`), each with how two of them
@@ -53,6 +58,7 @@ macro_rules! call_counters {
                 outbound_connected,
                 /// Answered calls whose wait was estimated when they were
                 /// queued: the denominator of the estimate's mean error.
+                #[serde(default)]
                 ewt_scored,
             }
             times {
@@ -67,6 +73,7 @@ macro_rules! call_counters {
                 /// Wrap-up time after ended calls, summed.
                 wrap_sum_ms => wrap_sum_s: Sum,
                 /// |real wait - estimated wait| of the scored calls, summed.
+                #[serde(default)]
                 ewt_error_sum_ms => ewt_error_sum_s: Sum,
             }
         }
@@ -115,10 +122,7 @@ macro_rules! wire_counters {
     ) => {
         /// A queue's call counts (a day, a window, an interval or a
         /// report's period), flattened into the object that carries them.
-        /// A count missing from what is read (written before it existed:
-        /// an older instance's snapshot in a rolling upgrade) reads 0.
         #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
-        #[serde(default)]
         pub struct CallCounts {
             $( $(#[$cm])* pub $count: u64, )*
         }
@@ -147,10 +151,8 @@ macro_rules! wire_counters {
             }
         }
 
-        /// A queue's summed call times, in seconds to the millisecond (a
-        /// time missing from what is read reads 0).
+        /// A queue's summed call times, in seconds to the millisecond.
         #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Default)]
-        #[serde(default)]
         pub struct CallTimes {
             $( $(#[$tm])* pub $s: f64, )*
         }

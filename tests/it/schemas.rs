@@ -160,6 +160,22 @@ fn a_snapshot_without_the_newer_figures_is_still_read() {
     assert_eq!(read.queues[0].ewt_s, None);
 }
 
+/// A report read back (by a client, or the tests) is of its own kind: an
+/// agent's rows never read as a queue's, however many queue fields have
+/// defaults for older writers.
+#[test]
+fn an_agent_report_reads_as_an_agent_report() {
+    let text = r#"{"tenant":"t","from":"2026-12-01","to":"2026-12-01","by":"agent","step":"day","rows":[
+        {"period":"2026-12-01","agent":"a1","time_s":{"ready":1.0,"away":0.0,"ringing":0.0,"talking":2.0,
+         "dialing":0.0,"outbound":0.0,"wrap_up":0.0},"away_s":{},"login_s":3.0,"handled":1,"missed":0,
+         "talk_s":2.0,"outbound":0,"occupancy":66.67}]}"#;
+    let report: callboard::wire::Report = serde_json::from_str(text).unwrap();
+    assert!(
+        matches!(report.rows, callboard::wire::ReportRows::Agent(ref r) if r.len() == 1),
+        "{report:?}"
+    );
+}
+
 #[test]
 fn the_schema_refuses_a_broken_snapshot() {
     let v = validator("snapshot.schema.json");

@@ -25,10 +25,12 @@ macro_rules! engine_counters {
         /// or the tenant for outbound calls and IVR inflow that name no
         /// queue: the table of `wire::counts`, counts in 32 bits and times
         /// in milliseconds.
+        // (The table's attributes are the wire's: its docs say what each
+        // field is.)
         #[derive(Default, Debug, Clone)]
         pub(crate) struct Counters {
-            $( $(#[$cm])* pub $count: u32, )*
-            $( $(#[$tm])* pub $ms: u64, )*
+            $( pub $count: u32, )*
+            $( pub $ms: u64, )*
             /// Answered calls with a wait within each of the tenant's
             /// thresholds (`Tenant::thresholds`, in its order).
             pub within: [u32; Few::CAP],
