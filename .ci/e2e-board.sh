@@ -71,7 +71,16 @@ assert states, "board: the agent list shows no agent"
 assert lo <= len(states) <= hi, f"board: {len(states)} cards, REST lists {lo}..{hi} agents"
 unknown = sorted({s for s in states if s not in names})
 assert not unknown, f"board: agent-list/{lang} shows states {unknown} that are not {lang} state names"
-print(f"board: agent-list/{lang}: {len(states)} cards, states {sorted(set(states))}")
+# Away reasons as the tenant labels them: the demo's in Korean on the
+# Korean board, as sent on the English one.
+reasons = {html.unescape(s).split(" · ")[1] for s in re.findall(r'<div class="state">(.*?)</div>', dom, re.S)
+           if " · " in html.unescape(s)}
+labels = json.load(open(sys.argv[4])).get("reason_labels", {}).get("ko", {})
+assert labels.get("break") == "휴식", f"board: the demo's reason labels are {labels}"
+sent = {"break", "meal", "training", "no answer"}
+if lang == "ko":
+    assert not reasons & sent, f"board: agent-list/ko shows reasons {reasons & sent} untranslated"
+print(f"board: agent-list/{lang}: {len(states)} cards, states {sorted(set(states))}, reasons {sorted(reasons)}")
 PY
   fi
   if [ "$view" = services ]; then

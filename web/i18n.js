@@ -70,4 +70,7 @@ export function bindLang(get) {
 }
 
 export const t = (k) => I18N[lang()][k] ?? k;
+// An away reason as the tenant labels it in the board's language (the
+// snapshot's reason_labels, from the config), else as sent.
+export const reasonLabel = (snap, r) => (snap?.reason_labels?.[lang()] || {})[r] || r;
 export const locale = () => (lang() === "ko" ? "ko-KR" : "en-GB");

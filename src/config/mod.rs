@@ -190,12 +190,20 @@ pub struct Settings {
     /// Per-service staffing settings, keyed by service name (tenants only).
     #[serde(default)]
     pub services: BTreeMap<String, ServiceFile>,
+    /// What a board shows for each away reason, per language
+    /// (`[tenants.T.reason_labels.ko] break = "휴식"`); a reason with no
+    /// label shows as sent.
+    #[serde(default)]
+    pub reason_labels: ReasonLabels,
     /// queue_log members by interface (`"PJSIP/1001" = "alice"`, or
     /// `{ agent = "alice", name = "Alice Kim" }`): one person, named one
     /// way (tenants only).
     #[serde(default)]
     pub members: BTreeMap<String, MemberFile>,
 }
+
+/// Away reasons' labels: language (`ko`, `en`) -> reason -> label.
+pub type ReasonLabels = BTreeMap<String, BTreeMap<String, String>>;
 
 /// A queue_log member's agent, and optionally its display name.
 #[derive(Deserialize, Debug, Clone)]
@@ -321,6 +329,8 @@ pub struct TenantSettings {
     pub members: BTreeMap<String, (String, Option<String>)>,
     /// Length of the history's intervals, in minutes (15, 30 or 60).
     pub interval_minutes: u32,
+    /// Away reasons' labels per language (the tenant's over `[defaults]`').
+    pub reason_labels: Arc<ReasonLabels>,
     /// Staffing of services the config does not name.
     pub service_defaults: ServiceSettings,
     /// Services the config names.
@@ -471,6 +481,32 @@ fn merge_service(
     }
 }
 
+/// `tenant`'s labels over `defaults`', per language and reason.
+fn merge_labels(defaults: &ReasonLabels, tenant: &ReasonLabels) -> ReasonLabels {
+    let mut out = defaults.clone();
+    for (lang, labels) in tenant {
+        out.entry(lang.clone())
+            .or_default()
+            .extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out
+}
+
+/// Checks a level's reason labels: a language is 2 or 3 lowercase letters,
+/// a reason and its label are names (1 to 128 bytes, no control character).
+fn check_labels(at: &str, labels: &ReasonLabels) -> anyhow::Result<()> {
+    for (lang, map) in labels {
+        if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
+            bail!("{at}.reason_labels.{lang}: a language is 2 or 3 lowercase letters (ko, en)");
+        }
+        for (reason, label) in map {
+            check_name(reason).with_context(|| format!("{at}.reason_labels.{lang}: reason `{reason}`"))?;
+            check_name(label).with_context(|| format!("{at}.reason_labels.{lang}.`{reason}`"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks the lists and staffing settings of one level (`at` names it).
 fn check_lists(
     at: &str,
@@ -591,8 +627,10 @@ impl Config {
             )
         };
         level("defaults", &file.defaults)?;
+        check_labels("defaults", &file.defaults.reason_labels)?;
         for (name, t) in &file.tenants {
             level(&format!("tenants.{name}"), t)?;
+            check_labels(&format!("tenants.{name}"), &t.reason_labels)?;
             for (q, qf) in &t.queues {
                 let at = format!("tenants.{name}.queues.{q}");
                 check_lists(
@@ -758,6 +796,7 @@ impl Config {
                 queues: BTreeMap::new(),
                 members: BTreeMap::new(),
                 interval_minutes: self.default_interval(),
+                reason_labels: Arc::new(self.file.defaults.reason_labels.clone()),
                 service_defaults: self.default_service,
                 services: BTreeMap::new(),
             };
@@ -807,8 +846,20 @@ impl Config {
                 .map(|(m, f)| (m.clone(), f.resolved()))
                 .collect(),
             interval_minutes: t.interval_minutes.unwrap_or(self.default_interval()),
+            reason_labels: Arc::new(merge_labels(&self.file.defaults.reason_labels, &t.reason_labels)),
             service_defaults,
             services,
+        }
+    }
+
+    /// Gives a tenant the file does not name (a simulated one) labels for
+    /// its away reasons in `lang`; the file's own, if any, win.
+    pub fn default_reason_labels(&mut self, tenant: &str, lang: &str, labels: &[(&str, &str)]) {
+        if let Some(t) = self.file.tenants.get_mut(tenant) {
+            let mine = t.reason_labels.entry(lang.to_string()).or_default();
+            for (reason, label) in labels {
+                mine.entry(reason.to_string()).or_insert_with(|| label.to_string());
+            }
         }
     }
 

@@ -89,6 +89,26 @@ fn tokens_are_validated() {
 }
 
 #[test]
+fn reason_labels_merge_per_language_and_are_checked() {
+    let c = Config::parse(
+        "[defaults.reason_labels.ko]\nbreak = \"휴식\"\nmeal = \"식사\"\n\
+         [tenants.a.reason_labels.ko]\nmeal = \"점심\"\n[tenants.a.reason_labels.en]\nmeal = \"Lunch\"\n",
+        None,
+        None,
+    )
+    .unwrap();
+    let a = c.tenant("a");
+    assert_eq!(a.reason_labels["ko"]["break"], "휴식");
+    assert_eq!(a.reason_labels["ko"]["meal"], "점심");
+    assert_eq!(a.reason_labels["en"]["meal"], "Lunch");
+    assert_eq!(c.tenant("other").reason_labels["ko"]["meal"], "식사");
+    let e = Config::parse("[tenants.a.reason_labels.Korean]\nx = \"y\"", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("tenants.a.reason_labels.Korean"), "{e:#}");
+    let e = Config::parse("[tenants.a.reason_labels.ko]\nx = \"\"", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("tenants.a.reason_labels.ko.`x`"), "{e:#}");
+}
+
+#[test]
 fn errors_name_the_bad_setting() {
     let e = Config::parse("[tenants.a]\ntz = \"Mars/Olympus\"", None, None).unwrap_err();
     assert!(format!("{e:#}").contains("tenants.a.tz"), "{e:#}");

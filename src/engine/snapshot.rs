@@ -435,6 +435,7 @@ impl Tenant {
             callbacks,
             waiting_calls: self.waiting_calls(now),
             thresholds: self.settings.thresholds,
+            reason_labels: self.settings.reason_labels.clone(),
         }
     }
 

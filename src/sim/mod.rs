@@ -25,6 +25,14 @@ mod tests;
 use config::{GIVEN, SURNAMES};
 pub use config::{Profile, SimConfig};
 
+/// The simulated agents' away reasons in Korean, the demo's labels.
+pub const REASON_LABELS_KO: &[(&str, &str)] = &[
+    ("break", "휴식"),
+    ("meal", "식사"),
+    ("training", "교육"),
+    ("no answer", "무응답"),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
     Arrival,

@@ -63,6 +63,10 @@ pub struct Snapshot {
     pub waiting_calls: Vec<WaitingCall>,
     /// When a board colours figures amber and red (from the config).
     pub thresholds: crate::config::Thresholds,
+    /// What a board shows for each away reason, per language (from the
+    /// config).
+    #[serde(default)]
+    pub reason_labels: Arc<crate::config::ReasonLabels>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 // The agent list (상담원 목록): a card per agent, its state, time in state
 // and the day's figures.
-import { t } from "../i18n.js";
+import { reasonLabel, t } from "../i18n.js";
 import { dur, esc } from "../format.js";
 import { agentClass, countSince, fit } from "./common.js";
 
@@ -9,9 +9,9 @@ function cardFigures(a) {
   return `${t("handled")} ${a.handled} · ${t("missed")} ${a.missed} · ${t("aht")} ${a.aht_s === null ? t("none") : dur(a.aht_s)}`;
 }
 
-function agentCard(a, elapsed) {
+function agentCard(a, elapsed, snap) {
   return `<div class="agent ${agentClass(a)}"><div class="name">${esc(a.name || a.agent)}</div>` +
-    `<div class="state">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""}</div>` +
+    `<div class="state">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(reasonLabel(snap, a.reason)) : ""}</div>` +
     `<div class="meta"><span data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span>` +
     `<span>${esc(cardFigures(a))}</span></div></div>`;
 }
@@ -30,7 +30,7 @@ function agentList(board, snap, state) {
       const card = cards[i];
       const cls = `agent ${agentClass(a)}`;
       if (card.className !== cls) card.className = cls;
-      const st = `${t("st_" + a.state)}${a.reason ? " · " + a.reason : ""}`;
+      const st = `${t("st_" + a.state)}${a.reason ? " · " + reasonLabel(snap, a.reason) : ""}`;
       if (card.children[1].textContent !== st) card.children[1].textContent = st;
       const [since, handled] = card.children[2].children;
       since.dataset.since = a.since ? a.state_s : "";
@@ -42,7 +42,7 @@ function agentList(board, snap, state) {
   }
   roster.key = key;
   const compact = snap.agent_list.length > 120 ? " compact" : "";
-  board.innerHTML = `<div class="agents${compact}">` + snap.agent_list.map((a) => agentCard(a, elapsed)).join("") + "</div>";
+  board.innerHTML = `<div class="agents${compact}">` + snap.agent_list.map((a) => agentCard(a, elapsed, snap)).join("") + "</div>";
   fit(board, state);
 }
 

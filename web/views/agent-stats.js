@@ -1,7 +1,7 @@
 // The agent statistics (상담원 통계) for the supervisor's desk: one row per
 // agent logged in today, sortable by any column, in up to three panels side
 // by side so that 200 agents fit one screen.
-import { t } from "../i18n.js";
+import { reasonLabel, t } from "../i18n.js";
 import { dur, esc, num, pct, span } from "../format.js";
 import { agentClass, countSince, fit } from "./common.js";
 
@@ -26,9 +26,9 @@ function agentStats(board, snap, state) {
     return (state.desc ? -c : c) || (x.agent < y.agent ? -1 : 1);
   });
   const away = (a) => Object.entries(a.away_today_s).filter(([, s]) => s > 0)
-    .map(([r, s]) => `${esc(r || t("no_reason"))} ${dur(s)}`).join(" · ");
+    .map(([r, s]) => `${esc(r ? reasonLabel(snap, r) : t("no_reason"))} ${dur(s)}`).join(" · ");
   const row = (a) => `<tr><td>${esc(a.name || a.agent)}</td>` +
-    `<td class="st ${agentClass(a)}">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(a.reason) : ""} ` +
+    `<td class="st ${agentClass(a)}">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(reasonLabel(snap, a.reason)) : ""} ` +
     `<span class="sub" data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span></td>` +
     `<td>${num(a.handled)}</td><td>${num(a.missed)}</td><td>${a.aht_s === null ? num(null) : dur(a.aht_s)}</td>` +
     `<td>${pct(a.occupancy)}</td><td class="login">${span(a.login_s)}</td>` +

@@ -165,11 +165,13 @@ impl ServeSettings {
         })
     }
 
-    /// Gives each simulated tenant the zone its traffic follows, unless the
-    /// config file names the tenant.
+    /// Gives each simulated tenant the zone its traffic follows and Korean
+    /// labels for its away reasons, unless the config file names the tenant.
     pub fn name_zones(&self, config: &mut Config) {
         for sim in &self.simulate {
-            config.default_tenant_tz(&sim.tenant, &sim.tz);
+            if config.default_tenant_tz(&sim.tenant, &sim.tz) {
+                config.default_reason_labels(&sim.tenant, "ko", crate::sim::REASON_LABELS_KO);
+            }
         }
     }
 }
