@@ -500,7 +500,8 @@ fn check_labels(at: &str, labels: &ReasonLabels) -> anyhow::Result<()> {
             bail!("{at}.reason_labels.{lang}: a language is 2 or 3 lowercase letters (ko, en)");
         }
         for (reason, label) in map {
-            check_name(reason).with_context(|| format!("{at}.reason_labels.{lang}: reason `{reason}`"))?;
+            check_name(reason)
+                .with_context(|| format!("{at}.reason_labels.{lang}: reason `{reason}`"))?;
             check_name(label).with_context(|| format!("{at}.reason_labels.{lang}.`{reason}`"))?;
         }
     }
@@ -846,7 +847,10 @@ impl Config {
                 .map(|(m, f)| (m.clone(), f.resolved()))
                 .collect(),
             interval_minutes: t.interval_minutes.unwrap_or(self.default_interval()),
-            reason_labels: Arc::new(merge_labels(&self.file.defaults.reason_labels, &t.reason_labels)),
+            reason_labels: Arc::new(merge_labels(
+                &self.file.defaults.reason_labels,
+                &t.reason_labels,
+            )),
             service_defaults,
             services,
         }
@@ -858,7 +862,8 @@ impl Config {
         if let Some(t) = self.file.tenants.get_mut(tenant) {
             let mine = t.reason_labels.entry(lang.to_string()).or_default();
             for (reason, label) in labels {
-                mine.entry(reason.to_string()).or_insert_with(|| label.to_string());
+                mine.entry(reason.to_string())
+                    .or_insert_with(|| label.to_string());
             }
         }
     }

@@ -103,9 +103,15 @@ fn reason_labels_merge_per_language_and_are_checked() {
     assert_eq!(a.reason_labels["en"]["meal"], "Lunch");
     assert_eq!(c.tenant("other").reason_labels["ko"]["meal"], "식사");
     let e = Config::parse("[tenants.a.reason_labels.Korean]\nx = \"y\"", None, None).unwrap_err();
-    assert!(format!("{e:#}").contains("tenants.a.reason_labels.Korean"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("tenants.a.reason_labels.Korean"),
+        "{e:#}"
+    );
     let e = Config::parse("[tenants.a.reason_labels.ko]\nx = \"\"", None, None).unwrap_err();
-    assert!(format!("{e:#}").contains("tenants.a.reason_labels.ko.`x`"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("tenants.a.reason_labels.ko.`x`"),
+        "{e:#}"
+    );
 }
 
 #[test]
