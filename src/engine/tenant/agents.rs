@@ -293,7 +293,10 @@ impl Tenant {
                 d.count(slot, |c| c.wrap_sum_ms += ms as u64);
             }
             if let Some(b) = self.recent_at(q, ev.ts) {
-                b.c.wrap_sum_ms += ms as u64;
+                b.c.add(&super::Counters {
+                    wrap_sum_ms: ms as u64,
+                    ..Default::default()
+                });
             }
         }
         Outcome::Applied

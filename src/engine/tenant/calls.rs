@@ -290,7 +290,10 @@ impl Tenant {
         };
         self.queue_data[q as usize].waiting += 1;
         if let Some(b) = self.recent_at(q, at) {
-            b.c.inbound += 1;
+            b.c.add(&Counters {
+                inbound: 1,
+                ..Counters::default()
+            });
         }
         let max_wait = self.queue_data[q as usize].settings.max_wait_s;
         if max_wait > 0 {
@@ -499,10 +502,12 @@ impl Tenant {
         let queue = &mut self.queue_data[q as usize];
         queue.waiting = queue.waiting.saturating_sub(1);
         if let Some(b) = self.recent_at(q, ts) {
-            count(&mut b.c);
-            if let Some(e) = ewt_error {
-                b.ewt_errors_ms.push(e);
-            }
+            let mut change = Counters::default();
+            count(&mut change);
+            b.c.add(&change);
+        }
+        if let (Some(e), Some(r)) = (ewt_error, self.queue_data[q as usize].recent.as_mut()) {
+            r.push_error(ts, e);
         }
         let agent = match kind {
             CallKind::Answered => c.agent.as_deref().map(|a| self.agent(a)),
@@ -554,8 +559,11 @@ impl Tenant {
                 }
                 if let Target::Queue(q) = call.target {
                     if let Some(b) = self.recent_at(q, ts) {
-                        b.c.ended += 1;
-                        b.c.talk_sum_ms += talk;
+                        b.c.add(&Counters {
+                            ended: 1,
+                            talk_sum_ms: talk,
+                            ..Counters::default()
+                        });
                     }
                 }
                 let (answer_day, _, slot) = self.when(at);
@@ -655,7 +663,10 @@ impl Tenant {
                     let queue = &mut self.queue_data[q as usize];
                     queue.waiting = queue.waiting.saturating_sub(1);
                     if let Some(b) = self.recent_at(q, d.at) {
-                        b.c.exited += 1;
+                        b.c.add(&Counters {
+                            exited: 1,
+                            ..Counters::default()
+                        });
                     }
                     self.after_ringing(&d.call, None);
                     self.finish(&d.call, d.at);

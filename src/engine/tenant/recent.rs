@@ -4,7 +4,10 @@
 //! buckets: their cost is the same at any traffic, and they depend on the
 //! last minutes' events only.
 
+use std::collections::VecDeque;
+
 use super::Counters;
+use crate::config::Few;
 use crate::time::Millis;
 
 const MINUTE_MS: Millis = 60_000;
@@ -16,13 +19,78 @@ pub(crate) fn minute_of(t: Millis) -> i64 {
 
 /// One minute of a queue: calls queued in it (`inbound`), waits that ended
 /// in it (the outcomes, their waits, `answered_within`), calls and wrap-ups
-/// that ended in it (`ended`, `talk_sum_ms`, `wrap_sum_ms`).
+/// that ended in it (`ended`, `talk_sum_ms`, `wrap_sum_ms`). Only what the
+/// windows and the estimate read, counts in 16 bits (a queue's minute,
+/// saturating): a quarter of the day's counters' size, kept 60 times.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Minute {
+    /// Which turn of the ring this is: the bucket at index `i` of a ring of
+    /// `len` holds minute `lap × len + i` (kept in what would be padding).
+    lap: i32,
+    inbound: u16,
+    answered: u16,
+    abandoned: u16,
+    short_abandoned: u16,
+    callbacks: u16,
+    transferred: u16,
+    exited: u16,
+    answered_in_sl: u16,
+    ended: u16,
+    within: [u16; Few::CAP],
+    wait_answered_sum_ms: u64,
+    talk_sum_ms: u64,
+    wrap_sum_ms: u64,
+}
+
+impl Minute {
+    /// Adds what `c` counted (one event's change).
+    pub(crate) fn add(&mut self, c: &Counters) {
+        let n = |mine: &mut u16, v: u32| *mine = mine.saturating_add(v.min(u16::MAX as u32) as u16);
+        n(&mut self.inbound, c.inbound);
+        n(&mut self.answered, c.answered);
+        n(&mut self.abandoned, c.abandoned);
+        n(&mut self.short_abandoned, c.short_abandoned);
+        n(&mut self.callbacks, c.callbacks);
+        n(&mut self.transferred, c.transferred);
+        n(&mut self.exited, c.exited);
+        n(&mut self.answered_in_sl, c.answered_in_sl);
+        n(&mut self.ended, c.ended);
+        for (mine, &v) in self.within.iter_mut().zip(&c.within) {
+            n(mine, v);
+        }
+        self.wait_answered_sum_ms = self
+            .wait_answered_sum_ms
+            .saturating_add(c.wait_answered_sum_ms);
+        self.talk_sum_ms = self.talk_sum_ms.saturating_add(c.talk_sum_ms);
+        self.wrap_sum_ms = self.wrap_sum_ms.saturating_add(c.wrap_sum_ms);
+    }
+
+    /// Adds this minute into a window's counters.
+    fn add_to(&self, sum: &mut Counters) {
+        let n = |mine: &mut u32, v: u16| *mine = mine.saturating_add(v as u32);
+        n(&mut sum.inbound, self.inbound);
+        n(&mut sum.answered, self.answered);
+        n(&mut sum.abandoned, self.abandoned);
+        n(&mut sum.short_abandoned, self.short_abandoned);
+        n(&mut sum.callbacks, self.callbacks);
+        n(&mut sum.transferred, self.transferred);
+        n(&mut sum.exited, self.exited);
+        n(&mut sum.answered_in_sl, self.answered_in_sl);
+        n(&mut sum.ended, self.ended);
+        for (mine, &v) in sum.within.iter_mut().zip(&self.within) {
+            n(mine, v);
+        }
+        sum.wait_answered_sum_ms = sum
+            .wait_answered_sum_ms
+            .saturating_add(self.wait_answered_sum_ms);
+        sum.talk_sum_ms = sum.talk_sum_ms.saturating_add(self.talk_sum_ms);
+        sum.wrap_sum_ms = sum.wrap_sum_ms.saturating_add(self.wrap_sum_ms);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
-    minute: i64,
-    pub c: Counters,
-    /// |real wait - estimate at entry| of the calls answered in it, in ms.
-    pub ewt_errors_ms: Vec<u32>,
+    pub c: Minute,
 }
 
 /// Recent means, in ms.
@@ -37,40 +105,83 @@ pub(crate) struct Means {
 #[derive(Debug)]
 pub(crate) struct Recent {
     buckets: Box<[Bucket]>,
+    /// |real wait - estimate at entry| (ms) of answered calls, by the
+    /// minute of the answer; those older than the ring are let go.
+    errors: VecDeque<(i64, u32)>,
+    /// The newest minute an error was kept for.
+    newest: i64,
 }
 
 impl Recent {
     pub(crate) fn new(minutes: u32) -> Recent {
         let buckets = (0..minutes.max(1))
             .map(|_| Bucket {
-                minute: i64::MIN,
-                ..Bucket::default()
+                c: Minute {
+                    lap: i32::MIN,
+                    ..Minute::default()
+                },
             })
             .collect();
-        Recent { buckets }
+        Recent {
+            buckets,
+            errors: VecDeque::new(),
+            newest: i64::MIN,
+        }
+    }
+
+    /// Keeps the estimate's error of a call answered at `t`.
+    pub(crate) fn push_error(&mut self, t: Millis, error_ms: u32) {
+        let m = minute_of(t);
+        let oldest_kept = self.newest.max(m) - self.buckets.len() as i64;
+        if m <= oldest_kept {
+            return; // in no window the ring can be asked for
+        }
+        self.newest = self.newest.max(m);
+        self.errors.push_back((m, error_ms));
+        // Late ones may sit behind newer ones: let go of what is too old
+        // whenever the front is.
+        if self.errors.front().is_some_and(|&(f, _)| f <= oldest_kept) {
+            self.errors.retain(|&(f, _)| f > oldest_kept);
+        }
     }
 
     /// The bucket of the minute `t` is in; `None` when that minute is older
     /// than the ring holds (it is in no window the ring can be asked for).
     pub(crate) fn at(&mut self, t: Millis) -> Option<&mut Bucket> {
         let m = minute_of(t);
-        let len = self.buckets.len() as i64;
-        let b = &mut self.buckets[m.rem_euclid(len) as usize];
-        if b.minute < m {
-            b.minute = m;
-            b.c = Counters::default();
-            b.ewt_errors_ms.clear();
+        let (i, lap) = self.place(m);
+        let b = &mut self.buckets[i];
+        if b.c.lap < lap {
+            b.c = Minute {
+                lap,
+                ..Minute::default()
+            };
         }
-        (b.minute == m).then_some(b)
+        (b.c.lap == lap).then_some(b)
     }
 
-    /// The buckets of the `minutes` minutes ending with the one `now` is in.
-    fn window(&self, now: Millis, minutes: u32) -> impl Iterator<Item = &Bucket> {
+    /// Where minute `m` lives: its bucket and its lap.
+    fn place(&self, m: i64) -> (usize, i32) {
+        let len = self.buckets.len() as i64;
+        let lap = m
+            .div_euclid(len)
+            .clamp(i32::MIN as i64 + 1, i32::MAX as i64) as i32;
+        (m.rem_euclid(len) as usize, lap)
+    }
+
+    /// The bucket of minute `m` if it holds that minute.
+    fn holding(&self, m: i64) -> Option<&Bucket> {
+        let (i, lap) = self.place(m);
+        let b = &self.buckets[i];
+        (b.c.lap == lap).then_some(b)
+    }
+
+    /// The buckets of the `minutes` minutes ending with the one `now` is
+    /// in, with their age in minutes.
+    fn window(&self, now: Millis, minutes: u32) -> impl Iterator<Item = (u32, &Bucket)> {
         let last = minute_of(now);
-        let first = last - minutes as i64 + 1;
-        self.buckets
-            .iter()
-            .filter(move |b| b.minute >= first && b.minute <= last)
+        let n = (minutes as usize).min(self.buckets.len()) as u32;
+        (0..n).filter_map(move |age| self.holding(last - age as i64).map(|b| (age, b)))
     }
 
     /// The counters of each window in `lengths` (minutes, ascending), in
@@ -83,10 +194,8 @@ impl Recent {
         let mut age = 0u32;
         for (sum, &len) in into.iter_mut().zip(lengths) {
             while age < len && (age as i64) < n {
-                let m = last - age as i64;
-                let b = &self.buckets[m.rem_euclid(n) as usize];
-                if b.minute == m {
-                    running.add(&b.c);
+                if let Some(b) = self.holding(last - age as i64) {
+                    b.c.add_to(&mut running);
                 }
                 age += 1;
             }
@@ -100,10 +209,8 @@ impl Recent {
     /// (ms; `None` when there were none). Sums of buckets, as the windows
     /// are: what a start rebuilds from two days' events is the same.
     pub(crate) fn means(&self, now: Millis, handle_min: u32, wait_min: u32) -> Means {
-        let last = minute_of(now);
         let (mut handle, mut ended, mut waits, mut answered) = (0u64, 0u64, 0u64, 0u64);
-        for b in self.window(now, handle_min.max(wait_min)) {
-            let age = (last - b.minute) as u32;
+        for (age, b) in self.window(now, handle_min.max(wait_min)) {
             if age < handle_min {
                 handle += b.c.talk_sum_ms + b.c.wrap_sum_ms;
                 ended += b.c.ended as u64;
@@ -121,15 +228,13 @@ impl Recent {
 
     /// The estimate's errors of the calls answered in the last `minutes`.
     pub(crate) fn errors(&self, now: Millis, minutes: u32) -> Vec<u32> {
-        let n = self
-            .window(now, minutes)
-            .map(|b| b.ewt_errors_ms.len())
-            .sum();
-        let mut out = Vec::with_capacity(n);
-        for b in self.window(now, minutes) {
-            out.extend_from_slice(&b.ewt_errors_ms);
-        }
-        out
+        let last = minute_of(now);
+        let first = last - minutes as i64 + 1;
+        self.errors
+            .iter()
+            .filter(|&&(m, _)| m >= first && m <= last)
+            .map(|&(_, e)| e)
+            .collect()
     }
 }
 
