@@ -28,7 +28,9 @@ cargo build --release --locked --example mock_kafka
 # One PostgreSQL for the cluster's history, emptied: every owner writes its
 # tenants' interval rows to it.
 PG=$(bash .ci/postgres.sh callboard_cluster)
-PGOPTIONS=--client-min-messages=warning psql "$PG" -q -c "DROP TABLE IF EXISTS queue_intervals, agent_intervals, agent_away_intervals, callback_days, queue_days, agent_days, agent_away_days, _sqlx_migrations"
+# Every table, whatever the migrations made (a list here would miss the next one).
+TABLES=$(psql "$PG" -Atq -c "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public'")
+[ -z "$TABLES" ] || PGOPTIONS=--client-min-messages=warning psql "$PG" -q -c "DROP TABLE $TABLES"
 
 target/release/examples/mock_kafka callboard.events:6 callboard.events.dlq:1 \
   callboard.events.state:6 callboard.snapshots:6 > "$WORK/mock.out" 2>"$WORK/mock.log" &

@@ -11,7 +11,9 @@ URL=$(bash .ci/postgres.sh callboard_grafana)
 WORK=$(mktemp -d)
 cargo build --release --locked
 # A clean database: the dashboard must find what this run wrote.
-PGOPTIONS=--client-min-messages=warning psql "$URL" -q -c "DROP TABLE IF EXISTS queue_intervals, agent_intervals, agent_away_intervals, callback_days, queue_days, agent_days, agent_away_days, _sqlx_migrations"
+# Every table, whatever the migrations made (a list here would miss the next one).
+TABLES=$(psql "$URL" -Atq -c "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public'")
+[ -z "$TABLES" ] || PGOPTIONS=--client-min-messages=warning psql "$URL" -q -c "DROP TABLE $TABLES"
 target/release/callboard serve --listen "127.0.0.1:$HTTP" --history "$URL" --event-log "$WORK/events" --log warn > "$WORK/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
