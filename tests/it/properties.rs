@@ -206,8 +206,16 @@ fn without_agent_order(mut s: Snapshot) -> Snapshot {
     s.agents = Default::default();
     // A service that only agents name is listed while it has a member,
     // which a tie can decide.
+    // (Its windows and thresholds list zeros, not nothing: they do not
+    // make it a service of calls.)
+    let no_calls = |st: &callboard::wire::QueueStats| {
+        let mut st = st.clone();
+        st.recent.clear();
+        st.answered_within = Default::default();
+        st == Default::default()
+    };
     s.services
-        .retain(|r| r.stats != Default::default() || r.callback_processing != Default::default());
+        .retain(|r| !no_calls(&r.stats) || r.callback_processing != Default::default());
     for a in &mut s.agent_list {
         a.state = callboard::event::AgentState::LoggedOut;
         a.reason = None;
