@@ -22,7 +22,7 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1
 weight=0
 for f in / /assets/app.js /assets/i18n.js /assets/format.js /assets/socket.js \
     /assets/views/common.js /assets/views/overview.js /assets/views/services.js /assets/views/agents.js \
-    /assets/views/dashboard.js /assets/views/agent-list.js /assets/views/agent-stats.js /assets/views/reports.js \
+    /assets/views/dashboard.js /assets/views/waiting.js /assets/views/agent-list.js /assets/views/agent-stats.js /assets/views/reports.js \
     /assets/app.css /assets/vendor/uplot/uPlot.iife.min.js /assets/vendor/uplot/uPlot.min.css; do
   n=$(curl -fs -H "Accept-Encoding: gzip" -o /dev/null -w "%{size_download}" "http://127.0.0.1:$HTTP$f")
   weight=$((weight + n))
@@ -110,6 +110,8 @@ check agent-stats ko "상담원 통계" "미응답" "평균처리시간" "점유
 check agent-stats en "Agent statistics" "Missed" "AHT" "Occupancy" "Login time"
 check reports ko "통계" "기간" "응대율" "서비스 레벨" "CSV 다운로드" "uplot"
 check reports en "Reports" "Period" "Answer rate" "Service level" "Download CSV" "uplot"
+check waiting-calls ko "대기 고객 목록" "대기 순번" "미완료 콜백"
+check waiting-calls en "Waiting calls" "Position" "Open callbacks"
 check overview ko "매체별 현황"
 kill $SERVE 2>/dev/null || true
 wait $SERVE 2>/dev/null || true

@@ -3,7 +3,7 @@
 // modules under /assets/ (uPlot, for the charts, is a classic script before
 // this one: window.uPlot).
 //
-// URL: /?tenant=T&view=overview|services|agents|dashboard|agent-list|agent-stats|reports
+// URL: /?tenant=T&view=overview|services|agents|dashboard|waiting-calls|agent-list|agent-stats|reports
 // (reports: &from=YYYY-MM-DD&to=YYYY-MM-DD&step=...&by=...)
 //      &lang=ko|en [&rotate=SECONDS][&kiosk=1][&token=TOKEN (kiosk screens only)]
 //      [&sort=COLUMN&desc=1 (agent-stats)]
@@ -21,9 +21,10 @@ import dashboard from "./views/dashboard.js";
 import agentList from "./views/agent-list.js";
 import agentStats from "./views/agent-stats.js";
 import reportsView from "./views/reports.js";
+import waiting from "./views/waiting.js";
 
 // The views, in the order of the header's links.
-const VIEWS = [overview, services, agents, dashboard, agentList, agentStats, reportsView];
+const VIEWS = [overview, services, agents, dashboard, waiting, agentList, agentStats, reportsView];
 
 const params = new URLSearchParams(location.search);
 const state = {

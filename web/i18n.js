@@ -28,7 +28,9 @@ export const I18N = {
     recent_min: "최근 {n}분", ewt: "예상 대기시간", ewt_error: "예측 오차(평균/90%)", staffing: "필요 상담원",
     required: "필요", available: "가용", gap: "부족", h_m: "{h}시간 {m}분", m_only: "{m}분",
     per_service_note: "여러 서비스에 속한 상담원은 서비스마다 셉니다. 합계는 상담원마다 한 번입니다.",
-    so_far: "현재 시간대 (진행 중)",
+    so_far: "현재 시간대 (진행 중)", more_queues: "외 {n}개 상담큐 (확인할 것부터 표시)", so_far_short: "진행 중",
+    "waiting-calls": "대기 고객 목록", waited: "대기 시간", position: "대기 순번", ewt_at_queue: "예상 대기시간 (대기 시작 때)",
+    open_callbacks: "미완료 콜백", unassigned: "미할당", more_calls: "외 {n}건 (오래 기다린 순)", no_waiting: "대기 고객이 없습니다",
     unknown_tenant: "'{t}' 테넌트의 데이터가 없습니다. 이름을 확인하세요 (첫 이벤트가 오면 바로 표시됩니다).",
   },
   en: {
@@ -57,7 +59,9 @@ export const I18N = {
     recent_min: "Last {n} min", ewt: "Est. wait", ewt_error: "Est. error (mean/p90)", staffing: "Agents needed",
     required: "Required", available: "Available", gap: "Short", h_m: "{h} h {m} min", m_only: "{m} min",
     per_service_note: "An agent in several services counts in each; the total counts each agent once.",
-    so_far: "This hour so far",
+    so_far: "This hour so far", more_queues: "{n} more queues (those needing a look are shown first)", so_far_short: "so far",
+    "waiting-calls": "Waiting calls", waited: "Waited", position: "Position", ewt_at_queue: "Est. wait (when queued)",
+    open_callbacks: "Open callbacks", unassigned: "Not assigned", more_calls: "{n} more (longest waits first)", no_waiting: "No customer is waiting",
     unknown_tenant: "No data for tenant '{t}'. Check its name (the board appears as soon as its first event arrives).",
   },
 };

@@ -38,6 +38,7 @@ function agentList(board, snap, state) {
       const h = cardFigures(a);
       if (handled.textContent !== h) handled.textContent = h;
     });
+    fit(board, state);
     return;
   }
   roster.key = key;

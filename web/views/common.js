@@ -52,24 +52,30 @@ const fitted = { key: "", size: 1 };
 export function fit(board, state) {
   const el = board.firstElementChild;
   if (!el) return;
+  // The room inside the board's padding (clientHeight counts the padding).
+  const pad = getComputedStyle(board);
+  const roomH = board.clientHeight - parseFloat(pad.paddingTop) - parseFloat(pad.paddingBottom);
+  const roomW = board.clientWidth - parseFloat(pad.paddingLeft) - parseFloat(pad.paddingRight);
   const view = state.view === "overview" ? state.shown : state.view;
   const key = [view, state.lang, el.querySelectorAll("tr, .agent").length, innerWidth, innerHeight].join("|");
   if (fitted.key === key) {
     el.style.fontSize = `${fitted.size}rem`;
-    return;
+    // The same shape can still grow (a longer state name wraps a card):
+    // measured again only when the last size no longer fits.
+    if (el.scrollHeight <= roomH && el.scrollWidth <= roomW) return;
   }
   // Grow a short board (up to 1.8x) and shrink a long one until it fits,
   // in height and in width.
   let size = 1;
   el.style.fontSize = "1rem";
-  const ratio = () => Math.min(board.clientHeight / el.scrollHeight, board.clientWidth / el.scrollWidth);
+  const ratio = () => Math.min(roomH / el.scrollHeight, roomW / el.scrollWidth);
   // A full-width table always measures as wide as the board: grow by height.
-  const tall = board.clientHeight / el.scrollHeight;
+  const tall = roomH / el.scrollHeight;
   if (tall > 1) {
     size = Math.min(1.8, tall * 0.95);
     el.style.fontSize = `${size}rem`;
   }
-  for (let i = 0; i < 4 && ratio() < 1; i++) {
+  for (let i = 0; i < 6 && ratio() < 1; i++) {
     size = Math.max(0.25, size * ratio() * 0.98);
     el.style.fontSize = `${size}rem`;
   }

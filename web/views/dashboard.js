@@ -4,7 +4,7 @@
 // window.uPlot).
 import { t } from "../i18n.js";
 import { dur, esc, num, pct } from "../format.js";
-import { $, low, waitingCell } from "./common.js";
+import { $, high, low, waitingCell } from "./common.js";
 
 // The guide's order of agent states on the dashboard chart.
 const CHART_STATES = ["wrap_up", "dialing", "ringing", "talking", "ready", "away"];
@@ -74,11 +74,48 @@ export function neediest(services) {
   return [...services].sort((a, b) => gap(b) - gap(a) || (a.service < b.service ? -1 : 1));
 }
 
-// Drops a table's last rows while its box overflows.
-function keepWhatFits(table) {
+// Drops a table's last rows while its box overflows; with `more`, the last
+// row left then says how many were dropped (more(n) is its text).
+function keepWhatFits(table, more) {
+  if (!table) return;
   const box = table.closest(".box");
-  const rows = [...table.querySelectorAll("tbody tr")];
-  while (rows.length > 1 && box.scrollHeight > box.clientHeight) rows.pop().remove();
+  const body = table.tBodies[0];
+  const rows = [...body.rows];
+  const over = () => box.scrollHeight > box.clientHeight;
+  if (!over()) return;
+  let dropped = 0;
+  while (rows.length > 1 && over()) { rows.pop().remove(); dropped++; }
+  if (!more || !dropped) return;
+  const tr = body.insertRow();
+  tr.className = "more";
+  const td = tr.insertCell();
+  td.colSpan = table.tHead.rows[0].cells.length;
+  const say = () => { td.textContent = more(dropped); };
+  say();
+  while (rows.length > 1 && over()) { rows.pop().remove(); dropped++; say(); }
+}
+
+// The queues that most need a look first: any red figure, then amber, then
+// the most customers waiting (used only when not all of them fit).
+function attention(q, th) {
+  const cls = [high(q.waiting, th.waiting_warn, th.waiting_alert),
+    high(q.longest_wait_s, th.longest_wait_warn_s, th.longest_wait_alert_s),
+    low(q.answer_rate, th.answer_rate_warn, th.answer_rate_alert),
+    low(q.service_level, th.service_level_warn, th.service_level_alert)];
+  return cls.includes("alert") ? 0 : cls.includes("warn") ? 1 : 2;
+}
+
+function queueTable(queues, th) {
+  const secs = (v) => (v === null || v === undefined ? num(null) : dur(v));
+  const accuracy = (e) => (e && e.n ? `${secs(e.mae)} / ${secs(e.p90)}<span class="sub">n=${num(e.n)}</span>` : num(null));
+  return `<table><thead><tr><th>${t("queue")}</th><th>${t("waiting")}</th><th>${t("answer_rate")}</th>` +
+    `<th>${t("service_level")}</th><th>${t("inbound")}</th><th>${t("answered")}</th><th>${t("abandoned")}</th>` +
+    `<th>${t("ewt")}</th><th>${t("ewt_error")}</th></tr></thead><tbody>` +
+    queues.map((q) => `<tr><td>${esc(q.queue)}</td>${waitingCell(q, th)}` +
+      `<td class="${low(q.answer_rate, th.answer_rate_warn, th.answer_rate_alert)}">${pct(q.answer_rate)}</td>` +
+      `<td class="${low(q.service_level, th.service_level_warn, th.service_level_alert)}">${pct(q.service_level)}</td>` +
+      `<td>${num(q.inbound)}</td><td>${num(q.answered)}</td><td>${num(q.abandoned)}</td>` +
+      `<td>${secs(q.ewt_s)}</td><td>${accuracy(q.ewt_error_s)}</td></tr>`).join("") + "</tbody></table>";
 }
 
 function updateDashboard(snap) {
@@ -99,22 +136,22 @@ function updateDashboard(snap) {
     legend: $("ivr-legend").innerText };
   const by = snap.agents.by_state;
   charts.states.setData([charts.states.data[0], CHART_STATES.map((s) => by[s])]);
-  const secs = (v) => (v === null || v === undefined ? num(null) : dur(v));
-  const accuracy = (e) => (e && e.n ? `${secs(e.mae)} / ${secs(e.p90)}<span class="sub">n=${num(e.n)}</span>` : num(null));
-  $("queues").innerHTML = `<table><thead><tr><th>${t("queue")}</th><th>${t("waiting")}</th><th>${t("answer_rate")}</th>` +
-    `<th>${t("service_level")}</th><th>${t("inbound")}</th><th>${t("answered")}</th><th>${t("abandoned")}</th>` +
-    `<th>${t("ewt")}</th><th>${t("ewt_error")}</th></tr></thead><tbody>` +
-    snap.queues.map((q) => `<tr><td>${esc(q.queue)}</td>${waitingCell(q, th)}` +
-      `<td class="${low(q.answer_rate, th.answer_rate_warn, th.answer_rate_alert)}">${pct(q.answer_rate)}</td>` +
-      `<td class="${low(q.service_level, th.service_level_warn, th.service_level_alert)}">${pct(q.service_level)}</td>` +
-      `<td>${num(q.inbound)}</td><td>${num(q.answered)}</td><td>${num(q.abandoned)}</td>` +
-      `<td>${secs(q.ewt_s)}</td><td>${accuracy(q.ewt_error_s)}</td></tr>`).join("") + "</tbody></table>";
+  // Every queue in its order while they all fit; otherwise those that most
+  // need a look, as many as fit, and how many more there are.
+  const box = $("queues");
+  box.innerHTML = queueTable(snap.queues, th);
+  if (box.closest(".box").scrollHeight > box.closest(".box").clientHeight) {
+    const order = [...snap.queues].sort((a, b) => attention(a, th) - attention(b, th) ||
+      b.waiting - a.waiting || (a.queue < b.queue ? -1 : 1));
+    box.innerHTML = queueTable(order, th);
+    keepWhatFits(box.querySelector("table"), (n) => t("more_queues").replace("{n}", n));
+  }
   $("staffing").innerHTML = `<table><thead><tr><th>${t("service")}</th><th>${t("required")}</th><th>${t("available")}</th>` +
     `<th>${t("gap")}</th></tr></thead><tbody>` +
     neediest(snap.services).map((s) => `<tr><td>${esc(s.service)}</td><td>${num(s.agents_required)}</td>` +
       `<td>${num(s.agents_available)}</td>` +
       `<td class="${s.staffing_gap > 0 ? "alert" : ""}">${num(s.staffing_gap)}</td></tr>`).join("") + "</tbody></table>";
-  keepWhatFits($("staffing"));
+  keepWhatFits($("staffing").querySelector("table"));
   // Requested = completed + failed + deleted + open: every part is shown,
   // so the figures add up on the screen.
   const cb = snap.callbacks;
@@ -129,6 +166,7 @@ function updateDashboard(snap) {
         cb.open_by_agent.slice(0, 8).map((a) => `<tr><td>${esc(names.get(a.agent) || a.agent)}</td><td>${a.open}</td></tr>`)
           .join("") + "</tbody></table>"
       : "");
+  keepWhatFits($("callbacks").querySelector("table"));
 }
 
 let root = null;

@@ -50,7 +50,7 @@ function reportsLayout() {
     `<label>${esc(t("rep_step"))} <select name="step">${opt(REPORT_STEP, rep.step, "step_")}</select></label>` +
     `<label>${esc(t("rep_by"))} <select name="by">${opt(REPORT_BY, rep.by, "by_")}</select></label>` +
     `<a id="rep-csv" download>${esc(t("rep_csv"))}</a></form>` +
-    `<div class="box rep-chart"><div class="chart" id="rep-chart"></div></div>` +
+    `<div class="box rep-chart"><h2><span class="legend" id="rep-legend"></span></h2><div class="chart" id="rep-chart"></div></div>` +
     `<div id="rep-status"></div><div class="rep-table" id="rep-table"></div></div>`;
 }
 
@@ -86,7 +86,7 @@ async function loadReport(ctx) {
     rep.data = null; rep.error = String(e);
   }
   rep.loading = false;
-  drawReport();
+  drawReport(state);
 }
 
 const sumOf = (rows, k) => rows.reduce((s, r) => s + (r[k] || 0), 0);
@@ -94,8 +94,23 @@ const ratioOf = (n, d) => (d > 0 ? Math.round((n * 10000) / d) / 100 : null);
 const meanOf = (sumS, n) => (n > 0 ? Math.round((sumS / n) * 10) / 10 : null);
 
 // A period's label: the date, or the local time of an hour or interval.
-function periodLabel(p) {
+function label(p) {
   return p.length > 10 ? `${p.slice(5, 10)} ${p.slice(11, 16)}` : p;
+}
+
+// The period still under way (today, this month, this hour or interval),
+// if the report reaches it: its figures are so far, not a whole period.
+function partialPeriod(periods, step, tz) {
+  if (!periods.length) return null;
+  const last = periods[periods.length - 1];
+  const today = tenantToday(tz);
+  if (step === "day") return last === today ? last : null;
+  if (step === "month") return last === today.slice(0, 7) ? last : null;
+  const starts = periods.map((p) => Date.parse(p));
+  const gaps = starts.slice(1).map((v, i) => v - starts[i]).filter((g) => g > 0);
+  const len = step === "hour" ? 3600e3 : gaps.length ? Math.min(...gaps) : 900e3;
+  const at = starts[starts.length - 1];
+  return at <= Date.now() && Date.now() < at + len ? last : null;
 }
 
 // Sums of the rows of each period (of every group), in order.
@@ -118,8 +133,9 @@ function callsTotals(rows) {
   };
 }
 
-function reportTable(d) {
+function reportTable(d, partial) {
   const rows = d.rows;
+  const periodLabel = (p) => label(p) + (p === partial ? ` (${t("so_far_short")})` : "");
   const sec = (v) => (v === null || v === undefined ? `<span class="null">${t("none")}</span>` : dur(v));
   if (d.by === "agent") {
     const head = ["rep_period", "agent", "login_time", "st_ready", "st_talking", "outbound", "st_wrap_up", "st_away", "handled", "missed", "occupancy"];
@@ -175,30 +191,56 @@ function reportSeries(d) {
 }
 
 // Drawn when a report arrives; by then another view may be shown, and
-// then there is nothing to draw into.
-function drawReport() {
+// then there is nothing to draw into. The period under way is drawn
+// dashed (its figures are so far, so a fall there is not a drop), and
+// labelled so in the table.
+function drawReport(state) {
   const status = $("rep-status");
   if (!status) return;
   const d = rep.data;
   status.textContent = rep.error ? rep.error : d && !d.rows.length ? t("rep_empty") : "";
   status.className = rep.error ? "alert" : "";
-  $("rep-table").innerHTML = d && d.rows.length ? reportTable(d) : "";
+  const partial = d ? partialPeriod(perPeriod(d.rows).map(([p]) => p), d.step, state.snapshot?.tz) : null;
+  $("rep-table").innerHTML = d && d.rows.length ? reportTable(d, partial) : "";
   if (rep.plot) { rep.plot.destroy(); rep.plot = null; }
+  $("rep-legend").innerHTML = "";
   if (!d || !d.rows.length) return;
   const [counts, [ratioKey, ratio], periods] = reportSeries(d);
-  const labels = periods.map(([p]) => periodLabel(p));
+  const labels = periods.map(([p]) => label(p));
+  const cut = partial === null ? labels.length : labels.length - 1;
+  // A whole period's line, and the period under way (joined to the one
+  // before it) as a dashed line of its own.
+  const whole = (v) => v.map((x, i) => (i < cut ? x : null));
+  const soFar = (v) => v.map((x, i) => (i >= cut - 1 && cut < labels.length ? x : null));
   const el = $("rep-chart");
-  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" } };
+  // Axis labels scale with the board (its root font size), as on the dashboard.
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  const font = `${Math.round(rem * 0.75)}px system-ui, sans-serif`;
+  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 3.2 };
+  const series = [{ label: t("rep_period") }];
+  const data = [labels.map((_, i) => i)];
+  for (const [k, color, v] of counts) {
+    series.push({ label: t(k), stroke: color, width: 2, points: { show: labels.length < 60 } });
+    data.push(whole(v));
+    series.push({ label: t(k), stroke: color, width: 2, dash: [4, 4], points: { show: false } });
+    data.push(soFar(v));
+  }
+  series.push({ label: t(ratioKey), stroke: "#e8eef5", width: 2, dash: [6, 4], scale: "pct" });
+  data.push(ratio);
   rep.plot = new uPlot({
-    width: el.clientWidth, height: Math.max(160, el.clientHeight), legend: { show: true },
+    width: el.clientWidth, height: Math.max(160, el.clientHeight), legend: { show: false },
     scales: { x: { time: false }, pct: { range: [0, 100] } },
-    axes: [{ ...axis, values: (u, v) => v.map((i) => labels[i] ?? "") }, axis,
+    axes: [{ ...axis, values: (u, v) => v.map((i) => (Number.isInteger(i) ? labels[i] ?? "" : "")) },
+      { ...axis, values: (u, v) => v.map((x) => x.toLocaleString()) },
       { ...axis, scale: "pct", side: 1, grid: { show: false }, values: (u, v) => v.map((x) => `${x}%`) }],
-    series: [{ label: t("rep_period"), value: (u, i) => labels[i] ?? "" },
-      ...counts.map(([k, color]) => ({ label: t(k), stroke: color, width: 2, points: { show: labels.length < 60 } })),
-      { label: t(ratioKey), stroke: "#e8eef5", width: 2, dash: [6, 4], scale: "pct" }],
-  }, [labels.map((_, i) => i), ...counts.map(([, , v]) => v), ratio], el);
+    series,
+  }, data, el);
+  // The lines are named in the chart's heading (no cursor values).
+  $("rep-legend").innerHTML = counts.map(([k, color]) => `<i style="border-color:${color}"></i>${esc(t(k))}`).join("") +
+    `<i class="ratio"></i>${esc(t(ratioKey))}` +
+    (partial === null ? "" : `<i class="so-far"></i>${esc(label(partial))} ${esc(t("so_far_short"))}`);
   window.callboard.reportRows = d.rows.length;
+  window.callboard.reportPartial = partial;
 }
 
 let root = null;
