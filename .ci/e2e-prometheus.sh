@@ -19,6 +19,10 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 promtool check config prometheus/prometheus.yml
 promtool check rules prometheus/rules/callboard.rules.yml
 (cd prometheus && promtool test rules tests/callboard.test.yml)
+# Alertmanager's routes: floor alerts to the supervisors, health to the pager.
+command -v amtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+amtool check-config prometheus/alertmanager.yml
+python3 .ci/alert-routes.py
 
 cargo build --release --locked
 # As in docker-compose.yml: a broker, live simulated traffic produced into

@@ -107,6 +107,20 @@ pub fn describe() {
         "Calls answered in the last 60 minutes whose estimated wait was scored, per queue."
     );
     describe_gauge!(
+        names::THRESHOLD_RATIO,
+        "The tenant's board threshold for a ratio (figure: service_level, answer_rate; level: warn = amber, alert = red; 0..1; NaN when not set): the alert rules compare with it."
+    );
+    describe_gauge!(
+        names::THRESHOLD_WAITING_CALLS,
+        Unit::Count,
+        "The tenant's board threshold for waiting customers (level: warn, alert; NaN when not set)."
+    );
+    describe_gauge!(
+        names::THRESHOLD_LONGEST_WAIT,
+        Unit::Seconds,
+        "The tenant's board threshold for the longest wait (level: warn, alert; NaN when not set)."
+    );
+    describe_gauge!(
         names::TENANT_ANSWER_RATIO,
         "Answered / inbound today for the whole tenant (0..1; NaN with no calls)."
     );

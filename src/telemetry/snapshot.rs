@@ -8,10 +8,47 @@ use metrics::{counter, gauge};
 use super::names;
 
 use super::Signal;
+use crate::config::Thresholds;
 use crate::wire::{AgentCounts, ByState, QueueStats, Snapshot};
 
 fn ratio(r: Option<f64>) -> f64 {
     r.map_or(f64::NAN, |v| v / 100.0)
+}
+
+/// The tenant's amber and red thresholds (its config, as the board shows
+/// them), so that the alert rules compare with the same numbers.
+fn threshold_metrics(tenant: &str, th: &Thresholds) {
+    let levels = [
+        (
+            "warn",
+            th.service_level_warn,
+            th.answer_rate_warn,
+            th.waiting_warn,
+            th.longest_wait_warn_s,
+        ),
+        (
+            "alert",
+            th.service_level_alert,
+            th.answer_rate_alert,
+            th.waiting_alert,
+            th.longest_wait_alert_s,
+        ),
+    ];
+    let count = |v: Option<u64>| v.map_or(f64::NAN, |v| v as f64);
+    for (level, sl, ar, waiting, longest) in levels {
+        let labels = |figure: &'static str| {
+            [
+                ("tenant", tenant.to_string()),
+                ("figure", figure.to_string()),
+                ("level", level.to_string()),
+            ]
+        };
+        gauge!(names::THRESHOLD_RATIO, &labels("service_level")).set(ratio(sl));
+        gauge!(names::THRESHOLD_RATIO, &labels("answer_rate")).set(ratio(ar));
+        let by_level = [("tenant", tenant.to_string()), ("level", level.to_string())];
+        gauge!(names::THRESHOLD_WAITING_CALLS, &by_level).set(count(waiting));
+        gauge!(names::THRESHOLD_LONGEST_WAIT, &by_level).set(count(longest));
+    }
 }
 
 fn queue_metrics(tenant: &str, service: &str, queue: &str, s: &QueueStats) {
@@ -127,6 +164,7 @@ impl Signal for SnapshotPublished<'_> {
         gauge!(names::TENANT_SERVICE_LEVEL_RATIO, &t).set(ratio(s.totals.service_level));
         gauge!(names::TENANT_WAITING_CALLS, &t).set(s.totals.waiting as f64);
         gauge!(names::TENANT_LONGEST_WAIT, &t).set(s.totals.longest_wait_s as f64);
+        threshold_metrics(tenant, &s.thresholds);
         // Agent figures of today, summed over the tenant's agents: per agent
         // they would cost a series each. A tenant without agents has none.
         if s.agent_list.is_empty() {
