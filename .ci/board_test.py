@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -150,6 +152,26 @@ def main():
             else:
                 sys.exit("board: never saw the REST snapshot's sequence number on the dashboard")
             d.save_screenshot(os.path.join("target", "board-screenshots", f"dashboard-staffing-{lang}.png"))
+            # Each tile says yesterday's figure by the same time (the demo
+            # has a week of history): the sums of yesterday's intervals that
+            # had ended by now less a day.
+            def tiles_match():
+                tiles = d.execute_script("return window.callboard.tiles || {}")
+                seq, snap = rest("demo")
+                tz = ZoneInfo(snap["tz"])
+                at = datetime.fromisoformat(snap["at"].replace("Z", "+00:00"))
+                day = (at - timedelta(days=1)).astimezone(tz).date()
+                with urllib.request.urlopen(f"{BASE}/api/v1/tenants/demo/history?from={day}&to={day}&by=tenant&step=interval") as r:
+                    rows = json.load(r)["rows"]
+                until = at - timedelta(days=1)
+                done = [r for r in rows if datetime.fromisoformat(r["period"]) + timedelta(minutes=15) <= until]
+                inbound = sum(r["inbound"] for r in done)
+                word = "어제 이 시각" if lang == "ko" else "yesterday by now"
+                want = f"{word} {inbound:,}"
+                return (tiles.get("consult", "").endswith(want) and tiles) or None
+            tiles = wait(tiles_match, f"yesterday's figures on the tiles ({lang})", 20)
+            assert ("목표 90%" if lang == "ko" else "target 90%") in tiles["answer_rate"], tiles
+            print(f"board ({lang}): tiles show target and yesterday by now: {tiles}")
             # The IVR chart counts from 0, says which line is which (no
             # cursor values), and draws the hour under way dashed.
             y_min = wait(lambda: d.execute_script(
@@ -192,7 +214,8 @@ def main():
                 wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the agent board")
                 tops = d.execute_script("return [...document.querySelectorAll('#views a')].map(a => a.getBoundingClientRect().top)")
                 assert len(set(tops)) == 1, f"the {lang} navigation wraps at {size}: {tops}"
-                note = d.find_element("css selector", "p.note").text
+                # (Read in one script: the board is redrawn with every snapshot.)
+                note = d.execute_script("const n = document.querySelector('p.note'); return n && n.innerText")
                 assert note, "the agent board says how agents in several services count"
         d.set_window_size(1920, 1080)
         print("board: the navigation stays on one line in both languages at 1280x720 and 1920x1080")
@@ -244,8 +267,6 @@ def main():
             d.save_screenshot(os.path.join("target", "board-screenshots", f"waiting-calls-{lang}.png"))
 
         # The clock shows the tenant's time (Seoul), not the browser's.
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
         def clock_is_seoul():
             shown = d.find_element("id", "clock").text
             want = datetime.now(ZoneInfo("Asia/Seoul")).strftime("%H:%M")
@@ -265,7 +286,6 @@ def main():
         # Reports (통계): the demo's week of history, day by day, as a table
         # and a chart; the table's total is the REST report's; the CSV link
         # gives the same report for Excel.
-        from datetime import timedelta
         today = datetime.now(ZoneInfo("Asia/Seoul")).date()
         frm, to = today - timedelta(days=7), today - timedelta(days=1)
         query = f"from={frm}&to={to}&by=tenant&step=day"
@@ -415,6 +435,58 @@ def main():
         meta = d.execute_script("return document.querySelector('.agent .meta').innerText")
         assert "Missed" in meta and "AHT" in meta, meta
         print(f"board: agent cards show missed and AHT: {meta!r}")
+
+        # Alarms: agents past their state's limit (break 15 min, wrap-up 2
+        # min: the built-in limits) are marked on both agent views, also when
+        # they cross it between snapshots; a tile that is red flashes, says
+        # since when, its target and (with no history) nothing of yesterday;
+        # &sound=1 beeps once for it.
+        now = int(time.time() * 1000) - 1000
+        lines = []
+        for agent, state, ago_s in (("long-break", "away", 1200), ("short-break", "away", 60),
+                                    ("long-wrap", "wrap_up", 300), ("on-call", "talking", 60),
+                                    ("wrap-soon", "wrap_up", 115)):
+            lines.append({"v": 1, "id": f"{agent}-in", "ts": now - ago_s * 1000, "tenant": "alarm",
+                          "type": "agent.state", "agent": agent, "state": state, "services": ["sales"],
+                          **({"reason": "break"} if state == "away" else {})})
+        for c in range(20):  # all abandoned: answer rate 0 %
+            lines.append({"v": 1, "id": f"q{c}", "ts": now - 600_000, "tenant": "alarm", "type": "call.queued",
+                          "call": f"x{c}", "queue": "sales"})
+            lines.append({"v": 1, "id": f"a{c}", "ts": now - 590_000, "tenant": "alarm", "type": "call.abandoned",
+                          "call": f"x{c}", "queue": "sales"})
+        body = "\n".join(json.dumps(x) for x in lines).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{BASE}/api/v1/events", data=body, method="POST"))
+        wait(lambda: _exists("alarm") and rest("alarm")[1]["totals"]["abandoned"] == 20, "the alarm tenant")
+        assert rest("alarm")[1]["state_limits_s"] == {"away": 900, "talking": 600, "wrap_up": 120}
+        d.get(f"{BASE}/?tenant=alarm&view=agent-list&lang=en")
+        wait(lambda: d.find_elements("css selector", ".agent"), "the alarm tenant's agents")
+        over = lambda sel: sorted(d.execute_script(
+            f"return [...document.querySelectorAll('{sel}')].map(e => e.querySelector('.name, td').innerText)"))
+        assert over(".agent.over") == ["long-break", "long-wrap"], over(".agent.over")
+        # wrap-soon passes its 2 minutes while the board is shown.
+        wait(lambda: over(".agent.over") == ["long-break", "long-wrap", "wrap-soon"], "wrap-soon to pass its limit", 15)
+        d.get(f"{BASE}/?tenant=alarm&view=agent-stats&lang=ko")
+        wait(lambda: d.find_elements("css selector", "#board tbody tr"), "the alarm tenant's statistics")
+        assert over("#board tr.over") == ["long-break", "long-wrap", "wrap-soon"], over("#board tr.over")
+        d.execute_script("localStorage.clear()")
+        d.get(f"{BASE}/?tenant=alarm&view=dashboard&lang=en&sound=1")
+        wait(lambda: d.execute_script("return (window.callboard.tiles || {}).answer_rate"), "the tiles")
+        tile = d.execute_script("const v = document.getElementById('tile-answer_rate');"
+                                "return {cls: v.className, ref: document.getElementById('ref-answer_rate').innerText}")
+        assert "alert" in tile["cls"] and "flash" in tile["cls"], tile
+        assert tile["ref"].startswith("since ") and "target 90%" in tile["ref"], tile
+        assert "yesterday" not in tile["ref"], tile  # no history of this tenant
+        assert wait(lambda: d.execute_script("return window.callboard.beeps"), "a beep") == 1
+        time.sleep(5)  # a flash is brief, and the beep is not repeated
+        assert "flash" not in d.execute_script("return document.getElementById('tile-answer_rate').className")
+        assert d.execute_script("return window.callboard.beeps") == 1
+        # A reload keeps since when (the browser remembers it).
+        first = tile["ref"].split(" · ")[0]
+        d.get(f"{BASE}/?tenant=alarm&view=dashboard&lang=en")
+        wait(lambda: d.execute_script("return (window.callboard.tiles || {}).answer_rate"), "the tiles again")
+        again = d.execute_script("return document.getElementById('ref-answer_rate').innerText").split(" · ")[0]
+        assert again == first, (first, again)
+        print(f"board: agents past their limits marked on both views; red tile flashes once, says {first!r}, beeps once")
 
         # With tokens configured the board asks for one, keeps it, and shows
         # that tenant; a wrong one is asked for again.

@@ -20,7 +20,7 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP/readyz" >/dev/null 2>&1
 
 # Page weight: everything the board loads, gzip-compressed, under 300 KB.
 weight=0
-for f in / /assets/app.js /assets/i18n.js /assets/format.js /assets/socket.js \
+for f in / /assets/app.js /assets/i18n.js /assets/format.js /assets/socket.js /assets/alarms.js \
     /assets/views/common.js /assets/views/overview.js /assets/views/services.js /assets/views/agents.js \
     /assets/views/dashboard.js /assets/views/waiting.js /assets/views/agent-list.js /assets/views/agent-stats.js /assets/views/reports.js \
     /assets/app.css /assets/vendor/uplot/uPlot.iife.min.js /assets/vendor/uplot/uPlot.min.css; do

@@ -5,7 +5,8 @@
 //
 // URL: /?tenant=T&view=overview|services|agents|dashboard|waiting-calls|agent-list|agent-stats|reports
 // (reports: &from=YYYY-MM-DD&to=YYYY-MM-DD&step=...&by=...)
-//      &lang=ko|en [&rotate=SECONDS][&kiosk=1][&token=TOKEN (kiosk screens only)]
+//      &lang=ko|en [&rotate=SECONDS][&kiosk=1][&sound=1 (a beep when a figure turns red)]
+//      [&token=TOKEN (kiosk screens only)]
 //      [&sort=COLUMN&desc=1 (agent-stats)]
 //
 // This module keeps the state, draws the header, legend, banner and login,
@@ -14,6 +15,7 @@
 import { I18N, bindLang, t } from "./i18n.js";
 import { esc, tenantTime } from "./format.js";
 import { auth, connect } from "./socket.js";
+import { scan } from "./alarms.js";
 import overview from "./views/overview.js";
 import services from "./views/services.js";
 import agents from "./views/agents.js";
@@ -36,6 +38,7 @@ const state = {
   snapshot: null, seq: 0, receivedAt: 0, shown: "services",
   ws: null, backoff: 1000, lostSince: null,
   sort: params.get("sort") || "agent", desc: params.get("desc") === "1",
+  sound: params.get("sound") === "1",
 };
 if (!I18N[state.lang]) state.lang = "en";
 bindLang(() => state.lang);
@@ -94,6 +97,7 @@ function render() {
   chrome();
   show(state.view).update(snap, ctx);
   if (!snap) return;
+  scan($("board"), state, shownView());
   const banner = $("banner");
   if (state.lostSince) {
     banner.hidden = false; banner.className = "";
@@ -109,12 +113,44 @@ function render() {
   window.callboard.seq = state.seq;
 }
 
+// The view on screen (the overview shows one of two in turn).
+const shownView = () => (state.view === "overview" ? state.shown : state.view);
+
+// Messages to the floor (POST /api/v1/tenants/T/messages): asked for every
+// 10 seconds, shown as a ticker until each expires.
+async function pollMessages() {
+  if (!state.tenant) return;
+  const r = await fetch(`/api/v1/tenants/${encodeURIComponent(state.tenant)}/messages`,
+    { headers: auth(state.token) }).catch(() => null);
+  if (r && r.ok) state.messages = (await r.json()).messages || [];
+  drawTicker();
+}
+
+function drawTicker() {
+  const now = Date.now();
+  const shown = (state.messages || []).filter((m) => Date.parse(m.expires_at) > now).map((m) => m.text);
+  const text = shown.join("   ◆   ");
+  const el = $("ticker");
+  el.hidden = !shown.length;
+  const span = $("ticker-text");
+  if (span.textContent !== text) {
+    span.textContent = text;
+    // About 8 characters a second, however long the text.
+    span.style.animationDuration = `${Math.max(12, (text.length + 60) / 8)}s`;
+  }
+  window.callboard.messages = shown;
+}
+
 function tick() {
   // The tenant's time, once its first snapshot says its zone: never the
   // screen's own zone, not even for the first second.
   $("clock").textContent = state.snapshot ? tenantTime(new Date(), state.snapshot.tz) : "--:--:--";
   $("clock").title = state.snapshot?.tz || "";
-  if (state.snapshot && mounted && mounted.tick) mounted.tick(ctx);
+  if (state.messages && state.messages.length) drawTicker(); // one that expires goes at once
+  if (state.snapshot && mounted && mounted.tick) {
+    mounted.tick(ctx);
+    scan($("board"), state, shownView()); // an agent past a state's limit since the last snapshot
+  }
 }
 
 function accept(snap, seq) {
@@ -179,6 +215,8 @@ setInterval(() => {
   render();
 }, state.rotate * 1000);
 setInterval(tick, 1000);
+setInterval(pollMessages, 10000);
 tick();
 chrome();
 start();
+pollMessages();

@@ -31,6 +31,7 @@ export const I18N = {
     so_far: "현재 시간대 (진행 중)", more_queues: "외 {n}개 상담큐 (확인할 것부터 표시)", so_far_short: "진행 중",
     "waiting-calls": "대기 고객 목록", waited: "대기 시간", position: "대기 순번", ewt_at_queue: "예상 대기시간 (대기 시작 때)",
     open_callbacks: "미완료 콜백", unassigned: "미할당", more_calls: "외 {n}건 (오래 기다린 순)", no_waiting: "대기 고객이 없습니다",
+    since: "{t}부터", target: "목표", yesterday_now: "어제 이 시각",
     unknown_tenant: "'{t}' 테넌트의 데이터가 없습니다. 이름을 확인하세요 (첫 이벤트가 오면 바로 표시됩니다).",
   },
   en: {
@@ -62,6 +63,7 @@ export const I18N = {
     so_far: "This hour so far", more_queues: "{n} more queues (those needing a look are shown first)", so_far_short: "so far",
     "waiting-calls": "Waiting calls", waited: "Waited", position: "Position", ewt_at_queue: "Est. wait (when queued)",
     open_callbacks: "Open callbacks", unassigned: "Not assigned", more_calls: "{n} more (longest waits first)", no_waiting: "No customer is waiting",
+    since: "since {t}", target: "target", yesterday_now: "yesterday by now",
     unknown_tenant: "No data for tenant '{t}'. Check its name (the board appears as soon as its first event arrives).",
   },
 };

@@ -195,6 +195,12 @@ pub struct Settings {
     /// label shows as sent.
     #[serde(default)]
     pub reason_labels: ReasonLabels,
+    /// How long an agent may stay in a state before the board highlights
+    /// it, in seconds per state (`[tenants.T.state_limits_s] away = 900`);
+    /// merged per state over `[defaults]` and the built-in limits
+    /// ([`DEFAULT_STATE_LIMITS_S`]); 0 turns a state's limit off.
+    #[serde(default)]
+    pub state_limits_s: StateLimits,
     /// queue_log members by interface (`"PJSIP/1001" = "alice"`, or
     /// `{ agent = "alice", name = "Alice Kim" }`): one person, named one
     /// way (tenants only).
@@ -331,6 +337,9 @@ pub struct TenantSettings {
     pub interval_minutes: u32,
     /// Away reasons' labels per language (the tenant's over `[defaults]`').
     pub reason_labels: Arc<ReasonLabels>,
+    /// Seconds an agent may stay in a state before the board highlights
+    /// it (only states with a limit).
+    pub state_limits_s: Arc<StateLimits>,
     /// Staffing of services the config does not name.
     pub service_defaults: ServiceSettings,
     /// Services the config names.
@@ -482,6 +491,45 @@ fn merge_service(
 }
 
 /// `tenant`'s labels over `defaults`', per language and reason.
+/// Seconds per agent state (`away`, `wrap_up`, ...).
+pub type StateLimits = BTreeMap<String, u64>;
+
+/// The built-in limits of time in a state: a break of 15 minutes, a wrap-up
+/// of 2, a call of 10.
+pub const DEFAULT_STATE_LIMITS_S: [(&str, u64); 3] =
+    [("away", 900), ("wrap_up", 120), ("talking", 600)];
+
+/// The built-in limits, then `[defaults]`', then the tenant's, state by
+/// state; a limit of 0 is none.
+fn merge_limits(levels: &[&StateLimits]) -> StateLimits {
+    let mut out: StateLimits = DEFAULT_STATE_LIMITS_S
+        .iter()
+        .map(|&(k, v)| (k.to_string(), v))
+        .collect();
+    for level in levels {
+        out.extend(level.iter().map(|(k, &v)| (k.clone(), v)));
+    }
+    out.retain(|_, v| *v > 0);
+    out
+}
+
+/// Checks a level's state limits: each names an agent state a limit makes
+/// sense for (not `logged_out`), for at most a day.
+fn check_state_limits(at: &str, limits: &StateLimits) -> anyhow::Result<()> {
+    for (state, &secs) in limits {
+        match crate::event::AgentState::parse(state) {
+            Some(s) if s != crate::event::AgentState::LoggedOut => {}
+            _ => bail!(
+                "{at}.state_limits_s: `{state}` is not an agent state with a limit (ready, away, ringing, talking, dialing, outbound, wrap_up)"
+            ),
+        }
+        if secs > 86_400 {
+            bail!("{at}.state_limits_s.{state}: {secs} s is over a day (0 turns the limit off)");
+        }
+    }
+    Ok(())
+}
+
 fn merge_labels(defaults: &ReasonLabels, tenant: &ReasonLabels) -> ReasonLabels {
     let mut out = defaults.clone();
     for (lang, labels) in tenant {
@@ -629,9 +677,11 @@ impl Config {
         };
         level("defaults", &file.defaults)?;
         check_labels("defaults", &file.defaults.reason_labels)?;
+        check_state_limits("defaults", &file.defaults.state_limits_s)?;
         for (name, t) in &file.tenants {
             level(&format!("tenants.{name}"), t)?;
             check_labels(&format!("tenants.{name}"), &t.reason_labels)?;
+            check_state_limits(&format!("tenants.{name}"), &t.state_limits_s)?;
             for (q, qf) in &t.queues {
                 let at = format!("tenants.{name}.queues.{q}");
                 check_lists(
@@ -798,6 +848,7 @@ impl Config {
                 members: BTreeMap::new(),
                 interval_minutes: self.default_interval(),
                 reason_labels: Arc::new(self.file.defaults.reason_labels.clone()),
+                state_limits_s: Arc::new(merge_limits(&[&self.file.defaults.state_limits_s])),
                 service_defaults: self.default_service,
                 services: BTreeMap::new(),
             };
@@ -851,6 +902,10 @@ impl Config {
                 &self.file.defaults.reason_labels,
                 &t.reason_labels,
             )),
+            state_limits_s: Arc::new(merge_limits(&[
+                &self.file.defaults.state_limits_s,
+                &t.state_limits_s,
+            ])),
             service_defaults,
             services,
         }

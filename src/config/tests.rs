@@ -89,6 +89,39 @@ fn tokens_are_validated() {
 }
 
 #[test]
+fn state_limits_merge_per_state_over_the_built_in_ones_and_are_checked() {
+    let c = Config::parse(
+        "[defaults.state_limits_s]\naway = 600\n\
+         [tenants.a.state_limits_s]\nwrap_up = 0\nready = 1800\n",
+        None,
+        None,
+    )
+    .unwrap();
+    let a = c.tenant("a");
+    // away from [defaults], talking built in, wrap_up turned off, ready the tenant's.
+    let want: Vec<(&str, u64)> = vec![("away", 600), ("ready", 1800), ("talking", 600)];
+    assert_eq!(
+        a.state_limits_s
+            .iter()
+            .map(|(k, &v)| (k.as_str(), v))
+            .collect::<Vec<_>>(),
+        want
+    );
+    let other = c.tenant("other");
+    assert_eq!(other.state_limits_s["wrap_up"], 120);
+    assert_eq!(other.state_limits_s["away"], 600);
+    let e = Config::parse("[tenants.a.state_limits_s]\nlunch = 60", None, None).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("tenants.a.state_limits_s: `lunch`"),
+        "{e:#}"
+    );
+    let e = Config::parse("[tenants.a.state_limits_s]\nlogged_out = 60", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("`logged_out`"), "{e:#}");
+    let e = Config::parse("[defaults.state_limits_s]\naway = 90000", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("over a day"), "{e:#}");
+}
+
+#[test]
 fn reason_labels_merge_per_language_and_are_checked() {
     let c = Config::parse(
         "[defaults.reason_labels.ko]\nbreak = \"휴식\"\nmeal = \"식사\"\n\

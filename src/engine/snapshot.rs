@@ -436,6 +436,7 @@ impl Tenant {
             waiting_calls: self.waiting_calls(now),
             thresholds: self.settings.thresholds,
             reason_labels: self.settings.reason_labels.clone(),
+            state_limits_s: self.settings.state_limits_s.clone(),
         }
     }
 

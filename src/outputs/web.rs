@@ -9,7 +9,7 @@ use axum::routing::get;
 
 /// Path, content type and content of each file. uPlot (MIT), the charting
 /// library, is vendored with its licence.
-const FILES: [(&str, &str, &str); 18] = [
+const FILES: [(&str, &str, &str); 19] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -59,6 +59,11 @@ const FILES: [(&str, &str, &str); 18] = [
         "/assets/views/dashboard.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/views/dashboard.js"),
+    ),
+    (
+        "/assets/alarms.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/alarms.js"),
     ),
     (
         "/assets/views/waiting.js",

@@ -67,6 +67,10 @@ pub struct Snapshot {
     /// config).
     #[serde(default)]
     pub reason_labels: Arc<crate::config::ReasonLabels>,
+    /// Seconds an agent may stay in a state before a board highlights it,
+    /// per state (from the config).
+    #[serde(default)]
+    pub state_limits_s: Arc<crate::config::StateLimits>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 // by side so that 200 agents fit one screen.
 import { reasonLabel, t } from "../i18n.js";
 import { dur, esc, num, pct, span } from "../format.js";
-import { agentClass, countSince, fit } from "./common.js";
+import { agentClass, countSince, fit, limitOf } from "./common.js";
 
 const STAT_COLS = [
   ["agent", (a) => (a.name || a.agent).toLowerCase()],
@@ -27,9 +27,10 @@ function agentStats(board, snap, state) {
   });
   const away = (a) => Object.entries(a.away_today_s).filter(([, s]) => s > 0)
     .map(([r, s]) => `${esc(r ? reasonLabel(snap, r) : t("no_reason"))} ${dur(s)}`).join(" · ");
-  const row = (a) => `<tr><td>${esc(a.name || a.agent)}</td>` +
+  const over = (a) => { const l = limitOf(snap, a); return l && a.state_s + elapsed > l ? "over" : ""; };
+  const row = (a) => `<tr class="${over(a)}"><td>${esc(a.name || a.agent)}</td>` +
     `<td class="st ${agentClass(a)}">${esc(t("st_" + a.state))}${a.reason ? " · " + esc(reasonLabel(snap, a.reason)) : ""} ` +
-    `<span class="sub" data-since="${a.since ? a.state_s : ""}">${a.since ? dur(a.state_s + elapsed) : ""}</span></td>` +
+    `<span class="sub" data-since="${a.since ? a.state_s : ""}" data-limit="${limitOf(snap, a)}">${a.since ? dur(a.state_s + elapsed) : ""}</span></td>` +
     `<td>${num(a.handled)}</td><td>${num(a.missed)}</td><td>${a.aht_s === null ? num(null) : dur(a.aht_s)}</td>` +
     `<td>${pct(a.occupancy)}</td><td class="login">${span(a.login_s)}</td>` +
     `<td>${dur(a.time_today_s.away)}<span class="sub">${away(a)}</span></td></tr>`;

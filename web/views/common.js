@@ -83,11 +83,22 @@ export function fit(board, state) {
   fitted.size = size;
 }
 
+// Whether an agent has been in its state longer than the tenant allows
+// (snapshot state_limits_s: break 15 min, wrap-up 2, a call 10 by default).
+export function limitOf(snap, a) {
+  const limit = (snap.state_limits_s || {})[a.state];
+  return a.since && limit ? limit : "";
+}
+
 // Time in state goes on between snapshots: each [data-since] holds the
-// seconds it had when the snapshot came.
+// seconds it had when the snapshot came, and [data-limit] the seconds after
+// which its card or row is marked over.
 export function countSince(state) {
   const elapsed = (Date.now() - state.receivedAt) / 1000;
   for (const el of document.querySelectorAll("[data-since]")) {
-    if (el.dataset.since !== "") el.textContent = dur(Number(el.dataset.since) + elapsed);
+    if (el.dataset.since === "") continue;
+    const s = Number(el.dataset.since) + elapsed;
+    el.textContent = dur(s);
+    if (el.dataset.limit) el.closest(".agent, tr")?.classList.toggle("over", s > Number(el.dataset.limit));
   }
 }

@@ -3,7 +3,9 @@
 // snapshot. The charts are uPlot's (the vendored classic script,
 // window.uPlot).
 import { t } from "../i18n.js";
-import { dur, esc, num, pct } from "../format.js";
+import { dur, esc, num, pct, tenantTime } from "../format.js";
+import { auth } from "../socket.js";
+import { since } from "../alarms.js";
 import { $, high, low, waitingCell } from "./common.js";
 
 // The guide's order of agent states on the dashboard chart.
@@ -14,7 +16,8 @@ const charts = { key: "", ivr: null, states: null };
 function dashboardLayout() {
   return `<div class="dash">
     <div class="tiles">${["answer_rate", "service_level", "ivr_inflow", "consult", "callback_conv"]
-      .map((k) => `<div class="tile"><div class="k">${esc(t(k))}</div><div class="v" id="tile-${k}"></div></div>`).join("")}</div>
+      .map((k) => `<div class="tile"><div class="k">${esc(t(k))}</div><div class="v" id="tile-${k}"></div>` +
+        `<div class="ref" id="ref-${k}"></div></div>`).join("")}</div>
     <div class="box"><h2>${esc(t("ivr_trend"))}<span class="legend" id="ivr-legend">` +
       `<i class="yesterday"></i>${esc(t("yesterday"))}<i class="today"></i>${esc(t("today"))}` +
       `<i class="so-far"></i>${esc(t("so_far"))}</span></h2><div class="chart" id="chart-ivr"></div></div>
@@ -22,6 +25,41 @@ function dashboardLayout() {
     <div class="box wide"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
     <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div></div>
     <div class="box"><h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
+}
+
+// Yesterday up to the same time of day, from the history store: the sums of
+// yesterday's intervals that had ended by now less a day (so up to one
+// interval short of the exact minute). Fetched every 5 minutes; with no
+// history store there is none, and the tiles say nothing of yesterday.
+const yesterday = { tenant: null, at: 0, rows: null };
+
+async function loadYesterday(state, tz) {
+  if (yesterday.tenant === state.tenant && Date.now() - yesterday.at < 300e3) return;
+  Object.assign(yesterday, { tenant: state.tenant, at: Date.now() });
+  const day = new Date(Date.now() - 86400e3).toLocaleDateString("en-CA", { timeZone: tz });
+  const q = new URLSearchParams({ from: day, to: day, by: "tenant", step: "interval" });
+  try {
+    const r = await fetch(`/api/v1/tenants/${encodeURIComponent(state.tenant)}/history?${q}`, { headers: auth(state.token) });
+    yesterday.rows = r.ok ? (await r.json()).rows : null;
+  } catch {
+    yesterday.rows = null;
+  }
+}
+
+// Yesterday's tile figures up to now less a day, or null.
+export function yesterdaySoFar(rows, now) {
+  if (!rows || !rows.length) return null;
+  const starts = rows.map((r) => Date.parse(r.period));
+  const gaps = starts.slice(1).map((v, i) => v - starts[i]).filter((g) => g > 0);
+  const len = gaps.length ? Math.min(...gaps) : 900e3;
+  const until = now - 86400e3;
+  const done = rows.filter((r, i) => starts[i] + len <= until);
+  const sum = (k) => done.reduce((s, r) => s + (r[k] || 0), 0);
+  const ratio = (n, d) => (d > 0 ? (n * 100) / d : null);
+  return {
+    answer_rate: ratio(sum("answered"), sum("inbound")), service_level: ratio(sum("answered_in_sl"), sum("inbound")),
+    ivr_inflow: sum("ivr"), consult: sum("inbound"), callback_conv: sum("callbacks"),
+  };
 }
 
 // A chart's plot fills its box, less its legend (drawn beneath it).
@@ -118,14 +156,32 @@ function queueTable(queues, th) {
       `<td>${secs(q.ewt_s)}</td><td>${accuracy(q.ewt_error_s)}</td></tr>`).join("") + "</tbody></table>";
 }
 
-function updateDashboard(snap) {
+function updateDashboard(snap, state) {
   const th = snap.thresholds || {};
-  const tile = (k, html, cls) => { const el = $("tile-" + k); el.innerHTML = html; el.className = "v " + (cls || ""); };
-  tile("answer_rate", pct(snap.totals.answer_rate), low(snap.totals.answer_rate, th.answer_rate_warn, th.answer_rate_alert));
-  tile("service_level", pct(snap.totals.service_level), low(snap.totals.service_level, th.service_level_warn, th.service_level_alert));
-  tile("ivr_inflow", num(snap.totals.ivr));
-  tile("consult", num(snap.totals.inbound));
-  tile("callback_conv", num(snap.totals.callbacks));
+  loadYesterday(state, snap.tz);
+  const before = yesterdaySoFar(yesterday.rows, Date.parse(snap.at));
+  // A tile: its figure; since when it has been amber or red; its target
+  // (where it turns amber) and yesterday's figure at the same time.
+  const tile = (k, v, show, cls, target) => {
+    const el = $("tile-" + k);
+    el.innerHTML = show(v);
+    el.className = "v " + (cls || "");
+    const parts = [];
+    if (cls) {
+      const at = since(`dashboard|#tile-${k}`) || Date.now();
+      parts.push(`<span class="since">${esc(t("since").replace("{t}", tenantTime(new Date(at), snap.tz).replace(/:\d\d( |$)/, "$1")))}</span>`);
+    }
+    if (target !== null && target !== undefined) parts.push(`${esc(t("target"))} ${target}%`);
+    if (before) parts.push(`${esc(t("yesterday_now"))} ${show(before[k])}`);
+    $("ref-" + k).innerHTML = parts.join(" · ");
+  };
+  tile("answer_rate", snap.totals.answer_rate, pct, low(snap.totals.answer_rate, th.answer_rate_warn, th.answer_rate_alert), th.answer_rate_warn);
+  tile("service_level", snap.totals.service_level, pct, low(snap.totals.service_level, th.service_level_warn, th.service_level_alert), th.service_level_warn);
+  tile("ivr_inflow", snap.totals.ivr, num);
+  tile("consult", snap.totals.inbound, num);
+  tile("callback_conv", snap.totals.callbacks, num);
+  window.callboard.tiles = Object.fromEntries(["answer_rate", "service_level", "ivr_inflow", "consult", "callback_conv"]
+    .map((k) => [k, $("ref-" + k).innerText]));
   // Hours still to come in the tenant's day (its zone, not the browser's) stay empty.
   const now = Number(new Date(snap.at).toLocaleString("en-US", { timeZone: snap.tz, hour: "numeric", hourCycle: "h23" }));
   const today = snap.hourly.ivr_today.map((v, h) => (h < now ? v : null));
@@ -182,7 +238,7 @@ export default {
       makeCharts();
       charts.key = key;
     }
-    updateDashboard(snap);
+    updateDashboard(snap, ctx.state);
     resizeCharts();
   },
   unmount() {
