@@ -240,6 +240,30 @@ def main():
             print(f"board: nothing cut or hidden on any view in ko and en at {size[0]}x{size[1]}")
         d.set_window_size(1920, 1080)
 
+        # A message to the floor runs as a ticker on every board of the
+        # tenant within seconds, the board still fits beside it, and it
+        # goes when deleted.
+        text = "14:00 시스템 점검 예정: 통화는 계속됩니다"
+        req = urllib.request.Request(f"{BASE}/api/v1/tenants/demo/messages", method="POST",
+                                     data=json.dumps({"text": text, "expires_in_s": 600}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 201
+            posted = json.load(r)
+        for view, lang in (("services", "ko"), ("dashboard", "en")):
+            d.get(f"{BASE}/?tenant=demo&view={view}&lang={lang}&rotate=3600")
+            wait(lambda: d.execute_script("return (window.callboard.messages || []).length") == 1, "the ticker", 15)
+            assert d.find_element("id", "ticker").is_displayed()
+            assert d.execute_script("return document.getElementById('ticker-text').textContent") == text
+            time.sleep(1.2)
+            bad = d.execute_script(overflow)
+            assert not bad, f"{view}/{lang} with a ticker: {bad[:5]}"
+        d.save_screenshot(os.path.join("target", "board-screenshots", "ticker-en.png"))
+        urllib.request.urlopen(urllib.request.Request(
+            f"{BASE}/api/v1/tenants/demo/messages/{posted['id']}", method="DELETE"))
+        wait(lambda: not d.find_element("id", "ticker").is_displayed(), "the ticker to go", 15)
+        print("board: a message to the floor runs as a ticker on the boards, which still fit, and goes when deleted")
+
         # The waiting calls, longest first, as REST lists them at the same
         # sequence number, with the open callbacks that add up to the total.
         for lang in ("ko", "en"):

@@ -189,6 +189,17 @@ pub(super) async fn write(
         upsert_agents(tx, chunk, &mut touched).await?;
         done.upserted += chunk.len();
     }
+    // Each named agent's latest name (the last row of the batch wins).
+    let mut names: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
+    for a in &agents {
+        if let Some(name) = &a.name {
+            names.insert((&a.tenant, &a.agent), name);
+        }
+    }
+    for ((tenant, agent), name) in names {
+        let values = vec![V::S(tenant.into()), V::S(agent.into()), V::S(name.into())];
+        exec(tx, schema::UPSERT_NAME, values).await?;
+    }
     for c in callbacks {
         upsert_callback(tx, c).await?;
         done.upserted += 1;

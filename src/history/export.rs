@@ -203,6 +203,7 @@ impl CsvRows {
                 let mut head = s(&[
                     "period",
                     "agent",
+                    "name",
                     "login_s",
                     "ready_s",
                     "away_s",
@@ -297,7 +298,7 @@ impl CsvRows {
             }
             ReportRow::Agent(r) => {
                 let t = &r.time_s;
-                let mut rec = vec![r.period.clone(), text_cell(&r.agent)];
+                let mut rec = vec![r.period.clone(), text_cell(&r.agent), name(&r.name)];
                 rec.extend(
                     [
                         r.login_s, t.ready, t.away, t.ringing, t.talking, t.dialing, t.outbound,
@@ -401,6 +402,7 @@ mod tests {
         let row = |agent: &str| AgentReportRow {
             period: "2026-11-21".into(),
             agent: agent.into(),
+            name: Some(agent.into()),
             time_s: Default::default(),
             away_s: [(Arc::from("=1+1"), 60.0)].into_iter().collect(),
             login_s: 0.0,

@@ -269,7 +269,97 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        n += sqlx::query("DELETE FROM agent_names WHERE tenant = $1")
+            .bind(tenant)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM floor_messages WHERE tenant = $1")
+            .bind(tenant)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(n)
+    }
+
+    /// A tenant's messages to the floor still shown at `now`.
+    pub async fn messages(
+        &self,
+        tenant: &str,
+        now: Millis,
+    ) -> Result<Vec<crate::outputs::messages::Message>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT id, text, created_ms, expires_ms FROM floor_messages \
+             WHERE tenant = $1 AND expires_ms > $2",
+        )
+        .bind(tenant)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::outputs::messages::Message {
+                    id: r.try_get("id")?,
+                    text: r.try_get("text")?,
+                    created_at: crate::wire::Instant(r.try_get("created_ms")?),
+                    expires_at: crate::wire::Instant(r.try_get("expires_ms")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Adds a message unless the tenant already shows `max` at `now`
+    /// (those expired a day ago go first); whether it was added.
+    pub async fn add_message(
+        &self,
+        tenant: &str,
+        m: &crate::outputs::messages::Message,
+        now: Millis,
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        use sqlx::Row;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM floor_messages WHERE expires_ms < $1")
+            .bind(now - 86_400_000)
+            .execute(&mut *tx)
+            .await?;
+        let shown: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM floor_messages WHERE tenant = $1 AND expires_ms > $2",
+        )
+        .bind(tenant)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if shown as usize >= max {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO floor_messages (tenant, id, text, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(tenant)
+        .bind(&m.id)
+        .bind(&m.text)
+        .bind(m.created_at.0)
+        .bind(m.expires_at.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a message; whether there was one.
+    pub async fn delete_message(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM floor_messages WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -34,7 +34,36 @@ const MIGRATIONS: &[(i64, &str, Step)] = &[
         Step::AddQueueColumn("ewt_error_sum_ms"),
     ),
     (6, "answered within each threshold", Step::Sql(V6)),
+    (7, "messages to the floor", Step::Sql(V7)),
+    (8, "agents' names", Step::Sql(V8)),
 ];
+
+/// Each agent's latest display name, so that reports show people, not ids.
+const V8: &str = r#"
+CREATE TABLE agent_names (
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (tenant, agent)
+);
+"#;
+
+/// Keeps an agent's latest name.
+pub const UPSERT_NAME: &str = "INSERT INTO agent_names (tenant, agent, name) VALUES ($1, $2, $3) \
+     ON CONFLICT (tenant, agent) DO UPDATE SET name = excluded.name";
+
+/// Messages to the floor (`/api/v1/tenants/{t}/messages`): kept here so
+/// that the instances sharing a store show the same ones.
+const V7: &str = r#"
+CREATE TABLE floor_messages (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+"#;
 
 /// What a migration does.
 #[derive(Clone, Copy)]

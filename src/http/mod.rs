@@ -39,6 +39,8 @@ pub struct AppState {
     pub history: Option<crate::history::Store>,
     /// Reports that may run at once (`limits.max_reports`).
     pub reports: Arc<tokio::sync::Semaphore>,
+    /// Messages to the floor (in the history store, else in memory).
+    pub messages: Arc<crate::outputs::messages::Messages>,
 }
 
 /// Why a request failed. Each kind has its status; the body is
@@ -60,6 +62,12 @@ pub enum ApiError {
     /// The body is not what the route takes: 400.
     #[error("{0}")]
     BadRequest(String),
+    /// No such thing (other than a tenant): 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request clashes with what is there: 409.
+    #[error("{0}")]
+    Conflict(String),
     /// The body is over its limit: 413.
     #[error("{0}")]
     TooLarge(String),
@@ -86,7 +94,10 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NoTenant(_) | ApiError::NoHistory => StatusCode::NOT_FOUND,
+            ApiError::NoTenant(_) | ApiError::NoHistory | ApiError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ShuttingDown | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -74,6 +74,11 @@ pub struct QueueInterval {
 pub struct AgentInterval {
     pub tenant: Arc<str>,
     pub agent: Arc<str>,
+    /// The agent's display name when the row was made (its `agent.state`
+    /// events' `name`, or the config's members), if it has one. The store
+    /// keeps each agent's latest, which reports show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Arc<str>>,
     pub start: String,
     pub minutes: u32,
     pub time_s: StateTimes,
@@ -163,6 +168,9 @@ pub struct QueueReportRow {
 pub struct AgentReportRow {
     pub period: String,
     pub agent: Arc<str>,
+    /// The agent's latest display name the store knows (`null`: none).
+    #[serde(default)]
+    pub name: Option<Arc<str>>,
     pub time_s: StateTimes,
     pub away_s: std::collections::BTreeMap<Arc<str>, f64>,
     /// Logged-in seconds: the sum of `time_s`.

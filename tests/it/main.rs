@@ -11,6 +11,7 @@ mod durability;
 mod follow;
 mod history;
 mod kafka;
+mod messages;
 mod properties;
 mod queue_log;
 mod rebuild;

@@ -561,6 +561,8 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
         "/api/v1/tenants",
         "/api/v1/tenants/{tenant}/snapshot",
         "/api/v1/tenants/{tenant}/history",
+        "/api/v1/tenants/{tenant}/messages",
+        "/api/v1/tenants/{tenant}/messages/{id}",
         "/api/v1/ws",
         "/api/v1/events",
         "/healthz",

@@ -1006,3 +1006,96 @@ async fn reports_are_streamed_and_bounded() {
     store.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Reports by agent name the people: each agent's latest display name (from
+/// its `agent.state` events) is kept with the rows, shown in the JSON
+/// report and in the CSV's `name` column; an agent without one has `null`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reports_name_the_agents_by_their_latest_name() {
+    use callboard::history::report::{Query, run};
+
+    let config = Config::parse("[tenants.acme]\ntz = \"UTC\"\n", None, None).unwrap();
+    let ev = |id: &str, ts: &str, body: &str| {
+        format!(r#"{{"v":1,"id":"{id}","ts":"{ts}","tenant":"acme","type":"agent.state",{body}}}"#)
+    };
+    let day = [
+        ev(
+            "1",
+            "2026-11-20T09:00:00Z",
+            r#""agent":"a1","state":"ready","name":"김민준""#,
+        ),
+        ev(
+            "2",
+            "2026-11-20T09:00:00Z",
+            r#""agent":"a2","state":"ready""#,
+        ),
+        ev(
+            "3",
+            "2026-11-20T09:20:00Z",
+            r#""agent":"a1","state":"away","name":"김민준 (팀장)""#,
+        ),
+        ev(
+            "4",
+            "2026-11-20T09:40:00Z",
+            r#""agent":"a1","state":"logged_out""#,
+        ),
+        ev(
+            "5",
+            "2026-11-20T09:40:00Z",
+            r#""agent":"a2","state":"logged_out""#,
+        ),
+    ]
+    .join("\n");
+    let opts = ReplayOptions {
+        format: Format::Ndjson,
+        tenant: None,
+        at: None,
+    };
+    let rows = replay_engine(day.as_bytes(), Arc::new(config.clone()), &opts, |_, _| {})
+        .unwrap()
+        .intervals(&opts);
+    let named: Vec<_> = rows
+        .iter()
+        .filter_map(|r| match r {
+            IntervalRow::Agent(a) => {
+                Some((a.agent.to_string(), a.name.as_deref().map(str::to_string)))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        named.contains(&("a1".into(), Some("김민준 (팀장)".into()))),
+        "{named:?}"
+    );
+    let (dir, store) = sqlite_store("agent-names").await;
+    store.write(&[], &rows).await.unwrap();
+    let params: Vec<(String, String)> = [
+        ("from", "2026-11-20"),
+        ("to", "2026-11-20"),
+        ("by", "agent"),
+        ("step", "day"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let q = Query::parse("acme", &params, jiff::civil::date(2026, 11, 20)).unwrap();
+    let report = run(&store, &q, &config.tenant("acme")).await.unwrap();
+    let callboard::wire::ReportRows::Agent(agents) = &report.rows else {
+        panic!("an agent report");
+    };
+    let names: Vec<_> = agents
+        .iter()
+        .map(|r| (&*r.agent, r.name.as_deref()))
+        .collect();
+    assert_eq!(names, [("a1", Some("김민준 (팀장)")), ("a2", None)]);
+    let json = serde_json::to_value(&agents[1]).unwrap();
+    assert!(json["name"].is_null(), "{json}");
+    let csv = callboard::history::export::CsvRows::new(callboard::wire::By::Agent, vec![]);
+    assert_eq!(&csv.head()[..3], ["period", "agent", "name"]);
+    let rec = csv.record(&callboard::history::report::ReportRow::Agent(
+        agents[0].clone(),
+    ));
+    assert_eq!(&rec[..3], ["2026-11-20", "a1", "김민준 (팀장)"]);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

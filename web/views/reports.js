@@ -140,7 +140,7 @@ function reportTable(d, partial) {
   if (d.by === "agent") {
     const head = ["rep_period", "agent", "login_time", "st_ready", "st_talking", "outbound", "st_wrap_up", "st_away", "handled", "missed", "occupancy"];
     return `<table><thead><tr>${head.map((k) => `<th>${esc(t(k))}</th>`).join("")}</tr></thead><tbody>` +
-      rows.map((r) => `<tr><td>${esc(periodLabel(r.period))}</td><td>${esc(r.agent)}</td><td>${span(r.login_s)}</td>` +
+      rows.map((r) => `<tr><td>${esc(periodLabel(r.period))}</td><td title="${esc(r.agent)}">${esc(r.name || r.agent)}</td><td>${span(r.login_s)}</td>` +
         `<td>${dur(r.time_s.ready)}</td><td>${dur(r.time_s.ringing + r.time_s.talking)}</td>` +
         `<td>${dur(r.time_s.dialing + r.time_s.outbound)}</td><td>${dur(r.time_s.wrap_up)}</td><td>${dur(r.time_s.away)}</td>` +
         `<td>${num(r.handled)}</td><td>${num(r.missed)}</td><td>${pct(r.occupancy)}</td></tr>`).join("") + "</tbody></table>";

@@ -27,7 +27,7 @@ use crate::http::auth::{self, Tokens};
 use crate::http::listener::{Bounded, ConnectionLimits, Peer};
 use crate::kafka::snapshots::SnapshotFeed;
 use crate::kafka::source::KafkaFeed;
-use crate::outputs::{prometheus, rest, web, ws};
+use crate::outputs::{messages, prometheus, rest, web, ws};
 use crate::service::feed::{Feed, FeedContext, Feeds};
 use crate::service::hub::Hub;
 use crate::service::shard;
@@ -65,6 +65,7 @@ pub fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
 pub fn routes(state: AppState, intake: ingest::Intake) -> Routes {
     let authenticate = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
     rest::routes()
+        .merge(messages::routes())
         .merge(ws::routes())
         .merge(ingest::routes(intake))
         .layer(authenticate)
@@ -251,6 +252,7 @@ pub async fn run_with_metrics_listener(
         metrics,
         ws_clients,
         shutdown: shutdown.clone(),
+        messages: Arc::new(messages::Messages::new(store.clone())),
         history: store,
         reports: Arc::new(tokio::sync::Semaphore::new(settings.http.max_reports)),
     };

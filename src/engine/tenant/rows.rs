@@ -156,6 +156,7 @@ impl Tenant {
             let row = IntervalRow::Agent(AgentInterval {
                 tenant: self.name.clone(),
                 agent: self.agents.name(a).clone(),
+                name: self.agent_data[a as usize].name.clone(),
                 start,
                 minutes: self.settings.interval_minutes,
                 time_s: StateTimes::from_states(t),

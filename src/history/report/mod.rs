@@ -458,6 +458,14 @@ async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(),
             .or_default()
             .insert(Arc::from(r.try_get::<String, _>(2)?), secs(r.try_get(3)?));
     }
+    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    for r in sqlx::query("SELECT agent, name FROM agent_names WHERE tenant = $1")
+        .bind(&q.tenant)
+        .fetch_all(store.pool())
+        .await?
+    {
+        names.insert(r.try_get(0)?, Arc::from(r.try_get::<String, _>(1)?));
+    }
     let mut rows = std::pin::pin!(fetch_each(store, &sql, q));
     while let Some(r) = rows.try_next().await? {
         let period: String = r.try_get(0)?;
@@ -473,6 +481,7 @@ async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(),
                 .remove(&(period.clone(), agent.clone()))
                 .unwrap_or_default(),
             period,
+            name: names.get(&agent).cloned(),
             agent: Arc::from(agent),
             time_s,
             login_s: secs(ms.iter().sum()),

@@ -1,0 +1,284 @@
+//! Messages to the floor: an admin posts a short text for one tenant, with
+//! an expiry; every board of that tenant shows it as a ticker until it
+//! expires or is deleted.
+//!
+//! `POST /api/v1/tenants/{t}/messages` `{"text": "...", "expires_in_s": N}`,
+//! `GET` the same path for those still shown, `DELETE .../messages/{id}`.
+//! Kept in the history store when there is one (a PostgreSQL store shared
+//! by a cluster's instances shows a message on all of them), else in this
+//! instance's memory (lost on restart).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Extension;
+use axum::Router as Routes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::history::Store;
+use crate::http::auth::Access;
+use crate::http::{ApiError, AppState};
+use crate::time::{Millis, now_ms};
+use crate::wire::Instant;
+
+/// The longest text, in characters.
+pub const MAX_TEXT_CHARS: usize = 500;
+/// Messages a tenant may have shown at once.
+pub const MAX_PER_TENANT: usize = 20;
+/// Expiry: one hour unless asked; at least a minute, at most a week.
+pub const DEFAULT_EXPIRES_IN_S: u64 = 3_600;
+pub const EXPIRES_IN_S: std::ops::RangeInclusive<u64> = 60..=604_800;
+
+/// One message, as listed.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub text: String,
+    pub created_at: Instant,
+    pub expires_at: Instant,
+}
+
+/// A posted message's body.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Post {
+    text: String,
+    expires_in_s: Option<u64>,
+}
+
+/// How long a list read from the store is reused: every board asks every
+/// few seconds, and thousands of boards must not each cost a query. Posts
+/// and deletes on this instance show at once; on another instance sharing
+/// the store, within this.
+const CACHE_MS: Millis = 5_000;
+
+/// Where messages are kept.
+pub enum Messages {
+    /// The history store, with the lists lately read from it (tenant ->
+    /// when read, what).
+    Store(Store, Mutex<HashMap<String, (Millis, Vec<Message>)>>),
+    /// tenant -> messages (no history store: this instance only).
+    Memory(Mutex<HashMap<String, Vec<Message>>>),
+}
+
+impl Messages {
+    pub fn new(store: Option<Store>) -> Messages {
+        match store {
+            Some(s) => Messages::Store(s, Mutex::new(HashMap::new())),
+            None => Messages::Memory(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The tenant's messages still shown at `now`, the newest first.
+    pub async fn list(&self, tenant: &str, now: Millis) -> Result<Vec<Message>, String> {
+        let mut out = match self {
+            Messages::Store(s, cache) => {
+                let cached = cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(tenant)
+                    .filter(|(at, _)| now - at < CACHE_MS && *at <= now)
+                    .map(|(_, list)| list.clone());
+                match cached {
+                    Some(list) => list.into_iter().filter(|x| x.expires_at.0 > now).collect(),
+                    None => {
+                        let list = s.messages(tenant, now).await.map_err(|e| e.to_string())?;
+                        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                        // Tenants nobody asks for do not stay.
+                        cache.retain(|_, (at, _)| now - *at < CACHE_MS);
+                        cache.insert(tenant.to_string(), (now, list.clone()));
+                        list
+                    }
+                }
+            }
+            Messages::Memory(m) => {
+                let m = m.lock().unwrap_or_else(|p| p.into_inner());
+                m.get(tenant)
+                    .map(|v| v.iter().filter(|x| x.expires_at.0 > now).cloned().collect())
+                    .unwrap_or_default()
+            }
+        };
+        out.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        Ok(out)
+    }
+
+    /// Adds a message unless the tenant already shows the most it may.
+    async fn add(&self, tenant: &str, m: &Message, now: Millis) -> Result<bool, String> {
+        match self {
+            Messages::Store(s, cache) => {
+                let added = s
+                    .add_message(tenant, m, now, MAX_PER_TENANT)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(tenant);
+                Ok(added)
+            }
+            Messages::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                let list = map.entry(tenant.to_string()).or_default();
+                list.retain(|x| x.expires_at.0 > now);
+                if list.len() >= MAX_PER_TENANT {
+                    return Ok(false);
+                }
+                list.push(m.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    /// Deletes a message; whether there was one.
+    async fn remove(&self, tenant: &str, id: &str) -> Result<bool, String> {
+        match self {
+            Messages::Store(s, cache) => {
+                let gone = s
+                    .delete_message(tenant, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(tenant);
+                Ok(gone)
+            }
+            Messages::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(list) = map.get_mut(tenant) else {
+                    return Ok(false);
+                };
+                let before = list.len();
+                list.retain(|x| x.id != id);
+                Ok(list.len() < before)
+            }
+        }
+    }
+}
+
+/// The routes: behind the caller's `auth` layer.
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route("/api/v1/tenants/{tenant}/messages", get(list).post(post))
+        .route("/api/v1/tenants/{tenant}/messages/{id}", delete(remove))
+}
+
+fn may_write(access: &Access, tenant: &str) -> Result<(), ApiError> {
+    if !access.can_read(tenant) {
+        return Err(ApiError::forbidden_tenant(tenant));
+    }
+    if !access.can_ingest() {
+        return Err(ApiError::Forbidden(
+            "only an admin token posts or deletes messages to the floor".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    if !access.can_read(&tenant) {
+        return Err(ApiError::forbidden_tenant(&tenant));
+    }
+    let list = st
+        .messages
+        .list(&tenant, now_ms())
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("messages cannot be read now: {e}")))?;
+    Ok(axum::Json(json!({ "messages": list })).into_response())
+}
+
+/// Checks a posted body: the text's length and characters, the expiry.
+fn check(post: &Post) -> Result<u64, String> {
+    let text = post.text.trim();
+    if text.is_empty() {
+        return Err("`text` is empty: say something to the floor".into());
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(format!(
+            "`text` has {chars} characters; a message has at most {MAX_TEXT_CHARS}"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(
+            "`text` holds a control character (a line break or tab): one line of plain text".into(),
+        );
+    }
+    let expires = post.expires_in_s.unwrap_or(DEFAULT_EXPIRES_IN_S);
+    if !EXPIRES_IN_S.contains(&expires) {
+        return Err(format!(
+            "`expires_in_s` is {expires}; give {} to {} seconds (a minute to a week)",
+            EXPIRES_IN_S.start(),
+            EXPIRES_IN_S.end()
+        ));
+    }
+    Ok(expires)
+}
+
+async fn post(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(tenant): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    may_write(&access, &tenant)?;
+    crate::config::check_name(&tenant)
+        .map_err(|e| ApiError::BadRequest(format!("tenant `{tenant}`: {e}")))?;
+    let post: Post = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not a message ({{\"text\": \"...\", \"expires_in_s\": 3600}}): {e}"
+        ))
+    })?;
+    let expires = check(&post).map_err(ApiError::BadRequest)?;
+    let now = now_ms();
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw)
+        .map_err(|e| ApiError::Internal(format!("no random source for an id: {e}")))?;
+    let message = Message {
+        id: crate::http::auth::hex(&raw),
+        text: post.text.trim().to_string(),
+        created_at: Instant(now),
+        expires_at: Instant(now + expires as i64 * 1000),
+    };
+    let added = st
+        .messages
+        .add(&tenant, &message, now)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the message cannot be kept now: {e}")))?;
+    if !added {
+        return Err(ApiError::Conflict(format!(
+            "tenant `{tenant}` already shows {MAX_PER_TENANT} messages: delete one first"
+        )));
+    }
+    tracing::info!(%tenant, id = %message.id, expires_in_s = expires, "a message to the floor posted");
+    Ok((StatusCode::CREATED, axum::Json(message)).into_response())
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    may_write(&access, &tenant)?;
+    let gone =
+        st.messages.remove(&tenant, &id).await.map_err(|e| {
+            ApiError::Unavailable(format!("the message cannot be deleted now: {e}"))
+        })?;
+    if gone {
+        tracing::info!(%tenant, %id, "a message to the floor deleted");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "tenant `{tenant}` has no message `{id}`"
+        )))
+    }
+}
