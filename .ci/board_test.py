@@ -9,9 +9,11 @@ overview alternates; the connection banner appears when the server stops
 and goes when it is back; 20 services fit at 1920x1080. It reports (does not
 assert) how long a snapshot takes to render for 20 services and 500 agents.
 """
+import csv as csvlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -198,7 +200,7 @@ def main():
                     names = {a["agent"]: a["name"] or a["agent"] for a in snap["agent_list"]}
                     listed = d.execute_script(
                         "return [...document.querySelectorAll('#callbacks tbody tr')].map(r => r.cells[0].innerText)")
-                    want = [names.get(a["agent"], a["agent"]) for a in cb["open_by_agent"][:len(listed)]]
+                    want = [names.get(a["agent"], a["agent"]) for a in cb.get("open_by_agent", [])[:len(listed)]]
                     assert listed == want, f"open per agent {listed} != {want}"
                     print(f"board ({lang}): callbacks add up {nums}; open per agent by name {listed[:3]}")
                     break
@@ -334,6 +336,19 @@ def main():
             assert r.headers["content-type"].startswith("text/csv"), r.headers["content-type"]
         assert csv.startswith("\ufeffperiod,inbound,"), csv[:40]
         assert len(csv.strip().splitlines()) == 8, csv
+        # Beside it, the CSV for people in the page's language: headings,
+        # dates, h:mm:ss and percentages as a spreadsheet reads them.
+        href = d.find_element("id", "rep-excel").get_attribute("href")
+        assert "format=excel" in href and "lang=en" in href, href
+
+        with urllib.request.urlopen(href) as r:
+            table = list(csvlib.reader(r.read().decode("utf-8-sig").splitlines()))
+        head = table[0]
+        assert head[:4] == ["Period", "Inbound", "Answered", "Abandoned"], head
+        first = dict(zip(head, table[1]))
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", first["Period"]), first
+        assert re.fullmatch(r"\d+:\d\d:\d\d", first["AHT"]), first
+        assert re.fullmatch(r"\d+\.\d%", first["Answer rate"]), first
         print(f"board: reports show the week's {len(rows)} days, total inbound {want} as REST; CSV for Excel")
 
         # The overview alternates between the two boards.
@@ -432,7 +447,6 @@ def main():
             assert fits, f"200 agents' statistics ({lang}) do not fit 1920x1080"
             # Login time is a duration in hours and minutes, never a clock
             # time: the desk's agents logged in an hour ago.
-            import re
             logins = d.execute_script("return [...document.querySelectorAll('#board td.login')].map(c => c.innerText)")
             # (Login time counts from the tenant's midnight: within an hour
             # after it, under an hour.)

@@ -104,9 +104,11 @@ fn main() -> anyhow::Result<()> {
     let methods = [EwtMethod::Position, EwtMethod::RecentWaits];
     for method in methods {
         println!("{method:?}");
+        let demo = SimConfig::demo(start, 7);
+        let agents = demo.agents;
         println!(
-            "  demo day (24 agents)       {}",
-            score(simulated(SimConfig::demo(start, 7), method))
+            "  demo day ({agents} agents, shifts) {}",
+            score(simulated(demo, method))
         );
         println!(
             "  large day (400 agents)     {}",

@@ -22,6 +22,12 @@ pub struct SimulateArgs {
     /// Number of agents.
     #[arg(long, default_value_t = DEFAULT_SIMULATED_AGENTS)]
     agents: usize,
+    /// Agents work shifts: with `all-day`, three nine-hour shifts from
+    /// 07:00, 15:00 and 23:00 (37/35/28 % of the agents); with `business`,
+    /// one from 08:30 to 18:30. They log in and out at their times (as the
+    /// built-in demo's do). Without it every agent is logged in throughout.
+    #[arg(long)]
+    shifts: bool,
     /// Calls per hour at the busiest hour of the day.
     #[arg(long, default_value_t = DEFAULT_PEAK_CALLS_PER_HOUR)]
     peak_calls_per_hour: f64,
@@ -78,6 +84,7 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             cfg.agents = args.agents;
             cfg.peak_calls_per_hour = args.peak_calls_per_hour;
             cfg.profile = args.profile;
+            cfg.shifts = args.shifts;
             Simulator::new(cfg)
         })
         .collect();

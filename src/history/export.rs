@@ -58,7 +58,16 @@ pub fn stream(
                     By::Tenant | By::Service | By::Queue => within_thresholds(&store, &q).await?,
                     _ => Vec::new(),
                 };
-                let w = CsvRows::new(q.by, reasons).with_thresholds(thresholds);
+                let mut w = CsvRows::new(q.by, reasons).with_thresholds(thresholds);
+                if let Some(lang) = q.people {
+                    let code = if lang == Lang::Ko { "ko" } else { "en" };
+                    let labels = settings
+                        .reason_labels
+                        .get(code)
+                        .cloned()
+                        .unwrap_or_default();
+                    w = w.for_people(lang, labels.into_iter().collect());
+                }
                 out.buf.extend_from_slice("\u{feff}".as_bytes());
                 let head = w.head();
                 w.write(&mut out.buf, &head);
@@ -170,14 +179,141 @@ fn text_cell(name: &str) -> String {
     }
 }
 
+/// The language of a CSV made for people (`format=excel&lang=ko`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ko,
+    En,
+}
+
+/// A machine column's heading for people, or `None` for one not listed.
+fn label(column: &str, lang: Lang) -> Option<&'static str> {
+    const LABELS: &[(&str, &str, &str)] = &[
+        ("period", "기간", "Period"),
+        ("service", "서비스", "Service"),
+        ("queue", "상담큐", "Queue"),
+        ("agent", "상담원 ID", "Agent ID"),
+        ("name", "상담원", "Agent"),
+        ("login_s", "로그인 시간", "Login time"),
+        ("ready_s", "수신대기", "Ready"),
+        ("away_s", "자리비움", "Away"),
+        ("ringing_s", "벨울림", "Ringing"),
+        ("talking_s", "통화", "On a call"),
+        ("dialing_s", "다이얼링", "Dialing"),
+        ("outbound_call_s", "발신통화", "Outbound call"),
+        ("wrap_up_s", "후처리", "Wrap-up"),
+        ("handled", "처리", "Handled"),
+        ("missed", "미응답", "Missed"),
+        ("talk_s", "통화 시간", "Talk time"),
+        ("outbound", "발신", "Outbound calls"),
+        ("occupancy", "점유율", "Occupancy"),
+        ("requested", "요청", "Requested"),
+        ("assigned", "할당", "Assigned"),
+        ("completed", "완료", "Completed"),
+        ("failed", "실패", "Failed"),
+        ("deleted", "삭제", "Deleted"),
+        ("open", "미완료", "Open"),
+        ("processing_rate", "처리율", "Processing rate"),
+        ("inbound", "인입", "Inbound"),
+        ("answered", "응대", "Answered"),
+        ("abandoned", "포기", "Abandoned"),
+        ("short_abandoned", "단순 포기", "Short abandons"),
+        ("callbacks", "콜백", "Callbacks"),
+        ("transferred", "호전환", "Transferred"),
+        ("exited", "이탈", "Exited"),
+        ("answered_in_sl", "SL 내 응대", "Answered in SL"),
+        ("ivr", "IVR 인입", "IVR inflow"),
+        ("ended", "종료", "Ended"),
+        ("outbound_attempts", "발신 시도", "Outbound attempts"),
+        ("outbound_connected", "발신 연결", "Outbound connected"),
+        ("ewt_scored", "예측 평가 호", "Estimates scored"),
+        (
+            "wait_answered_sum_s",
+            "응대 대기 합계",
+            "Wait before answer (total)",
+        ),
+        ("wait_answered_max_s", "최장 대기", "Longest wait"),
+        (
+            "wait_abandoned_sum_s",
+            "포기 대기 합계",
+            "Wait before abandon (total)",
+        ),
+        ("talk_sum_s", "통화 합계", "Talk (total)"),
+        ("wrap_sum_s", "후처리 합계", "Wrap-up (total)"),
+        (
+            "ewt_error_sum_s",
+            "예측 오차 합계",
+            "Estimate error (total)",
+        ),
+        ("answer_rate", "응대율", "Answer rate"),
+        ("service_level", "서비스 레벨", "Service level"),
+        ("asa_s", "평균 대기", "ASA"),
+        ("aht_s", "평균처리시간", "AHT"),
+        ("ewt_mae_s", "예측 평균 오차", "Estimate mean error"),
+    ];
+    LABELS
+        .iter()
+        .find(|(c, _, _)| *c == column)
+        .map(|&(_, ko, en)| if lang == Lang::Ko { ko } else { en })
+}
+
+/// What a column holds, for a CSV made for people.
+enum Kind {
+    Period,
+    /// Seconds, shown as `h:mm:ss`.
+    Duration,
+    /// A percentage, shown as `87.3%`.
+    Percent,
+    Other,
+}
+
+fn kind(column: &str) -> Kind {
+    match column {
+        "period" => Kind::Period,
+        "answer_rate" | "service_level" | "occupancy" | "processing_rate" => Kind::Percent,
+        c if c.ends_with("_s") || c.starts_with("away_s:") => Kind::Duration,
+        _ => Kind::Other,
+    }
+}
+
+/// Seconds as `h:mm:ss` (hours past 24 go on: `26:13:05`), which Excel and
+/// LibreOffice read as a duration.
+pub fn hms(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// A period as a spreadsheet reads a date: `2026-12-05`, `2026-12`, or the
+/// local `2026-12-05 13:00` of an hour or interval (its offset dropped: the
+/// tenant's zone is the report's).
+fn period_cell(period: &str) -> String {
+    match period.len() {
+        0..=10 => period.to_string(),
+        _ => format!("{} {}", &period[..10], &period[11..16.min(period.len())]),
+    }
+}
+
 /// The CSV of a report: its header, and a record per row; a ratio with no
-/// denominator is an empty cell.
+/// denominator is an empty cell. Made for machines (snake_case headings,
+/// seconds, RFC 3339 periods) unless [`CsvRows::for_people`].
 pub struct CsvRows {
     by: By,
     /// The agent report's away reasons, each a column of its own.
     reasons: Vec<Arc<str>>,
     /// The queue report's thresholds of `answered_within`, each a column.
     thresholds: Vec<u32>,
+    /// For people: headings in this language, durations as `h:mm:ss`,
+    /// percentages with `%`, dates a spreadsheet reads; away reasons by
+    /// these labels.
+    people: Option<People>,
+}
+
+/// What a CSV for people needs: its language, the away reasons' labels,
+/// and the machine names of its columns (what each cell holds).
+struct People {
+    lang: Lang,
+    reasons: std::collections::BTreeMap<String, String>,
+    columns: Vec<String>,
 }
 
 impl CsvRows {
@@ -186,7 +322,80 @@ impl CsvRows {
             by,
             reasons,
             thresholds: Vec::new(),
+            people: None,
         }
+    }
+
+    /// A CSV a person opens in a spreadsheet, in `lang`, naming away
+    /// reasons by `reason_labels` (reason -> label, in that language).
+    /// Called last (after [`CsvRows::with_thresholds`]).
+    pub fn for_people(
+        mut self,
+        lang: Lang,
+        reason_labels: std::collections::BTreeMap<String, String>,
+    ) -> CsvRows {
+        let columns = self.machine_head();
+        self.people = Some(People {
+            lang,
+            reasons: reason_labels,
+            columns,
+        });
+        self
+    }
+
+    /// The header row as people read it (see [`CsvRows::for_people`]).
+    fn people_head(&self, head: Vec<String>) -> Vec<String> {
+        let Some(People { lang, reasons, .. }) = &self.people else {
+            return head;
+        };
+        head.into_iter()
+            .map(|c| {
+                if let Some(l) = label(&c, *lang) {
+                    return l.to_string();
+                }
+                if let Some(r) = c.strip_prefix("away_s:") {
+                    let r = if r == "(none)" {
+                        if *lang == Lang::Ko {
+                            "사유 없음"
+                        } else {
+                            "no reason"
+                        }
+                    } else {
+                        reasons.get(r).map_or(r, String::as_str)
+                    };
+                    let away = if *lang == Lang::Ko {
+                        "자리비움"
+                    } else {
+                        "Away"
+                    };
+                    return text_cell(&format!("{away}: {r}"));
+                }
+                if let Some(n) = c.strip_prefix("answered_within_") {
+                    return match lang {
+                        Lang::Ko => format!("{n}초 내 응대"),
+                        Lang::En => format!("Answered within {n} s"),
+                    };
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// A record as people read it, by its columns' machine names.
+    fn people_record(&self, rec: Vec<String>) -> Vec<String> {
+        let Some(people) = &self.people else {
+            return rec;
+        };
+        rec.into_iter()
+            .zip(&people.columns)
+            .map(|(v, c)| match kind(c) {
+                _ if v.is_empty() => v,
+                Kind::Period => period_cell(&v),
+                Kind::Duration => v.parse::<f64>().map_or(v, hms),
+                Kind::Percent => v.parse::<f64>().map_or(v, |p| format!("{p:.1}%")),
+                Kind::Other => v,
+            })
+            .collect()
     }
 
     /// With a column `answered_within_N` for each threshold `N`.
@@ -197,6 +406,11 @@ impl CsvRows {
 
     /// The header row.
     pub fn head(&self) -> Vec<String> {
+        self.people_head(self.machine_head())
+    }
+
+    /// The header row's machine names.
+    fn machine_head(&self) -> Vec<String> {
         let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
         match self.by {
             By::Agent => {
@@ -267,6 +481,11 @@ impl CsvRows {
 
     /// One row's record.
     pub fn record(&self, row: &ReportRow) -> Vec<String> {
+        self.people_record(self.machine_record(row))
+    }
+
+    /// One row's record, for machines.
+    fn machine_record(&self, row: &ReportRow) -> Vec<String> {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         let name = |v: &Option<Arc<str>>| text_cell(v.as_deref().unwrap_or(""));
         match row {

@@ -167,9 +167,10 @@ mod tests {
     /// `ready` count the no-agent-ready alert needs; agents bring the rest.
     /// Fifteen of the day's figures, four of the queue's estimated wait,
     /// nine of its service's two windows and staffing, six of the
-    /// tenant's two windows: none per call or agent.
+    /// tenant's two windows, eight of its board's thresholds (the alerts
+    /// compare with them): none per call or agent.
     #[test]
-    fn a_tenant_without_agents_costs_thirty_four_series_and_keeps_its_ready_count() {
+    fn a_tenant_without_agents_costs_forty_two_series_and_keeps_its_ready_count() {
         let recorder = builder(Duration::from_secs(60)).build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
@@ -181,7 +182,7 @@ mod tests {
                 .filter(|l| !l.starts_with('#') && l.contains(t))
                 .count()
         };
-        assert_eq!(series(r#"tenant="small""#), 34, "{text}");
+        assert_eq!(series(r#"tenant="small""#), 42, "{text}");
         assert!(text.contains(r#"callboard_agents{tenant="small",service="q",state="ready"} 0"#));
         assert!(text.contains(r#"callboard_tenant_agents{tenant="small",state="ready"} 0"#));
 

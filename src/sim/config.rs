@@ -18,6 +18,18 @@ pub struct SimConfig {
     pub profile: Profile,
     pub start: Millis,
     pub seed: u64,
+    /// Agents work shifts (log in and out at their times, see
+    /// [`Profile::shifts`]) rather than all being logged in all the time.
+    pub shifts: bool,
+}
+
+/// A working shift: when it starts (local minutes after midnight), how long
+/// it lasts (minutes), and its share of the agents.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shift {
+    pub start_min: u32,
+    pub len_min: u32,
+    pub share: f64,
 }
 
 /// How the arrival rate follows the local hour of the day.
@@ -32,6 +44,36 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The shifts of a center of this profile: a 24-hour center works three
+    /// nine-hour shifts that overlap an hour (07:00, 15:00 and 23:00), the
+    /// night's the smallest; an office works one, 08:30 to 18:30.
+    pub fn shifts(self) -> &'static [Shift] {
+        match self {
+            Profile::AllDay => &[
+                Shift {
+                    start_min: 7 * 60,
+                    len_min: 540,
+                    share: 0.37,
+                },
+                Shift {
+                    start_min: 15 * 60,
+                    len_min: 540,
+                    share: 0.35,
+                },
+                Shift {
+                    start_min: 23 * 60,
+                    len_min: 540,
+                    share: 0.28,
+                },
+            ],
+            Profile::Business => &[Shift {
+                start_min: 8 * 60 + 30,
+                len_min: 600,
+                share: 1.0,
+            }],
+        }
+    }
+
     /// Relative arrival rate in a local hour (1.0 = the busiest hour).
     pub(super) fn rate(self, hour: usize) -> f64 {
         match self {
@@ -42,7 +84,8 @@ impl Profile {
 }
 
 impl SimConfig {
-    /// The demo tenant: three services, five queues.
+    /// The demo tenant: three services, five queues, 72 agents in three
+    /// shifts (20 to 27 logged in at a time, more where shifts overlap).
     pub fn demo(start: Millis, seed: u64) -> SimConfig {
         let s = |name: &str, qs: &[&str]| {
             (name.to_string(), qs.iter().map(|q| q.to_string()).collect())
@@ -55,11 +98,12 @@ impl SimConfig {
                 s("support", &["support-general", "support-tech"]),
                 s("billing", &["billing"]),
             ],
-            agents: 24,
+            agents: 72,
             peak_calls_per_hour: 360.0,
             profile: Profile::default(),
             start,
             seed,
+            shifts: true,
         }
     }
 
@@ -82,6 +126,7 @@ impl SimConfig {
             profile: Profile::default(),
             start,
             seed,
+            shifts: false,
         }
     }
 }

@@ -23,7 +23,7 @@ mod config;
 mod tests;
 
 use config::{GIVEN, SURNAMES};
-pub use config::{Profile, SimConfig};
+pub use config::{Profile, Shift, SimConfig};
 
 /// The simulated agents' away reasons in Korean, the demo's labels.
 pub const REASON_LABELS_KO: &[(&str, &str)] = &[
@@ -36,17 +36,43 @@ pub const REASON_LABELS_KO: &[(&str, &str)] = &[
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
     Arrival,
-    Enqueue { call: u32 },
-    Patience { call: u32 },
-    Answer { call: u32 },
-    EndCall { call: u32 },
-    WrapDone { agent: u32 },
-    BreakDone { agent: u32 },
-    Dial { agent: u32 },
-    Connect { call: u32 },
-    CallbackAssign { cb: u32 },
-    CallbackClose { cb: u32 },
-    Login { agent: u32 },
+    Enqueue {
+        call: u32,
+    },
+    Patience {
+        call: u32,
+    },
+    Answer {
+        call: u32,
+    },
+    EndCall {
+        call: u32,
+    },
+    WrapDone {
+        agent: u32,
+    },
+    BreakDone {
+        agent: u32,
+    },
+    Dial {
+        agent: u32,
+    },
+    Connect {
+        call: u32,
+    },
+    CallbackAssign {
+        cb: u32,
+    },
+    CallbackClose {
+        cb: u32,
+    },
+    Login {
+        agent: u32,
+    },
+    /// The agent's shift is over: it logs out once free.
+    ShiftEnd {
+        agent: u32,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -71,6 +97,10 @@ struct SimAgent {
     /// Time of the agent's last state event: each later one is at least 1 ms
     /// after it, so states never tie (the engine breaks ties by id).
     last_ts: Millis,
+    /// Its shift (`None`: logged in all the time).
+    shift: Option<config::Shift>,
+    /// Its shift is over: it logs out as soon as it is free.
+    leaving: bool,
 }
 
 /// The simulator: an iterator of events in time order.
@@ -119,9 +149,33 @@ impl Simulator {
                     services,
                     state: AgentState::LoggedOut,
                     last_ts: Millis::MIN,
+                    shift: None,
+                    leaving: false,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Agents into shifts by the shifts' shares, each starting up to
+        // ten minutes either side of its shift's time.
+        let mut agents = agents;
+        if cfg.shifts {
+            let shifts = cfg.profile.shifts();
+            let n = agents.len();
+            let mut bounds = Vec::new();
+            let mut acc = 0.0;
+            for s in shifts {
+                acc += s.share;
+                bounds.push((acc * n as f64).round() as usize);
+            }
+            for (i, a) in agents.iter_mut().enumerate() {
+                let k = bounds
+                    .iter()
+                    .position(|&b| i < b)
+                    .unwrap_or(shifts.len() - 1);
+                let mut s = shifts[k];
+                s.start_min = (s.start_min + 1440 - 10 + rng.u32(0..=20)) % 1440;
+                a.shift = Some(s);
+            }
+        }
         let mut sim = Simulator {
             cal: Calendar::new(tz),
             rng,
@@ -139,7 +193,14 @@ impl Simulator {
             cfg,
         };
         for a in 0..sim.agents.len() as u32 {
-            let at = sim.cfg.start + sim.rng.i64(0..120_000);
+            let soon = sim.cfg.start + sim.rng.i64(0..120_000);
+            let at = match sim.agents[a as usize].shift {
+                None => soon,
+                Some(s) => {
+                    let (on, next) = sim.shift_now(s, sim.cfg.start);
+                    if on { soon } else { next }
+                }
+            };
             sim.schedule(at, Action::Login { agent: a });
         }
         let first = sim.next_arrival_gap();
@@ -153,6 +214,35 @@ impl Simulator {
             .front()
             .map(|e| e.ts)
             .or_else(|| self.heap.peek().map(|Reverse((t, _, _))| *t))
+    }
+
+    /// Whether `at` falls in a shift, and when that shift (if on) ends or
+    /// the next one (if off) starts. Local minutes of the tenant's zone.
+    fn shift_now(&self, s: config::Shift, at: Millis) -> (bool, Millis) {
+        let (_, day_start, _) = self.cal.span_of(at);
+        let minute = ((at - day_start) / 60_000) as i64;
+        let into = (minute - s.start_min as i64).rem_euclid(1440);
+        let minute_start = day_start + minute * 60_000;
+        if into < s.len_min as i64 {
+            (true, minute_start + (s.len_min as i64 - into) * 60_000)
+        } else {
+            (false, minute_start + (1440 - into) * 60_000)
+        }
+    }
+
+    /// A free agent whose shift is over logs out, and comes back for its
+    /// next shift; whether it did.
+    fn leave_if_due(&mut self, agent: u32) -> bool {
+        let a = &self.agents[agent as usize];
+        let Some(s) = a.shift.filter(|_| a.leaving) else {
+            return false;
+        };
+        self.agents[agent as usize].leaving = false;
+        self.set_agent(agent, AgentState::LoggedOut, None, false);
+        let (_, next) = self.shift_now(s, self.now);
+        let at = next + self.rng.i64(0..120_000);
+        self.schedule(at, Action::Login { agent });
+        true
     }
 
     fn schedule(&mut self, at: Millis, action: Action) {
@@ -331,7 +421,26 @@ impl Simulator {
     fn step(&mut self, action: Action) {
         match action {
             Action::Login { agent } => {
+                if self.agents[agent as usize].state != AgentState::LoggedOut {
+                    return;
+                }
                 self.set_agent(agent, AgentState::Ready, None, true);
+                if let Some(s) = self.agents[agent as usize].shift {
+                    let (_, end) = self.shift_now(s, self.now);
+                    let at = end + self.rng.i64(0..300_000);
+                    self.schedule(at, Action::ShiftEnd { agent });
+                }
+            }
+            Action::ShiftEnd { agent } => {
+                self.agents[agent as usize].leaving = true;
+                // Free now (ready or away) it goes at once; busy, after its
+                // call and wrap-up.
+                if matches!(
+                    self.agents[agent as usize].state,
+                    AgentState::Ready | AgentState::Away
+                ) {
+                    self.leave_if_due(agent);
+                }
             }
             Action::Arrival => {
                 let hour = self.cal.day_hour(self.now).1 as usize;
@@ -416,6 +525,9 @@ impl Simulator {
                 self.schedule(self.now + wrap, Action::WrapDone { agent });
             }
             Action::WrapDone { agent } => {
+                if self.leave_if_due(agent) {
+                    return;
+                }
                 let r = self.rng.f64();
                 if r < 0.06 {
                     let reason = ["break", "meal", "training"][self.rng.usize(0..3)];
@@ -431,6 +543,10 @@ impl Simulator {
                 }
             }
             Action::BreakDone { agent } => {
+                // Logged out meanwhile (its shift ended during the break).
+                if self.agents[agent as usize].state != AgentState::Away {
+                    return;
+                }
                 self.set_agent(agent, AgentState::Ready, None, false);
             }
             Action::Dial { agent } => {

@@ -740,6 +740,7 @@ pub(crate) async fn stored(
             by,
             step: callboard::wire::Step::Interval,
             csv: false,
+            people: None,
         };
         async move {
             callboard::history::report::run(store, &q, &Config::default().tenant(tenant))
@@ -1096,6 +1097,60 @@ async fn agent_reports_name_the_agents_by_their_latest_name() {
         agents[0].clone(),
     ));
     assert_eq!(&rec[..3], ["2026-11-20", "a1", "김민준 (팀장)"]);
+    // The CSV for people (format=excel&lang=ko): Korean headings, the
+    // name, durations as h:mm:ss, percentages with %, a date Excel reads.
+    let excel = |lang: &str| -> Vec<(String, String)> {
+        [
+            ("from", "2026-11-20"),
+            ("by", "agent"),
+            ("step", "interval"),
+            ("format", "excel"),
+            ("lang", lang),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let q = Query::parse("acme", &excel("ko"), jiff::civil::date(2026, 11, 20)).unwrap();
+    assert!(q.csv);
+    let intervals = run(&store, &q, &config.tenant("acme")).await.unwrap();
+    let callboard::wire::ReportRows::Agent(intervals) = &intervals.rows else {
+        panic!("an agent report");
+    };
+    let people =
+        callboard::history::export::CsvRows::new(callboard::wire::By::Agent, vec![Arc::from("")])
+            .for_people(callboard::history::export::Lang::Ko, Default::default());
+    let head = people.head();
+    assert_eq!(
+        &head[..5],
+        ["기간", "상담원 ID", "상담원", "로그인 시간", "수신대기"]
+    );
+    assert_eq!(head.last().unwrap(), "자리비움: 사유 없음");
+    let first = people.record(&callboard::history::report::ReportRow::Agent(
+        intervals[0].clone(),
+    ));
+    // a1 logged in at 09:00 UTC: the 09:00 interval, 15 minutes ready.
+    assert_eq!(
+        &first[..5],
+        [
+            "2026-11-20 09:00",
+            "a1",
+            "김민준 (팀장)",
+            "0:15:00",
+            "0:15:00"
+        ]
+    );
+    let occupancy = head.iter().position(|h| h == "점유율").unwrap();
+    assert_eq!(first[occupancy], "0.0%");
+    assert_eq!(
+        Query::parse(
+            "acme",
+            &[("lang".into(), "ko".into())],
+            jiff::civil::date(2026, 11, 20)
+        )
+        .unwrap_err(),
+        "`lang` is for format=excel (a CSV for people): a machine's CSV and JSON have one language"
+    );
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }

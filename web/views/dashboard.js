@@ -22,7 +22,7 @@ function dashboardLayout() {
       `<i class="yesterday"></i>${esc(t("yesterday"))}<i class="today"></i>${esc(t("today"))}` +
       `<i class="so-far"></i>${esc(t("so_far"))}</span></h2><div class="chart" id="chart-ivr"></div></div>
     <div class="box"><h2>${esc(t("agent_states"))}</h2><div class="chart" id="chart-states"></div></div>
-    <div class="box wide"><h2>${esc(t("queue_info"))}</h2><div id="queues"></div></div>
+    <div class="box wide"><h2>${esc(t("queue_info"))}<span class="more" id="queues-more"></span></h2><div id="queues"></div></div>
     <div class="box"><h2>${esc(t("cb_box"))}</h2><div id="callbacks"></div></div>
     <div class="box"><h2>${esc(t("staffing"))}</h2><div id="staffing"></div></div></div>`;
 }
@@ -112,25 +112,15 @@ export function neediest(services) {
   return [...services].sort((a, b) => gap(b) - gap(a) || (a.service < b.service ? -1 : 1));
 }
 
-// Drops a table's last rows while its box overflows; with `more`, the last
-// row left then says how many were dropped (more(n) is its text).
-function keepWhatFits(table, more) {
-  if (!table) return;
+// Drops a table's last rows while its box overflows (the heading row
+// stays); returns how many it dropped.
+function keepWhatFits(table) {
+  if (!table) return 0;
   const box = table.closest(".box");
-  const body = table.tBodies[0];
-  const rows = [...body.rows];
-  const over = () => box.scrollHeight > box.clientHeight;
-  if (!over()) return;
+  const rows = [...table.tBodies[0].rows];
   let dropped = 0;
-  while (rows.length > 1 && over()) { rows.pop().remove(); dropped++; }
-  if (!more || !dropped) return;
-  const tr = body.insertRow();
-  tr.className = "more";
-  const td = tr.insertCell();
-  td.colSpan = table.tHead.rows[0].cells.length;
-  const say = () => { td.textContent = more(dropped); };
-  say();
-  while (rows.length > 1 && over()) { rows.pop().remove(); dropped++; say(); }
+  while (rows.length && box.scrollHeight > box.clientHeight) { rows.pop().remove(); dropped++; }
+  return dropped;
 }
 
 // The queues that most need a look first: any red figure, then amber, then
@@ -194,13 +184,16 @@ function updateDashboard(snap, state) {
   charts.states.setData([charts.states.data[0], CHART_STATES.map((s) => by[s])]);
   // Every queue in its order while they all fit; otherwise those that most
   // need a look, as many as fit, and how many more there are.
+  // (The heading says how many more: a row saying so could itself not fit.)
   const box = $("queues");
   box.innerHTML = queueTable(snap.queues, th);
+  $("queues-more").textContent = "";
   if (box.closest(".box").scrollHeight > box.closest(".box").clientHeight) {
     const order = [...snap.queues].sort((a, b) => attention(a, th) - attention(b, th) ||
       b.waiting - a.waiting || (a.queue < b.queue ? -1 : 1));
     box.innerHTML = queueTable(order, th);
-    keepWhatFits(box.querySelector("table"), (n) => t("more_queues").replace("{n}", n));
+    const n = keepWhatFits(box.querySelector("table"));
+    $("queues-more").textContent = n ? t("more_queues").replace("{n}", n) : "";
   }
   $("staffing").innerHTML = `<table><thead><tr><th>${t("service")}</th><th>${t("required")}</th><th>${t("available")}</th>` +
     `<th>${t("gap")}</th></tr></thead><tbody>` +

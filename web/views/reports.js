@@ -34,10 +34,13 @@ function shiftDay(day, n) {
   return d.toISOString().slice(0, 10);
 }
 
+// csv: "csv" (for machines), "excel" (for people, in the board's
+// language), or nothing (the JSON the page draws).
 function reportUrl(csv, state) {
   const q = new URLSearchParams({ from: rep.from, to: rep.to, by: rep.by, step: rep.step });
+  if (csv === "excel") q.set("lang", state.lang === "ko" ? "ko" : "en");
   // A download link cannot send a header: it carries the token.
-  if (csv) { q.set("format", "csv"); if (state.token) q.set("token", state.token); }
+  if (csv) { q.set("format", csv); if (state.token) q.set("token", state.token); }
   return `/api/v1/tenants/${encodeURIComponent(state.tenant)}/history?${q}`;
 }
 
@@ -49,7 +52,8 @@ function reportsLayout() {
     `<label>${esc(t("rep_to"))} <input type="date" name="to" value="${esc(rep.to)}"></label>` +
     `<label>${esc(t("rep_step"))} <select name="step">${opt(REPORT_STEP, rep.step, "step_")}</select></label>` +
     `<label>${esc(t("rep_by"))} <select name="by">${opt(REPORT_BY, rep.by, "by_")}</select></label>` +
-    `<a id="rep-csv" download>${esc(t("rep_csv"))}</a></form>` +
+    `<a id="rep-excel" download>${esc(t("rep_excel"))}</a>` +
+    `<a id="rep-csv" download class="machine">${esc(t("rep_csv"))}</a></form>` +
     `<div class="box rep-chart"><h2><span class="legend" id="rep-legend"></span></h2><div class="chart" id="rep-chart"></div></div>` +
     `<div id="rep-status"></div><div class="rep-table" id="rep-table"></div></div>`;
 }
@@ -75,15 +79,20 @@ function reports(board, ctx) {
 async function loadReport(ctx) {
   const state = ctx.state;
   rep.loading = true; rep.error = null;
-  $("rep-csv").href = reportUrl(true, state);
+  $("rep-csv").href = reportUrl("csv", state);
+  $("rep-excel").href = reportUrl("excel", state);
   $("rep-status").textContent = t("rep_loading");
   try {
-    const r = await fetch(reportUrl(false, state), { headers: auth(state.token) });
+    const r = await fetch(reportUrl(null, state), { headers: auth(state.token) });
     const body = await r.json().catch(() => ({}));
     if (r.status === 401) return ctx.login();
-    if (r.ok) rep.data = body; else { rep.data = null; rep.error = body.error || r.statusText; }
+    // What went wrong in the board's language; the service's own words
+    // (English) follow, for whoever fixes it.
+    const why = r.status === 404 && /history/.test(body.error || "") ? t("rep_no_history")
+      : r.status === 400 ? t("rep_bad") : r.status === 503 ? t("rep_busy") : t("rep_failed");
+    if (r.ok) rep.data = body; else { rep.data = null; rep.error = `${why} (${body.error || r.statusText})`; }
   } catch (e) {
-    rep.data = null; rep.error = String(e);
+    rep.data = null; rep.error = `${t("rep_failed")} (${e})`;
   }
   rep.loading = false;
   drawReport(state);

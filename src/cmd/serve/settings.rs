@@ -32,6 +32,8 @@ pub const DEFAULT_GROUP: &str = "callboard";
 pub const DEFAULT_SNAPSHOT_TOPIC: &str = "callboard.snapshots";
 /// Agents of each simulated tenant.
 pub const DEFAULT_SIMULATED_AGENTS: usize = 24;
+/// Agents of the built-in demo tenant: three shifts, about 25 at a time.
+pub const DEFAULT_DEMO_AGENTS: usize = 72;
 /// Calls per hour of each simulated tenant at its busiest hour.
 pub const DEFAULT_PEAK_CALLS_PER_HOUR: f64 = 360.0;
 
@@ -363,7 +365,7 @@ fn simulated(
     let agents = flags
         .simulate_agents
         .or(file.simulate_agents)
-        .unwrap_or(DEFAULT_SIMULATED_AGENTS);
+        .unwrap_or(DEFAULT_DEMO_AGENTS);
     let peak = flags
         .simulate_peak_calls_per_hour
         .or(file.simulate_peak_calls_per_hour)
@@ -448,7 +450,7 @@ mod tests {
             1,
             "the demo feeds an engine with no source"
         );
-        assert_eq!(s.simulate[0].agents, DEFAULT_SIMULATED_AGENTS);
+        assert_eq!(s.simulate[0].agents, DEFAULT_DEMO_AGENTS);
     }
 
     #[test]

@@ -57,15 +57,19 @@ pub struct Query {
     pub to: jiff::civil::Date,
     pub by: By,
     pub step: Step,
-    /// `format=csv`.
+    /// `format=csv` (or `excel`).
     pub csv: bool,
+    /// `format=excel`: a CSV for people, in `lang` (`ko` or `en`, default
+    /// `en`).
+    pub people: Option<crate::history::export::Lang>,
 }
 
 impl Query {
     /// Reads the query string's parameters: `from` and `to` (local dates,
     /// inclusive; `to` defaults to `from`, `from` to `today`), `by`
-    /// (default `tenant`), `step` (default `day`), `format` (`json` or
-    /// `csv`). Every error says what is wrong and what is allowed.
+    /// (default `tenant`), `step` (default `day`), `format` (`json`, `csv`,
+    /// or `excel`: a CSV for people, with `lang` `ko` or `en`). Every error
+    /// says what is wrong and what is allowed.
     pub fn parse(
         tenant: &str,
         params: &[(String, String)],
@@ -77,9 +81,9 @@ impl Query {
             if k == "token" {
                 continue;
             }
-            if !["from", "to", "by", "step", "format"].contains(&k.as_str()) {
+            if !["from", "to", "by", "step", "format", "lang"].contains(&k.as_str()) {
                 return Err(format!(
-                    "unknown parameter `{k}` (the parameters are from, to, by, step and format)"
+                    "unknown parameter `{k}` (the parameters are from, to, by, step, format and lang)"
                 ));
             }
             if get.insert(k, v).is_some() {
@@ -107,7 +111,16 @@ impl Query {
         };
         let by = pick("by", &By::ALL.map(By::as_str))?.map_or(By::Tenant, |i| By::ALL[i]);
         let step = pick("step", &Step::ALL.map(Step::as_str))?.map_or(Step::Day, |i| Step::ALL[i]);
-        let csv = pick("format", &["json", "csv"])? == Some(1);
+        let format = pick("format", &["json", "csv", "excel"])?;
+        let csv = matches!(format, Some(1 | 2));
+        let lang = pick("lang", &["en", "ko"])?;
+        if lang.is_some() && format != Some(2) {
+            return Err("`lang` is for format=excel (a CSV for people): a machine's CSV and JSON have one language".into());
+        }
+        let people = (format == Some(2)).then(|| match lang {
+            Some(1) => crate::history::export::Lang::Ko,
+            _ => crate::history::export::Lang::En,
+        });
         if from > to {
             return Err(format!("`from` ({from}) is after `to` ({to})"));
         }
@@ -136,6 +149,7 @@ impl Query {
             by,
             step,
             csv,
+            people,
         })
     }
 }
