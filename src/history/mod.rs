@@ -10,6 +10,7 @@
 pub mod backfill;
 mod batch;
 pub mod export;
+pub mod messages;
 pub mod report;
 pub mod schema;
 pub mod writer;
@@ -287,7 +288,7 @@ impl Store {
         &self,
         tenant: &str,
         now: Millis,
-    ) -> Result<Vec<crate::outputs::messages::Message>, StoreError> {
+    ) -> Result<Vec<crate::wire::Message>, StoreError> {
         use sqlx::Row;
         let rows = sqlx::query(
             "SELECT id, text, created_ms, expires_ms FROM floor_messages \
@@ -299,7 +300,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(crate::outputs::messages::Message {
+                Ok(crate::wire::Message {
                     id: r.try_get("id")?,
                     text: r.try_get("text")?,
                     created_at: crate::wire::Instant(r.try_get("created_ms")?),
@@ -315,7 +316,7 @@ impl Store {
     pub async fn add_message(
         &self,
         tenant: &str,
-        m: &crate::outputs::messages::Message,
+        m: &crate::wire::Message,
         now: Millis,
         max: usize,
     ) -> Result<bool, StoreError> {

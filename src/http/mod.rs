@@ -40,7 +40,7 @@ pub struct AppState {
     /// Reports that may run at once (`limits.max_reports`).
     pub reports: Arc<tokio::sync::Semaphore>,
     /// Messages to the floor (in the history store, else in memory).
-    pub messages: Arc<crate::outputs::messages::Messages>,
+    pub messages: Arc<crate::history::messages::Messages>,
 }
 
 /// Why a request failed. Each kind has its status; the body is

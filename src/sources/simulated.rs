@@ -159,7 +159,8 @@ mod tests {
 
     fn demo_at(now: &str) {
         let now = time::parse_rfc3339(now).unwrap();
-        let cfg = demo_tenants(now, 1, 24, 360.0).remove(0);
+        let agents = crate::cmd::serve::settings::DEFAULT_DEMO_AGENTS;
+        let cfg = demo_tenants(now, 1, agents, 360.0).remove(0);
         let mut sim = Simulator::new(cfg);
         let mut config = Config::default();
         config.default_tenant_tz("demo", "Asia/Seoul");
@@ -213,6 +214,8 @@ mod tests {
             "someone is on a break or in wrap-up: {away} of {looks}"
         );
         assert!(s.callbacks.requested > 0, "{:?}", s.callbacks);
-        assert_eq!(s.agents.login, 24);
+        // The shift on duty (more where two overlap), never all 72.
+        let on = s.agents.login;
+        assert!((15..=55).contains(&on), "{on} of {agents} agents logged in");
     }
 }

@@ -385,3 +385,13 @@ impl Snapshot {
         s
     }
 }
+
+/// One message, as listed.
+/// (A message to the floor: `POST /api/v1/tenants/{t}/messages`.)
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub text: String,
+    pub created_at: Instant,
+    pub expires_at: Instant,
+}

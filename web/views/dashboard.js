@@ -16,8 +16,8 @@ const charts = { key: "", ivr: null, states: null };
 function dashboardLayout() {
   return `<div class="dash">
     <div class="tiles">${["answer_rate", "service_level", "ivr_inflow", "consult", "callback_conv"]
-      .map((k) => `<div class="tile"><div class="k">${esc(t(k))}</div><div class="v" id="tile-${k}"></div>` +
-        `<div class="ref" id="ref-${k}"></div></div>`).join("")}</div>
+      .map((k) => `<div class="tile"><div class="k">${esc(t(k))}<span class="since" id="since-${k}"></span></div>` +
+        `<div class="v" id="tile-${k}"></div><div class="ref" id="ref-${k}"></div></div>`).join("")}</div>
     <div class="box"><h2>${esc(t("ivr_trend"))}<span class="legend" id="ivr-legend">` +
       `<i class="yesterday"></i>${esc(t("yesterday"))}<i class="today"></i>${esc(t("today"))}` +
       `<i class="so-far"></i>${esc(t("so_far"))}</span></h2><div class="chart" id="chart-ivr"></div></div>
@@ -156,11 +156,10 @@ function updateDashboard(snap, state) {
     const el = $("tile-" + k);
     el.innerHTML = show(v);
     el.className = "v " + (cls || "");
+    // Since when, beside its name (kept short: the tile is narrow).
+    const at = cls ? since(`dashboard|#tile-${k}`) || Date.now() : null;
+    $("since-" + k).textContent = at ? t("since").replace("{t}", tenantTime(new Date(at), snap.tz).replace(/:\d\d( |$)/, "$1")) : "";
     const parts = [];
-    if (cls) {
-      const at = since(`dashboard|#tile-${k}`) || Date.now();
-      parts.push(`<span class="since">${esc(t("since").replace("{t}", tenantTime(new Date(at), snap.tz).replace(/:\d\d( |$)/, "$1")))}</span>`);
-    }
     if (target !== null && target !== undefined) parts.push(`${esc(t("target"))} ${target}%`);
     if (before) parts.push(`${esc(t("yesterday_now"))} ${show(before[k])}`);
     $("ref-" + k).innerHTML = parts.join(" · ");
@@ -171,7 +170,7 @@ function updateDashboard(snap, state) {
   tile("consult", snap.totals.inbound, num);
   tile("callback_conv", snap.totals.callbacks, num);
   window.callboard.tiles = Object.fromEntries(["answer_rate", "service_level", "ivr_inflow", "consult", "callback_conv"]
-    .map((k) => [k, $("ref-" + k).innerText]));
+    .map((k) => [k, [$("since-" + k).innerText, $("ref-" + k).innerText].filter(Boolean).join(" · ")]));
   // Hours still to come in the tenant's day (its zone, not the browser's) stay empty.
   const now = Number(new Date(snap.at).toLocaleString("en-US", { timeZone: snap.tz, hour: "numeric", hourCycle: "h23" }));
   const today = snap.hourly.ivr_today.map((v, h) => (h < now ? v : null));

@@ -252,7 +252,7 @@ pub async fn run_with_metrics_listener(
         metrics,
         ws_clients,
         shutdown: shutdown.clone(),
-        messages: Arc::new(messages::Messages::new(store.clone())),
+        messages: Arc::new(crate::history::messages::Messages::new(store.clone())),
         history: store,
         reports: Arc::new(tokio::sync::Semaphore::new(settings.http.max_reports)),
     };
