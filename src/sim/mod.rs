@@ -220,7 +220,7 @@ impl Simulator {
     /// the next one (if off) starts. Local minutes of the tenant's zone.
     fn shift_now(&self, s: config::Shift, at: Millis) -> (bool, Millis) {
         let (_, day_start, _) = self.cal.span_of(at);
-        let minute = ((at - day_start) / 60_000) as i64;
+        let minute = (at - day_start) / 60_000;
         let into = (minute - s.start_min as i64).rem_euclid(1440);
         let minute_start = day_start + minute * 60_000;
         if into < s.len_min as i64 {

@@ -95,14 +95,14 @@ pub(crate) fn four_days(now: Millis) -> Vec<(Millis, Event<'static>)> {
             "l1",
             "late-changed",
             "ready",
-            r#","services":["back-office"]"#,
+            r#","services":["sales"]"#,
         ),
         agent(
             start + 120_000,
             "l2",
             "late-ignored",
             "ready",
-            r#","services":["back-office"]"#,
+            r#","services":["sales"]"#,
         ),
         agent(now - 5 * 3_600_000, "l3", "late-ignored", "away", ""),
     ] {

@@ -225,11 +225,6 @@ impl Tenant {
                 Outcome::Late
             };
         }
-        if ts < self.marks[1].at {
-            // Late, yet it changes the agent: it would have changed the
-            // facts kept as of the midnights after it too.
-            self.mark_late_agent(idx, ev, a, id, [takes_state, takes_services, takes_name]);
-        }
         let services: Option<(Vec<u32>, SharedNames)> = match &a.services {
             Some(list) if takes_services => {
                 let mut v: Vec<u32> = list.iter().map(|s| self.service(s)).collect();

@@ -5,19 +5,27 @@
 //!
 //! The tenant keeps these facts as they were at the start of today and of
 //! yesterday (local midnights), each taken when the first event of the new
-//! day arrives and corrected by late events dated before it. The facts as
-//! of the start of yesterday ([`Tenant::standing`]), restored into an empty
-//! tenant ([`Tenant::restore`]) followed by the events from that instant
-//! on, give the state that every event from the beginning gives: the
-//! restored versions make the older events that are read again count
-//! nothing, as they would have.
+//! day arrives, as the tenant knew them then. The facts as of the start of
+//! yesterday ([`Tenant::standing`]), restored into an empty tenant
+//! ([`Tenant::restore`]) followed by the events sent from that instant on,
+//! give the state that every event from the beginning gives: the restored
+//! versions make the older events that are read again count nothing, as
+//! they would have.
+//!
+//! A late event dated before a midnight but sent after it is *not* folded
+//! into that midnight's facts: it is read again after a restore, in its
+//! place among the others, and changes the agent there as it did live. Had
+//! the facts taken it in, a restored tenant would have known it from the
+//! midnight on, before it was sent, and what was computed in between with
+//! what was known then (a waiting call's estimated wait, made when it was
+//! queued) would come out otherwise.
 
 use std::sync::Arc;
 
 use super::Tenant;
 use super::agents::Version;
 use super::callbacks::CallbackRec;
-use crate::event::{AgentEvent, AgentState, Event};
+use crate::event::AgentState;
 use crate::time::{DayNo, Millis};
 use crate::wire::{
     Standing, StandingAgent, StandingCallback, StandingName, StandingServices, StandingState,
@@ -118,7 +126,7 @@ impl Tenant {
     }
 
     /// The first event at or after the next local midnight: the facts
-    /// before it are those of the midnight (late events correct them).
+    /// before it are those of the midnight.
     pub(super) fn roll_marks(&mut self, ts: Millis) {
         let (_, start, end) = self.cal.span(ts);
         let (_, prev_start, _) = self.cal.span(start - 1);
@@ -134,59 +142,6 @@ impl Tenant {
         };
         self.marks[1] = now;
         self.next_mark = end;
-    }
-
-    /// An agent event dated before a mark that changes the agent now (the
-    /// attributes it takes): the mark takes them too, as the event would
-    /// have changed them then. A late event that changes nothing now (the
-    /// agent has newer versions) changes no mark either: the state that the
-    /// events gave did not see it, and a restored one must not.
-    pub(super) fn mark_late_agent(
-        &mut self,
-        idx: u32,
-        ev: &Event<'_>,
-        a: &AgentEvent<'_>,
-        id: u64,
-        [state, services, name]: [bool; 3],
-    ) {
-        let reason = a
-            .reason
-            .as_deref()
-            .filter(|_| state)
-            .map(|r| self.reasons.intern(r).0);
-        let services: Option<Vec<u32>> = a.services.as_ref().filter(|_| services).map(|list| {
-            let mut v: Vec<u32> = list.iter().map(|s| self.service(s)).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        });
-        for mark in &mut self.marks {
-            if ev.ts >= mark.at {
-                continue;
-            }
-            if mark.agents.len() <= idx as usize {
-                mark.agents.resize(idx as usize + 1, AgentFacts::default());
-            }
-            let f = &mut mark.agents[idx as usize];
-            let takes = |v: Option<&Version>| v.is_none_or(|v| v.admits(ev.ts, id));
-            if state && takes(f.state.as_ref().map(|s| &s.3)) {
-                let mut v = f.state.take().map_or(Version::NEVER, |s| s.3);
-                v.set(ev.ts, id);
-                f.state = Some((a.state, reason, ev.ts, v));
-            }
-            if let Some(list) = &services
-                && takes(f.services.as_ref().map(|s| &s.1))
-            {
-                let mut v = f.services.take().map_or(Version::NEVER, |s| s.1);
-                v.set(ev.ts, id);
-                f.services = Some((list.clone(), v));
-            }
-            if name && takes(f.name.as_ref().map(|s| &s.1)) {
-                let mut v = f.name.take().map_or(Version::NEVER, |s| s.1);
-                v.set(ev.ts, id);
-                f.name = Some((a.name.as_deref().map(Arc::from), v));
-            }
-        }
     }
 
     /// The facts as of the start of yesterday (the local day before `now`'s).

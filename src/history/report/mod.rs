@@ -117,7 +117,7 @@ impl Query {
         if lang.is_some() && format != Some(2) {
             return Err("`lang` is for format=excel (a CSV for people): a machine's CSV and JSON have one language".into());
         }
-        let people = (format == Some(2)).then(|| match lang {
+        let people = (format == Some(2)).then_some(match lang {
             Some(1) => crate::history::export::Lang::Ko,
             _ => crate::history::export::Lang::En,
         });
