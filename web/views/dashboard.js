@@ -112,14 +112,16 @@ export function neediest(services) {
   return [...services].sort((a, b) => gap(b) - gap(a) || (a.service < b.service ? -1 : 1));
 }
 
-// Drops a table's last rows while its box overflows (the heading row
-// stays); returns how many it dropped.
+// Drops a table's last rows while its box overflows, the table itself when
+// none is left; returns how many rows it dropped.
 function keepWhatFits(table) {
   if (!table) return 0;
   const box = table.closest(".box");
   const rows = [...table.tBodies[0].rows];
   let dropped = 0;
   while (rows.length && box.scrollHeight > box.clientHeight) { rows.pop().remove(); dropped++; }
+  // A heading over no rows says nothing: it goes too.
+  if (!rows.length) table.remove();
   return dropped;
 }
 
