@@ -33,6 +33,15 @@ pub enum Messages {
     Memory(Mutex<HashMap<String, Vec<Message>>>),
 }
 
+/// Drops a tenant's list read from the store: a post or delete here shows
+/// on this instance's boards at once.
+fn forget(cache: &Mutex<HashMap<String, (Millis, Vec<Message>)>>, tenant: &str) {
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(tenant);
+}
+
 impl Messages {
     pub fn new(store: Option<Store>) -> Messages {
         match store {
@@ -82,10 +91,7 @@ impl Messages {
                     .add_message(tenant, m, now, MAX_PER_TENANT)
                     .await
                     .map_err(|e| e.to_string())?;
-                cache
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(tenant);
+                forget(cache, tenant);
                 Ok(added)
             }
             Messages::Memory(map) => {
@@ -109,10 +115,7 @@ impl Messages {
                     .delete_message(tenant, id)
                     .await
                     .map_err(|e| e.to_string())?;
-                cache
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(tenant);
+                forget(cache, tenant);
                 Ok(gone)
             }
             Messages::Memory(map) => {

@@ -5,18 +5,12 @@ use std::time::Duration;
 
 use callboard::cmd::serve::settings::ServeSettings;
 use callboard::config::Config;
-use callboard::http::auth::{hash_token, hex};
 
 use crate::support::http;
 use crate::support::server::{Server, engine};
 
 fn config() -> Config {
-    let entry = |name: &str, token: &str, role: &str, extra: &str| {
-        format!(
-            "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"{role}\"\n{extra}\n",
-            hex(&hash_token(token))
-        )
-    };
+    let entry = crate::support::token_entry;
     let text = [
         entry("acme-board", "acme-secret", "tenant", "tenant = \"acme\""),
         entry(

@@ -81,7 +81,10 @@ function makeCharts() {
   // Axis labels scale with the board (its root font size), not fixed pixels.
   const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
   const font = `${Math.round(rem * 0.75)}px system-ui, sans-serif`;
-  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 2.4 };
+  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 1.9 };
+  // The y axis: whole numbers, wide enough for "10,000", and a few ticks
+  // even on a short chart (uPlot's default spacing leaves only 0 there).
+  const yAxis = { ...axis, size: rem * 3.2, space: rem * 1.4, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] };
   const hours = Array.from({ length: 24 }, (_, i) => i);
   const ivrEl = $("chart-ivr");
   charts.ivr = new uPlot({
@@ -90,7 +93,7 @@ function makeCharts() {
     ...size(ivrEl), legend: { show: false },
     // Counts from zero: a floor above it would exaggerate the hours' differences.
     scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
-    axes: [{ ...axis, incrs: [1, 2, 3, 4, 6, 12], values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, axis],
+    axes: [{ ...axis, incrs: [1, 2, 3, 4, 6, 12], values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, yAxis],
     series: [{ label: t("hour") }, { label: t("yesterday"), stroke: "#8a9bb0", width: 2 },
              { label: t("today"), stroke: "#4da3ff", width: 3, fill: "rgba(77,163,255,.15)" },
              // The hour under way, dashed: it is not over, so it is not a dip.
@@ -100,7 +103,7 @@ function makeCharts() {
   charts.states = new uPlot({
     ...size(stEl), legend: { show: false },
     scales: { x: { time: false, range: [-0.5, CHART_STATES.length - 0.5] } },
-    axes: [{ ...axis, splits: () => CHART_STATES.map((_, i) => i), values: () => CHART_STATES.map((s) => t("st_" + s)) }, axis],
+    axes: [{ ...axis, splits: () => CHART_STATES.map((_, i) => i), values: () => CHART_STATES.map((s) => t("st_" + s)) }, yAxis],
     series: [{}, { label: t("agent_states"), fill: "#4da3ff", stroke: "#4da3ff", paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false } }],
   }, [CHART_STATES.map((_, i) => i), CHART_STATES.map(() => 0)], stEl);
 }

@@ -19,6 +19,16 @@ pub struct Harness {
     next_id: u64,
 }
 
+/// A `[[tokens]]` entry of the config: `name`, the secret `token` (stored
+/// hashed), `role`, and any more lines (`tenant = "acme"`).
+pub fn token_entry(name: &str, token: &str, role: &str, extra: &str) -> String {
+    use callboard::http::auth::{hash_token, hex};
+    format!(
+        "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"{role}\"\n{extra}\n",
+        hex(&hash_token(token))
+    )
+}
+
 pub fn at(ts: &str) -> Millis {
     parse_rfc3339(ts).unwrap_or_else(|| panic!("bad test time {ts}"))
 }
