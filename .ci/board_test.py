@@ -30,8 +30,11 @@ BASE = f"http://127.0.0.1:{PORT}"
 
 
 def serve(*extra):
+    # Each start is a fresh service (no event log read back): what an earlier
+    # run posted must not be counted again, nor its ids taken as repeats.
+    env = {**os.environ, "CALLBOARD_EVENT_LOG": "none"}
     p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{PORT}", "--log", "warn", *extra],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"{BASE}/readyz", timeout=1)

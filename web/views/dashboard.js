@@ -84,7 +84,7 @@ function makeCharts() {
   const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 1.9 };
   // The y axis: whole numbers, wide enough for "10,000", and a few ticks
   // even on a short chart (uPlot's default spacing leaves only 0 there).
-  const yAxis = { ...axis, size: rem * 3.2, space: rem * 1.4, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] };
+  const yAxis = { ...axis, size: rem * 3.2, space: rem * 0.9, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] };
   const hours = Array.from({ length: 24 }, (_, i) => i);
   const ivrEl = $("chart-ivr");
   charts.ivr = new uPlot({
@@ -197,7 +197,7 @@ function updateDashboard(snap, state) {
       b.waiting - a.waiting || (a.queue < b.queue ? -1 : 1));
     box.innerHTML = queueTable(order, th);
     const n = keepWhatFits(box.querySelector("table"));
-    $("queues-more").textContent = n ? t("more_queues").replace("{n}", n) : "";
+    $("queues-more").textContent = n === 1 ? t("more_queue") : n ? t("more_queues").replace("{n}", n) : "";
   }
   $("staffing").innerHTML = `<table><thead><tr><th>${t("service")}</th><th>${t("required")}</th><th>${t("available")}</th>` +
     `<th>${t("gap")}</th></tr></thead><tbody>` +
@@ -213,7 +213,7 @@ function updateDashboard(snap, state) {
     [["requested", num(cb.requested)], ["assigned", num(cb.assigned)], ["completed", num(cb.completed)],
      ["failed", num(cb.failed)], ["deleted", num(cb.deleted)], ["open", num(cb.open)],
      ["processing_rate", pct(cb.processing_rate)]]
-      .map(([k, v]) => `<div data-k="${k}">${esc(t(k))}<b>${v}</b></div>`).join("") + "</div>" +
+      .map(([k, v]) => `<div data-k="${k}">${esc(t(k === "processing_rate" ? "cb_rate" : k))}<b>${v}</b></div>`).join("") + "</div>" +
     (cb.open_by_agent && cb.open_by_agent.length
       ? `<table><thead><tr><th>${t("open_by_agent")}</th><th>${t("open")}</th></tr></thead><tbody>` +
         cb.open_by_agent.slice(0, 8).map((a) => `<tr><td>${esc(names.get(a.agent) || a.agent)}</td><td>${a.open}</td></tr>`)
