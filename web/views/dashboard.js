@@ -34,7 +34,10 @@ function dashboardLayout() {
 const yesterday = { tenant: null, at: 0, rows: null };
 
 async function loadYesterday(state, tz) {
-  if (yesterday.tenant === state.tenant && Date.now() - yesterday.at < 300e3) return;
+  // (Asked again after 5 minutes; after 30 s while there is none yet: a new
+  // store may still be writing its past days.)
+  const again = yesterday.rows && yesterday.rows.length ? 300e3 : 30e3;
+  if (yesterday.tenant === state.tenant && Date.now() - yesterday.at < again) return;
   Object.assign(yesterday, { tenant: state.tenant, at: Date.now() });
   const day = new Date(Date.now() - 86400e3).toLocaleDateString("en-CA", { timeZone: tz });
   const q = new URLSearchParams({ from: day, to: day, by: "tenant", step: "interval" });
@@ -84,6 +87,8 @@ function makeCharts() {
   const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 1.9 };
   // The y axis: whole numbers, wide enough for "10,000", and a few ticks
   // even on a short chart (uPlot's default spacing leaves only 0 there).
+  // Lines as thick across the room on a 4K screen as on a 1080p one.
+  const line = Math.max(2, rem / 8);
   const yAxis = { ...axis, size: rem * 3.2, space: rem * 0.9, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] };
   const hours = Array.from({ length: 24 }, (_, i) => i);
   const ivrEl = $("chart-ivr");
@@ -93,11 +98,12 @@ function makeCharts() {
     ...size(ivrEl), legend: { show: false },
     // Counts from zero: a floor above it would exaggerate the hours' differences.
     scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
-    axes: [{ ...axis, incrs: [1, 2, 3, 4, 6, 12], values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, yAxis],
-    series: [{ label: t("hour") }, { label: t("yesterday"), stroke: "#8a9bb0", width: 2 },
-             { label: t("today"), stroke: "#4da3ff", width: 3, fill: "rgba(77,163,255,.15)" },
+    // Hour labels keep their distance on any screen (at 4K they are large).
+    axes: [{ ...axis, space: rem * 3, incrs: [1, 2, 3, 4, 6, 12], values: (u, v) => v.map((h) => `${h}${t("hour")}`) }, yAxis],
+    series: [{ label: t("hour") }, { label: t("yesterday"), stroke: "#8a9bb0", width: line },
+             { label: t("today"), stroke: "#4da3ff", width: line * 1.5, fill: "rgba(77,163,255,.15)" },
              // The hour under way, dashed: it is not over, so it is not a dip.
-             { label: t("so_far"), stroke: "#4da3ff", width: 2, dash: [6, 6], points: { show: false } }],
+             { label: t("so_far"), stroke: "#4da3ff", width: line, dash: [line * 3, line * 3], points: { show: false } }],
   }, [hours, hours.map(() => 0), hours.map(() => 0), hours.map(() => null)], ivrEl);
   const stEl = $("chart-states");
   charts.states = new uPlot({

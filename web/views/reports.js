@@ -225,16 +225,18 @@ function drawReport(state) {
   // Axis labels scale with the board (its root font size), as on the dashboard.
   const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
   const font = `${Math.round(rem * 0.75)}px system-ui, sans-serif`;
-  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 3.2 };
+  const axis = { stroke: "#8a9bb0", grid: { stroke: "#223041" }, ticks: { stroke: "#223041" }, font, size: rem * 3.2, space: rem * 2 };
+  // Lines as thick across the room on a 4K screen as on a 1080p one.
+  const line = Math.max(2, rem / 8);
   const series = [{ label: t("rep_period") }];
   const data = [labels.map((_, i) => i)];
   for (const [k, color, v] of counts) {
-    series.push({ label: t(k), stroke: color, width: 2, points: { show: labels.length < 60 } });
+    series.push({ label: t(k), stroke: color, width: line, points: { show: labels.length < 60 } });
     data.push(whole(v));
-    series.push({ label: t(k), stroke: color, width: 2, dash: [4, 4], points: { show: false } });
+    series.push({ label: t(k), stroke: color, width: line, dash: [line * 2, line * 2], points: { show: false } });
     data.push(soFar(v));
   }
-  series.push({ label: t(ratioKey), stroke: "#e8eef5", width: 2, dash: [6, 4], scale: "pct" });
+  series.push({ label: t(ratioKey), stroke: "#e8eef5", width: line, dash: [line * 3, line * 2], scale: "pct" });
   data.push(ratio);
   rep.plot = new uPlot({
     width: el.clientWidth, height: Math.max(160, el.clientHeight), legend: { show: false },
