@@ -69,6 +69,17 @@ def wait(cond, what, timeout=15):
     sys.exit(f"board: timed out waiting for {what}")
 
 
+def at_same_seq(d, check, where):
+    """check(seq, snap) once the board shows the demo's REST snapshot of the
+    same sequence number (the board re-renders each second: tried 50 times)."""
+    for _ in range(50):
+        seq, snap = rest("demo")
+        if d.execute_script("return window.callboard.seq") == seq:
+            return check(seq, snap)
+        time.sleep(0.05)
+    sys.exit(f"board: never saw the REST snapshot's sequence number {where}")
+
+
 def _exists(tenant):
     try:
         rest(tenant)
@@ -119,43 +130,33 @@ def main():
             wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the services board")
             heads = d.execute_script("return [...document.querySelectorAll('thead th')].map(c => c.innerText)")
             assert words[0] in heads and words[1] in heads, heads
-            for _ in range(50):
-                seq, snap = rest("demo")
-                if d.execute_script("return window.callboard.seq") == seq:
-                    total = cells(d, "tr.total td")
-                    w = next(w for w in snap["totals"]["recent"] if w["minutes"] == 15)
-                    want = [pct(snap["totals"]["answer_rate"]), pct(w["answer_rate"]),
-                            pct(snap["totals"]["service_level"]), pct(w["service_level"])]
-                    assert total[5:9] == want, f"board {total[5:9]} != REST {want} at seq {seq}"
-                    ewts = [q["ewt_s"] for q in snap["queues"] if q["ewt_s"] is not None]
-                    assert (total[9] == "-") == (not ewts), (total[9], ewts)
-                    print(f"board ({lang}): today and last 15 min equal REST at seq {seq}: {want}, est. wait {total[9]}")
-                    break
-                time.sleep(0.05)
-            else:
-                sys.exit("board: never saw the REST snapshot's sequence number on the services board")
+            def check(seq, snap):
+                total = cells(d, "tr.total td")
+                w = next(w for w in snap["totals"]["recent"] if w["minutes"] == 15)
+                want = [pct(snap["totals"]["answer_rate"]), pct(w["answer_rate"]),
+                        pct(snap["totals"]["service_level"]), pct(w["service_level"])]
+                assert total[5:9] == want, f"board {total[5:9]} != REST {want} at seq {seq}"
+                ewts = [q["ewt_s"] for q in snap["queues"] if q["ewt_s"] is not None]
+                assert (total[9] == "-") == (not ewts), (total[9], ewts)
+                print(f"board ({lang}): today and last 15 min equal REST at seq {seq}: {want}, est. wait {total[9]}")
+            at_same_seq(d, check, "on the services board")
             d.get(f"{BASE}/?tenant=demo&view=dashboard&lang={lang}")
             wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the dashboard")
             text = d.find_element("tag name", "body").text
             assert words[2] in text and words[3] in text, f"dashboard lacks {words[2:]}"
-            for _ in range(50):
-                seq, snap = rest("demo")
-                if d.execute_script("return window.callboard.seq") == seq:
-                    rows = d.execute_script(
-                        "return [...document.querySelectorAll('#staffing tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
-                    dash = lambda v: "-" if v is None else f"{v:,}"
-                    # The services most short of agents first.
-                    order = sorted(snap["services"], key=lambda s: (
-                        -(s["staffing_gap"] if s["staffing_gap"] is not None else -10**9), s["service"]))
-                    want = [[s["service"], dash(s["agents_required"]), dash(s["agents_available"]), dash(s["staffing_gap"])]
-                            for s in order]
-                    # A prefix: as many as the panel holds at this size.
-                    assert rows and rows == want[:len(rows)], f"staffing {rows} != REST {want}"
-                    print(f"board ({lang}): staffing panel equals REST at seq {seq}: {want}")
-                    break
-                time.sleep(0.05)
-            else:
-                sys.exit("board: never saw the REST snapshot's sequence number on the dashboard")
+            def check(seq, snap):
+                rows = d.execute_script(
+                    "return [...document.querySelectorAll('#staffing tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+                dash = lambda v: "-" if v is None else f"{v:,}"
+                # The services most short of agents first.
+                order = sorted(snap["services"], key=lambda s: (
+                    -(s["staffing_gap"] if s["staffing_gap"] is not None else -10**9), s["service"]))
+                want = [[s["service"], dash(s["agents_required"]), dash(s["agents_available"]), dash(s["staffing_gap"])]
+                        for s in order]
+                # A prefix: as many as the panel holds at this size.
+                assert rows and rows == want[:len(rows)], f"staffing {rows} != REST {want}"
+                print(f"board ({lang}): staffing panel equals REST at seq {seq}: {want}")
+            at_same_seq(d, check, "on the dashboard")
             d.save_screenshot(os.path.join("target", "board-screenshots", f"dashboard-staffing-{lang}.png"))
             # Each tile says yesterday's figure by the same time (the demo
             # has a week of history): the sums of yesterday's intervals that
@@ -190,26 +191,21 @@ def main():
             # Callbacks add up on the screen (requested = completed + failed
             # + deleted + open), and the open ones per agent show the
             # agent's name as every other view does.
-            for _ in range(50):
-                seq, snap = rest("demo")
-                if d.execute_script("return window.callboard.seq") == seq:
-                    shown = d.execute_script(
-                        "return Object.fromEntries([...document.querySelectorAll('.cbs div[data-k]')]"
-                        ".map(e => [e.dataset.k, e.querySelector('b').innerText]))")
-                    nums = {k: int(v.replace(",", "")) for k, v in shown.items() if k != "processing_rate"}
-                    cb = snap["callbacks"]
-                    assert nums == {k: cb[k] for k in nums}, (nums, cb)
-                    assert nums["requested"] == nums["completed"] + nums["failed"] + nums["deleted"] + nums["open"], nums
-                    names = {a["agent"]: a["name"] or a["agent"] for a in snap["agent_list"]}
-                    listed = d.execute_script(
-                        "return [...document.querySelectorAll('#callbacks tbody tr')].map(r => r.cells[0].innerText)")
-                    want = [names.get(a["agent"], a["agent"]) for a in cb.get("open_by_agent", [])[:len(listed)]]
-                    assert listed == want, f"open per agent {listed} != {want}"
-                    print(f"board ({lang}): callbacks add up {nums}; open per agent by name {listed[:3]}")
-                    break
-                time.sleep(0.05)
-            else:
-                sys.exit("board: never saw the REST snapshot's sequence number for the callbacks")
+            def check(seq, snap):
+                shown = d.execute_script(
+                    "return Object.fromEntries([...document.querySelectorAll('.cbs div[data-k]')]"
+                    ".map(e => [e.dataset.k, e.querySelector('b').innerText]))")
+                nums = {k: int(v.replace(",", "")) for k, v in shown.items() if k != "processing_rate"}
+                cb = snap["callbacks"]
+                assert nums == {k: cb[k] for k in nums}, (nums, cb)
+                assert nums["requested"] == nums["completed"] + nums["failed"] + nums["deleted"] + nums["open"], nums
+                names = {a["agent"]: a["name"] or a["agent"] for a in snap["agent_list"]}
+                listed = d.execute_script(
+                    "return [...document.querySelectorAll('#callbacks tbody tr')].map(r => r.cells[0].innerText)")
+                want = [names.get(a["agent"], a["agent"]) for a in cb.get("open_by_agent", [])[:len(listed)]]
+                assert listed == want, f"open per agent {listed} != {want}"
+                print(f"board ({lang}): callbacks add up {nums}; open per agent by name {listed[:3]}")
+            at_same_seq(d, check, "for the callbacks")
 
         # The navigation stays on one line in both languages, at 1280x720 too.
         for size in ((1280, 720), (1920, 1080)):
@@ -274,25 +270,20 @@ def main():
         for lang in ("ko", "en"):
             d.get(f"{BASE}/?tenant=demo&view=waiting-calls&lang={lang}&rotate=3600")
             wait(lambda: d.execute_script("return window.callboard.renders") > 0, "the waiting calls")
-            for _ in range(50):
-                seq, snap = rest("demo")
-                if d.execute_script("return window.callboard.seq") == seq:
-                    rows = d.execute_script(
-                        "return [...document.querySelectorAll('table.calls tbody tr:not(.more)')]"
-                        ".map(r => [r.cells[0].firstChild.textContent, r.cells[2].innerText])")
-                    want = [[c["queue"], str(c["position"])] for c in snap["waiting_calls"]][:60]
-                    assert rows == want, f"waiting calls {rows} != REST {want}"
-                    waits = [c["wait_s"] for c in snap["waiting_calls"]]
-                    assert waits == sorted(waits, reverse=True), waits
-                    cb = d.execute_script(
-                        "return [...document.querySelectorAll('table.open-cb tbody tr')].map(r => r.cells[1].innerText)")
-                    parts = [int(v.replace(",", "")) for v in cb[:-1]]
-                    assert sum(parts) == int(cb[-1].replace(",", "")) == snap["callbacks"]["open"], (cb, snap["callbacks"])
-                    print(f"board ({lang}): {len(rows)} waiting calls as REST, longest first; open callbacks {cb}")
-                    break
-                time.sleep(0.05)
-            else:
-                sys.exit("board: never saw the REST snapshot's sequence number on the waiting calls")
+            def check(seq, snap):
+                rows = d.execute_script(
+                    "return [...document.querySelectorAll('table.calls tbody tr:not(.more)')]"
+                    ".map(r => [r.cells[0].firstChild.textContent, r.cells[2].innerText])")
+                want = [[c["queue"], str(c["position"])] for c in snap["waiting_calls"]][:60]
+                assert rows == want, f"waiting calls {rows} != REST {want}"
+                waits = [c["wait_s"] for c in snap["waiting_calls"]]
+                assert waits == sorted(waits, reverse=True), waits
+                cb = d.execute_script(
+                    "return [...document.querySelectorAll('table.open-cb tbody tr')].map(r => r.cells[1].innerText)")
+                parts = [int(v.replace(",", "")) for v in cb[:-1]]
+                assert sum(parts) == int(cb[-1].replace(",", "")) == snap["callbacks"]["open"], (cb, snap["callbacks"])
+                print(f"board ({lang}): {len(rows)} waiting calls as REST, longest first; open callbacks {cb}")
+            at_same_seq(d, check, "on the waiting calls")
             d.save_screenshot(os.path.join("target", "board-screenshots", f"waiting-calls-{lang}.png"))
 
         # The clock shows the tenant's time (Seoul), not the browser's.
