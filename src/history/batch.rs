@@ -196,9 +196,16 @@ pub(super) async fn write(
             names.insert((&a.tenant, &a.agent), name);
         }
     }
-    for ((tenant, agent), name) in names {
-        let values = vec![V::S(tenant.into()), V::S(agent.into()), V::S(name.into())];
-        exec(tx, schema::UPSERT_NAME, values).await?;
+    let names: Vec<_> = names.into_iter().collect();
+    for chunk in names.chunks(ROWS_PER_STATEMENT) {
+        let values = chunk
+            .iter()
+            .flat_map(|&((tenant, agent), name)| {
+                [V::S(tenant.into()), V::S(agent.into()), V::S(name.into())]
+            })
+            .collect();
+        let sql = schema::UPSERT_NAME.replace("{values}", &placeholders(chunk.len(), 3, 1));
+        exec(tx, &sql, values).await?;
     }
     for c in callbacks {
         upsert_callback(tx, c).await?;

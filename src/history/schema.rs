@@ -48,8 +48,8 @@ CREATE TABLE agent_names (
 );
 "#;
 
-/// Keeps an agent's latest name.
-pub const UPSERT_NAME: &str = "INSERT INTO agent_names (tenant, agent, name) VALUES ($1, $2, $3) \
+/// Keeps agents' latest names, several rows a statement (`{values}`).
+pub const UPSERT_NAME: &str = "INSERT INTO agent_names (tenant, agent, name) VALUES {values} \
      ON CONFLICT (tenant, agent) DO UPDATE SET name = excluded.name";
 
 /// Messages to the floor (`/api/v1/tenants/{t}/messages`): kept here so

@@ -83,6 +83,13 @@ export function fit(board, state) {
   fitted.size = size;
 }
 
+// The length of a report's intervals (ms), from their starts (ms): the
+// smallest gap between them, else 15 minutes (the default interval).
+export function intervalMs(starts) {
+  const gaps = starts.slice(1).map((v, i) => v - starts[i]).filter((g) => g > 0);
+  return gaps.length ? Math.min(...gaps) : 900e3;
+}
+
 // Whether an agent has been in its state longer than the tenant allows
 // (snapshot state_limits_s: break 15 min, wrap-up 2, a call 10 by default).
 export function limitOf(snap, a) {

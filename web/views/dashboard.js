@@ -6,7 +6,7 @@ import { t } from "../i18n.js";
 import { dur, esc, num, pct, tenantTime } from "../format.js";
 import { auth } from "../socket.js";
 import { since } from "../alarms.js";
-import { $, high, low, waitingCell } from "./common.js";
+import { $, high, intervalMs, low, waitingCell } from "./common.js";
 
 // The guide's order of agent states on the dashboard chart.
 const CHART_STATES = ["wrap_up", "dialing", "ringing", "talking", "ready", "away"];
@@ -50,11 +50,10 @@ async function loadYesterday(state, tz) {
 }
 
 // Yesterday's tile figures up to now less a day, or null.
-export function yesterdaySoFar(rows, now) {
+function yesterdaySoFar(rows, now) {
   if (!rows || !rows.length) return null;
   const starts = rows.map((r) => Date.parse(r.period));
-  const gaps = starts.slice(1).map((v, i) => v - starts[i]).filter((g) => g > 0);
-  const len = gaps.length ? Math.min(...gaps) : 900e3;
+  const len = intervalMs(starts);
   const until = now - 86400e3;
   const done = rows.filter((r, i) => starts[i] + len <= until);
   const sum = (k) => done.reduce((s, r) => s + (r[k] || 0), 0);

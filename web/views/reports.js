@@ -5,7 +5,7 @@
 import { t } from "../i18n.js";
 import { dur, esc, num, pct, span } from "../format.js";
 import { auth } from "../socket.js";
-import { $ } from "./common.js";
+import { $, intervalMs } from "./common.js";
 
 const REPORT_BY = ["tenant", "service", "queue", "agent", "callback"];
 const REPORT_STEP = ["interval", "hour", "day", "month"];
@@ -116,8 +116,7 @@ function partialPeriod(periods, step, tz) {
   if (step === "day") return last === today ? last : null;
   if (step === "month") return last === today.slice(0, 7) ? last : null;
   const starts = periods.map((p) => Date.parse(p));
-  const gaps = starts.slice(1).map((v, i) => v - starts[i]).filter((g) => g > 0);
-  const len = step === "hour" ? 3600e3 : gaps.length ? Math.min(...gaps) : 900e3;
+  const len = step === "hour" ? 3600e3 : intervalMs(starts);
   const at = starts[starts.length - 1];
   return at <= Date.now() && Date.now() < at + len ? last : null;
 }

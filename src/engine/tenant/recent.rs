@@ -46,47 +46,42 @@ impl Minute {
     /// Adds what `c` counted (one event's change).
     pub(crate) fn add(&mut self, c: &Counters) {
         let n = |mine: &mut u16, v: u32| *mine = mine.saturating_add(v.min(u16::MAX as u32) as u16);
-        n(&mut self.inbound, c.inbound);
-        n(&mut self.answered, c.answered);
-        n(&mut self.abandoned, c.abandoned);
-        n(&mut self.short_abandoned, c.short_abandoned);
-        n(&mut self.callbacks, c.callbacks);
-        n(&mut self.transferred, c.transferred);
-        n(&mut self.exited, c.exited);
-        n(&mut self.answered_in_sl, c.answered_in_sl);
-        n(&mut self.ended, c.ended);
-        for (mine, &v) in self.within.iter_mut().zip(&c.within) {
-            n(mine, v);
-        }
-        self.wait_answered_sum_ms = self
-            .wait_answered_sum_ms
-            .saturating_add(c.wait_answered_sum_ms);
-        self.talk_sum_ms = self.talk_sum_ms.saturating_add(c.talk_sum_ms);
-        self.wrap_sum_ms = self.wrap_sum_ms.saturating_add(c.wrap_sum_ms);
+        let ms = |mine: &mut u64, v: u64| *mine = mine.saturating_add(v);
+        each_count!(self, c, n, ms);
     }
 
     /// Adds this minute into a window's counters.
     fn add_to(&self, sum: &mut Counters) {
         let n = |mine: &mut u32, v: u16| *mine = mine.saturating_add(v as u32);
-        n(&mut sum.inbound, self.inbound);
-        n(&mut sum.answered, self.answered);
-        n(&mut sum.abandoned, self.abandoned);
-        n(&mut sum.short_abandoned, self.short_abandoned);
-        n(&mut sum.callbacks, self.callbacks);
-        n(&mut sum.transferred, self.transferred);
-        n(&mut sum.exited, self.exited);
-        n(&mut sum.answered_in_sl, self.answered_in_sl);
-        n(&mut sum.ended, self.ended);
-        for (mine, &v) in sum.within.iter_mut().zip(&self.within) {
-            n(mine, v);
-        }
-        sum.wait_answered_sum_ms = sum
-            .wait_answered_sum_ms
-            .saturating_add(self.wait_answered_sum_ms);
-        sum.talk_sum_ms = sum.talk_sum_ms.saturating_add(self.talk_sum_ms);
-        sum.wrap_sum_ms = sum.wrap_sum_ms.saturating_add(self.wrap_sum_ms);
+        let ms = |mine: &mut u64, v: u64| *mine = mine.saturating_add(v);
+        each_count!(sum, self, n, ms);
     }
 }
+
+/// What a minute keeps of [`Counters`], named once: `n(&mut into.count,
+/// from.count)` for each count (`within` too), `ms(...)` for each sum of
+/// milliseconds. The minute and the counters name them alike.
+macro_rules! each_count {
+    ($into:expr, $from:expr, $n:expr, $ms:expr) => {{
+        let (into, from) = ($into, $from);
+        $n(&mut into.inbound, from.inbound);
+        $n(&mut into.answered, from.answered);
+        $n(&mut into.abandoned, from.abandoned);
+        $n(&mut into.short_abandoned, from.short_abandoned);
+        $n(&mut into.callbacks, from.callbacks);
+        $n(&mut into.transferred, from.transferred);
+        $n(&mut into.exited, from.exited);
+        $n(&mut into.answered_in_sl, from.answered_in_sl);
+        $n(&mut into.ended, from.ended);
+        for (mine, &v) in into.within.iter_mut().zip(&from.within) {
+            $n(mine, v);
+        }
+        $ms(&mut into.wait_answered_sum_ms, from.wait_answered_sum_ms);
+        $ms(&mut into.talk_sum_ms, from.talk_sum_ms);
+        $ms(&mut into.wrap_sum_ms, from.wrap_sum_ms);
+    }};
+}
+use each_count;
 
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
