@@ -279,6 +279,18 @@ impl Calendar {
         (s.day, s.start, s.end)
     }
 
+    /// The local hour (0..=23) of an instant, without touching the cache.
+    pub fn hour_of(&self, ms: Millis) -> u8 {
+        let s = self
+            .cache
+            .iter()
+            .flatten()
+            .find(|s| s.start <= ms && ms < s.end)
+            .copied()
+            .unwrap_or_else(|| self.compute_span(ms));
+        self.hour_in(&s, ms)
+    }
+
     /// The instants a local day spans, `[start, end)`.
     pub fn day_span(&self, day: DayNo) -> (Millis, Millis) {
         for span in self.cache.iter().flatten() {

@@ -20,6 +20,10 @@ pub enum TokenCommand {
         /// The tenant a `tenant` token reads.
         #[arg(long)]
         tenant: Option<String>,
+        /// Limit a `tenant` token to these services (comma-separated): its
+        /// board, REST, websocket and reports show only them.
+        #[arg(long, value_delimiter = ',', value_name = "SERVICE,...")]
+        services: Vec<String>,
     },
     /// Print the SHA-256 of a token read from standard input.
     Hash,
@@ -27,12 +31,21 @@ pub enum TokenCommand {
 
 pub fn execute(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        TokenCommand::New { name, role, tenant } => {
+        TokenCommand::New {
+            name,
+            role,
+            tenant,
+            services,
+        } => {
             anyhow::ensure!(
                 (role == Role::Tenant) == tenant.is_some(),
                 "a tenant token needs --tenant NAME; other roles take none"
             );
-            let made = new_token(&name, role, tenant.as_deref())?;
+            anyhow::ensure!(
+                services.is_empty() || role == Role::Tenant,
+                "only a tenant token is limited to --services"
+            );
+            let made = new_token(&name, role, tenant.as_deref(), &services)?;
             println!(
                 "token (give it to the client; it is not stored): {}",
                 made.token

@@ -344,6 +344,9 @@ pub struct TenantSettings {
     pub service_defaults: ServiceSettings,
     /// Services the config names.
     pub services: BTreeMap<String, ServiceSettings>,
+    /// The service sets its tokens are limited to: the engine sums each
+    /// set's totals for their boards.
+    pub scopes: Vec<Scope>,
 }
 
 impl TenantSettings {
@@ -771,6 +774,18 @@ impl Config {
                 }
                 _ => {}
             }
+            if !t.services.is_empty() && t.role != Role::Tenant {
+                bail!("{at}: only `tenant` tokens are limited to services");
+            }
+            if t.services.len() > MAX_SCOPE_SERVICES {
+                bail!(
+                    "{at}: at most {MAX_SCOPE_SERVICES} services, got {}",
+                    t.services.len()
+                );
+            }
+            for s in &t.services {
+                check_name(s).with_context(|| format!("{at}: services"))?;
+            }
             let allow = t
                 .allow
                 .iter()
@@ -784,6 +799,7 @@ impl Config {
                 sha256,
                 role: t.role,
                 tenant: t.tenant.clone(),
+                services: scope_of(&t.services),
                 allow,
             });
         }
@@ -851,6 +867,7 @@ impl Config {
                 state_limits_s: Arc::new(merge_limits(&[&self.file.defaults.state_limits_s])),
                 service_defaults: self.default_service,
                 services: BTreeMap::new(),
+                scopes: self.scopes_of(name),
             };
         };
         let tz =
@@ -908,7 +925,21 @@ impl Config {
             ])),
             service_defaults,
             services,
+            scopes: self.scopes_of(name),
         }
+    }
+
+    /// The service sets the tenant's tokens are limited to, each once.
+    fn scopes_of(&self, tenant: &str) -> Vec<Scope> {
+        let mut scopes: Vec<Scope> = self
+            .tokens
+            .iter()
+            .filter(|t| t.tenant.as_deref() == Some(tenant))
+            .filter_map(|t| t.services.clone())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
     }
 
     /// Gives a tenant the file does not name (a simulated one) labels for

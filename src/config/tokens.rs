@@ -25,6 +25,11 @@ pub struct TokenFile {
     pub role: Role,
     /// The tenant a `tenant` token reads.
     pub tenant: Option<String>,
+    /// The services a `tenant` token is limited to (a team lead's screen:
+    /// the board, REST, websocket and reports show only these); empty:
+    /// every service of the tenant.
+    #[serde(default)]
+    pub services: Vec<String>,
     /// Client addresses allowed to use the token (IPs or CIDR ranges);
     /// empty: any.
     #[serde(default)]
@@ -38,8 +43,24 @@ pub struct Token {
     pub sha256: [u8; 32],
     pub role: Role,
     pub tenant: Option<String>,
+    /// The services it is limited to, sorted; `None`: all.
+    pub services: Option<Scope>,
     pub allow: Vec<ipnet::IpNet>,
 }
+
+/// A set of services a token is limited to, sorted and without repeats.
+pub type Scope = std::sync::Arc<[std::sync::Arc<str>]>;
+
+/// The scope of `names`: sorted, without repeats; `None` when empty.
+pub fn scope_of<S: AsRef<str>>(names: &[S]) -> Option<Scope> {
+    let mut v: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    v.sort_unstable();
+    v.dedup();
+    (!v.is_empty()).then(|| v.into_iter().map(std::sync::Arc::from).collect())
+}
+
+/// At most this many services in one token's scope.
+pub const MAX_SCOPE_SERVICES: usize = 64;
 
 pub(super) fn parse_net(s: &str) -> Option<ipnet::IpNet> {
     s.parse::<ipnet::IpNet>()

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use super::erlang;
 use super::tenant::minute_of;
 use super::tenant::{Agent, AgentDay, Counters, Phase, QueueDay, Target, Tenant, WaitHistogram};
-use crate::config::{EWT_ACCURACY_MIN, Few, ServiceSettings, SlFormula};
+use crate::config::{EWT_ACCURACY_MIN, Few, Scope, ServiceSettings, SlFormula};
 use crate::event::AgentState;
 use crate::time::{self, DayNo, Millis};
 use crate::wire::{
     AgentCounts, AgentRow, ByState, CallbackStats, EwtError, Hourly, Instant, OpenByAgent,
-    QueueRow, QueueStats, RecentStats, ServiceRow, Snapshot, StateSeconds, Status, WaitingCall,
-    Within,
+    QueueRow, QueueStats, RecentStats, ScopeFigures, ServiceRow, Snapshot, StateSeconds, Status,
+    WaitingCall, Within,
 };
 
 /// Sums of counters over queues, with their merged wait histogram.
@@ -50,6 +50,21 @@ impl Tally {
                 None => self.waits = Some((**h).clone()),
             }
         }
+    }
+
+    /// Adds another tally (of other queues) to this one.
+    fn add(&mut self, other: &Tally) {
+        self.c.add(&other.c);
+        self.add_waiting(other.waiting, other.oldest);
+        if let Some(h) = &other.waits {
+            match &mut self.waits {
+                Some(mine) => {
+                    let _ = mine.add(h);
+                }
+                None => self.waits = Some(h.clone()),
+            }
+        }
+        self.add_recent(&other.recent);
     }
 
     fn add_waiting(&mut self, waiting: u64, oldest: Option<Millis>) {
@@ -412,6 +427,12 @@ impl Tenant {
         };
         let mut callbacks = callback_stats(&cb_total);
         callbacks.open_by_agent = open_by_agent;
+        let scopes = self
+            .settings
+            .scopes
+            .iter()
+            .map(|scope| self.scope_figures(scope, &tallies, now, today, &totals_with))
+            .collect();
 
         Snapshot {
             v: 1,
@@ -437,6 +458,73 @@ impl Tenant {
             thresholds: self.settings.thresholds,
             reason_labels: self.settings.reason_labels.clone(),
             state_limits_s: self.settings.state_limits_s.clone(),
+            scopes,
+            scope: None,
+        }
+    }
+
+    /// A set of services' figures: their tallies summed as the totals sum
+    /// every queue's, their members counted once each, their callbacks,
+    /// and their hourly inflow from their intervals (by the hour each
+    /// interval starts in).
+    fn scope_figures(
+        &self,
+        scope: &Scope,
+        tallies: &Tallies,
+        now: Millis,
+        today: DayNo,
+        with: &Windows<'_>,
+    ) -> ScopeFigures {
+        let members: Vec<u32> = scope.iter().filter_map(|s| self.services.get(s)).collect();
+        let mut tally = Tally::default();
+        let mut cb = super::tenant::CallbackDay::default();
+        for &si in &members {
+            tally.add(&tallies.services[si as usize]);
+            if let Some(d) = self.service_data[si as usize].scope.callbacks.get(today) {
+                cb.add(d);
+            }
+        }
+        let mut by_state = [0u32; 8];
+        for a in &self.agent_data {
+            if a.services.iter().any(|s| members.contains(s)) {
+                by_state[a.state as usize] += 1;
+            }
+        }
+        let mut hourly = [[0u64; 24]; 4];
+        let slot_ms = self.settings.interval_minutes as Millis * 60_000;
+        let days = self
+            .queue_data
+            .iter()
+            .filter(|q| members.contains(&q.service))
+            .map(|q| &q.days)
+            .chain(
+                members
+                    .iter()
+                    .map(|&si| &self.service_data[si as usize].scope.days),
+            );
+        for ring in days {
+            for (i, day) in [today, today - 1].into_iter().enumerate() {
+                let Some(d) = ring.get(day) else { continue };
+                let start = self.cal.day_span(day).0;
+                for (slot, c, _) in d.slots.iter() {
+                    let hour = self.cal.hour_of(start + slot as Millis * slot_ms) as usize;
+                    hourly[i][hour] += c.inbound as u64;
+                    hourly[2 + i][hour] += c.ivr as u64;
+                }
+            }
+        }
+        let [today_in, yesterday_in, ivr_today, ivr_yesterday] = hourly.map(|h| h.to_vec());
+        ScopeFigures {
+            services: scope.clone(),
+            totals: tally.stats(self.settings.queue_defaults.sl_formula, now, with),
+            agents: agent_counts(&by_state),
+            callbacks: callback_stats(&cb),
+            hourly: Hourly {
+                today: today_in,
+                yesterday: yesterday_in,
+                ivr_today,
+                ivr_yesterday,
+            },
         }
     }
 

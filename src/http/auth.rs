@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
-use crate::config::{Role, Token};
+use crate::config::{Role, Scope, Token};
 
 /// What the request may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,8 +26,8 @@ pub enum Access {
     /// No tokens are configured (loopback only): everything.
     Open,
     Admin,
-    /// One tenant's snapshots.
-    Tenant(Arc<str>),
+    /// One tenant's snapshots; with a scope, only those services'.
+    Tenant(Arc<str>, Option<Scope>),
     /// `/metrics` only.
     Metrics,
 }
@@ -36,8 +36,16 @@ impl Access {
     pub fn can_read(&self, tenant: &str) -> bool {
         match self {
             Access::Open | Access::Admin => true,
-            Access::Tenant(t) => **t == *tenant,
+            Access::Tenant(t, _) => **t == *tenant,
             Access::Metrics => false,
+        }
+    }
+
+    /// The services the token is limited to, if any.
+    pub fn scope(&self) -> Option<&Scope> {
+        match self {
+            Access::Tenant(_, scope) => scope.as_ref(),
+            _ => None,
         }
     }
 
@@ -81,12 +89,30 @@ pub struct NewToken {
 }
 
 /// Makes a random token (24 bytes from the OS, in hex) for `role`; a
-/// `tenant` token reads `tenant`, other roles name none.
-pub fn new_token(name: &str, role: Role, tenant: Option<&str>) -> anyhow::Result<NewToken> {
+/// `tenant` token reads `tenant` (only `services` of it, if any named),
+/// other roles name none.
+pub fn new_token(
+    name: &str,
+    role: Role,
+    tenant: Option<&str>,
+    services: &[String],
+) -> anyhow::Result<NewToken> {
     anyhow::ensure!(
         (role == Role::Tenant) == tenant.is_some(),
         "a tenant token needs the tenant it reads; other roles name none"
     );
+    anyhow::ensure!(
+        services.is_empty() || role == Role::Tenant,
+        "only a tenant token is limited to services"
+    );
+    anyhow::ensure!(
+        services.len() <= crate::config::MAX_SCOPE_SERVICES,
+        "at most {} services",
+        crate::config::MAX_SCOPE_SERVICES
+    );
+    for s in services {
+        crate::config::check_name(s).context("--services")?;
+    }
     // What the config loader takes, in a form it reads back.
     crate::config::check_name(name).context("--name")?;
     if let Some(t) = tenant {
@@ -108,6 +134,10 @@ pub fn new_token(name: &str, role: Role, tenant: Option<&str>) -> anyhow::Result
     );
     if let Some(t) = tenant {
         entry.push_str(&format!("tenant = {}\n", toml_string(t)));
+    }
+    if let Some(scope) = crate::config::scope_of(services) {
+        let list: Vec<String> = scope.iter().map(|s| toml_string(s)).collect();
+        entry.push_str(&format!("services = [{}]\n", list.join(", ")));
     }
     Ok(NewToken { token, entry })
 }
@@ -136,11 +166,14 @@ impl Tokens {
         Ok(match t.role {
             Role::Admin => Access::Admin,
             Role::Metrics => Access::Metrics,
-            Role::Tenant => Access::Tenant(Arc::from(
-                t.tenant
-                    .as_deref()
-                    .expect("the config refuses a tenant token without its tenant"),
-            )),
+            Role::Tenant => Access::Tenant(
+                Arc::from(
+                    t.tenant
+                        .as_deref()
+                        .expect("the config refuses a tenant token without its tenant"),
+                ),
+                t.services.clone(),
+            ),
         })
     }
 }

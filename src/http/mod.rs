@@ -90,6 +90,12 @@ impl ApiError {
         ApiError::Forbidden(format!("this token cannot read tenant `{tenant}`"))
     }
 
+    pub fn forbidden_service(service: &str) -> ApiError {
+        ApiError::Forbidden(format!(
+            "this token cannot read service `{service}`: it is limited to other services"
+        ))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -169,23 +169,34 @@ async fn snapshot(
     if !access.can_read(&tenant) {
         return Err(ApiError::forbidden_tenant(&tenant));
     }
-    match st.hub.latest(&tenant) {
-        Some(p) => Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-                (
-                    header::HeaderName::from_static("x-callboard-seq"),
-                    HeaderValue::from(p.seq),
-                ),
-            ],
-            p.json.clone(),
-        )
-            .into_response()),
-        None => Err(ApiError::NoTenant(tenant)),
-    }
+    let Some(p) = st.hub.latest(&tenant) else {
+        return Err(ApiError::NoTenant(tenant));
+    };
+    let json = match access.scope() {
+        None => p.json.clone(),
+        Some(scope) => p
+            .view_message(Some(scope), None)
+            .map(|m| p.json_in(&m))
+            .ok_or_else(|| {
+                ApiError::Unavailable(
+                    "this token's services have no figures yet: the instance computing the tenant runs another config".into(),
+                )
+            })?,
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::HeaderName::from_static("x-callboard-seq"),
+                HeaderValue::from(p.seq),
+            ),
+        ],
+        json,
+    )
+        .into_response())
 }
 
 /// A history report: `from`, `to` (the tenant's local dates), `by`, `step`,
@@ -205,7 +216,27 @@ async fn history(
     };
     let settings = st.config.tenant(&tenant);
     let today = jiff::Timestamp::now().to_zoned(settings.tz.clone()).date();
-    let query = report::Query::parse(&tenant, &params, today).map_err(ApiError::BadRequest)?;
+    let mut query = report::Query::parse(&tenant, &params, today).map_err(ApiError::BadRequest)?;
+    if let Some(scope) = access.scope() {
+        // A scoped token reads its services' rows, and the agents that
+        // serve them now (as its board shows them).
+        query.only.services = Some(scope.clone());
+        if query.by == crate::wire::By::Agent {
+            let agents = st
+                .hub
+                .latest(&tenant)
+                .map(|p| {
+                    p.snapshot
+                        .agent_list
+                        .iter()
+                        .filter(|a| a.services.iter().any(|s| scope.contains(s)))
+                        .map(|a| a.agent.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            query.only.agents = Some(std::sync::Arc::new(agents));
+        }
+    }
     let wants_csv = query.csv
         || headers
             .get(header::ACCEPT)

@@ -1,5 +1,6 @@
 //! Websocket `GET /api/v1/ws?tenant=T[&service=S]`: the latest snapshot at
-//! once, then each published one, each with its sequence number.
+//! once, then each published one, each with its sequence number. A token
+//! limited to some services gets their view only.
 //!
 //! A client follows the tenant's `watch` channel: when it is slow, it skips
 //! to the newest snapshot, so it holds at most one message and never slows
@@ -60,6 +61,12 @@ async fn upgrade(
     if !access.can_read(&q.tenant) {
         return Err(ApiError::forbidden_tenant(&q.tenant));
     }
+    let scope = access.scope().cloned();
+    if let (Some(scope), Some(svc)) = (&scope, &q.service)
+        && !scope.iter().any(|s| **s == **svc)
+    {
+        return Err(ApiError::forbidden_service(svc));
+    }
     // A tenant the config names may be waited for; an unknown one is an error.
     let known = st.config.tenant_names().any(|t| t == q.tenant);
     let Some(rx) = st.hub.subscribe(&q.tenant, known) else {
@@ -71,22 +78,37 @@ async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| client(socket, rx, q.service, st)))
+        .on_upgrade(move |socket| {
+            client(
+                socket,
+                rx,
+                View {
+                    scope,
+                    service: q.service,
+                },
+                st,
+            )
+        }))
 }
 
-/// The message for one client: the shared one, or a service's view of it.
-fn message(p: &Published, service: Option<&str>) -> Utf8Bytes {
-    let bytes = match service {
-        None => p.message.clone(),
-        Some(svc) => p.service_message(svc),
-    };
-    Utf8Bytes::try_from(bytes).expect("the envelope and the JSON inside it are UTF-8")
+/// What one client sees: a scoped token's services, and a service it
+/// asked for (`?service=`).
+struct View {
+    scope: Option<crate::config::Scope>,
+    service: Option<String>,
+}
+
+/// The message for one client: the shared one, or its view of it (`None`:
+/// the snapshot has no figures for the client's scope).
+fn message(p: &Published, view: &View) -> Option<Utf8Bytes> {
+    let bytes = p.view_message(view.scope.as_ref(), view.service.as_deref())?;
+    Some(Utf8Bytes::try_from(bytes).expect("the envelope and the JSON inside it are UTF-8"))
 }
 
 async fn client(
     socket: WebSocket,
     mut rx: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
-    service: Option<String>,
+    view: View,
     st: AppState,
 ) {
     let n = st.ws_clients.fetch_add(1, Ordering::Relaxed) + 1;
@@ -104,8 +126,10 @@ async fn client(
                     break;
                 }
                 let latest = rx.borrow_and_update().clone();
-                if let Some(p) = latest {
-                    let msg = Message::Text(message(&p, service.as_deref()));
+                // A snapshot without the scope's figures (made under
+                // another config) is not shown; the next one will be.
+                if let Some(text) = latest.as_deref().and_then(|p| message(p, &view)) {
+                    let msg = Message::Text(text);
                     match timeout(SEND_TIMEOUT, tx.send(msg)).await {
                         Ok(Ok(())) => {}
                         _ => break,

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{mpsc, watch};
 
+use crate::config::Scope;
 use crate::service::feed::SourceId;
 use crate::telemetry::{Signal, SnapshotNotShared};
 use crate::wire::{Snapshot, Status};
@@ -27,24 +28,52 @@ pub struct Published {
     /// The websocket message carrying it: `{"type":"snapshot","seq":N,"snapshot":...}`,
     /// built once and shared by every client.
     pub message: Bytes,
-    /// Messages of services' views (`?service=`), each built by the first
-    /// client that asks and shared by the others.
+    /// Messages of views (a scope's, a service's), each built by the
+    /// first client that asks and shared by the others.
     views: std::sync::Mutex<std::collections::HashMap<String, Bytes>>,
 }
 
 impl Published {
-    /// The websocket message of one service's view of the snapshot.
-    pub fn service_message(&self, service: &str) -> Bytes {
+    /// The websocket message of a view of the snapshot: a scope's (a
+    /// scoped token's services), narrowed to one service if asked. Each
+    /// view is built by the first client that asks and shared by the
+    /// others. `None` when the snapshot has no figures for the scope.
+    pub fn view_message(&self, scope: Option<&Scope>, service: Option<&str>) -> Option<Bytes> {
+        let (scope, service) = match (scope, service) {
+            (None, None) => return Some(self.message.clone()),
+            // A service that is the whole scope: the scope's view.
+            (Some(sc), Some(svc)) if sc.len() == 1 && *sc[0] == *svc => (Some(sc), None),
+            other => other,
+        };
+        let mut key = String::new();
+        for name in scope.iter().flat_map(|s| s.iter()) {
+            key.push_str(name);
+            key.push('\0');
+        }
+        key.push('\n');
+        key.push_str(service.unwrap_or(""));
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = views.get(service) {
-            return m.clone();
+        if let Some(m) = views.get(&key) {
+            return Some(m.clone());
         }
-        let m = envelope(self.seq, &to_json(&self.snapshot.for_service(service)));
-        // Bounded by the snapshot's services plus the names clients made up.
+        let scoped = match scope {
+            Some(sc) => Some(self.snapshot.for_scope(sc)?),
+            None => None,
+        };
+        let base = scoped.as_ref().unwrap_or(&self.snapshot);
+        let view = service.map(|svc| base.for_service(svc));
+        let m = envelope(self.seq, &to_json(view.as_ref().unwrap_or(base)));
+        // Bounded by the snapshot's services and scopes plus the names
+        // clients made up.
         if views.len() < 256 {
-            views.insert(service.to_string(), m.clone());
+            views.insert(key, m.clone());
         }
-        m
+        Some(m)
+    }
+
+    /// The snapshot JSON inside one of its websocket messages.
+    pub fn json_in(&self, message: &Bytes) -> Bytes {
+        message.slice(head(self.seq).len()..message.len() - 1)
     }
 }
 
@@ -556,7 +585,8 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&p.json).unwrap();
         assert_eq!((msg["seq"].as_u64(), &msg["snapshot"]), (Some(1), &json));
         // Every client of one service shares one serialisation.
-        let (a, b) = (p.service_message("s"), p.service_message("s"));
+        let view = || p.view_message(None, Some("s")).unwrap();
+        let (a, b) = (view(), view());
         assert_eq!(a.as_ptr(), b.as_ptr());
         let view: serde_json::Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(view["snapshot"]["services"][0]["service"], "s");

@@ -71,6 +71,26 @@ pub struct Snapshot {
     /// per state (from the config).
     #[serde(default)]
     pub state_limits_s: Arc<crate::config::StateLimits>,
+    /// The figures of each set of services a token of the tenant is
+    /// limited to (`[[tokens]] services`), summed as the totals are: what a
+    /// scoped board shows as its totals. Absent when no token is limited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<ScopeFigures>,
+    /// In a scoped token's view: the services it shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::config::Scope>,
+}
+
+/// A set of services' figures, summed over their queues as the tenant's
+/// totals are over all (so a wait percentile is of their calls, not a sum
+/// of percentiles, and an agent in two of them counts once).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ScopeFigures {
+    pub services: crate::config::Scope,
+    pub totals: QueueStats,
+    pub agents: AgentCounts,
+    pub callbacks: CallbackStats,
+    pub hourly: Hourly,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,14 +385,10 @@ pub struct OpenByAgent {
 
 impl Snapshot {
     /// One service's view: its row as the totals, its queues, its agents,
-    /// its callbacks (for a board that shows one service).
+    /// its callbacks (for a board that shows one service). The hourly
+    /// inflow stays the tenant's.
     pub fn for_service(&self, service: &str) -> Snapshot {
-        let mut s = self.clone();
-        s.services.retain(|r| &*r.service == service);
-        s.queues.retain(|q| &*q.service == service);
-        s.waiting_calls.retain(|c| &*c.service == service);
-        s.agent_list
-            .retain(|a| a.services.iter().any(|x| &**x == service));
+        let mut s = self.narrowed(|name| name == service);
         if let Some(row) = s.services.first() {
             s.totals = row.stats.clone();
             s.agents = row.agents.clone();
@@ -383,6 +399,91 @@ impl Snapshot {
             s.callbacks = CallbackStats::default();
         }
         s
+    }
+
+    /// A scoped token's view: only its services' rows, queues, waiting
+    /// calls and agents, with the scope's own figures as the totals, the
+    /// agent counts, the callbacks and the hourly inflow. `None` when the
+    /// snapshot has no figures for the scope (made under a config without
+    /// that token).
+    pub fn for_scope(&self, scope: &[Arc<str>]) -> Option<Snapshot> {
+        let figures = self.scopes.iter().find(|f| *f.services == *scope)?;
+        let mut s = self.narrowed(|name| scope.iter().any(|x| **x == *name));
+        s.totals = figures.totals.clone();
+        s.agents = figures.agents.clone();
+        let open_by_agent = std::mem::take(&mut s.callbacks.open_by_agent);
+        s.callbacks = CallbackStats {
+            open_by_agent,
+            ..figures.callbacks.clone()
+        };
+        s.hourly = figures.hourly.clone();
+        s.scope = Some(figures.services.clone());
+        Some(s)
+    }
+
+    /// The snapshot with only the rows of services `keep` names: services,
+    /// queues, waiting calls, agents (and their open callbacks), each
+    /// agent's services among them. No scope's figures.
+    fn narrowed(&self, keep: impl Fn(&str) -> bool) -> Snapshot {
+        let mut s = self.clone_shallow();
+        s.services = self
+            .services
+            .iter()
+            .filter(|r| keep(&r.service))
+            .cloned()
+            .collect();
+        s.queues = self
+            .queues
+            .iter()
+            .filter(|q| keep(&q.service))
+            .cloned()
+            .collect();
+        s.waiting_calls = self
+            .waiting_calls
+            .iter()
+            .filter(|c| keep(&c.service))
+            .cloned()
+            .collect();
+        for a in &self.agent_list {
+            if a.services.iter().all(|x| !keep(x)) {
+                continue;
+            }
+            let mut a = a.clone();
+            if a.services.iter().any(|x| !keep(x)) {
+                a.services = a.services.iter().filter(|x| keep(x)).cloned().collect();
+            }
+            s.agent_list.push(a);
+        }
+        s.callbacks
+            .open_by_agent
+            .retain(|o| s.agent_list.iter().any(|a| a.agent == o.agent));
+        s
+    }
+
+    /// A copy without the long lists (filled by the caller).
+    fn clone_shallow(&self) -> Snapshot {
+        Snapshot {
+            v: self.v,
+            tenant: self.tenant.clone(),
+            tz: self.tz.clone(),
+            day: self.day.clone(),
+            as_of: self.as_of,
+            at: self.at,
+            status: self.status,
+            totals: self.totals.clone(),
+            services: Vec::new(),
+            queues: Vec::new(),
+            agents: self.agents.clone(),
+            agent_list: Vec::new(),
+            hourly: self.hourly.clone(),
+            callbacks: self.callbacks.clone(),
+            waiting_calls: Vec::new(),
+            thresholds: self.thresholds,
+            reason_labels: self.reason_labels.clone(),
+            state_limits_s: self.state_limits_s.clone(),
+            scopes: Vec::new(),
+            scope: self.scope.clone(),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod queue_log;
 mod rebuild;
 mod recent;
 mod schemas;
+mod scopes;
 mod serve;
 mod standing;
 mod store;

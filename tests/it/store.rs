@@ -741,6 +741,7 @@ pub(crate) async fn stored(
             step: callboard::wire::Step::Interval,
             csv: false,
             people: None,
+            only: Default::default(),
         };
         async move {
             callboard::history::report::run(store, &q, &Config::default().tenant(tenant))

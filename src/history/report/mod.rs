@@ -62,6 +62,29 @@ pub struct Query {
     /// `format=excel`: a CSV for people, in `lang` (`ko` or `en`, default
     /// `en`).
     pub people: Option<crate::history::export::Lang>,
+    /// What a token limited to some services may see (none: everything).
+    pub only: Only,
+}
+
+/// A scoped token's part of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Only {
+    /// Rows of these services only; a tenant row sums theirs.
+    pub services: Option<crate::config::Scope>,
+    /// Agent rows of these agents only.
+    pub agents: Option<Arc<std::collections::BTreeSet<Arc<str>>>>,
+}
+
+impl Only {
+    fn service(&self, service: Option<&str>) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|sc| service.is_some_and(|s| sc.iter().any(|x| **x == *s)))
+    }
+
+    fn agent(&self, agent: &str) -> bool {
+        self.agents.as_ref().is_none_or(|a| a.contains(agent))
+    }
 }
 
 impl Query {
@@ -150,6 +173,7 @@ impl Query {
             step,
             csv,
             people,
+            only: Only::default(),
         })
     }
 }
@@ -260,8 +284,12 @@ pub async fn within_thresholds(store: &Store, q: &Query) -> Result<Vec<u32>, Sto
 type RowKey = (String, String, String);
 
 /// Answers within each threshold, summed by `q`'s period and grouping.
-async fn within_sums(store: &Store, q: &Query) -> Result<HashMap<RowKey, Within>, StoreError> {
-    let group = match q.by {
+async fn within_sums(
+    store: &Store,
+    q: &Query,
+    by: By,
+) -> Result<HashMap<RowKey, Within>, StoreError> {
+    let group = match by {
         By::Service => ", service",
         By::Queue => ", service, queue",
         _ => "",
@@ -279,7 +307,7 @@ async fn within_sums(store: &Store, q: &Query) -> Result<HashMap<RowKey, Within>
     let mut out: HashMap<RowKey, Within> = HashMap::new();
     for r in fetch(store, &sql, q).await? {
         let text = |i: usize| r.try_get::<String, _>(i);
-        let (service, queue, next) = match q.by {
+        let (service, queue, next) = match by {
             By::Service => (text(1)?, String::new(), 2),
             By::Queue => (text(1)?, text(2)?, 3),
             _ => (String::new(), String::new(), 1),
@@ -348,7 +376,10 @@ async fn queues(
     settings: &TenantSettings,
     sink: &mut impl RowSink,
 ) -> Result<(), StoreError> {
-    let group = match q.by {
+    // A scoped token's tenant rows sum its services' rows.
+    let scoped_total = q.by == By::Tenant && q.only.services.is_some();
+    let by = if scoped_total { By::Service } else { q.by };
+    let group = match by {
         By::Service => ", service",
         By::Queue => ", service, queue",
         _ => "",
@@ -362,7 +393,7 @@ async fn queues(
     } else {
         ("queue_intervals", "MIN(start_ms)")
     };
-    let sql = if q.step == Step::Day && q.by == By::Queue {
+    let sql = if q.step == Step::Day && by == By::Queue {
         // A day row is one queue's day already (keyed by queue and scope,
         // which is the service for rows of no queue): read, not grouped.
         // Grouping 15,000 rows cost SQLite more than reading them.
@@ -379,7 +410,8 @@ async fn queues(
         )
     };
     let tenant_formula = settings.queue_defaults.sl_formula;
-    let mut within = within_sums(store, q).await?;
+    let mut within = within_sums(store, q, by).await?;
+    let mut total: Option<(String, CallCounts, CallTimes, Within)> = None;
     let mut rows = std::pin::pin!(fetch_each(store, &sql, q));
     while let Some(r) = rows.try_next().await? {
         let mut i = 2;
@@ -388,7 +420,7 @@ async fn queues(
             i += 1;
             v
         };
-        let (service, queue) = match q.by {
+        let (service, queue) = match by {
             By::Service => (none_if_empty(next_text()?), None),
             By::Queue => {
                 let s = next_text()?;
@@ -396,7 +428,10 @@ async fn queues(
             }
             _ => (None, None),
         };
-        let first = 2 + match q.by {
+        if !q.only.service(service.as_deref()) {
+            continue;
+        }
+        let first = 2 + match by {
             By::Service => 1,
             By::Queue => 2,
             _ => 0,
@@ -409,7 +444,6 @@ async fn queues(
         };
         let calls = CallCounts::try_from_values(&mut next)?;
         let times = CallTimes::try_from_ms(&mut next)?;
-        let c = &calls;
         // A queue's own formula; the tenant's for services and the tenant,
         // as on the board.
         let formula = queue
@@ -421,27 +455,84 @@ async fn queues(
             service.as_deref().unwrap_or("").to_string(),
             queue.as_deref().unwrap_or("").to_string(),
         );
-        let row = QueueReportRow {
-            answered_within: within.remove(&key).unwrap_or_default(),
+        let answered_within = within.remove(&key).unwrap_or_default();
+        if scoped_total {
+            match &mut total {
+                Some((p, c, t, w)) if *p == period => {
+                    c.add(&calls);
+                    t.add(&times);
+                    for (k, v) in answered_within.0 {
+                        *w.0.entry(k).or_default() += v;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let done = total.replace((period, calls, times, answered_within));
+            if let Some((p, c, t, w)) = done
+                && !sink
+                    .row(ReportRow::Queue(queue_row(
+                        p,
+                        None,
+                        None,
+                        c,
+                        t,
+                        w,
+                        tenant_formula,
+                    )))
+                    .await
+            {
+                return Ok(());
+            }
+            continue;
+        }
+        let row = queue_row(
             period,
             service,
             queue,
-            answer_rate: ratio(c.answered, c.inbound),
-            service_level: ratio(
-                c.answered_in_sl,
-                sl_base(formula, c.inbound, c.answered, c.short_abandoned),
-            ),
-            asa_s: mean_s(to_ms(times.wait_answered_sum_s), c.answered),
-            aht_s: mean_s(to_ms(times.talk_sum_s) + to_ms(times.wrap_sum_s), c.ended),
-            ewt_mae_s: mean_s(to_ms(times.ewt_error_sum_s), c.ewt_scored),
             calls,
             times,
-        };
+            answered_within,
+            formula,
+        );
         if !sink.row(ReportRow::Queue(row)).await {
-            break;
+            return Ok(());
         }
     }
+    if let Some((p, c, t, w)) = total {
+        let row = queue_row(p, None, None, c, t, w, tenant_formula);
+        sink.row(ReportRow::Queue(row)).await;
+    }
     Ok(())
+}
+
+/// A report row of calls, its ratios computed from its sums.
+fn queue_row(
+    period: String,
+    service: Option<Arc<str>>,
+    queue: Option<Arc<str>>,
+    calls: CallCounts,
+    times: CallTimes,
+    answered_within: Within,
+    formula: SlFormula,
+) -> QueueReportRow {
+    let c = &calls;
+    QueueReportRow {
+        answered_within,
+        period,
+        service,
+        queue,
+        answer_rate: ratio(c.answered, c.inbound),
+        service_level: ratio(
+            c.answered_in_sl,
+            sl_base(formula, c.inbound, c.answered, c.short_abandoned),
+        ),
+        asa_s: mean_s(to_ms(times.wait_answered_sum_s), c.answered),
+        aht_s: mean_s(to_ms(times.talk_sum_s) + to_ms(times.wrap_sum_s), c.ended),
+        ewt_mae_s: mean_s(to_ms(times.ewt_error_sum_s), c.ewt_scored),
+        calls,
+        times,
+    }
 }
 
 async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(), StoreError> {
@@ -484,6 +575,9 @@ async fn agents(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<(),
     while let Some(r) = rows.try_next().await? {
         let period: String = r.try_get(0)?;
         let agent: String = r.try_get(2)?;
+        if !q.only.agent(&agent) {
+            continue;
+        }
         let v =
             |k: usize| -> Result<i64, sqlx::Error> { r.try_get::<i64, _>(3 + k).map(|x| x.max(0)) };
         let ms = [v(0)?, v(1)?, v(2)?, v(3)?, v(4)?, v(5)?, v(6)?];
@@ -527,9 +621,13 @@ async fn callbacks(store: &Store, q: &Query, sink: &mut impl RowSink) -> Result<
     while let Some(r) = rows.try_next().await? {
         let v = |k: usize| -> Result<u64, sqlx::Error> { r.try_get::<i64, _>(k).map(u) };
         let (assigned, completed) = (v(3)?, v(4)?);
+        let service = none_if_empty(r.try_get(1)?);
+        if !q.only.service(service.as_deref()) {
+            continue;
+        }
         let row = CallbackReportRow {
             period: r.try_get(0)?,
-            service: none_if_empty(r.try_get(1)?),
+            service,
             requested: v(2)?,
             assigned,
             completed,
