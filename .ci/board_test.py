@@ -526,10 +526,16 @@ def main():
         server.terminate()
         server.wait(10)
         token = "kiosk-token-for-the-test"
+        lead = "team-lead-token-for-the-test"
+        admin = "admin-token-for-the-test"
         cfg = os.path.join(tempfile.mkdtemp(), "callboard.toml")
+        sha = lambda s: hashlib.sha256(s.encode()).hexdigest()
         with open(cfg, "w") as f:
-            f.write(f'[[tokens]]\nname = "test"\nsha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\n'
-                    'role = "tenant"\ntenant = "demo"\n')
+            f.write(f'[[tokens]]\nname = "test"\nsha256 = "{sha(token)}"\n'
+                    'role = "tenant"\ntenant = "demo"\n'
+                    f'[[tokens]]\nname = "lead"\nsha256 = "{sha(lead)}"\n'
+                    'role = "tenant"\ntenant = "demo"\nservices = ["sales", "support"]\n'
+                    f'[[tokens]]\nname = "ops"\nsha256 = "{sha(admin)}"\nrole = "admin"\n')
         server = serve("--config", cfg)
         d.get(f"{BASE}/?tenant=demo&view=services&lang=en")
         d.execute_script("localStorage.clear()")
@@ -542,6 +548,44 @@ def main():
         d.get(f"{BASE}/?tenant=demo&view=services&lang=en")
         wait(lambda: d.find_elements("css selector", "tr.total"), "the board with the kept token")
         print("board: token asked for, kept in the browser, board shown")
+
+        # A team lead's token: only its services, with their own totals,
+        # equal to REST at the same sequence number; reports of them only.
+        def scoped_rest():
+            req = urllib.request.Request(f"{BASE}/api/v1/tenants/demo/snapshot",
+                                         headers={"Authorization": f"Bearer {lead}"})
+            with urllib.request.urlopen(req) as r:
+                return int(r.headers["x-callboard-seq"]), json.load(r)
+        for lang in ["en", "ko"]:
+            d.get(f"{BASE}/?tenant=demo&view=services&lang={lang}&token={lead}")
+            wait(lambda: d.find_elements("css selector", "tr.total"), "the lead's board")
+            for _ in range(50):
+                seq, snap = scoped_rest()
+                if d.execute_script("return window.callboard.seq") == seq:
+                    break
+                time.sleep(0.05)
+            else:
+                sys.exit("board: the lead's board never showed REST's sequence number")
+            rows = d.execute_script(
+                "return [...document.querySelectorAll('#board tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+            assert [r[0] for r in rows[:-1]] == ["sales", "support"], rows
+            assert rows[-1][2] == f"{snap['totals']['inbound']:,}", (rows[-1], snap["totals"]["inbound"])
+            assert snap["scope"] == ["sales", "support"] and "billing" not in json.dumps(snap)
+            title = d.find_element("id", "scope").text
+            assert title == "sales, support", title
+        for view in ["dashboard", "agent-list", "waiting-calls"]:
+            d.get(f"{BASE}/?tenant=demo&view={view}&lang=en&token={lead}")
+            wait(lambda: d.execute_script("return window.callboard.seq"), f"the lead's {view}")
+            time.sleep(0.5)
+            text = d.find_element("id", "board").text
+            assert "billing" not in text, (view, text[:400])
+            cut = d.execute_script(overflow)
+            assert not cut, (view, cut[:5])
+        d.get(f"{BASE}/?tenant=demo&view=reports&by=service&lang=en&token={lead}")
+        wait(lambda: d.execute_script("return window.callboard.reportRows || 0") > 0, "the lead's report")
+        text = d.find_element("id", "board").text
+        assert "sales" in text and "billing" not in text, text[:400]
+        print("board: a team lead's token shows its two services only, totals equal REST, nothing cut")
         d.set_window_size(3840, 2160)
         d.get(f"{BASE}/?tenant=demo&view=services&lang=ko")
         wait(lambda: d.find_elements("css selector", "tr.total"), "the 4K board")

@@ -58,6 +58,10 @@ const ctx = { state, url, login, render };
 function chrome() {
   document.documentElement.lang = state.lang;
   $("tenant").textContent = state.tenant || "callboard";
+  // A token limited to some services: the title says which, small, below.
+  const scope = state.snapshot?.scope;
+  $("scope").hidden = !scope;
+  $("scope").textContent = scope ? scope.join(", ") : "";
   $("view-name").textContent = t(state.view === "overview" ? state.shown : state.view);
   $("views").innerHTML = VIEWS.map(({ id: v }) =>
     `<a href="${esc(url({ view: v }))}" class="${v === state.view ? "on" : ""}" data-view="${v}">${esc(t(v))}</a>`).join("");

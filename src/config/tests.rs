@@ -72,6 +72,33 @@ fn tokens_are_validated() {
     let c = Config::parse(&ok, None, None).unwrap();
     assert_eq!(c.tokens.len(), 1);
     assert_eq!(c.tokens[0].allow.len(), 2);
+    assert_eq!(c.tokens[0].services, None, "no services: the whole tenant");
+    // Scoped tokens: each set once, sorted, in the tenant's settings.
+    let scoped = |name: &str, h: char, services: &str| {
+        format!(
+            "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"tenant\"\ntenant = \"acme\"\nservices = {services}\n",
+            h.to_string().repeat(64)
+        )
+    };
+    let c = Config::parse(
+        &[
+            scoped("a", 'a', "[\"support\", \"sales\"]"),
+            scoped("b", 'b', "[\"sales\", \"support\", \"sales\"]"),
+            scoped("c", 'c', "[\"billing\"]"),
+        ]
+        .concat(),
+        None,
+        None,
+    )
+    .unwrap();
+    let scopes: Vec<Vec<String>> = c
+        .tenant("acme")
+        .scopes
+        .iter()
+        .map(|s| s.iter().map(|x| x.to_string()).collect())
+        .collect();
+    assert_eq!(scopes, [vec!["billing"], vec!["sales", "support"]]);
+    assert!(c.tenant("globex").scopes.is_empty());
     for (bad, says) in [
         ("sha256 = \"abc\"\nrole = \"admin\"", "64 hex"),
         (
@@ -81,6 +108,16 @@ fn tokens_are_validated() {
         (
             &*format!("sha256 = \"{hash}\"\nrole = \"admin\"\nallow = [\"nowhere\"]"),
             "not an IP",
+        ),
+        (
+            &*format!("sha256 = \"{hash}\"\nrole = \"admin\"\nservices = [\"sales\"]"),
+            "only `tenant` tokens are limited to services",
+        ),
+        (
+            &*format!(
+                "sha256 = \"{hash}\"\nrole = \"tenant\"\ntenant = \"acme\"\nservices = [\"\"]"
+            ),
+            "services",
         ),
     ] {
         let e = Config::parse(&format!("[[tokens]]\nname = \"x\"\n{bad}"), None, None).unwrap_err();

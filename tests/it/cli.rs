@@ -345,6 +345,37 @@ fn a_new_token_comes_with_a_config_entry_that_stores_only_its_hash() {
     assert_eq!(config.tokens[0].sha256, hash);
     assert_eq!(config.tokens[0].tenant.as_deref(), Some("acme"));
 
+    // A team lead's token: its services in the entry, read back as a set.
+    let o = callboard(
+        &[
+            "token",
+            "new",
+            "--tenant",
+            "acme",
+            "--services",
+            "영업,support,영업",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let entry = &out[out.find("[[tokens]]").unwrap()..];
+    let config = callboard::config::Config::parse(entry, None, None).unwrap();
+    let services: Vec<&str> = config.tokens[0]
+        .services
+        .as_deref()
+        .unwrap()
+        .iter()
+        .map(|s| &**s)
+        .collect();
+    assert_eq!(services, ["support", "영업"]);
+    let o = callboard(
+        &["token", "new", "--role", "admin", "--services", "sales"],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("only a tenant token"), "{}", stderr(&o));
+
     let o = callboard(
         &["token", "new", "--role", "admin", "--tenant", "acme"],
         None,

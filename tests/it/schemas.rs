@@ -15,7 +15,7 @@ fn root(p: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
-fn validator(name: &str) -> jsonschema::Validator {
+pub(crate) fn validator(name: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(root(&format!("schemas/{name}"))).unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     jsonschema::options()
@@ -24,7 +24,7 @@ fn validator(name: &str) -> jsonschema::Validator {
         .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
 }
 
-fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+pub(crate) fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
     v.iter_errors(instance)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()

@@ -416,6 +416,13 @@ async fn a_lead_sees_only_the_services_of_the_token() {
     assert_eq!(view.hourly.today.iter().sum::<u64>(), 6);
     assert!(view.scopes.is_empty());
     assert!(!text.contains("\"s2\""), "nothing of s2 leaks: {text}");
+    // Both, with and without the scopes' figures, are snapshots as the
+    // schema describes them.
+    let schema = crate::schemas::validator("snapshot.schema.json");
+    for s in [&full, &view] {
+        let v = serde_json::to_value(s).unwrap();
+        assert_eq!(crate::schemas::errors(&schema, &v), Vec::<String>::new());
+    }
 
     // The one-service lead; and a full tenant token sees everything.
     let (_, text) = get(&srv, "/api/v1/tenants/acme/snapshot", "s2-secret").await;
