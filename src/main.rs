@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use callboard::cmd::{self, forward, probe, rebuild, replay, serve, simulate, token};
+use callboard::cmd::{self, backup, forward, probe, rebuild, replay, serve, simulate, token};
 
 /// Realtime statistics engine for contact centers.
 ///
@@ -51,7 +51,7 @@ enum Command {
     /// Make and hash access tokens for the config file.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// The history store: days recomputed from a log.
+    /// The history store: days recomputed from a log, backups.
     #[command(subcommand)]
     History(HistoryCommand),
     /// Exit 0 if an HTTP GET of URL answers 2xx within 3 s (a container
@@ -73,6 +73,16 @@ enum HistoryCommand {
         --input /var/log/asterisk/queue_log --format queue_log --tenant pbx"
     )]
     Rebuild(rebuild::RebuildArgs),
+    /// Copy an SQLite history store as of one moment, while the service
+    /// writes to it (PostgreSQL: use pg_dump). The copy is checked before
+    /// it is given its name; an existing file is never overwritten.
+    #[command(after_help = "Example: a nightly copy beside the store
+          callboard history backup --history /var/lib/callboard/callboard-history.sqlite \
+            /var/backups/callboard/history-$(date +%F).sqlite")]
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of an SQLite history store. Stop the service
+    /// first; an existing store is replaced only with --force.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +95,8 @@ fn main() -> ExitCode {
         Some(Command::Forward(args)) => forward::execute(args),
         Some(Command::Token(cmd)) => token::execute(cmd),
         Some(Command::History(HistoryCommand::Rebuild(args))) => rebuild::execute(args),
+        Some(Command::History(HistoryCommand::Backup(args))) => backup::backup(args),
+        Some(Command::History(HistoryCommand::Restore(args))) => backup::restore(args),
         Some(Command::Probe(args)) => probe::execute(args),
     })
 }

@@ -2,6 +2,7 @@
 //! (clap) and what it does with them. `main.rs` only parses and calls
 //! [`exit_code`] on what a command returns.
 
+pub mod backup;
 pub mod forward;
 pub mod probe;
 pub mod rebuild;

@@ -8,6 +8,7 @@
 //! channel; reports ([`report`]) sum them on demand.
 
 pub mod backfill;
+pub mod backup;
 mod batch;
 pub mod export;
 pub mod messages;

@@ -19,6 +19,9 @@ use crate::wire::{CallCounts, CallTimes, Fold};
 /// The migrations, in order. Never edit one that has shipped: add the
 /// next. A new call counter (`wire::counts`) is one more line:
 /// `(N, "a queue counter: NAME", Step::AddQueueColumn("NAME"))`.
+/// The schema version this callboard writes: its latest migration.
+pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
 const MIGRATIONS: &[(i64, &str, Step)] = &[
     (1, "interval tables", Step::Sql(V1)),
     (2, "day tables", Step::Sql(V2)),

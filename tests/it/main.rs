@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod backup;
 mod cli;
 mod definitions;
 mod durability;
