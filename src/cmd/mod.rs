@@ -11,7 +11,7 @@ pub mod serve;
 pub mod simulate;
 pub mod token;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,6 +59,11 @@ fn init_logs(filter: &str) -> anyhow::Result<()> {
                 .with_context(|| format!("--log `{filter}` is not a log filter"))?,
         )
         .with_writer(io::stderr)
+        // A log line that cannot be written (stderr closed: a journal
+        // restarted, a pipe's reader gone) is dropped. Reporting it would
+        // print to stderr too, which panics on that error and would take
+        // the logging task down with it (a SIGTERM then stopped nothing).
+        .log_internal_errors(false)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .init();
     Ok(())
@@ -82,7 +87,8 @@ pub fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("callboard: error: {e:#}");
+            // Not `eprintln!`: it panics when stderr is closed.
+            let _ = writeln!(io::stderr(), "callboard: error: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -757,51 +757,8 @@ impl Config {
         );
         let mut tokens = Vec::new();
         for (i, t) in file.tokens.iter().enumerate() {
-            let at = format!("tokens[{i}] ({:?})", t.name);
-            check_name(&t.name).with_context(|| format!("{at}: name"))?;
-            if let Some(tenant) = &t.tenant {
-                check_name(tenant).with_context(|| format!("{at}: tenant"))?;
-            }
-            let sha256 = parse_sha256(&t.sha256)
-                .with_context(|| format!("{at}: sha256 must be 64 hex digits"))?;
-            if tokens.iter().any(|o: &Token| o.sha256 == sha256) {
-                bail!("{at}: the same token hash is configured twice");
-            }
-            match (t.role, &t.tenant) {
-                (Role::Tenant, None) => bail!("{at}: a `tenant` token needs `tenant = \"NAME\"`"),
-                (Role::Admin | Role::Metrics, Some(_)) => {
-                    bail!("{at}: only `tenant` tokens name a tenant")
-                }
-                _ => {}
-            }
-            if !t.services.is_empty() && t.role != Role::Tenant {
-                bail!("{at}: only `tenant` tokens are limited to services");
-            }
-            if t.services.len() > MAX_SCOPE_SERVICES {
-                bail!(
-                    "{at}: at most {MAX_SCOPE_SERVICES} services, got {}",
-                    t.services.len()
-                );
-            }
-            for s in &t.services {
-                check_name(s).with_context(|| format!("{at}: services"))?;
-            }
-            let allow = t
-                .allow
-                .iter()
-                .map(|a| {
-                    parse_net(a)
-                        .with_context(|| format!("{at}: `{a}` is not an IP address or CIDR range"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            tokens.push(Token {
-                name: t.name.clone(),
-                sha256,
-                role: t.role,
-                tenant: t.tenant.clone(),
-                services: scope_of(&t.services),
-                allow,
-            });
+            let token = check_token(&format!("tokens[{i}] ({:?})", t.name), t, &tokens)?;
+            tokens.push(token);
         }
         let limits = &file.limits;
         let max_event_bytes = limits.max_event_bytes.unwrap_or(DEFAULT_MAX_EVENT_BYTES);
@@ -1005,6 +962,25 @@ impl Config {
         self.file.tenants.keys().map(String::as_str)
     }
 
+    /// Adds the `[[tokens]]` entries of a tokens file (`--tokens-file`),
+    /// checked as the config's are; `from` names it in errors.
+    pub fn add_tokens(&mut self, text: &str, from: &Path) -> anyhow::Result<()> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct TokensFile {
+            #[serde(default)]
+            tokens: Vec<TokenFile>,
+        }
+        let file: TokensFile =
+            toml::from_str(text).with_context(|| format!("tokens file {}", from.display()))?;
+        for (i, t) in file.tokens.iter().enumerate() {
+            let at = format!("{}: tokens[{i}] ({:?})", from.display(), t.name);
+            let token = check_token(&at, t, &self.tokens)?;
+            self.tokens.push(token);
+        }
+        Ok(())
+    }
+
     pub fn shared(self) -> Arc<Config> {
         Arc::new(self)
     }
@@ -1014,4 +990,52 @@ impl Config {
 /// entrance checks them (see [`crate::event::check_text`]).
 pub fn check_name(name: &str) -> anyhow::Result<()> {
     crate::event::check_text("name", name, true).map_err(anyhow::Error::msg)
+}
+
+/// A `[[tokens]]` entry checked (`at` names it in errors), against the
+/// tokens already read.
+fn check_token(at: &str, t: &TokenFile, existing: &[Token]) -> anyhow::Result<Token> {
+    check_name(&t.name).with_context(|| format!("{at}: name"))?;
+    if let Some(tenant) = &t.tenant {
+        check_name(tenant).with_context(|| format!("{at}: tenant"))?;
+    }
+    let sha256 =
+        parse_sha256(&t.sha256).with_context(|| format!("{at}: sha256 must be 64 hex digits"))?;
+    if existing.iter().any(|o: &Token| o.sha256 == sha256) {
+        bail!("{at}: the same token hash is configured twice");
+    }
+    match (t.role, &t.tenant) {
+        (Role::Tenant, None) => bail!("{at}: a `tenant` token needs `tenant = \"NAME\"`"),
+        (Role::Admin | Role::Metrics, Some(_)) => {
+            bail!("{at}: only `tenant` tokens name a tenant")
+        }
+        _ => {}
+    }
+    if !t.services.is_empty() && t.role != Role::Tenant {
+        bail!("{at}: only `tenant` tokens are limited to services");
+    }
+    if t.services.len() > MAX_SCOPE_SERVICES {
+        bail!(
+            "{at}: at most {MAX_SCOPE_SERVICES} services, got {}",
+            t.services.len()
+        );
+    }
+    for s in &t.services {
+        check_name(s).with_context(|| format!("{at}: services"))?;
+    }
+    let allow = t
+        .allow
+        .iter()
+        .map(|a| {
+            parse_net(a).with_context(|| format!("{at}: `{a}` is not an IP address or CIDR range"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Token {
+        name: t.name.clone(),
+        sha256,
+        role: t.role,
+        tenant: t.tenant.clone(),
+        services: scope_of(&t.services),
+        allow,
+    })
 }

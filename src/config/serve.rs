@@ -101,6 +101,21 @@ pub struct ServeLayer {
     /// [default: 8]
     #[arg(long, value_name = "DAYS", env = "CALLBOARD_EVENT_LOG_RETENTION_DAYS")]
     pub event_log_retention_days: Option<u32>,
+    /// A TOML file of more `[[tokens]]` entries, read at start beside the
+    /// config's (a mounted secret, a container's volume).
+    #[arg(long, value_name = "FILE", env = "CALLBOARD_TOKENS_FILE")]
+    pub tokens_file: Option<std::path::PathBuf>,
+    /// When the tokens file does not exist: make it, with a new admin
+    /// token whose hash it keeps, and print the token once to the log (a
+    /// container's first start).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "CALLBOARD_INIT_ADMIN_TOKEN",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub init_admin_token: Option<bool>,
     /// Agents of each simulated tenant. [default: 24]
     #[arg(long, value_name = "N")]
     pub simulate_agents: Option<usize>,

@@ -453,3 +453,190 @@ fn a_fatal_error_exits_non_zero_with_its_reason() {
     assert!(err.contains("the event log stopped"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `serve` with a tokens file, its log lines until it listens: the
+/// child, its address, and the lines read.
+fn serve_with_tokens_file(file: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--history", "none"])
+        .args([
+            "--event-log",
+            "none",
+            "--log",
+            "warn,callboard::cmd::serve=info",
+        ])
+        .arg("--tokens-file")
+        .arg(file)
+        .args(["--init-admin-token"])
+        .env_remove("CALLBOARD_CONFIG")
+        .env_remove("CALLBOARD_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = reader.next().expect("serve said where it listens").unwrap();
+        lines.push(line.clone());
+        if line.contains(" listening")
+            && let Some(a) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+        {
+            break a.to_string();
+        }
+    };
+    // The rest of the log is drained, so the child never blocks on it.
+    std::thread::spawn(move || reader.for_each(drop));
+    (child, addr, lines)
+}
+
+fn status_with(addr: &str, token: Option<&str>) -> u16 {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(crate::support::http(
+        addr.parse().unwrap(),
+        "GET",
+        "/api/v1/tenants",
+        &headers,
+        "",
+    ))
+    .0
+}
+
+#[test]
+fn a_first_start_makes_an_admin_token_that_later_starts_keep() {
+    let dir = std::env::temp_dir().join(format!("callboard-tokens-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tokens.toml");
+
+    let (mut first, addr, lines) = serve_with_tokens_file(&file);
+    let token = lines
+        .iter()
+        .find_map(|l| l.split("shown this once").nth(1))
+        .and_then(|rest| rest.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("the new token is printed: {lines:?}"))
+        .to_string();
+    assert_eq!(token.len(), 48, "{token}");
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert!(!kept.contains(&token), "only its hash is kept: {kept}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert_eq!(status_with(&addr, None), 401, "tokens are required now");
+    assert_eq!(status_with(&addr, Some(&token)), 200);
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // A later start reads the same file: no new token, the old one works.
+    let (mut second, addr, lines) = serve_with_tokens_file(&file);
+    assert!(
+        lines.iter().all(|l| !l.contains("shown this once")),
+        "{lines:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
+    assert_eq!(status_with(&addr, Some(&token)), 200);
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    // Without --init-admin-token a missing file is an error; so is a bad entry.
+    let missing = dir.join("missing.toml");
+    let o = callboard(
+        &[
+            "serve",
+            "--history",
+            "none",
+            "--event-log",
+            "none",
+            "--tokens-file",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--init-admin-token"), "{}", stderr(&o));
+    std::fs::write(
+        &missing,
+        "[[tokens]]\nname = \"x\"\nsha256 = \"abc\"\nrole = \"admin\"\n",
+    )
+    .unwrap();
+    let o = callboard(
+        &[
+            "serve",
+            "--history",
+            "none",
+            "--event-log",
+            "none",
+            "--tokens-file",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("missing.toml: tokens[0]"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A log that cannot be written (stderr's reader gone: a journal
+/// restarted) must not stop the service from stopping: SIGTERM once hung
+/// it, the logging of "shutting down" having panicked the task that was to
+/// stop it.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_service_when_its_log_cannot_be_written() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callboard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--history",
+            "none",
+            "--event-log",
+            "none",
+        ])
+        .env_remove("CALLBOARD_CONFIG")
+        .env_remove("CALLBOARD_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if line.contains(" listening") {
+                break;
+            }
+        }
+        // The reader goes away here.
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop the service with its stderr closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

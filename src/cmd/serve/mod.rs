@@ -49,6 +49,7 @@ pub struct ServeArgs {
 /// `callboard serve`: runs until SIGINT or SIGTERM.
 pub fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.base.start()?;
+    settings::read_tokens_file(&args.settings, &mut config)?;
     let settings = ServeSettings::resolve(&args.settings, &config, crate::time::now_ms())?;
     settings.name_zones(&mut config);
     let runtime = tokio::runtime::Runtime::new()?;

@@ -134,6 +134,69 @@ fn pick(flag: &Option<String>, file: &Option<String>) -> Option<String> {
     flag.clone().or(file.clone())
 }
 
+/// Reads `tokens_file` (flag, environment or `[serve]`) into the config's
+/// tokens. When it does not exist and `init_admin_token` is set, it is
+/// made first with a new admin token, kept as its hash, the token itself
+/// printed once on stderr, unless the config has tokens of its own: a
+/// container's first start is safe and usable.
+pub fn read_tokens_file(flags: &ServeLayer, config: &mut Config) -> anyhow::Result<()> {
+    let file = config.serve();
+    let Some(path) = flags.tokens_file.clone().or(file.tokens_file.clone()) else {
+        anyhow::ensure!(
+            flags.init_admin_token.or(file.init_admin_token) != Some(true),
+            "init_admin_token needs tokens_file: the file the new token's hash is kept in"
+        );
+        return Ok(());
+    };
+    let init = flags.init_admin_token.or(file.init_admin_token) == Some(true);
+    if !path.exists() {
+        if !config.tokens.is_empty() {
+            // The config has tokens of its own: they are used, no admin
+            // token is made.
+            tracing::info!(file = %path.display(), "no tokens file: the config's tokens are used");
+            return Ok(());
+        }
+        anyhow::ensure!(
+            init,
+            "tokens file {} does not exist, and the config has no tokens (give --init-admin-token to make it with a new admin token)",
+            path.display()
+        );
+        let made = crate::http::auth::new_token("admin", crate::config::Role::Admin, None, &[])?;
+        let text = format!(
+            "# Made at callboard's first start: an admin token, kept as its hash.\n\
+             # Add more with `callboard token new`.\n{}",
+            made.entry
+        );
+        write_new_private(&path, text.as_bytes())
+            .with_context(|| format!("making the tokens file {}", path.display()))?;
+        // Not `eprintln!`, which panics when stderr is closed.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "callboard: a new admin token, shown this once (its hash is kept in {}): {}\n\
+             callboard: open the board at http://HOST:PORT/?token={}",
+            path.display(),
+            made.token,
+            made.token
+        );
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
+    config.add_tokens(&text, &path)
+}
+
+/// Writes a file that must not exist yet, readable by its owner only.
+fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 /// A topic setting: `none` turns it off, nothing gives the default.
 fn topic_or_none(given: Option<String>, default: String) -> Option<String> {
     match given {
