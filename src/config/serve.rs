@@ -101,6 +101,13 @@ pub struct ServeLayer {
     /// [default: 8]
     #[arg(long, value_name = "DAYS", env = "CALLBOARD_EVENT_LOG_RETENTION_DAYS")]
     pub event_log_retention_days: Option<u32>,
+    /// Serve HTTPS and WSS on the main listener with this certificate
+    /// chain (PEM); read again when it changes. Needs --tls-key.
+    #[arg(long, value_name = "PEM", env = "CALLBOARD_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", env = "CALLBOARD_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// A TOML file of more `[[tokens]]` entries, read at start beside the
     /// config's (a mounted secret, a container's volume).
     #[arg(long, value_name = "FILE", env = "CALLBOARD_TOKENS_FILE")]

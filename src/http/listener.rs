@@ -103,10 +103,12 @@ impl Pools {
     }
 }
 
-/// A TCP listener with the two pools of connections.
+/// A TCP listener with the two pools of connections, speaking TLS when
+/// given a certificate.
 pub struct Bounded {
     inner: TcpListener,
     pools: Arc<Pools>,
+    tls: Option<Arc<super::tls::Tls>>,
 }
 
 impl Bounded {
@@ -122,12 +124,19 @@ impl Bounded {
         Bounded {
             inner,
             pools: Arc::new(pools),
+            tls: None,
         }
+    }
+
+    /// Connections then speak TLS with `tls`'s current certificate.
+    pub fn with_tls(mut self, tls: Arc<super::tls::Tls>) -> Bounded {
+        self.tls = Some(tls);
+        self
     }
 }
 
 impl axum::serve::Listener for Bounded {
-    type Io = Guarded;
+    type Io = Stream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -165,7 +174,14 @@ impl axum::serve::Listener for Bounded {
                 pools: self.pools.clone(),
             });
             self.pools.emit();
-            return (Guarded::new(stream, conn, self.pools.limits), addr);
+            let guarded = Guarded::new(stream, conn.clone(), self.pools.limits);
+            // The handshake is not done here, where it would hold up every
+            // other accept: on the connection's first read or write.
+            let state = match &self.tls {
+                Some(tls) => State::Handshake(Box::new(tls.acceptor().accept(guarded))),
+                None => State::Plain(guarded),
+            };
+            return (Stream { conn, state }, addr);
         }
     }
 
@@ -291,9 +307,118 @@ impl Connected<IncomingStream<'_, Bounded>> for Peer {
     }
 }
 
+/// A connection as the server reads and writes it: plain, or TLS (its
+/// handshake done on first use, under the pending connection's deadline).
+pub struct Stream {
+    conn: Arc<Conn>,
+    state: State,
+}
+
+enum State {
+    Plain(Guarded),
+    Handshake(Box<tokio_rustls::Accept<Guarded>>),
+    Tls(Box<tokio_rustls::server::TlsStream<Guarded>>),
+    Failed,
+}
+
+impl Stream {
+    /// Completes a pending handshake; `Ready(Ok)` once the stream can be
+    /// read and written.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let State::Handshake(accept) = &mut self.state {
+            match Pin::new(accept.as_mut()).poll(cx) {
+                Poll::Ready(Ok(tls)) => self.state = State::Tls(Box::new(tls)),
+                Poll::Ready(Err(e)) => {
+                    self.state = State::Failed;
+                    ConnectionClosed(self.conn.pools.name, "tls_handshake").emit();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        match self.state {
+            State::Failed => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the TLS handshake failed",
+            ))),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Runs `$op` on the stream under the connection, plain or TLS.
+macro_rules! on_stream {
+    ($self:ident, $cx:ident, |$s:ident| $op:expr) => {{
+        let this = &mut *$self;
+        if let Poll::Ready(Err(e)) = this.poll_ready($cx) {
+            return Poll::Ready(Err(e));
+        }
+        match &mut this.state {
+            State::Plain($s) => {
+                let $s = Pin::new($s);
+                $op
+            }
+            State::Tls(t) => {
+                let $s = Pin::new(t.as_mut());
+                $op
+            }
+            State::Handshake(_) => Poll::Pending,
+            State::Failed => unreachable!("poll_ready returned the failure"),
+        }
+    }};
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        on_stream!(self, cx, |s| s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        on_stream!(self, cx, |s| s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_stream!(self, cx, |s| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if matches!(self.state, State::Handshake(_) | State::Failed) {
+            // Nothing was said over it yet: nothing to close but the socket.
+            return Poll::Ready(Ok(()));
+        }
+        on_stream!(self, cx, |s| s.poll_shutdown(cx))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        on_stream!(self, cx, |s| s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.state {
+            State::Plain(s) => s.is_write_vectored(),
+            State::Tls(t) => t.is_write_vectored(),
+            _ => false,
+        }
+    }
+}
+
 /// A connection holding its place, closed when it is still pending at its
 /// deadline, or when its reads stay pending past the idle limit.
-pub struct Guarded {
+struct Guarded {
     stream: TcpStream,
     conn: Arc<Conn>,
     idle: Duration,

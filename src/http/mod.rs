@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod listener;
+pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;

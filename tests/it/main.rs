@@ -23,3 +23,4 @@ mod serve;
 mod standing;
 mod store;
 mod tidy;
+mod tls;

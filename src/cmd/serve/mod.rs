@@ -283,8 +283,16 @@ pub async fn run_with_metrics_listener(
     }
     let app = routes(state, intake);
     let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    let listener = Bounded::new(listener, "main", settings.http.connections);
+    let mut listener = Bounded::new(listener, "main", settings.http.connections);
+    match &settings.http.tls {
+        Some((cert, key)) => {
+            let tls = crate::http::tls::Tls::load(cert, key)?;
+            tls.clone().watch(shutdown.clone());
+            listener = listener.with_tls(tls);
+            tracing::info!(%addr, tls = true, "listening");
+        }
+        None => tracing::info!(%addr, "listening"),
+    }
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();

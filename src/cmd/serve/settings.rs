@@ -79,6 +79,8 @@ pub struct HttpSettings {
     pub max_reports: usize,
     /// Longest wait for connections and tasks once shutdown is asked.
     pub shutdown_grace: Duration,
+    /// TLS on the main listener: the certificate chain and key files.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for HttpSettings {
@@ -90,6 +92,7 @@ impl Default for HttpSettings {
             connections: ConnectionLimits::default(),
             max_reports: DEFAULT_MAX_REPORTS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            tls: None,
         }
     }
 }
@@ -255,6 +258,14 @@ impl HttpSettings {
              add [[tokens]] to the config file (see `callboard token new`) to serve beyond this machine",
             http.listen
         );
+        http.tls = match (
+            flags.tls_cert.clone().or(file.tls_cert.clone()),
+            flags.tls_key.clone().or(file.tls_key.clone()),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("tls_cert and tls_key go together: give both, or neither"),
+        };
         if let Some(m) = pick(&flags.metrics_listen, &file.metrics_listen) {
             http.metrics_listen = Some(
                 m.parse()
