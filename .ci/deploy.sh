@@ -16,6 +16,8 @@ systemd-analyze verify deploy/systemd/callboard.service
 # The sandbox, scored by systemd (0 is tightest, 10 none): fail above 2.0.
 systemd-analyze security --offline=yes --threshold=20 deploy/systemd/callboard.service | tail -1
 python3 .ci/systemd.py "$BIN" 18090
+# The container as the Dockerfile runs it (no Docker engine here).
+python3 .ci/container.py "$BIN" 18092
 # TLS through curl and Python's ssl (OpenSSL), with a certificate openssl makes.
 command -v openssl >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl >/dev/null
