@@ -588,6 +588,47 @@ fn a_first_start_makes_an_admin_token_that_later_starts_keep() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Sends SIGTERM to `child` and waits up to `limit` for it to exit 0.
+#[cfg(unix)]
+fn stops_on_sigterm(child: &mut std::process::Child, limit: std::time::Duration, what: &str) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0), "{what}");
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop the service {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A Kafka that is away must not hold the exit: a blocking call waiting on
+/// it once kept the process alive after "stopped", past any stop timeout.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_service_while_kafka_is_away() {
+    let (mut child, _) = crate::support::spawn_serve(&[
+        "--kafka-brokers".into(),
+        "127.0.0.1:1".into(),
+        "--history".into(),
+        "none".into(),
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stops_on_sigterm(
+        &mut child,
+        std::time::Duration::from_secs(20),
+        "while Kafka is away",
+    );
+}
+
 /// A log that cannot be written (stderr's reader gone: a journal
 /// restarted) must not stop the service from stopping: SIGTERM once hung
 /// it, the logging of "shutting down" having panicked the task that was to
@@ -622,21 +663,9 @@ fn sigterm_stops_the_service_when_its_log_cannot_be_written() {
         // The reader goes away here.
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(0));
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("SIGTERM did not stop the service with its stderr closed");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    stops_on_sigterm(
+        &mut child,
+        std::time::Duration::from_secs(20),
+        "with its stderr closed",
+    );
 }

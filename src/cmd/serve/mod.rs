@@ -53,11 +53,17 @@ pub fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = ServeSettings::resolve(&args.settings, &config, crate::time::now_ms())?;
     settings.name_zones(&mut config);
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         bind_and_run(config.shared(), settings, shutdown).await
-    })?;
+    });
+    // By now the last state is published and written. Blocking work still
+    // running (a Kafka call waiting on a broker that is away) must not
+    // hold the exit: dropping the runtime would wait for it without end,
+    // past any stop timeout (systemd's, Kubernetes' grace).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
