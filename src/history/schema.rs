@@ -301,6 +301,11 @@ async fn migrate_with(
         .collect();
     let migrator = Migrator {
         migrations: Cow::Owned(migrations),
+        // A store a newer version has migrated is still written by this
+        // one (migrations only add tables, columns with defaults, rows):
+        // in a rolling upgrade an instance of the old version may start
+        // after a new one migrated the shared store.
+        ignore_missing: true,
         ..Migrator::DEFAULT
     };
     migrator.run(pool).await
@@ -422,6 +427,30 @@ mod tests {
                 "{table} lacks {missing:?}: add a migration"
             );
         }
+    }
+
+    /// In a rolling upgrade an older instance starts on a store a newer
+    /// one migrated: its migrations are all there, one more is too.
+    #[tokio::test]
+    async fn an_older_version_starts_on_a_store_a_newer_one_migrated() {
+        let pool = pool().await;
+        let mut newer = MIGRATIONS.to_vec();
+        newer.push((
+            LATEST + 1,
+            "a queue counter: from_the_future",
+            Step::AddQueueColumn("from_the_future"),
+        ));
+        migrate_with(&pool, &newer).await.unwrap();
+        if let Err(e) = migrate(&pool).await {
+            panic!("the older version starts: {e}");
+        }
+        use sqlx::Row;
+        let v: i64 = sqlx::query("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(v, LATEST + 1);
     }
 
     /// The step a new counter takes: both tables gain the column, and rows
