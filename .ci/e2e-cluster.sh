@@ -224,7 +224,58 @@ fi
 before=$(wc -l < "$WORK/serve-$VICTIM.log")
 t0=$(date +%s.%N)
 serve "$VICTIM"
+# A board that was on it reconnects at once, retrying while it is refused:
+# the restarted instance must show it nothing older than a snapshot it had,
+# and nothing old as live (it first reads back the last minute of the
+# snapshot topic).
+python3 - "ws://127.0.0.1:$((BASE + VICTIM))/api/v1/ws?tenant=demo" "$WORK/ws-back.jsonl" <<'PY' &
+import json, sys, time, websocket
+from datetime import datetime
+deadline = time.time() + 60
+refused = 0
+while True:
+    try:
+        ws = websocket.create_connection(sys.argv[1], timeout=10)
+        break
+    except Exception:
+        refused += 1
+        if time.time() > deadline:
+            sys.exit("never accepted")
+        time.sleep(0.2)
+end = time.time() + 12
+with open(sys.argv[2], "w") as out:
+    out.write(json.dumps({"refused": refused}) + "\n")
+    while time.time() < end:
+        m = json.loads(ws.recv())
+        s = m["snapshot"]
+        at = datetime.fromisoformat(s["at"].replace("Z", "+00:00")).timestamp()
+        out.write(json.dumps({"t": time.time(), "seq": m["seq"], "status": s["status"], "at": at}) + "\n")
+        out.flush()
+PY
+BACK=$!
+PIDS+=($BACK)
 ready "$VICTIM"
+wait "$BACK" || { echo "cluster: the reconnecting board failed"; exit 1; }
+python3 - "$WORK/ws-back.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+refused, msgs = lines[0]["refused"], lines[1:]
+if not msgs:
+    sys.exit("cluster: the reconnecting board got nothing")
+seqs = [m["seq"] for m in msgs]
+if any(b < a for a, b in zip(seqs, seqs[1:])):
+    sys.exit(f"cluster: the reconnecting board saw numbers go back: {seqs[:20]}")
+ats = [m["at"] for m in msgs]
+if any(b < a for a, b in zip(ats, ats[1:])):
+    sys.exit("cluster: the reconnecting board saw an older snapshot after a newer one")
+old_live = [m for m in msgs if m["status"] == "live" and m["t"] - m["at"] > 5]
+if old_live:
+    sys.exit(f"cluster: old snapshots shown live to the reconnecting board: {[round(m['t'] - m['at'], 1) for m in old_live][:10]} s old")
+first = msgs[0]
+print(f"cluster: a board reconnecting to the restarted instance was refused {refused} times while it read the "
+      f"snapshot topic, then got {len(msgs)} snapshots, numbers rising, the first {first['t'] - first['at']:.1f} s old "
+      f"({first['status']}), none old and live")
+PY
 for _ in $(seq 300); do
   tail -n +"$((before + 1))" "$WORK/serve-$VICTIM.log" | grep -q 'partitions assigned.*assigned=\[[0-9]' && break
   sleep 0.2

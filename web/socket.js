@@ -18,7 +18,15 @@ async function resync(state, on) {
   const r = await fetch(`/api/v1/tenants/${encodeURIComponent(state.tenant)}/snapshot`, { headers: auth(state.token) });
   if (!r.ok) return;
   const seq = Number(r.headers.get("x-callboard-seq")) || 0;
-  if (seq >= state.seq) on.snapshot(await r.json(), seq);
+  const snap = await r.json();
+  if (seq >= state.seq && !olderThanShown(state, snap)) on.snapshot(snap, seq);
+}
+
+// Whether a snapshot is older than the one shown (an instance that has
+// just started may still hold older ones): such a one is never shown.
+function olderThanShown(state, snap) {
+  const shown = state.snapshot;
+  return Boolean(shown && shown.tenant === snap.tenant && Date.parse(snap.at) < Date.parse(shown.at));
 }
 
 export function connect(state, on) {
@@ -31,6 +39,7 @@ export function connect(state, on) {
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type !== "snapshot") return;
+    if (olderThanShown(state, msg.snapshot)) return;
     const gap = state.seq && msg.seq > state.seq + 1;
     if (state.lostSince) { state.lostSince = null; document.body.classList.remove("lost"); }
     on.snapshot(msg.snapshot, msg.seq);

@@ -91,6 +91,15 @@ impl ApiError {
         ApiError::Forbidden(format!("this token cannot read tenant `{tenant}`"))
     }
 
+    /// A starting cluster instance has not yet read the snapshot topic up
+    /// to where it ended: what it holds may be older than what a board
+    /// shows.
+    pub fn reading_snapshots() -> ApiError {
+        ApiError::Unavailable(
+            "this instance is still reading the other instances' snapshots (it just started): try again in a few seconds".into(),
+        )
+    }
+
     pub fn forbidden_service(service: &str) -> ApiError {
         ApiError::Forbidden(format!(
             "this token cannot read service `{service}`: it is limited to other services"

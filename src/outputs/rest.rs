@@ -169,6 +169,9 @@ async fn snapshot(
     if !access.can_read(&tenant) {
         return Err(ApiError::forbidden_tenant(&tenant));
     }
+    if st.hub.reading_snapshots() {
+        return Err(ApiError::reading_snapshots());
+    }
     let Some(p) = st.hub.latest(&tenant) else {
         return Err(ApiError::NoTenant(tenant));
     };

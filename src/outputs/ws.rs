@@ -61,6 +61,9 @@ async fn upgrade(
     if !access.can_read(&q.tenant) {
         return Err(ApiError::forbidden_tenant(&q.tenant));
     }
+    if st.hub.reading_snapshots() {
+        return Err(ApiError::reading_snapshots());
+    }
     let scope = access.scope().cloned();
     if let (Some(scope), Some(svc)) = (&scope, &q.service)
         && !scope.iter().any(|s| **s == **svc)

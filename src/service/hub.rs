@@ -257,14 +257,25 @@ impl Hub {
             return Ok(ignored);
         }
         e.heard = std::time::Instant::now();
-        let message = if message.starts_with(head(env.seq).as_bytes()) && message.ends_with(b"}") {
-            message
-        } else {
-            // Another spelling of the same envelope: ours is rebuilt.
-            envelope(env.seq, &to_json(&env.snapshot))
-        };
-        let at = env.snapshot.at.0;
-        e.tx.send_replace(Some(Published::new(env.seq, env.snapshot, message)));
+        let mut snapshot = env.snapshot;
+        let at = snapshot.at.0;
+        // Built longer ago than an owner's silence may last (read back
+        // after a restart, or held in a producer while the broker was
+        // frozen): it is not live news, whatever it says.
+        let old = crate::time::now_ms() - at > STALE_AFTER.as_millis() as i64;
+        let stale = old && snapshot.status == Status::Live;
+        if stale {
+            snapshot.status = Status::Stale;
+        }
+        let message =
+            if !stale && message.starts_with(head(env.seq).as_bytes()) && message.ends_with(b"}") {
+                message
+            } else {
+                // Changed, or another spelling of the same envelope: ours is
+                // rebuilt.
+                envelope(env.seq, &to_json(&snapshot))
+            };
+        e.tx.send_replace(Some(Published::new(env.seq, snapshot, message)));
         Ok(Received { taken: true, at })
     }
 
@@ -396,6 +407,16 @@ impl Hub {
         sources.values().all(|s| s.rebuilt_once)
     }
 
+    /// Whether the snapshot topic is still being read up to where it
+    /// ended at start: until then what the hub holds of other instances'
+    /// tenants may be older than what a board already shows.
+    pub fn reading_snapshots(&self) -> bool {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources
+            .get(&SourceId::Snapshots)
+            .is_some_and(|s| !s.rebuilt_once)
+    }
+
     /// Whether any source is rebuilding now.
     pub fn is_rebuilding(&self) -> bool {
         let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
@@ -465,7 +486,56 @@ mod tests {
             );
             engine.apply(&crate::decode::decode_json(line.as_bytes(), 1 << 16).unwrap());
         }
-        engine.snapshot(tenant, 0, Status::Live).unwrap()
+        let mut s = engine.snapshot(tenant, 0, Status::Live).unwrap();
+        // Built now, as an owner's publications are.
+        s.at = crate::wire::Instant(crate::time::now_ms());
+        s
+    }
+
+    /// A snapshot read back after a restart, or delivered late after a
+    /// broker froze, is not news: served `stale`, never `live`.
+    #[test]
+    fn an_old_snapshot_from_the_topic_is_served_stale() {
+        let (a, b) = (Hub::new(), Hub::new());
+        let mut out = a.share(16);
+        let mut old = snapshot("t", 1);
+        old.at = crate::wire::Instant(crate::time::now_ms() - 60_000);
+        a.publish(old);
+        a.publish(snapshot("t", 2));
+        let first = out.try_recv().unwrap();
+        assert!(b.publish_remote(first.message.clone()).unwrap().taken);
+        let shown = b.latest("t").unwrap();
+        assert_eq!(shown.snapshot.status, Status::Stale);
+        let body: serde_json::Value = serde_json::from_slice(&shown.json).unwrap();
+        assert_eq!(body["status"], "stale", "the bytes served say so too");
+        // The fresh one that follows is live.
+        assert!(
+            b.publish_remote(out.try_recv().unwrap().message.clone())
+                .unwrap()
+                .taken
+        );
+        assert_eq!(b.latest("t").unwrap().snapshot.status, Status::Live);
+    }
+
+    /// Until the snapshot topic is read up to where it ended at start, the
+    /// instance says so (websocket and REST refuse with 503).
+    #[test]
+    fn reading_the_snapshot_topic_until_caught_up() {
+        let hub = Hub::new();
+        assert!(
+            !hub.reading_snapshots(),
+            "no snapshot topic: nothing to wait for"
+        );
+        hub.set_status(&SourceId::Snapshots, Status::Recovering);
+        assert!(hub.reading_snapshots());
+        hub.set_status(&SourceId::Snapshots, Status::Live);
+        assert!(!hub.reading_snapshots());
+        // A later rebuild of another source does not take it back.
+        hub.set_status(&SourceId::Snapshots, Status::Recovering);
+        assert!(
+            !hub.reading_snapshots(),
+            "read once: boards keep being served"
+        );
     }
 
     /// A cluster: `a` computes the tenant and writes what it publishes to

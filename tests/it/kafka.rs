@@ -2,6 +2,7 @@
 //! the real protocol): a trace produced to the topic, served, read over REST
 //! and compared with `callboard replay` of the same events.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -764,6 +765,110 @@ async fn a_start_reads_only_the_last_minute_of_the_snapshot_topic() {
     );
     let (status, body) = get(server.addr, "/api/v1/tenants/here/snapshot").await;
     assert_eq!(status, 200, "{body}");
+    server.stop.cancel();
+    server.task.await.unwrap().unwrap();
+}
+
+/// A restarted instance first reads back the last minute of the snapshot
+/// topic. A board that reconnects meanwhile must never be shown one of
+/// those older snapshots (a number lower than it had, a minute-old figure
+/// marked live): the instance refuses it until it has read up to where the
+/// topic ended, then gives the newest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_board_never_sees_the_read_back_minute() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 1, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    mock.create_topic("callboard.snapshots", 1, 1).unwrap();
+    // Another instance published `demo` 4,000 times over the last minute.
+    let line = format!(
+        r#"{{"v":1,"id":"d-1","ts":{},"tenant":"demo","type":"call.queued","call":"c1","queue":"q"}}"#,
+        now_ms() - 59_000
+    );
+    let base = crate::support::replayed(
+        &line,
+        Arc::new(Config::default()),
+        Format::Ndjson,
+        "demo",
+        None,
+    );
+    let n = 4_000u64;
+    let start = now_ms() - 58_000;
+    let messages: Vec<_> = (1..=n)
+        .map(|seq| {
+            let at = start + (seq as i64 - 1) * 57_000 / n as i64;
+            let mut s = base.clone();
+            s.at = callboard::wire::Instant(at);
+            let json = serde_json::to_vec(&s).unwrap();
+            let m = callboard::service::hub::envelope(seq, &json);
+            (
+                "demo".to_string(),
+                String::from_utf8(m.to_vec()).unwrap(),
+                at,
+            )
+        })
+        .collect();
+    produce_stamped(&brokers, "callboard.snapshots", &messages).await;
+
+    let settings = ServeSettings {
+        engine: engine(1, 50),
+        kafka: Some(KafkaOptions {
+            snapshot_topic: Some("callboard.snapshots".into()),
+            ..options(&brokers, "callboard-reconnect")
+        }),
+        ..ServeSettings::default()
+    };
+    let server = Server::start(Config::default(), settings).await;
+    let url = format!("ws://{}/api/v1/ws?tenant=demo", server.addr);
+    let (mut refused, mut firsts) = (0, Vec::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while firsts.len() < 5 && std::time::Instant::now() < deadline {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((mut ws, _)) => {
+                use futures_util::StreamExt;
+                let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+                let at = jiff::Timestamp::from_str(v["snapshot"]["at"].as_str().unwrap())
+                    .unwrap()
+                    .as_millisecond();
+                firsts.push((
+                    v["seq"].as_u64().unwrap(),
+                    v["snapshot"]["status"].as_str().unwrap().to_string(),
+                    now_ms() - at,
+                ));
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                // 503 while the topic is read (404 before a service that
+                // serves early knows the tenant).
+                assert!(matches!(r.status().as_u16(), 503 | 404), "{}", r.status());
+                refused += 1;
+            }
+            Err(_) => refused += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        !firsts.is_empty(),
+        "a board is served once the topic is read"
+    );
+    for (seq, status, age_ms) in &firsts {
+        assert_eq!(
+            *seq, n,
+            "only the newest snapshot, never one of the read-back minute: {firsts:?}"
+        );
+        assert!(
+            status != "live" || *age_ms <= 5_000,
+            "an old snapshot is never shown live: {firsts:?}"
+        );
+    }
+    let (status, _) = get(server.addr, "/api/v1/tenants/demo/snapshot").await;
+    assert_eq!(status, 200);
+    eprintln!("refused {refused} times while the topic was read; then {firsts:?}");
     server.stop.cancel();
     server.task.await.unwrap().unwrap();
 }
