@@ -769,6 +769,99 @@ async fn a_start_reads_only_the_last_minute_of_the_snapshot_topic() {
     server.task.await.unwrap().unwrap();
 }
 
+/// Messages of `topic` read from the start until 2 s of silence (after up
+/// to 15 s for the reader to join).
+fn read_all(brokers: &str, topic: &str, group: &str) -> usize {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let (mut n, mut quiet) = (0, -130);
+    while quiet < 20 {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(_)) => {
+                n += 1;
+                quiet = quiet.max(0);
+            }
+            _ => quiet += 1,
+        }
+    }
+    n
+}
+
+/// A partition that moves to another member (one joins the group) takes
+/// its bad messages with it copied once: the member giving it up commits
+/// how far it read, and the new owner's rebuild copies nothing below that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_partition_s_dead_letters_are_copied_once() {
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("callboard.events", 4, 1).unwrap();
+    mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
+    let config = Arc::new(Config::parse("", Some("UTC"), None).unwrap());
+    let first = serve(&brokers, config.clone()).await;
+    for _ in 0..600 {
+        if get(first.addr, "/readyz").await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Twenty bad messages over every partition (keys spread them).
+    let bad: Vec<_> = (0..20)
+        .map(|i| (format!("tenant-{i}"), format!("not json {i} {{"), now_ms()))
+        .collect();
+    produce_stamped(&brokers, "callboard.events", &bad).await;
+    let mut copied = 0;
+    for _ in 0..200 {
+        let (_, metrics) = get(first.addr, "/metrics").await;
+        copied = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    r#"callboard_events_rejected_total{source="kafka",reason="invalid_json"}"#,
+                )
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0) as usize;
+        if copied == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(copied, 20, "the first member read and copied them");
+    // A second member joins at once: partitions move to it, and its rebuild
+    // reads them from the start.
+    let second = serve(&brokers, config.clone()).await;
+    let mut moved = false;
+    for _ in 0..1200 {
+        let (_, metrics) = get(second.addr, "/metrics").await;
+        if get(second.addr, "/readyz").await.0 == 200
+            && metrics.contains(r#"callboard_kafka_rebuild_events{topic="callboard.events"}"#)
+        {
+            moved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        moved,
+        "the second member was given partitions and rebuilt them"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        read_all(&brokers, "callboard.events.dlq", "dlq-count"),
+        20,
+        "each bad message copied once"
+    );
+    second.stop.cancel();
+    first.stop.cancel();
+    let _ = second.task.await;
+    let _ = first.task.await;
+}
+
 /// A restarted instance first reads back the last minute of the snapshot
 /// topic. A board that reconnects meanwhile must never be shown one of
 /// those older snapshots (a number lower than it had, a minute-old figure

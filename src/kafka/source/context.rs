@@ -2,7 +2,7 @@
 //! rebalances) turned into notes for the consuming task.
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
@@ -93,6 +93,18 @@ impl ConsumerContext for Ctx {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                // How far this member read goes to the group before the
+                // partitions go: their next owner copies to the dead-letter
+                // topic only what lies past it, so a moved partition's bad
+                // messages are copied once (not again from the last
+                // periodic commit).
+                // (Not when the assignment was lost, the group having moved
+                // on without this member: its offsets are no one's now.)
+                if !base.assignment_lost()
+                    && let Err(e) = base.commit_consumer_state(CommitMode::Sync)
+                {
+                    tracing::debug!(error = %e, "offsets not committed before a revocation");
+                }
                 let _ = self.notes.send(Note::Revoked(parts));
                 let revoked = if cooperative {
                     base.incremental_unassign(tpl)
