@@ -586,6 +586,15 @@ def main():
         text = d.find_element("id", "board").text
         assert "sales" in text and "billing" not in text, text[:400]
         print("board: a team lead's token shows its two services only, totals equal REST, nothing cut")
+
+        # Views that list no agents get snapshots without the agent list
+        # (most of a large tenant's bytes); the agent views get it.
+        for view, listed in [("services", False), ("dashboard", False), ("waiting-calls", False), ("agent-list", True)]:
+            d.get(f"{BASE}/?tenant=demo&view={view}&lang=en&token={token}")
+            wait(lambda: d.execute_script("return window.callboard.seq"), f"{view} with its snapshots")
+            n = d.execute_script("return window.callboard.agentsListed")
+            assert (n > 0) == listed, (view, n)
+        print("board: services, dashboard and waiting calls take snapshots without the agent list; the agent list with it")
         d.set_window_size(3840, 2160)
         d.get(f"{BASE}/?tenant=demo&view=services&lang=ko")
         wait(lambda: d.find_elements("css selector", "tr.total"), "the 4K board")

@@ -115,6 +115,7 @@ function render() {
   window.callboard.lastRenderMs = performance.now() - started;
   window.callboard.renders += 1;
   window.callboard.seq = state.seq;
+  window.callboard.agentsListed = snap.agent_list.length;
 }
 
 // The view on screen (the overview shows one of two in turn).

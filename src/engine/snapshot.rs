@@ -747,6 +747,7 @@ impl Tenant {
             if a.open_callbacks > 0 {
                 open_by_agent.push(OpenByAgent {
                     agent: name.clone(),
+                    name: a.name.clone(),
                     open: a.open_callbacks as u64,
                 });
             }

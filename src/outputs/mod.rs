@@ -6,3 +6,30 @@ pub mod prometheus;
 pub mod rest;
 pub mod web;
 pub mod ws;
+
+/// The board's views that list agents: they get the snapshot whole.
+const VIEWS_WITH_AGENTS: [&str; 3] = ["agent-list", "agent-stats", "full"];
+/// The views that list none: they get it without `agent_list`, most of a
+/// large tenant's snapshot.
+const VIEWS_WITHOUT_AGENTS: [&str; 5] = [
+    "overview",
+    "services",
+    "agents",
+    "dashboard",
+    "waiting-calls",
+];
+
+/// Whether a client asking for `view` (`?view=`, a board view's name) gets
+/// the agent list; no view is the whole snapshot.
+pub fn view_wants_agents(view: Option<&str>) -> Result<bool, crate::http::ApiError> {
+    match view {
+        None => Ok(true),
+        Some(v) if VIEWS_WITH_AGENTS.contains(&v) => Ok(true),
+        Some(v) if VIEWS_WITHOUT_AGENTS.contains(&v) => Ok(false),
+        Some(v) => Err(crate::http::ApiError::BadRequest(format!(
+            "unknown view `{v}`: one of {} (without the agent list), or {} (with it)",
+            VIEWS_WITHOUT_AGENTS.join(", "),
+            VIEWS_WITH_AGENTS.join(", ")
+        ))),
+    }
+}

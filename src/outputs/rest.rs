@@ -161,24 +161,36 @@ async fn tenants(State(st): State<AppState>, Extension(access): Extension<Access
     axum::Json(json!({ "tenants": list })).into_response()
 }
 
+/// `?view=`: a board view's name (views that list no agents get the
+/// snapshot without its agent list).
+#[derive(serde::Deserialize)]
+struct SnapshotQuery {
+    view: Option<String>,
+    /// Read by the auth middleware; named here so it is accepted.
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
 async fn snapshot(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
     Path(tenant): Path<String>,
+    Query(q): Query<SnapshotQuery>,
 ) -> Result<Response, ApiError> {
     if !access.can_read(&tenant) {
         return Err(ApiError::forbidden_tenant(&tenant));
     }
+    let agents = super::view_wants_agents(q.view.as_deref())?;
     if st.hub.reading_snapshots() {
         return Err(ApiError::reading_snapshots());
     }
     let Some(p) = st.hub.latest(&tenant) else {
         return Err(ApiError::NoTenant(tenant));
     };
-    let json = match access.scope() {
-        None => p.json.clone(),
-        Some(scope) => p
-            .view_message(Some(scope), None)
+    let json = match (access.scope(), agents) {
+        (None, true) => p.json.clone(),
+        (scope, _) => p
+            .view_message(scope, None, agents)
             .map(|m| p.json_in(&m))
             .ok_or_else(|| {
                 ApiError::Unavailable(

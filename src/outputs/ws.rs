@@ -1,4 +1,4 @@
-//! Websocket `GET /api/v1/ws?tenant=T[&service=S]`: the latest snapshot at
+//! Websocket `GET /api/v1/ws?tenant=T[&service=S][&view=V]`: the latest snapshot at
 //! once, then each published one, each with its sequence number. A token
 //! limited to some services gets their view only.
 //!
@@ -36,6 +36,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WsQuery {
     tenant: String,
     service: Option<String>,
+    /// The board view this client draws: views that list no agents get
+    /// the snapshot without its agent list.
+    view: Option<String>,
     /// Read by the auth middleware; named here so it is accepted.
     #[allow(dead_code)]
     token: Option<String>,
@@ -61,6 +64,7 @@ async fn upgrade(
     if !access.can_read(&q.tenant) {
         return Err(ApiError::forbidden_tenant(&q.tenant));
     }
+    let agents = super::view_wants_agents(q.view.as_deref())?;
     if st.hub.reading_snapshots() {
         return Err(ApiError::reading_snapshots());
     }
@@ -88,6 +92,7 @@ async fn upgrade(
                 View {
                     scope,
                     service: q.service,
+                    agents,
                 },
                 st,
             )
@@ -99,12 +104,14 @@ async fn upgrade(
 struct View {
     scope: Option<crate::config::Scope>,
     service: Option<String>,
+    /// With the agent list.
+    agents: bool,
 }
 
 /// The message for one client: the shared one, or its view of it (`None`:
 /// the snapshot has no figures for the client's scope).
 fn message(p: &Published, view: &View) -> Option<Utf8Bytes> {
-    let bytes = p.view_message(view.scope.as_ref(), view.service.as_deref())?;
+    let bytes = p.view_message(view.scope.as_ref(), view.service.as_deref(), view.agents)?;
     Some(Utf8Bytes::try_from(bytes).expect("the envelope and the JSON inside it are UTF-8"))
 }
 

@@ -35,17 +35,24 @@ pub struct Published {
 
 impl Published {
     /// The websocket message of a view of the snapshot: a scope's (a
-    /// scoped token's services), narrowed to one service if asked. Each
-    /// view is built by the first client that asks and shared by the
-    /// others. `None` when the snapshot has no figures for the scope.
-    pub fn view_message(&self, scope: Option<&Scope>, service: Option<&str>) -> Option<Bytes> {
+    /// scoped token's services), narrowed to one service if asked, with or
+    /// without the agent list (`agents`: a board view that lists no agents
+    /// gets none). Each view is built by the first client that asks and
+    /// shared by the others. `None` when the snapshot has no figures for
+    /// the scope.
+    pub fn view_message(
+        &self,
+        scope: Option<&Scope>,
+        service: Option<&str>,
+        agents: bool,
+    ) -> Option<Bytes> {
         let (scope, service) = match (scope, service) {
-            (None, None) => return Some(self.message.clone()),
+            (None, None) if agents => return Some(self.message.clone()),
             // A service that is the whole scope: the scope's view.
             (Some(sc), Some(svc)) if sc.len() == 1 && *sc[0] == *svc => (Some(sc), None),
             other => other,
         };
-        let mut key = String::new();
+        let mut key = String::from(if agents { "a\n" } else { "-\n" });
         for name in scope.iter().flat_map(|s| s.iter()) {
             key.push_str(name);
             key.push('\0');
@@ -61,11 +68,17 @@ impl Published {
             None => None,
         };
         let base = scoped.as_ref().unwrap_or(&self.snapshot);
-        let view = service.map(|svc| base.for_service(svc));
-        let m = envelope(self.seq, &to_json(view.as_ref().unwrap_or(base)));
-        // Bounded by the snapshot's services and scopes plus the names
-        // clients made up.
-        if views.len() < 256 {
+        let narrowed = service.map(|svc| base.for_service(svc));
+        let view = narrowed.as_ref().unwrap_or(base);
+        let json = if agents {
+            to_json(view)
+        } else {
+            to_json(&view.without_agents())
+        };
+        let m = envelope(self.seq, &json);
+        // Bounded by the snapshot's services and scopes, twice, plus the
+        // names clients made up.
+        if views.len() < 512 {
             views.insert(key, m.clone());
         }
         Some(m)
@@ -655,7 +668,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&p.json).unwrap();
         assert_eq!((msg["seq"].as_u64(), &msg["snapshot"]), (Some(1), &json));
         // Every client of one service shares one serialisation.
-        let view = || p.view_message(None, Some("s")).unwrap();
+        let view = || p.view_message(None, Some("s"), true).unwrap();
         let (a, b) = (view(), view());
         assert_eq!(a.as_ptr(), b.as_ptr());
         let view: serde_json::Value = serde_json::from_slice(&a).unwrap();

@@ -380,6 +380,10 @@ pub struct WaitingCall {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct OpenByAgent {
     pub agent: Arc<str>,
+    /// The agent's display name, if it has one (a board needs no agent
+    /// list to show who has them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Arc<str>>,
     pub open: u64,
 }
 
@@ -419,6 +423,18 @@ impl Snapshot {
         s.hourly = figures.hourly.clone();
         s.scope = Some(figures.services.clone());
         Some(s)
+    }
+
+    /// What a board view that lists no agents needs (`?view=services`,
+    /// `dashboard`, ...): everything but `agent_list`, which is most of a
+    /// large tenant's snapshot. The list is sent empty.
+    pub fn without_agents(&self) -> Snapshot {
+        let mut s = self.clone_shallow();
+        s.services = self.services.clone();
+        s.queues = self.queues.clone();
+        s.waiting_calls = self.waiting_calls.clone();
+        s.scopes = self.scopes.clone();
+        s
     }
 
     /// The snapshot with only the rows of services `keep` names: services,

@@ -779,3 +779,96 @@ async fn authenticated_and_per_address_bounds() {
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
 }
+
+/// A board view that lists no agents (`?view=services`, ...) gets the
+/// snapshot without its agent list, most of a large tenant's bytes, and
+/// the open callbacks still name their agents; agent views get it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_that_list_no_agents_get_no_agent_list() {
+    let srv = start().await;
+    let t = now_ms() - 60_000;
+    let lines = [
+        format!(r#"{{"v":1,"id":"a","ts":{t},"tenant":"acme","type":"agent.state","agent":"a1","state":"ready","services":["sales"],"name":"김민준"}}"#),
+        format!(r#"{{"v":1,"id":"b","ts":{},"tenant":"acme","type":"call.queued","call":"c1","queue":"q1"}}"#, t + 1000),
+        format!(r#"{{"v":1,"id":"c","ts":{},"tenant":"acme","type":"callback.requested","callback":"k1","service":"sales"}}"#, t + 2000),
+        format!(r#"{{"v":1,"id":"d","ts":{},"tenant":"acme","type":"callback.assigned","callback":"k1","agent":"a1"}}"#, t + 3000),
+    ]
+    .join("\n");
+    assert_eq!(
+        http(srv.addr, "POST", "/api/v1/events", &lines).await.0,
+        200
+    );
+    let mut full = Value::Null;
+    for _ in 0..100 {
+        let (status, _, body) = http(srv.addr, "GET", "/api/v1/tenants/acme/snapshot", "").await;
+        if status == 200 {
+            full = serde_json::from_str(&body).unwrap();
+            if full["callbacks"]["open_by_agent"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(full["agent_list"].as_array().unwrap().len(), 1);
+    assert_eq!(full["callbacks"]["open_by_agent"][0]["name"], "김민준");
+    for view in [
+        "overview",
+        "services",
+        "agents",
+        "dashboard",
+        "waiting-calls",
+    ] {
+        let (status, _, body) = http(
+            srv.addr,
+            "GET",
+            &format!("/api/v1/tenants/acme/snapshot?view={view}"),
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "{view}: {body}");
+        let got: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(got["agent_list"], serde_json::json!([]), "{view}");
+        assert_eq!(
+            got["callbacks"]["open_by_agent"][0]["name"], "김민준",
+            "{view}"
+        );
+        assert_eq!(got["totals"], full["totals"], "{view}");
+    }
+    for view in ["agent-list", "agent-stats"] {
+        let (_, _, body) = http(
+            srv.addr,
+            "GET",
+            &format!("/api/v1/tenants/acme/snapshot?view={view}"),
+            "",
+        )
+        .await;
+        let got: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(got["agent_list"].as_array().unwrap().len(), 1, "{view}");
+    }
+    let (status, _, body) = http(
+        srv.addr,
+        "GET",
+        "/api/v1/tenants/acme/snapshot?view=wall",
+        "",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("unknown view `wall`"), "{body}");
+    // The websocket too.
+    let url = format!("ws://{}/api/v1/ws?tenant=acme&view=dashboard", srv.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let msg = ws.next().await.unwrap().unwrap();
+    let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(v["snapshot"]["agent_list"], serde_json::json!([]));
+    assert_eq!(v["snapshot"]["tenant"], "acme");
+    let bad = format!("ws://{}/api/v1/ws?tenant=acme&view=wall", srv.addr);
+    match tokio_tungstenite::connect_async(&bad).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("an unknown view: {:?}", other.map(|_| ())),
+    }
+    srv.stop.cancel();
+    let _ = srv.task.await;
+}

@@ -213,7 +213,6 @@ function updateDashboard(snap, state) {
   // Requested = completed + failed + deleted + open: every part is shown,
   // so the figures add up on the screen.
   const cb = snap.callbacks;
-  const names = new Map(snap.agent_list.map((a) => [a.agent, a.name || a.agent]));
   $("callbacks").innerHTML = `<div class="cbs">` +
     [["requested", num(cb.requested)], ["assigned", num(cb.assigned)], ["completed", num(cb.completed)],
      ["failed", num(cb.failed)], ["deleted", num(cb.deleted)], ["open", num(cb.open)],
@@ -221,7 +220,7 @@ function updateDashboard(snap, state) {
       .map(([k, v]) => `<div data-k="${k}">${esc(t(k === "processing_rate" ? "cb_rate" : k))}<b>${v}</b></div>`).join("") + "</div>" +
     (cb.open_by_agent && cb.open_by_agent.length
       ? `<table><thead><tr><th>${t("open_by_agent")}</th><th>${t("open")}</th></tr></thead><tbody>` +
-        cb.open_by_agent.slice(0, 8).map((a) => `<tr><td>${esc(names.get(a.agent) || a.agent)}</td><td>${a.open}</td></tr>`)
+        cb.open_by_agent.slice(0, 8).map((a) => `<tr><td>${esc(a.name || a.agent)}</td><td>${a.open}</td></tr>`)
           .join("") + "</tbody></table>"
       : "");
   keepWhatFits($("callbacks").querySelector("table"));

@@ -28,11 +28,10 @@ function waitingTable(snap, elapsed) {
 // agent has yet (open less the assigned ones).
 function callbacksTable(snap) {
   const cb = snap.callbacks;
-  const names = new Map(snap.agent_list.map((a) => [a.agent, a.name || a.agent]));
   const per = cb.open_by_agent || [];
   const unassigned = Math.max(0, cb.open - per.reduce((s, a) => s + a.open, 0));
   return `<table class="open-cb"><thead><tr><th>${t("open_callbacks")}</th><th>${t("open")}</th></tr></thead><tbody>` +
-    per.map((a) => `<tr><td>${esc(names.get(a.agent) || a.agent)}</td><td>${num(a.open)}</td></tr>`).join("") +
+    per.map((a) => `<tr><td>${esc(a.name || a.agent)}</td><td>${num(a.open)}</td></tr>`).join("") +
     `<tr><td>${esc(t("unassigned"))}</td><td>${num(unassigned)}</td></tr>` +
     `<tr class="total"><td>${esc(t("total"))}</td><td>${num(cb.open)}</td></tr></tbody></table>`;
 }
