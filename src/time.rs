@@ -269,26 +269,23 @@ impl Calendar {
 
     /// As [`Calendar::span`], without touching the cache (for readers).
     pub fn span_of(&self, ms: Millis) -> (DayNo, Millis, Millis) {
-        let s = self
-            .cache
+        let s = self.span_read(ms);
+        (s.day, s.start, s.end)
+    }
+
+    /// The day of an instant, from the cache or computed (not kept).
+    fn span_read(&self, ms: Millis) -> DaySpan {
+        self.cache
             .iter()
             .flatten()
             .find(|s| s.start <= ms && ms < s.end)
             .copied()
-            .unwrap_or_else(|| self.compute_span(ms));
-        (s.day, s.start, s.end)
+            .unwrap_or_else(|| self.compute_span(ms))
     }
 
     /// The local hour (0..=23) of an instant, without touching the cache.
     pub fn hour_of(&self, ms: Millis) -> u8 {
-        let s = self
-            .cache
-            .iter()
-            .flatten()
-            .find(|s| s.start <= ms && ms < s.end)
-            .copied()
-            .unwrap_or_else(|| self.compute_span(ms));
-        self.hour_in(&s, ms)
+        self.hour_in(&self.span_read(ms), ms)
     }
 
     /// The instants a local day spans, `[start, end)`.

@@ -548,43 +548,29 @@ fn a_first_start_makes_an_admin_token_that_later_starts_keep() {
 
     // Without --init-admin-token a missing file is an error; so is a bad entry.
     let missing = dir.join("missing.toml");
-    let o = callboard(
-        &[
-            "serve",
-            "--history",
-            "none",
-            "--event-log",
-            "none",
-            "--tokens-file",
-            missing.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--init-admin-token"), "{}", stderr(&o));
+    let refused = |says: &str| {
+        let o = callboard(
+            &[
+                "serve",
+                "--history",
+                "none",
+                "--event-log",
+                "none",
+                "--tokens-file",
+                missing.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    };
+    refused("--init-admin-token");
     std::fs::write(
         &missing,
         "[[tokens]]\nname = \"x\"\nsha256 = \"abc\"\nrole = \"admin\"\n",
     )
     .unwrap();
-    let o = callboard(
-        &[
-            "serve",
-            "--history",
-            "none",
-            "--event-log",
-            "none",
-            "--tokens-file",
-            missing.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("missing.toml: tokens[0]"),
-        "{}",
-        stderr(&o)
-    );
+    refused("missing.toml: tokens[0]");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
