@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example load -- kafka   BROKERS [EVENTS]
 //! cargo run --release --example load -- latency [RATE] [SECONDS] [PUBLISH_MS]
-//! cargo run --release --example load -- clients [CLIENTS] [SECONDS]
+//! cargo run --release --example load -- clients [CLIENTS] [SECONDS] [AGENTS] [VIEW]
 //! cargo run --release --example load -- queue_log [RATE] [SECONDS]
 //! ```
 //!
@@ -15,8 +15,10 @@
 //!   passed a batch's time counts, for that batch, receive time minus send
 //!   time: the event-to-websocket latency of every event.
 //! - `clients`: CLIENTS websocket clients of one simulated tenant published
-//!   every second; per-message delivery delay (receive time minus the
-//!   snapshot's `at`), the process's CPU time and peak RSS.
+//!   every second (with AGENTS agents, calls scaled to them; VIEW a board
+//!   view's name, `?view=`); per-message delivery delay (receive time minus
+//!   the snapshot's `at`), bytes per board, the process's CPU time and peak
+//!   RSS.
 //! - `queue_log`: a followed Asterisk queue_log appended RATE lines a second
 //!   (each a new call entering a queue) at the default publish cadence; a
 //!   websocket client seeing the tenant's inbound count reach a line's call
@@ -312,14 +314,28 @@ async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<(
     Ok(())
 }
 
-async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
+async fn clients(n: usize, seconds: u64, agents: usize, view: Option<String>) -> anyhow::Result<()> {
     let mut sim = SimConfig::demo(0, 5);
     sim.start = callboard::sources::simulated::start_of_today(&sim.tz, now_ms());
+    if agents > 0 {
+        // A bigger center: calls scale with its agents (the demo's 24
+        // agents take 360 calls an hour at the peak).
+        sim.peak_calls_per_hour *= agents as f64 / sim.agents as f64;
+        sim.agents = agents;
+    }
     let (addr, stop, task) = serve(ServeSettings {
         simulate: vec![sim],
         engine: EngineSettings {
             publish_interval: Duration::from_millis(1000),
             ..EngineSettings::default()
+        },
+        // Room for every client (past the default 4,096).
+        http: callboard::cmd::serve::settings::HttpSettings {
+            connections: callboard::http::listener::ConnectionLimits {
+                max_connections: n + 100,
+                ..Default::default()
+            },
+            ..Default::default()
         },
         ..ServeSettings::default()
     })
@@ -327,14 +343,16 @@ async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
     wait_ok(addr, "/readyz", Duration::from_secs(10)).await;
     let (cpu0, _) = cpu_and_rss();
     let delays = Arc::new(Mutex::new(Vec::with_capacity(n * seconds as usize)));
+    let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(n);
     let connect_start = Instant::now();
+    let query = view.as_deref().map_or(String::new(), |v| format!("&view={v}"));
     for _ in 0..n {
-        let url = format!("ws://{addr}/api/v1/ws?tenant=demo");
+        let url = format!("ws://{addr}/api/v1/ws?tenant=demo{query}");
         let (ws, _) =
             tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false).await?;
-        let (delays, done) = (delays.clone(), done.clone());
+        let (delays, done, bytes) = (delays.clone(), done.clone(), bytes.clone());
         handles.push(tokio::spawn(async move {
             let (_, mut rx) = ws.split();
             let mut mine = Vec::new();
@@ -345,6 +363,7 @@ async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
                     continue;
                 };
                 let recv = now_ms();
+                bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
                 // `"at":"...Z"` comes early in the snapshot; find it without parsing 10 kB.
                 if let Some(i) = t.find("\"at\":\"") {
                     if let Some(at) = t
@@ -363,18 +382,23 @@ async fn clients(n: usize, seconds: u64) -> anyhow::Result<()> {
         connect_start.elapsed().as_secs_f64()
     );
     let t = Instant::now();
+    let bytes0 = bytes.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let (cpu1, rss) = cpu_and_rss();
     let wall = t.elapsed().as_secs_f64();
+    let received = bytes.load(Ordering::Relaxed) - bytes0;
     done.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.await;
     }
     let mut d = delays.lock().await.clone();
     println!(
-        "clients: {n} websocket clients, 1 s cadence, {seconds} s: {} messages ({:.0}/s), delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
+        "clients: {n} websocket clients{} of a {}-agent tenant, 1 s cadence, {seconds} s: {} messages ({:.0}/s), {:.1} KB/s per board, delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
+        view.as_deref().map_or(String::new(), |v| format!(" (view={v})")),
+        if agents > 0 { agents } else { 24 },
         d.len(),
         d.len() as f64 / wall,
+        received as f64 / wall / n as f64 / 1024.0,
         percentile(&mut d, 0.5),
         percentile(&mut d, 0.99),
         (cpu1 - cpu0) / wall,
@@ -495,11 +519,16 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(kafka(brokers, num(2, 500_000) as usize))
         }
         Some("latency") => rt.block_on(latency(num(1, 20_000) as usize, num(2, 20), num(3, 250))),
-        Some("clients") => rt.block_on(clients(num(1, 5000) as usize, num(2, 30))),
+        Some("clients") => rt.block_on(clients(
+            num(1, 5000) as usize,
+            num(2, 30),
+            num(3, 0) as usize,
+            args.get(4).cloned(),
+        )),
         Some("queue_log") => rt.block_on(queue_log(num(1, 200).max(1), num(2, 30))),
         _ => {
             eprintln!(
-                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] | load queue_log [RATE] [SECONDS]"
+                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] [AGENTS] [VIEW] | load queue_log [RATE] [SECONDS]"
             );
             std::process::exit(2);
         }
