@@ -314,7 +314,12 @@ async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<(
     Ok(())
 }
 
-async fn clients(n: usize, seconds: u64, agents: usize, view: Option<String>) -> anyhow::Result<()> {
+async fn clients(
+    n: usize,
+    seconds: u64,
+    agents: usize,
+    view: Option<String>,
+) -> anyhow::Result<()> {
     let mut sim = SimConfig::demo(0, 5);
     sim.start = callboard::sources::simulated::start_of_today(&sim.tz, now_ms());
     if agents > 0 {
@@ -347,7 +352,9 @@ async fn clients(n: usize, seconds: u64, agents: usize, view: Option<String>) ->
     let done = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(n);
     let connect_start = Instant::now();
-    let query = view.as_deref().map_or(String::new(), |v| format!("&view={v}"));
+    let query = view
+        .as_deref()
+        .map_or(String::new(), |v| format!("&view={v}"));
     for _ in 0..n {
         let url = format!("ws://{addr}/api/v1/ws?tenant=demo{query}");
         let (ws, _) =
@@ -394,7 +401,8 @@ async fn clients(n: usize, seconds: u64, agents: usize, view: Option<String>) ->
     let mut d = delays.lock().await.clone();
     println!(
         "clients: {n} websocket clients{} of a {}-agent tenant, 1 s cadence, {seconds} s: {} messages ({:.0}/s), {:.1} KB/s per board, delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
-        view.as_deref().map_or(String::new(), |v| format!(" (view={v})")),
+        view.as_deref()
+            .map_or(String::new(), |v| format!(" (view={v})")),
         if agents > 0 { agents } else { 24 },
         d.len(),
         d.len() as f64 / wall,
