@@ -187,17 +187,14 @@ async fn snapshot(
     let Some(p) = st.hub.latest(&tenant) else {
         return Err(ApiError::NoTenant(tenant));
     };
-    let json = match (access.scope(), agents) {
-        (None, true) => p.json.clone(),
-        (scope, _) => p
-            .view_message(scope, None, agents)
-            .map(|m| p.json_in(&m))
-            .ok_or_else(|| {
-                ApiError::Unavailable(
-                    "this token's services have no figures yet: the instance computing the tenant runs another config".into(),
-                )
-            })?,
-    };
+    let json = p
+        .view_message(access.scope(), None, agents)
+        .map(|m| p.json_in(&m))
+        .ok_or_else(|| {
+            ApiError::Unavailable(
+                "this token's services have no figures yet: the instance computing the tenant runs another config".into(),
+            )
+        })?;
     Ok((
         [
             (

@@ -86,7 +86,7 @@ impl Published {
 
     /// The snapshot JSON inside one of its websocket messages.
     pub fn json_in(&self, message: &Bytes) -> Bytes {
-        message.slice(head(self.seq).len()..message.len() - 1)
+        json_in(self.seq, message)
     }
 }
 
@@ -100,7 +100,7 @@ impl Published {
     /// A snapshot and its websocket message (`head(seq)`, the JSON, `}`):
     /// the REST body is a slice of the message.
     fn new(seq: u64, snapshot: Snapshot, message: Bytes) -> Arc<Published> {
-        let json = message.slice(head(seq).len()..message.len() - 1);
+        let json = json_in(seq, &message);
         Arc::new(Published {
             seq,
             snapshot,
@@ -109,6 +109,11 @@ impl Published {
             views: Default::default(),
         })
     }
+}
+
+/// The snapshot JSON inside the websocket message numbered `seq`.
+fn json_in(seq: u64, message: &Bytes) -> Bytes {
+    message.slice(head(seq).len()..message.len() - 1)
 }
 
 /// The websocket envelope of a snapshot's JSON.
