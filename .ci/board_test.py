@@ -595,6 +595,21 @@ def main():
             n = d.execute_script("return window.callboard.agentsListed")
             assert (n > 0) == listed, (view, n)
         print("board: services, dashboard and waiting calls take snapshots without the agent list; the agent list with it")
+
+        # The browser takes compression, and the agent views are sent at
+        # most one snapshot a second while the others get each one.
+        counts = {}
+        for view in ["services", "agent-list"]:
+            d.get(f"{BASE}/?tenant=demo&view={view}&lang=en&token={token}")
+            wait(lambda: d.execute_script("return window.callboard.seq"), f"{view} with its snapshots")
+            ext = d.execute_script("return window.callboard.wsExtensions")
+            assert ext.startswith("permessage-deflate"), (view, ext)
+            before = d.execute_script("return window.callboard.received")
+            time.sleep(5)
+            counts[view] = d.execute_script("return window.callboard.received") - before
+            assert d.execute_script("return window.callboard.seq"), view
+        assert counts["agent-list"] <= 6 and counts["services"] > counts["agent-list"], counts
+        print(f"board: compressed websocket ({ext}); in 5 s, {counts['services']} snapshots to services, {counts['agent-list']} to the agent list")
         d.set_window_size(3840, 2160)
         d.get(f"{BASE}/?tenant=demo&view=services&lang=ko")
         wait(lambda: d.find_elements("css selector", "tr.total"), "the 4K board")

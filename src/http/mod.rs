@@ -1,11 +1,13 @@
 //! What the HTTP side shares, whatever a route serves (snapshots, events,
 //! metrics): the state every handler reaches, the error body, access
-//! control ([`auth`]) and the bounded listener ([`listener`]). It knows no
+//! control ([`auth`]), the bounded listener ([`listener`]) and the websocket
+//! handshake ([`websocket`]). It knows no
 //! route: outputs and the ingest source bring their own.
 
 pub mod auth;
 pub mod listener;
 pub mod tls;
+pub mod websocket;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -79,6 +81,9 @@ pub enum ApiError {
     /// cannot be written): 503, nothing of the request was accepted.
     #[error("{0}")]
     Unavailable(String),
+    /// A websocket request on a connection that cannot be upgraded: 426.
+    #[error("this connection cannot be upgraded to a websocket")]
+    UpgradeRequired,
     /// Work handed to a blocking thread did not finish: 500.
     #[error("{0}")]
     Internal(String),
@@ -117,6 +122,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ShuttingDown | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

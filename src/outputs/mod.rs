@@ -7,6 +7,8 @@ pub mod rest;
 pub mod web;
 pub mod ws;
 
+use std::time::Duration;
+
 /// The board's views that list agents: they get the snapshot whole.
 const VIEWS_WITH_AGENTS: [&str; 3] = ["agent-list", "agent-stats", "full"];
 /// The views that list none: they get it without `agent_list`, most of a
@@ -32,4 +34,14 @@ pub fn view_wants_agents(view: Option<&str>) -> Result<bool, crate::http::ApiErr
             VIEWS_WITH_AGENTS.join(", ")
         ))),
     }
+}
+
+/// How often a websocket client of `view` may be sent a snapshot (`None`:
+/// each one published). The board's agent views take at most one a second:
+/// a large tenant's agent list is most of its bytes (a 2,000-agent
+/// tenant's, compressed, is 116 KB a message), its durations are whole
+/// seconds and the board advances them itself between messages. A client
+/// of the whole snapshot (`full`, or no view) gets every one.
+pub fn view_every(view: Option<&str>) -> Option<Duration> {
+    matches!(view, Some("agent-list" | "agent-stats")).then_some(Duration::from_secs(1))
 }

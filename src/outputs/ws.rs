@@ -4,23 +4,29 @@
 //!
 //! A client follows the tenant's `watch` channel: when it is slow, it skips
 //! to the newest snapshot, so it holds at most one message and never slows
-//! anyone else. The server pings; a client silent for too long, or one that
-//! cannot take a message within the send timeout, is dropped.
+//! anyone else. The board's agent views are sent at most one a second
+//! (`view_every`). A client that offers `permessage-deflate` gets each
+//! message compressed, once per view and snapshot for all of its clients.
+//! The server pings; a client silent for too long, or one that cannot take
+//! a message within the send timeout, is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, Request, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::time::{Instant, interval, timeout};
+use tokio::time::{Instant, interval, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::http::auth::{Access, origin_allowed};
+use crate::http::websocket::{Handshake, Socket};
 use crate::http::{ApiError, AppState};
 use crate::service::hub::Published;
 use crate::telemetry::{Signal, WebsocketClients};
@@ -50,13 +56,13 @@ pub fn routes() -> axum::Router<AppState> {
 }
 
 async fn upgrade(
-    ws: WebSocketUpgrade,
     Query(q): Query<WsQuery>,
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
-    headers: HeaderMap,
+    mut req: Request,
 ) -> Result<Response, ApiError> {
-    if !origin_allowed(&headers, &st.allowed_origins) {
+    let handshake = Handshake::read(&mut req)?;
+    if !origin_allowed(req.headers(), &st.allowed_origins) {
         return Err(ApiError::Forbidden(
             "websocket from an origin that is not allowed".into(),
         ));
@@ -81,22 +87,19 @@ async fn upgrade(
     };
     // Clients only send pongs and closes: small read buffers and a small
     // message limit keep thousands of screens cheap.
-    Ok(ws
+    let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
-        .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| {
-            client(
-                socket,
-                rx,
-                View {
-                    scope,
-                    service: q.service,
-                    agents,
-                },
-                st,
-            )
-        }))
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024));
+    let view = View {
+        scope,
+        service: q.service,
+        agents,
+        every: super::view_every(q.view.as_deref()),
+        deflate: handshake.deflate,
+    };
+    Ok(handshake.accept(config, move |socket| client(socket, rx, view, st)))
 }
 
 /// What one client sees: a scoped token's services, and a service it
@@ -106,17 +109,31 @@ struct View {
     service: Option<String>,
     /// With the agent list.
     agents: bool,
+    /// At most one message this often (`None`: each snapshot published).
+    every: Option<Duration>,
+    /// Compressed frames (the client took `permessage-deflate`).
+    deflate: bool,
 }
 
-/// The message for one client: the shared one, or its view of it (`None`:
-/// the snapshot has no figures for the client's scope).
-fn message(p: &Published, view: &View) -> Option<Utf8Bytes> {
-    let bytes = p.view_message(view.scope.as_ref(), view.service.as_deref(), view.agents)?;
-    Some(Utf8Bytes::try_from(bytes).expect("the envelope and the JSON inside it are UTF-8"))
+/// The message for one client: its view of the snapshot, shared with every
+/// client of the same view, compressed if it took compression (`None`: the
+/// snapshot has no figures for the client's scope).
+fn message(p: &Published, view: &View) -> Option<Message> {
+    let m = p.view(view.scope.as_ref(), view.service.as_deref(), view.agents)?;
+    Some(if view.deflate {
+        let mut frame = Frame::message(m.deflated(), OpCode::Data(Data::Text), true);
+        frame.header_mut().rsv1 = true;
+        Message::Frame(frame)
+    } else {
+        Message::Text(
+            Utf8Bytes::try_from(m.text.clone())
+                .expect("the envelope and the JSON inside it are UTF-8"),
+        )
+    })
 }
 
 async fn client(
-    socket: WebSocket,
+    socket: Socket,
     mut rx: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
     view: View,
     st: AppState,
@@ -129,19 +146,30 @@ async fn client(
     let mut last_heard = Instant::now();
     // The current snapshot first, if there is one.
     rx.mark_changed();
+    // When the newest snapshot goes out: at once, or for a view sent at
+    // most every so often, that long after the last message.
+    let mut due: Option<Instant> = None;
+    let mut sent_at: Option<Instant> = None;
     loop {
         tokio::select! {
-            changed = rx.changed() => {
+            changed = rx.changed(), if due.is_none() => {
                 if changed.is_err() {
                     break;
                 }
+                let now = Instant::now();
+                due = Some(match (view.every, sent_at) {
+                    (Some(every), Some(at)) => (at + every).max(now),
+                    _ => now,
+                });
+            }
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                due = None;
                 let latest = rx.borrow_and_update().clone();
                 // A snapshot without the scope's figures (made under
                 // another config) is not shown; the next one will be.
-                if let Some(text) = latest.as_deref().and_then(|p| message(p, &view)) {
-                    let msg = Message::Text(text);
+                if let Some(msg) = latest.as_deref().and_then(|p| message(p, &view)) {
                     match timeout(SEND_TIMEOUT, tx.send(msg)).await {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(())) => sent_at = Some(Instant::now()),
                         _ => break,
                     }
                 }
@@ -153,7 +181,7 @@ async fn client(
             _ = ping.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     let _ = tx.send(Message::Close(Some(CloseFrame {
-                        code: 1001,
+                        code: CloseCode::Away,
                         reason: Utf8Bytes::from_static("idle timeout"),
                     }))).await;
                     break;
@@ -166,7 +194,7 @@ async fn client(
                 let _ = timeout(
                     Duration::from_secs(1),
                     tx.send(Message::Close(Some(CloseFrame {
-                        code: 1001,
+                        code: CloseCode::Away,
                         reason: Utf8Bytes::from_static("server shutting down"),
                     }))),
                 ).await;

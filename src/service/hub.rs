@@ -28,9 +28,35 @@ pub struct Published {
     /// The websocket message carrying it: `{"type":"snapshot","seq":N,"snapshot":...}`,
     /// built once and shared by every client.
     pub message: Bytes,
+    /// The whole snapshot's message, and compressed.
+    whole: Arc<ViewMessage>,
     /// Messages of views (a scope's, a service's), each built by the
     /// first client that asks and shared by the others.
-    views: std::sync::Mutex<std::collections::HashMap<String, Bytes>>,
+    views: std::sync::Mutex<std::collections::HashMap<String, Arc<ViewMessage>>>,
+}
+
+/// One view's websocket message, and the same compressed for clients that
+/// took `permessage-deflate`: each made once, by the first client that asks.
+#[derive(Debug)]
+pub struct ViewMessage {
+    pub text: Bytes,
+    deflated: OnceLock<Bytes>,
+}
+
+impl ViewMessage {
+    fn new(text: Bytes) -> Arc<ViewMessage> {
+        Arc::new(ViewMessage {
+            text,
+            deflated: OnceLock::new(),
+        })
+    }
+
+    /// The message compressed, as a frame's payload (made on first use).
+    pub fn deflated(&self) -> Bytes {
+        self.deflated
+            .get_or_init(|| crate::wire::deflate(&self.text))
+            .clone()
+    }
 }
 
 impl Published {
@@ -46,8 +72,18 @@ impl Published {
         service: Option<&str>,
         agents: bool,
     ) -> Option<Bytes> {
+        Some(self.view(scope, service, agents)?.text.clone())
+    }
+
+    /// [`Published::view_message`], with its compressed form beside it.
+    pub fn view(
+        &self,
+        scope: Option<&Scope>,
+        service: Option<&str>,
+        agents: bool,
+    ) -> Option<Arc<ViewMessage>> {
         let (scope, service) = match (scope, service) {
-            (None, None) if agents => return Some(self.message.clone()),
+            (None, None) if agents => return Some(self.whole.clone()),
             // A service that is the whole scope: the scope's view.
             (Some(sc), Some(svc)) if sc.len() == 1 && *sc[0] == *svc => (Some(sc), None),
             other => other,
@@ -75,7 +111,7 @@ impl Published {
         } else {
             to_json(&view.without_agents())
         };
-        let m = envelope(self.seq, &json);
+        let m = ViewMessage::new(envelope(self.seq, &json));
         // Bounded by the snapshot's services and scopes, twice, plus the
         // names clients made up.
         if views.len() < 512 {
@@ -105,6 +141,7 @@ impl Published {
             seq,
             snapshot,
             json,
+            whole: ViewMessage::new(message.clone()),
             message,
             views: Default::default(),
         })

@@ -872,3 +872,279 @@ async fn views_that_list_no_agents_get_no_agent_list() {
     srv.stop.cancel();
     let _ = srv.task.await;
 }
+
+/// A websocket client that offers `permessage-deflate` and reads frames as
+/// they come off the wire (tungstenite's client takes no compression).
+struct RawWs {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawWs {
+    /// Connects and returns the client and the server's
+    /// `Sec-WebSocket-Extensions` answer (empty: none).
+    async fn connect(addr: std::net::SocketAddr, path: &str, offer: &str) -> (RawWs, String) {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let offer = if offer.is_empty() {
+            String::new()
+        } else {
+            format!("Sec-WebSocket-Extensions: {offer}\r\n")
+        };
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{offer}\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut ws = RawWs {
+            stream,
+            buf: Vec::new(),
+        };
+        let head = loop {
+            if let Some(end) = ws.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8(ws.buf[..end].to_vec()).unwrap();
+                ws.buf.drain(..end + 4);
+                break head;
+            }
+            ws.fill().await;
+        };
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(
+            head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "{head}"
+        );
+        let extensions = head
+            .lines()
+            .find_map(|l| l.strip_prefix("sec-websocket-extensions: "))
+            .unwrap_or("")
+            .to_string();
+        (ws, extensions)
+    }
+
+    async fn fill(&mut self) {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 65536];
+        let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk))
+            .await
+            .expect("bytes within 5 s")
+            .unwrap();
+        assert!(n > 0, "the server closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// The next frame: its first octet (FIN, RSV1-3, opcode) and payload.
+    async fn frame(&mut self) -> (u8, Vec<u8>) {
+        loop {
+            if self.buf.len() >= 2 {
+                assert_eq!(self.buf[1] & 0x80, 0, "a server's frames are not masked");
+                let (len, at) = match self.buf[1] & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => (
+                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if len != usize::MAX && self.buf.len() >= at + len {
+                    let first = self.buf[0];
+                    let payload = self.buf[at..at + len].to_vec();
+                    self.buf.drain(..at + len);
+                    return (first, payload);
+                }
+            }
+            self.fill().await;
+        }
+    }
+
+    /// The next snapshot message: whether it came compressed, and its text.
+    async fn snapshot(&mut self) -> (bool, String) {
+        loop {
+            let (first, payload) = self.frame().await;
+            assert_eq!(first & 0x80, 0x80, "each message is one frame");
+            if first & 0x0f == 1 {
+                let compressed = first & 0x40 != 0;
+                let text = if compressed {
+                    callboard::wire::inflate(&payload).expect("valid DEFLATE")
+                } else {
+                    payload
+                };
+                return (compressed, String::from_utf8(text).unwrap());
+            }
+        }
+    }
+}
+
+fn seq_of(message: &str) -> u64 {
+    serde_json::from_str::<Value>(message).unwrap()["seq"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_that_offers_compression_gets_the_same_snapshots_compressed() {
+    let srv = start().await;
+    let t = now_ms() - 60_000;
+    let lines: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"v\":1,\"id\":\"s{i}\",\"ts\":{},\"tenant\":\"acme\",\"type\":\"agent.state\",\"agent\":\"a{i}\",\"state\":\"ready\",\"services\":[\"sales\"],\"name\":\"Agent {i}\"}}\n",
+                t + i
+            )
+        })
+        .collect();
+    assert_eq!(http(srv.addr, "POST", "/api/v1/events", &lines).await.0, 200);
+    let mut full = Value::Null;
+    for _ in 0..250 {
+        let (status, _, body) = http(srv.addr, "GET", "/api/v1/tenants/acme/snapshot", "").await;
+        if status == 200 {
+            full = serde_json::from_str(&body).unwrap();
+            if full["agent_list"].as_array().is_some_and(|a| a.len() == 300) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(full["agent_list"].as_array().unwrap().len(), 300);
+
+    // What Chromium and Firefox offer.
+    let path = "/api/v1/ws?tenant=acme";
+    let offer = "permessage-deflate; client_max_window_bits";
+    let (mut zipped, answer) = RawWs::connect(srv.addr, path, offer).await;
+    assert_eq!(
+        answer,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    );
+    let (mut plain, answer) = RawWs::connect(srv.addr, path, "").await;
+    assert_eq!(answer, "", "no offer, no compression");
+    // A window the server cannot keep to: declined, served plain.
+    let (mut narrow, answer) =
+        RawWs::connect(srv.addr, path, "permessage-deflate; server_max_window_bits=9").await;
+    assert_eq!(answer, "");
+
+    // Each compressed message, inflated, is the plain message of the same
+    // number byte for byte; and much smaller on the wire.
+    let (compressed, z) = zipped.snapshot().await;
+    assert!(compressed, "the first message is compressed");
+    let (compressed, p) = plain.snapshot().await;
+    assert!(!compressed);
+    let (compressed, n) = narrow.snapshot().await;
+    assert!(!compressed);
+    assert_eq!(seq_of(&z), seq_of(&p), "both get the current snapshot first");
+    assert_eq!(z, p);
+    assert_eq!(n, p);
+    let v: Value = serde_json::from_str(&z).unwrap();
+    assert_eq!(v["snapshot"]["agent_list"], full["agent_list"]);
+
+    // New events: the next ones too.
+    let more: String = (0..50)
+        .map(|i| {
+            format!(
+                "{{\"v\":1,\"id\":\"b{i}\",\"ts\":{},\"tenant\":\"acme\",\"type\":\"agent.state\",\"agent\":\"a{i}\",\"state\":\"away\",\"services\":[\"sales\"]}}\n",
+                t + 1000 + i
+            )
+        })
+        .collect();
+    assert_eq!(http(srv.addr, "POST", "/api/v1/events", &more).await.0, 200);
+    let mut plain_by_seq = std::collections::HashMap::new();
+    let mut last = seq_of(&z);
+    let mut wire = 0;
+    let mut text = 0;
+    loop {
+        let (first, payload) = zipped.frame().await;
+        if first & 0x0f != 1 {
+            continue;
+        }
+        assert_eq!(first & 0x40, 0x40, "compressed");
+        let message = String::from_utf8(callboard::wire::inflate(&payload).unwrap()).unwrap();
+        let seq = seq_of(&message);
+        assert!(seq > last, "{seq} after {last}");
+        last = seq;
+        wire += payload.len();
+        text += message.len();
+        while !plain_by_seq.contains_key(&seq) {
+            let (_, p) = plain.snapshot().await;
+            let s = seq_of(&p);
+            if s > seq {
+                break;
+            }
+            plain_by_seq.insert(s, p);
+        }
+        if let Some(p) = plain_by_seq.get(&seq) {
+            assert_eq!(&message, p, "number {seq}");
+        }
+        let v: Value = serde_json::from_str(&message).unwrap();
+        if v["snapshot"]["agents"]["ready"] == 250 {
+            break;
+        }
+    }
+    assert!(wire * 5 < text, "{wire} bytes on the wire for {text}");
+    srv.stop.cancel();
+    let _ = srv.task.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_views_get_a_snapshot_a_second_and_the_newest_at_the_end() {
+    let srv = start().await;
+    let t = now_ms() - 60_000;
+    let post = |i: u64| {
+        let state = if i % 2 == 0 { "ready" } else { "away" };
+        format!(
+            "{{\"v\":1,\"id\":\"e{i}\",\"ts\":{},\"tenant\":\"acme\",\"type\":\"agent.state\",\"agent\":\"a1\",\"state\":\"{state}\",\"services\":[\"sales\"]}}\n",
+            t + i as i64
+        )
+    };
+    assert_eq!(http(srv.addr, "POST", "/api/v1/events", &post(0)).await.0, 200);
+    wait_for_agents(srv.addr).await;
+    let ws = |view: &str| format!("ws://{}/api/v1/ws?tenant=acme&view={view}", srv.addr);
+    let (mut agents, _) = tokio_tungstenite::connect_async(ws("agent-list")).await.unwrap();
+    let (mut full, _) = tokio_tungstenite::connect_async(ws("full")).await.unwrap();
+    let (mut services, _) = tokio_tungstenite::connect_async(ws("services")).await.unwrap();
+    // Three seconds of changes, a publish every 20 ms.
+    let started = tokio::time::Instant::now();
+    let mut seen = [Vec::new(), Vec::new(), Vec::new()];
+    let mut i = 1;
+    while started.elapsed() < Duration::from_secs(3) {
+        assert_eq!(http(srv.addr, "POST", "/api/v1/events", &post(i)).await.0, 200);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for (n, ws) in [&mut agents, &mut full, &mut services].into_iter().enumerate() {
+            while let Ok(Some(Ok(Message::Text(t)))) =
+                tokio::time::timeout(Duration::from_millis(1), ws.next()).await
+            {
+                seen[n].push(seq_of(&t));
+            }
+        }
+    }
+    // The first message at once, then at most one a second: 4 in 3 s, and
+    // one more for a second that may have begun as the posting stopped.
+    assert!(seen[0].len() <= 5, "the agent list got {:?}", seen[0]);
+    assert!(seen[1].len() > 10 && seen[2].len() > 10, "{} and {}", seen[1].len(), seen[2].len());
+    // When changes stop, the agent view still comes to the newest state
+    // (the next message, or the one after if the next was on its way).
+    let last_state = if (i - 1) % 2 == 0 { "ready" } else { "away" };
+    let mut states = Vec::new();
+    for _ in 0..2 {
+        let (_, snap) = next_snapshot(&mut agents).await;
+        states.push(snap["agent_list"][0]["state"].as_str().unwrap().to_string());
+        if states.last().unwrap() == last_state {
+            break;
+        }
+    }
+    assert_eq!(states.last().unwrap(), last_state, "{states:?}");
+    srv.stop.cancel();
+    let _ = srv.task.await;
+}
+
+async fn wait_for_agents(addr: std::net::SocketAddr) {
+    for _ in 0..250 {
+        let (status, _, body) = http(addr, "GET", "/api/v1/tenants/acme/snapshot", "").await;
+        if status == 200 && body.contains("\"agent\":\"a1\"") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no agent in the snapshot");
+}
