@@ -129,6 +129,18 @@ fn bench_snapshot(c: &mut Criterion) {
             black_box(buf)
         })
     });
+    // Compressed for the websocket, once per view and publish.
+    let json = serde_json::to_vec(&s).unwrap();
+    let z = callboard::wire::deflate(&json);
+    eprintln!(
+        "compressed for permessage-deflate: {} bytes ({:.1}x smaller)",
+        z.len(),
+        json.len() as f64 / z.len() as f64
+    );
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("deflate_5000_agents_500_queues", |b| {
+        b.iter(|| black_box(callboard::wire::deflate(&json)))
+    });
     g.finish();
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example load -- kafka   BROKERS [EVENTS]
 //! cargo run --release --example load -- latency [RATE] [SECONDS] [PUBLISH_MS]
-//! cargo run --release --example load -- clients [CLIENTS] [SECONDS] [AGENTS] [VIEW]
+//! cargo run --release --example load -- clients [CLIENTS] [SECONDS] [AGENTS] [VIEW|-] [deflate]
 //! cargo run --release --example load -- queue_log [RATE] [SECONDS]
 //! ```
 //!
@@ -16,9 +16,10 @@
 //!   time: the event-to-websocket latency of every event.
 //! - `clients`: CLIENTS websocket clients of one simulated tenant published
 //!   every second (with AGENTS agents, calls scaled to them; VIEW a board
-//!   view's name, `?view=`); per-message delivery delay (receive time minus
-//!   the snapshot's `at`), bytes per board, the process's CPU time and peak
-//!   RSS.
+//!   view's name, `?view=`, `-` for the whole snapshot; `deflate`: clients
+//!   that offer `permessage-deflate`, as browsers do); per-message delivery
+//!   delay (receive time minus the snapshot's `at`), bytes per board on the
+//!   wire, the process's CPU time and peak RSS.
 //! - `queue_log`: a followed Asterisk queue_log appended RATE lines a second
 //!   (each a new call entering a queue) at the default publish cadence; a
 //!   websocket client seeing the tenant's inbound count reach a line's call
@@ -319,6 +320,7 @@ async fn clients(
     seconds: u64,
     agents: usize,
     view: Option<String>,
+    deflate: bool,
 ) -> anyhow::Result<()> {
     let mut sim = SimConfig::demo(0, 5);
     sim.start = callboard::sources::simulated::start_of_today(&sim.tz, now_ms());
@@ -356,10 +358,31 @@ async fn clients(
         .as_deref()
         .map_or(String::new(), |v| format!("&view={v}"));
     for _ in 0..n {
+        let (delays, done, bytes) = (delays.clone(), done.clone(), bytes.clone());
+        if deflate {
+            let path = format!("/api/v1/ws?tenant=demo{query}");
+            let mut ws = RawClient::connect(addr, &path).await?;
+            handles.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let Ok(Some((wire, head))) =
+                        tokio::time::timeout(Duration::from_millis(500), ws.message_head()).await
+                    else {
+                        continue;
+                    };
+                    let recv = now_ms();
+                    bytes.fetch_add(wire as u64, Ordering::Relaxed);
+                    if let Some(at) = at_of(&head) {
+                        mine.push(recv - at);
+                    }
+                }
+                delays.lock().await.extend(mine);
+            }));
+            continue;
+        }
         let url = format!("ws://{addr}/api/v1/ws?tenant=demo{query}");
         let (ws, _) =
             tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false).await?;
-        let (delays, done, bytes) = (delays.clone(), done.clone(), bytes.clone());
         handles.push(tokio::spawn(async move {
             let (_, mut rx) = ws.split();
             let mut mine = Vec::new();
@@ -371,14 +394,8 @@ async fn clients(
                 };
                 let recv = now_ms();
                 bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                // `"at":"...Z"` comes early in the snapshot; find it without parsing 10 kB.
-                if let Some(i) = t.find("\"at\":\"") {
-                    if let Some(at) = t
-                        .get(i + 6..i + 30)
-                        .and_then(callboard::time::parse_rfc3339)
-                    {
-                        mine.push(recv - at);
-                    }
+                if let Some(at) = at_of(t.as_bytes()) {
+                    mine.push(recv - at);
                 }
             }
             delays.lock().await.extend(mine);
@@ -400,9 +417,10 @@ async fn clients(
     }
     let mut d = delays.lock().await.clone();
     println!(
-        "clients: {n} websocket clients{} of a {}-agent tenant, 1 s cadence, {seconds} s: {} messages ({:.0}/s), {:.1} KB/s per board, delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
+        "clients: {n} websocket clients{}{} of a {}-agent tenant, 1 s cadence, {seconds} s: {} messages ({:.0}/s), {:.1} KB/s per board on the wire, delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
         view.as_deref()
             .map_or(String::new(), |v| format!(" (view={v})")),
+        if deflate { ", compressed" } else { "" },
         if agents > 0 { agents } else { 24 },
         d.len(),
         d.len() as f64 / wall,
@@ -415,6 +433,113 @@ async fn clients(
     stop.cancel();
     task.await??;
     Ok(())
+}
+
+/// The snapshot's `at` near the start of a message (`"at":"...Z"` comes
+/// early: found without parsing the rest).
+fn at_of(text: &[u8]) -> Option<i64> {
+    let i = memchr::memmem::find(text, b"\"at\":\"")?;
+    let at = std::str::from_utf8(text.get(i + 6..i + 30)?).ok()?;
+    callboard::time::parse_rfc3339(at)
+}
+
+/// A websocket client that offers `permessage-deflate`, as browsers do,
+/// and reads the frames off the socket itself (tungstenite's client takes
+/// no compression): it counts octets on the wire and inflates only the
+/// start of each message, where its `at` is.
+struct RawClient {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    async fn connect(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<RawClient> {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await?;
+        let mut c = RawClient {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        };
+        loop {
+            if let Some(end) = memchr::memmem::find(&c.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&c.buf[..end]).to_lowercase();
+                anyhow::ensure!(head.starts_with("http/1.1 101"), "not upgraded: {head}");
+                anyhow::ensure!(
+                    head.contains("permessage-deflate"),
+                    "not compressed: {head}"
+                );
+                c.buf.drain(..end + 4);
+                return Ok(c);
+            }
+            anyhow::ensure!(c.fill().await? > 0, "closed during the handshake");
+        }
+    }
+
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk).await?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// The next text message: its octets on the wire and the first 256
+    /// octets of its text. `None` when the connection ends.
+    async fn message_head(&mut self) -> Option<(usize, Vec<u8>)> {
+        loop {
+            if let Some((first, at, len)) = frame_bounds(&self.buf)
+                && self.buf.len() >= at + len
+            {
+                let payload = &self.buf[at..at + len];
+                let head = if first & 0x40 != 0 {
+                    let mut d = flate2::Decompress::new(false);
+                    let mut out = vec![0u8; 256];
+                    let _ = d.decompress(payload, &mut out, flate2::FlushDecompress::Sync);
+                    out.truncate(d.total_out() as usize);
+                    out
+                } else {
+                    payload[..payload.len().min(256)].to_vec()
+                };
+                self.buf.drain(..at + len);
+                if first & 0x0f == 1 {
+                    return Some((at + len, head));
+                }
+                continue;
+            }
+            if !matches!(self.fill().await, Ok(n) if n > 0) {
+                return None;
+            }
+        }
+    }
+}
+
+/// A server frame's first octet, where its payload starts and its length,
+/// once its header is in `buf`.
+fn frame_bounds(buf: &[u8]) -> Option<(u8, usize, usize)> {
+    let (first, second) = (*buf.first()?, *buf.get(1)?);
+    match second & 0x7f {
+        126 => Some((
+            first,
+            4,
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+        )),
+        127 => Some((
+            first,
+            10,
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+        )),
+        n => Some((first, 2, n as usize)),
+    }
 }
 
 /// Small client buffers, so that the process's memory is mostly the server's.
@@ -531,12 +656,13 @@ fn main() -> anyhow::Result<()> {
             num(1, 5000) as usize,
             num(2, 30),
             num(3, 0) as usize,
-            args.get(4).cloned(),
+            args.get(4).cloned().filter(|v| v != "-"),
+            args.get(5).is_some_and(|d| d == "deflate"),
         )),
         Some("queue_log") => rt.block_on(queue_log(num(1, 200).max(1), num(2, 30))),
         _ => {
             eprintln!(
-                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] [AGENTS] [VIEW] | load queue_log [RATE] [SECONDS]"
+                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] [AGENTS] [VIEW|-] [deflate] | load queue_log [RATE] [SECONDS]"
             );
             std::process::exit(2);
         }

@@ -44,7 +44,11 @@ impl Handshake {
     /// the connection cannot be upgraded) and reads the client's offer of
     /// compression.
     pub fn read(req: &mut Request) -> Result<Handshake, ApiError> {
-        let bad = |what: &str| Err(ApiError::BadRequest(format!("not a websocket request: {what}")));
+        let bad = |what: &str| {
+            Err(ApiError::BadRequest(format!(
+                "not a websocket request: {what}"
+            )))
+        };
         if req.method() != Method::GET {
             return bad("the method must be GET");
         }
@@ -88,9 +92,12 @@ impl Handshake {
         tokio::spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
-                    let socket =
-                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                            .await;
+                    let socket = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
                     client(socket).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "a websocket upgrade did not complete"),
@@ -187,7 +194,10 @@ mod tests {
     fn offered(values: &[&str]) -> bool {
         let mut h = HeaderMap::new();
         for v in values {
-            h.append(header::SEC_WEBSOCKET_EXTENSIONS, HeaderValue::from_str(v).unwrap());
+            h.append(
+                header::SEC_WEBSOCKET_EXTENSIONS,
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         offers_deflate(&h)
     }
@@ -197,11 +207,19 @@ mod tests {
         // Chromium and Firefox.
         assert!(offered(&["permessage-deflate; client_max_window_bits"]));
         // Python's websockets.
-        assert!(offered(&["permessage-deflate; server_max_window_bits=15; client_max_window_bits"]));
-        assert!(offered(&["permessage-deflate; server_no_context_takeover; client_no_context_takeover"]));
-        assert!(offered(&[r#"PerMessage-Deflate; client_max_window_bits="10""#]));
+        assert!(offered(&[
+            "permessage-deflate; server_max_window_bits=15; client_max_window_bits"
+        ]));
+        assert!(offered(&[
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        ]));
+        assert!(offered(&[
+            r#"PerMessage-Deflate; client_max_window_bits="10""#
+        ]));
         // A second offer, after one that cannot be taken.
-        assert!(offered(&["permessage-deflate; server_max_window_bits=10, permessage-deflate"]));
+        assert!(offered(&[
+            "permessage-deflate; server_max_window_bits=10, permessage-deflate"
+        ]));
         assert!(offered(&["x-webkit-deflate-frame", "permessage-deflate"]));
     }
 
@@ -214,9 +232,13 @@ mod tests {
         assert!(!offered(&["permessage-deflate; server_max_window_bits"]));
         // Unknown, repeated or malformed parameters.
         assert!(!offered(&["permessage-deflate; mystery"]));
-        assert!(!offered(&["permessage-deflate; client_no_context_takeover; client_no_context_takeover"]));
+        assert!(!offered(&[
+            "permessage-deflate; client_no_context_takeover; client_no_context_takeover"
+        ]));
         assert!(!offered(&["permessage-deflate; client_max_window_bits=16"]));
         assert!(!offered(&["permessage-deflate; client_max_window_bits=09"]));
-        assert!(!offered(&["permessage-deflate; server_no_context_takeover=1"]));
+        assert!(!offered(&[
+            "permessage-deflate; server_no_context_takeover=1"
+        ]));
     }
 }

@@ -995,13 +995,19 @@ async fn a_board_that_offers_compression_gets_the_same_snapshots_compressed() {
             )
         })
         .collect();
-    assert_eq!(http(srv.addr, "POST", "/api/v1/events", &lines).await.0, 200);
+    assert_eq!(
+        http(srv.addr, "POST", "/api/v1/events", &lines).await.0,
+        200
+    );
     let mut full = Value::Null;
     for _ in 0..250 {
         let (status, _, body) = http(srv.addr, "GET", "/api/v1/tenants/acme/snapshot", "").await;
         if status == 200 {
             full = serde_json::from_str(&body).unwrap();
-            if full["agent_list"].as_array().is_some_and(|a| a.len() == 300) {
+            if full["agent_list"]
+                .as_array()
+                .is_some_and(|a| a.len() == 300)
+            {
                 break;
             }
         }
@@ -1020,8 +1026,12 @@ async fn a_board_that_offers_compression_gets_the_same_snapshots_compressed() {
     let (mut plain, answer) = RawWs::connect(srv.addr, path, "").await;
     assert_eq!(answer, "", "no offer, no compression");
     // A window the server cannot keep to: declined, served plain.
-    let (mut narrow, answer) =
-        RawWs::connect(srv.addr, path, "permessage-deflate; server_max_window_bits=9").await;
+    let (mut narrow, answer) = RawWs::connect(
+        srv.addr,
+        path,
+        "permessage-deflate; server_max_window_bits=9",
+    )
+    .await;
     assert_eq!(answer, "");
 
     // Each compressed message, inflated, is the plain message of the same
@@ -1032,7 +1042,11 @@ async fn a_board_that_offers_compression_gets_the_same_snapshots_compressed() {
     assert!(!compressed);
     let (compressed, n) = narrow.snapshot().await;
     assert!(!compressed);
-    assert_eq!(seq_of(&z), seq_of(&p), "both get the current snapshot first");
+    assert_eq!(
+        seq_of(&z),
+        seq_of(&p),
+        "both get the current snapshot first"
+    );
     assert_eq!(z, p);
     assert_eq!(n, p);
     let v: Value = serde_json::from_str(&z).unwrap();
@@ -1096,21 +1110,34 @@ async fn the_agent_views_get_a_snapshot_a_second_and_the_newest_at_the_end() {
             t + i as i64
         )
     };
-    assert_eq!(http(srv.addr, "POST", "/api/v1/events", &post(0)).await.0, 200);
+    assert_eq!(
+        http(srv.addr, "POST", "/api/v1/events", &post(0)).await.0,
+        200
+    );
     wait_for_agents(srv.addr).await;
     let ws = |view: &str| format!("ws://{}/api/v1/ws?tenant=acme&view={view}", srv.addr);
-    let (mut agents, _) = tokio_tungstenite::connect_async(ws("agent-list")).await.unwrap();
+    let (mut agents, _) = tokio_tungstenite::connect_async(ws("agent-list"))
+        .await
+        .unwrap();
     let (mut full, _) = tokio_tungstenite::connect_async(ws("full")).await.unwrap();
-    let (mut services, _) = tokio_tungstenite::connect_async(ws("services")).await.unwrap();
+    let (mut services, _) = tokio_tungstenite::connect_async(ws("services"))
+        .await
+        .unwrap();
     // Three seconds of changes, a publish every 20 ms.
     let started = tokio::time::Instant::now();
     let mut seen = [Vec::new(), Vec::new(), Vec::new()];
     let mut i = 1;
     while started.elapsed() < Duration::from_secs(3) {
-        assert_eq!(http(srv.addr, "POST", "/api/v1/events", &post(i)).await.0, 200);
+        assert_eq!(
+            http(srv.addr, "POST", "/api/v1/events", &post(i)).await.0,
+            200
+        );
         i += 1;
         tokio::time::sleep(Duration::from_millis(30)).await;
-        for (n, ws) in [&mut agents, &mut full, &mut services].into_iter().enumerate() {
+        for (n, ws) in [&mut agents, &mut full, &mut services]
+            .into_iter()
+            .enumerate()
+        {
             while let Ok(Some(Ok(Message::Text(t)))) =
                 tokio::time::timeout(Duration::from_millis(1), ws.next()).await
             {
@@ -1121,7 +1148,12 @@ async fn the_agent_views_get_a_snapshot_a_second_and_the_newest_at_the_end() {
     // The first message at once, then at most one a second: 4 in 3 s, and
     // one more for a second that may have begun as the posting stopped.
     assert!(seen[0].len() <= 5, "the agent list got {:?}", seen[0]);
-    assert!(seen[1].len() > 10 && seen[2].len() > 10, "{} and {}", seen[1].len(), seen[2].len());
+    assert!(
+        seen[1].len() > 10 && seen[2].len() > 10,
+        "{} and {}",
+        seen[1].len(),
+        seen[2].len()
+    );
     // When changes stop, the agent view still comes to the newest state
     // (the next message, or the one after if the next was on its way).
     let last_state = if (i - 1) % 2 == 0 { "ready" } else { "away" };
