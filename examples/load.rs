@@ -348,6 +348,13 @@ async fn clients(
     })
     .await;
     wait_ok(addr, "/readyz", Duration::from_secs(10)).await;
+    // The simulated tenant's first snapshot, before anyone subscribes.
+    wait_ok(
+        addr,
+        "/api/v1/tenants/demo/snapshot",
+        Duration::from_secs(10),
+    )
+    .await;
     let (cpu0, _) = cpu_and_rss();
     let delays = Arc::new(Mutex::new(Vec::with_capacity(n * seconds as usize)));
     let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));

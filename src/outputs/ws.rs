@@ -168,8 +168,11 @@ async fn client(
                 // A snapshot without the scope's figures (made under
                 // another config) is not shown; the next one will be.
                 if let Some(msg) = latest.as_deref().and_then(|p| message(p, &view)) {
+                    // Spaced from the start of a send, so that time spent
+                    // writing does not add up into a lag behind publishes.
+                    sent_at = Some(Instant::now());
                     match timeout(SEND_TIMEOUT, tx.send(msg)).await {
-                        Ok(Ok(())) => sent_at = Some(Instant::now()),
+                        Ok(Ok(())) => {}
                         _ => break,
                     }
                 }
