@@ -966,6 +966,141 @@ async fn a_reconnecting_board_never_sees_the_read_back_minute() {
     server.task.await.unwrap().unwrap();
 }
 
+/// The broker freezes for 14 s under a reader instance's board: the owner
+/// keeps publishing into its producer's queue, the reader hears nothing.
+/// The board must be shown the tenant `stale` once the owner has been
+/// silent 5 s, and when the broker is back and the queued snapshots arrive
+/// all at once, none older than 5 s may be shown live, nor a number lower
+/// than one shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_through_a_broker_freeze_sees_stale_never_old_news_live() {
+    use futures_util::StreamExt;
+    let mock = MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    for topic in [
+        "callboard.events",
+        "callboard.events.dlq",
+        "callboard.quiet",
+        "callboard.snapshots",
+    ] {
+        mock.create_topic(topic, 1, 1).unwrap();
+    }
+    let line = format!(
+        r#"{{"v":1,"id":"f1","ts":{},"tenant":"acme","type":"call.queued","call":"c1","queue":"q"}}"#,
+        now_ms() - 1_000
+    );
+    produce_stamped(
+        &brokers,
+        "callboard.events",
+        &[("acme".into(), line, now_ms())],
+    )
+    .await;
+    let shared = |topic: &str, group: &str| ServeSettings {
+        engine: engine(1, 50),
+        kafka: Some(KafkaOptions {
+            topic: topic.into(),
+            snapshot_topic: Some("callboard.snapshots".into()),
+            ..options(&brokers, group)
+        }),
+        ..ServeSettings::default()
+    };
+    // The owner computes `acme`; the reader's own topic is empty, so it
+    // serves `acme` from the owner's snapshots.
+    let owner = Server::start(Config::default(), shared("callboard.events", "owner")).await;
+    let reader = Server::start(Config::default(), shared("callboard.quiet", "reader")).await;
+    let mut served = false;
+    for _ in 0..600 {
+        let (status, body) = get(reader.addr, "/api/v1/tenants/acme/snapshot").await;
+        if status == 200 && body.contains(r#""status":"live""#) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the reader serves the owner's tenant");
+    assert!(
+        !get(owner.addr, "/api/v1/tenants/acme/snapshot")
+            .await
+            .1
+            .is_empty()
+    );
+
+    let url = format!("ws://{}/api/v1/ws?tenant=acme", reader.addr);
+    let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let shown = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let board = tokio::spawn({
+        let shown = shown.clone();
+        async move {
+            let (_, mut rx) = ws.split();
+            while let Some(Ok(msg)) = rx.next().await {
+                let Ok(text) = msg.to_text() else { continue };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+                    continue;
+                };
+                let at = jiff::Timestamp::from_str(v["snapshot"]["at"].as_str().unwrap())
+                    .unwrap()
+                    .as_millisecond();
+                shown.lock().unwrap().push((
+                    v["seq"].as_u64().unwrap(),
+                    v["snapshot"]["status"].as_str().unwrap().to_string(),
+                    now_ms() - at,
+                ));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before_freeze = shown.lock().unwrap().len();
+    // A freeze, not a broker gone: connections stay open and every answer
+    // takes 14 s, so nothing tells the owner its broker is away.
+    mock.broker_round_trip_time(1, Duration::from_secs(14))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let during = shown.lock().unwrap()[before_freeze..].to_vec();
+    mock.broker_round_trip_time(1, Duration::ZERO).unwrap();
+    // Back: the queued snapshots arrive, then fresh ones.
+    let mut fresh = false;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let all = shown.lock().unwrap();
+        if all.len() > before_freeze + during.len()
+            && all
+                .last()
+                .is_some_and(|(_, status, age)| status == "live" && *age < 2_000)
+        {
+            fresh = true;
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    board.abort();
+    let all = shown.lock().unwrap().clone();
+    eprintln!("shown: {all:?}");
+    assert!(before_freeze > 0, "the board was served before the freeze");
+    assert!(
+        during.iter().any(|(_, status, _)| status == "stale"),
+        "the silent owner's tenant is shown stale during the freeze: {during:?}"
+    );
+    assert!(fresh, "live again after the freeze: {all:?}");
+    for w in all.windows(2) {
+        assert!(
+            w[1].0 >= w[0].0,
+            "a number never goes back: {:?} after {:?}",
+            w[1],
+            w[0]
+        );
+    }
+    for (seq, status, age) in &all {
+        assert!(
+            status != "live" || *age <= 6_000,
+            "number {seq}, {age} ms old, shown live"
+        );
+    }
+    reader.stop.cancel();
+    owner.stop.cancel();
+    let _ = reader.task.await;
+    let _ = owner.task.await;
+}
+
 /// Snapshots the broker does not take (it is away past the producer's
 /// timeout) are counted, so an operator can tell why other instances show
 /// a tenant stale; once the broker is back they are shared again.
