@@ -76,6 +76,20 @@ async fn served(addr: std::net::SocketAddr, inbound: u64) -> Snapshot {
 
 /// Produces messages `(key, payload, time)`, each stamped with its time
 /// (as if sent then), and waits for them to be delivered.
+/// `acme`'s call `c1` queued a second ago, on `callboard.events`.
+async fn queue_a_call(brokers: &str, id: &str) {
+    let line = format!(
+        r#"{{"v":1,"id":"{id}","ts":{},"tenant":"acme","type":"call.queued","call":"c1","queue":"q"}}"#,
+        now_ms() - 1_000
+    );
+    produce_stamped(
+        brokers,
+        "callboard.events",
+        &[("acme".into(), line, now_ms())],
+    )
+    .await;
+}
+
 async fn produce_stamped(brokers: &str, topic: &str, messages: &[(String, String, i64)]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -985,16 +999,7 @@ async fn a_board_through_a_broker_freeze_sees_stale_never_old_news_live() {
     ] {
         mock.create_topic(topic, 1, 1).unwrap();
     }
-    let line = format!(
-        r#"{{"v":1,"id":"f1","ts":{},"tenant":"acme","type":"call.queued","call":"c1","queue":"q"}}"#,
-        now_ms() - 1_000
-    );
-    produce_stamped(
-        &brokers,
-        "callboard.events",
-        &[("acme".into(), line, now_ms())],
-    )
-    .await;
+    queue_a_call(&brokers, "f1").await;
     let shared = |topic: &str, group: &str| ServeSettings {
         engine: engine(1, 50),
         kafka: Some(KafkaOptions {
@@ -1111,16 +1116,7 @@ async fn snapshots_the_broker_does_not_take_are_counted() {
     mock.create_topic("callboard.events", 1, 1).unwrap();
     mock.create_topic("callboard.events.dlq", 1, 1).unwrap();
     mock.create_topic("callboard.shared", 1, 1).unwrap();
-    let line = format!(
-        r#"{{"v":1,"id":"e1","ts":{},"tenant":"acme","type":"call.queued","call":"c1","queue":"q"}}"#,
-        now_ms() - 1_000
-    );
-    produce_stamped(
-        &brokers,
-        "callboard.events",
-        &[("acme".into(), line, now_ms())],
-    )
-    .await;
+    queue_a_call(&brokers, "e1").await;
     let settings = ServeSettings {
         engine: engine(1, 50),
         kafka: Some(KafkaOptions {
