@@ -63,8 +63,11 @@ function beep() {
   window.callboard.beeps = (window.callboard.beeps || 0) + 1;
 }
 
-// When the alarm named `key` began (ms since the epoch), or null.
-export function since(key) {
+// When the tenant's alarm named `key` began (ms since the epoch), or null.
+// A view asks while it draws, before this render's scan: the first draw
+// after a reload must already read the times the browser kept.
+export function since(tenant, key) {
+  load(tenant);
   const s = memory.since[key];
   return s ? s[1] : null;
 }

@@ -167,7 +167,7 @@ function updateDashboard(snap, state) {
     el.innerHTML = show(v);
     el.className = "v " + (cls || "");
     // Since when, beside its name (kept short: the tile is narrow).
-    const at = cls ? since(`dashboard|#tile-${k}`) || Date.now() : null;
+    const at = cls ? since(state.tenant, `dashboard|#tile-${k}`) || Date.now() : null;
     $("since-" + k).textContent = at ? t("since").replace("{t}", tenantTime(new Date(at), snap.tz).replace(/:\d\d( |$)/, "$1")) : "";
     const parts = [];
     if (target !== null && target !== undefined) parts.push(`${esc(t("target"))} ${target}%`);
