@@ -5,7 +5,10 @@
 //! with `--passes 1` it gives instruction counts that do not move with the
 //! machine's load.
 //!
-//! `cargo run --release --example decode_apply [-- --passes N]`
+//! `--write FILE` also writes the traffic to FILE, for timing the whole
+//! process: `callboard replay --input FILE`.
+//!
+//! `cargo run --release --example decode_apply [-- --passes N] [--write FILE]`
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +56,10 @@ fn main() {
         serde_json::to_writer(&mut ndjson, &w).expect("a wire event serialises");
         ndjson.push(b'\n');
         n += 1;
+    }
+    if let Some(path) = std::env::args().skip_while(|a| a != "--write").nth(1) {
+        std::fs::write(&path, &ndjson).expect("the traffic written");
+        println!("{n} events written to {path}");
     }
     let mut best = f64::MAX;
     for _ in 0..passes {

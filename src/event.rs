@@ -314,6 +314,16 @@ pub fn check_text(field: &str, s: &str, name: bool) -> Result<(), String> {
             s.len()
         ));
     }
+    // The control characters (Cc) in UTF-8: bytes below 0x20, 0x7f, and
+    // U+0080 to U+009F, which start with 0xc2. Text without those bytes has
+    // none; this test of every byte (no early exit, so it runs many bytes
+    // at a time) spares decoding the characters of nearly every text.
+    let suspect = s
+        .bytes()
+        .fold(false, |any, b| any | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
+    if !suspect {
+        return Ok(());
+    }
     if let Some(c) = s.chars().find(|c| c.is_control()) {
         return Err(format!(
             "`{field}` must not contain control characters, got {:?} in {s:?}",

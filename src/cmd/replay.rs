@@ -342,7 +342,12 @@ pub fn execute(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
-        replay_engine(BufReader::new(file), config.shared(), &opts, on_reject)?
+        replay_engine(
+            BufReader::with_capacity(1 << 20, file),
+            config.shared(),
+            &opts,
+            on_reject,
+        )?
     };
     if args.intervals {
         write_json_lines(io::stdout().lock(), &done.intervals(&opts), args.pretty)?;

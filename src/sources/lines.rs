@@ -34,6 +34,9 @@ pub struct LineReader<R> {
     max: usize,
     /// Drop NUL bytes (they neither count nor end a line).
     skip_nul: bool,
+    /// Bytes of the line last returned straight from `inner`'s buffer,
+    /// consumed when the next one is asked for.
+    lent: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -43,6 +46,7 @@ impl<R: BufRead> LineReader<R> {
             buf: Vec::new(),
             max,
             skip_nul: false,
+            lent: 0,
         }
     }
 
@@ -56,6 +60,34 @@ impl<R: BufRead> LineReader<R> {
 
     /// The next line, or `None` at the end of the input.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.inner.consume(std::mem::take(&mut self.lent));
+        // Nearly every line lies whole in the reader's buffer: it is lent
+        // from there, not copied.
+        let whole = loop {
+            match self.inner.fill_buf() {
+                Ok(chunk) => {
+                    break memchr::memchr(b'\n', chunk).filter(|&end| {
+                        !(self.skip_nul && memchr::memchr(0, &chunk[..end]).is_some())
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(end) = whole {
+            self.lent = end + 1;
+            // (A `\r` before the `\n` counts toward the limit, as below.)
+            if end > self.max {
+                return Ok(Some(Line::TooLong { bytes: end }));
+            }
+            let line = &self.inner.fill_buf()?[..end];
+            return Ok(Some(Line::Text(line.strip_suffix(b"\r").unwrap_or(line))));
+        }
+        self.read_line()
+    }
+
+    /// A line across the reader's buffers (or with NULs to drop): copied.
+    fn read_line(&mut self) -> io::Result<Option<Line<'_>>> {
         self.buf.clear();
         let mut total = 0usize;
         let mut seen_any = false;
@@ -69,7 +101,7 @@ impl<R: BufRead> LineReader<R> {
                 break;
             }
             seen_any = true;
-            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -120,6 +152,42 @@ mod tests {
         assert_eq!(r.next_line().unwrap(), Some(Line::TooLong { bytes: 9 }));
         assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"d")));
         assert_eq!(r.next_line().unwrap(), None);
+    }
+
+    fn all_lines<R: BufRead>(mut r: LineReader<R>) -> Vec<Result<Vec<u8>, usize>> {
+        let mut out = Vec::new();
+        while let Some(line) = r.next_line().unwrap() {
+            out.push(match line {
+                Line::Text(t) => Ok(t.to_vec()),
+                Line::TooLong { bytes } => Err(bytes),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn lines_read_the_same_whatever_the_buffer_cuts() {
+        // Lines lent whole from the buffer and lines copied across its
+        // refills (and with NULs dropped) are the same lines.
+        let input = b"a\r\nbb\n\nccccccccc\nd\0d\n\0\0\r\neeee\r\nfffff\nggg";
+        for skip in [false, true] {
+            let mut r = LineReader::new(&input[..], 4);
+            if skip {
+                r = r.skipping_nul();
+            }
+            let whole = all_lines(r);
+            for cap in 1..=input.len() {
+                let mut r = LineReader::new(io::BufReader::with_capacity(cap, &input[..]), 4);
+                if skip {
+                    r = r.skipping_nul();
+                }
+                assert_eq!(
+                    all_lines(r),
+                    whole,
+                    "buffer of {cap} bytes, skipping NULs: {skip}"
+                );
+            }
+        }
     }
 
     #[test]
