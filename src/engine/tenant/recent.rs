@@ -133,10 +133,13 @@ impl Recent {
         }
         self.newest = self.newest.max(m);
         self.errors.push_back((m, error_ms));
-        // Late ones may sit behind newer ones: let go of what is too old
-        // whenever the front is.
-        if self.errors.front().is_some_and(|&(f, _)| f <= oldest_kept) {
-            self.errors.retain(|&(f, _)| f > oldest_kept);
+        // Let go of the front while it is too old. A late one sitting behind
+        // newer ones goes when it reaches the front (reading skips it by its
+        // minute until then): every entry was within the hour when it came,
+        // so the list holds about an hour of answers, and this costs nothing
+        // per answer rather than a pass over the hour's.
+        while self.errors.front().is_some_and(|&(f, _)| f <= oldest_kept) {
+            self.errors.pop_front();
         }
     }
 
