@@ -33,39 +33,41 @@ pub(super) fn scan<'a>(bytes: &'a [u8], w: &mut WireEvent<'a>) -> Option<()> {
         p.i += 1;
     } else {
         loop {
-            let key = p.key()?;
+            let key = p.string()?;
             p.ws();
             p.eat(b':')?;
             p.ws();
             let bit = match key {
-                Key::V => {
+                "v" => {
                     w.v = match p.null_or_int()? {
                         None => None,
                         Some(v) => Some(u32::try_from(v).ok()?),
                     };
                     0
                 }
-                Key::Ts => {
+                "ts" => {
                     w.ts = p.ts()?;
                     1
                 }
-                Key::QueuedTs => {
+                "queued_ts" => {
                     w.queued_ts = p.ts()?;
                     2
                 }
-                Key::Services => {
+                "services" => {
                     w.services = p.strings()?;
                     3
                 }
-                Key::Text(bit) => {
-                    *string_field(w, bit) = p.null_or_string()?.map(|s| Str(Cow::Borrowed(s)));
-                    bit
-                }
-                // A field of a later contract: skipped if simple.
-                Key::Other => {
-                    p.skip_simple()?;
-                    31
-                }
+                other => match string_field(w, other) {
+                    Some((slot, bit)) => {
+                        *slot = p.null_or_string()?.map(|s| Str(Cow::Borrowed(s)));
+                        bit
+                    }
+                    // A field of a later contract: skipped if simple.
+                    None => {
+                        p.skip_simple()?;
+                        31
+                    }
+                },
             };
             if bit != 31 {
                 // A repeated field is the full parser's to refuse.
@@ -86,35 +88,27 @@ pub(super) fn scan<'a>(bytes: &'a [u8], w: &mut WireEvent<'a>) -> Option<()> {
     (p.i == bytes.len()).then_some(())
 }
 
-/// A key of the contract (see [`Scanner::key`]).
-#[derive(Clone, Copy)]
-enum Key {
-    V,
-    Ts,
-    QueuedTs,
-    Services,
-    /// A string field, by its bit (see [`string_field`]).
-    Text(u32),
-    Other,
-}
-
-/// The string field of bit `bit` (as [`Scanner::key`] numbers them).
-fn string_field<'w, 'a>(w: &'w mut WireEvent<'a>, bit: u32) -> &'w mut Option<Str<'a>> {
-    match bit {
-        4 => &mut w.id,
-        5 => &mut w.tenant,
-        6 => &mut w.kind,
-        7 => &mut w.call,
-        8 => &mut w.queue,
-        9 => &mut w.service,
-        10 => &mut w.agent,
-        11 => &mut w.direction,
-        12 => &mut w.to_queue,
-        13 => &mut w.reason,
-        14 => &mut w.state,
-        15 => &mut w.name,
-        _ => &mut w.callback,
-    }
+/// The string field named `key`, with its bit for spotting repeats.
+fn string_field<'w, 'a>(
+    w: &'w mut WireEvent<'a>,
+    key: &str,
+) -> Option<(&'w mut Option<Str<'a>>, u32)> {
+    Some(match key {
+        "id" => (&mut w.id, 4),
+        "tenant" => (&mut w.tenant, 5),
+        "type" => (&mut w.kind, 6),
+        "call" => (&mut w.call, 7),
+        "queue" => (&mut w.queue, 8),
+        "service" => (&mut w.service, 9),
+        "agent" => (&mut w.agent, 10),
+        "direction" => (&mut w.direction, 11),
+        "to_queue" => (&mut w.to_queue, 12),
+        "reason" => (&mut w.reason, 13),
+        "state" => (&mut w.state, 14),
+        "name" => (&mut w.name, 15),
+        "callback" => (&mut w.callback, 16),
+        _ => return None,
+    })
 }
 
 struct Scanner<'a> {
@@ -177,31 +171,6 @@ impl<'a> Scanner<'a> {
         }
         self.i += 1;
         self.s.get(start..self.i - 1)
-    }
-
-    /// A key: a string like any other, told apart from the others.
-    #[inline(always)]
-    fn key(&mut self) -> Option<Key> {
-        Some(match self.string()? {
-            "v" => Key::V,
-            "ts" => Key::Ts,
-            "id" => Key::Text(4),
-            "type" => Key::Text(6),
-            "call" => Key::Text(7),
-            "name" => Key::Text(15),
-            "queue" => Key::Text(8),
-            "agent" => Key::Text(10),
-            "state" => Key::Text(14),
-            "tenant" => Key::Text(5),
-            "reason" => Key::Text(13),
-            "service" => Key::Text(9),
-            "services" => Key::Services,
-            "to_queue" => Key::Text(12),
-            "callback" => Key::Text(16),
-            "queued_ts" => Key::QueuedTs,
-            "direction" => Key::Text(11),
-            _ => Key::Other,
-        })
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
