@@ -211,9 +211,12 @@ pub fn replay_with<R: BufRead>(
         let result = match line.text(config.max_event_bytes) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
             Ok(bytes) => match &mut queue_log {
-                None => decode::decode_json(bytes, config.max_event_bytes)
-                    .and_then(|ev| not_ahead(&ev).map(|()| ev))
-                    .and_then(|ev| apply(&mut engine, &mut summary, &ev)),
+                // Matched, not chained: the event is not moved through
+                // a `Result` at each step (a copy of its 200 bytes each).
+                None => match decode::decode_json(bytes, config.max_event_bytes) {
+                    Ok(ev) => not_ahead(&ev).and_then(|()| apply(&mut engine, &mut summary, &ev)),
+                    Err(r) => Err(r),
+                },
                 Some(dec) => dec.decode_bytes(bytes).and_then(|evs| {
                     evs.iter().try_for_each(not_ahead)?;
                     evs.iter()

@@ -149,28 +149,28 @@ impl Engine {
     /// Applies one decoded event to its tenant. An event that would take a
     /// new tenant or name past a configured bound changes nothing.
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
-        if !self.index.contains_key(&*ev.tenant)
-            && !self.config.tenant_names().any(|t| t == ev.tenant)
-        {
-            // A place among the deployment's tenants is taken in one step,
-            // so shards creating tenants at once cannot pass the bound
-            // together.
-            let limit = self.config.limits.tenants;
-            let taken = self
-                .tenant_count
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    (n < limit).then_some(n + 1)
-                });
-            if taken.is_err() {
-                return Outcome::OverLimit(Limit::Tenants);
+        // One lookup for the tenant of nearly every event, which is known.
+        let t = match self.index.get(&*ev.tenant) {
+            Some(&i) => &mut self.tenants[i],
+            None if self.config.tenant_names().any(|t| t == ev.tenant) => {
+                self.tenant_mut(&ev.tenant)
             }
-            let t = self.create(&ev.tenant);
-            return match t.over_limit(ev) {
-                Some(limit) => Outcome::OverLimit(limit),
-                None => t.apply(ev),
-            };
-        }
-        let t = self.tenant_mut(&ev.tenant);
+            None => {
+                // A place among the deployment's tenants is taken in one
+                // step, so shards creating tenants at once cannot pass the
+                // bound together.
+                let limit = self.config.limits.tenants;
+                let taken = self
+                    .tenant_count
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < limit).then_some(n + 1)
+                    });
+                if taken.is_err() {
+                    return Outcome::OverLimit(Limit::Tenants);
+                }
+                self.create(&ev.tenant)
+            }
+        };
         match t.over_limit(ev) {
             Some(limit) => Outcome::OverLimit(limit),
             None => t.apply(ev),
