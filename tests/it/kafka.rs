@@ -784,8 +784,9 @@ async fn a_start_reads_only_the_last_minute_of_the_snapshot_topic() {
 }
 
 /// Messages of `topic` read from the start until 2 s of silence (after up
-/// to 15 s for the reader to join).
-fn read_all(brokers: &str, topic: &str, group: &str) -> usize {
+/// to 15 s for the reader to join), each as the source partition and offset
+/// its dead-letter headers name.
+fn read_all(brokers: &str, topic: &str, group: &str) -> Vec<String> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -793,17 +794,28 @@ fn read_all(brokers: &str, topic: &str, group: &str) -> usize {
         .create()
         .unwrap();
     c.subscribe(&[topic]).unwrap();
-    let (mut n, mut quiet) = (0, -130);
+    let (mut read, mut quiet) = (Vec::new(), -130);
     while quiet < 20 {
         match c.poll(Duration::from_millis(100)) {
-            Some(Ok(_)) => {
-                n += 1;
+            Some(Ok(m)) => {
+                let header = |name: &str| {
+                    m.headers()
+                        .and_then(|h| h.iter().find(|h| h.key == name))
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default()
+                };
+                read.push(format!(
+                    "{}@{}",
+                    header("callboard-source-partition"),
+                    header("callboard-source-offset")
+                ));
                 quiet = quiet.max(0);
             }
             _ => quiet += 1,
         }
     }
-    n
+    read
 }
 
 /// A partition that moves to another member (one joins the group) takes
@@ -865,10 +877,21 @@ async fn a_moved_partition_s_dead_letters_are_copied_once() {
         "the second member was given partitions and rebuilt them"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let letters = read_all(&brokers, "callboard.events.dlq", "dlq-count");
+    let mut copies = std::collections::BTreeMap::new();
+    for l in &letters {
+        *copies.entry(l.as_str()).or_insert(0) += 1;
+    }
+    copies.retain(|_, n| *n > 1);
+    let (_, second_metrics) = get(second.addr, "/metrics").await;
     assert_eq!(
-        read_all(&brokers, "callboard.events.dlq", "dlq-count"),
+        letters.len(),
         20,
-        "each bad message copied once"
+        "each bad message copied once; copied again (partition@offset): {copies:?}; the second \
+         member's rejection count: {:?}",
+        second_metrics
+            .lines()
+            .find(|l| l.starts_with("callboard_events_rejected_total"))
     );
     second.stop.cancel();
     first.stop.cancel();

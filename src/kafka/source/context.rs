@@ -100,10 +100,18 @@ impl ConsumerContext for Ctx {
                 // periodic commit).
                 // (Not when the assignment was lost, the group having moved
                 // on without this member: its offsets are no one's now.)
-                if !base.assignment_lost()
-                    && let Err(e) = base.commit_consumer_state(CommitMode::Sync)
-                {
-                    tracing::debug!(error = %e, "offsets not committed before a revocation");
+                if !base.assignment_lost() {
+                    match base.commit_consumer_state(CommitMode::Sync) {
+                        // Nothing read since the last commit.
+                        Ok(())
+                        | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            partitions = ?parts,
+                            "offsets not committed before a revocation: the next owner may copy \
+                             dead letters read since the last commit again"
+                        ),
+                    }
                 }
                 let _ = self.notes.send(Note::Revoked(parts));
                 let revoked = if cooperative {
