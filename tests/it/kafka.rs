@@ -823,6 +823,12 @@ fn read_all(brokers: &str, topic: &str, group: &str) -> Vec<String> {
 /// how far it read, and the new owner's rebuild copies nothing below that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_partition_s_dead_letters_are_copied_once() {
+    // A failing run shows the members' warnings (a commit refused when a
+    // partition was given up, committed offsets not read).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("callboard=info")
+        .try_init();
     let mock = MockCluster::new(1).unwrap();
     let brokers = mock.bootstrap_servers();
     mock.create_topic("callboard.events", 4, 1).unwrap();
