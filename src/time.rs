@@ -253,13 +253,8 @@ impl Calendar {
 
     /// The day of an instant, from the cache or computed into it.
     fn cached_span(&mut self, ms: Millis) -> DaySpan {
-        if let Some(span) = self
-            .cache
-            .iter()
-            .flatten()
-            .find(|s| s.start <= ms && ms < s.end)
-        {
-            return *span;
+        if let Some(span) = self.cached(ms) {
+            return span;
         }
         let span = self.compute_span(ms);
         self.cache.swap(0, 1);
@@ -275,12 +270,15 @@ impl Calendar {
 
     /// The day of an instant, from the cache or computed (not kept).
     fn span_read(&self, ms: Millis) -> DaySpan {
-        self.cache
-            .iter()
-            .flatten()
-            .find(|s| s.start <= ms && ms < s.end)
-            .copied()
-            .unwrap_or_else(|| self.compute_span(ms))
+        self.cached(ms).unwrap_or_else(|| self.compute_span(ms))
+    }
+
+    /// The cached day holding an instant. (Two plain tests: this runs
+    /// several times per event, and an iterator over the options cost
+    /// more than the rest of the lookup.)
+    fn cached(&self, ms: Millis) -> Option<DaySpan> {
+        let holds = |s: &Option<DaySpan>| s.filter(|s| s.start <= ms && ms < s.end);
+        holds(&self.cache[0]).or_else(|| holds(&self.cache[1]))
     }
 
     /// The local hour (0..=23) of an instant, without touching the cache.
@@ -312,12 +310,7 @@ impl Calendar {
 
     /// Local day of an instant, without touching the cache (for readers).
     pub fn day_of(&self, ms: Millis) -> DayNo {
-        for span in self.cache.iter().flatten() {
-            if span.start <= ms && ms < span.end {
-                return span.day;
-            }
-        }
-        self.compute_span(ms).day
+        self.span_read(ms).day
     }
 
     fn hour_in(&self, span: &DaySpan, ms: Millis) -> u8 {

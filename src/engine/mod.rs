@@ -109,6 +109,10 @@ pub struct Engine {
     /// Tenant name -> index into `tenants`.
     index: HashMap<Arc<str>, usize>,
     tenants: Vec<Tenant>,
+    /// Where the last event's tenant was: events come in runs of one
+    /// tenant, and a name compare is cheaper than a lookup. (Checked by
+    /// name each time, so a tenant moved or removed is never mistaken.)
+    last: usize,
     /// What the source promises of the tenants it creates (see [`Whole`]).
     whole: Whole,
     /// Whether tenants keep the rows of the days that close for the owner
@@ -128,6 +132,7 @@ impl Engine {
             tenant_count,
             index: HashMap::new(),
             tenants: Vec::new(),
+            last: 0,
             whole: Whole::Everything,
             keep_closed: false,
         }
@@ -149,9 +154,19 @@ impl Engine {
     /// Applies one decoded event to its tenant. An event that would take a
     /// new tenant or name past a configured bound changes nothing.
     pub fn apply(&mut self, ev: &Event<'_>) -> Outcome {
-        // One lookup for the tenant of nearly every event, which is known.
-        let t = match self.index.get(&*ev.tenant) {
-            Some(&i) => &mut self.tenants[i],
+        // One lookup at most for the tenant of nearly every event, which
+        // is known.
+        let last = self.tenants.get(self.last).map(|t| &*t.name);
+        let found = if last == Some(&*ev.tenant) {
+            Some(self.last)
+        } else {
+            self.index.get(&*ev.tenant).copied()
+        };
+        let t = match found {
+            Some(i) => {
+                self.last = i;
+                &mut self.tenants[i]
+            }
             None if self.config.tenant_names().any(|t| t == ev.tenant) => {
                 self.tenant_mut(&ev.tenant)
             }
