@@ -175,11 +175,11 @@ impl Engine {
                 // step, so shards creating tenants at once cannot pass the
                 // bound together.
                 let limit = self.config.limits.tenants;
-                let taken = self
-                    .tenant_count
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                        (n < limit).then_some(n + 1)
-                    });
+                let taken =
+                    self.tenant_count
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            (n < limit).then_some(n + 1)
+                        });
                 if taken.is_err() {
                     return Outcome::OverLimit(Limit::Tenants);
                 }

@@ -103,8 +103,7 @@ impl ConsumerContext for Ctx {
                 if !base.assignment_lost() {
                     match base.commit_consumer_state(CommitMode::Sync) {
                         // Nothing read since the last commit.
-                        Ok(())
-                        | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                         Err(e) => tracing::warn!(
                             error = %e,
                             partitions = ?parts,
