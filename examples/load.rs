@@ -4,6 +4,8 @@
 //! cargo run --release --example load -- kafka   BROKERS [EVENTS]
 //! cargo run --release --example load -- latency [RATE] [SECONDS] [PUBLISH_MS]
 //! cargo run --release --example load -- clients [CLIENTS] [SECONDS] [AGENTS] [VIEW|-] [deflate]
+//! cargo run --release --example load -- board-server [CLIENTS] [AGENTS] [SECONDS]
+//! cargo run --release --example load -- boards ADDR [CLIENTS] [SECONDS] [VIEW|-] [deflate]
 //! cargo run --release --example load -- queue_log [RATE] [SECONDS]
 //! ```
 //!
@@ -20,6 +22,10 @@
 //!   that offer `permessage-deflate`, as browsers do); per-message delivery
 //!   delay (receive time minus the snapshot's `at`), bytes per board on the
 //!   wire, the process's CPU time and peak RSS.
+//! - `board-server` and `boards`: the same in two processes, each with its
+//!   own open-file limit (past about 9,000 clients one process runs out);
+//!   the server prints its address, then its own CPU and RSS every 5 s;
+//!   `boards` connects to that address.
 //! - `queue_log`: a followed Asterisk queue_log appended RATE lines a second
 //!   (each a new call entering a queue) at the default publish cadence; a
 //!   websocket client seeing the tenant's inbound count reach a line's call
@@ -315,13 +321,17 @@ async fn latency(rate: usize, seconds: u64, publish_ms: u64) -> anyhow::Result<(
     Ok(())
 }
 
-async fn clients(
+/// The server `clients` loads: one simulated tenant published every second
+/// (the demo, or AGENTS agents with calls scaled to them), with room for
+/// `n` clients; returned once the tenant's first snapshot is out.
+async fn board_server(
     n: usize,
-    seconds: u64,
     agents: usize,
-    view: Option<String>,
-    deflate: bool,
-) -> anyhow::Result<()> {
+) -> (
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let mut sim = SimConfig::demo(0, 5);
     sim.start = callboard::sources::simulated::start_of_today(&sim.tz, now_ms());
     if agents > 0 {
@@ -355,15 +365,38 @@ async fn clients(
         Duration::from_secs(10),
     )
     .await;
-    let (cpu0, _) = cpu_and_rss();
+    (addr, stop, task)
+}
+
+/// What `n` boards of the `demo` tenant at `addr` received over a window.
+struct Received {
+    /// Receive time minus the snapshot's `at`, per message.
+    delays: Vec<i64>,
+    /// Bytes on the wire (frame headers included when compressed).
+    bytes: u64,
+    /// The window, in seconds.
+    wall: f64,
+    /// This process's CPU time over the window, in seconds.
+    cpu: f64,
+    /// This process's peak RSS, MiB.
+    rss: f64,
+}
+
+/// Connects `n` boards to `addr` (VIEW a board view, `deflate`: offering
+/// compression as browsers do) and reads for `seconds`.
+async fn boards(
+    addr: std::net::SocketAddr,
+    n: usize,
+    seconds: u64,
+    view: Option<&str>,
+    deflate: bool,
+) -> anyhow::Result<Received> {
     let delays = Arc::new(Mutex::new(Vec::with_capacity(n * seconds as usize)));
     let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(n);
     let connect_start = Instant::now();
-    let query = view
-        .as_deref()
-        .map_or(String::new(), |v| format!("&view={v}"));
+    let query = view.map_or(String::new(), |v| format!("&view={v}"));
     for _ in 0..n {
         let (delays, done, bytes) = (delays.clone(), done.clone(), bytes.clone());
         if deflate {
@@ -412,6 +445,7 @@ async fn clients(
         "{n} clients connected in {:.1} s",
         connect_start.elapsed().as_secs_f64()
     );
+    let (cpu0, _) = cpu_and_rss();
     let t = Instant::now();
     let bytes0 = bytes.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
@@ -422,21 +456,92 @@ async fn clients(
     for h in handles {
         let _ = h.await;
     }
-    let mut d = delays.lock().await.clone();
-    println!(
-        "clients: {n} websocket clients{}{} of a {}-agent tenant, 1 s cadence, {seconds} s: {} messages ({:.0}/s), {:.1} KB/s per board on the wire, delivery p50 {} ms, p99 {} ms; CPU {:.2} cores (server and clients in one process), peak RSS {:.0} MiB",
-        view.as_deref()
-            .map_or(String::new(), |v| format!(" (view={v})")),
-        if deflate { ", compressed" } else { "" },
-        if agents > 0 { agents } else { 24 },
-        d.len(),
-        d.len() as f64 / wall,
-        received as f64 / wall / n as f64 / 1024.0,
-        percentile(&mut d, 0.5),
-        percentile(&mut d, 0.99),
-        (cpu1 - cpu0) / wall,
-        rss
-    );
+    let delays = delays.lock().await.clone();
+    Ok(Received {
+        delays,
+        bytes: received,
+        wall,
+        cpu: cpu1 - cpu0,
+        rss,
+    })
+}
+
+impl Received {
+    /// One line: messages, bytes per board, delivery delay, CPU and RSS of
+    /// `whose` (the process that measured).
+    fn report(
+        mut self,
+        n: usize,
+        seconds: u64,
+        agents: Option<usize>,
+        view: Option<&str>,
+        deflate: bool,
+        whose: &str,
+    ) {
+        println!(
+            "clients: {n} websocket clients{}{} of {} tenant, 1 s cadence, {seconds} s: {} messages ({:.0}/s), {:.1} KB/s per board on the wire, delivery p50 {} ms, p99 {} ms; CPU {:.2} cores ({whose}), peak RSS {:.0} MiB",
+            view.map_or(String::new(), |v| format!(" (view={v})")),
+            if deflate { ", compressed" } else { "" },
+            match agents {
+                Some(0) => "the demo's 24-agent".to_string(),
+                Some(a) => format!("a {a}-agent"),
+                None => "the server's".to_string(),
+            },
+            self.delays.len(),
+            self.delays.len() as f64 / self.wall,
+            self.bytes as f64 / self.wall / n as f64 / 1024.0,
+            percentile(&mut self.delays, 0.5),
+            percentile(&mut self.delays, 0.99),
+            self.cpu / self.wall,
+            self.rss
+        );
+    }
+}
+
+/// Server and boards in one process.
+async fn clients(
+    n: usize,
+    seconds: u64,
+    agents: usize,
+    view: Option<String>,
+    deflate: bool,
+) -> anyhow::Result<()> {
+    let (addr, stop, task) = board_server(n, agents).await;
+    boards(addr, n, seconds, view.as_deref(), deflate)
+        .await?
+        .report(
+            n,
+            seconds,
+            Some(agents),
+            view.as_deref(),
+            deflate,
+            "server and clients in one process",
+        );
+    stop.cancel();
+    task.await??;
+    Ok(())
+}
+
+/// The server alone, for boards in another process (`boards`): each process
+/// then has its own open-file limit, and the server's CPU and RSS are its
+/// own. Prints its address, then its CPU and RSS every 5 s.
+async fn board_server_alone(n: usize, agents: usize, seconds: u64) -> anyhow::Result<()> {
+    let (addr, stop, task) = board_server(n, agents).await;
+    println!("server: listening on {addr}");
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let (mut cpu0, _) = cpu_and_rss();
+    while Instant::now() < end {
+        let t = Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (cpu1, rss) = cpu_and_rss();
+        println!(
+            "server: CPU {:.2} cores over the last {:.1} s, peak RSS {:.0} MiB",
+            (cpu1 - cpu0) / t.elapsed().as_secs_f64(),
+            t.elapsed().as_secs_f64(),
+            rss
+        );
+        cpu0 = cpu1;
+    }
     stop.cancel();
     task.await??;
     Ok(())
@@ -666,10 +771,37 @@ fn main() -> anyhow::Result<()> {
             args.get(4).cloned().filter(|v| v != "-"),
             args.get(5).is_some_and(|d| d == "deflate"),
         )),
+        Some("board-server") => rt.block_on(board_server_alone(
+            num(1, 10_000) as usize,
+            num(2, 0) as usize,
+            num(3, 120),
+        )),
+        Some("boards") => {
+            let Some(addr) = args.get(1).and_then(|a| a.parse().ok()) else {
+                eprintln!("usage: load boards ADDR [CLIENTS] [SECONDS] [VIEW|-] [deflate]");
+                std::process::exit(2);
+            };
+            let (n, seconds) = (num(2, 5000) as usize, num(3, 30));
+            let view = args.get(4).cloned().filter(|v| v != "-");
+            let deflate = args.get(5).is_some_and(|d| d == "deflate");
+            rt.block_on(async {
+                boards(addr, n, seconds, view.as_deref(), deflate)
+                    .await?
+                    .report(
+                        n,
+                        seconds,
+                        None,
+                        view.as_deref(),
+                        deflate,
+                        "the clients' process",
+                    );
+                anyhow::Ok(())
+            })
+        }
         Some("queue_log") => rt.block_on(queue_log(num(1, 200).max(1), num(2, 30))),
         _ => {
             eprintln!(
-                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] [AGENTS] [VIEW|-] [deflate] | load queue_log [RATE] [SECONDS]"
+                "usage: load kafka BROKERS [EVENTS] | load latency [RATE] [SECONDS] [PUBLISH_MS] | load clients [CLIENTS] [SECONDS] [AGENTS] [VIEW|-] [deflate] | load board-server [CLIENTS] [AGENTS] [SECONDS] | load boards ADDR [CLIENTS] [SECONDS] [VIEW|-] [deflate] | load queue_log [RATE] [SECONDS]"
             );
             std::process::exit(2);
         }
