@@ -314,14 +314,7 @@ pub fn check_text(field: &str, s: &str, name: bool) -> Result<(), String> {
             s.len()
         ));
     }
-    // The control characters (Cc) in UTF-8: bytes below 0x20, 0x7f, and
-    // U+0080 to U+009F, which start with 0xc2. Text without those bytes has
-    // none; this test of every byte (no early exit, so it runs many bytes
-    // at a time) spares decoding the characters of nearly every text.
-    let suspect = s
-        .bytes()
-        .fold(false, |any, b| any | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
-    if !suspect {
+    if !may_hold_control(s.as_bytes()) {
         return Ok(());
     }
     if let Some(c) = s.chars().find(|c| c.is_control()) {
@@ -331,4 +324,72 @@ pub fn check_text(field: &str, s: &str, name: bool) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// False when UTF-8 `bytes` certainly hold no control character (Cc).
+/// Those are the bytes below 0x20, 0x7f, and U+0080 to U+009F, which start
+/// with 0xc2: text without those bytes has none, and this test spares
+/// decoding the characters of nearly every text. Eight bytes at a time
+/// (names are short: a loop over bytes ran one at a time), each test a
+/// word-wide "some byte is below n / is zero", exact as a yes or no; the
+/// last word overlaps the one before, or is padded with a byte that is no
+/// suspect.
+fn may_hold_control(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let flagged = |w: u64| {
+        let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w;
+        below(w, 0x20) | below(w ^ (ONES * 0x7f), 1) | below(w ^ (ONES * 0xc2), 1)
+    };
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let n = bytes.len();
+    let flags = if n >= 8 {
+        bytes
+            .chunks_exact(8)
+            .fold(flagged(word(&bytes[n - 8..])), |f, c| f | flagged(word(c)))
+    } else {
+        let mut pad = [b'a'; 8];
+        for (p, &b) in pad.iter_mut().zip(bytes) {
+            *p = b;
+        }
+        flagged(word(&pad))
+    };
+    flags & HIGH != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-wide test answers as a test of every byte does, whatever
+    /// the byte, its place, the length and the bytes around it (borrows
+    /// between bytes are where a word-wide test goes wrong).
+    #[test]
+    fn control_bytes_are_found_wherever_they_are() {
+        let suspect = |b: u8| b < 0x20 || b == 0x7f || b == 0xc2;
+        for fill in [b'a', b' ', b'!', 0x7e, 0x80, 0xc1, 0xc3, 0xea, 0xff] {
+            for len in 0..=24 {
+                let plain = vec![fill; len];
+                assert_eq!(may_hold_control(&plain), suspect(fill) && len > 0);
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut t = plain.clone();
+                        t[at] = b;
+                        assert_eq!(may_hold_control(&t), t.iter().any(|&b| suspect(b)), "{t:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused_and_others_kept() {
+        assert!(check_text("agent", "김민준 (Seoul)", true).is_ok());
+        assert!(check_text("agent", "café ©", true).is_ok());
+        assert!(check_text("agent", "a\u{85}b", true).is_err());
+        assert!(check_text("agent", "abcdefgh\u{7f}", true).is_err());
+        assert!(check_text("agent", "abcdefghijklmnop\n", true).is_err());
+        assert!(check_text("agent", "", true).is_err());
+        assert!(check_text("reason", "", false).is_ok());
+    }
 }
