@@ -228,7 +228,10 @@ pub async fn run_with_metrics_listener(
         config: config.clone(),
         stop: shutdown.clone(),
     };
-    sources.start(list, &ctx, &tracker).await?;
+    // Sources on a tracker of their own: at shutdown they end before the
+    // engine does (see below).
+    let source_tasks = TaskTracker::new();
+    sources.start(list, &ctx, &source_tasks).await?;
     Recovering(hub.is_rebuilding()).emit();
 
     // The process's own series stay on /metrics while tenants' series that
@@ -315,7 +318,18 @@ pub async fn run_with_metrics_listener(
         () = cut_off => tracing::warn!("connections still open after the grace period: closed"),
     }
 
-    // Sources have stopped (same token); let shards publish and end.
+    // Sources stop on the same token, and may still be handing the engine
+    // what they hold (a consumer's goodbye to its group moves partitions,
+    // whose notes go through the engine): they end first, so none of them
+    // finds the engine gone (which would fail the stop). Then the shards
+    // publish and end.
+    source_tasks.close();
+    if tokio::time::timeout(settings.http.shutdown_grace, source_tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sources did not stop within the grace period");
+    }
     engine_stop.cancel();
     tracker.close();
     if tokio::time::timeout(settings.http.shutdown_grace, tracker.wait())
