@@ -31,9 +31,21 @@ done
 echo "board: page weight $weight bytes compressed"
 
 chrome() {  # chrome URL WHAT(dump-dom|screenshot=FILE)
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
-    --disable-component-update --disable-sync --no-first-run --user-data-dir="$WORK/profile-$RANDOM" \
-    --window-size=1920,1080 --virtual-time-budget=5000 "--$2" "$1" 2>/dev/null
+  # The browser itself crashes now and then on a loaded machine (a
+  # segfault, not the page's doing): it is run again, three times at most;
+  # what it printed counts only from a run that did not crash.
+  local try rc out
+  for try in 1 2 3; do
+    rc=0
+    out=$(timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+      --disable-component-update --disable-sync --no-first-run --user-data-dir="$WORK/profile-$RANDOM" \
+      --window-size=1920,1080 --virtual-time-budget=5000 "--$2" "$1" 2>/dev/null) || rc=$?
+    if [ "$rc" -lt 128 ] || [ "$try" -eq 3 ]; then
+      [ -z "$out" ] || printf '%s\n' "$out"
+      return "$rc"
+    fi
+    echo "board: chromium crashed (status $rc), run again" >&2
+  done
 }
 
 check() {  # check VIEW LANG LABEL...
