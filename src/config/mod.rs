@@ -233,7 +233,10 @@ impl MemberFile {
 pub type TenantFile = Settings;
 
 /// Board thresholds: where a figure turns amber (warn) and red (alert).
-/// Ratios are percentages; a missing value never colours.
+/// Ratios are percentages. Each value left out is taken from
+/// `[defaults.thresholds]`, then from [`Thresholds::DEFAULT`]; a colour is
+/// turned off with a value never crossed (0 for a ratio's, a large number
+/// for a count's).
 #[derive(Deserialize, Serialize, Debug, Default, Clone, Copy, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
@@ -268,6 +271,64 @@ impl Thresholds {
         longest_wait_warn_s: Some(60),
         longest_wait_alert_s: Some(120),
     };
+
+    /// These values, each one left out taken from `base`.
+    pub fn over(self, base: Thresholds) -> Thresholds {
+        Thresholds {
+            service_level_warn: self.service_level_warn.or(base.service_level_warn),
+            service_level_alert: self.service_level_alert.or(base.service_level_alert),
+            answer_rate_warn: self.answer_rate_warn.or(base.answer_rate_warn),
+            answer_rate_alert: self.answer_rate_alert.or(base.answer_rate_alert),
+            waiting_warn: self.waiting_warn.or(base.waiting_warn),
+            waiting_alert: self.waiting_alert.or(base.waiting_alert),
+            longest_wait_warn_s: self.longest_wait_warn_s.or(base.longest_wait_warn_s),
+            longest_wait_alert_s: self.longest_wait_alert_s.or(base.longest_wait_alert_s),
+        }
+    }
+
+    /// Ratios within 0 to 100, and amber reached before red: a figure that
+    /// is better when high turns amber at a higher value than red, one
+    /// that is better when low at a lower one. `at` names the section.
+    fn check(&self, at: &str) -> anyhow::Result<()> {
+        for (key, v) in [
+            ("service_level_warn", self.service_level_warn),
+            ("service_level_alert", self.service_level_alert),
+            ("answer_rate_warn", self.answer_rate_warn),
+            ("answer_rate_alert", self.answer_rate_alert),
+        ] {
+            if let Some(v) = v
+                && !(0.0..=100.0).contains(&v)
+            {
+                bail!("{at}.thresholds.{key} is a percentage, 0 to 100; got {v}");
+            }
+        }
+        let under = |figure: &str, warn: Option<f64>, alert: Option<f64>| match (warn, alert) {
+            (Some(w), Some(a)) if w < a => bail!(
+                "{at}.thresholds: {figure}_warn ({w}) is under {figure}_alert ({a}); \
+                 a {figure} under its warn value turns amber before it is low enough to turn red, \
+                 so warn must be at least alert"
+            ),
+            _ => Ok(()),
+        };
+        under("service_level", self.service_level_warn, self.service_level_alert)?;
+        under("answer_rate", self.answer_rate_warn, self.answer_rate_alert)?;
+        let over = |warn_key: &str, alert_key: &str, warn: Option<u64>, alert: Option<u64>| {
+            match (warn, alert) {
+                (Some(w), Some(a)) if w > a => bail!(
+                    "{at}.thresholds: {warn_key} ({w}) is over {alert_key} ({a}); \
+                     amber comes before red, so warn must be at most alert"
+                ),
+                _ => Ok(()),
+            }
+        };
+        over("waiting_warn", "waiting_alert", self.waiting_warn, self.waiting_alert)?;
+        over(
+            "longest_wait_warn_s",
+            "longest_wait_alert_s",
+            self.longest_wait_warn_s,
+            self.longest_wait_alert_s,
+        )
+    }
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -679,6 +740,20 @@ impl Config {
             )
         };
         level("defaults", &file.defaults)?;
+        // Each section's values are checked as they apply: over the ones
+        // they fall back to.
+        let default_thresholds = file
+            .defaults
+            .thresholds
+            .unwrap_or_default()
+            .over(Thresholds::DEFAULT);
+        default_thresholds.check("defaults")?;
+        for (name, t) in &file.tenants {
+            t.thresholds
+                .unwrap_or_default()
+                .over(default_thresholds)
+                .check(&format!("tenants.{name}"))?;
+        }
         check_labels("defaults", &file.defaults.reason_labels)?;
         check_state_limits("defaults", &file.defaults.state_limits_s)?;
         for (name, t) in &file.tenants {
@@ -804,6 +879,15 @@ impl Config {
         Ok(config)
     }
 
+    /// `[defaults.thresholds]` over the built-in ones.
+    fn default_thresholds(&self) -> Thresholds {
+        self.file
+            .defaults
+            .thresholds
+            .unwrap_or_default()
+            .over(Thresholds::DEFAULT)
+    }
+
     /// The `[limits]` section as written.
     pub fn limits(&self) -> &LimitsFile {
         &self.file.limits
@@ -811,7 +895,7 @@ impl Config {
 
     /// Resolved settings of a tenant (named in the file or not).
     pub fn tenant(&self, name: &str) -> TenantSettings {
-        let default_thresholds = self.file.defaults.thresholds.unwrap_or(Thresholds::DEFAULT);
+        let default_thresholds = self.default_thresholds();
         let Some(t) = self.file.tenants.get(name) else {
             return TenantSettings {
                 thresholds: default_thresholds,
@@ -862,7 +946,7 @@ impl Config {
             })
             .collect();
         TenantSettings {
-            thresholds: t.thresholds.unwrap_or(default_thresholds),
+            thresholds: t.thresholds.unwrap_or_default().over(default_thresholds),
             tz,
             queue_defaults,
             queues,
