@@ -4,6 +4,8 @@
 use std::io;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser as _;
+
 use crate::cmd::serve::settings::{
     DEFAULT_PEAK_CALLS_PER_HOUR, DEFAULT_SIMULATED_AGENTS, DEFAULT_TOPIC,
 };
@@ -19,8 +21,8 @@ pub struct SimulateArgs {
     /// How many hours to simulate.
     #[arg(long, default_value_t = 12.0)]
     hours: f64,
-    /// Number of agents.
-    #[arg(long, default_value_t = DEFAULT_SIMULATED_AGENTS)]
+    /// Number of agents, at least 1.
+    #[arg(long, default_value_t = DEFAULT_SIMULATED_AGENTS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     agents: usize,
     /// Agents work shifts: with `all-day`, three nine-hour shifts from
     /// 07:00, 15:00 and 23:00 (37/35/28 % of the agents); with `business`,

@@ -310,18 +310,27 @@ impl Thresholds {
             ),
             _ => Ok(()),
         };
-        under("service_level", self.service_level_warn, self.service_level_alert)?;
+        under(
+            "service_level",
+            self.service_level_warn,
+            self.service_level_alert,
+        )?;
         under("answer_rate", self.answer_rate_warn, self.answer_rate_alert)?;
-        let over = |warn_key: &str, alert_key: &str, warn: Option<u64>, alert: Option<u64>| {
-            match (warn, alert) {
-                (Some(w), Some(a)) if w > a => bail!(
-                    "{at}.thresholds: {warn_key} ({w}) is over {alert_key} ({a}); \
+        let over = |warn_key: &str, alert_key: &str, warn: Option<u64>, alert: Option<u64>| match (
+            warn, alert,
+        ) {
+            (Some(w), Some(a)) if w > a => bail!(
+                "{at}.thresholds: {warn_key} ({w}) is over {alert_key} ({a}); \
                      amber comes before red, so warn must be at most alert"
-                ),
-                _ => Ok(()),
-            }
+            ),
+            _ => Ok(()),
         };
-        over("waiting_warn", "waiting_alert", self.waiting_warn, self.waiting_alert)?;
+        over(
+            "waiting_warn",
+            "waiting_alert",
+            self.waiting_warn,
+            self.waiting_alert,
+        )?;
         over(
             "longest_wait_warn_s",
             "longest_wait_alert_s",

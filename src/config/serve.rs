@@ -1,6 +1,7 @@
 //! `[serve]`: the service's settings as one layer gives them (the file's
 //! section, or the command line's flags).
 
+use clap::builder::TypedValueParser as _;
 use serde::Deserialize;
 
 /// The service's settings as one layer gives them: every field optional.
@@ -123,8 +124,9 @@ pub struct ServeLayer {
         default_missing_value = "true"
     )]
     pub init_admin_token: Option<bool>,
-    /// Agents of each simulated tenant. [default: 24]
-    #[arg(long, value_name = "N")]
+    /// Agents of each simulated tenant, at least 1. [default: 72, in three
+    /// shifts]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub simulate_agents: Option<usize>,
     /// Calls per hour of each simulated tenant at its busiest hour.
     /// [default: 360]

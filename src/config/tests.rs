@@ -211,24 +211,51 @@ fn a_threshold_left_out_falls_back_key_by_key() {
     let t = c.tenant("acme").thresholds;
     assert_eq!(t.service_level_warn, Some(70.0));
     assert_eq!(t.waiting_warn, Some(3));
-    assert_eq!(t.service_level_alert, Thresholds::DEFAULT.service_level_alert);
+    assert_eq!(
+        t.service_level_alert,
+        Thresholds::DEFAULT.service_level_alert
+    );
     assert_eq!(t.answer_rate_alert, Thresholds::DEFAULT.answer_rate_alert);
-    assert_eq!(t.longest_wait_alert_s, Thresholds::DEFAULT.longest_wait_alert_s);
+    assert_eq!(
+        t.longest_wait_alert_s,
+        Thresholds::DEFAULT.longest_wait_alert_s
+    );
     // A tenant the file does not name gets the defaults over the built-in.
     let other = c.tenant("other").thresholds;
     assert_eq!(other.waiting_warn, Some(3));
-    assert_eq!(other.service_level_warn, Thresholds::DEFAULT.service_level_warn);
+    assert_eq!(
+        other.service_level_warn,
+        Thresholds::DEFAULT.service_level_warn
+    );
 }
 
 #[test]
 fn thresholds_out_of_range_or_out_of_order_are_refused_by_name() {
     for (text, says) in [
-        ("[defaults.thresholds]\nservice_level_warn = -10", "defaults.thresholds.service_level_warn"),
-        ("[tenants.a.thresholds]\nanswer_rate_alert = 150", "tenants.a.thresholds.answer_rate_alert"),
-        ("[tenants.a.thresholds]\nservice_level_warn = 50", "service_level_warn (50) is under service_level_alert (60)"),
-        ("[tenants.a.thresholds]\nwaiting_warn = 50\nwaiting_alert = 10", "waiting_warn (50) is over waiting_alert (10)"),
-        ("[tenants.a.thresholds]\nlongest_wait_warn_s = 300", "longest_wait_warn_s (300) is over longest_wait_alert_s (120)"),
-        ("[defaults.thresholds]\nservice_level_alert = 85", "defaults.thresholds: service_level_warn (80) is under service_level_alert (85)"),
+        (
+            "[defaults.thresholds]\nservice_level_warn = -10",
+            "defaults.thresholds.service_level_warn",
+        ),
+        (
+            "[tenants.a.thresholds]\nanswer_rate_alert = 150",
+            "tenants.a.thresholds.answer_rate_alert",
+        ),
+        (
+            "[tenants.a.thresholds]\nservice_level_warn = 50",
+            "service_level_warn (50) is under service_level_alert (60)",
+        ),
+        (
+            "[tenants.a.thresholds]\nwaiting_warn = 50\nwaiting_alert = 10",
+            "waiting_warn (50) is over waiting_alert (10)",
+        ),
+        (
+            "[tenants.a.thresholds]\nlongest_wait_warn_s = 300",
+            "longest_wait_warn_s (300) is over longest_wait_alert_s (120)",
+        ),
+        (
+            "[defaults.thresholds]\nservice_level_alert = 85",
+            "defaults.thresholds: service_level_warn (80) is under service_level_alert (85)",
+        ),
     ] {
         let e = Config::parse(text, None, None).unwrap_err();
         assert!(format!("{e:#}").contains(says), "{text}: {e:#}");

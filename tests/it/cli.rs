@@ -286,6 +286,13 @@ fn simulate_gives_several_tenants_each_as_alone() {
         "{}",
         stderr(&o)
     );
+    // No agents: a usage error, not a panic (exit 101).
+    let o = callboard(&["simulate", "--start", "today", "--agents", "0"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--agents"), "{}", stderr(&o));
+    let o = callboard(&["serve", "--simulate-agents", "0"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--simulate-agents"), "{}", stderr(&o));
 }
 
 #[test]

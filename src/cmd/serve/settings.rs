@@ -440,6 +440,10 @@ fn simulated(
         .simulate_agents
         .or(file.simulate_agents)
         .unwrap_or(DEFAULT_DEMO_AGENTS);
+    anyhow::ensure!(
+        agents >= 1,
+        "simulate_agents must be at least 1: a simulated tenant needs agents to take its calls"
+    );
     let peak = flags
         .simulate_peak_calls_per_hour
         .or(file.simulate_peak_calls_per_hour)
@@ -525,6 +529,15 @@ mod tests {
             "the demo feeds an engine with no source"
         );
         assert_eq!(s.simulate[0].agents, DEFAULT_DEMO_AGENTS);
+    }
+
+    #[test]
+    fn a_simulated_tenant_without_agents_is_refused() {
+        let e = resolve(ServeLayer::default(), "[serve]\nsimulate_agents = 0").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("simulate_agents must be at least 1"),
+            "{e:#}"
+        );
     }
 
     #[test]
