@@ -402,6 +402,10 @@ fn decode_body(
     skew: crate::time::Millis,
     logged: bool,
 ) -> Result<(Decoded, Vec<usize>, IngestReport), String> {
+    // A byte-order mark before the first event is not part of it.
+    let body = body
+        .strip_prefix(crate::sources::lines::BOM)
+        .unwrap_or(body);
     let mut report = IngestReport::default();
     let mut out = Decoded::default();
     // Each event's place in the body (line or element).

@@ -37,7 +37,13 @@ pub struct LineReader<R> {
     /// Bytes of the line last returned straight from `inner`'s buffer,
     /// consumed when the next one is asked for.
     lent: usize,
+    /// No line was read yet: a byte-order mark may lead the first.
+    first: bool,
 }
+
+/// The UTF-8 byte-order mark some Windows tools write at the start of a
+/// text file: dropped there, as JSON parsers may (RFC 8259, 8.1).
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
@@ -47,6 +53,7 @@ impl<R: BufRead> LineReader<R> {
             max,
             skip_nul: false,
             lent: 0,
+            first: true,
         }
     }
 
@@ -58,8 +65,17 @@ impl<R: BufRead> LineReader<R> {
         self
     }
 
-    /// The next line, or `None` at the end of the input.
+    /// The next line, or `None` at the end of the input. A byte-order mark
+    /// at the start of the input is not part of the first line.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        let first = std::mem::replace(&mut self.first, false);
+        Ok(match self.next_raw()? {
+            Some(Line::Text(t)) if first => Some(Line::Text(t.strip_prefix(BOM).unwrap_or(t))),
+            other => other,
+        })
+    }
+
+    fn next_raw(&mut self) -> io::Result<Option<Line<'_>>> {
         self.inner.consume(std::mem::take(&mut self.lent));
         // Nearly every line lies whole in the reader's buffer: it is lent
         // from there, not copied.
@@ -187,6 +203,19 @@ mod tests {
                     "buffer of {cap} bytes, skipping NULs: {skip}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_dropped_whatever_the_buffer() {
+        let input = b"\xEF\xBB\xBF{\"a\":1}\r\n\xEF\xBB\xBFb\n";
+        for cap in 1..=input.len() {
+            let r = LineReader::new(io::BufReader::with_capacity(cap, &input[..]), 64);
+            assert_eq!(
+                all_lines(r),
+                vec![Ok(b"{\"a\":1}".to_vec()), Ok(b"\xEF\xBB\xBFb".to_vec())],
+                "buffer of {cap} bytes: only the input's first bytes are a mark"
+            );
         }
     }
 
