@@ -85,6 +85,27 @@ async fn upgrade(
     let Some(rx) = st.hub.subscribe(&q.tenant, known) else {
         return Err(ApiError::NoTenant(q.tenant));
     };
+    // A service the tenant does not have (a typo in a screen's address)
+    // is refused, not shown as an empty board; one of a tenant with no
+    // figures yet is waited for.
+    if let Some(svc) = &q.service {
+        if svc.is_empty() {
+            return Err(ApiError::BadRequest(
+                "`service` must name a service; leave it out for the whole tenant".into(),
+            ));
+        }
+        let latest = rx.borrow().clone();
+        if let Some(p) = latest
+            && !p.snapshot.services.iter().any(|s| *s.service == **svc)
+        {
+            let names: Vec<&str> = p.snapshot.services.iter().map(|s| &*s.service).collect();
+            return Err(ApiError::NotFound(format!(
+                "tenant `{}` has no service `{svc}`; its services: {}",
+                q.tenant,
+                names.join(", ")
+            )));
+        }
+    }
     // Clients only send pongs and closes: small read buffers and a small
     // message limit keep thousands of screens cheap.
     let config = WebSocketConfig::default()

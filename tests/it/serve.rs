@@ -468,6 +468,28 @@ async fn websocket_sends_the_snapshot_then_each_new_one_in_sequence() {
     assert_eq!(view["queues"].as_array().unwrap().len(), 1);
     assert_eq!(view["queues"][0]["queue"], "q2");
 
+    // A service the tenant does not have (a typo in a screen's address) is
+    // a 404 naming the ones it has, not an empty board; an empty one a 400.
+    for (query, status, says) in [
+        (
+            "service=suport",
+            404,
+            "no service `suport`; its services: sales, support",
+        ),
+        ("service=", 400, "must name a service"),
+    ] {
+        let url = format!("ws://{}/api/v1/ws?tenant=acme&{query}", srv.addr);
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), status, "{query}");
+                let body =
+                    String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned();
+                assert!(body.contains(says), "{query}: {body}");
+            }
+            other => panic!("{query}: {:?}", other.map(|_| "connected")),
+        }
+    }
+
     // Shutting down closes the socket with a close frame.
     srv.stop.cancel();
     let mut closed = false;
