@@ -212,7 +212,7 @@ async fn snapshot(
 }
 
 /// A history report: `from`, `to` (the tenant's local dates), `by`, `step`,
-/// and `format=csv` or `Accept: text/csv` for CSV.
+/// and `format=csv`, or without `format` `Accept: text/csv`, for CSV.
 async fn history(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
@@ -249,11 +249,7 @@ async fn history(
             query.only.agents = Some(std::sync::Arc::new(agents));
         }
     }
-    let wants_csv = query.csv
-        || headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv"));
+    let wants_csv = query.wants_csv(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     if st.hub.latest(&tenant).is_none()
         && !st.config.tenant_names().any(|t| t == tenant)
         && !report::has_tenant(store, &tenant)

@@ -59,11 +59,25 @@ pub struct Query {
     pub step: Step,
     /// `format=csv` (or `excel`).
     pub csv: bool,
+    /// `format` was given: it decides, whatever the `Accept` header says.
+    pub format_named: bool,
     /// `format=excel`: a CSV for people, in `lang` (`ko` or `en`, default
     /// `en`).
     pub people: Option<crate::history::export::Lang>,
     /// What a token limited to some services may see (none: everything).
     pub only: Only,
+}
+
+impl Query {
+    /// Whether the report goes out as CSV: as `format` says, else as the
+    /// `Accept` header asks (`text/csv`), else JSON.
+    pub fn wants_csv(&self, accept: Option<&str>) -> bool {
+        if self.format_named {
+            self.csv
+        } else {
+            accept.is_some_and(|v| v.contains("text/csv"))
+        }
+    }
 }
 
 /// A scoped token's part of a report.
@@ -172,6 +186,7 @@ impl Query {
             by,
             step,
             csv,
+            format_named: format.is_some(),
             people,
             only: Only::default(),
         })

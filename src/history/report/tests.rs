@@ -21,6 +21,24 @@ fn defaults_are_today_by_tenant_and_day() {
 }
 
 #[test]
+fn a_format_named_wins_over_the_accept_header() {
+    let csv = Some("text/csv, application/json;q=0.5");
+    assert!(!parse("format=json").unwrap().wants_csv(csv));
+    assert!(
+        parse("format=csv")
+            .unwrap()
+            .wants_csv(Some("application/json"))
+    );
+    assert!(parse("format=excel&lang=ko").unwrap().wants_csv(None));
+    assert!(
+        parse("").unwrap().wants_csv(csv),
+        "no format: Accept decides"
+    );
+    assert!(!parse("").unwrap().wants_csv(Some("application/json")));
+    assert!(!parse("").unwrap().wants_csv(None));
+}
+
+#[test]
 fn bad_parameters_say_what_is_wrong() {
     for (qs, says) in [
         (
