@@ -740,6 +740,7 @@ pub(crate) async fn stored(
             by,
             step: callboard::wire::Step::Interval,
             csv: false,
+            format_named: false,
             people: None,
             only: Default::default(),
         };
