@@ -52,6 +52,25 @@ fn may_write(access: &Access, tenant: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Messages go to tenants there are: ones with figures, or named by the
+/// config, in a tenant section or a token's tenant (a board set up before
+/// the first call); any other name is a 404, as for a snapshot, and keeps
+/// nothing.
+fn known(st: &AppState, tenant: &str) -> Result<(), ApiError> {
+    if st.hub.latest(tenant).is_some()
+        || st.config.tenant_names().any(|t| t == tenant)
+        || st
+            .config
+            .tokens
+            .iter()
+            .any(|t| t.tenant.as_deref() == Some(tenant))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NoTenant(tenant.to_string()))
+    }
+}
+
 async fn list(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
@@ -60,6 +79,7 @@ async fn list(
     if !access.can_read(&tenant) {
         return Err(ApiError::forbidden_tenant(&tenant));
     }
+    known(&st, &tenant)?;
     let list = st
         .messages
         .list(&tenant, now_ms())
@@ -103,8 +123,7 @@ async fn post(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     may_write(&access, &tenant)?;
-    crate::config::check_name(&tenant)
-        .map_err(|e| ApiError::BadRequest(format!("tenant `{tenant}`: {e}")))?;
+    known(&st, &tenant)?;
     let post: Post = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body is not a message ({{\"text\": \"...\", \"expires_in_s\": 3600}}): {e}"

@@ -154,6 +154,20 @@ async fn an_admin_posts_to_the_floor_and_every_board_of_the_tenant_reads_it() {
     )
     .await;
     assert_eq!(status, 403);
+    // A tenant there is not (no figures, not in the config): 404 on every
+    // verb, and nothing kept for it.
+    for method in ["GET", "POST"] {
+        let (status, v) = call(
+            &srv,
+            method,
+            "/api/v1/tenants/nope/messages",
+            "admin-secret",
+            r#"{"text": "hello"}"#,
+        )
+        .await;
+        assert_eq!(status, 404, "{method}: {v}");
+        assert_eq!(v["error"], "no tenant `nope`", "{method}");
+    }
     srv.stop.cancel();
 }
 
