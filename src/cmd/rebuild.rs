@@ -459,6 +459,17 @@ pub fn execute(args: RebuildArgs) -> anyhow::Result<ExitCode> {
                 .context("queue_log lines name no tenant: give --tenant")?;
             crate::config::check_name(tenant).context("--tenant")?;
         }
+        // Each file is checked before the store is opened (or created): a
+        // path that cannot be read leaves nothing behind.
+        for path in args.input.iter().filter(|p| p.as_os_str() != "-") {
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            anyhow::ensure!(
+                !meta.is_dir(),
+                "cannot read {}: it is a directory; give the files in it",
+                path.display()
+            );
+        }
         RebuildSource::Files {
             paths: args.input,
             format: args.format,
@@ -502,5 +513,10 @@ pub fn execute(args: RebuildArgs) -> anyhow::Result<ExitCode> {
         done.took.as_secs_f64(),
         done.summary
     );
+    if done.summary.all_rejected() {
+        // Nothing was replaced: no tenant had an event to replace days with.
+        eprintln!("callboard history rebuild: every line was rejected, and the store is unchanged");
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -329,6 +329,9 @@ pub fn execute(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         args.format != Format::QueueLog || args.tenant.is_some(),
         "queue_log lines name no tenant: give it with --tenant NAME"
     );
+    if let Some(t) = &args.tenant {
+        crate::config::check_name(t).context("--tenant")?;
+    }
     let opts = ReplayOptions {
         format: args.format,
         tenant: args.tenant,
@@ -341,7 +344,8 @@ pub fn execute(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let done = if args.input.as_os_str() == "-" {
-        replay_engine(io::stdin().lock(), config.shared(), &opts, on_reject)?
+        replay_engine(io::stdin().lock(), config.shared(), &opts, on_reject)
+            .context("cannot read standard input")?
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
@@ -350,8 +354,21 @@ pub fn execute(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             config.shared(),
             &opts,
             on_reject,
-        )?
+        )
+        .with_context(|| format!("cannot read {}", args.input.display()))?
     };
+    // With NDJSON, `--tenant` picks one of the input's tenants: one it does
+    // not hold is a mistake (a typo), not a tenant with no figures.
+    if let (Format::Ndjson, Some(t)) = (opts.format, &opts.tenant)
+        && done.summary.events == done.summary.other_tenants
+        && done.summary.events > 0
+    {
+        eprintln!("callboard replay: {}", done.summary);
+        eprintln!(
+            "callboard replay: no event of tenant `{t}` in the input: all were of other tenants"
+        );
+        return Ok(ExitCode::from(1));
+    }
     if args.intervals {
         write_json_lines(io::stdout().lock(), &done.intervals(&opts), args.pretty)?;
     } else {

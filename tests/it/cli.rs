@@ -126,6 +126,109 @@ fn every_line_rejected_is_a_failure_with_a_hint() {
 }
 
 #[test]
+fn a_tenant_or_a_path_that_is_not_there_is_named_not_guessed() {
+    // A tenant the input does not hold: an error, not an all-zero board.
+    let o = callboard(
+        &[
+            "replay",
+            "-i",
+            "samples/demo-day.ndjson",
+            "--tenant",
+            "nope",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "no snapshot is made up");
+    assert!(
+        stderr(&o).contains("no event of tenant `nope` in the input"),
+        "{}",
+        stderr(&o)
+    );
+    // A bad --tenant names the flag; a directory names its path.
+    let long = "x".repeat(200);
+    let o = callboard(
+        &["replay", "-i", "samples/demo-day.ndjson", "--tenant", &long],
+        None,
+    );
+    assert!(stderr(&o).contains("--tenant"), "{}", stderr(&o));
+    let o = callboard(&["replay", "-i", "samples"], None);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("cannot read samples"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_rebuild_of_nothing_but_rejected_lines_fails_and_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("callboard-cli-rebuild-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("h.sqlite");
+    let history = db.display().to_string();
+    let good = callboard(
+        &[
+            "history",
+            "rebuild",
+            "--from",
+            "2026-11-21",
+            "-i",
+            "samples/demo-day.ndjson",
+            "--history",
+            &history,
+        ],
+        None,
+    );
+    assert!(good.status.success(), "{}", stderr(&good));
+    let before = std::fs::read(&db).unwrap();
+    let o = callboard(
+        &[
+            "history",
+            "rebuild",
+            "--from",
+            "2026-11-21",
+            "-i",
+            "-",
+            "--history",
+            &history,
+        ],
+        Some("not json\n{\"v\":1}\n"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("every line was rejected"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the store is unchanged"
+    );
+    // A directory for input: refused before any store is made.
+    let other = dir.join("other.sqlite");
+    let o = callboard(
+        &[
+            "history",
+            "rebuild",
+            "--from",
+            "2026-11-21",
+            "-i",
+            "samples",
+            "--history",
+            &other.display().to_string(),
+        ],
+        None,
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("samples: it is a directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!other.exists(), "no empty store left behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_errors_say_what_to_do() {
     let o = callboard(
         &[
