@@ -144,3 +144,50 @@ impl IntoResponse for ApiError {
         r
     }
 }
+
+/// Middleware: every client error goes out as `{"error": "<message>"}`,
+/// those the HTTP layer makes itself too (an unreadable query or path, a
+/// body over its limit: plain text; no route, a method not allowed: no
+/// body), so that a client reads one shape of error from every route. A
+/// JSON error passes as it is, and so does anything that is not a client
+/// error.
+pub async fn errors_as_json(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let res = next.run(req).await;
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // The HTTP layer's own messages are a line of text.
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if !text.is_empty() {
+        text
+    } else if status == StatusCode::NOT_FOUND {
+        format!("no such route: {path}")
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!("{method} is not allowed on {path}")
+    } else {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(json!({ "error": message }).to_string()),
+    )
+}

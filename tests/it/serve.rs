@@ -160,6 +160,60 @@ async fn ingested_events_come_out_as_replay_computes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_error_is_a_json_error_that_says_what_is_wrong() {
+    let srv = start().await;
+    http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &events("acme", now_ms() - 60_000),
+    )
+    .await;
+    for (method, path, status, says) in [
+        ("GET", "/nope", 404, "no such route: /nope"),
+        (
+            "DELETE",
+            "/api/v1/tenants",
+            405,
+            "DELETE is not allowed on /api/v1/tenants",
+        ),
+        (
+            "GET",
+            "/api/v1/tenants/acme/snapshot?view=services&view=full",
+            400,
+            "duplicate field `view`",
+        ),
+        ("GET", "/api/v1/tenants/%ff/snapshot", 400, "Invalid UTF-8"),
+        (
+            "GET",
+            "/api/v1/ws?tenant=a&tenant=b",
+            400,
+            "duplicate field `tenant`",
+        ),
+        (
+            "GET",
+            "/api/v1/tenants/nope/snapshot",
+            404,
+            "no tenant `nope`",
+        ),
+    ] {
+        let (got, head, body) = http(srv.addr, method, path, "").await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{method} {path}: {head}"
+        );
+        let v: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{method} {path}: {error}");
+    }
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_reports_rejections_by_reason() {
     let srv = start().await;
     let good = events("acme", now_ms() - 60_000);

@@ -78,6 +78,10 @@ pub fn routes(state: AppState, intake: ingest::Intake) -> Routes {
         .layer(authenticate)
         .merge(rest::public_routes())
         .merge(web::routes())
+        .fallback(|uri: axum::http::Uri| async move {
+            crate::http::ApiError::NotFound(format!("no such route: {}", uri.path()))
+        })
+        .layer(axum::middleware::from_fn(crate::http::errors_as_json))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
