@@ -213,7 +213,10 @@ pub type ReasonLabels = BTreeMap<String, BTreeMap<String, String>>;
 
 /// A queue_log member's agent, and optionally its display name.
 #[derive(Deserialize, Debug, Clone)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a member's agent id (\"agent-7\"), or a table with it and a display name ({ agent = \"agent-7\", name = \"Kim\" })"
+)]
 pub enum MemberFile {
     Agent(String),
     Named { agent: String, name: Option<String> },
@@ -710,6 +713,9 @@ impl Config {
         sl_override: Option<u32>,
     ) -> anyhow::Result<Config> {
         if let Some(tz) = tz_override {
+            time::zone(tz)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("--tz (or CALLBOARD_TZ) `{tz}`"))?;
             file.defaults.tz = Some(tz.to_string());
         }
         if let Some(sl) = sl_override {

@@ -268,3 +268,14 @@ fn thresholds_out_of_range_or_out_of_order_are_refused_by_name() {
     )
     .unwrap();
 }
+
+#[test]
+fn errors_name_the_flag_or_the_shape_that_was_wrong() {
+    let e = Config::parse("", Some("Mars/Olympus"), None).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--tz (or CALLBOARD_TZ) `Mars/Olympus`"),
+        "{e:#}"
+    );
+    let e = Config::parse("[tenants.a.members]\n\"Local/1\" = 5\n", None, None).unwrap_err();
+    assert!(format!("{e:#}").contains("a member's agent id"), "{e:#}");
+}

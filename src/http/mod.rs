@@ -74,6 +74,9 @@ pub enum ApiError {
     /// The body is over its limit: 413.
     #[error("{0}")]
     TooLarge(String),
+    /// The body comes in a form the route does not read (compressed): 415.
+    #[error("{0}")]
+    UnsupportedMedia(String),
     /// The engine is stopping and takes no more events: 503.
     #[error("the engine is shutting down")]
     ShuttingDown,
@@ -121,6 +124,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::ShuttingDown | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -286,12 +286,27 @@ async fn ingest(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
     Extension(intake): Extension<Intake>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     if !access.can_ingest() {
         return Err(ApiError::Forbidden(
             "only an admin token may ingest events".into(),
         ));
+    }
+    // A compressed body would be read as garbage lines, each refused.
+    if let Some(encoding) = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|e| !e.is_empty() && e != "identity")
+    {
+        return Err(ApiError::UnsupportedMedia(format!(
+            "the body is sent with Content-Encoding `{encoding}`: events are taken uncompressed (NDJSON or a JSON array); nothing was accepted"
+        )));
     }
     let body = match axum::body::to_bytes(body, MAX_INGEST_BYTES).await {
         Ok(b) => b,

@@ -255,6 +255,17 @@ async fn ingest_reports_rejections_by_reason() {
             "{report}"
         );
     }
+    // A compressed body is refused whole, saying why.
+    let (status, _, report) = crate::support::http(
+        srv.addr,
+        "POST",
+        "/api/v1/events",
+        &[("Content-Encoding", "gzip")],
+        lines[4],
+    )
+    .await;
+    assert_eq!(status, 415, "{report}");
+    assert!(report.contains("Content-Encoding `gzip`"), "{report}");
     let (status, _, report) = http(srv.addr, "POST", "/api/v1/events", "[1, {\"v\":1}]").await;
     assert_eq!(status, 400, "{report}");
     let (status, _, _) = http(srv.addr, "POST", "/api/v1/events", "[1, ").await;
