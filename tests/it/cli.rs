@@ -163,35 +163,26 @@ fn a_rebuild_of_nothing_but_rejected_lines_fails_and_changes_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("h.sqlite");
-    let history = db.display().to_string();
-    let good = callboard(
-        &[
-            "history",
-            "rebuild",
-            "--from",
-            "2026-11-21",
-            "-i",
-            "samples/demo-day.ndjson",
-            "--history",
-            &history,
-        ],
-        None,
-    );
+    let rebuild = |input: &str, store: &std::path::Path, stdin: Option<&str>| {
+        let store = store.display().to_string();
+        callboard(
+            &[
+                "history",
+                "rebuild",
+                "--from",
+                "2026-11-21",
+                "-i",
+                input,
+                "--history",
+                &store,
+            ],
+            stdin,
+        )
+    };
+    let good = rebuild("samples/demo-day.ndjson", &db, None);
     assert!(good.status.success(), "{}", stderr(&good));
     let before = std::fs::read(&db).unwrap();
-    let o = callboard(
-        &[
-            "history",
-            "rebuild",
-            "--from",
-            "2026-11-21",
-            "-i",
-            "-",
-            "--history",
-            &history,
-        ],
-        Some("not json\n{\"v\":1}\n"),
-    );
+    let o = rebuild("-", &db, Some("not json\n{\"v\":1}\n"));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("every line was rejected"),
@@ -205,19 +196,7 @@ fn a_rebuild_of_nothing_but_rejected_lines_fails_and_changes_nothing() {
     );
     // A directory for input: refused before any store is made.
     let other = dir.join("other.sqlite");
-    let o = callboard(
-        &[
-            "history",
-            "rebuild",
-            "--from",
-            "2026-11-21",
-            "-i",
-            "samples",
-            "--history",
-            &other.display().to_string(),
-        ],
-        None,
-    );
+    let o = rebuild("samples", &other, None);
     assert_ne!(o.status.code(), Some(0));
     assert!(
         stderr(&o).contains("samples: it is a directory"),
