@@ -46,7 +46,8 @@ pub enum NoEffect {
     UnknownCall,
     /// The call is not in a phase this event can follow (e.g. answered twice).
     CallNotWaiting,
-    /// `call.queued` or `call.dialing` for a call already in progress.
+    /// `call.queued` or `call.dialing` for a call already in progress, or
+    /// dated before the end of the call it starts (it came late).
     CallAlreadyLive,
     /// `callback.unassigned` for a callback never requested.
     UnknownCallback,

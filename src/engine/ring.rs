@@ -77,6 +77,12 @@ impl<K: std::hash::Hash + Eq, S> Reset for hashbrown::HashSet<K, S> {
     }
 }
 
+impl<K: std::hash::Hash + Eq, V, S> Reset for hashbrown::HashMap<K, V, S> {
+    fn reset(&mut self) {
+        self.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

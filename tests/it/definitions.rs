@@ -232,6 +232,112 @@ fn a_call_answered_before_its_queued_event_still_balances() {
 }
 
 #[test]
+fn a_call_queued_late_after_its_end_is_not_counted_again() {
+    // Each way a call ends, then its own `call.queued` (or `call.dialing`)
+    // arriving late, dated before that end: counted once, nothing left
+    // waiting, whichever order the events came in. (A late queued after an
+    // abandon, a callback or an end left a call waiting for hours, counted
+    // twice, and the longest-wait alert firing.)
+    let endings: [(&str, &[(&str, &str, serde_json::Value)]); 4] = [
+        (
+            "abandoned",
+            &[("2026-11-21T09:00:20Z", "call.abandoned", q("c1"))],
+        ),
+        (
+            "callback",
+            &[("2026-11-21T09:00:20Z", "call.callback", q("c1"))],
+        ),
+        (
+            "answered and ended",
+            &[
+                ("2026-11-21T09:00:20Z", "call.answered", qa("c1", "a1")),
+                ("2026-11-21T09:02:00Z", "call.ended", json!({"call": "c1"})),
+            ],
+        ),
+        (
+            "exited",
+            &[("2026-11-21T09:00:20Z", "call.exited", q("c1"))],
+        ),
+    ];
+    for (how, events) in endings {
+        let queued = ("2026-11-21T09:00:05Z", "call.queued", q("c1"));
+        let mut in_order = Harness::new();
+        in_order.send(queued.0, queued.1, queued.2.clone());
+        for (ts, ty, f) in events.iter() {
+            in_order.send(ts, ty, f.clone());
+        }
+        let mut late = Harness::new();
+        for (ts, ty, f) in events.iter() {
+            late.send(ts, ty, f.clone());
+        }
+        assert_eq!(
+            late.send(queued.0, queued.1, queued.2.clone()),
+            Outcome::NoEffect(NoEffect::CallAlreadyLive),
+            "{how}"
+        );
+        let (a, b) = (
+            in_order.snap("2026-11-21T10:00:00Z"),
+            late.snap("2026-11-21T10:00:00Z"),
+        );
+        let counts = |s: &callboard::wire::Snapshot| {
+            let c = &s.totals.calls;
+            (
+                c.inbound,
+                c.answered,
+                c.abandoned,
+                c.callbacks,
+                c.exited,
+                s.totals.waiting,
+            )
+        };
+        assert_eq!(counts(&b), counts(&a), "{how}: late queued");
+        assert_eq!(b.totals.waiting, 0, "{how}: nothing left waiting");
+        assert_eq!(b.totals.calls.inbound, 1, "{how}");
+    }
+    // An outbound call: its late `call.dialing` after its end changes nothing.
+    let mut h = Harness::new();
+    let dial = json!({"call": "o1", "agent": "a1", "queue": "q1"});
+    h.send("2026-11-21T09:00:00Z", "call.dialing", dial.clone());
+    h.send("2026-11-21T09:00:10Z", "call.connected", dial.clone());
+    h.send("2026-11-21T09:01:00Z", "call.ended", json!({"call": "o1"}));
+    assert_eq!(
+        h.send("2026-11-21T09:00:00.500Z", "call.dialing", dial),
+        Outcome::NoEffect(NoEffect::CallAlreadyLive)
+    );
+    assert_eq!(
+        h.snap("2026-11-21T10:00:00Z")
+            .totals
+            .calls
+            .outbound_attempts,
+        1
+    );
+    // Queued again at or after its end is a new wait (a transfer, a caller
+    // who left one queue for another): counted in the new queue.
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c1"));
+    h.send(
+        "2026-11-21T09:00:30Z",
+        "call.transferred",
+        json!({"call": "c1", "queue": "q1", "to_queue": "q2"}),
+    );
+    assert_eq!(
+        h.send(
+            "2026-11-21T09:00:30Z",
+            "call.queued",
+            json!({"call": "c1", "queue": "q2", "service": "sales"})
+        ),
+        Outcome::Applied
+    );
+    assert_eq!(
+        Harness::queue(&h.snap("2026-11-21T09:01:00Z"), "q2")
+            .stats
+            .calls
+            .inbound,
+        1
+    );
+}
+
+#[test]
 fn events_for_finished_or_unknown_calls_change_nothing() {
     let mut h = Harness::new();
     h.send(T0, "call.queued", q("c1"));

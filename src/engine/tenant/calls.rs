@@ -219,16 +219,30 @@ impl Tenant {
         }
     }
 
-    pub(super) fn is_finished(&self, call: &str) -> bool {
+    /// When the call last finished, if it did within the days kept.
+    pub(super) fn ended_at(&self, call: &str) -> Option<Millis> {
         let h = xxh3_64(call.as_bytes());
-        self.finished.iter().any(|(_, set)| set.contains(&h))
+        self.finished
+            .iter()
+            .filter_map(|(_, ends)| ends.get(&h).copied())
+            .max()
+    }
+
+    /// Whether a `call.queued` or `call.dialing` at `ts` belongs to a call
+    /// already counted: one in progress, or one that ended after `ts` (the
+    /// event came late, after the call's end). One dated at or after the
+    /// end starts the call again: a transfer, a caller who left one queue
+    /// for another.
+    fn already_counted(&self, call: &str, ts: Millis) -> bool {
+        self.calls.contains_key(call) || self.ended_at(call).is_some_and(|end| ts < end)
     }
 
     pub(super) fn finish(&mut self, call: &str, ts: Millis) {
         self.calls.remove(call);
         let (day, _) = self.cal.day_hour(ts);
-        if let Some(set) = self.finished.get_mut(day) {
-            set.insert(xxh3_64(call.as_bytes()));
+        if let Some(ends) = self.finished.get_mut(day) {
+            let end = ends.entry(xxh3_64(call.as_bytes())).or_insert(ts);
+            *end = (*end).max(ts);
         }
     }
 
@@ -347,7 +361,7 @@ impl Tenant {
                     return Outcome::NoEffect(NoEffect::UnknownCall);
                 };
                 let q = self.queue(queue, c.service.as_deref());
-                if self.calls.contains_key(key) {
+                if self.already_counted(key, ts) {
                     return Outcome::NoEffect(NoEffect::CallAlreadyLive);
                 }
                 self.enqueue(key, q, ts, true);
@@ -385,7 +399,7 @@ impl Tenant {
             | CallKind::Transferred
             | CallKind::Exited => self.end_wait(ts, c, c.kind),
             CallKind::Dialing => {
-                if self.calls.contains_key(key) {
+                if self.already_counted(key, ts) {
                     return Outcome::NoEffect(NoEffect::CallAlreadyLive);
                 }
                 let (day, _, slot) = self.when(ts);
@@ -442,7 +456,7 @@ impl Tenant {
             Some(call) if call.phase == Phase::Waiting => *call,
             Some(_) => return Outcome::NoEffect(NoEffect::CallNotWaiting),
             None => {
-                if self.is_finished(key) {
+                if self.ended_at(key).is_some() {
                     return Outcome::NoEffect(NoEffect::CallNotWaiting);
                 }
                 let Some(queue) = c.queue.as_deref() else {

@@ -40,6 +40,9 @@ pub(crate) use recent::minute_of;
 /// are used as their own hash instead of being hashed again.
 pub(crate) type Hashes<K> = HashSet<K, std::hash::BuildHasherDefault<Prehashed>>;
 
+/// Hashes of call names and when each call ended (see [`Hashes`]).
+pub(crate) type Ends = HashMap<u64, Millis, std::hash::BuildHasherDefault<Prehashed>>;
+
 /// The hasher of [`Hashes`]: keeps the low 64 bits of what it is given.
 #[derive(Default)]
 pub(crate) struct Prehashed(u64);
@@ -159,9 +162,10 @@ pub struct Tenant {
     pub(crate) agent_data: Vec<Agent>,
     pub(crate) reasons: Names,
     pub(crate) calls: HashMap<Box<str>, Call>,
-    /// Calls that finished, by day, so that a stray event for one of them
-    /// cannot count it again.
-    finished: DayRing<Hashes<u64>>,
+    /// Calls that finished, by the day of their end, with its time, so
+    /// that a stray event for one of them cannot count it again (nor a late
+    /// `call.queued` start it over).
+    finished: DayRing<Ends>,
     /// Ids of call and callback events applied, by day of the event: a
     /// repeat is a duplicate delivery. (Agent events need no set: their
     /// versions make a repeat a no-op.)
