@@ -238,7 +238,8 @@ fn a_call_queued_late_after_its_end_is_not_counted_again() {
     // waiting, whichever order the events came in. (A late queued after an
     // abandon, a callback or an end left a call waiting for hours, counted
     // twice, and the longest-wait alert firing.)
-    let endings: [(&str, &[(&str, &str, serde_json::Value)]); 4] = [
+    type Events<'a> = &'a [(&'a str, &'a str, serde_json::Value)];
+    let endings: [(&str, Events); 4] = [
         (
             "abandoned",
             &[("2026-11-21T09:00:20Z", "call.abandoned", q("c1"))],
