@@ -683,6 +683,14 @@ fn check_lists(
     Ok(())
 }
 
+/// `[defaults.thresholds]` over the built-in ones.
+fn default_thresholds(file: &ConfigFile) -> Thresholds {
+    file.defaults
+        .thresholds
+        .unwrap_or_default()
+        .over(Thresholds::DEFAULT)
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(
@@ -757,11 +765,7 @@ impl Config {
         level("defaults", &file.defaults)?;
         // Each section's values are checked as they apply: over the ones
         // they fall back to.
-        let default_thresholds = file
-            .defaults
-            .thresholds
-            .unwrap_or_default()
-            .over(Thresholds::DEFAULT);
+        let default_thresholds = default_thresholds(&file);
         default_thresholds.check("defaults")?;
         for (name, t) in &file.tenants {
             t.thresholds
@@ -894,15 +898,6 @@ impl Config {
         Ok(config)
     }
 
-    /// `[defaults.thresholds]` over the built-in ones.
-    fn default_thresholds(&self) -> Thresholds {
-        self.file
-            .defaults
-            .thresholds
-            .unwrap_or_default()
-            .over(Thresholds::DEFAULT)
-    }
-
     /// The `[limits]` section as written.
     pub fn limits(&self) -> &LimitsFile {
         &self.file.limits
@@ -910,7 +905,7 @@ impl Config {
 
     /// Resolved settings of a tenant (named in the file or not).
     pub fn tenant(&self, name: &str) -> TenantSettings {
-        let default_thresholds = self.default_thresholds();
+        let default_thresholds = default_thresholds(&self.file);
         let Some(t) = self.file.tenants.get(name) else {
             return TenantSettings {
                 thresholds: default_thresholds,

@@ -151,8 +151,8 @@ impl IntoResponse for ApiError {
 
 /// Middleware: every client error goes out as `{"error": "<message>"}`,
 /// those the HTTP layer makes itself too (an unreadable query or path, a
-/// body over its limit: plain text; no route, a method not allowed: no
-/// body), so that a client reads one shape of error from every route. A
+/// body over its limit: plain text; a method not allowed: no body; an
+/// unknown route is the router's fallback's own 404), so that a client reads one shape of error from every route. A
 /// JSON error passes as it is, and so does anything that is not a client
 /// error.
 pub async fn errors_as_json(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -175,8 +175,6 @@ pub async fn errors_as_json(req: axum::extract::Request, next: axum::middleware:
         .unwrap_or_default();
     let message = if !text.is_empty() {
         text
-    } else if status == StatusCode::NOT_FOUND {
-        format!("no such route: {path}")
     } else if status == StatusCode::METHOD_NOT_ALLOWED {
         format!("{method} is not allowed on {path}")
     } else {
