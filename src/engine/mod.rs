@@ -55,7 +55,9 @@ pub enum NoEffect {
     CallbackKnown,
     /// An event for a callback already completed, failed or deleted.
     CallbackClosed,
-    /// A call or callback event dated before yesterday: its day is closed.
+    /// A call or callback event dated before yesterday, or a wait-ending
+    /// event of a call never seen queued whose `queued_ts` is: its day is
+    /// closed.
     TooOld,
 }
 

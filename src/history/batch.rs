@@ -405,6 +405,15 @@ async fn upsert_agents(
 }
 
 async fn upsert_callback(tx: &mut Tx<'_>, c: &CallbackInterval) -> Result<(), sqlx::Error> {
+    if c.requested == 0 {
+        let values = vec![
+            V::S(c.tenant.to_string()),
+            V::S(key(&c.service)),
+            V::S(c.day.clone()),
+        ];
+        exec(tx, schema::DELETE_CALLBACK, values).await?;
+        return Ok(());
+    }
     let values = vec![
         V::S(c.tenant.to_string()),
         V::S(key(&c.service)),

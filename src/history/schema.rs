@@ -380,6 +380,9 @@ pub const UPSERT_CALLBACK: &str = "INSERT INTO callback_days (tenant, service, d
     ON CONFLICT (tenant, service, day) DO UPDATE SET requested = excluded.requested, assigned = excluded.assigned, \
     completed = excluded.completed, failed = excluded.failed, deleted = excluded.deleted, open = excluded.open";
 
+pub const DELETE_CALLBACK: &str =
+    "DELETE FROM callback_days WHERE tenant = $1 AND service = $2 AND day = $3";
+
 pub const RESTATE_AGENTS: &str = "DELETE FROM agent_intervals WHERE tenant = $1 AND start_ms >= $2";
 
 pub const RESTATE_AWAY: &str =

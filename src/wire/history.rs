@@ -43,7 +43,10 @@ impl IntervalRow {
                     && a.missed == 0
                     && a.outbound == 0
             }
-            _ => false,
+            // A callback row whose callbacks moved to another service or
+            // day (their request came late).
+            IntervalRow::Callback(c) => c.requested == 0,
+            IntervalRow::Queue(_) => false,
         }
     }
 }

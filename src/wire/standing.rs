@@ -75,4 +75,8 @@ pub struct StandingCallback {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Arc<str>>,
     pub assigned_ever: bool,
+    /// First seen by another event than its `callback.requested`, which had
+    /// not come yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_request: bool,
 }

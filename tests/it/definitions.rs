@@ -1142,3 +1142,176 @@ fn an_interval_saturates_and_the_day_still_counts_everything() {
         .collect();
     assert_eq!(handled, [u16::MAX as u64], "the interval stops at its most");
 }
+
+/// A callback's request may be delivered after its assignment or its
+/// close (two producers, a batch resent). It still belongs to the day and
+/// service of its request: every delivery order gives the same figures,
+/// the same rows, and the same store when the changed rows are written
+/// after each event.
+#[test]
+fn a_callback_request_delivered_late_still_decides_its_service_and_day() {
+    use callboard::wire::{CallbackInterval, IntervalRow};
+    use std::collections::BTreeMap;
+    // k1: requested for sales, then assigned and completed naming no
+    // service. k2: requested late on the evening before (Seoul), completed
+    // today.
+    let k1 = [
+        (
+            "2026-11-21T09:00:00Z",
+            "callback.requested",
+            json!({"callback": "k1", "service": "sales"}),
+        ),
+        (
+            "2026-11-21T09:01:00Z",
+            "callback.assigned",
+            json!({"callback": "k1", "agent": "a1"}),
+        ),
+        (
+            "2026-11-21T09:02:00Z",
+            "callback.completed",
+            json!({"callback": "k1", "agent": "a1"}),
+        ),
+    ];
+    let k2 = [
+        (
+            "2026-11-20T14:30:00Z",
+            "callback.requested",
+            json!({"callback": "k2", "service": "care"}),
+        ),
+        (
+            "2026-11-21T09:03:00Z",
+            "callback.completed",
+            json!({"callback": "k2", "agent": "a2"}),
+        ),
+    ];
+    let now = "2026-11-21T10:00:00Z";
+    let orders: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    let key = |r: &CallbackInterval| {
+        (
+            r.service.as_deref().unwrap_or("").to_string(),
+            r.day.clone(),
+        )
+    };
+    let mut outcomes = vec![];
+    for order in orders {
+        for k2_late in [false, true] {
+            let mut h = Harness::new();
+            let mut events: Vec<_> = order.iter().map(|&i| k1[i].clone()).collect();
+            if k2_late {
+                events.extend([k2[1].clone(), k2[0].clone()]);
+            } else {
+                events.extend(k2.iter().cloned());
+            }
+            // Written after every event, as a store would hold them.
+            let mut store: BTreeMap<(String, String), CallbackInterval> = BTreeMap::new();
+            for (ts, ty, f) in events {
+                // (An assignment after the close changes nothing: the close
+                // counted it assigned.)
+                let out = h.send(ts, ty, f);
+                assert!(
+                    matches!(
+                        out,
+                        Outcome::Applied | Outcome::NoEffect(NoEffect::CallbackClosed)
+                    ),
+                    "{order:?} {ty}: {out:?}"
+                );
+                for r in h.engine.take_changed_intervals(crate::support::at(ts)) {
+                    if let IntervalRow::Callback(c) = &r {
+                        if r.is_empty() {
+                            store.remove(&key(c));
+                        } else {
+                            store.insert(key(c), c.clone());
+                        }
+                    }
+                }
+            }
+            let s = h.snap(now);
+            let rows: BTreeMap<_, _> = h
+                .engine
+                .tenant("acme")
+                .unwrap()
+                .intervals(crate::support::at(now))
+                .into_iter()
+                .filter_map(|r| match r {
+                    IntervalRow::Callback(c) => Some((key(&c), c)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(store, rows, "{order:?}, k2 late: {k2_late}: the store");
+            let sales = Harness::service(&s, "sales").callback_processing.clone();
+            outcomes.push((
+                order,
+                k2_late,
+                s.callbacks.requested,
+                s.callbacks.completed,
+                sales,
+                rows,
+            ));
+        }
+    }
+    let (_, _, requested, completed, sales, rows) = &outcomes[0];
+    assert_eq!(
+        (*requested, *completed),
+        (1, 1),
+        "today: k1; k2 counts on its request day"
+    );
+    assert_eq!(
+        (sales.requested, sales.assigned, sales.completed),
+        (1, 1, 1)
+    );
+    let days: Vec<_> = rows.keys().cloned().collect();
+    assert_eq!(
+        days,
+        [
+            ("care".to_string(), "2026-11-20".to_string()),
+            ("sales".to_string(), "2026-11-21".to_string())
+        ],
+        "no row under no service, none of k2 today"
+    );
+    for o in &outcomes[1..] {
+        assert_eq!(
+            (&o.2, &o.3, &o.4, &o.5),
+            (requested, completed, sales, rows),
+            "{:?}, k2 late: {}",
+            o.0,
+            o.1
+        );
+    }
+}
+
+/// An answer for a call never seen queued, whose `queued_ts` falls before
+/// yesterday, began its wait on a closed day: it changes nothing, neither
+/// the queues' figures nor its agent's (which would then disagree).
+#[test]
+fn an_answer_whose_wait_began_before_yesterday_changes_nothing() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", q("c0"));
+    let before = h.snap("2026-11-21T10:00:00Z");
+    let out = h.send(
+        "2026-11-21T09:05:00Z",
+        "call.answered",
+        json!({"call": "c1", "queue": "q9", "agent": "a1", "queued_ts": "2026-11-18T09:00:00Z"}),
+    );
+    assert_eq!(out, Outcome::NoEffect(NoEffect::TooOld));
+    let after = h.snap("2026-11-21T10:00:00Z");
+    assert_eq!(after.totals, before.totals);
+    assert!(
+        after.queues.iter().all(|r| &*r.queue != "q9"),
+        "no queue named by it"
+    );
+    assert!(after.agent_list.iter().all(|a| a.handled == 0));
+    // Yesterday's wait still counts, today and for the agent alike.
+    let out = h.send(
+        "2026-11-21T09:06:00Z",
+        "call.answered",
+        json!({"call": "c2", "queue": "q1", "agent": "a1", "queued_ts": "2026-11-20T14:50:00Z"}),
+    );
+    assert_eq!(out, Outcome::Applied);
+}

@@ -136,7 +136,10 @@ fn to_events(ops: &[(Op, u32)]) -> Vec<Value> {
                     e["type"] = json!(ty);
                     e["callback"] = json!(format!("k{cb}"));
                     e["agent"] = json!(format!("a{agent}"));
-                    e["service"] = json!("sales");
+                    // The request names the service; other events may not.
+                    if *ty == "callback.requested" || agent % 2 == 0 {
+                        e["service"] = json!("sales");
+                    }
                 }
             }
             e

@@ -1156,3 +1156,75 @@ async fn agent_reports_name_the_agents_by_their_latest_name() {
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A callback completed before its request came is first kept under no
+/// service; the request, delivered late, moves it to its service: the
+/// store, written between the two, ends with the request's row only, as
+/// replay of the same events has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_moved_by_its_late_request_leaves_no_row_behind() {
+    use callboard::engine::HistoryBatch;
+    use callboard::wire::{By, ReportRows, Step};
+    let (_dir, store) = sqlite_store("callback-moved").await;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let writer = tokio::spawn(callboard::history::writer::run(store.clone(), rx, 400));
+    let mut h = crate::support::Harness::new();
+    let events = [
+        (
+            "2026-11-21T03:02:00Z",
+            "callback.completed",
+            serde_json::json!({"callback": "k1", "agent": "a1"}),
+        ),
+        (
+            "2026-11-21T03:00:00Z",
+            "callback.requested",
+            serde_json::json!({"callback": "k1", "service": "sales"}),
+        ),
+    ];
+    for (ts, ty, fields) in events {
+        h.send(ts, ty, fields);
+        let rows = h.engine.take_changed_intervals(crate::support::at(ts));
+        tx.send(vec![HistoryBatch {
+            tenant: "acme".into(),
+            restate_agents_from: None,
+            rows,
+        }])
+        .await
+        .unwrap();
+    }
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .unwrap()
+        .unwrap();
+    let store = Store::open(store.location()).await.unwrap();
+    let q = callboard::history::report::Query {
+        tenant: "acme".into(),
+        from: "2026-11-21".parse().unwrap(),
+        to: "2026-11-21".parse().unwrap(),
+        by: By::Callback,
+        step: Step::Day,
+        csv: false,
+        format_named: false,
+        people: None,
+        only: Default::default(),
+    };
+    let report = callboard::history::report::run(&store, &q, &Config::default().tenant("acme"))
+        .await
+        .unwrap();
+    let ReportRows::Callback(rows) = report.rows else {
+        panic!("callback rows");
+    };
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.service.as_deref().map(String::from),
+                r.requested,
+                r.completed,
+            )
+        })
+        .collect();
+    assert_eq!(got, [(Some("sales".to_string()), 1, 1)]);
+    store.close().await;
+}

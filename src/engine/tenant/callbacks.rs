@@ -13,6 +13,9 @@ pub(crate) struct CallbackDay {
     pub completed: u32,
     pub failed: u32,
     pub deleted: u32,
+    /// Callbacks moved away from here since (their request came late): a
+    /// row left without requests is then worth telling the store.
+    pub moved_out: bool,
 }
 
 impl Reset for CallbackDay {
@@ -29,6 +32,14 @@ impl CallbackDay {
         self.failed += o.failed;
         self.deleted += o.deleted;
     }
+
+    fn remove(&mut self, o: &CallbackDay) {
+        self.requested = self.requested.saturating_sub(o.requested);
+        self.assigned = self.assigned.saturating_sub(o.assigned);
+        self.completed = self.completed.saturating_sub(o.completed);
+        self.failed = self.failed.saturating_sub(o.failed);
+        self.deleted = self.deleted.saturating_sub(o.deleted);
+    }
 }
 
 #[derive(Debug)]
@@ -37,7 +48,27 @@ pub(crate) struct CallbackRec {
     pub day: DayNo,
     pub agent: Option<u32>,
     pub assigned_ever: bool,
-    pub closed: bool,
+    /// How it was closed, once it is.
+    pub closed: Option<CallbackKind>,
+    /// First seen by another event than its `callback.requested`, which has
+    /// not come yet: the request, when it comes, moves the callback to the
+    /// request's day (and service, if it names one).
+    pub awaiting_request: bool,
+}
+
+impl CallbackRec {
+    /// What this callback adds to the counts of its service and day.
+    fn counts(&self) -> CallbackDay {
+        let closed = |k| u32::from(self.closed == Some(k));
+        CallbackDay {
+            requested: 1,
+            assigned: u32::from(self.assigned_ever),
+            completed: closed(CallbackKind::Completed),
+            failed: closed(CallbackKind::Failed),
+            deleted: closed(CallbackKind::Deleted),
+            moved_out: false,
+        }
+    }
 }
 
 impl Tenant {
@@ -52,40 +83,79 @@ impl Tenant {
         }
     }
 
+    /// Moves a callback's counts to another service or day.
+    fn move_callback(&mut self, key: &str, service: Option<u32>, day: DayNo) {
+        let Some(rec) = self.callbacks.get_mut(key) else {
+            return;
+        };
+        if (rec.service, rec.day) == (service, day) {
+            return;
+        }
+        let (from_service, from_day) = (rec.service, rec.day);
+        (rec.service, rec.day) = (service, day);
+        let counts = rec.counts();
+        if let Some(d) = self.callback_day(from_service, from_day) {
+            d.remove(&counts);
+            d.moved_out = true;
+        }
+        if let Some(d) = self.callback_day(service, day) {
+            d.add(&counts);
+        }
+    }
+
     pub(super) fn apply_callback(&mut self, ts: Millis, c: &CallbackEvent<'_>) -> Outcome {
         let key: &str = &c.callback;
         let agent = c.agent.as_deref().map(|a| self.agent(a));
-        if !self.callbacks.contains_key(key) {
-            if c.kind == CallbackKind::Unassigned {
+        let named = c.service.as_deref().map(|s| self.service(s));
+        match self.callbacks.get(key) {
+            None if c.kind == CallbackKind::Unassigned => {
                 return Outcome::NoEffect(NoEffect::UnknownCallback);
             }
-            // A callback first seen assigned or closed was requested then.
-            let (day, _) = self.cal.day_hour(ts);
-            self.advance(day);
-            let service = c.service.as_deref().map(|s| self.service(s));
-            if let Some(d) = self.callback_day(service, day) {
-                d.requested += 1;
+            None => {
+                // A callback first seen assigned or closed was requested then
+                // (until its request says otherwise).
+                let (day, _) = self.cal.day_hour(ts);
+                self.advance(day);
+                if let Some(d) = self.callback_day(named, day) {
+                    d.requested += 1;
+                }
+                self.callbacks.insert(
+                    key.into(),
+                    CallbackRec {
+                        service: named,
+                        day,
+                        agent: None,
+                        assigned_ever: false,
+                        closed: None,
+                        awaiting_request: c.kind != CallbackKind::Requested,
+                    },
+                );
+                if c.kind == CallbackKind::Requested {
+                    return Outcome::Applied;
+                }
             }
-            self.callbacks.insert(
-                key.into(),
-                CallbackRec {
-                    service,
-                    day,
-                    agent: None,
-                    assigned_ever: false,
-                    closed: false,
-                },
-            );
-            if c.kind == CallbackKind::Requested {
+            Some(rec) if c.kind == CallbackKind::Requested => {
+                if !rec.awaiting_request {
+                    return Outcome::NoEffect(NoEffect::CallbackKnown);
+                }
+                // The request came after another of its events: the
+                // callback belongs to the request's day, and to the service
+                // it names (or the one the others named).
+                let service = named.or(rec.service);
+                let (day, _) = self.cal.day_hour(ts);
+                self.advance(day);
+                if let Some(rec) = self.callbacks.get_mut(key) {
+                    rec.awaiting_request = false;
+                }
+                self.move_callback(key, service, day);
                 return Outcome::Applied;
             }
-        } else if c.kind == CallbackKind::Requested {
-            return Outcome::NoEffect(NoEffect::CallbackKnown);
+            Some(_) => {}
         }
         let Some(rec) = self.callbacks.get_mut(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
-        if rec.closed {
+        if rec.closed.is_some() {
             return Outcome::NoEffect(NoEffect::CallbackClosed);
         }
         let (service, day) = (rec.service, rec.day);
@@ -107,7 +177,7 @@ impl Tenant {
                     first_assignment = !rec.assigned_ever;
                     rec.assigned_ever = true;
                 }
-                rec.closed = true;
+                rec.closed = Some(kind);
                 rec.agent = None;
                 closed_as = Some(kind);
             }
@@ -132,6 +202,11 @@ impl Tenant {
                 Some(CallbackKind::Deleted) => d.deleted += 1,
                 _ => {}
             }
+        }
+        // A service named before the request comes is the callback's
+        // until then.
+        if service.is_none() && named.is_some() {
+            self.move_callback(key, named, day);
         }
         Outcome::Applied
     }

@@ -462,8 +462,15 @@ impl Tenant {
                 let Some(queue) = c.queue.as_deref() else {
                     return Outcome::NoEffect(NoEffect::UnknownCall);
                 };
+                // A wait that began before yesterday belongs to a closed
+                // day: counting it now would count its agent's answer and
+                // no call of any day kept.
+                let start = c.queued_ts.unwrap_or(ts).min(ts);
+                if self.cal.day_hour(start).0 < self.latest_day.saturating_sub(1) {
+                    return Outcome::NoEffect(NoEffect::TooOld);
+                }
                 let q = self.queue(queue, c.service.as_deref());
-                self.enqueue(key, q, c.queued_ts.unwrap_or(ts).min(ts), false);
+                self.enqueue(key, q, start, false);
                 self.calls[key]
             }
         };

@@ -451,7 +451,7 @@ impl Tenant {
         if day > self.latest_day {
             self.latest_day = day;
             self.callbacks
-                .retain(|_, cb| !cb.closed || cb.day >= day - 1);
+                .retain(|_, cb| cb.closed.is_none() || cb.day >= day - 1);
         }
     }
 

@@ -177,8 +177,10 @@ impl Tenant {
     /// Callbacks, per service and request day.
     fn callback_rows(&self, view: &RowView<'_>, rows: &mut Vec<IntervalRow>) {
         let mut callback_row = |service: Option<Arc<str>>, day: DayNo, d: &super::CallbackDay| {
+            // A row its callbacks moved away from is only worth telling the
+            // store, which deletes it.
             if view.day_start(day).is_none_or(|ds| ds < self.whole_from)
-                || d.requested == 0
+                || (d.requested == 0 && !(d.moved_out && view.changed_since.is_some()))
                 || !view.wanted(self.callbacks_changed)
             {
                 return;

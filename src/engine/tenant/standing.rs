@@ -46,6 +46,7 @@ pub(crate) struct CallbackFacts {
     day: DayNo,
     agent: Option<u32>,
     assigned_ever: bool,
+    awaiting_request: bool,
 }
 
 /// The facts as of the instant `at`.
@@ -105,7 +106,7 @@ impl Tenant {
         let callbacks = self
             .callbacks
             .iter()
-            .filter(|(_, cb)| !cb.closed)
+            .filter(|(_, cb)| cb.closed.is_none())
             .map(|(id, cb)| {
                 (
                     id.clone(),
@@ -114,6 +115,7 @@ impl Tenant {
                         day: cb.day,
                         agent: cb.agent,
                         assigned_ever: cb.assigned_ever,
+                        awaiting_request: cb.awaiting_request,
                     },
                 )
             })
@@ -197,6 +199,7 @@ impl Tenant {
                 day: c.day,
                 agent: c.agent.map(|a| self.agents.name(a).clone()),
                 assigned_ever: c.assigned_ever,
+                awaiting_request: c.awaiting_request,
             })
             .collect();
         callbacks.sort_by(|a, b| a.callback.cmp(&b.callback));
@@ -267,7 +270,8 @@ impl Tenant {
                     day: c.day,
                     agent,
                     assigned_ever: c.assigned_ever,
-                    closed: false,
+                    closed: None,
+                    awaiting_request: c.awaiting_request,
                 },
             );
         }
