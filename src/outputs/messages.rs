@@ -22,6 +22,7 @@ use crate::history::messages::{
 };
 use crate::http::auth::Access;
 use crate::http::{ApiError, AppState};
+use crate::time::Millis;
 use crate::time::now_ms;
 use crate::wire::Instant;
 
@@ -131,11 +132,8 @@ async fn post(
     })?;
     let expires = check(&post).map_err(ApiError::BadRequest)?;
     let now = now_ms();
-    let mut raw = [0u8; 8];
-    getrandom::fill(&mut raw)
-        .map_err(|e| ApiError::Internal(format!("no random source for an id: {e}")))?;
     let message = Message {
-        id: crate::http::auth::hex(&raw),
+        id: message_id(now)?,
         text: post.text.trim().to_string(),
         created_at: Instant(now),
         expires_at: Instant(now + expires as i64 * 1000),
@@ -171,5 +169,58 @@ async fn remove(
         Err(ApiError::NotFound(format!(
             "tenant `{tenant}` has no message `{id}`"
         )))
+    }
+}
+
+/// A new message's id: its posting order on this instance (milliseconds,
+/// then a count within one), then random bytes so that instances sharing a
+/// store do not collide. The list sorts equal times by id, so messages
+/// posted in the same millisecond keep the order they were posted in.
+fn message_id(now: Millis) -> Result<String, ApiError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let floor = (now.max(0) as u64) << 12;
+    let order = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(floor.max(last + 1))
+        })
+        .map_or(floor, |last| floor.max(last + 1));
+    let mut raw = [0u8; 4];
+    getrandom::fill(&mut raw)
+        .map_err(|e| ApiError::Internal(format!("no random source for an id: {e}")))?;
+    Ok(format!("{order:016x}{}", crate::http::auth::hex(&raw)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::messages::Messages;
+
+    /// Messages posted in one millisecond list in the order they were
+    /// posted (the newest first), as those of different milliseconds do.
+    #[tokio::test]
+    async fn messages_of_one_millisecond_keep_their_posting_order() {
+        let kept = Messages::new(None);
+        let now = 1_780_000_000_000;
+        for (i, at) in [now, now, now, now + 1, now + 1, now + 1]
+            .into_iter()
+            .enumerate()
+        {
+            let m = Message {
+                id: message_id(at).unwrap(),
+                text: format!("m{i}"),
+                created_at: Instant(at),
+                expires_at: Instant(at + 60_000),
+            };
+            assert!(kept.add("acme", &m, at).await.unwrap());
+        }
+        let texts: Vec<String> = kept
+            .list("acme", now + 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["m5", "m4", "m3", "m2", "m1", "m0"]);
     }
 }

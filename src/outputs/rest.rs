@@ -185,6 +185,14 @@ async fn snapshot(
         return Err(ApiError::reading_snapshots());
     }
     let Some(p) = st.hub.latest(&tenant) else {
+        // A tenant the config names exists before its first event (a
+        // board set up before the first call): it has no figures yet,
+        // which is not "no such tenant".
+        if st.config.tenant_names().any(|t| t == tenant) {
+            return Err(ApiError::Unavailable(format!(
+                "tenant `{tenant}` has no figures yet: no event of it has come since this instance started (a board's websocket waits for the first)"
+            )));
+        }
         return Err(ApiError::NoTenant(tenant));
     };
     let json = p

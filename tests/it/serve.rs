@@ -196,6 +196,14 @@ async fn every_client_error_is_a_json_error_that_says_what_is_wrong() {
             404,
             "no tenant `nope`",
         ),
+        // The config names it, no event of it has come: not "no such
+        // tenant".
+        (
+            "GET",
+            "/api/v1/tenants/waiting-room/snapshot",
+            503,
+            "no figures yet",
+        ),
     ] {
         let (got, head, body) = http(srv.addr, method, path, "").await;
         assert_eq!(got, status, "{method} {path}: {body}");
