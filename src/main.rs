@@ -37,8 +37,10 @@ enum Command {
     /// Run the engine over a file of events and print each tenant's final
     /// snapshot, one JSON object per line, sorted by tenant.
     ///
-    /// Rejected lines are counted and summarised on stderr; the exit code is
-    /// non-zero only when every line was rejected.
+    /// Rejected lines are counted and summarised on stderr; they do not fail
+    /// the run. Exit codes: 0 done; 1 every line was rejected, or
+    /// `--tenant` names a tenant with no event in the input; 2 a usage
+    /// error or an input that cannot be read.
     Replay(replay::ReplayArgs),
     /// Write a simulated contact center's events as NDJSON to standard
     /// output: the demo tenant (three services, five queues), deterministic

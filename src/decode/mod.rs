@@ -129,7 +129,8 @@ pub fn refusal(outcome: crate::engine::Outcome) -> Option<Reject> {
         Outcome::OverLimit(limit) => Some(over_limit(limit)),
         Outcome::NoEffect(NoEffect::TooOld) => Some(Reject::new(
             Reason::TooOld,
-            "its local day is before yesterday of the tenant's newest event: that day is closed \
+            "its local day (or, for a call never seen queued, the day its wait began by \
+             `queued_ts`) is before yesterday of the tenant's newest event: that day is closed \
              (`callboard history rebuild` recomputes past days from a log)",
         )),
         _ => None,

@@ -1315,3 +1315,48 @@ fn an_answer_whose_wait_began_before_yesterday_changes_nothing() {
     );
     assert_eq!(out, Outcome::Applied);
 }
+
+/// A callback's service named only by an event delivered after its close
+/// is still its service: in every delivery order the service row counts it.
+#[test]
+fn a_callback_service_named_after_its_close_is_still_its_service() {
+    let events = [
+        (
+            "2026-11-21T09:00:00Z",
+            "callback.requested",
+            json!({"callback": "k1"}),
+        ),
+        (
+            "2026-11-21T09:01:00Z",
+            "callback.assigned",
+            json!({"callback": "k1", "agent": "a1", "service": "s1"}),
+        ),
+        (
+            "2026-11-21T09:02:00Z",
+            "callback.completed",
+            json!({"callback": "k1", "agent": "a1"}),
+        ),
+    ];
+    let orders: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let mut h = Harness::new();
+        for &i in &order {
+            let (ts, ty, f) = events[i].clone();
+            h.send(ts, ty, f);
+        }
+        let s = h.snap("2026-11-21T10:00:00Z");
+        let c = &Harness::service(&s, "s1").callback_processing;
+        assert_eq!(
+            (c.requested, c.assigned, c.completed, s.callbacks.requested),
+            (1, 1, 1, 1),
+            "{order:?}"
+        );
+    }
+}

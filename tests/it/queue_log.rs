@@ -278,8 +278,15 @@ fn absurd_durations_do_not_overflow() {
                 1795219268|c2|q|NONE|ABANDON|1|1|9223372036854775807\n\
                 1795219268|c3|q|SIP/1|CONNECT|9223372036854775807|x|1\n";
     let (s, summary) = run(text, None);
-    assert_eq!(summary.rejected_total(), 0);
-    // Their waits put them on a day ten years back: nothing counts today.
+    // Their waits began on a day ten years back, a closed day: the abandon
+    // and the answer are refused as such (the caller's hang-up ends a call
+    // never seen, and changes nothing), and nothing counts today.
+    assert_eq!(summary.rejected_total(), 2, "{summary}");
+    assert_eq!(
+        summary.rejected.get(&callboard::decode::Reason::TooOld),
+        Some(&2),
+        "{summary}"
+    );
     let t = &s.totals;
     assert_eq!(
         (

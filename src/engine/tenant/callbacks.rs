@@ -155,7 +155,17 @@ impl Tenant {
         let Some(rec) = self.callbacks.get_mut(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
+        // A service named when none is known yet is the callback's (until
+        // a request names another), whenever the event naming it comes:
+        // after the close too, so that the service does not depend on the
+        // order of delivery.
+        let adopts = rec.service.is_none() && named.is_some();
         if rec.closed.is_some() {
+            if adopts {
+                let day = rec.day;
+                self.move_callback(key, named, day);
+                return Outcome::Applied;
+            }
             return Outcome::NoEffect(NoEffect::CallbackClosed);
         }
         let (service, day) = (rec.service, rec.day);
@@ -203,9 +213,7 @@ impl Tenant {
                 _ => {}
             }
         }
-        // A service named before the request comes is the callback's
-        // until then.
-        if service.is_none() && named.is_some() {
+        if adopts {
             self.move_callback(key, named, day);
         }
         Outcome::Applied
