@@ -43,16 +43,33 @@ pub fn decode_json(bytes: &[u8], max_bytes: usize) -> Result<Event<'_>, Reject> 
         ));
     }
     let mut wire: WireEvent<'_> = sonic_rs::from_slice(bytes).map_err(|e| {
-        Reject::new(
-            if e.is_syntax() || e.is_eof() {
-                Reason::InvalidJson
-            } else {
-                Reason::InvalidField
-            },
-            e.to_string(),
-        )
+        if e.is_syntax() || e.is_eof() {
+            Reject::new(Reason::InvalidJson, e.to_string())
+        } else {
+            Reject::new(
+                Reason::InvalidField,
+                wrong_field(bytes).unwrap_or(e.to_string()),
+            )
+        }
     })?;
     validate(&mut wire)
+}
+
+/// The first field of a valid JSON object that an event cannot hold (a
+/// number where a string goes), named with what is wrong with it.
+fn wrong_field(bytes: &[u8]) -> Option<String> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
+    object.into_iter().find_map(|(name, value)| {
+        let alone = serde_json::to_vec(&serde_json::json!({ name.clone(): value })).ok()?;
+        sonic_rs::from_slice::<WireEvent<'_>>(&alone)
+            .err()
+            .map(|e| {
+                format!(
+                    "`{name}`: {}",
+                    e.to_string().split(" at line").next().unwrap_or("")
+                )
+            })
+    })
 }
 
 /// Events nest two levels at most; anything past this is refused before a
@@ -350,6 +367,27 @@ mod tests {
             reason(r#"{"v":2,"id":"e","ts":0,"tenant":"t","type":"call.ivr","call":"c"}"#),
             Reason::UnsupportedVersion
         );
+        // A field of the wrong JSON type is named, whichever it is.
+        for (line, field) in [
+            (
+                format!(r#"{{{ok},"type":"callback.completed","callback":5}}"#),
+                "`callback`",
+            ),
+            (
+                r#"{"v":1,"id":7,"ts":0,"tenant":"t","type":"call.ivr","call":"c"}"#.to_string(),
+                "`id`",
+            ),
+            (
+                format!(
+                    r#"{{{ok},"type":"agent.state","agent":"a","state":"ready","services":"s"}}"#
+                ),
+                "`services`",
+            ),
+        ] {
+            let r = decode_json(line.as_bytes(), 1 << 16).unwrap_err();
+            assert_eq!(r.reason, Reason::InvalidField, "{line}");
+            assert!(r.detail.starts_with(field), "{line}: {}", r.detail);
+        }
         let big = format!(
             r#"{{{ok},"type":"call.ivr","call":"c","pad":"{}"}}"#,
             "x".repeat(70_000)
