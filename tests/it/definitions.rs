@@ -1360,3 +1360,72 @@ fn a_callback_service_named_after_its_close_is_still_its_service() {
         );
     }
 }
+
+/// A callback event that changes nothing (an unassignment of a callback
+/// never seen, a second request, a late event of a closed callback whose
+/// service is known) creates no service and no agent: neither shows on the
+/// board, and neither uses up the configured bounds.
+#[test]
+fn a_callback_event_that_changes_nothing_creates_no_name() {
+    use callboard::engine::Limit;
+    let mut h = Harness::with_config("[limits]\nmax_services = 2\nmax_agents = 1\n");
+    let mut send = |ty: &str, f: serde_json::Value| h.send(T0, ty, f);
+    assert_eq!(
+        send(
+            "callback.requested",
+            json!({"callback": "k1", "service": "s1"})
+        ),
+        Outcome::Applied
+    );
+    for (ty, f, why) in [
+        (
+            "callback.unassigned",
+            json!({"callback": "k9", "agent": "ghost-agent", "service": "ghost"}),
+            NoEffect::UnknownCallback,
+        ),
+        (
+            "callback.requested",
+            json!({"callback": "k1", "service": "ghost"}),
+            NoEffect::CallbackKnown,
+        ),
+    ] {
+        assert_eq!(send(ty, f), Outcome::NoEffect(why));
+    }
+    assert_eq!(
+        send("callback.deleted", json!({"callback": "k1"})),
+        Outcome::Applied
+    );
+    assert_eq!(
+        send(
+            "callback.assigned",
+            json!({"callback": "k1", "agent": "ghost-agent", "service": "ghost"})
+        ),
+        Outcome::NoEffect(NoEffect::CallbackClosed)
+    );
+    // The bounds are still free for names that count.
+    assert_eq!(
+        send(
+            "callback.requested",
+            json!({"callback": "k2", "service": "s2"})
+        ),
+        Outcome::Applied
+    );
+    assert_eq!(
+        send(
+            "callback.assigned",
+            json!({"callback": "k2", "agent": "a1"})
+        ),
+        Outcome::Applied
+    );
+    assert_eq!(
+        send(
+            "callback.requested",
+            json!({"callback": "k3", "service": "s3"})
+        ),
+        Outcome::OverLimit(Limit::Services)
+    );
+    let s = h.snap("2026-11-21T10:00:00Z");
+    let services: Vec<&str> = s.services.iter().map(|r| &*r.service).collect();
+    let agents: Vec<&str> = s.agent_list.iter().map(|r| &*r.agent).collect();
+    assert_eq!((services, agents), (vec!["s1", "s2"], vec!["a1"]));
+}

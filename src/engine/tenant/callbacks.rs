@@ -105,8 +105,8 @@ impl Tenant {
 
     pub(super) fn apply_callback(&mut self, ts: Millis, c: &CallbackEvent<'_>) -> Outcome {
         let key: &str = &c.callback;
-        let agent = c.agent.as_deref().map(|a| self.agent(a));
-        let named = c.service.as_deref().map(|s| self.service(s));
+        // Names are resolved (and so created) only where the event uses
+        // them: an event that changes nothing adds no service or agent.
         match self.callbacks.get(key) {
             None if c.kind == CallbackKind::Unassigned => {
                 return Outcome::NoEffect(NoEffect::UnknownCallback);
@@ -114,6 +114,7 @@ impl Tenant {
             None => {
                 // A callback first seen assigned or closed was requested then
                 // (until its request says otherwise).
+                let named = c.service.as_deref().map(|s| self.service(s));
                 let (day, _) = self.cal.day_hour(ts);
                 self.advance(day);
                 if let Some(d) = self.callback_day(named, day) {
@@ -141,7 +142,11 @@ impl Tenant {
                 // The request came after another of its events: the
                 // callback belongs to the request's day, and to the service
                 // it names (or the one the others named).
-                let service = named.or(rec.service);
+                let known = rec.service;
+                let service = match c.service.as_deref() {
+                    Some(s) => Some(self.service(s)),
+                    None => known,
+                };
                 let (day, _) = self.cal.day_hour(ts);
                 self.advance(day);
                 if let Some(rec) = self.callbacks.get_mut(key) {
@@ -152,14 +157,22 @@ impl Tenant {
             }
             Some(_) => {}
         }
-        let Some(rec) = self.callbacks.get_mut(key) else {
+        let Some(rec) = self.callbacks.get(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
         // A service named when none is known yet is the callback's (until
         // a request names another), whenever the event naming it comes:
         // after the close too, so that the service does not depend on the
         // order of delivery.
-        let adopts = rec.service.is_none() && named.is_some();
+        let adopts = rec.service.is_none() && c.service.is_some();
+        let named = if adopts {
+            c.service.as_deref().map(|s| self.service(s))
+        } else {
+            None
+        };
+        let Some(rec) = self.callbacks.get(key) else {
+            return Outcome::NoEffect(NoEffect::UnknownCallback);
+        };
         if rec.closed.is_some() {
             if adopts {
                 let day = rec.day;
@@ -168,6 +181,13 @@ impl Tenant {
             }
             return Outcome::NoEffect(NoEffect::CallbackClosed);
         }
+        let agent = match (c.kind, c.agent.as_deref()) {
+            (CallbackKind::Assigned, Some(a)) => Some(self.agent(a)),
+            _ => None,
+        };
+        let Some(rec) = self.callbacks.get_mut(key) else {
+            return Outcome::NoEffect(NoEffect::UnknownCallback);
+        };
         let (service, day) = (rec.service, rec.day);
         let old = rec.agent;
         let mut first_assignment = false;
