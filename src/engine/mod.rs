@@ -53,8 +53,12 @@ pub enum NoEffect {
     UnknownCallback,
     /// `callback.requested` for a callback already known.
     CallbackKnown,
-    /// An event for a callback already completed, failed or deleted.
+    /// An event for a callback dated after its close (or a second close at
+    /// the same time).
     CallbackClosed,
+    /// A callback assignment or unassignment older than the callback's
+    /// newest (or a repeat of it): its time decides, not its delivery.
+    CallbackStale,
     /// A call or callback event dated before yesterday, or a wait-ending
     /// event of a call never seen queued whose `queued_ts` is: its day is
     /// closed.
@@ -68,6 +72,7 @@ crate::event::names!(NoEffect {
     UnknownCallback => "unknown_callback",
     CallbackKnown => "callback_known",
     CallbackClosed => "callback_closed",
+    CallbackStale => "callback_stale",
     TooOld => "too_old",
 });
 

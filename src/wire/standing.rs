@@ -75,6 +75,13 @@ pub struct StandingCallback {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<Arc<str>>,
     pub assigned_ever: bool,
+    /// The `ts` of its earliest assignment (absent in facts written before
+    /// it was kept: `assigned_ever` then says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<i64>,
+    /// The `ts` of its newest assignment or unassignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_at: Option<i64>,
     /// First seen by another event than its `callback.requested`, which had
     /// not come yet.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

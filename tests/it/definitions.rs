@@ -1369,9 +1369,10 @@ fn a_callback_service_named_after_its_close_is_still_its_service() {
 fn a_callback_event_that_changes_nothing_creates_no_name() {
     use callboard::engine::Limit;
     let mut h = Harness::with_config("[limits]\nmax_services = 2\nmax_agents = 1\n");
-    let mut send = |ty: &str, f: serde_json::Value| h.send(T0, ty, f);
+    let send = |h: &mut Harness, ty: &str, f: serde_json::Value| h.send(T0, ty, f);
     assert_eq!(
         send(
+            &mut h,
             "callback.requested",
             json!({"callback": "k1", "service": "s1"})
         ),
@@ -1389,14 +1390,15 @@ fn a_callback_event_that_changes_nothing_creates_no_name() {
             NoEffect::CallbackKnown,
         ),
     ] {
-        assert_eq!(send(ty, f), Outcome::NoEffect(why));
+        assert_eq!(send(&mut h, ty, f), Outcome::NoEffect(why));
     }
     assert_eq!(
-        send("callback.deleted", json!({"callback": "k1"})),
+        send(&mut h, "callback.deleted", json!({"callback": "k1"})),
         Outcome::Applied
     );
     assert_eq!(
-        send(
+        h.send(
+            "2026-11-21T09:05:00Z",
             "callback.assigned",
             json!({"callback": "k1", "agent": "ghost-agent", "service": "ghost"})
         ),
@@ -1405,6 +1407,7 @@ fn a_callback_event_that_changes_nothing_creates_no_name() {
     // The bounds are still free for names that count.
     assert_eq!(
         send(
+            &mut h,
             "callback.requested",
             json!({"callback": "k2", "service": "s2"})
         ),
@@ -1412,6 +1415,7 @@ fn a_callback_event_that_changes_nothing_creates_no_name() {
     );
     assert_eq!(
         send(
+            &mut h,
             "callback.assigned",
             json!({"callback": "k2", "agent": "a1"})
         ),
@@ -1419,6 +1423,7 @@ fn a_callback_event_that_changes_nothing_creates_no_name() {
     );
     assert_eq!(
         send(
+            &mut h,
             "callback.requested",
             json!({"callback": "k3", "service": "s3"})
         ),
@@ -1428,4 +1433,109 @@ fn a_callback_event_that_changes_nothing_creates_no_name() {
     let services: Vec<&str> = s.services.iter().map(|r| &*r.service).collect();
     let agents: Vec<&str> = s.agent_list.iter().map(|r| &*r.agent).collect();
     assert_eq!((services, agents), (vec!["s1", "s2"], vec!["a1"]));
+}
+
+/// Every order of `n` things (Heap's algorithm).
+fn every_order(n: usize) -> Vec<Vec<usize>> {
+    fn heap(k: usize, a: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if k <= 1 {
+            out.push(a.clone());
+            return;
+        }
+        for i in 0..k {
+            heap(k - 1, a, out);
+            let j = if k % 2 == 0 { i } else { 0 };
+            a.swap(j, k - 1);
+        }
+    }
+    let mut out = Vec::new();
+    heap(n, &mut (0..n).collect(), &mut out);
+    out
+}
+
+/// A callback's assignment is its newest by `ts`, its outcome its earliest
+/// close, and an assignment dated after the close changes nothing: in
+/// whatever order the events are delivered, the figures are the same.
+#[test]
+fn a_callbacks_assignment_and_close_go_by_time_not_delivery() {
+    // k1: assigned to a1, then a2, deleted, then (too late) a3 and a
+    // completion. k2: assigned to a1, unassigned, assigned to a2, open.
+    let k1 = [
+        (
+            "09:00",
+            "callback.requested",
+            json!({"callback": "k1", "service": "s1"}),
+        ),
+        (
+            "09:01",
+            "callback.assigned",
+            json!({"callback": "k1", "agent": "a1"}),
+        ),
+        (
+            "09:03",
+            "callback.assigned",
+            json!({"callback": "k1", "agent": "a2"}),
+        ),
+        ("09:04", "callback.deleted", json!({"callback": "k1"})),
+        (
+            "09:05",
+            "callback.assigned",
+            json!({"callback": "k1", "agent": "a3"}),
+        ),
+        (
+            "09:06",
+            "callback.completed",
+            json!({"callback": "k1", "agent": "a3"}),
+        ),
+    ];
+    let k2 = [
+        (
+            "09:00",
+            "callback.requested",
+            json!({"callback": "k2", "service": "s1"}),
+        ),
+        (
+            "09:01",
+            "callback.assigned",
+            json!({"callback": "k2", "agent": "a1"}),
+        ),
+        ("09:02", "callback.unassigned", json!({"callback": "k2"})),
+        (
+            "09:03",
+            "callback.assigned",
+            json!({"callback": "k2", "agent": "a2"}),
+        ),
+    ];
+    let orders1 = every_order(k1.len());
+    let orders2 = every_order(k2.len());
+    assert_eq!((orders1.len(), orders2.len()), (720, 24));
+    for (n, o1) in orders1.iter().enumerate() {
+        let o2 = &orders2[n % orders2.len()];
+        let mut h = Harness::new();
+        // Interleaved: k2's events between k1's.
+        let mut events = Vec::new();
+        for i in 0..o1.len().max(o2.len()) {
+            events.extend(o1.get(i).map(|&j| &k1[j]));
+            events.extend(o2.get(i).map(|&j| &k2[j]));
+        }
+        for (hm, ty, f) in events {
+            h.send(&format!("2026-11-21T{hm}:00Z"), ty, f.clone());
+        }
+        let s = h.snap("2026-11-21T10:00:00Z");
+        let c = &Harness::service(&s, "s1").callback_processing;
+        let open: Vec<(&str, u64)> = s
+            .callbacks
+            .open_by_agent
+            .iter()
+            .map(|o| (&*o.agent, o.open))
+            .collect();
+        assert_eq!(
+            (
+                (c.requested, c.assigned, c.completed, c.failed, c.deleted),
+                open
+            ),
+            ((2, 2, 0, 0, 1), vec![("a2", 1)]),
+            "k1 in order {o1:?}, k2 in order {o2:?}"
+        );
+    }
 }

@@ -46,10 +46,15 @@ impl CallbackDay {
 pub(crate) struct CallbackRec {
     pub service: Option<u32>,
     pub day: DayNo,
+    /// The agent of its newest assignment or unassignment (by `ts`), and
+    /// that event's `ts`; open callbacks count for the agent until closed.
     pub agent: Option<u32>,
-    pub assigned_ever: bool,
-    /// How it was closed, once it is.
-    pub closed: Option<CallbackKind>,
+    pub agent_at: Millis,
+    /// The `ts` of its earliest `callback.assigned`.
+    pub assigned_at: Option<Millis>,
+    /// Its earliest close by `ts`, and that `ts`: later closes change
+    /// nothing, whatever order they are delivered in.
+    pub closed: Option<(CallbackKind, Millis)>,
     /// First seen by another event than its `callback.requested`, which has
     /// not come yet: the request, when it comes, moves the callback to the
     /// request's day (and service, if it names one).
@@ -57,16 +62,83 @@ pub(crate) struct CallbackRec {
 }
 
 impl CallbackRec {
-    /// What this callback adds to the counts of its service and day.
+    /// What this callback adds to the counts of its service and day. It
+    /// counts as assigned when an assignment came at or before its close,
+    /// or when it was completed or failed (someone processed it).
     fn counts(&self) -> CallbackDay {
-        let closed = |k| u32::from(self.closed == Some(k));
+        let kind = self.closed.map(|(k, _)| k);
+        let closed = |k| u32::from(kind == Some(k));
+        let processed = matches!(kind, Some(CallbackKind::Completed | CallbackKind::Failed));
+        let assigned_in_time = match (self.assigned_at, self.closed) {
+            (Some(at), Some((_, end))) => at <= end,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
         CallbackDay {
             requested: 1,
-            assigned: u32::from(self.assigned_ever),
+            assigned: u32::from(processed || assigned_in_time),
             completed: closed(CallbackKind::Completed),
             failed: closed(CallbackKind::Failed),
             deleted: closed(CallbackKind::Deleted),
             moved_out: false,
+        }
+    }
+
+    /// The agent it is open for, if any.
+    pub(crate) fn open_agent(&self) -> Option<u32> {
+        if self.closed.is_some() {
+            None
+        } else {
+            self.agent
+        }
+    }
+
+    /// Applies an assignment, an unassignment or a close at `ts`, or says
+    /// why it changes nothing. The rules hold in any order of delivery: the
+    /// newest assignment (same `ts`: the one delivered later), the
+    /// earliest close (same `ts`: the one delivered first).
+    fn update(
+        &mut self,
+        kind: CallbackKind,
+        ts: Millis,
+        agent: Option<u32>,
+    ) -> Result<(), NoEffect> {
+        if self.closed.is_some_and(|(_, end)| ts > end) {
+            return Err(NoEffect::CallbackClosed);
+        }
+        let changed = match kind {
+            CallbackKind::Requested => false,
+            CallbackKind::Assigned | CallbackKind::Unassigned => {
+                let mut changed = false;
+                if kind == CallbackKind::Assigned && self.assigned_at.is_none_or(|at| ts < at) {
+                    self.assigned_at = Some(ts);
+                    changed = true;
+                }
+                let agent = if kind == CallbackKind::Assigned {
+                    agent
+                } else {
+                    None
+                };
+                if ts >= self.agent_at {
+                    changed |= self.agent != agent || self.agent_at != ts;
+                    self.agent = agent;
+                    self.agent_at = ts;
+                }
+                changed
+            }
+            close => {
+                if self.closed.is_some_and(|(_, end)| ts == end) {
+                    // Closed at this very `ts` already.
+                    return Err(NoEffect::CallbackClosed);
+                }
+                self.closed = Some((close, ts));
+                true
+            }
+        };
+        if changed {
+            Ok(())
+        } else {
+            Err(NoEffect::CallbackStale)
         }
     }
 }
@@ -126,7 +198,8 @@ impl Tenant {
                         service: named,
                         day,
                         agent: None,
-                        assigned_ever: false,
+                        agent_at: Millis::MIN,
+                        assigned_at: None,
                         closed: None,
                         awaiting_request: c.kind != CallbackKind::Requested,
                     },
@@ -173,46 +246,24 @@ impl Tenant {
         let Some(rec) = self.callbacks.get(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
-        if rec.closed.is_some() {
-            if adopts {
-                let day = rec.day;
-                self.move_callback(key, named, day);
-                return Outcome::Applied;
-            }
-            return Outcome::NoEffect(NoEffect::CallbackClosed);
-        }
         let agent = match (c.kind, c.agent.as_deref()) {
-            (CallbackKind::Assigned, Some(a)) => Some(self.agent(a)),
+            (CallbackKind::Assigned, Some(a)) if !rec.closed.is_some_and(|(_, end)| ts > end) => {
+                Some(self.agent(a))
+            }
             _ => None,
         };
         let Some(rec) = self.callbacks.get_mut(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
         let (service, day) = (rec.service, rec.day);
-        let old = rec.agent;
-        let mut first_assignment = false;
-        let mut closed_as = None;
-        match c.kind {
-            CallbackKind::Assigned => {
-                rec.agent = agent;
-                first_assignment = !rec.assigned_ever;
-                rec.assigned_ever = true;
-            }
-            CallbackKind::Unassigned => rec.agent = None,
-            kind => {
-                // Completing or failing a callback nobody was assigned still
-                // means someone processed it: it counts as assigned, so the
-                // rate stays <= 100 %. Deleting it unprocessed does not.
-                if kind != CallbackKind::Deleted {
-                    first_assignment = !rec.assigned_ever;
-                    rec.assigned_ever = true;
-                }
-                rec.closed = Some(kind);
-                rec.agent = None;
-                closed_as = Some(kind);
-            }
+        let (before, old) = (rec.counts(), rec.open_agent());
+        let changed = rec.update(c.kind, ts, agent);
+        let (after, new) = (rec.counts(), rec.open_agent());
+        if let Err(why) = changed
+            && !adopts
+        {
+            return Outcome::NoEffect(why);
         }
-        let new = rec.agent;
         if old != new {
             if let Some(o) = old {
                 let n = &mut self.agent_data[o as usize].open_callbacks;
@@ -223,15 +274,8 @@ impl Tenant {
             }
         }
         if let Some(d) = self.callback_day(service, day) {
-            if first_assignment {
-                d.assigned += 1;
-            }
-            match closed_as {
-                Some(CallbackKind::Completed) => d.completed += 1,
-                Some(CallbackKind::Failed) => d.failed += 1,
-                Some(CallbackKind::Deleted) => d.deleted += 1,
-                _ => {}
-            }
+            d.remove(&before);
+            d.add(&after);
         }
         if adopts {
             self.move_callback(key, named, day);

@@ -45,7 +45,8 @@ pub(crate) struct CallbackFacts {
     service: Option<u32>,
     day: DayNo,
     agent: Option<u32>,
-    assigned_ever: bool,
+    agent_at: Millis,
+    assigned_at: Option<Millis>,
     awaiting_request: bool,
 }
 
@@ -114,7 +115,8 @@ impl Tenant {
                         service: cb.service,
                         day: cb.day,
                         agent: cb.agent,
-                        assigned_ever: cb.assigned_ever,
+                        agent_at: cb.agent_at,
+                        assigned_at: cb.assigned_at,
                         awaiting_request: cb.awaiting_request,
                     },
                 )
@@ -198,7 +200,9 @@ impl Tenant {
                 service: c.service.map(|s| self.services.name(s).clone()),
                 day: c.day,
                 agent: c.agent.map(|a| self.agents.name(a).clone()),
-                assigned_ever: c.assigned_ever,
+                assigned_ever: c.assigned_at.is_some(),
+                assigned_at: c.assigned_at,
+                agent_at: (c.agent_at != Millis::MIN).then_some(c.agent_at),
                 awaiting_request: c.awaiting_request,
             })
             .collect();
@@ -269,7 +273,10 @@ impl Tenant {
                     service,
                     day: c.day,
                     agent,
-                    assigned_ever: c.assigned_ever,
+                    agent_at: c.agent_at.unwrap_or(Millis::MIN),
+                    // Facts written before the time was kept: assigned
+                    // before anything that can still come.
+                    assigned_at: c.assigned_at.or(c.assigned_ever.then_some(Millis::MIN)),
                     closed: None,
                     awaiting_request: c.awaiting_request,
                 },
