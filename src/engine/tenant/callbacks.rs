@@ -247,7 +247,7 @@ impl Tenant {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
         let agent = match (c.kind, c.agent.as_deref()) {
-            (CallbackKind::Assigned, Some(a)) if !rec.closed.is_some_and(|(_, end)| ts > end) => {
+            (CallbackKind::Assigned, Some(a)) if rec.closed.is_none_or(|(_, end)| ts <= end) => {
                 Some(self.agent(a))
             }
             _ => None,
