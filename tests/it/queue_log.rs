@@ -566,3 +566,42 @@ fn a_refused_line_after_a_held_addmember_loses_nothing() {
     assert_eq!(e[0].ts, 5000);
     assert_eq!(d.holding(), None);
 }
+
+/// A member rung in vain (RINGNOANSWER, RINGCANCELED with a ringtime) was
+/// offered the call and missed it, as a `call.ringing` followed by another
+/// agent's event would be; a ringtime of 0 (busy, unavailable) is no
+/// offer; a member who rang in vain and then answers missed the first ring.
+#[test]
+fn members_rung_in_vain_missed_the_call() {
+    let b = 1_795_251_600; // 2026-11-21T09:00:00Z
+    let lines = [
+        format!("{}|c1|q|NONE|ENTERQUEUE||0101", b),
+        format!("{}|c1|q|SIP/A|RINGNOANSWER|15000", b + 15),
+        format!("{}|c1|q|SIP/B|RINGNOANSWER|0", b + 15),
+        format!("{}|c1|q|SIP/B|RINGNOANSWER|15000", b + 30),
+        format!("{}|c1|q|SIP/A|CONNECT|40|m1|10", b + 40),
+        format!("{}|c1|q|SIP/A|COMPLETEAGENT|40|60|1", b + 100),
+        format!("{}|c2|q|NONE|ENTERQUEUE||0102", b + 200),
+        format!("{}|c2|q|SIP/B|RINGCANCELED|5000", b + 210),
+        format!("{}|c2|q|NONE|ABANDON|1|1|10", b + 210),
+        // A ring for a call already answered offers nothing.
+        format!("{}|c3|q|NONE|ENTERQUEUE||0103", b + 300),
+        format!("{}|c3|q|SIP/C|CONNECT|5|m3|5", b + 305),
+        format!("{}|c3|q|SIP/A|RINGNOANSWER|3000", b + 306),
+    ];
+    let (s, summary) = run(&lines.join("\n"), Some("2026-11-21T10:00:00Z"));
+    assert_eq!(summary.rejected_total(), 0);
+    let missed = |a: &str| {
+        s.agent_list
+            .iter()
+            .find(|r| &*r.agent == a)
+            .unwrap_or_else(|| panic!("no agent {a}"))
+            .missed
+    };
+    assert_eq!(
+        (missed("SIP/A"), missed("SIP/B"), missed("SIP/C")),
+        (1, 2, 0)
+    );
+    let t = &s.totals.calls;
+    assert_eq!((t.inbound, t.answered, t.abandoned), (3, 2, 1));
+}

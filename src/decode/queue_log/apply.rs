@@ -35,6 +35,7 @@ impl QueueLogDecoder {
                 self.calls.entry(call.to_string()).or_insert(OpenCall {
                     queue: queue.to_string(),
                     answered_by: None,
+                    rang: None,
                 });
             }
             "DID" => {
@@ -47,6 +48,17 @@ impl QueueLogDecoder {
                 let queue = check_name("queue", line.queue)?;
                 let agent = check_name("agent", line.agent)?;
                 let hold = field_num(&line.data, 0);
+                // The member rang in vain before, and now answers: a
+                // ringing first, so that the earlier one counts as missed.
+                if self
+                    .calls
+                    .get(call)
+                    .is_some_and(|c| c.answered_by.is_none() && c.rang.as_deref() == Some(agent))
+                {
+                    let mut again = out.fork();
+                    again.call(CallKind::Ringing, call, queue, Some(agent), None, None);
+                    out.events.append(&mut again.events);
+                }
                 self.answer(&mut out, call, queue, agent, line.ts, hold);
             }
             "COMPLETECALLER" | "COMPLETEAGENT" | "TRANSFER" | "BLINDTRANSFER"
@@ -56,6 +68,9 @@ impl QueueLogDecoder {
             "RINGNOANSWER" | "RINGCANCELED" | "AGENTDUMP" => {
                 // A member that rings is logged in to the queue.
                 let agent = check_name("agent", line.agent)?;
+                if line.event != "AGENTDUMP" {
+                    self.rang(&mut out, &line, agent);
+                }
                 if !is_none(line.queue) {
                     self.join(&mut out, agent, line.queue, false);
                 }
@@ -70,6 +85,39 @@ impl QueueLogDecoder {
             _ => {}
         }
         Ok(out.events)
+    }
+
+    /// A member rang for `ringtime` ms and did not answer: a `call.ringing`
+    /// at the start of the ring, for a call still waiting. Its next event
+    /// (another ring, an answer, the caller leaving) makes it a miss. A
+    /// ringtime of 0 is a member that never rang (busy, unavailable, or
+    /// cut short as another answered): no offer, no miss.
+    fn rang(&mut self, out: &mut Emitter, line: &Line<'_>, agent: &str) {
+        let Some(ring_ms) = field_num(&line.data, 0).filter(|&ms| ms > 0) else {
+            return;
+        };
+        let Some(open) = self
+            .calls
+            .get_mut(line.callid)
+            .filter(|c| c.answered_by.is_none())
+        else {
+            return;
+        };
+        open.rang = Some(agent.to_string());
+        let mut ring = Emitter {
+            ts: (line.ts - ring_ms).max(0),
+            ..out.fork()
+        };
+        let queue = open.queue.clone();
+        ring.call(
+            CallKind::Ringing,
+            line.callid,
+            &queue,
+            Some(agent),
+            None,
+            None,
+        );
+        out.events.append(&mut ring.events);
     }
 
     /// A call completed or transferred by the member who took it.
@@ -260,6 +308,7 @@ impl QueueLogDecoder {
             .or_insert(OpenCall {
                 queue: queue.to_string(),
                 answered_by: None,
+                rang: None,
             })
             .answered_by = Some(agent.to_string());
         let m = self.member(agent);

@@ -43,6 +43,8 @@ struct Member {
 struct OpenCall {
     queue: String,
     answered_by: Option<String>,
+    /// The member its last `call.ringing` was for.
+    rang: Option<String>,
 }
 
 /// A decoder of one tenant's `queue_log`.
