@@ -146,3 +146,20 @@ pub enum Format {
     #[value(name = "queue_log", alias = "queue-log")]
     QueueLog,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Limit, NoEffect, Outcome};
+
+    /// What the engine undoes as refused (a tenant its refused first event
+    /// made) is what the sources tell their senders is refused.
+    #[test]
+    fn the_engine_and_the_sources_agree_on_what_is_refused() {
+        let mut outcomes = vec![Outcome::Applied, Outcome::Duplicate, Outcome::Late];
+        outcomes.extend(NoEffect::ALL.iter().map(|&n| Outcome::NoEffect(n)));
+        outcomes.extend(Limit::ALL.iter().map(|&l| Outcome::OverLimit(l)));
+        for o in outcomes {
+            assert_eq!(super::refusal(o).is_some(), o.is_refusal(), "{o:?}");
+        }
+    }
+}

@@ -12,7 +12,7 @@ pub use snapshot::{mean_s, ratio, sl_base};
 mod tenant;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
 
 use hashbrown::HashMap;
 
@@ -37,6 +37,17 @@ pub enum Outcome {
     /// Refused: it names a new tenant, service, queue, agent or reason past
     /// the configured bound. Changes nothing.
     OverLimit(Limit),
+}
+
+impl Outcome {
+    /// Whether the event is refused (told to its sender as an error, and
+    /// counted as rejected): past a bound, or of a closed day.
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Outcome::OverLimit(_) | Outcome::NoEffect(NoEffect::TooOld)
+        )
+    }
 }
 
 /// Why a valid event changed nothing.
@@ -113,7 +124,7 @@ pub struct HistoryBatch {
 pub struct Engine {
     config: Arc<Config>,
     /// Tenants held by every engine of the deployment (the shards share it).
-    tenant_count: Arc<AtomicUsize>,
+    census: Arc<Census>,
     /// Tenant name -> index into `tenants`.
     index: HashMap<Arc<str>, usize>,
     tenants: Vec<Tenant>,
@@ -128,16 +139,67 @@ pub struct Engine {
     keep_closed: bool,
 }
 
+/// The tenants every engine of a deployment holds (the shards share it):
+/// the bound on tenants is checked against it, and the router asks it
+/// which tenants are new.
+#[derive(Debug, Default)]
+pub struct Census {
+    names: RwLock<hashbrown::HashSet<Arc<str>>>,
+}
+
+impl Census {
+    fn names(&self) -> std::sync::RwLockReadGuard<'_, hashbrown::HashSet<Arc<str>>> {
+        self.names.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn names_mut(&self) -> std::sync::RwLockWriteGuard<'_, hashbrown::HashSet<Arc<str>>> {
+        self.names.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether some engine holds the tenant.
+    pub fn knows(&self, tenant: &str) -> bool {
+        self.names().contains(tenant)
+    }
+
+    /// How many tenants the engines hold.
+    pub fn len(&self) -> usize {
+        self.names().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes a place for a new tenant if fewer than `limit` are held.
+    fn take(&self, tenant: &str, limit: usize) -> bool {
+        let mut names = self.names_mut();
+        if names.len() >= limit {
+            return false;
+        }
+        names.insert(Arc::from(tenant));
+        true
+    }
+
+    /// Counts a tenant whatever the bound (one the config names).
+    fn add(&self, tenant: &str) {
+        self.names_mut().insert(Arc::from(tenant));
+    }
+
+    fn release(&self, tenant: &str) {
+        self.names_mut().remove(tenant);
+    }
+}
+
 impl Engine {
     pub fn new(config: Arc<Config>) -> Engine {
         Engine::sharing(config, Arc::default())
     }
 
     /// An engine counting its tenants with others' (a shard of a service).
-    pub fn sharing(config: Arc<Config>, tenant_count: Arc<AtomicUsize>) -> Engine {
+    pub fn sharing(config: Arc<Config>, census: Arc<Census>) -> Engine {
         Engine {
             config,
-            tenant_count,
+            census,
             index: HashMap::new(),
             tenants: Vec::new(),
             last: 0,
@@ -170,34 +232,35 @@ impl Engine {
         } else {
             self.index.get(&*ev.tenant).copied()
         };
-        let t = match found {
+        let (t, created) = match found {
             Some(i) => {
                 self.last = i;
-                &mut self.tenants[i]
+                (&mut self.tenants[i], false)
             }
             None if self.config.tenant_names().any(|t| t == ev.tenant) => {
-                self.tenant_mut(&ev.tenant)
+                (self.tenant_mut(&ev.tenant), true)
             }
             None => {
                 // A place among the deployment's tenants is taken in one
                 // step, so shards creating tenants at once cannot pass the
                 // bound together.
-                let limit = self.config.limits.tenants;
-                let taken =
-                    self.tenant_count
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                            (n < limit).then_some(n + 1)
-                        });
-                if taken.is_err() {
+                if !self.census.take(&ev.tenant, self.config.limits.tenants) {
                     return Outcome::OverLimit(Limit::Tenants);
                 }
-                self.create(&ev.tenant)
+                (self.create(&ev.tenant), true)
             }
         };
-        match t.over_limit(ev) {
+        let outcome = match t.over_limit(ev) {
             Some(limit) => Outcome::OverLimit(limit),
             None => t.apply(ev),
+        };
+        // A refused event changes nothing: a tenant its first event made
+        // is not there after that event is refused (nor does it keep a
+        // place among the tenants).
+        if created && outcome.is_refusal() {
+            self.remove_tenant(&ev.tenant);
         }
+        outcome
     }
 
     /// Tenants changed since the last call, sorted; clears the marks.
@@ -217,7 +280,7 @@ impl Engine {
         match self.index.get(name) {
             Some(&i) => &mut self.tenants[i],
             None => {
-                self.tenant_count.fetch_add(1, Ordering::Relaxed);
+                self.census.add(name);
                 self.create(name)
             }
         }
@@ -237,7 +300,7 @@ impl Engine {
         let Some(i) = self.index.remove(name) else {
             return false;
         };
-        self.tenant_count.fetch_sub(1, Ordering::Relaxed);
+        self.census.release(name);
         self.tenants.swap_remove(i);
         if let Some(moved) = self.tenants.get(i) {
             self.index.insert(moved.name.clone(), i);
@@ -307,8 +370,14 @@ impl Engine {
 
     /// Calls, in every tenant, whose end is overdue at `now` and that the
     /// state still follows (no later event has let them go).
-    pub fn overdue_count(&self, now: Millis) -> u64 {
-        self.tenants.iter().map(|t| t.overdue_count(now)).sum()
+    pub fn overdue_count(&self, now: Millis) -> Expired {
+        self.tenants
+            .iter()
+            .map(|t| t.overdue_count(now))
+            .fold(Expired::default(), |a, b| Expired {
+                waiting: a.waiting + b.waiting,
+                answered: a.answered + b.answered,
+            })
     }
 
     /// Every tenant's interval rows changed since the last call (see

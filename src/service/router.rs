@@ -11,7 +11,7 @@ use super::feed::SourceId;
 use super::hub::Hub;
 use super::shard::Input;
 use crate::decode::Reject;
-use crate::engine::Whole;
+use crate::engine::{Census, Whole};
 use crate::event::{Event, Source};
 use crate::telemetry::{Recovering, Signal, SourceFailing};
 use crate::wire::{Standing, Status};
@@ -21,6 +21,8 @@ use crate::wire::{Standing, Status};
 pub struct Router {
     pub(super) shards: Vec<mpsc::Sender<Input>>,
     pub(super) hub: Arc<Hub>,
+    /// The tenants the shards hold.
+    pub(super) census: Arc<Census>,
 }
 
 /// An event the engine refused (past a bound, or of a closed day): it
@@ -34,16 +36,18 @@ pub struct Refused {
 }
 
 /// Events handed to their shards, whose answers are still to come.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Pending {
     /// Per shard: the places of its events among those sent, and its answer.
     answers: Vec<(Vec<usize>, tokio::sync::oneshot::Receiver<Vec<Refused>>)>,
+    /// What was refused of the events already answered.
+    refused: Vec<Refused>,
 }
 
 impl Pending {
     /// The events the engine refused, by their place among those sent.
     pub async fn refused(self) -> Result<Vec<Refused>, Closed> {
-        let mut refused = Vec::new();
+        let mut refused = self.refused;
         for (places, answer) in self.answers {
             for mut r in answer.await.map_err(|_| Closed)? {
                 r.index = places[r.index];
@@ -148,8 +152,56 @@ impl Router {
         events: Vec<Event<'static>>,
         whole: Option<Whole>,
     ) -> Result<Pending, Closed> {
-        let indexed: Vec<(usize, Event<'static>)> = events.into_iter().enumerate().collect();
-        let mut answers = Vec::new();
+        let mut indexed: Vec<(usize, Event<'static>)> = events.into_iter().enumerate().collect();
+        let mut pending = Pending {
+            answers: Vec::new(),
+            refused: Vec::new(),
+        };
+        // A tenant is made (or refused, past the bound) by its first event
+        // in the order of the stream, as in a replay: events from the first
+        // of a tenant the shards do not hold on wait until all before them
+        // are applied. Only the first event of a new tenant waits.
+        while let Some(cut) = self.first_new_tenant(&indexed) {
+            let rest = indexed.split_off(cut);
+            self.hand_over(source, indexed, whole, &mut pending).await?;
+            let done = std::mem::take(&mut pending).refused().await?;
+            pending.refused = done;
+            // The new tenant's event goes alone, and is waited for too.
+            let mut rest = rest;
+            let after = rest.split_off(1);
+            self.hand_over(source, rest, whole, &mut pending).await?;
+            let done = std::mem::take(&mut pending).refused().await?;
+            pending.refused = done;
+            indexed = after;
+        }
+        self.hand_over(source, indexed, whole, &mut pending).await?;
+        Ok(pending)
+    }
+
+    /// Where the first event of a tenant that no shard holds is, if any
+    /// (with one shard, order is kept anyway: `None`).
+    fn first_new_tenant(&self, events: &[(usize, Event<'static>)]) -> Option<usize> {
+        if self.shards.len() == 1 {
+            return None;
+        }
+        let mut last: Option<&str> = None;
+        events.iter().position(|(_, ev)| {
+            if last == Some(&*ev.tenant) {
+                return false;
+            }
+            last = Some(&ev.tenant);
+            !self.census.knows(&ev.tenant)
+        })
+    }
+
+    /// Hands events to their shards, adding their answers to `pending`.
+    async fn hand_over(
+        &self,
+        source: Source,
+        indexed: Vec<(usize, Event<'static>)>,
+        whole: Option<Whole>,
+        pending: &mut Pending,
+    ) -> Result<(), Closed> {
         for (i, items) in self.per_shard(indexed, |(_, ev)| &ev.tenant) {
             let (places, events): (Vec<usize>, Vec<Event<'static>>) = items.into_iter().unzip();
             let (reply, answer) = tokio::sync::oneshot::channel();
@@ -162,9 +214,9 @@ impl Router {
                 })
                 .await
                 .map_err(|_| Closed)?;
-            answers.push((places, answer));
+            pending.answers.push((places, answer));
         }
-        Ok(Pending { answers })
+        Ok(())
     }
 
     /// A source's status changed: the one path by which readiness, the

@@ -1539,3 +1539,34 @@ fn a_callbacks_assignment_and_close_go_by_time_not_delivery() {
         );
     }
 }
+
+/// A refused event changes nothing: a new tenant whose event is refused
+/// (`too_old`: a wait begun on a closed day) is not made, and takes no
+/// place under `max_tenants`.
+#[test]
+fn a_tenant_whose_first_event_is_refused_is_not_made() {
+    use callboard::engine::Limit;
+    let mut h = Harness::with_config("[limits]\nmax_tenants = 2\n");
+    h.tenant = "ghost".into();
+    let f = json!({"call": "c9", "queue": "q", "queued_ts": "2026-11-17T09:00:00Z"});
+    assert_eq!(
+        h.send(T0, "call.abandoned", f),
+        Outcome::NoEffect(NoEffect::TooOld)
+    );
+    for (tenant, out) in [
+        ("one", Outcome::Applied),
+        ("two", Outcome::Applied),
+        ("three", Outcome::OverLimit(Limit::Tenants)),
+    ] {
+        h.tenant = tenant.into();
+        let f = json!({"call": "c1", "queue": "q"});
+        assert_eq!(h.send(T0, "call.queued", f), out, "{tenant}");
+    }
+    let names: Vec<String> = h
+        .engine
+        .tenant_names()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(names, ["one", "two"]);
+}

@@ -14,7 +14,7 @@ use super::hub::Hub;
 pub use super::router::{Closed, Pending, Refused, Router};
 use crate::config::Config;
 use crate::decode::refusal;
-use crate::engine::{Engine, HistoryBatch, Limit, Outcome, Whole};
+use crate::engine::{Census, Engine, HistoryBatch, Limit, Outcome, Whole};
 use crate::event::{Event, Source};
 use crate::telemetry::{
     CallsExpired, EventsApplied, EventsRejected, HistoryRoundDeferred, PublishRound, Signal,
@@ -73,7 +73,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> std::io::Result<Router> {
     // The deployment's bound on tenants holds across shards.
-    let tenants = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let census = Arc::new(Census::default());
     let shards = (0..n.max(1))
         .map(|id| {
             // Bounded: a source that outruns the engine waits (backpressure).
@@ -82,7 +82,7 @@ pub fn start(
                 id,
                 failing: HashSet::new(),
                 engine: {
-                    let engine = Engine::sharing(config.clone(), tenants.clone());
+                    let engine = Engine::sharing(config.clone(), census.clone());
                     if history.is_some() {
                         engine.keeping_closed_days()
                     } else {
@@ -119,7 +119,11 @@ pub fn start(
             Ok(tx)
         })
         .collect::<std::io::Result<Vec<_>>>()?;
-    Ok(Router { shards, hub })
+    Ok(Router {
+        shards,
+        hub,
+        census,
+    })
 }
 
 /// Limits reached, told in the log at most once a minute each (not once an
