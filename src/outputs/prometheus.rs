@@ -163,6 +163,46 @@ mod tests {
         assert!(text.contains(r#"tenant="kept""#));
     }
 
+    /// The process's own series stay past the idle time: the last
+    /// rebuild's figures, set once, and counters of errors that have not
+    /// happened (at 0 from the start).
+    #[test]
+    fn the_process_series_never_go_idle() {
+        use crate::telemetry::{LogRebuilt, ProcessSeries, RebuildFinished};
+        let recorder = builder(Duration::from_millis(300)).build_recorder();
+        let handle = recorder.handle();
+        let process = || ProcessSeries {
+            websocket_clients: 0,
+            recovering: false,
+        };
+        metrics::with_local_recorder(&recorder, || {
+            LogRebuilt {
+                events: 8216,
+                took: Duration::from_millis(1500),
+            }
+            .emit();
+            RebuildFinished {
+                topic: "callboard.events",
+                events: 42,
+                took: Duration::from_secs(2),
+            }
+            .emit();
+            process().emit();
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        metrics::with_local_recorder(&recorder, || process().emit());
+        let text = handle.render();
+        for line in [
+            "callboard_event_log_rebuild_events 8216\n",
+            "callboard_event_log_rebuild_duration_seconds 1.5\n",
+            "callboard_kafka_rebuild_events{topic=\"callboard.events\"} 42\n",
+            "callboard_history_write_errors_total 0\n",
+            "callboard_history_rounds_deferred_total 0\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from {text}");
+        }
+    }
+
     /// A tenant of one queued call costs few series, and among them the
     /// `ready` count the no-agent-ready alert needs; agents bring the rest.
     /// Fifteen of the day's figures, four of the queue's estimated wait,

@@ -261,9 +261,37 @@ pub struct LogRebuilt {
 
 impl Signal for LogRebuilt {
     fn emit(self) {
-        gauge!(names::EVENT_LOG_REBUILD_EVENTS).set(self.events as f64);
-        gauge!(names::EVENT_LOG_REBUILD_DURATION).set(self.took.as_secs_f64());
+        kept_gauge(names::EVENT_LOG_REBUILD_EVENTS, None, self.events as f64);
+        kept_gauge(
+            names::EVENT_LOG_REBUILD_DURATION,
+            None,
+            self.took.as_secs_f64(),
+        );
     }
+}
+
+/// Gauges of the process set once in a while (the last rebuild's figures),
+/// by name and topic, with their last value: set again with the process's
+/// own series, so that they do not go idle and leave `/metrics`.
+static KEPT_GAUGES: std::sync::Mutex<
+    std::collections::BTreeMap<(&'static str, Option<String>), f64>,
+> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn set_gauge(name: &'static str, topic: Option<String>, value: f64) {
+    match topic {
+        Some(topic) => gauge!(name, "topic" => topic).set(value),
+        None => gauge!(name).set(value),
+    }
+}
+
+/// Sets a gauge and keeps its value (see [`KEPT_GAUGES`]).
+fn kept_gauge(name: &'static str, topic: Option<&str>, value: f64) {
+    let topic = topic.map(str::to_string);
+    set_gauge(name, topic.clone(), value);
+    KEPT_GAUGES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((name, topic), value);
 }
 
 /// A shard found the history writer's queue full and kept its changed rows
@@ -324,9 +352,12 @@ pub struct RebuildFinished<'a> {
 
 impl Signal for RebuildFinished<'_> {
     fn emit(self) {
-        gauge!(names::REBUILD_EVENTS, "topic" => self.topic.to_string()).set(self.events as f64);
-        gauge!(names::REBUILD_DURATION, "topic" => self.topic.to_string())
-            .set(self.took.as_secs_f64());
+        kept_gauge(names::REBUILD_EVENTS, Some(self.topic), self.events as f64);
+        kept_gauge(
+            names::REBUILD_DURATION,
+            Some(self.topic),
+            self.took.as_secs_f64(),
+        );
     }
 }
 
@@ -387,10 +418,19 @@ impl Signal for ProcessSeries {
         counter!(names::SNAPSHOTS_NOT_SHARED).increment(0);
         counter!(names::EVENT_LOG_WRITE_ERRORS).increment(0);
         counter!(names::HISTORY_ROWS_REFUSED).increment(0);
+        counter!(names::HISTORY_WRITE_ERRORS).increment(0);
+        counter!(names::HISTORY_ROUNDS_DEFERRED).increment(0);
         counter!(names::INGEST_INCOMPLETE).increment(0);
         for reason in ["per_address", "request_timeout", "idle", "full"] {
             counter!(names::HTTP_CONNECTIONS_CLOSED, "listener" => "main", "reason" => reason)
                 .increment(0);
+        }
+        let kept = KEPT_GAUGES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((name, topic), value) in kept {
+            set_gauge(name, topic, value);
         }
         WebsocketClients {
             open: self.websocket_clients,
