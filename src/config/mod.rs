@@ -1056,6 +1056,16 @@ impl Config {
         self.file.tenants.keys().map(String::as_str)
     }
 
+    /// Whether the config names this tenant, in a tenant section or as a
+    /// token's tenant: a board may be set up for it before its first event.
+    pub fn names_tenant(&self, tenant: &str) -> bool {
+        self.tenant_names().any(|t| t == tenant)
+            || self
+                .tokens
+                .iter()
+                .any(|t| t.tenant.as_deref() == Some(tenant))
+    }
+
     /// Adds the `[[tokens]]` entries of a tokens file (`--tokens-file`),
     /// checked as the config's are; `from` names it in errors.
     pub fn add_tokens(&mut self, text: &str, from: &Path) -> anyhow::Result<()> {

@@ -15,8 +15,8 @@ pub struct ServeLayer {
     /// [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR", env = "CALLBOARD_LISTEN")]
     pub listen: Option<String>,
-    /// Serve `/metrics` on this address too, open without a token (for a
-    /// Prometheus that holds none).
+    /// Serve `/metrics`, `/healthz` and `/readyz` on this address too, open
+    /// without a token (for a Prometheus and probes that hold none).
     #[arg(long, value_name = "ADDR", env = "CALLBOARD_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     /// Origins (`https://board.example.com`) allowed to open websockets and
@@ -40,8 +40,10 @@ pub struct ServeLayer {
     /// Consumer group, one per deployment. [default: callboard]
     #[arg(long, value_name = "GROUP", env = "CALLBOARD_GROUP")]
     pub group: Option<String>,
-    /// Dead-letter topic for messages that do not decode (created if
-    /// missing). [default: <topic>.dlq]
+    /// Dead-letter topic for the messages refused (they do not decode,
+    /// are dated ahead of the clock, or are keyed by another tenant than
+    /// the one they name), each with its error; created if missing.
+    /// [default: <topic>.dlq]
     #[arg(long, value_name = "TOPIC", env = "CALLBOARD_DLQ_TOPIC")]
     pub dlq_topic: Option<String>,
     /// Compacted topic where owners keep each tenant's standing facts

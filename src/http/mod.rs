@@ -108,6 +108,13 @@ impl ApiError {
         )
     }
 
+    /// A tenant not found while the instance reads its events back.
+    pub fn recovering(tenant: &str) -> ApiError {
+        ApiError::Unavailable(format!(
+            "this instance is reading back its events (recovering; /readyz says when it is done): tenant `{tenant}` is not there yet, try again in a few seconds"
+        ))
+    }
+
     pub fn forbidden_service(service: &str) -> ApiError {
         ApiError::Forbidden(format!(
             "this token cannot read service `{service}`: it is limited to other services"

@@ -34,6 +34,10 @@ struct Post {
     expires_in_s: Option<u64>,
 }
 
+/// The most a posted message's body holds: its text, its expiry, room to
+/// spare.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
 /// The routes: behind the caller's `auth` layer.
 pub fn routes() -> Routes<AppState> {
     Routes::new()
@@ -58,14 +62,7 @@ fn may_write(access: &Access, tenant: &str) -> Result<(), ApiError> {
 /// the first call); any other name is a 404, as for a snapshot, and keeps
 /// nothing.
 fn known(st: &AppState, tenant: &str) -> Result<(), ApiError> {
-    if st.hub.latest(tenant).is_some()
-        || st.config.tenant_names().any(|t| t == tenant)
-        || st
-            .config
-            .tokens
-            .iter()
-            .any(|t| t.tenant.as_deref() == Some(tenant))
-    {
+    if st.hub.latest(tenant).is_some() || st.config.names_tenant(tenant) {
         Ok(())
     } else {
         Err(ApiError::NoTenant(tenant.to_string()))
@@ -121,10 +118,23 @@ async fn post(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
     Path(tenant): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     may_write(&access, &tenant)?;
     known(&st, &tenant)?;
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if crate::sources::ingest::over_the_limit(&e) {
+                ApiError::TooLarge(format!(
+                    "a message's body holds at most {MAX_BODY_BYTES} bytes (its text at most {MAX_TEXT_CHARS} characters)"
+                ))
+            } else {
+                ApiError::BadRequest(
+                    "incomplete: the body ended before the length it announced".into(),
+                )
+            }
+        })?;
     let post: Post = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body is not a message ({{\"text\": \"...\", \"expires_in_s\": 3600}}): {e}"

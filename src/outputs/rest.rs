@@ -56,6 +56,13 @@ pub fn metrics_routes(state: AppState) -> Routes {
         // Probes here are never held up by the main listener's clients.
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::NotFound(format!(
+                "no such route: {} (this listener serves /metrics, /healthz and /readyz)",
+                uri.path()
+            ))
+        })
+        .layer(axum::middleware::from_fn(crate::http::errors_as_json))
         .with_state(state)
 }
 
@@ -185,10 +192,14 @@ async fn snapshot(
         return Err(ApiError::reading_snapshots());
     }
     let Some(p) = st.hub.latest(&tenant) else {
+        // Not read back yet: the tenant may well be there in a moment.
+        if st.hub.is_rebuilding() {
+            return Err(ApiError::recovering(&tenant));
+        }
         // A tenant the config names exists before its first event (a
         // board set up before the first call): it has no figures yet,
         // which is not "no such tenant".
-        if st.config.tenant_names().any(|t| t == tenant) {
+        if st.config.names_tenant(&tenant) {
             return Err(ApiError::Unavailable(format!(
                 "tenant `{tenant}` has no figures yet: no event of it has come since this instance started (a board's websocket waits for the first)"
             )));
@@ -259,7 +270,7 @@ async fn history(
     }
     let wants_csv = query.wants_csv(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     if st.hub.latest(&tenant).is_none()
-        && !st.config.tenant_names().any(|t| t == tenant)
+        && !st.config.names_tenant(&tenant)
         && !report::has_tenant(store, &tenant)
             .await
             .map_err(|e| ApiError::Internal(format!("history: {e}")))?

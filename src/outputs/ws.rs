@@ -80,8 +80,9 @@ async fn upgrade(
     {
         return Err(ApiError::forbidden_service(svc));
     }
-    // A tenant the config names may be waited for; an unknown one is an error.
-    let known = st.config.tenant_names().any(|t| t == q.tenant);
+    // A tenant the config names may be waited for, and any while the
+    // instance reads its events back; an unknown one is an error.
+    let known = st.config.names_tenant(&q.tenant) || st.hub.is_rebuilding();
     let Some(rx) = st.hub.subscribe(&q.tenant, known) else {
         return Err(ApiError::NoTenant(q.tenant));
     };

@@ -395,7 +395,7 @@ struct Decoded {
 
 /// Whether reading a body failed for its size, not for the client going
 /// away.
-fn over_the_limit(e: &axum::Error) -> bool {
+pub(crate) fn over_the_limit(e: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {

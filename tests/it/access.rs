@@ -252,12 +252,20 @@ async fn tokens_decide_who_reads_what() {
     let (status, _, body) = http(srv.metrics.unwrap(), "GET", "/metrics", &[], "").await;
     assert_eq!(status, 200);
     assert!(body.contains("callboard_inbound_calls_total"), "{body}");
-    assert_eq!(
-        http(srv.metrics.unwrap(), "GET", "/api/v1/tenants", &[], "")
-            .await
-            .0,
-        404
+    // What it does not serve is a JSON error that says what it serves.
+    let (status, _, body) = http(srv.metrics.unwrap(), "GET", "/api/v1/tenants", &[], "").await;
+    assert_eq!(status, 404);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("/metrics, /healthz and /readyz"),
+        "{body}"
     );
+    let (status, _, body) = http(srv.metrics.unwrap(), "POST", "/metrics", &[], "").await;
+    assert_eq!(status, 405);
+    assert!(body.contains("\"error\""), "{body}");
 
     srv.stop.cancel();
     srv.task.await.unwrap().unwrap();
@@ -282,4 +290,29 @@ async fn a_token_that_may_not_ingest_is_refused_before_its_body_is_read() {
         .unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+}
+
+/// A tenant named only by a token is one the config names: before its
+/// first event its snapshot is "no figures yet" (503), as for a tenant
+/// with a section, not "no such tenant" (404); an unnamed one is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_named_by_a_token_has_no_figures_yet() {
+    let srv = start().await;
+    let (status, body) = get(
+        &srv,
+        "/api/v1/tenants/globex/snapshot",
+        Some("globex-secret"),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no figures yet"), "{body}");
+    let (status, body) = get(
+        &srv,
+        "/api/v1/tenants/nobody/snapshot",
+        Some("admin-secret"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    srv.stop.cancel();
+    srv.task.await.unwrap().unwrap();
 }

@@ -104,6 +104,14 @@ async fn an_admin_posts_to_the_floor_and_every_board_of_the_tenant_reads_it() {
         assert_eq!(status, 400, "{bad}: {v}");
         assert!(v["error"].as_str().unwrap().contains(why), "{bad}: {v}");
     }
+    // A body past any message's size is a 413 that names the limit.
+    let huge = format!(r#"{{"text": "{}"}}"#, "x".repeat(20_000));
+    let (status, v) = call(&srv, "POST", PATH, "admin-secret", &huge).await;
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("at most 16384 bytes"),
+        "{v}"
+    );
     assert_eq!(
         texts(&srv, "acme-secret").await,
         ["점심 교대 12:30 시작합니다"]
