@@ -320,6 +320,19 @@ mod tests {
         assert_eq!(a.services.unwrap().len(), 2);
     }
 
+    /// JSON (and the JSON Schema) do not tell `1.0` from `1`: the version
+    /// is read either way; a fraction is refused.
+    #[test]
+    fn the_version_may_be_written_as_a_whole_float() {
+        let line = |v: &str| {
+            format!(r#"{{"v":{v},"id":"e","ts":0,"tenant":"t","type":"call.ivr","call":"c"}}"#)
+        };
+        assert!(decode_json(line("1.0").as_bytes(), 1 << 16).is_ok());
+        assert_eq!(reason(&line("1.5")), Reason::InvalidField);
+        assert_eq!(reason(&line("2.0")), Reason::UnsupportedVersion);
+        assert_eq!(reason(&line("null")), Reason::MissingField);
+    }
+
     #[test]
     fn every_kind_of_bad_input_has_its_reason() {
         let ok = r#""v":1,"id":"e1","ts":"2026-11-21T00:00:00Z","tenant":"t""#;

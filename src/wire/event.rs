@@ -9,12 +9,57 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::event::{Body, Event};
 use crate::time::{self, Millis};
 
+/// The contract version: an integer, written `1` or `1.0` (JSON does not
+/// tell them apart, nor does the JSON Schema); a fraction is refused.
+fn version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<u32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            u32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("invalid value: integer `{v}`, expected a u32")))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom(format!("invalid value: integer `{v}`, expected a u32")))
+                .and_then(|v| self.visit_u64(v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v) {
+                Ok(Some(v as u32))
+            } else {
+                Err(E::custom(format!(
+                    "invalid value: `{v}`, expected an integer"
+                )))
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    d.deserialize_option(V)
+}
+
 /// An event as it appears on the wire, before validation. Every field is
 /// optional here so that the decoder can say *which* required field is
 /// missing; unknown fields are ignored (producers may add optional ones).
 #[derive(Deserialize, Serialize, Default, Debug)]
 pub struct WireEvent<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub v: Option<u32>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     pub id: Option<Str<'a>>,
