@@ -44,9 +44,10 @@ pub struct Summary {
     pub other_tenants: u64,
     /// Rejected lines, by reason.
     pub rejected: BTreeMap<Reason, u64>,
-    /// Calls let go because their end event never came (still waiting past
-    /// `max_wait_s`, or answered and never ended a day later).
-    pub expired: u64,
+    /// Calls let go because their end event never came: still waiting past
+    /// `max_wait_s` (counted as exited), or answered and never ended a day
+    /// later (forgotten, their figures kept).
+    pub expired: crate::engine::Expired,
 }
 
 impl Summary {
@@ -71,8 +72,12 @@ impl fmt::Display for Summary {
         if self.other_tenants > 0 {
             write!(f, ", {} of other tenants", self.other_tenants)?;
         }
-        if self.expired > 0 {
-            write!(f, ", {} calls expired", self.expired)?;
+        let crate::engine::Expired { waiting, answered } = self.expired;
+        if waiting > 0 {
+            write!(f, ", {waiting} calls exited unanswered past max_wait_s")?;
+        }
+        if answered > 0 {
+            write!(f, ", {answered} answered calls never ended")?;
         }
         write!(f, "; {} rejected", self.rejected_total())?;
         if !self.rejected.is_empty() {
@@ -254,7 +259,11 @@ pub fn replay_with<R: BufRead>(
     // Calls let go by later events, and those overdue at "now" (which the
     // snapshots count as exited).
     let expired = engine.take_expired();
-    summary.expired = expired.waiting + expired.answered + engine.overdue_count(now);
+    let overdue = engine.overdue_count(now);
+    summary.expired = crate::engine::Expired {
+        waiting: expired.waiting + overdue.waiting,
+        answered: expired.answered + overdue.answered,
+    };
     Ok(Replayed {
         engine,
         now,

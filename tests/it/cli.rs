@@ -113,7 +113,10 @@ fn at_sets_today_and_waiting_ages() {
     );
     let (s, err) = at("2026-11-21T18:00:00Z");
     assert_eq!((s.totals.waiting, s.totals.longest_wait_s), (0, 0));
-    assert!(err.contains("1 calls expired"), "{err}");
+    assert!(
+        err.contains("1 calls exited unanswered past max_wait_s"),
+        "{err}"
+    );
 }
 
 #[test]

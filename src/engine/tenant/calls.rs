@@ -639,14 +639,19 @@ impl Tenant {
 
     /// Calls the engine would let go at `now`, of those it still follows:
     /// waiting past their deadline, and answered a day ago and never ended.
-    pub fn overdue_count(&self, now: Millis) -> u64 {
-        self.calls
-            .values()
-            .filter(|c| match c.phase {
-                Phase::Answered { at } => at.saturating_add(ANSWERED_FOR_MS) <= now,
-                _ => self.deadline_of(c).is_some_and(|d| d <= now),
-            })
-            .count() as u64
+    pub fn overdue_count(&self, now: Millis) -> Expired {
+        let mut n = Expired::default();
+        for c in self.calls.values() {
+            match c.phase {
+                Phase::Answered { at } if at.saturating_add(ANSWERED_FOR_MS) <= now => {
+                    n.answered += 1;
+                }
+                Phase::Answered { .. } => {}
+                _ if self.deadline_of(c).is_some_and(|d| d <= now) => n.waiting += 1,
+                _ => {}
+            }
+        }
+        n
     }
 
     /// Calls waiting now that were queued on `day`, in `queue` or in any
