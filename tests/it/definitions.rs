@@ -1570,3 +1570,63 @@ fn a_tenant_whose_first_event_is_refused_is_not_made() {
         .collect();
     assert_eq!(names, ["one", "two"]);
 }
+
+/// A transferred call's wait in its new queue begins at the transfer,
+/// whether that queue's `call.queued` comes after the transfer, before it
+/// at the same moment, or not at all: the answer counts there each time.
+#[test]
+fn a_transferred_call_is_answered_in_its_new_queue_whatever_the_order_at_the_transfer() {
+    let queued = |q: &str| json!({"call": "c", "queue": q});
+    let transfer = json!({"call": "c", "queue": "q1", "to_queue": "q2"});
+    let ways: [&[(&str, &str, serde_json::Value)]; 3] = [
+        &[
+            ("09:00:30", "call.transferred", transfer.clone()),
+            ("09:00:30", "call.queued", queued("q2")),
+        ],
+        &[
+            ("09:00:30", "call.queued", queued("q2")),
+            ("09:00:30", "call.transferred", transfer.clone()),
+        ],
+        &[("09:00:30", "call.transferred", transfer.clone())],
+    ];
+    for (n, middle) in ways.iter().enumerate() {
+        let mut h = Harness::new();
+        h.send("2026-11-21T09:00:00Z", "call.queued", queued("q1"));
+        for (hms, ty, f) in middle.iter() {
+            h.send(&format!("2026-11-21T{hms}Z"), ty, f.clone());
+        }
+        let answer = json!({"call": "c", "queue": "q2", "agent": "A"});
+        assert_eq!(
+            h.send("2026-11-21T09:00:40Z", "call.answered", answer),
+            Outcome::Applied,
+            "way {n}"
+        );
+        h.send(
+            "2026-11-21T09:02:40Z",
+            "call.ended",
+            json!({"call": "c", "agent": "A"}),
+        );
+        let s = h.snap("2026-11-21T10:00:00Z");
+        let (q1, q2) = (Harness::queue(&s, "q1"), Harness::queue(&s, "q2"));
+        assert_eq!(
+            (
+                q1.stats.calls.inbound,
+                q1.stats.calls.transferred,
+                q2.stats.calls.inbound,
+                q2.stats.calls.answered,
+                q2.stats.asa_s,
+                Harness::agent(&s, "A").handled,
+            ),
+            (1, 1, 1, 1, Some(10.0), 1),
+            "way {n}"
+        );
+        // An end dated before the transfer, or in another queue, is not
+        // the new wait's.
+        let early = json!({"call": "c", "queue": "q3", "agent": "B"});
+        assert_eq!(
+            h.send("2026-11-21T09:05:00Z", "call.answered", early),
+            Outcome::NoEffect(NoEffect::CallNotWaiting),
+            "way {n}"
+        );
+    }
+}

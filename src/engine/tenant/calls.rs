@@ -228,6 +228,20 @@ impl Tenant {
             .max()
     }
 
+    /// The key of a transfer of `call` to `queue` (see `Tenant::transfers`).
+    fn transfer_key(call: &str, queue: &str) -> u64 {
+        xxh3_64(call.as_bytes()) ^ xxh3_64(queue.as_bytes()).rotate_left(1)
+    }
+
+    /// When `call` was last transferred to `queue`, within the days kept.
+    fn transferred_at(&self, call: &str, queue: &str) -> Option<Millis> {
+        let k = Self::transfer_key(call, queue);
+        self.transfers
+            .iter()
+            .filter_map(|(_, t)| t.get(&k).copied())
+            .max()
+    }
+
     /// Whether a `call.queued` or `call.dialing` at `ts` belongs to a call
     /// already counted: one in progress, or one that ended after `ts` (the
     /// event came late, after the call's end). One dated at or after the
@@ -456,16 +470,30 @@ impl Tenant {
             Some(call) if call.phase == Phase::Waiting => *call,
             Some(_) => return Outcome::NoEffect(NoEffect::CallNotWaiting),
             None => {
-                if self.ended_at(key).is_some() {
-                    return Outcome::NoEffect(NoEffect::CallNotWaiting);
-                }
                 let Some(queue) = c.queue.as_deref() else {
-                    return Outcome::NoEffect(NoEffect::UnknownCall);
+                    return if self.ended_at(key).is_some() {
+                        Outcome::NoEffect(NoEffect::CallNotWaiting)
+                    } else {
+                        Outcome::NoEffect(NoEffect::UnknownCall)
+                    };
+                };
+                // A call that finished is done, unless its last end was a
+                // transfer to this queue: its wait here began then, whether
+                // its `call.queued` here never came or came first.
+                let begun_after = match self.ended_at(key) {
+                    None => None,
+                    Some(end) => match self.transferred_at(key, queue) {
+                        Some(t) if t == end && ts >= t => Some(t),
+                        _ => return Outcome::NoEffect(NoEffect::CallNotWaiting),
+                    },
                 };
                 // A wait that began before yesterday belongs to a closed
                 // day: counting it now would count its agent's answer and
                 // no call of any day kept.
-                let start = c.queued_ts.unwrap_or(ts).min(ts);
+                let start = match begun_after {
+                    Some(t) => c.queued_ts.unwrap_or(t).clamp(t, ts),
+                    None => c.queued_ts.unwrap_or(ts).min(ts),
+                };
                 if self.cal.day_hour(start).0 < self.latest_day.saturating_sub(1) {
                     return Outcome::NoEffect(NoEffect::TooOld);
                 }
@@ -555,6 +583,12 @@ impl Tenant {
             }
         } else {
             self.finish(key, ts);
+            if let (CallKind::Transferred, Some(to)) = (kind, c.to_queue.as_deref()) {
+                let (day, _) = self.cal.day_hour(ts);
+                if let Some(t) = self.transfers.get_mut(day) {
+                    t.insert(Self::transfer_key(key, to), ts);
+                }
+            }
         }
         Outcome::Applied
     }

@@ -166,6 +166,11 @@ pub struct Tenant {
     /// that a stray event for one of them cannot count it again (nor a late
     /// `call.queued` start it over).
     finished: DayRing<Ends>,
+    /// Calls transferred, by the day of the transfer: the hash of the call
+    /// and the queue it went to, with the transfer's time. An end of the
+    /// call in that queue then counts there even if its `call.queued` there
+    /// never came (or came, at the same moment, before the transfer).
+    transfers: DayRing<Ends>,
     /// Ids of call and callback events applied, by day of the event: a
     /// repeat is a duplicate delivery. (Agent events need no set: their
     /// versions make a repeat a no-op.)
@@ -253,6 +258,7 @@ impl Tenant {
             reasons: Names::default(),
             calls: HashMap::new(),
             finished: DayRing::default(),
+            transfers: DayRing::default(),
             seen: DayRing::default(),
 
             callbacks: HashMap::new(),
