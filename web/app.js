@@ -100,18 +100,20 @@ function render() {
   const snap = state.snapshot;
   chrome();
   show(state.view).update(snap, ctx);
-  if (!snap) return;
-  scan($("board"), state, shownView());
   const banner = $("banner");
   if (state.lostSince) {
     banner.hidden = false; banner.className = "";
     banner.textContent = t("lost").replace("{since}", tenantTime(state.lostSince, state.snapshot?.tz));
-  } else if (snap.status !== "live") {
+  } else if (state.recovering || (snap && snap.status !== "live")) {
+    // The service reads its events back after a start: the figures come
+    // in seconds (until then the last ones stay, greyed by the banner).
     banner.hidden = false; banner.className = "info";
-    banner.textContent = t(snap.status);
+    banner.textContent = t(state.recovering ? "recovering" : snap.status);
   } else {
     banner.hidden = true;
   }
+  if (!snap) return;
+  scan($("board"), state, shownView());
   window.callboard.lastRenderMs = performance.now() - started;
   window.callboard.renders += 1;
   window.callboard.seq = state.seq;

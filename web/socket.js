@@ -57,7 +57,15 @@ export function connect(state, on) {
   };
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
+    if (msg.type === "status") {
+      // Connected, and the service says why no snapshot comes yet.
+      state.recovering = msg.status === "recovering";
+      if (state.lostSince) { state.lostSince = null; document.body.classList.remove("lost"); }
+      on.lost();
+      return;
+    }
     if (msg.type !== "snapshot") return;
+    state.recovering = false;
     window.callboard.received = (window.callboard.received || 0) + 1;
     if (olderThanShown(state, msg.snapshot)) return;
     // The agent views are sent at most one snapshot a second, so numbers

@@ -166,64 +166,77 @@ async fn client(
     let mut ping = interval(PING_EVERY);
     ping.tick().await;
     let mut last_heard = Instant::now();
-    // The current snapshot first, if there is one.
-    rx.mark_changed();
     // When the newest snapshot goes out: at once, or for a view sent at
     // most every so often, that long after the last message.
     let mut due: Option<Instant> = None;
     let mut sent_at: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            changed = rx.changed(), if due.is_none() => {
-                if changed.is_err() {
-                    break;
+    let mut gone = false;
+    // The current snapshot first, if there is one; if there is none yet
+    // because the instance reads its events back, the board is told so
+    // (it shows `recovering` instead of waiting in silence).
+    rx.mark_changed();
+    if rx.borrow().is_none() && st.hub.is_rebuilding() {
+        let status = Message::Text(Utf8Bytes::from_static(
+            r#"{"type":"status","status":"recovering"}"#,
+        ));
+        if !matches!(timeout(SEND_TIMEOUT, tx.send(status)).await, Ok(Ok(()))) {
+            gone = true;
+        }
+    }
+    if !gone {
+        loop {
+            tokio::select! {
+                changed = rx.changed(), if due.is_none() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let now = Instant::now();
+                    due = Some(match (view.every, sent_at) {
+                        (Some(every), Some(at)) => (at + every).max(now),
+                        _ => now,
+                    });
                 }
-                let now = Instant::now();
-                due = Some(match (view.every, sent_at) {
-                    (Some(every), Some(at)) => (at + every).max(now),
-                    _ => now,
-                });
-            }
-            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                due = None;
-                let latest = rx.borrow_and_update().clone();
-                // A snapshot without the scope's figures (made under
-                // another config) is not shown; the next one will be.
-                if let Some(msg) = latest.as_deref().and_then(|p| message(p, &view)) {
-                    // Spaced from the start of a send, so that time spent
-                    // writing does not add up into a lag behind publishes.
-                    sent_at = Some(Instant::now());
-                    match timeout(SEND_TIMEOUT, tx.send(msg)).await {
-                        Ok(Ok(())) => {}
-                        _ => break,
+                _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    due = None;
+                    let latest = rx.borrow_and_update().clone();
+                    // A snapshot without the scope's figures (made under
+                    // another config) is not shown; the next one will be.
+                    if let Some(msg) = latest.as_deref().and_then(|p| message(p, &view)) {
+                        // Spaced from the start of a send, so that time spent
+                        // writing does not add up into a lag behind publishes.
+                        sent_at = Some(Instant::now());
+                        match timeout(SEND_TIMEOUT, tx.send(msg)).await {
+                            Ok(Ok(())) => {}
+                            _ => break,
+                        }
                     }
                 }
-            }
-            msg = incoming.next() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => last_heard = Instant::now(),
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > IDLE_TIMEOUT {
-                    let _ = tx.send(Message::Close(Some(CloseFrame {
-                        code: CloseCode::Away,
-                        reason: Utf8Bytes::from_static("idle timeout"),
-                    }))).await;
+                msg = incoming.next() => match msg {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                        let _ = tx.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::Away,
+                            reason: Utf8Bytes::from_static("idle timeout"),
+                        }))).await;
+                        break;
+                    }
+                    if timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                        break;
+                    }
+                }
+                _ = st.shutdown.cancelled() => {
+                    let _ = timeout(
+                        Duration::from_secs(1),
+                        tx.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::Away,
+                            reason: Utf8Bytes::from_static("server shutting down"),
+                        }))),
+                    ).await;
                     break;
                 }
-                if timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
-                    break;
-                }
-            }
-            _ = st.shutdown.cancelled() => {
-                let _ = timeout(
-                    Duration::from_secs(1),
-                    tx.send(Message::Close(Some(CloseFrame {
-                        code: CloseCode::Away,
-                        reason: Utf8Bytes::from_static("server shutting down"),
-                    }))),
-                ).await;
-                break;
             }
         }
     }

@@ -509,3 +509,65 @@ async fn a_sighup_is_ignored() {
     kill(child);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A board that connects while a restarted service reads its event log
+/// back is told so at once (`{"type":"status","status":"recovering"}`),
+/// not left waiting in silence; the figures follow once it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_connecting_during_the_read_back_is_told_recovering() {
+    use futures_util::StreamExt;
+    let dir = workdir("told-recovering");
+    let (child, port) = start(&dir, &["--history", "none"]);
+    ready(port).await;
+    // Enough events that reading them back takes a moment.
+    let now = now_ms();
+    for chunk in 0..4 {
+        let body: String = (0..40_000)
+            .map(|i| {
+                let n = chunk * 40_000 + i;
+                let state = if n % 2 == 0 { "ready" } else { "talking" };
+                format!(
+                    "{{\"v\":1,\"id\":\"e{n}\",\"ts\":{},\"tenant\":\"acme\",\"type\":\"agent.state\",\"agent\":\"a{}\",\"state\":\"{state}\"}}\n",
+                    now - 600_000 + n as Millis,
+                    n % 500
+                )
+            })
+            .collect();
+        let (status, report) = post(port, &body).await.unwrap();
+        assert_eq!(status, 200, "{report}");
+    }
+    kill(child);
+
+    let (child, port) = start(&dir, &["--history", "none"]);
+    let (status, _, _) = try_http(addr(port), "GET", "/readyz", &[], "")
+        .await
+        .unwrap();
+    let url = format!("ws://127.0.0.1:{port}/api/v1/ws?tenant=acme");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(60), ws.next())
+        .await
+        .expect("a first message")
+        .unwrap()
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    eprintln!("/readyz answered {status} as the board connected");
+    if status == 503 {
+        // Still reading back when the board connected: told so.
+        assert_eq!(
+            (first["type"].as_str(), first["status"].as_str()),
+            (Some("status"), Some("recovering"))
+        );
+        let next = tokio::time::timeout(Duration::from_secs(120), ws.next())
+            .await
+            .expect("the figures once read back")
+            .unwrap()
+            .unwrap();
+        let next: serde_json::Value = serde_json::from_str(next.to_text().unwrap()).unwrap();
+        assert_eq!(next["type"], "snapshot");
+        assert_eq!(next["snapshot"]["agents"]["login"], 500);
+    } else {
+        // Read back before the board came (a fast machine): the figures.
+        assert_eq!(first["type"], "snapshot");
+    }
+    kill(child);
+}
