@@ -135,6 +135,8 @@ with open(sys.argv[2], "w") as out:
         except Exception as e:
             out.write(json.dumps({"closed": str(e), "t": time.time()}) + "\n")
             break
+        if m.get("type") != "snapshot":  # a status (recovering) before the figures
+            continue
         out.write(json.dumps({"t": time.time(), "seq": m["seq"], "status": m["snapshot"]["status"],
                               "inbound": m["snapshot"]["totals"]["inbound"]}) + "\n")
         out.flush()
@@ -247,6 +249,8 @@ with open(sys.argv[2], "w") as out:
     out.write(json.dumps({"refused": refused}) + "\n")
     while time.time() < end:
         m = json.loads(ws.recv())
+        if m.get("type") != "snapshot":  # a status (recovering) before the figures
+            continue
         s = m["snapshot"]
         at = datetime.fromisoformat(s["at"].replace("Z", "+00:00")).timestamp()
         out.write(json.dumps({"t": time.time(), "seq": m["seq"], "status": s["status"], "at": at}) + "\n")

@@ -67,7 +67,8 @@ def run(view, deflate):
             continue
         if b0 & 0x40:
             payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
-        assert json.loads(payload)["type"] == "snapshot"
+        if json.loads(payload)["type"] != "snapshot":  # a status (recovering)
+            continue
         if first:  # the current one, at connect
             first = False
             end = time.time() + secs

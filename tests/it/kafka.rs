@@ -963,12 +963,20 @@ async fn a_reconnecting_board_never_sees_the_read_back_minute() {
         match tokio_tungstenite::connect_async(&url).await {
             Ok((mut ws, _)) => {
                 use futures_util::StreamExt;
-                let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .unwrap();
-                let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+                // The first snapshot (a status may come before it while
+                // the instance reads the topic).
+                let v = loop {
+                    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .unwrap();
+                    let v: serde_json::Value =
+                        serde_json::from_str(msg.to_text().unwrap()).unwrap();
+                    if v["type"] == "snapshot" {
+                        break v;
+                    }
+                };
                 let at = jiff::Timestamp::from_str(v["snapshot"]["at"].as_str().unwrap())
                     .unwrap()
                     .as_millisecond();
@@ -1071,6 +1079,9 @@ async fn a_board_through_a_broker_freeze_sees_stale_never_old_news_live() {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
                     continue;
                 };
+                if v["type"] != "snapshot" {
+                    continue;
+                }
                 let at = jiff::Timestamp::from_str(v["snapshot"]["at"].as_str().unwrap())
                     .unwrap()
                     .as_millisecond();
