@@ -118,17 +118,42 @@ impl Router {
         events: Vec<Event<'static>>,
         whole: Option<Whole>,
     ) -> Result<(), Closed> {
-        self.to_shards(
+        // As in `submit`: the first event of a tenant no shard holds waits
+        // until those before it are applied, and is applied before those
+        // after it, so that tenants are made in the stream's order (a
+        // read-back of the event log makes the same tenants as the
+        // requests did).
+        let mut events = events;
+        let input = |events| Input::Events {
+            source,
             events,
-            |ev| &ev.tenant,
-            |events| Input::Events {
-                source,
-                events,
-                whole,
-                reply: None,
-            },
-        )
-        .await
+            whole,
+            reply: None,
+        };
+        while let Some(cut) = self.first_new_tenant_of(&events, |ev| &ev.tenant) {
+            let mut rest = events.split_off(cut);
+            let after = rest.split_off(1);
+            self.to_shards(events, |ev| &ev.tenant, input).await?;
+            self.applied().await?;
+            self.to_shards(rest, |ev| &ev.tenant, input).await?;
+            self.applied().await?;
+            events = after;
+        }
+        self.to_shards(events, |ev| &ev.tenant, input).await
+    }
+
+    /// Waits until every shard has handled what was sent to it before.
+    async fn applied(&self) -> Result<(), Closed> {
+        let mut answers = Vec::new();
+        for s in &self.shards {
+            let (done, answer) = tokio::sync::oneshot::channel();
+            s.send(Input::Barrier(done)).await.map_err(|_| Closed)?;
+            answers.push(answer);
+        }
+        for a in answers {
+            a.await.map_err(|_| Closed)?;
+        }
+        Ok(())
     }
 
     /// [`Router::send_whole`], answered once the engine has applied them:
@@ -181,16 +206,21 @@ impl Router {
     /// Where the first event of a tenant that no shard holds is, if any
     /// (with one shard, order is kept anyway: `None`).
     fn first_new_tenant(&self, events: &[(usize, Event<'static>)]) -> Option<usize> {
+        self.first_new_tenant_of(events, |(_, ev)| &ev.tenant)
+    }
+
+    fn first_new_tenant_of<T>(&self, items: &[T], tenant: impl Fn(&T) -> &str) -> Option<usize> {
         if self.shards.len() == 1 {
             return None;
         }
         let mut last: Option<&str> = None;
-        events.iter().position(|(_, ev)| {
-            if last == Some(&*ev.tenant) {
+        items.iter().position(|item| {
+            let t = tenant(item);
+            if last == Some(t) {
                 return false;
             }
-            last = Some(&ev.tenant);
-            !self.census.knows(&ev.tenant)
+            last = Some(t);
+            !self.census.knows(t)
         })
     }
 

@@ -571,3 +571,55 @@ async fn a_board_connecting_during_the_read_back_is_told_recovering() {
     }
     kill(child);
 }
+
+/// Past `max_tenants`, the tenants that fit are the first in the stream's
+/// order, and a restart reading the event log back with several shards
+/// makes the same ones: no acknowledged event's tenant vanishes, no
+/// refused one appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_shards_makes_the_same_tenants_under_the_limit() {
+    let dir = workdir("tenant-limit-restart");
+    std::fs::write(dir.join("c.toml"), "[limits]\nmax_tenants = 2\n").unwrap();
+    let args = ["--history", "none", "--shards", "3"];
+    let (mut child, mut port) = start(&dir, &args);
+    ready(port).await;
+    let now = now_ms() - 1_000;
+    let body: String = (0..6)
+        .map(|i| {
+            format!(
+                "{{\"v\":1,\"id\":\"e{i}\",\"ts\":{now},\"tenant\":\"t{i}\",\"type\":\"call.queued\",\"call\":\"c\",\"queue\":\"q\"}}\n"
+            )
+        })
+        .collect();
+    let (status, report) = post(port, &body).await.unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert!(report.contains("\"accepted\":2"), "{report}");
+    let tenants = |port: u16| async move {
+        for _ in 0..200 {
+            let (_, _, list) = try_http(addr(port), "GET", "/api/v1/tenants", &[], "")
+                .await
+                .unwrap();
+            let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+            let mut names: Vec<String> = list["tenants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["tenant"].as_str().unwrap().to_string())
+                .collect();
+            names.sort();
+            if names.len() >= 2 {
+                return names;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no tenants listed");
+    };
+    assert_eq!(tenants(port).await, ["t0", "t1"]);
+    for _ in 0..3 {
+        kill(child);
+        (child, port) = start(&dir, &args);
+        ready(port).await;
+        assert_eq!(tenants(port).await, ["t0", "t1"], "after a restart");
+    }
+    kill(child);
+}

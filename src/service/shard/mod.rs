@@ -46,6 +46,8 @@ pub enum Input {
     /// A tenant's own source fails (`true`: it is shown stale, whatever the
     /// service's status; its state is kept) or works again.
     TenantFailing { tenant: Arc<str>, failing: bool },
+    /// Answered once every input sent before it is handled.
+    Barrier(tokio::sync::oneshot::Sender<()>),
     /// The standing facts of these tenants now (those this shard holds).
     Standings {
         tenants: Vec<Arc<str>>,
@@ -328,6 +330,9 @@ impl Shard {
                 } else {
                     self.failing.remove(&tenant);
                 }
+            }
+            Input::Barrier(done) => {
+                let _ = done.send(());
             }
             Input::Standings { tenants, reply } => {
                 let now = now_ms();
