@@ -60,7 +60,7 @@ pub enum NoEffect {
     /// `call.queued` or `call.dialing` for a call already in progress, or
     /// dated before the end of the call it starts (it came late).
     CallAlreadyLive,
-    /// `callback.unassigned` for a callback never requested.
+    /// A callback event for a callback the engine does not hold.
     UnknownCallback,
     /// `callback.requested` for a callback already known.
     CallbackKnown,

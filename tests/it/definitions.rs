@@ -1361,9 +1361,9 @@ fn a_callback_service_named_after_its_close_is_still_its_service() {
     }
 }
 
-/// A callback event that changes nothing (an unassignment of a callback
-/// never seen, a second request, a late event of a closed callback whose
-/// service is known) creates no service and no agent: neither shows on the
+/// A callback event that changes nothing (a second request, a late event
+/// of a closed callback whose service is known) creates no service and no
+/// agent: neither shows on the
 /// board, and neither uses up the configured bounds.
 #[test]
 fn a_callback_event_that_changes_nothing_creates_no_name() {
@@ -1378,18 +1378,11 @@ fn a_callback_event_that_changes_nothing_creates_no_name() {
         ),
         Outcome::Applied
     );
-    for (ty, f, why) in [
-        (
-            "callback.unassigned",
-            json!({"callback": "k9", "agent": "ghost-agent", "service": "ghost"}),
-            NoEffect::UnknownCallback,
-        ),
-        (
-            "callback.requested",
-            json!({"callback": "k1", "service": "ghost"}),
-            NoEffect::CallbackKnown,
-        ),
-    ] {
+    for (ty, f, why) in [(
+        "callback.requested",
+        json!({"callback": "k1", "service": "ghost"}),
+        NoEffect::CallbackKnown,
+    )] {
         assert_eq!(send(&mut h, ty, f), Outcome::NoEffect(why));
     }
     assert_eq!(
@@ -1628,5 +1621,102 @@ fn a_transferred_call_is_answered_in_its_new_queue_whatever_the_order_at_the_tra
             Outcome::NoEffect(NoEffect::CallNotWaiting),
             "way {n}"
         );
+    }
+}
+
+/// A callback's events delivered in any order give the same figures and
+/// rows also when its first-delivered event is an unassignment, names the
+/// service the request does not, or is not its earliest (without a
+/// request, the callback belongs to the day of its earliest event).
+#[test]
+fn a_callback_without_its_request_first_is_the_same_in_any_order() {
+    use callboard::wire::IntervalRow;
+    let scenarios: [Vec<(&str, &str, serde_json::Value)>; 3] = [
+        vec![
+            (
+                "2026-11-21T15:01:00Z",
+                "callback.assigned",
+                json!({"callback": "k", "agent": "a2", "service": "sales"}),
+            ),
+            (
+                "2026-11-21T15:01:30Z",
+                "callback.unassigned",
+                json!({"callback": "k"}),
+            ),
+        ],
+        vec![
+            (
+                "2026-11-21T10:00:10Z",
+                "callback.unassigned",
+                json!({"callback": "k", "service": "sales"}),
+            ),
+            (
+                "2026-11-21T10:00:20Z",
+                "callback.requested",
+                json!({"callback": "k"}),
+            ),
+            (
+                "2026-11-21T10:00:30Z",
+                "callback.completed",
+                json!({"callback": "k"}),
+            ),
+        ],
+        // Across local midnight (Seoul: 23:59 and 00:01), no request.
+        vec![
+            (
+                "2026-11-21T14:59:00Z",
+                "callback.assigned",
+                json!({"callback": "k", "agent": "a1", "service": "sales"}),
+            ),
+            (
+                "2026-11-21T15:01:00Z",
+                "callback.completed",
+                json!({"callback": "k"}),
+            ),
+        ],
+    ];
+    let now = "2026-11-21T16:00:00Z";
+    for (n, events) in scenarios.iter().enumerate() {
+        let mut seen = Vec::new();
+        for order in every_order(events.len()) {
+            let mut h = Harness::with_config("[tenants.acme]\ntz = \"Asia/Seoul\"\n");
+            for &i in &order {
+                let (ts, ty, f) = &events[i];
+                h.send(ts, ty, f.clone());
+            }
+            let s = h.snap(now);
+            let open: Vec<(String, u64)> = s
+                .callbacks
+                .open_by_agent
+                .iter()
+                .map(|o| (o.agent.to_string(), o.open))
+                .collect();
+            let rows: Vec<String> = h
+                .engine
+                .tenant("acme")
+                .unwrap()
+                .intervals(crate::support::at(now))
+                .into_iter()
+                .filter_map(|r| match r {
+                    IntervalRow::Callback(c) => Some(format!("{c:?}")),
+                    _ => None,
+                })
+                .collect();
+            seen.push((order, open, rows));
+        }
+        let (first, open, rows) = &seen[0];
+        for (order, o, r) in &seen[1..] {
+            assert_eq!(
+                (o, r),
+                (open, rows),
+                "scenario {n}: {order:?} against {first:?}"
+            );
+        }
+        assert!(open.is_empty(), "scenario {n}: {open:?}");
+        assert_eq!(rows.len(), 1, "scenario {n}: {rows:?}");
+        assert!(rows[0].contains("\"sales\""), "scenario {n}: {rows:?}");
+        if n == 2 {
+            assert!(rows[0].contains("2026-11-21"), "the day of 23:59: {rows:?}");
+        }
     }
 }

@@ -180,9 +180,6 @@ impl Tenant {
         // Names are resolved (and so created) only where the event uses
         // them: an event that changes nothing adds no service or agent.
         match self.callbacks.get(key) {
-            None if c.kind == CallbackKind::Unassigned => {
-                return Outcome::NoEffect(NoEffect::UnknownCallback);
-            }
             None => {
                 // A callback first seen assigned or closed was requested then
                 // (until its request says otherwise).
@@ -252,6 +249,17 @@ impl Tenant {
             }
             _ => None,
         };
+        // Still without its request, the callback belongs to the day of its
+        // earliest event, whichever is delivered first.
+        if let Some(rec) = self.callbacks.get(key)
+            && rec.awaiting_request
+        {
+            let (day, _) = self.cal.day_hour(ts);
+            if day < rec.day {
+                let service = rec.service;
+                self.move_callback(key, service, day);
+            }
+        }
         let Some(rec) = self.callbacks.get_mut(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
         };
