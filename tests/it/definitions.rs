@@ -1721,3 +1721,30 @@ fn a_callback_without_its_request_first_is_the_same_in_any_order() {
         }
     }
 }
+
+/// An end in the queue a call was transferred to two days ago is not a new
+/// wait begun on a closed day (`too_old`, a refusal): the call is long
+/// done, and the event changes nothing (`call_not_waiting`).
+#[test]
+fn an_end_long_after_a_transfer_changes_nothing_and_is_not_refused() {
+    let mut h = Harness::new();
+    h.send(T0, "call.queued", json!({"call": "c", "queue": "q1"}));
+    h.send(
+        "2026-11-21T09:00:30Z",
+        "call.transferred",
+        json!({"call": "c", "queue": "q1", "to_queue": "q2"}),
+    );
+    h.send(
+        "2026-11-23T09:00:00Z",
+        "call.queued",
+        json!({"call": "other", "queue": "q1"}),
+    );
+    assert_eq!(
+        h.send(
+            "2026-11-23T09:00:10Z",
+            "call.answered",
+            json!({"call": "c", "queue": "q2", "agent": "A"})
+        ),
+        Outcome::NoEffect(NoEffect::CallNotWaiting)
+    );
+}

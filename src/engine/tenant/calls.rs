@@ -495,7 +495,12 @@ impl Tenant {
                     None => c.queued_ts.unwrap_or(ts).min(ts),
                 };
                 if self.cal.day_hour(start).0 < self.latest_day.saturating_sub(1) {
-                    return Outcome::NoEffect(NoEffect::TooOld);
+                    // (A transfer of a closed day: its call is long done.)
+                    return Outcome::NoEffect(if begun_after.is_some() {
+                        NoEffect::CallNotWaiting
+                    } else {
+                        NoEffect::TooOld
+                    });
                 }
                 let q = self.queue(queue, c.service.as_deref());
                 self.enqueue(key, q, start, false);
