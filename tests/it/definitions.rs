@@ -1748,3 +1748,37 @@ fn an_end_long_after_a_transfer_changes_nothing_and_is_not_refused() {
         Outcome::NoEffect(NoEffect::CallNotWaiting)
     );
 }
+
+/// A ringing delivered just before its call's `call.queued` of the same
+/// moment still offers the call: the agent misses it as in the other
+/// order. One dated before the call was queued offers nothing.
+#[test]
+fn a_ringing_delivered_before_its_queued_of_the_same_moment_still_counts() {
+    let queued = (
+        "2026-11-21T09:00:00Z",
+        "call.queued",
+        json!({"call": "c", "queue": "q"}),
+    );
+    let ring = |ts: &'static str| (ts, "call.ringing", json!({"call": "c", "agent": "A"}));
+    for (n, first_two) in [
+        [queued.clone(), ring("2026-11-21T09:00:00Z")],
+        [ring("2026-11-21T09:00:00Z"), queued.clone()],
+        [ring("2026-11-21T08:59:00Z"), queued.clone()],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut h = Harness::new();
+        for (ts, ty, f) in first_two {
+            h.send(ts, ty, f);
+        }
+        h.send(
+            "2026-11-21T09:00:10Z",
+            "call.abandoned",
+            json!({"call": "c", "queue": "q"}),
+        );
+        let s = h.snap("2026-11-21T10:00:00Z");
+        let missed = Harness::agent(&s, "A").missed;
+        assert_eq!(missed, if n < 2 { 1 } else { 0 }, "case {n}");
+    }
+}

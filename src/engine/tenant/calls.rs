@@ -178,6 +178,9 @@ const EWT_HANDLE_MIN: u32 = 60;
 /// Minutes of answered calls whose mean wait the `recent_waits` estimate uses.
 const EWT_WAITS_MIN: u32 = 15;
 
+/// Ringings of calls not seen yet held at once (see `Tenant::early_rings`).
+const MAX_EARLY_RINGS: usize = 1024;
+
 /// A day, the time after which an answered call that never ended is let go.
 pub(super) const ANSWERED_FOR_MS: Millis = 86_400_000;
 
@@ -215,6 +218,19 @@ impl Tenant {
             if answered_by != Some(agent) {
                 AgentSlot::bump(&mut in_slot.missed);
                 d.missed += 1;
+            }
+        }
+    }
+
+    /// The waiting `call` rings at `agent` since `at` (a ringing that came
+    /// before the call's `call.queued`).
+    fn ring(&mut self, call: &str, agent: u32, at: Millis) {
+        if let Some(live) = self.calls.get_mut(call) {
+            live.agent = Some(agent);
+            live.ringing = Some((agent, at));
+            let (day, _, slot) = self.when(at);
+            if let Some(d) = self.agent_day(Some(agent), day) {
+                d.slots.at(slot);
             }
         }
     }
@@ -379,6 +395,11 @@ impl Tenant {
                     return Outcome::NoEffect(NoEffect::CallAlreadyLive);
                 }
                 self.enqueue(key, q, ts, true);
+                if let Some((agent, at)) = self.early_rings.remove(key)
+                    && at >= ts
+                {
+                    self.ring(key, agent, at);
+                }
                 Outcome::Applied
             }
             CallKind::Ringing => {
@@ -404,7 +425,20 @@ impl Tenant {
                         Outcome::Applied
                     }
                     Some(_) => Outcome::NoEffect(NoEffect::CallNotWaiting),
-                    None => Outcome::NoEffect(NoEffect::UnknownCall),
+                    None => {
+                        // Perhaps its `call.queued` of the same moment
+                        // comes next: the ringing waits for it (a bounded
+                        // few; past the bound, those waiting are dropped).
+                        if let Some(a) = agent
+                            && self.ended_at(key).is_none()
+                        {
+                            if self.early_rings.len() >= MAX_EARLY_RINGS {
+                                self.early_rings.clear();
+                            }
+                            self.early_rings.insert(key.into(), (a, ts));
+                        }
+                        Outcome::NoEffect(NoEffect::UnknownCall)
+                    }
                 }
             }
             CallKind::Answered

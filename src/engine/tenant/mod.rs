@@ -162,6 +162,10 @@ pub struct Tenant {
     pub(crate) agent_data: Vec<Agent>,
     pub(crate) reasons: Names,
     pub(crate) calls: HashMap<Box<str>, Call>,
+    /// Ringings of calls not seen yet, with their agent and time: a
+    /// `call.queued` dated at or before the ringing, delivered after it
+    /// (the same moment, in the other order), takes it up.
+    early_rings: HashMap<Box<str>, (u32, Millis)>,
     /// Calls that finished, by the day of their end, with its time, so
     /// that a stray event for one of them cannot count it again (nor a late
     /// `call.queued` start it over).
@@ -257,6 +261,7 @@ impl Tenant {
             agent_data: Vec::new(),
             reasons: Names::default(),
             calls: HashMap::new(),
+            early_rings: HashMap::new(),
             finished: DayRing::default(),
             transfers: DayRing::default(),
             seen: DayRing::default(),
