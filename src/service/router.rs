@@ -130,7 +130,7 @@ impl Router {
             whole,
             reply: None,
         };
-        while let Some(cut) = self.first_new_tenant_of(&events, |ev| &ev.tenant) {
+        while let Some(cut) = self.first_new_tenant(&events, |ev| &ev.tenant) {
             let mut rest = events.split_off(cut);
             let after = rest.split_off(1);
             self.to_shards(events, |ev| &ev.tenant, input).await?;
@@ -186,13 +186,12 @@ impl Router {
         // in the order of the stream, as in a replay: events from the first
         // of a tenant the shards do not hold on wait until all before them
         // are applied. Only the first event of a new tenant waits.
-        while let Some(cut) = self.first_new_tenant(&indexed) {
-            let rest = indexed.split_off(cut);
+        while let Some(cut) = self.first_new_tenant(&indexed, |(_, ev)| &ev.tenant) {
+            let mut rest = indexed.split_off(cut);
             self.hand_over(source, indexed, whole, &mut pending).await?;
             let done = std::mem::take(&mut pending).refused().await?;
             pending.refused = done;
             // The new tenant's event goes alone, and is waited for too.
-            let mut rest = rest;
             let after = rest.split_off(1);
             self.hand_over(source, rest, whole, &mut pending).await?;
             let done = std::mem::take(&mut pending).refused().await?;
@@ -205,11 +204,7 @@ impl Router {
 
     /// Where the first event of a tenant that no shard holds is, if any
     /// (with one shard, order is kept anyway: `None`).
-    fn first_new_tenant(&self, events: &[(usize, Event<'static>)]) -> Option<usize> {
-        self.first_new_tenant_of(events, |(_, ev)| &ev.tenant)
-    }
-
-    fn first_new_tenant_of<T>(&self, items: &[T], tenant: impl Fn(&T) -> &str) -> Option<usize> {
+    fn first_new_tenant<T>(&self, items: &[T], tenant: impl Fn(&T) -> &str) -> Option<usize> {
         if self.shards.len() == 1 {
             return None;
         }

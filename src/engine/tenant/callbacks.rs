@@ -235,30 +235,22 @@ impl Tenant {
         // after the close too, so that the service does not depend on the
         // order of delivery.
         let adopts = rec.service.is_none() && c.service.is_some();
+        let before_close = rec.closed.is_none_or(|(_, end)| ts <= end);
+        // Still without its request, the callback belongs to the day of its
+        // earliest event, whichever is delivered first.
+        let (day, _) = self.cal.day_hour(ts);
+        let earlier = (rec.awaiting_request && day < rec.day).then_some((rec.service, day));
         let named = if adopts {
             c.service.as_deref().map(|s| self.service(s))
         } else {
             None
         };
-        let Some(rec) = self.callbacks.get(key) else {
-            return Outcome::NoEffect(NoEffect::UnknownCallback);
-        };
         let agent = match (c.kind, c.agent.as_deref()) {
-            (CallbackKind::Assigned, Some(a)) if rec.closed.is_none_or(|(_, end)| ts <= end) => {
-                Some(self.agent(a))
-            }
+            (CallbackKind::Assigned, Some(a)) if before_close => Some(self.agent(a)),
             _ => None,
         };
-        // Still without its request, the callback belongs to the day of its
-        // earliest event, whichever is delivered first.
-        if let Some(rec) = self.callbacks.get(key)
-            && rec.awaiting_request
-        {
-            let (day, _) = self.cal.day_hour(ts);
-            if day < rec.day {
-                let service = rec.service;
-                self.move_callback(key, service, day);
-            }
+        if let Some((service, day)) = earlier {
+            self.move_callback(key, service, day);
         }
         let Some(rec) = self.callbacks.get_mut(key) else {
             return Outcome::NoEffect(NoEffect::UnknownCallback);
